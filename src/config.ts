@@ -1,0 +1,263 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { TIERS } from './shared/tiers.js';
+
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+const OptionalText = Type.Optional(Type.String({ minLength: 1 }));
+const Secret = Type.Optional(Type.String({ minLength: 32 }));
+const TierName = Type.Union(TIERS.map((tier) => Type.Literal(tier)));
+
+export const ConfigSchema = Type.Object({
+  host: Type.String({ minLength: 1 }),
+  dataDir: Type.String({ minLength: 1 }),
+  databasePath: OptionalText,
+  logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+  trustProxy: Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
+  corsAllowedOrigins: Type.Array(Type.String({ minLength: 1 })),
+  rateLimitScale: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }),
+  sqliteSynchronous: Type.Union([Type.Literal('NORMAL'), Type.Literal('FULL')]),
+  metrics: Type.Object({ enabled: Type.Boolean(), token: OptionalText }),
+  auth: Type.Object({
+    port: Port,
+    tlsCert: OptionalText,
+    tlsKey: OptionalText,
+    rateLimit: Type.Integer({ minimum: 1 }),
+    jwtSecret: Secret,
+    totpEncryptionKey: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
+    scryptLogN: Type.Integer({ minimum: 14, maximum: 20 }),
+    publicUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+    smtpUrl: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+    mailFrom: OptionalText,
+    ipReputationCheck: Type.Boolean(),
+    billing: Type.Object({
+      checkoutUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+      portalUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+      webhookSecret: OptionalText,
+      variantTiers: Type.Record(Type.String(), TierName),
+    }),
+  }),
+  manager: Type.Object({
+    port: Port,
+    tls: Type.Boolean(),
+    tlsCert: Type.String({ minLength: 1 }),
+    tlsKey: Type.String({ minLength: 1 }),
+    authToken: Secret,
+    enrollToken: Secret,
+    rateLimit: Type.Integer({ minimum: 1 }),
+    heartbeatTimeoutMs: Type.Integer({ minimum: 1000 }),
+    offlineTimeoutMs: Type.Integer({ minimum: 1001 }),
+  }),
+  threatCloud: Type.Object({
+    port: Port,
+    tlsCert: OptionalText,
+    tlsKey: OptionalText,
+    apiKeys: Type.Array(Type.String({ minLength: 32 })),
+    tierLimits: Type.Partial(Type.Record(TierName, Type.Integer({ minimum: 1 }))),
+    adminToken: Secret,
+  }),
+});
+export type Config = Static<typeof ConfigSchema>;
+
+/** The configuration once generated secrets are filled in: every service can rely on them. */
+export type ResolvedConfig = Config & {
+  databasePath: string;
+  auth: Config['auth'] & { jwtSecret: string; totpEncryptionKey: string; publicUrl: string };
+  manager: Config['manager'] & { authToken: string };
+  threatCloud: Config['threatCloud'] & { adminToken: string };
+};
+
+type EnvKind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'json' | 'trustProxy' | 'upper';
+interface Setting {
+  env: string;
+  path: string;
+  kind: EnvKind;
+  /** How the allowed values are described in the start-up error. */
+  allowed: string;
+}
+
+/** Every environment variable of the contract, where it lands in the config and what it accepts. */
+export const SETTINGS: readonly Setting[] = [
+  { env: 'HOST', path: 'host', kind: 'string', allowed: 'a host name or address' },
+  { env: 'DATA_DIR', path: 'dataDir', kind: 'string', allowed: 'a folder path' },
+  { env: 'DATABASE_PATH', path: 'databasePath', kind: 'string', allowed: 'a file path' },
+  { env: 'LOG_LEVEL', path: 'logLevel', kind: 'string', allowed: 'one of fatal, error, warn, info, debug, trace, silent' },
+  { env: 'TRUST_PROXY', path: 'trustProxy', kind: 'trustProxy', allowed: 'true, false or a comma-separated list of addresses/CIDRs' },
+  { env: 'CORS_ALLOWED_ORIGINS', path: 'corsAllowedOrigins', kind: 'list', allowed: 'a comma-separated list of origins, or *' },
+  { env: 'RATE_LIMIT_SCALE', path: 'rateLimitScale', kind: 'number', allowed: 'a number greater than 0' },
+  { env: 'SQLITE_SYNCHRONOUS', path: 'sqliteSynchronous', kind: 'upper', allowed: 'NORMAL or FULL' },
+  { env: 'METRICS_ENABLED', path: 'metrics.enabled', kind: 'bool', allowed: 'true or false' },
+  { env: 'METRICS_TOKEN', path: 'metrics.token', kind: 'string', allowed: 'a non-empty token' },
+  { env: 'AUTH_PORT', path: 'auth.port', kind: 'int', allowed: 'an integer 1-65535' },
+  { env: 'AUTH_TLS_CERT', path: 'auth.tlsCert', kind: 'string', allowed: 'a file path' },
+  { env: 'AUTH_TLS_KEY', path: 'auth.tlsKey', kind: 'string', allowed: 'a file path' },
+  { env: 'AUTH_RATE_LIMIT', path: 'auth.rateLimit', kind: 'int', allowed: 'an integer of at least 1' },
+  { env: 'JWT_SECRET', path: 'auth.jwtSecret', kind: 'string', allowed: 'a secret of at least 32 characters' },
+  { env: 'TOTP_ENCRYPTION_KEY', path: 'auth.totpEncryptionKey', kind: 'string', allowed: '64 hexadecimal characters (32 bytes)' },
+  { env: 'AUTH_SCRYPT_LOG_N', path: 'auth.scryptLogN', kind: 'int', allowed: 'an integer 14-20' },
+  { env: 'PUBLIC_AUTH_URL', path: 'auth.publicUrl', kind: 'string', allowed: 'an http(s) URL' },
+  { env: 'SMTP_URL', path: 'auth.smtpUrl', kind: 'string', allowed: 'an smtp:// or smtps:// URL' },
+  { env: 'MAIL_FROM', path: 'auth.mailFrom', kind: 'string', allowed: 'an e-mail address' },
+  { env: 'AUTH_IP_REPUTATION_CHECK', path: 'auth.ipReputationCheck', kind: 'bool', allowed: 'true or false' },
+  { env: 'BILLING_CHECKOUT_URL', path: 'auth.billing.checkoutUrl', kind: 'string', allowed: 'an http(s) URL template' },
+  { env: 'BILLING_PORTAL_URL', path: 'auth.billing.portalUrl', kind: 'string', allowed: 'an http(s) URL template' },
+  { env: 'BILLING_WEBHOOK_SECRET', path: 'auth.billing.webhookSecret', kind: 'string', allowed: 'a non-empty secret' },
+  { env: 'BILLING_VARIANT_TIERS', path: 'auth.billing.variantTiers', kind: 'json', allowed: `a JSON object mapping variant ids to a tier (${TIERS.join(', ')})` },
+  { env: 'MANAGER_PORT', path: 'manager.port', kind: 'int', allowed: 'an integer 1-65535' },
+  { env: 'MANAGER_TLS', path: 'manager.tls', kind: 'bool', allowed: 'true or false' },
+  { env: 'MANAGER_TLS_CERT', path: 'manager.tlsCert', kind: 'string', allowed: 'a file path' },
+  { env: 'MANAGER_TLS_KEY', path: 'manager.tlsKey', kind: 'string', allowed: 'a file path' },
+  { env: 'MANAGER_AUTH_TOKEN', path: 'manager.authToken', kind: 'string', allowed: 'a token of at least 32 characters' },
+  { env: 'MANAGER_ENROLL_TOKEN', path: 'manager.enrollToken', kind: 'string', allowed: 'a token of at least 32 characters' },
+  { env: 'MANAGER_RATE_LIMIT', path: 'manager.rateLimit', kind: 'int', allowed: 'an integer of at least 1' },
+  { env: 'MANAGER_HEARTBEAT_TIMEOUT_MS', path: 'manager.heartbeatTimeoutMs', kind: 'int', allowed: 'an integer of at least 1000' },
+  { env: 'MANAGER_OFFLINE_TIMEOUT_MS', path: 'manager.offlineTimeoutMs', kind: 'int', allowed: 'an integer greater than MANAGER_HEARTBEAT_TIMEOUT_MS' },
+  { env: 'TC_PORT', path: 'threatCloud.port', kind: 'int', allowed: 'an integer 1-65535' },
+  { env: 'TC_TLS_CERT', path: 'threatCloud.tlsCert', kind: 'string', allowed: 'a file path' },
+  { env: 'TC_TLS_KEY', path: 'threatCloud.tlsKey', kind: 'string', allowed: 'a file path' },
+  { env: 'TC_API_KEYS', path: 'threatCloud.apiKeys', kind: 'list', allowed: 'a comma-separated list of keys of at least 32 characters' },
+  { env: 'TC_TIER_LIMITS', path: 'threatCloud.tierLimits', kind: 'json', allowed: `a JSON object mapping a tier (${TIERS.join(', ')}) to requests per minute` },
+  { env: 'TC_ADMIN_TOKEN', path: 'threatCloud.adminToken', kind: 'string', allowed: 'a token of at least 32 characters' },
+];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const DEFAULTS_FILE = fileURLToPath(new URL('../config/default.json', import.meta.url));
+
+export interface ConfigSources {
+  env?: NodeJS.ProcessEnv;
+  /** Defaults file; the repository's config/default.json unless a test names another. */
+  defaultsFile?: string;
+}
+
+/** defaults ← file named by PANGUARD_CONFIG ← environment; throws ConfigError naming the bad key. */
+export function loadConfig({ env = process.env, defaultsFile = DEFAULTS_FILE }: ConfigSources = {}): Config {
+  const merged = readJsonObject(defaultsFile, 'config/default.json');
+  if (env.PANGUARD_CONFIG) deepMerge(merged, readJsonObject(env.PANGUARD_CONFIG, 'PANGUARD_CONFIG'));
+  for (const setting of SETTINGS) {
+    const raw = env[setting.env];
+    if (raw === undefined || raw === '') continue;
+    setPath(merged, setting.path, parseEnv(setting, raw));
+  }
+  const firstError = Value.Errors(ConfigSchema, merged).First();
+  if (firstError) throw new ConfigError(describeError(firstError.path, merged));
+  const config = merged as Config;
+  if (config.manager.offlineTimeoutMs <= config.manager.heartbeatTimeoutMs) {
+    throw new ConfigError(
+      `MANAGER_OFFLINE_TIMEOUT_MS must be greater than MANAGER_HEARTBEAT_TIMEOUT_MS (${config.manager.heartbeatTimeoutMs}), got ${config.manager.offlineTimeoutMs}`,
+    );
+  }
+  for (const [service, tls] of [['AUTH', config.auth], ['TC', config.threatCloud]] as const) {
+    if (Boolean(tls.tlsCert) !== Boolean(tls.tlsKey)) {
+      throw new ConfigError(`${service}_TLS_CERT and ${service}_TLS_KEY must be set together`);
+    }
+  }
+  return config;
+}
+
+function parseEnv(setting: Setting, raw: string): unknown {
+  const text = raw.trim();
+  switch (setting.kind) {
+    case 'int':
+      return /^-?\d+$/.test(text) ? Number(text) : raw;
+    case 'number':
+      return text !== '' && Number.isFinite(Number(text)) ? Number(text) : raw;
+    case 'bool':
+      return text === 'true' ? true : text === 'false' ? false : raw;
+    case 'upper':
+      return text.toUpperCase();
+    case 'list':
+      return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    case 'trustProxy':
+      if (text === 'true' || text === 'false') return text === 'true';
+      return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    case 'json':
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new ConfigError(`${setting.env} must be ${setting.allowed}, got invalid JSON`);
+      }
+    default:
+      return raw;
+  }
+}
+
+function describeError(errorPath: string, merged: Record<string, unknown>): string {
+  const dotted = errorPath.split('/').filter(Boolean).join('.');
+  const setting =
+    SETTINGS.find((s) => s.path === dotted) ?? SETTINGS.find((s) => dotted.startsWith(`${s.path}.`));
+  if (!setting) return `configuration key ${dotted || '(root)'} is invalid`;
+  const secret = /SECRET|TOKEN|KEY$|KEYS$/.test(setting.env) && !setting.env.endsWith('_TLS_KEY');
+  const got = getPath(merged, setting.path);
+  const shown = secret ? '(value hidden)' : JSON.stringify(got);
+  return `${setting.env} must be ${setting.allowed}, got ${shown}`;
+}
+
+function readJsonObject(file: string, label: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`${label} (${file}) could not be read as JSON: ${(error as Error).message}`);
+  }
+  if (!isPlainObject(parsed)) throw new ConfigError(`${label} (${file}) must hold a JSON object`);
+  return parsed;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(source)) {
+    if (FORBIDDEN_KEYS.has(key)) continue;
+    const current = target[key];
+    if (isPlainObject(current) && isPlainObject(value)) deepMerge(current, value);
+    else target[key] = value;
+  }
+}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    if (!isPlainObject(node[key])) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function getPath(target: Record<string, unknown>, dotted: string): unknown {
+  let node: unknown = target;
+  for (const key of dotted.split('.')) node = isPlainObject(node) ? node[key] : undefined;
+  return node;
+}
+
+/** Paths that depend on other settings, resolved once the data folder is known. */
+export function derivedPaths(config: Config): { databasePath: string; publicAuthUrl: string } {
+  return {
+    databasePath: config.databasePath ?? path.join(config.dataDir, 'panguard.db'),
+    publicAuthUrl: config.auth.publicUrl ?? `http://localhost:${config.auth.port}`,
+  };
+}
+
+/** The configuration with generated secrets and derived paths filled in. */
+export function resolveConfig(
+  config: Config,
+  secrets: { jwtSecret: string; managerAuthToken: string; tcAdminToken: string; totpEncryptionKey: string },
+): ResolvedConfig {
+  const { databasePath, publicAuthUrl } = derivedPaths(config);
+  return {
+    ...config,
+    databasePath,
+    auth: { ...config.auth, jwtSecret: secrets.jwtSecret, totpEncryptionKey: secrets.totpEncryptionKey, publicUrl: publicAuthUrl },
+    manager: { ...config.manager, authToken: secrets.managerAuthToken },
+    threatCloud: { ...config.threatCloud, adminToken: secrets.tcAdminToken },
+  };
+}

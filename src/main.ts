@@ -1,0 +1,91 @@
+import { mkdirSync } from 'node:fs';
+import closeWithGrace from 'close-with-grace';
+import { ConfigError, loadConfig, resolveConfig, type Config } from './config.js';
+import { MIGRATIONS } from './migrations.js';
+import { startServers } from './servers.js';
+import { ensureSelfSignedCertificate, readTlsFiles } from './shared/certificate.js';
+import { systemClock } from './shared/clock.js';
+import { migrate, MigrationError } from './shared/db/migrate.js';
+import { closeDatabase, openDatabase } from './shared/db/open.js';
+import { createRootLogger } from './shared/logger.js';
+import { ensureSecrets } from './shared/secrets.js';
+
+const SHUTDOWN_GRACE_MS = 9_000;
+
+function fail(message: string): never {
+  process.stderr.write(`panguard: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  // Everything this process writes (database, WAL, secrets, keys) is for its owner only.
+  process.umask(0o077);
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  const logger = createRootLogger(config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const { secrets, generated, file: secretsFile } = ensureSecrets(config.dataDir, {
+    jwtSecret: config.auth.jwtSecret,
+    managerAuthToken: config.manager.authToken,
+    tcAdminToken: config.threatCloud.adminToken,
+    totpEncryptionKey: config.auth.totpEncryptionKey,
+  });
+  const resolved = resolveConfig(config, secrets);
+  if (resolved.auth.scryptLogN < 17) {
+    logger.warn({ scryptLogN: resolved.auth.scryptLogN }, 'AUTH_SCRYPT_LOG_N is below the production default of 17: meant for test suites only');
+  }
+
+  const managerTls = resolved.manager.tls ? await ensureSelfSignedCertificate(resolved.manager.tlsCert, resolved.manager.tlsKey) : null;
+  const tls = {
+    auth: readTlsFiles(resolved.auth.tlsCert, resolved.auth.tlsKey),
+    manager: managerTls,
+    threatCloud: readTlsFiles(resolved.threatCloud.tlsCert, resolved.threatCloud.tlsKey),
+  };
+
+  const db = openDatabase(resolved.databasePath, { synchronous: resolved.sqliteSynchronous });
+  try {
+    const applied = migrate(db, MIGRATIONS);
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+  } catch (error) {
+    db.close();
+    if (error instanceof MigrationError) fail(`${error.message}. The database file was left unchanged.`);
+    throw error;
+  }
+
+  let servers;
+  try {
+    servers = await startServers({ config: resolved, db, clock: systemClock, logger, tls });
+  } catch (error) {
+    closeDatabase(db);
+    fail(`could not start listening: ${(error as Error).message}`);
+  }
+
+  const lines = [
+    '',
+    'Panguard API server is running',
+    `  Auth Server   ${servers.urls.auth}`,
+    `  Manager       ${servers.urls.manager}${managerTls?.created ? `  (self-signed certificate written to ${resolved.manager.tlsCert})` : ''}`,
+    `  Threat Cloud  ${servers.urls.threatCloud}`,
+    `  API docs      <service URL>/docs`,
+  ];
+  if (generated.includes('managerAuthToken')) {
+    lines.push('', `  Manager token (shown once): ${secrets.managerAuthToken}`);
+  }
+  lines.push(`  Generated secrets are kept in ${secretsFile} (mode 0600).`, '');
+  // The banner goes to the terminal, never through the logger: no secret reaches the log.
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: false }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an unexpected error');
+    else logger.info({ signal }, 'shutting down');
+    await servers.close();
+    closeDatabase(db);
+  });
+}
+
+await main();

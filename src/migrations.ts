@@ -1,0 +1,10 @@
+import type { Migration } from './shared/db/migrate.js';
+import { coreSchema } from './shared/db/core-schema.js';
+
+/**
+ * The one ordered, append-only list of schema steps of the shared SQLite file.
+ * Never edit a step that has shipped: add a new one.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'core: users, api keys, usage counters', up: coreSchema },
+];

@@ -1,0 +1,154 @@
+import type { Clock } from './clock.js';
+import { toIso } from './clock.js';
+import type { Db } from './db/open.js';
+import { maskSecret, matchesHash, newId, newSecretToken, sha256Hex } from './tokens.js';
+import { tierAtLeast, type Tier } from './tiers.js';
+
+export const KEY_SCOPES = ['read', 'write', 'admin'] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+export type KeyOrigin = 'user' | 'operator' | 'bootstrap';
+
+export const API_KEY_PREFIX = 'pgk_';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  prefix: string;
+  /** First 4 and last 4 characters: what logs and audit entries show. */
+  masked: string;
+  origin: KeyOrigin;
+  ownerUserId: string | null;
+  /** The tier that applies now: the owner's for user keys. */
+  tier: Tier;
+  /** The scopes that apply now: a user key of a community owner has lost `write`. */
+  scopes: KeyScope[];
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface VerifiedKey extends ApiKeyRecord {
+  /** One reporter per person: all keys of a user count as that user. */
+  reporterId: string;
+  ownerSuspended: boolean;
+}
+
+interface KeyRow {
+  id: string;
+  name: string;
+  key_hash: string;
+  prefix: string;
+  masked: string;
+  origin: KeyOrigin;
+  owner_user_id: string | null;
+  tier: Tier | null;
+  scopes: string;
+  created_at: string;
+  revoked_at: string | null;
+  owner_tier: Tier | null;
+  owner_suspended: number | null;
+}
+
+export interface NewApiKey {
+  name: string;
+  origin: KeyOrigin;
+  scopes: readonly KeyScope[];
+  ownerUserId?: string;
+  /** Required for operator and bootstrap keys; user keys follow their owner. */
+  tier?: Tier;
+  /** A given secret (bootstrap keys from TC_API_KEYS); otherwise one is generated. */
+  key?: string;
+}
+
+const SELECT = `
+  SELECT k.*, u.tier AS owner_tier, u.suspended AS owner_suspended
+  FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id`;
+
+function toRecord(row: KeyRow): VerifiedKey {
+  const tier = (row.origin === 'user' ? row.owner_tier : row.tier) ?? 'community';
+  const stored = row.scopes.split(',').filter(Boolean) as KeyScope[];
+  const scopes = row.origin === 'user' && !tierAtLeast(tier, 'solo') ? stored.filter((s) => s !== 'write') : stored;
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    masked: row.masked,
+    origin: row.origin,
+    ownerUserId: row.owner_user_id,
+    tier,
+    scopes,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    reporterId: row.owner_user_id ? `user:${row.owner_user_id}` : `key:${row.id}`,
+    ownerSuspended: row.owner_suspended === 1,
+  };
+}
+
+/** API keys of the Threat Cloud, whoever made them; only SHA-256 digests are stored. */
+export function createApiKeyStore(db: Db, clock: Clock) {
+  const insert = db.prepare(
+    `INSERT INTO api_keys (id, name, key_hash, prefix, masked, origin, owner_user_id, tier, scopes, created_at)
+     VALUES (@id, @name, @keyHash, @prefix, @masked, @origin, @ownerUserId, @tier, @scopes, @createdAt)`,
+  );
+  const byHash = db.prepare<[string], KeyRow>(`${SELECT} WHERE k.key_hash = ? AND k.revoked_at IS NULL`);
+  const byId = db.prepare<[string], KeyRow>(`${SELECT} WHERE k.id = ?`);
+  const byOwner = db.prepare<[string], KeyRow>(`${SELECT} WHERE k.owner_user_id = ? AND k.revoked_at IS NULL ORDER BY k.created_at, k.id`);
+  const byOriginNotUser = db.prepare<[], KeyRow>(`${SELECT} WHERE k.origin <> 'user' AND k.revoked_at IS NULL ORDER BY k.created_at, k.id`);
+  const countOwner = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM api_keys WHERE owner_user_id = ? AND revoked_at IS NULL`);
+  const revokeStmt = db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`);
+  const revokeOwned = db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND owner_user_id = ? AND revoked_at IS NULL`);
+
+  return {
+    /** Stores a key and returns its record with the secret, which is never readable again. */
+    create(input: NewApiKey): { record: ApiKeyRecord; key: string } {
+      const key = input.key ?? newSecretToken(API_KEY_PREFIX);
+      const id = newId('key_');
+      insert.run({
+        id,
+        name: input.name,
+        keyHash: sha256Hex(key),
+        prefix: key.slice(0, 8),
+        masked: maskSecret(key),
+        origin: input.origin,
+        ownerUserId: input.ownerUserId ?? null,
+        tier: input.origin === 'user' ? null : (input.tier ?? 'enterprise'),
+        scopes: [...new Set(input.scopes)].join(','),
+        createdAt: toIso(clock.now()),
+      });
+      return { record: toRecord(byId.get(id)!), key };
+    },
+
+    /** The live key this secret belongs to, or null (unknown or revoked). */
+    verify(secret: string): VerifiedKey | null {
+      const hash = sha256Hex(secret);
+      const row = byHash.get(hash);
+      // The lookup is by digest; the timing-safe compare guards against any index quirk.
+      return row && matchesHash(secret, row.key_hash) ? toRecord(row) : null;
+    },
+
+    get(id: string): VerifiedKey | null {
+      const row = byId.get(id);
+      return row ? toRecord(row) : null;
+    },
+
+    listByOwner(userId: string): ApiKeyRecord[] {
+      return byOwner.all(userId).map(toRecord);
+    },
+
+    /** Operator and bootstrap keys that are not revoked. */
+    listServiceKeys(): ApiKeyRecord[] {
+      return byOriginNotUser.all().map(toRecord);
+    },
+
+    countActiveByOwner(userId: string): number {
+      return countOwner.get(userId)!.n;
+    },
+
+    /** Revokes a key (only the owner's own when `ownerUserId` is given); false if none. */
+    revoke(id: string, ownerUserId?: string): boolean {
+      const at = toIso(clock.now());
+      const result = ownerUserId ? revokeOwned.run(at, id, ownerUserId) : revokeStmt.run(at, id);
+      return result.changes === 1;
+    },
+  };
+}
+export type ApiKeyStore = ReturnType<typeof createApiKeyStore>;

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import sensible from '@fastify/sensible';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { pino } from 'pino';
+import { installErrorHandler } from './error-handler.js';
+import { AppError, RATE_LIMITED_MESSAGE, notFound } from './errors.js';
+import { createValidatorCompiler } from './validation.js';
+
+/** Every app of the process, whatever its transport: routes never care about TLS. */
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression<RawServerDefault>,
+  RawReplyDefaultExpression<RawServerDefault>,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface TlsMaterial {
+  key: string | Buffer;
+  cert: string | Buffer;
+}
+
+export interface BaseAppOptions {
+  service: 'auth' | 'manager' | 'threat-cloud';
+  title: string;
+  description: string;
+  version: string;
+  logger?: FastifyBaseLogger;
+  https?: TlsMaterial | null;
+  trustProxy: boolean | string[];
+  corsAllowedOrigins: string[];
+  rateLimit: {
+    /** Requests per minute, already scaled by RATE_LIMIT_SCALE. */
+    max: number;
+    keyGenerator?: (request: FastifyRequest) => string | Promise<string>;
+  };
+  bodyLimit?: number;
+  maxParamLength?: number;
+}
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** Paths the contract exempts from rate limits and for which the docs UI needs its own CSP. */
+const UNLIMITED_PATHS = /^\/(health|metrics|docs)(\/|$|\?)/;
+
+function requestIdFrom(raw: IncomingMessage): string {
+  const incoming = raw.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+const CSP = "default-src 'self'";
+const HSTS = 'max-age=31536000; includeSubDomains';
+
+/**
+ * Builds a Fastify instance with the kernel every service shares: request ids, security
+ * headers, CORS, body validation without coercion, the error envelope, rate limiting,
+ * a 404 in the envelope and the OpenAPI docs. The caller registers its routes afterwards.
+ */
+export async function createBaseApp(options: BaseAppOptions): Promise<App> {
+  const tls = options.https ?? null;
+  const app = Fastify({
+    loggerInstance: options.logger ?? pino({ level: 'silent' }),
+    ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
+    trustProxy: options.trustProxy,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    genReqId: requestIdFrom,
+    routerOptions: { maxParamLength: options.maxParamLength ?? 200 },
+    // Keep-alive connections must not hold a graceful shutdown open.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  app.setValidatorCompiler(createValidatorCompiler());
+  // Bodies are JSON or nothing; text/plain would otherwise reach validators as a string.
+  app.removeContentTypeParser('text/plain');
+  installErrorHandler(app);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.headers(SECURITY_HEADERS);
+    if (!request.url.startsWith('/docs')) reply.header('content-security-policy', CSP);
+    if (tls) reply.header('strict-transport-security', HSTS);
+  });
+
+  if (options.corsAllowedOrigins.length > 0) {
+    const anyOrigin = options.corsAllowedOrigins.includes('*');
+    await app.register(cors, {
+      origin: anyOrigin ? '*' : options.corsAllowedOrigins,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+      maxAge: 86400,
+      strictPreflight: false,
+    });
+  }
+
+  await app.register(sensible);
+  await app.register(rateLimit, {
+    global: true,
+    max: options.rateLimit.max,
+    timeWindow: 60_000,
+    ...(options.rateLimit.keyGenerator ? { keyGenerator: options.rateLimit.keyGenerator } : {}),
+    allowList: (request) => UNLIMITED_PATHS.test(request.url),
+    errorResponseBuilder: (_request, context) =>
+      new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, { 'retry-after': String(Math.ceil(context.ttl / 1000)) }),
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: options.title, description: options.description, version: options.version },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, async () => {
+    throw notFound();
+  });
+
+  return app;
+}

@@ -1,0 +1,49 @@
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+export interface OpenOptions {
+  synchronous?: 'NORMAL' | 'FULL';
+  /** Milliseconds a writer waits for another connection's lock (the CLI backup, say). */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Opens the shared SQLite file the way every part of the process relies on: WAL, foreign
+ * keys enforced, a busy timeout, and file mode 0600 because it holds password hashes.
+ * `:memory:` is accepted for tests that need no file.
+ */
+export function openDatabase(file: string, { synchronous = 'NORMAL', busyTimeoutMs = 5000 }: OpenOptions = {}): Db {
+  if (file !== ':memory:') {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+    chmodSync(file, 0o600);
+  }
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+  db.pragma(`synchronous = ${synchronous}`);
+  return db;
+}
+
+/** Copies the WAL back into the main file and closes; the last step of a clean shutdown. */
+export function closeDatabase(db: Db): void {
+  if (!db.open) return;
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.close();
+  }
+}
+
+/** Whether the file can still be read: what /health reports as the database status. */
+export function isDatabaseReadable(db: Db): boolean {
+  try {
+    return db.open && db.prepare('SELECT 1 AS one').get() !== undefined;
+  } catch {
+    return false;
+  }
+}

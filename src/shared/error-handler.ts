@@ -1,0 +1,43 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AppError, RATE_LIMITED_MESSAGE } from './errors.js';
+import { describeValidationError } from './validation.js';
+
+/** Fastify's own 4xx errors, reworded for clients; anything not listed keeps Fastify's text. */
+const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; message: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, message: 'Malformed JSON body' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'Request body is empty' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: 'Request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: 'Content-Length does not match the body' },
+  FST_ERR_CTP_INVALID_TYPE: { status: 400, message: 'Content-Type header is invalid' },
+};
+
+/**
+ * One error handler for all three services: clients see a message only below 500;
+ * anything unexpected is logged with the request id and answered "Internal server error".
+ */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    if (error instanceof AppError) {
+      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      return reply.code(error.statusCode).send({ ok: false, error: error.message, code: error.code, ...error.extra });
+    }
+    const fastifyError = error as FastifyError;
+    if (fastifyError.validation && fastifyError.validation.length > 0) {
+      const message = describeValidationError(
+        fastifyError.validation[0] as Parameters<typeof describeValidationError>[0],
+        fastifyError.validationContext ?? 'request',
+      );
+      return reply.code(400).send({ ok: false, error: message, code: 'VALIDATION_ERROR' });
+    }
+    const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
+    if (known) return reply.code(known.status).send({ ok: false, error: known.message, code: fastifyError.code });
+    const status = fastifyError.statusCode ?? 500;
+    if (status === 429) return reply.code(429).send({ ok: false, error: RATE_LIMITED_MESSAGE, code: 'RATE_LIMITED' });
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send({ ok: false, error: fastifyError.message, code: fastifyError.code });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send({ ok: false, error: 'Internal server error', code: 'INTERNAL_ERROR' });
+  });
+}

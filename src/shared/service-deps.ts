@@ -1,0 +1,20 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { ResolvedConfig } from '../config.js';
+import type { Clock } from './clock.js';
+import type { Db } from './db/open.js';
+import type { TlsMaterial } from './base-app.js';
+
+/** What every service factory is handed: no globals, no process.env. */
+export interface ServiceDeps {
+  db: Db;
+  config: ResolvedConfig;
+  clock: Clock;
+  logger?: FastifyBaseLogger;
+  /** Serve over HTTPS with this key pair; absent: plain HTTP. */
+  https?: TlsMaterial | null;
+}
+
+/** A per-minute limit of the contract multiplied by RATE_LIMIT_SCALE. */
+export function scaled(limit: number, config: Pick<ResolvedConfig, 'rateLimitScale'>): number {
+  return Math.max(1, Math.round(limit * config.rateLimitScale));
+}

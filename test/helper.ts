@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig, resolveConfig, type ResolvedConfig } from '../src/config.js';
+import { MIGRATIONS } from '../src/migrations.js';
+import type { App } from '../src/shared/base-app.js';
+import { ManualClock, type Clock } from '../src/shared/clock.js';
+import { migrate } from '../src/shared/db/migrate.js';
+import { closeDatabase, openDatabase, type Db } from '../src/shared/db/open.js';
+import type { ServiceDeps } from '../src/shared/service-deps.js';
+
+/** Minimal view of tap's Test that the helpers need, so any test object fits. */
+export interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export const TEST_SECRETS = {
+  jwtSecret: 'test-jwt-secret-0123456789abcdefghijklmnopqrstuvwxyz',
+  managerAuthToken: 'test-manager-token-0123456789abcdefghijklmnop',
+  tcAdminToken: 'test-tc-admin-token-0123456789abcdefghijklmnop',
+  totpEncryptionKey: '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff',
+};
+
+/** A temp folder removed after the test. */
+export function tempDir(t: Teardown, prefix = 'panguard-test-'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A configuration as the process would build it from these environment variables, with
+ * fixed test secrets, a temp data folder and the cheap test scrypt cost.
+ */
+export function testConfig(t: Teardown, env: Record<string, string> = {}): ResolvedConfig {
+  const dataDir = tempDir(t);
+  const config = loadConfig({ env: { DATA_DIR: dataDir, AUTH_SCRYPT_LOG_N: '14', LOG_LEVEL: 'silent', ...env } });
+  return resolveConfig(config, TEST_SECRETS);
+}
+
+/** The real SQLite file (in the config's data folder), migrated, closed after the test. */
+export function testDb(t: Teardown, config: ResolvedConfig): Db {
+  const db = openDatabase(config.databasePath);
+  migrate(db, MIGRATIONS);
+  t.teardown(() => closeDatabase(db));
+  return db;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** Reuse a database (e.g. to rebuild an app on the same file). */
+  db?: Db;
+  config?: ResolvedConfig;
+}
+
+/** Builds one service app on a fresh temp-file database; closed in teardown. */
+export async function buildTestApp(
+  t: Teardown,
+  build: (deps: ServiceDeps) => Promise<App>,
+  options: TestAppOptions = {},
+): Promise<{ app: App; db: Db; config: ResolvedConfig; clock: Clock }> {
+  const config = options.config ?? testConfig(t, options.env);
+  const db = options.db ?? testDb(t, config);
+  const clock = options.clock ?? new ManualClock();
+  const app = await build({ db, config, clock });
+  t.teardown(() => app.close());
+  await app.ready();
+  return { app, db, config, clock };
+}
+
+export const authHeader = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -1,0 +1,168 @@
+import t, { type Test } from 'tap';
+import { Type } from '@sinclair/typebox';
+import { createBaseApp, type App } from '../../src/shared/base-app.js';
+import { createdReplies, ok, StringEnum } from '../../src/shared/envelope.js';
+import { AppError } from '../../src/shared/errors.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+async function kernelApp(t: Test, overrides: { cors?: string[]; max?: number; https?: boolean } = {}): Promise<App> {
+  const app = await createBaseApp({
+    service: 'auth',
+    title: 'kernel test',
+    description: 'kernel test',
+    version: '0.0.0',
+    trustProxy: false,
+    corsAllowedOrigins: overrides.cors ?? [],
+    rateLimit: { max: overrides.max ?? 1000 },
+  });
+  const Item = Type.Object({ name: Type.String({ minLength: 1, maxLength: 10 }), code: Type.String({ pattern: '^[0-9]{6}$' }), level: Type.Optional(StringEnum(['low', 'high'])), count: Type.Optional(Type.Integer({ minimum: 1 })) });
+  app.post(
+    '/items',
+    { schema: { body: Type.Object({ items: Type.Array(Item, { minItems: 1 }) }), response: createdReplies(Type.Object({ received: Type.Integer() })) } },
+    async (request, reply) => reply.code(201).send(ok({ received: request.body.items.length })),
+  );
+  app.get('/query', { schema: { querystring: Type.Object({ n: Type.Integer({ minimum: 1, maximum: 5 }) }) } }, async (request) => ok({ n: request.query.n }));
+  app.get('/boom', async () => {
+    throw new Error('secret detail: SELECT * FROM users');
+  });
+  app.get('/teapot', async () => {
+    throw new AppError(409, 'Already there', 'CONFLICT_X');
+  });
+  t.teardown(() => app.close());
+  await app.ready();
+  return app;
+}
+
+t.test('success responses are enveloped and carry request id and security headers', async (t) => {
+  const app = await kernelApp(t);
+  const res = await app.inject({ method: 'POST', url: '/items', payload: { items: [{ name: 'a', code: '123456' }] } });
+  t.equal(res.statusCode, 201);
+  t.same(res.json(), { ok: true, data: { received: 1 } });
+  t.match(res.headers['x-request-id'], UUID);
+  t.equal(res.headers['x-content-type-options'], 'nosniff');
+  t.equal(res.headers['x-frame-options'], 'DENY');
+  t.equal(res.headers['content-security-policy'], "default-src 'self'");
+  t.equal(res.headers['referrer-policy'], 'no-referrer');
+  t.notOk(res.headers['strict-transport-security'], 'no HSTS on plain HTTP');
+});
+
+t.test('a safe incoming X-Request-Id is echoed, anything else replaced', async (t) => {
+  const app = await kernelApp(t);
+  const echoed = await app.inject({ url: '/query?n=1', headers: { 'x-request-id': 'abc.DEF_12-3' } });
+  t.equal(echoed.headers['x-request-id'], 'abc.DEF_12-3');
+  for (const bad of ['has space', 'x'.repeat(65), '<script>', 'a;b']) {
+    const res = await app.inject({ url: '/query?n=1', headers: { 'x-request-id': bad } });
+    t.match(res.headers['x-request-id'], UUID, `replaced ${JSON.stringify(bad)}`);
+  }
+});
+
+t.test('validation errors are 400 naming the field, bodies are not coerced', async (t) => {
+  const app = await kernelApp(t);
+  const cases: Array<[unknown, string]> = [
+    [{ items: [{ name: 'a', code: 123456 }] }, 'items[0].code must be of type string'],
+    [{ items: [{ name: 'a', code: ['123456'] }] }, 'items[0].code must be of type string'],
+    [{ items: [{ name: 'a', code: '12345' }] }, 'items[0].code must match pattern "^[0-9]{6}$"'],
+    [{ items: [{ name: 'a', code: '123456' }, { name: 'b', code: '123456', level: 'mid' }] }, 'items[1].level must be one of low, high'],
+    [{ items: [{ name: 'a', code: '123456', count: '5' }] }, 'items[0].count must be of type integer'],
+    [{ items: [{ code: '123456' }] }, 'items[0].name is required'],
+    [{ items: [] }, 'items must NOT have fewer than 1 items'],
+    [{}, 'items is required'],
+  ];
+  for (const [payload, message] of cases) {
+    const res = await app.inject({ method: 'POST', url: '/items', payload: payload as object });
+    t.equal(res.statusCode, 400, JSON.stringify(payload));
+    t.same(res.json(), { ok: false, error: message, code: 'VALIDATION_ERROR' });
+  }
+});
+
+t.test('query strings are still coerced and range-checked', async (t) => {
+  const app = await kernelApp(t);
+  t.same((await app.inject({ url: '/query?n=3' })).json(), { ok: true, data: { n: 3 } });
+  const res = await app.inject({ url: '/query?n=9' });
+  t.equal(res.statusCode, 400);
+  t.equal(res.json().error, 'n must be <= 5');
+});
+
+t.test('malformed JSON, wrong content type, empty and oversized bodies', async (t) => {
+  const app = await kernelApp(t);
+  const malformed = await app.inject({ method: 'POST', url: '/items', headers: { 'content-type': 'application/json' }, payload: '{"items": [' });
+  t.equal(malformed.statusCode, 400);
+  t.same(malformed.json(), { ok: false, error: 'Malformed JSON body', code: 'FST_ERR_CTP_INVALID_JSON_BODY' });
+  const text = await app.inject({ method: 'POST', url: '/items', headers: { 'content-type': 'text/plain' }, payload: 'items' });
+  t.equal(text.statusCode, 415);
+  t.equal(text.json().error, 'Content-Type must be application/json');
+  const empty = await app.inject({ method: 'POST', url: '/items', headers: { 'content-type': 'application/json' }, payload: '' });
+  t.equal(empty.statusCode, 400);
+  t.equal(empty.json().ok, false);
+  const huge = await app.inject({ method: 'POST', url: '/items', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ items: [{ name: 'x'.repeat(1024 * 1024), code: '123456' }] }) });
+  t.equal(huge.statusCode, 413);
+  t.same(huge.json(), { ok: false, error: 'Request body is too large', code: 'FST_ERR_CTP_BODY_TOO_LARGE' });
+});
+
+t.test('unknown routes are 404 in the envelope, with or without credentials', async (t) => {
+  const app = await kernelApp(t);
+  for (const headers of [{}, { authorization: 'Bearer whatever' }]) {
+    const res = await app.inject({ url: '/nope', headers });
+    t.equal(res.statusCode, 404);
+    t.same(res.json(), { ok: false, error: 'Not found', code: 'NOT_FOUND' });
+  }
+});
+
+t.test('unexpected errors are 500 without detail; coded errors keep their status', async (t) => {
+  const app = await kernelApp(t);
+  const res = await app.inject({ url: '/boom' });
+  t.equal(res.statusCode, 500);
+  t.same(res.json(), { ok: false, error: 'Internal server error', code: 'INTERNAL_ERROR' });
+  t.notMatch(res.body, /SELECT|secret detail|at /);
+  const conflict = await app.inject({ url: '/teapot' });
+  t.equal(conflict.statusCode, 409);
+  t.same(conflict.json(), { ok: false, error: 'Already there', code: 'CONFLICT_X' });
+});
+
+t.test('rate limit answers 429 with the envelope and headers; health is exempt', async (t) => {
+  const app = await kernelApp(t, { max: 3 });
+  for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/query?n=1' })).statusCode, 200);
+  const limited = await app.inject({ url: '/query?n=1' });
+  t.equal(limited.statusCode, 429);
+  t.same(limited.json(), { ok: false, error: 'Too many requests. Please try again later.', code: 'RATE_LIMITED' });
+  t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After in seconds');
+  t.equal(limited.headers['x-ratelimit-limit'], '3');
+  t.equal(limited.headers['x-ratelimit-remaining'], '0');
+  t.ok(limited.headers['x-ratelimit-reset'] !== undefined);
+  const notFound = await app.inject({ url: '/nope' });
+  t.equal(notFound.statusCode, 429, 'the not-found handler is limited too, so route probing is throttled');
+  const docs = await app.inject({ url: '/docs/json' });
+  t.equal(docs.statusCode, 200, '/docs/json is never limited');
+});
+
+t.test('CORS: preflight answered with the contract headers, also on errors', async (t) => {
+  const app = await kernelApp(t, { cors: ['https://app.example.com'], max: 1 });
+  const preflight = await app.inject({
+    method: 'OPTIONS',
+    url: '/items',
+    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+  });
+  t.equal(preflight.statusCode, 204);
+  t.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com');
+  t.equal(preflight.headers['access-control-allow-methods'], 'GET, POST, PUT, PATCH, DELETE, OPTIONS');
+  t.equal(preflight.headers['access-control-allow-headers'], 'Authorization, Content-Type, X-Request-Id');
+  t.equal(preflight.headers['access-control-max-age'], '86400');
+  t.equal((await app.inject({ url: '/query?n=1', headers: { origin: 'https://app.example.com' } })).statusCode, 200);
+  const limited = await app.inject({ url: '/query?n=1', headers: { origin: 'https://app.example.com' } });
+  t.equal(limited.statusCode, 429);
+  t.equal(limited.headers['access-control-allow-origin'], 'https://app.example.com', 'CORS headers on 429');
+  const foreign = await app.inject({ url: '/health', headers: { origin: 'https://evil.example' } });
+  t.notOk(foreign.headers['access-control-allow-origin'], 'an origin not listed gets no CORS grant');
+});
+
+t.test('the OpenAPI document is generated from the route schemas', async (t) => {
+  const app = await kernelApp(t);
+  const doc = (await app.inject({ url: '/docs/json' })).json();
+  t.equal(doc.openapi, '3.0.3');
+  t.ok(doc.paths['/items'].post.requestBody, 'body schema documented');
+  t.ok(doc.paths['/items'].post.responses['201'], 'response schema documented');
+  const ui = await app.inject({ url: '/docs/' });
+  t.equal(ui.statusCode, 200);
+  t.match(ui.headers['content-type'], /text\/html/);
+});
