@@ -1,0 +1,51 @@
+/** What a benchmark scenario reports: one row of the printed table. */
+export interface BenchRow {
+  scenario: string;
+  /** Requests (or items) per second measured for the scenario. */
+  perSecond: number;
+  unit: 'req/s' | 'events/s' | 'iocs/s' | 'ms' | 'MiB';
+  p50Ms?: number;
+  p99Ms?: number;
+  /** perSecond divided by the baseline's in the same run, when a baseline applies. */
+  ratio?: number;
+  /** The issue's target, e.g. '>= 0.5' or '< 20 ms', and whether it was met. */
+  target?: string;
+  met?: boolean;
+  note?: string;
+}
+
+export interface LoadResult {
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+}
+
+export interface LoadOptions {
+  url: string;
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  headers?: Record<string, string>;
+  body?: string;
+  /** Different request per call (autocannon `requests` with setupRequest). */
+  bodies?: () => string;
+  connections?: number;
+  durationSeconds?: number;
+}
+
+/** Handed to every scenario: the real process's URLs and secrets, and measurement helpers. */
+export interface BenchContext {
+  urls: { auth: string; manager: string; threatCloud: string };
+  secrets: { managerAuthToken: string; tcAdminToken: string; tcApiKey: string };
+  dataDir: string;
+  databasePath: string;
+  pid: number;
+  /** autocannon against a URL of the real process. */
+  load(options: LoadOptions): Promise<LoadResult>;
+  /** autocannon against the bare Fastify constant-JSON route, same connections and duration. */
+  baseline(https: boolean, options?: Pick<LoadOptions, 'connections' | 'durationSeconds' | 'method' | 'body'>): Promise<LoadResult>;
+  /** Resident set size of the real process in MiB (from /proc). */
+  rssMiB(): number;
+}
+
+export type Scenario = (context: BenchContext) => Promise<BenchRow[]>;
