@@ -1,7 +1,7 @@
 import type { Db } from './open.js';
 
 export interface Migration {
-  /** 1, 2, 3 … in order; stored in `PRAGMA user_version` once applied. */
+  /** Strictly increasing along the list; stored in `PRAGMA user_version` once applied. */
   version: number;
   name: string;
   up(db: Db): void;
@@ -18,18 +18,20 @@ export class MigrationError extends Error {
  */
 export function migrate(db: Db, migrations: readonly Migration[]): number[] {
   migrations.forEach((migration, index) => {
-    if (migration.version !== index + 1) {
-      throw new MigrationError(`Migration list is out of order at "${migration.name}": expected version ${index + 1}, got ${migration.version}`);
+    const previous = index === 0 ? 0 : migrations[index - 1]!.version;
+    if (!Number.isInteger(migration.version) || migration.version <= previous) {
+      throw new MigrationError(`Migration list is out of order at "${migration.name}": version ${migration.version} follows ${previous}`);
     }
   });
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > migrations.length) {
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current > latest) {
     throw new MigrationError(
-      `Database schema version ${current} is newer than this build knows (${migrations.length}); upgrade Panguard before opening this file`,
+      `Database schema version ${current} is newer than this build knows (${latest}); upgrade Panguard before opening this file`,
     );
   }
   const applied: number[] = [];
-  for (const migration of migrations.slice(current)) {
+  for (const migration of migrations.filter((m) => m.version > current)) {
     const step = db.transaction(() => {
       migration.up(db);
       db.pragma(`user_version = ${migration.version}`);
