@@ -46,6 +46,11 @@ export interface BenchContext {
   baseline(https: boolean, options?: Pick<LoadOptions, 'connections' | 'durationSeconds' | 'method' | 'body'>): Promise<LoadResult>;
   /** Resident set size of the real process in MiB (from /proc). */
   rssMiB(): number;
+  /**
+   * Starts another real process (e.g. on a pre-seeded database) with the bench settings plus
+   * `env`; it is stopped when the run ends. Resolves once its three /health answer.
+   */
+  spawnServer(dataDir: string, env?: Record<string, string>): Promise<import('../test/process.js').ServerProcess>;
 }
 
 export type Scenario = (context: BenchContext) => Promise<BenchRow[]>;

@@ -1,7 +1,7 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import type { App } from './base-app.js';
 import type { Clock } from './clock.js';
-import { isDatabaseReadable, type Db } from './db/open.js';
+import { createReadProbe, type Db } from './db/open.js';
 import { replies } from './envelope.js';
 import { unavailable } from './errors.js';
 import { VERSION } from './version.js';
@@ -22,6 +22,7 @@ export function registerHealth<P extends TProperties>(
   options: { db: Db; clock: Clock; details: TObject<P>; read: () => Static<TObject<P>> },
 ): void {
   const startedAt = options.clock.now();
+  const databaseReadable = createReadProbe(options.db);
   const Health = Type.Composite([Type.Object(HealthBase), options.details]);
   app.get(
     '/health',
@@ -30,7 +31,7 @@ export function registerHealth<P extends TProperties>(
       schema: { tags: ['health'], summary: 'Liveness and database status', response: replies(Health) },
     },
     async () => {
-      if (!isDatabaseReadable(options.db)) throw unavailable('Database unavailable');
+      if (!databaseReadable()) throw unavailable('Database unavailable');
       const base = { status: 'healthy' as const, version: VERSION, uptime: Math.max(0, (options.clock.now() - startedAt) / 1000) };
       return { ok: true as const, data: { ...base, ...options.read() } as unknown as Static<typeof Health> };
     },

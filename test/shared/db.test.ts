@@ -3,7 +3,7 @@ import path from 'node:path';
 import t from 'tap';
 import { MIGRATIONS } from '../../src/migrations.js';
 import { migrate, MigrationError, type Migration } from '../../src/shared/db/migrate.js';
-import { closeDatabase, isDatabaseReadable, openDatabase } from '../../src/shared/db/open.js';
+import { closeDatabase, createReadProbe, openDatabase } from '../../src/shared/db/open.js';
 import { tempDir } from '../helper.js';
 
 const tables = (db: ReturnType<typeof openDatabase>) =>
@@ -22,7 +22,7 @@ t.test('opening creates the file 0600 with WAL, foreign keys and a busy timeout'
   db.prepare(`INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ('usr_1', 'a@b.c', 'A', 'x', 'now', 'now')`).run();
   t.ok(existsSync(`${file}-wal`), 'WAL file exists');
   t.equal(statSync(`${file}-wal`).mode & 0o777, 0o600, 'the WAL is as private as the database');
-  t.ok(isDatabaseReadable(db));
+  t.ok(createReadProbe(db)());
 });
 
 t.test('migrations apply once on a fresh file and are skipped when already applied', async (t) => {
@@ -91,7 +91,9 @@ t.test('core schema enforces key ownership and cascades on user deletion', async
 
 t.test('a closed database is reported unreadable', async (t) => {
   const db = openDatabase(path.join(tempDir(t), 'x.db'));
+  const readable = createReadProbe(db);
+  t.ok(readable());
   closeDatabase(db);
-  t.notOk(isDatabaseReadable(db));
+  t.notOk(readable());
   t.doesNotThrow(() => closeDatabase(db), 'closing twice is harmless');
 });

@@ -39,11 +39,17 @@ export function closeDatabase(db: Db): void {
   }
 }
 
-/** Whether the file can still be read: what /health reports as the database status. */
-export function isDatabaseReadable(db: Db): boolean {
-  try {
-    return db.open && db.prepare('SELECT 1 AS one').get() !== undefined;
-  } catch {
-    return false;
-  }
+/**
+ * A probe of whether the file can still be read: what /health reports. The statement reads
+ * the schema page, so a file that was removed or corrupted underneath fails it.
+ */
+export function createReadProbe(db: Db): () => boolean {
+  const probe = db.prepare('SELECT 1 AS one FROM sqlite_master LIMIT 1');
+  return () => {
+    try {
+      return db.open && probe.get() !== undefined;
+    } catch {
+      return false;
+    }
+  };
 }

@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { ensureSelfSignedCertificate } from '../src/shared/certificate.js';
+import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../test/process.js';
+import { kernelScenario } from './kernel.js';
+import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from './types.js';
+
+/** Scenarios in run order; `npm run bench -- <name> …` runs only those named. */
+const SCENARIOS: Record<string, Scenario> = {
+  kernel: kernelScenario,
+};
+
+const BENCH_API_KEY = `pgk_bench_${'b'.repeat(36)}`;
+/** Limits raised so the benchmark measures the server, not the rate limiter. */
+export const BENCH_ENV = {
+  RATE_LIMIT_SCALE: '1000000',
+  TC_API_KEYS: BENCH_API_KEY,
+  TC_TIER_LIMITS: JSON.stringify({ enterprise: 100_000_000 }),
+  LOG_LEVEL: 'warn',
+  AUTH_SCRYPT_LOG_N: '17',
+};
+
+const DEFAULT_CONNECTIONS = 10;
+const DEFAULT_SECONDS = 5;
+
+async function runLoad(options: LoadOptions, ca?: Buffer): Promise<LoadResult> {
+  const result = await autocannon({
+    url: options.url,
+    method: options.method ?? 'GET',
+    headers: { ...(options.body || options.bodies ? { 'content-type': 'application/json' } : {}), ...options.headers },
+    ...(options.body ? { body: options.body } : {}),
+    ...(options.bodies ? { requests: [{ setupRequest: (request: Record<string, unknown>) => ({ ...request, body: options.bodies!() }) }] } : {}),
+    connections: options.connections ?? DEFAULT_CONNECTIONS,
+    duration: options.durationSeconds ?? DEFAULT_SECONDS,
+    // autocannon passes these to tls.connect: trust exactly the Manager's certificate.
+    ...(ca ? { tlsOptions: { ca, servername: 'localhost' } } : {}),
+  } as autocannon.Options);
+  return {
+    perSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kib / 1024;
+}
+
+async function startBare(dir: string): Promise<{ child: ChildProcess; http: string; https: string; ca: Buffer }> {
+  const certFile = path.join(dir, 'bare.crt');
+  const keyFile = path.join(dir, 'bare.key');
+  const { cert } = await ensureSelfSignedCertificate(certFile, keyFile);
+  const [httpPort, httpsPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'bare-server.ts'), String(httpPort), String(httpsPort), certFile, keyFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+  });
+  return { child, http: `http://127.0.0.1:${httpPort}/`, https: `https://localhost:${httpsPort}/`, ca: Buffer.from(cert) };
+}
+
+function printTable(rows: BenchRow[]): void {
+  const header = ['scenario', 'rate', 'p50 ms', 'p99 ms', 'ratio', 'target', 'met', 'note'];
+  const lines = rows.map((r) => [
+    r.scenario,
+    `${r.perSecond.toFixed(r.perSecond < 100 ? 2 : 0)} ${r.unit}`,
+    r.p50Ms?.toFixed(2) ?? '',
+    r.p99Ms?.toFixed(2) ?? '',
+    r.ratio?.toFixed(2) ?? '',
+    r.target ?? '',
+    r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    r.note ?? '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const format = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  process.stdout.write(`${[format(header), format(widths.map((w) => '-'.repeat(w))), ...lines.map(format)].join('\n')}\n`);
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const unknown = only.filter((name) => !(name in SCENARIOS));
+  if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  const jsonOut = process.argv.find((a) => a.startsWith('--json='))?.slice('--json='.length);
+
+  const workDir = mkdtempSync(path.join(tmpdir(), 'panguard-bench-'));
+  const extraProcesses: ServerProcess[] = [];
+  const bare = await startBare(workDir);
+  const server = await startServerProcess(path.join(workDir, 'data'), BENCH_ENV);
+  try {
+    await server.waitHealthy();
+    const secrets = JSON.parse(readFileSync(path.join(server.dataDir, 'secrets.json'), 'utf8')) as Record<string, string>;
+    const managerCa = server.managerCa();
+    const context: BenchContext = {
+      urls: server.urls,
+      secrets: { managerAuthToken: secrets.managerAuthToken!, tcAdminToken: secrets.tcAdminToken!, tcApiKey: BENCH_API_KEY },
+      dataDir: server.dataDir,
+      databasePath: path.join(server.dataDir, 'panguard.db'),
+      pid: server.child.pid!,
+      load: (options) => runLoad(options, options.url.startsWith('https:') ? managerCa : undefined),
+      baseline: (https, options = {}) => runLoad({ url: https ? bare.https : bare.http, ...options }, https ? bare.ca : undefined),
+      rssMiB: () => rssOf(server.child.pid!),
+      async spawnServer(dataDir, env = {}) {
+        const extra = await startServerProcess(dataDir, { ...BENCH_ENV, ...env });
+        extraProcesses.push(extra);
+        await extra.waitHealthy(120_000);
+        return extra;
+      },
+    };
+    const rows: BenchRow[] = [];
+    for (const [name, scenario] of Object.entries(SCENARIOS)) {
+      if (only.length > 0 && !only.includes(name)) continue;
+      process.stderr.write(`running ${name}…\n`);
+      rows.push(...(await scenario(context)));
+    }
+    process.stdout.write(`\nPanguard benchmark (${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores)\n`);
+    printTable(rows);
+    if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(rows, null, 2)}\n`);
+  } finally {
+    await Promise.all([server, ...extraProcesses].map((p) => p.stop('SIGTERM')));
+    bare.child.kill('SIGTERM');
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+await main();
