@@ -44,7 +44,7 @@ export function closeDatabase(db: Db): void {
  * the schema page, so a file that was removed or corrupted underneath fails it.
  */
 export function createReadProbe(db: Db): () => boolean {
-  const probe = db.prepare('SELECT 1 AS one FROM sqlite_master LIMIT 1');
+  const probe = db.prepare('SELECT count(*) AS n FROM (SELECT 1 FROM sqlite_master LIMIT 1)');
   return () => {
     try {
       return db.open && probe.get() !== undefined;
