@@ -18,6 +18,7 @@ import { pino } from 'pino';
 import { installErrorHandler } from './error-handler.js';
 import { AppError, RATE_LIMITED_MESSAGE, notFound } from './errors.js';
 import { createValidatorCompiler } from './validation.js';
+import { installMetrics, type MetricsOptions } from './metrics.js';
 
 /** Every app of the process, whatever its transport: routes never care about TLS. */
 export type App = FastifyInstance<
@@ -49,6 +50,8 @@ export interface BaseAppOptions {
   };
   bodyLimit?: number;
   maxParamLength?: number;
+  /** `GET /metrics` (off unless enabled). */
+  metrics?: MetricsOptions;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -112,6 +115,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     });
   }
 
+  const metrics = installMetrics(app, options.metrics ?? { enabled: false, service: options.service });
   await app.register(sensible);
   await app.register(rateLimit, {
     global: true,
@@ -119,8 +123,10 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     timeWindow: 60_000,
     ...(options.rateLimit.keyGenerator ? { keyGenerator: options.rateLimit.keyGenerator } : {}),
     allowList: (request) => UNLIMITED_PATHS.test(request.url),
-    errorResponseBuilder: (_request, context) =>
-      new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, { 'retry-after': String(Math.ceil(context.ttl / 1000)) }),
+    errorResponseBuilder: (request, context) => {
+      metrics.rateLimited(request.routeOptions.url ?? 'not_found');
+      return new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, { 'retry-after': String(Math.ceil(context.ttl / 1000)) });
+    },
   });
 
   await app.register(swagger, {

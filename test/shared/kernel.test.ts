@@ -6,7 +6,7 @@ import { AppError } from '../../src/shared/errors.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-async function kernelApp(t: Test, overrides: { cors?: string[]; max?: number; https?: boolean } = {}): Promise<App> {
+async function kernelApp(t: Test, overrides: { cors?: string[]; max?: number; metrics?: { token?: string } } = {}): Promise<App> {
   const app = await createBaseApp({
     service: 'auth',
     title: 'kernel test',
@@ -15,6 +15,7 @@ async function kernelApp(t: Test, overrides: { cors?: string[]; max?: number; ht
     trustProxy: false,
     corsAllowedOrigins: overrides.cors ?? [],
     rateLimit: { max: overrides.max ?? 1000 },
+    ...(overrides.metrics ? { metrics: { enabled: true, service: 'auth', token: overrides.metrics.token } } : {}),
   });
   const Item = Type.Object({ name: Type.String({ minLength: 1, maxLength: 10 }), code: Type.String({ pattern: '^[0-9]{6}$' }), level: Type.Optional(StringEnum(['low', 'high'])), count: Type.Optional(Type.Integer({ minimum: 1 })) });
   app.post(
@@ -23,6 +24,7 @@ async function kernelApp(t: Test, overrides: { cors?: string[]; max?: number; ht
     async (request, reply) => reply.code(201).send(ok({ received: request.body.items.length })),
   );
   app.get('/query', { schema: { querystring: Type.Object({ n: Type.Integer({ minimum: 1, maximum: 5 }) }) } }, async (request) => ok({ n: request.query.n }));
+  app.get('/things/:id', async (request) => ok({ id: (request.params as { id: string }).id }));
   app.get('/boom', async () => {
     throw new Error('secret detail: SELECT * FROM users');
   });
@@ -165,4 +167,43 @@ t.test('the OpenAPI document is generated from the route schemas', async (t) => 
   const ui = await app.inject({ url: '/docs/' });
   t.equal(ui.statusCode, 200);
   t.match(ui.headers['content-type'], /text\/html/);
+});
+
+t.test('/metrics is off by default', async (t) => {
+  const app = await kernelApp(t);
+  t.equal((await app.inject({ url: '/metrics' })).statusCode, 404);
+});
+
+/** The value of the sample `name{…}` whose labels include all of `labels`, whatever their order. */
+function sample(body: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of body.split('\n')) {
+    const match = /^([a-z_]+)\{(.*)\} (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const present = Object.fromEntries([...match[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => present[k] === v)) return Number(match[3]);
+  }
+  return undefined;
+}
+
+t.test('/metrics counts requests by route pattern and status, behind its token', async (t) => {
+  const token = 'metrics-token-0123456789abcdefghijkl';
+  const app = await kernelApp(t, { max: 4, metrics: { token } });
+  await app.inject({ url: '/things/usr_secret_id_1' });
+  await app.inject({ url: '/things/usr_secret_id_2' });
+  await app.inject({ url: '/no/such/route/abc123' });
+  await app.inject({ url: '/boom' });
+  for (let i = 0; i < 2; i++) t.equal((await app.inject({ url: '/query?n=1' })).statusCode, 429, 'past the limit of 4 per minute');
+  t.equal((await app.inject({ url: '/metrics' })).statusCode, 401, 'token required');
+  t.equal((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
+  const res = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } });
+  t.equal(res.statusCode, 200);
+  t.match(res.headers['content-type'], /text\/plain/);
+  const requests = (route: string, status: string) => sample(res.body, 'panguard_http_requests_total', { service: 'auth', method: 'GET', route, status_code: status });
+  t.equal(requests('/things/:id', '200'), 2);
+  t.equal(requests('not_found', '404'), 1);
+  t.equal(requests('/boom', '500'), 1);
+  t.equal(requests('/query', '429'), 2);
+  t.equal(sample(res.body, 'panguard_http_request_duration_seconds_count', { route: '/things/:id', status_code: '200' }), 2);
+  t.equal(sample(res.body, 'panguard_rate_limited_total', { route: '/query' }), 2, 'rate-limit rejections counted');
+  t.notMatch(res.body, /usr_secret_id|abc123/, 'no raw ids or URLs in labels');
 });

@@ -1,0 +1,97 @@
+import { Type } from '@sinclair/typebox';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { App } from './base-app.js';
+import { errorResponses } from './envelope.js';
+import { unauthorized } from './errors.js';
+import { bearerToken, safeEqual } from './tokens.js';
+
+/** A service-specific gauge or counter, registered on that service's own registry. */
+export type MetricsCollector = (registry: Registry) => void;
+
+export interface MetricsOptions {
+  enabled: boolean;
+  token?: string | undefined;
+  service: string;
+  collectors?: MetricsCollector[];
+}
+
+/** The rate-limit rejection counter, reachable from the limiter's error builder. */
+export interface RequestMetrics {
+  rateLimited(route: string): void;
+}
+
+const NOT_FOUND_ROUTE = 'not_found';
+
+/**
+ * `GET /metrics` in Prometheus text format for one service, with its own registry (three
+ * services share the process, so nothing global). Labels are route patterns and status
+ * codes only — never raw URLs, ids or values — so cardinality stays bounded.
+ */
+export function installMetrics(app: App, options: MetricsOptions): RequestMetrics {
+  if (!options.enabled) return { rateLimited: () => {} };
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: options.service });
+  collectDefaultMetrics({ register: registry, prefix: 'panguard_' });
+  const requests = new Counter({
+    name: 'panguard_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'panguard_http_request_duration_seconds',
+    help: 'HTTP request latency, by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const rateLimited = new Counter({
+    name: 'panguard_rate_limited_total',
+    help: 'Requests refused with 429 by a rate limit, by route pattern',
+    labelNames: ['route'] as const,
+    registers: [registry],
+  });
+  for (const collector of options.collectors ?? []) collector(registry);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? NOT_FOUND_ROUTE;
+    if (route === '/metrics') return;
+    const labels = { method: request.method, route, status_code: String(reply.statusCode) };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  app.get(
+    '/metrics',
+    { config: { rateLimit: false }, schema: { hide: true, response: { 200: Type.String({ description: 'Prometheus text format' }), ...errorResponses } } },
+    async (request, reply) => {
+      if (options.token) {
+        const given = bearerToken(request.headers.authorization);
+        if (!given || !safeEqual(given, options.token)) throw unauthorized('Unauthorized');
+      }
+      reply.header('content-type', registry.contentType);
+      return registry.metrics();
+    },
+  );
+
+  return { rateLimited: (route) => rateLimited.inc({ route }) };
+}
+
+/** Size of the shared SQLite file (pages × page size), for every service's registry. */
+export function databaseSizeCollector(readBytes: () => number): MetricsCollector {
+  return (registry) => {
+    new Gauge({
+      name: 'panguard_database_size_bytes',
+      help: 'Size of the shared SQLite database file',
+      registers: [registry],
+      collect() {
+        this.set(readBytes());
+      },
+    });
+  };
+}
+
+/** Page count × page size of the shared file: cheap, no filesystem call. */
+export function databaseSizeReader(db: { pragma(source: string, options: { simple: true }): unknown }): () => number {
+  return () => Number(db.pragma('page_count', { simple: true })) * Number(db.pragma('page_size', { simple: true }));
+}
