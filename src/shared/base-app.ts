@@ -70,6 +70,12 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 const CSP = "default-src 'self'";
+/**
+ * The docs UI (and only it) needs inline style attributes, which swagger-ui sets from its
+ * script; scripts stay same-origin. The contract allows /docs this relaxation.
+ */
+const DOCS_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
 const HSTS = 'max-age=31536000; includeSubDomains';
 
 /**
@@ -136,7 +142,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
 
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async () => {
     throw notFound();
