@@ -1,24 +1,13 @@
 import t from 'tap';
-import { chromium, type Browser } from 'playwright-core';
 import { buildAuthApp } from '../../src/auth/app.js';
+import { launchChromium } from '../browser.js';
 import { buildTestApp } from '../helper.js';
 
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 t.test('/docs renders the OpenAPI UI in a real browser under the service CSP', async (t) => {
   const { app } = await buildTestApp(t, buildAuthApp);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
-  const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   const page = await browser.newPage();
   const problems: string[] = [];
   page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
