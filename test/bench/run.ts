@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { ensureSelfSignedCertificate } from '../src/shared/certificate.js';
-import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../test/process.js';
+import { ensureSelfSignedCertificate } from '../../src/shared/certificate.js';
+import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../process.js';
 import { kernelScenario } from './kernel.js';
 import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from './types.js';
 
@@ -58,7 +58,7 @@ async function startBare(dir: string): Promise<{ child: ChildProcess; http: stri
   const keyFile = path.join(dir, 'bare.key');
   const { cert } = await ensureSelfSignedCertificate(certFile, keyFile);
   const [httpPort, httpsPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'bare-server.ts'), String(httpPort), String(httpsPort), certFile, keyFile], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'bench', 'bare-server.ts'), String(httpPort), String(httpsPort), certFile, keyFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

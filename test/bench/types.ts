@@ -50,7 +50,7 @@ export interface BenchContext {
    * Starts another real process (e.g. on a pre-seeded database) with the bench settings plus
    * `env`; it is stopped when the run ends. Resolves once its three /health answer.
    */
-  spawnServer(dataDir: string, env?: Record<string, string>): Promise<import('../test/process.js').ServerProcess>;
+  spawnServer(dataDir: string, env?: Record<string, string>): Promise<import('../process.js').ServerProcess>;
 }
 
 export type Scenario = (context: BenchContext) => Promise<BenchRow[]>;
