@@ -13,6 +13,13 @@ const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; message: string }>
 };
 
 /**
+ * SQLite failures that are about the storage, not the request: the disk is full, the file
+ * became read-only or unreadable, or another writer holds the lock past the busy timeout.
+ * The transaction was rolled back, so the client may retry later: 503, not 500.
+ */
+const STORAGE_UNAVAILABLE = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN|BUSY|LOCKED|CORRUPT|NOTADB)/;
+
+/**
  * One error handler for all three services: clients see a message only below 500;
  * anything unexpected is logged with the request id and answered "Internal server error".
  */
@@ -32,6 +39,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
     if (known) return reply.code(known.status).send({ ok: false, error: known.message, code: fastifyError.code });
+    if (typeof fastifyError.code === 'string' && STORAGE_UNAVAILABLE.test(fastifyError.code)) {
+      request.log.error({ err: error }, 'database unavailable');
+      return reply.code(503).header('retry-after', '30').send({ ok: false, error: 'Database unavailable', code: 'DATABASE_UNAVAILABLE' });
+    }
     const status = fastifyError.statusCode ?? 500;
     if (status === 429) return reply.code(429).send({ ok: false, error: RATE_LIMITED_MESSAGE, code: 'RATE_LIMITED' });
     if (status >= 400 && status < 500) {
