@@ -164,10 +164,8 @@ const RULE_CONFIGS = {
     {
       trigger: Trigger,
       threshold: Type.Integer({ minimum: 1 }),
-      duration: Type.String({
-        pattern: '^(permanent|[0-9]{1,6}[mhd])$',
-        errorMessage: 'duration must be 1h, 24h, 7d, permanent or a number followed by m, h or d',
-      }),
+      // No errorMessage here: a fixed text would lose the rule's index (rules[3].config.duration).
+      duration: Type.String({ pattern: '^(permanent|[0-9]{1,6}[mhd])$', description: '1h, 24h, 7d, permanent or a number followed by m, h or d' }),
       scope: StringEnum(['host', 'fleet'] as const),
     },
     { additionalProperties: false },

@@ -303,7 +303,7 @@ t.test('detail: metrics, recentThreats of the last 24 h, activePolicyVersion; 40
   const agent = await register(app, { org_id: 'acme' });
   const other = await register(app, { hostname: 'other', org_id: 'acme' });
   const day = 24 * 3600 * 1000;
-  const post = (headers: object, id: string, events: object[]) => app.inject({ method: 'POST', url: `/api/agents/${id}/events`, headers, payload: { events } });
+  const post = (headers: Record<string, string>, id: string, events: object[]) => app.inject({ method: 'POST', url: `/api/agents/${id}/events`, headers, payload: { events } });
   await post(agent.headers, agent.id, [
     event({ timestamp: new Date(clock.now() - day - 1000).toISOString() }),
     event({ timestamp: new Date(clock.now() - day + 60_000).toISOString() }),
