@@ -9,6 +9,7 @@ const ASSETS = {
   'index.html': 'text/html; charset=utf-8',
   'dashboard.js': 'text/javascript; charset=utf-8',
   'dashboard.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 } as const;
 type AssetName = keyof typeof ASSETS;
 
@@ -40,4 +41,5 @@ export function dashboardRoutes(app: App): void {
   serve('/dashboard', 'index.html');
   serve('/dashboard.js', 'dashboard.js');
   serve('/dashboard.css', 'dashboard.css');
+  serve('/favicon.svg', 'favicon.svg');
 }
