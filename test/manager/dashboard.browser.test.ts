@@ -68,7 +68,7 @@ t.test('the dashboard shows the fleet and live events in real Chromium over HTTP
   const agent = await register(app, { hostname: 'browser-agent-01', ip: '10.20.30.40', os: 'linux' });
   await page.waitForSelector('#feed li[data-event="agent_online"]:has-text("browser-agent-01")');
   await page.waitForSelector('#agents tbody tr:has-text("browser-agent-01")');
-  await page.waitForFunction(`document.getElementById('count-online')?.textContent === '1'`);
+  await page.waitForSelector('#count-online:text-is("1")');
   const posted = await app.inject({
     method: 'POST',
     url: `/api/agents/${agent.id}/events`,
@@ -77,10 +77,10 @@ t.test('the dashboard shows the fleet and live events in real Chromium over HTTP
   });
   t.equal(posted.statusCode, 201);
   await page.waitForSelector('#feed li[data-event="threats_reported"]:has-text("max severity critical")');
-  await page.waitForFunction(`document.getElementById('threat-total')?.textContent === '2'`);
+  await page.waitForSelector('#threat-total:text-is("2")');
   t.match(await page.textContent('#threat-ips'), '203.0.113.9');
   await app.inject({ method: 'POST', url: '/api/policy', headers: OPERATOR, payload: { name: 'Baseline', rules: [{ type: 'custom', config: { condition: 'c', action: 'a' } }] } });
-  await page.waitForFunction(`document.getElementById('active-policy')?.textContent === 'v1'`);
+  await page.waitForSelector('#active-policy:text-is("v1")');
   t.equal(await page.textContent('#agents tbody tr td:nth-child(2)'), 'online');
   t.equal(page.url(), `${origin}/`, 'no reload and no token in the URL');
   t.notOk(requestedUrls.some((url) => url.includes(TEST_SECRETS.managerAuthToken)), 'the token never travels in a URL');
