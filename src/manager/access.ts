@@ -1,9 +1,10 @@
 import type { FastifyRequest } from 'fastify';
 import { forbidden, unauthorized } from '../shared/errors.js';
 import { bearerToken, safeEqual, sha256Hex } from '../shared/tokens.js';
-import type { AgentStore } from './agents-store.js';
+import type { AgentRow, AgentStore } from './agents-store.js';
 
-export type Principal = { kind: 'operator' } | { kind: 'enroll' } | { kind: 'agent'; agentId: string };
+/** An agent principal carries its row as read when the token was verified, so its own routes skip a lookup. */
+export type Principal = { kind: 'operator' } | { kind: 'enroll' } | { kind: 'agent'; agentId: string; agent: AgentRow };
 
 const AGENT_TOKEN_PREFIX = 'pga_';
 export const AGENT_TOKEN_FORBIDDEN = 'Agent token not allowed here';
@@ -23,8 +24,8 @@ export function createAccess(deps: { agents: AgentStore; authToken: string; enro
 
   const resolve = (token: string): Principal | null => {
     if (token.startsWith(AGENT_TOKEN_PREFIX)) {
-      const agentId = deps.agents.findIdByTokenHash(sha256Hex(token));
-      return agentId ? { kind: 'agent', agentId } : null;
+      const agent = deps.agents.findByTokenHash(sha256Hex(token));
+      return agent ? { kind: 'agent', agentId: agent.id, agent } : null;
     }
     if (safeEqual(token, deps.authToken)) return OPERATOR;
     if (deps.enrollToken !== undefined && safeEqual(token, deps.enrollToken)) return ENROLL;
@@ -70,6 +71,11 @@ export function createAccess(deps: { agents: AgentStore; authToken: string; enro
 
   return {
     identify,
+    /** The calling agent's row when an agent token was verified for this request, else undefined. */
+    callingAgent(request: FastifyRequest): AgentRow | undefined {
+      const principal = resolved.get(request);
+      return principal?.kind === 'agent' ? principal.agent : undefined;
+    },
     guards: { operator, enroll, ownAgent },
     /** Rate-limit key: the agent once its token is verified, else the client address. */
     rateLimitKey(request: FastifyRequest): string {

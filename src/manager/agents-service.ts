@@ -86,8 +86,9 @@ export function createAgentService(deps: AgentServiceDeps) {
       return { agent: { ...toAgent(row, now, timeouts), agentToken: token }, created };
     },
 
-    heartbeat(id: string, body: HeartbeatBody) {
-      const before = requireAgent(id);
+    /** `known`: the agent's row already read by the token check, saving a lookup per beat. */
+    heartbeat(id: string, body: HeartbeatBody, known?: AgentRow) {
+      const before = known?.id === id ? known : requireAgent(id);
       const now = clock.now();
       agents.heartbeat({
         id,

@@ -59,7 +59,7 @@ export interface StatusCounts {
 /** SQL of the agents and their tags; every statement prepared once. */
 export function createAgentStore(db: Db) {
   const byId = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE id = ?');
-  const byTokenHash = db.prepare<[string], { id: string }>('SELECT id FROM agents WHERE token_hash = ?');
+  const byTokenHash = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE token_hash = ?');
   const byOrgHostname = db.prepare<[string, string], AgentRow>('SELECT * FROM agents WHERE org_id = ? AND hostname = ?');
   const insert = db.prepare(`
     INSERT INTO agents (id, org_id, hostname, os, version, ip, tags, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
@@ -119,7 +119,7 @@ export function createAgentStore(db: Db) {
 
   return {
     findById: (id: string) => byId.get(id),
-    findIdByTokenHash: (tokenHash: string) => byTokenHash.get(tokenHash)?.id,
+    findByTokenHash: (tokenHash: string) => byTokenHash.get(tokenHash),
     findByOrgHostname: (orgId: string, hostname: string) => byOrgHostname.get(orgId, hostname),
     /** Callers run this inside a transaction: the row and its tags go together. */
     insert(agent: NewAgent): void {

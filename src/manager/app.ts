@@ -78,7 +78,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     details: Type.Object({ agents: Type.Object({ total: Type.Integer(), online: Type.Integer() }) }),
     read: () => ({ agents: overview.agentCounts() }),
   });
-  agentRoutes(app, { guards, agents, events });
+  agentRoutes(app, { access, agents, events });
   threatRoutes(app, { guards, events });
   policyRoutes(app, { guards, agents, policies });
   streamRoutes(app, { guards, hub });

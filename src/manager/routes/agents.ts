@@ -1,6 +1,6 @@
 import type { App } from '../../shared/base-app.js';
 import { Envelope, errorResponses, ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
-import type { Guards } from '../access.js';
+import type { Access } from '../access.js';
 import type { AgentService } from '../agents-service.js';
 import type { EventService } from '../events-service.js';
 import {
@@ -20,8 +20,9 @@ import {
 const EVENTS_BODY_LIMIT = 8 * 1024 * 1024;
 const security = [{ bearer: [] }];
 
-export function agentRoutes(app: App, deps: { guards: Guards; agents: AgentService; events: EventService }): void {
-  const { guards, agents, events } = deps;
+export function agentRoutes(app: App, deps: { access: Access; agents: AgentService; events: EventService }): void {
+  const { access, agents, events } = deps;
+  const { guards } = access;
 
   app.post(
     '/api/agents/register',
@@ -55,7 +56,7 @@ export function agentRoutes(app: App, deps: { guards: Guards; agents: AgentServi
         response: replies(HeartbeatReply),
       },
     },
-    async (request) => ok(agents.heartbeat(request.params.id, request.body)),
+    async (request) => ok(agents.heartbeat(request.params.id, request.body, access.callingAgent(request))),
   );
 
   app.post(
