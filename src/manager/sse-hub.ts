@@ -64,9 +64,19 @@ export function createSseHub(options: SseHubOptions) {
       clients.add(client);
       client.on('close', () => clients.delete(client));
     },
-    publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): number {
+    /**
+     * Called after the write it announces has committed: a failure to record the stream
+     * event is logged, never turned into an error for a request whose data is already stored.
+     */
+    publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): number | null {
       const json = JSON.stringify(data);
-      const id = options.store.append(event, json, toIso(options.clock.now()));
+      let id: number;
+      try {
+        id = options.store.append(event, json, toIso(options.clock.now()));
+      } catch (error) {
+        options.logger.error({ err: error, event }, 'could not record a stream event');
+        return null;
+      }
       const chunk = frame(id, event, json);
       for (const client of clients) send(client, chunk);
       return id;

@@ -192,3 +192,14 @@ t.test('a client that does not read is dropped instead of buffered without bound
   t.notOk(fast.isDestroyed());
   hub.close();
 });
+
+t.test('a stream event that cannot be recorded is logged and skipped, not thrown at the request', async (t) => {
+  const errors: unknown[] = [];
+  const logger = pino({ level: 'silent' });
+  logger.error = ((...args: unknown[]) => void errors.push(args)) as typeof logger.error;
+  const failing = { append: () => { throw new Error('disk full'); }, after: () => [], lastId: () => 0 };
+  const hub = createSseHub({ store: failing, clock: new ManualClock(), logger, keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
+  t.equal(hub.publish('policy_created', { policyId: 'pol_1', version: 'v1', ruleCount: 1 }), null);
+  t.equal(errors.length, 1);
+  hub.close();
+});
