@@ -35,6 +35,12 @@ export function toAgent(row: AgentRow, now: number, timeouts: StatusTimeouts): A
   };
 }
 
+/**
+ * Runs inside the registration transaction before a NEW agent row is written (re-registering
+ * a known hostname does not call it); throwing an AppError (e.g. a 403 quota) stores nothing.
+ */
+export type RegistrationHook = (agent: { orgId: string; hostname: string }) => void;
+
 interface AgentServiceDeps {
   db: Db;
   clock: Clock;
@@ -43,11 +49,13 @@ interface AgentServiceDeps {
   events: EventStore;
   policies: PolicyStore;
   hub: SseHub;
+  registrationHooks?: RegistrationHook[];
 }
 
 /** Registration, heartbeats, fleet reads and deregistration of Guard agents. */
 export function createAgentService(deps: AgentServiceDeps) {
   const { db, clock, timeouts, agents, events, policies, hub } = deps;
+  const registrationHooks = deps.registrationHooks ?? [];
 
   const upsert = db.transaction((body: RegisterBody, ip: string, tokenHash: string, now: number) => {
     const orgId = body.org_id ?? DEFAULT_ORG;
@@ -58,6 +66,7 @@ export function createAgentService(deps: AgentServiceDeps) {
       agents.reRegister({ id: existing.id, ...common });
       return { id: existing.id, created: false };
     }
+    for (const hook of registrationHooks) hook({ orgId, hostname: body.hostname });
     const id = newId('agent-');
     agents.insert({ id, orgId, hostname: body.hostname, ...common });
     return { id, created: true };

@@ -4,7 +4,7 @@ import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { VERSION } from '../shared/version.js';
 import { createAccess } from './access.js';
-import { createAgentService } from './agents-service.js';
+import { createAgentService, type RegistrationHook } from './agents-service.js';
 import { createAgentStore } from './agents-store.js';
 import { createEventService, type IngestHook } from './events-service.js';
 import { createEventStore } from './events-store.js';
@@ -29,6 +29,8 @@ export interface ManagerOptions {
   maxStreamBufferBytes?: number;
   /** Run inside each event batch's transaction (e.g. Threat Cloud IP reports). */
   ingestHooks?: IngestHook[];
+  /** Run inside the registration transaction of a new agent (e.g. the guard_endpoints quota). */
+  registrationHooks?: RegistrationHook[];
   /** Receives the status sweeper, so a test can sweep on its ManualClock. */
   onSweeper?: (sweeper: StatusSweeper) => void;
 }
@@ -66,7 +68,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
   const sweeper = createStatusSweeper({ db, agents: agentStore, hub, clock, timeouts });
   options.onSweeper?.(sweeper);
 
-  const agents = createAgentService({ db, clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore, hub });
+  const agents = createAgentService({ db, clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore, hub, registrationHooks: options.registrationHooks ?? [] });
   const events = createEventService({ db, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [] });
   const policies = createPolicyService({ db, clock, timeouts, policies: policyStore, hub });
   const overview = createOverviewService({ clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore });

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { forbidden } from '../../src/shared/errors.js';
 import { authHeader } from '../helper.js';
 import { countRows, ENROLL_TOKEN, event, managerApp, OPERATOR, register } from './fixtures.js';
 
@@ -365,4 +366,28 @@ t.test('rate limit: per agent once its token is verified, per IP otherwise; 401s
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/agents', headers: authHeader('bad-token-0123456789abcdefghijklmnopqrstu') })).statusCode, 401);
   t.equal((await app.inject({ url: '/api/agents', headers: OPERATOR })).statusCode, 429);
   t.equal((await app.inject({ url: '/health' })).statusCode, 200);
+});
+
+t.test('a registration hook (the later quota check) can refuse a new agent inside the transaction', async (t) => {
+  const seen: { orgId: string; hostname: string }[] = [];
+  const { app, db } = await managerApp(t, {
+    manager: {
+      registrationHooks: [
+        (agent) => {
+          seen.push(agent);
+          if (agent.orgId === 'full') throw forbidden('Guard endpoint quota reached');
+        },
+      ],
+    },
+  });
+  const res = await app.inject({ method: 'POST', url: '/api/agents/register', headers: OPERATOR, payload: { hostname: 'h', os: 'linux', version: '1', org_id: 'full', tags: ['x'] } });
+  t.equal(res.statusCode, 403);
+  t.equal(res.json().error, 'Guard endpoint quota reached');
+  t.equal(countRows(db, 'agents'), 0);
+  t.equal(countRows(db, 'agent_tags'), 0);
+  t.equal(countRows(db, 'stream_events'), 0, 'nothing announced');
+  const okAgent = await register(app, { org_id: 'acme' });
+  await register(app, { org_id: 'acme' });
+  t.same(seen, [{ orgId: 'full', hostname: 'h' }, { orgId: 'acme', hostname: 'web-01' }], 're-registering a known agent is not a new endpoint');
+  t.match(okAgent.id, /^agent-/);
 });
