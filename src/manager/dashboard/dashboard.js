@@ -8,9 +8,12 @@ const TOKEN_KEY = 'panguard.managerToken';
 const SEVERITIES = ['critical', 'high', 'medium', 'low'];
 const FEED_LIMIT = 200;
 const REFRESH_MS = 30000;
+// Three reads per refresh: at most one refresh per 4 s keeps a busy fleet's dashboard
+// under the Manager's default limit of 60 requests per minute per address.
+const MIN_REFRESH_GAP_MS = 4000;
 
 const $ = (id) => document.getElementById(id);
-const state = { token: null, lastEventId: null, stream: null, refreshTimer: null, pending: null };
+const state = { token: null, lastEventId: null, stream: null, refreshTimer: null, pending: null, lastRefresh: 0 };
 
 function el(tag, text, className) {
   const node = document.createElement(tag);
@@ -66,6 +69,7 @@ function renderSummary(s) {
 }
 
 async function refresh() {
+  state.lastRefresh = Date.now();
   try {
     const [overview, agents, summary] = await Promise.all([
       api('/api/overview'),
@@ -80,13 +84,14 @@ async function refresh() {
   }
 }
 
-/** Live events change the counts: refresh soon, but at most once per burst. */
+/** Live events change the counts: refresh soon, once per burst and not more often than the gap. */
 function scheduleRefresh() {
   if (state.pending) return;
+  const wait = Math.max(300, state.lastRefresh + MIN_REFRESH_GAP_MS - Date.now());
   state.pending = setTimeout(() => {
     state.pending = null;
     refresh();
-  }, 300);
+  }, wait);
 }
 
 function describe(event, data) {
@@ -172,7 +177,7 @@ function start() {
   setStreamState('connecting');
   refresh();
   openStream();
-  state.refreshTimer = setInterval(refresh, REFRESH_MS);
+  state.refreshTimer = setInterval(() => Date.now() - state.lastRefresh >= REFRESH_MS / 2 && refresh(), REFRESH_MS);
 }
 
 function signOut(message) {
