@@ -3,10 +3,48 @@ import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { VERSION } from '../shared/version.js';
+import { createAccess } from './access.js';
+import { createAgentService, type RegistrationHook } from './agents-service.js';
+import { createAgentStore } from './agents-store.js';
+import { createEventService, type IngestHook } from './events-service.js';
+import { createEventStore } from './events-store.js';
+import { createOverviewService } from './overview-service.js';
+import { createPolicyService } from './policies-service.js';
+import { createPolicyStore } from './policies-store.js';
+import { agentRoutes } from './routes/agents.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { overviewRoutes } from './routes/overview.js';
+import { policyRoutes } from './routes/policies.js';
+import { streamRoutes } from './routes/stream.js';
+import { threatRoutes } from './routes/threats.js';
+import { createSseHub } from './sse-hub.js';
+import { createStreamStore } from './stream-store.js';
+import { createStatusSweeper, type StatusSweeper } from './sweeper.js';
+
+/** Knobs tests and integrations turn; the process uses the defaults. */
+export interface ManagerOptions {
+  keepaliveMs?: number;
+  maxStreams?: number;
+  /** Queued bytes after which a stream client counts as too slow and is dropped. */
+  maxStreamBufferBytes?: number;
+  /** Run inside each event batch's transaction (e.g. Threat Cloud IP reports). */
+  ingestHooks?: IngestHook[];
+  /** Run inside the registration transaction of a new agent (e.g. the guard_endpoints quota). */
+  registrationHooks?: RegistrationHook[];
+  /** Receives the status sweeper, so a test can sweep on its ManualClock. */
+  onSweeper?: (sweeper: StatusSweeper) => void;
+}
 
 /** The Manager: Guard agents, heartbeats, threat events, policies, live stream, dashboard. */
-export async function buildManagerApp(deps: ServiceDeps): Promise<App> {
+export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions = {}): Promise<App> {
   const { config, db, clock } = deps;
+  const timeouts = { heartbeatTimeoutMs: config.manager.heartbeatTimeoutMs, offlineTimeoutMs: config.manager.offlineTimeoutMs };
+
+  const agentStore = createAgentStore(db);
+  const eventStore = createEventStore(db);
+  const policyStore = createPolicyStore(db);
+  const access = createAccess({ agents: agentStore, authToken: config.manager.authToken, enrollToken: config.manager.enrollToken });
+
   const app = await createBaseApp({
     service: 'manager',
     title: 'Panguard Manager',
@@ -16,8 +54,47 @@ export async function buildManagerApp(deps: ServiceDeps): Promise<App> {
     https: deps.https,
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
-    rateLimit: { max: scaled(config.manager.rateLimit, config) },
+    rateLimit: { max: scaled(config.manager.rateLimit, config), keyGenerator: access.rateLimitKey },
   });
-  registerHealth(app, { db, clock, details: Type.Object({}), read: () => ({}) });
+
+  const hub = createSseHub({
+    store: createStreamStore(db),
+    clock,
+    logger: app.log,
+    keepaliveMs: options.keepaliveMs ?? 30_000,
+    maxClients: options.maxStreams ?? 1000,
+    maxBufferedBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
+  });
+  const sweeper = createStatusSweeper({ db, agents: agentStore, hub, clock, timeouts });
+  options.onSweeper?.(sweeper);
+
+  const agents = createAgentService({ db, clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore, hub, registrationHooks: options.registrationHooks ?? [] });
+  const events = createEventService({ db, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [] });
+  const policies = createPolicyService({ db, clock, timeouts, policies: policyStore, hub });
+  const overview = createOverviewService({ clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore });
+  const { guards } = access;
+
+  registerHealth(app, {
+    db,
+    clock,
+    details: Type.Object({ agents: Type.Object({ total: Type.Integer(), online: Type.Integer() }) }),
+    read: () => ({ agents: overview.agentCounts() }),
+  });
+  agentRoutes(app, { access, agents, events });
+  threatRoutes(app, { guards, events });
+  policyRoutes(app, { guards, agents, policies });
+  streamRoutes(app, { guards, hub });
+  overviewRoutes(app, { guards, overview });
+  dashboardRoutes(app);
+
+  app.addHook('onReady', async () => {
+    hub.start();
+    sweeper.start((error) => app.log.error({ err: error }, 'agent status sweep failed'));
+  });
+  app.addHook('preClose', async () => {
+    sweeper.stop();
+    hub.close();
+  });
+  app.addHook('onClose', async () => sweeper.stop());
   return app;
 }

@@ -28,8 +28,9 @@ export function managerSchema(db: Db): void {
       registered_at    TEXT NOT NULL,
       UNIQUE (org_id, hostname)
     ) STRICT;
+    -- One index on the heartbeat time serves the status filters and the sweeper; each more
+    -- index holding it would be rewritten by every heartbeat (measured: ~2x the UPDATE cost).
     CREATE INDEX agents_last_heartbeat ON agents (last_heartbeat_ms);
-    CREATE INDEX agents_status_heartbeat ON agents (status, last_heartbeat_ms);
     CREATE INDEX agents_registered ON agents (registered_at, id);
     CREATE INDEX agents_os ON agents (os);
 

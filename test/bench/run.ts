@@ -6,11 +6,13 @@ import autocannon from 'autocannon';
 import { ensureSelfSignedCertificate } from '../../src/shared/certificate.js';
 import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../process.js';
 import { kernelScenario } from './kernel.js';
+import { managerScenario } from './manager.js';
 import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from './types.js';
 
 /** Scenarios in run order; `npm run bench -- <name> …` runs only those named. */
 const SCENARIOS: Record<string, Scenario> = {
   kernel: kernelScenario,
+  manager: managerScenario,
 };
 
 const BENCH_API_KEY = `pgk_bench_${'b'.repeat(36)}`;

@@ -1,0 +1,89 @@
+import type { FastifyRequest } from 'fastify';
+import { forbidden, unauthorized } from '../shared/errors.js';
+import { bearerToken, safeEqual, sha256Hex } from '../shared/tokens.js';
+import type { AgentRow, AgentStore } from './agents-store.js';
+
+/** An agent principal carries its row as read when the token was verified, so its own routes skip a lookup. */
+export type Principal = { kind: 'operator' } | { kind: 'enroll' } | { kind: 'agent'; agentId: string; agent: AgentRow };
+
+const AGENT_TOKEN_PREFIX = 'pga_';
+export const AGENT_TOKEN_FORBIDDEN = 'Agent token not allowed here';
+export const ENROLL_TOKEN_FORBIDDEN = 'Enroll token may only register agents';
+
+type Guard = (request: FastifyRequest) => Promise<void>;
+
+/**
+ * Who is calling: the operator (static token), an installer (enroll token) or one agent
+ * (its own token, found by SHA-256). Resolved once per request — the rate limiter's key
+ * generator at onRequest and the route guard at preValidation share the answer.
+ */
+export function createAccess(deps: { agents: AgentStore; authToken: string; enrollToken?: string | undefined }) {
+  const resolved = new WeakMap<FastifyRequest, Principal | null>();
+  const OPERATOR: Principal = { kind: 'operator' };
+  const ENROLL: Principal = { kind: 'enroll' };
+
+  const resolve = (token: string): Principal | null => {
+    if (token.startsWith(AGENT_TOKEN_PREFIX)) {
+      const agent = deps.agents.findByTokenHash(sha256Hex(token));
+      return agent ? { kind: 'agent', agentId: agent.id, agent } : null;
+    }
+    if (safeEqual(token, deps.authToken)) return OPERATOR;
+    if (deps.enrollToken !== undefined && safeEqual(token, deps.enrollToken)) return ENROLL;
+    return null;
+  };
+
+  const identify = (request: FastifyRequest): Principal | null => {
+    const cached = resolved.get(request);
+    if (cached !== undefined) return cached;
+    const token = bearerToken(request.headers.authorization);
+    const principal = token === null ? null : resolve(token);
+    resolved.set(request, principal);
+    return principal;
+  };
+
+  const authenticated = (request: FastifyRequest): Principal => {
+    const principal = identify(request);
+    if (!principal) throw unauthorized('Unauthorized');
+    return principal;
+  };
+
+  const refuse = (principal: Principal) => {
+    throw forbidden(principal.kind === 'agent' ? AGENT_TOKEN_FORBIDDEN : ENROLL_TOKEN_FORBIDDEN);
+  };
+
+  /** Fleet reads and writes: the operator token only. */
+  const operator: Guard = async (request) => {
+    const principal = authenticated(request);
+    if (principal.kind !== 'operator') refuse(principal);
+  };
+  /** Registration: the operator or the enroll token. */
+  const enroll: Guard = async (request) => {
+    const principal = authenticated(request);
+    if (principal.kind === 'agent') refuse(principal);
+  };
+  /** An agent's own heartbeat, events and policy: that agent, or the operator. */
+  const ownAgent: Guard = async (request) => {
+    const principal = authenticated(request);
+    if (principal.kind === 'operator') return;
+    const { id } = request.params as { id?: string };
+    if (principal.kind === 'enroll' || principal.agentId !== id) refuse(principal);
+  };
+
+  return {
+    identify,
+    /** The calling agent's row when an agent token was verified for this request, else undefined. */
+    callingAgent(request: FastifyRequest): AgentRow | undefined {
+      const principal = resolved.get(request);
+      return principal?.kind === 'agent' ? principal.agent : undefined;
+    },
+    guards: { operator, enroll, ownAgent },
+    /** Rate-limit key: the agent once its token is verified, else the client address. */
+    rateLimitKey(request: FastifyRequest): string {
+      const principal = identify(request);
+      return principal?.kind === 'agent' ? `agent:${principal.agentId}` : `ip:${request.ip}`;
+    },
+  };
+}
+
+export type Access = ReturnType<typeof createAccess>;
+export type Guards = Access['guards'];

@@ -1,0 +1,155 @@
+import { isIP } from 'node:net';
+import type { Clock } from '../shared/clock.js';
+import { toIso } from '../shared/clock.js';
+import type { Db } from '../shared/db/open.js';
+import { badRequest, notFound } from '../shared/errors.js';
+import { newId, newSecretToken, sha256Hex } from '../shared/tokens.js';
+import type { AgentRow, AgentStore } from './agents-store.js';
+import type { EventStore } from './events-store.js';
+import type { PolicyStore } from './policies-store.js';
+import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, RegisterBody } from './schemas.js';
+import type { SseHub } from './sse-hub.js';
+import { heartbeatRange, statusAt, type StatusTimeouts } from './status.js';
+
+export const DEFAULT_ORG = 'default';
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const agentNotFound = () => notFound('Agent not found', 'AGENT_NOT_FOUND');
+
+export function policyVersionName(version: number): string {
+  return `v${version}`;
+}
+
+export function toAgent(row: AgentRow, now: number, timeouts: StatusTimeouts): Agent {
+  return {
+    id: row.id,
+    hostname: row.hostname,
+    os: row.os,
+    version: row.version,
+    ip: row.ip,
+    orgId: row.org_id,
+    tags: JSON.parse(row.tags) as string[],
+    status: statusAt(row.last_heartbeat_ms, now, timeouts),
+    lastHeartbeat: toIso(row.last_heartbeat_ms),
+    registeredAt: row.registered_at,
+  };
+}
+
+/**
+ * Runs inside the registration transaction before a NEW agent row is written (re-registering
+ * a known hostname does not call it); throwing an AppError (e.g. a 403 quota) stores nothing.
+ */
+export type RegistrationHook = (agent: { orgId: string; hostname: string }) => void;
+
+interface AgentServiceDeps {
+  db: Db;
+  clock: Clock;
+  timeouts: StatusTimeouts;
+  agents: AgentStore;
+  events: EventStore;
+  policies: PolicyStore;
+  hub: SseHub;
+  registrationHooks?: RegistrationHook[];
+}
+
+/** Registration, heartbeats, fleet reads and deregistration of Guard agents. */
+export function createAgentService(deps: AgentServiceDeps) {
+  const { db, clock, timeouts, agents, events, policies, hub } = deps;
+  const registrationHooks = deps.registrationHooks ?? [];
+
+  const upsert = db.transaction((body: RegisterBody, ip: string, tokenHash: string, now: number) => {
+    const orgId = body.org_id ?? DEFAULT_ORG;
+    const tags = [...new Set(body.tags ?? [])];
+    const common = { os: body.os, version: body.version, ip, tags, tokenHash, nowMs: now, nowIso: toIso(now) };
+    const existing = agents.findByOrgHostname(orgId, body.hostname);
+    if (existing) {
+      agents.reRegister({ id: existing.id, ...common });
+      return { id: existing.id, created: false };
+    }
+    for (const hook of registrationHooks) hook({ orgId, hostname: body.hostname });
+    const id = newId('agent-');
+    agents.insert({ id, orgId, hostname: body.hostname, ...common });
+    return { id, created: true };
+  });
+
+  const requireAgent = (id: string) => {
+    const row = agents.findById(id);
+    if (!row) throw agentNotFound();
+    return row;
+  };
+
+  return {
+    requireAgent,
+    /**
+     * Idempotent per hostname + org: a known agent keeps its id and gets a fresh token,
+     * which invalidates the old one (only its SHA-256 is stored).
+     */
+    register(body: RegisterBody, clientIp: string) {
+      const ip = body.ip ?? clientIp;
+      if (isIP(ip) === 0) throw badRequest('ip must be a valid IPv4 or IPv6 address');
+      const token = newSecretToken('pga_');
+      const now = clock.now();
+      const { id, created } = upsert(body, ip, sha256Hex(token), now);
+      const row = requireAgent(id);
+      hub.publish('agent_online', { agentId: row.id, hostname: row.hostname, ip: row.ip });
+      return { agent: { ...toAgent(row, now, timeouts), agentToken: token }, created };
+    },
+
+    /** `known`: the agent's row already read by the token check, saving a lookup per beat. */
+    heartbeat(id: string, body: HeartbeatBody, known?: AgentRow) {
+      const before = known?.id === id ? known : requireAgent(id);
+      const now = clock.now();
+      agents.heartbeat({
+        id,
+        nowMs: now,
+        nowIso: toIso(now),
+        cpu: body.cpu ?? null,
+        memory: body.memory ?? null,
+        uptime: body.uptime ?? null,
+        version: body.version ?? null,
+        policyVersion: body.policyVersion ?? null,
+      });
+      if (statusAt(before.last_heartbeat_ms, now, timeouts) !== 'online') {
+        hub.publish('agent_online', { agentId: id, hostname: before.hostname, ip: before.ip });
+      }
+      const applied = body.policyVersion ?? before.policy_version;
+      const policy = policies.applicableTo(id, before.org_id);
+      const pendingPolicies = policy && policyVersionName(policy.version) !== applied ? 1 : 0;
+      return { id, status: 'online' as const, lastHeartbeat: toIso(now), pendingPolicies };
+    },
+
+    list(query: AgentListQuery) {
+      const now = clock.now();
+      const range = query.status ? heartbeatRange(query.status, now, timeouts) : { from: null, to: null };
+      const limit = query.limit ?? 50;
+      const page = query.page ?? 1;
+      const { rows, total } = agents.list(
+        { orgId: query.org_id ?? null, heartbeatFrom: range.from, heartbeatTo: range.to, tags: query.tag ?? [] },
+        limit,
+        (page - 1) * limit,
+      );
+      return { items: rows.map((row) => toAgent(row, now, timeouts)), total, page, limit };
+    },
+
+    detail(id: string): AgentDetail {
+      const row = requireAgent(id);
+      const now = clock.now();
+      const policy = policies.applicableTo(id, row.org_id);
+      return {
+        ...toAgent(row, now, timeouts),
+        cpu: row.cpu,
+        memory: row.memory,
+        uptime: row.uptime,
+        recentThreats: events.recentCountForAgent(id, now - DAY_MS),
+        activePolicyVersion: policy ? policyVersionName(policy.version) : null,
+      };
+    },
+
+    /** Removes the agent (its token dies with the row); its threat events stay. */
+    deregister(id: string): void {
+      if (!agents.remove(id)) throw agentNotFound();
+    },
+  };
+}
+
+export type AgentService = ReturnType<typeof createAgentService>;

@@ -1,0 +1,81 @@
+import type { Db } from '../shared/db/open.js';
+
+export interface PolicyRow {
+  id: string;
+  org_id: string | null;
+  agent_id: string | null;
+  version: number;
+  name: string;
+  description: string | null;
+  rules: string;
+  broadcasted_to: number;
+  created_at: string;
+  removed_at: string | null;
+}
+
+export interface NewPolicy {
+  id: string;
+  orgId: string | null;
+  agentId: string | null;
+  name: string;
+  description: string | null;
+  rules: string;
+  createdAt: string;
+}
+
+/** SQL of the policies; versions come from one counter shared by every scope. */
+export function createPolicyStore(db: Db) {
+  const insert = db.prepare<NewPolicy, PolicyRow>(`
+    INSERT INTO policies (id, org_id, agent_id, version, name, description, rules, created_at)
+    VALUES (@id, @orgId, @agentId, (SELECT COALESCE(MAX(version), 0) + 1 FROM policies), @name, @description, @rules, @createdAt)
+    RETURNING *`);
+  const setBroadcast = db.prepare<[number, string]>('UPDATE policies SET broadcasted_to = ? WHERE id = ?');
+  // Override first, then the agent's org, then global; newest version within each.
+  const applicable = db.prepare<{ agentId: string; orgId: string }, PolicyRow>(`
+    SELECT * FROM (
+      SELECT *, 0 AS rank FROM (SELECT * FROM policies WHERE agent_id = @agentId AND removed_at IS NULL ORDER BY version DESC LIMIT 1)
+      UNION ALL
+      SELECT *, 1 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id = @orgId ORDER BY version DESC LIMIT 1)
+      UNION ALL
+      SELECT *, 2 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1)
+    ) ORDER BY rank LIMIT 1`);
+  const newestGlobal = db.prepare<[], PolicyRow>(
+    'SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1',
+  );
+  const newestForOrg = db.prepare<[string], PolicyRow>(`
+    SELECT * FROM policies WHERE agent_id IS NULL AND (org_id = ? OR org_id IS NULL)
+    ORDER BY org_id IS NULL, version DESC LIMIT 1`);
+  const removeOverride = db.prepare<[string, string]>(
+    'UPDATE policies SET removed_at = ? WHERE agent_id = ? AND removed_at IS NULL',
+  );
+  const historyPage = db.prepare<[number, number], PolicyRow>('SELECT * FROM policies ORDER BY version DESC LIMIT ? OFFSET ?');
+  const historyCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM policies');
+
+  // broadcastedTo: online agents a new policy applies to at creation, counted in SQL.
+  const reachOfGlobal = db.prepare<[number], { n: number }>(`
+    SELECT COUNT(*) AS n FROM agents a
+    WHERE a.last_heartbeat_ms >= ?
+      AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.agent_id = a.id AND p.removed_at IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.agent_id IS NULL AND p.org_id = a.org_id)`);
+  const reachOfOrg = db.prepare<[string, number], { n: number }>(`
+    SELECT COUNT(*) AS n FROM agents a
+    WHERE a.org_id = ? AND a.last_heartbeat_ms >= ?
+      AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.agent_id = a.id AND p.removed_at IS NULL)`);
+
+  return {
+    /** Inserts with the next version; callers wrap it with the broadcast count in a transaction. */
+    insert: (policy: NewPolicy) => insert.get(policy)!,
+    setBroadcastedTo: (id: string, count: number) => void setBroadcast.run(count, id),
+    applicableTo: (agentId: string, orgId: string) => applicable.get({ agentId, orgId }),
+    newestGlobal: () => newestGlobal.get(),
+    newestForOrg: (orgId: string) => newestForOrg.get(orgId),
+    removeOverride: (agentId: string, removedAt: string) => removeOverride.run(removedAt, agentId).changes > 0,
+    history(limit: number, offset: number): { rows: PolicyRow[]; total: number } {
+      return { rows: historyPage.all(limit, offset), total: historyCount.get()!.n };
+    },
+    onlineReachOfGlobal: (onlineFrom: number) => reachOfGlobal.get(onlineFrom)!.n,
+    onlineReachOfOrg: (orgId: string, onlineFrom: number) => reachOfOrg.get(orgId, onlineFrom)!.n,
+  };
+}
+
+export type PolicyStore = ReturnType<typeof createPolicyStore>;

@@ -1,0 +1,114 @@
+import type { App } from '../../shared/base-app.js';
+import { Envelope, errorResponses, ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
+import type { Access } from '../access.js';
+import type { AgentService } from '../agents-service.js';
+import type { EventService } from '../events-service.js';
+import {
+  Agent,
+  AgentDetail,
+  AgentListQuery,
+  EventsBody,
+  EventsReply,
+  HeartbeatBody,
+  HeartbeatReply,
+  IdParams,
+  MessageReply,
+  RegisteredAgent,
+  RegisterBody,
+} from '../schemas.js';
+
+const EVENTS_BODY_LIMIT = 8 * 1024 * 1024;
+const security = [{ bearer: [] }];
+
+export function agentRoutes(app: App, deps: { access: Access; agents: AgentService; events: EventService }): void {
+  const { access, agents, events } = deps;
+  const { guards } = access;
+
+  app.post(
+    '/api/agents/register',
+    {
+      preValidation: guards.enroll,
+      schema: {
+        tags: ['agents'],
+        summary: 'Register an agent (idempotent per hostname + org); returns its agent token once',
+        security,
+        body: RegisterBody,
+        response: { 200: Envelope(RegisteredAgent), 201: Envelope(RegisteredAgent), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { agent, created } = agents.register(request.body, request.ip);
+      return reply.code(created ? 201 : 200).send(ok(agent));
+    },
+  );
+
+  app.post(
+    '/api/agents/:id/heartbeat',
+    {
+      // Every heartbeat field is optional, so an agent may post no body at all.
+      preValidation: [guards.ownAgent, async (request) => void (request.body ??= {})],
+      schema: {
+        tags: ['agents'],
+        summary: "Heartbeat with the agent's metrics; tells it whether a policy is pending",
+        security,
+        params: IdParams,
+        body: HeartbeatBody,
+        response: replies(HeartbeatReply),
+      },
+    },
+    async (request) => ok(agents.heartbeat(request.params.id, request.body, access.callingAgent(request))),
+  );
+
+  app.post(
+    '/api/agents/:id/events',
+    {
+      bodyLimit: EVENTS_BODY_LIMIT,
+      preValidation: guards.ownAgent,
+      schema: {
+        tags: ['threats'],
+        summary: 'Report 1-500 threat events, stored all or nothing',
+        security,
+        params: IdParams,
+        body: EventsBody,
+        response: { 201: Envelope(EventsReply), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const agent = agents.requireAgent(request.params.id);
+      return reply.code(201).send(ok(events.ingest(agent, request.body.events)));
+    },
+  );
+
+  app.get(
+    '/api/agents',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['agents'], summary: 'List agents', security, querystring: AgentListQuery, response: pagedReplies(Agent) },
+    },
+    async (request) => {
+      const { items, total, page, limit } = agents.list(request.query);
+      return paged(items, total, page, limit);
+    },
+  );
+
+  app.get(
+    '/api/agents/:id',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['agents'], summary: 'One agent with its last metrics', security, params: IdParams, response: replies(AgentDetail) },
+    },
+    async (request) => ok(agents.detail(request.params.id)),
+  );
+
+  app.delete(
+    '/api/agents/:id',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['agents'], summary: 'Deregister an agent (its events are kept)', security, params: IdParams, response: replies(MessageReply) },
+    },
+    async (request) => {
+      agents.deregister(request.params.id);
+      return ok({ message: `Agent ${request.params.id} deregistered successfully` });
+    },
+  );
+}

@@ -1,0 +1,16 @@
+import type { App } from '../../shared/base-app.js';
+import { ok, replies } from '../../shared/envelope.js';
+import type { Guards } from '../access.js';
+import type { OverviewService } from '../overview-service.js';
+import { Overview } from '../schemas.js';
+
+export function overviewRoutes(app: App, deps: { guards: Guards; overview: OverviewService }): void {
+  app.get(
+    '/api/overview',
+    {
+      preValidation: deps.guards.operator,
+      schema: { tags: ['overview'], summary: 'Fleet counts, threat summary and active policy', security: [{ bearer: [] }], response: replies(Overview) },
+    },
+    async () => ok(deps.overview.overview()),
+  );
+}

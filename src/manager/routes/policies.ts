@@ -1,0 +1,81 @@
+import { Type } from '@sinclair/typebox';
+import type { App } from '../../shared/base-app.js';
+import { createdReplies, ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
+import type { Guards } from '../access.js';
+import type { AgentService } from '../agents-service.js';
+import type { PolicyService } from '../policies-service.js';
+import { ActivePolicyQuery, AgentPolicy, HistoryQuery, IdParams, MessageReply, OverrideBody, Policy, PolicyBody } from '../schemas.js';
+
+const security = [{ bearer: [] }];
+
+export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentService; policies: PolicyService }): void {
+  const { guards, agents, policies } = deps;
+
+  app.post(
+    '/api/policy',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['policies'], summary: 'Create a policy (global or for an org)', security, body: PolicyBody, response: createdReplies(Policy) },
+    },
+    async (request, reply) => reply.code(201).send(ok(policies.create(request.body))),
+  );
+
+  app.get(
+    '/api/policy/active',
+    {
+      preValidation: guards.operator,
+      schema: {
+        tags: ['policies'],
+        summary: 'The newest global policy, or what an agent of org_id gets',
+        security,
+        querystring: ActivePolicyQuery,
+        response: replies(Type.Union([Policy, Type.Null()])),
+      },
+    },
+    async (request) => ok(policies.active(request.query.org_id)),
+  );
+
+  app.get(
+    '/api/policy/history',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['policies'], summary: 'Every policy version, newest first', security, querystring: HistoryQuery, response: pagedReplies(Policy) },
+    },
+    async (request) => {
+      const page = request.query.page ?? 1;
+      const limit = request.query.limit ?? 50;
+      const { items, total } = policies.history(page, limit);
+      return paged(items, total, page, limit);
+    },
+  );
+
+  app.get(
+    '/api/policy/agent/:id',
+    {
+      preValidation: guards.ownAgent,
+      schema: { tags: ['policies'], summary: 'The policy that applies to an agent', security, params: IdParams, response: replies(AgentPolicy) },
+    },
+    async (request) => ok(policies.forAgent(agents.requireAgent(request.params.id))),
+  );
+
+  app.put(
+    '/api/policy/agent/:id',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['policies'], summary: "Set an agent's policy override (its own version)", security, params: IdParams, body: OverrideBody, response: replies(Policy) },
+    },
+    async (request) => ok(policies.setOverride(agents.requireAgent(request.params.id), request.body.rules)),
+  );
+
+  app.delete(
+    '/api/policy/agent/:id',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['policies'], summary: "Remove an agent's policy override", security, params: IdParams, response: replies(MessageReply) },
+    },
+    async (request) => {
+      policies.removeOverride(agents.requireAgent(request.params.id));
+      return ok({ message: `Policy override removed for agent ${request.params.id}` });
+    },
+  );
+}

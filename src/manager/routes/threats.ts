@@ -1,0 +1,32 @@
+import type { App } from '../../shared/base-app.js';
+import { ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
+import type { Guards } from '../access.js';
+import type { EventService } from '../events-service.js';
+import { SummaryQuery, Threat, ThreatQuery, ThreatSummary } from '../schemas.js';
+
+const security = [{ bearer: [] }];
+
+export function threatRoutes(app: App, deps: { guards: Guards; events: EventService }): void {
+  const { guards, events } = deps;
+
+  app.get(
+    '/api/threats',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['threats'], summary: 'Threat events, newest first', security, querystring: ThreatQuery, response: pagedReplies(Threat) },
+    },
+    async (request) => {
+      const { items, total, page, limit } = events.query(request.query);
+      return paged(items, total, page, limit);
+    },
+  );
+
+  app.get(
+    '/api/threats/summary',
+    {
+      preValidation: guards.operator,
+      schema: { tags: ['threats'], summary: 'Threat counts over a period', security, querystring: SummaryQuery, response: replies(ThreatSummary) },
+    },
+    async (request) => ok(events.summary(request.query.period ?? '24h', request.query.org_id)),
+  );
+}

@@ -1,0 +1,101 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Clock } from '../shared/clock.js';
+import { toIso } from '../shared/clock.js';
+import type { StreamStore } from './stream-store.js';
+
+export type StreamEventName = 'connected' | 'agent_online' | 'agent_offline' | 'threats_reported' | 'policy_created';
+
+export interface SseHubOptions {
+  store: StreamStore;
+  clock: Clock;
+  logger: FastifyBaseLogger;
+  /** `: keepalive` comment interval. */
+  keepaliveMs: number;
+  maxClients: number;
+  /** Bytes a client may have queued before it counts as too slow and is dropped. */
+  maxBufferedBytes: number;
+}
+
+const frame = (id: number, event: string, data: string) => `id: ${id}\nevent: ${event}\ndata: ${data}\n\n`;
+
+/**
+ * Fan-out of named events to the connected streams. Every published event is first
+ * persisted (its id comes from the SQLite sequence), so a client reconnecting with
+ * Last-Event-ID is replayed what it missed, also across a restart.
+ */
+export function createSseHub(options: SseHubOptions) {
+  const clients = new Set<ServerResponse>();
+  let keepalive: NodeJS.Timeout | null = null;
+
+  const drop = (client: ServerResponse) => {
+    clients.delete(client);
+    client.destroy();
+  };
+  const send = (client: ServerResponse, chunk: string) => {
+    // A client that does not read is dropped rather than buffered without bound.
+    if (client.writableLength > options.maxBufferedBytes) {
+      options.logger.warn({ buffered: client.writableLength }, 'dropping slow event-stream client');
+      drop(client);
+      return;
+    }
+    client.write(chunk);
+  };
+
+  return {
+    get size() {
+      return clients.size;
+    },
+    get full() {
+      return clients.size >= options.maxClients;
+    },
+    /**
+     * Takes over a response whose headers are already written: `connected`, then whatever
+     * the client missed since `lastEventId`, then live events. All synchronous, so no event
+     * published meanwhile can slip between replay and subscription.
+     */
+    attach(client: ServerResponse, lastEventId: number | null): void {
+      const latest = options.store.lastId();
+      const from = lastEventId === null ? latest : Math.min(lastEventId, latest);
+      client.write(frame(from, 'connected', JSON.stringify({ message: 'Connected to event stream' })));
+      if (lastEventId !== null) {
+        for (const row of options.store.after(from)) client.write(frame(row.id, row.event, row.data));
+      }
+      clients.add(client);
+      client.on('close', () => clients.delete(client));
+    },
+    /**
+     * Called after the write it announces has committed: a failure to record the stream
+     * event is logged, never turned into an error for a request whose data is already stored.
+     */
+    publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): number | null {
+      const json = JSON.stringify(data);
+      let id: number;
+      try {
+        id = options.store.append(event, json, toIso(options.clock.now()));
+      } catch (error) {
+        options.logger.error({ err: error, event }, 'could not record a stream event');
+        return null;
+      }
+      const chunk = frame(id, event, json);
+      for (const client of clients) send(client, chunk);
+      return id;
+    },
+    start(): void {
+      if (keepalive) return;
+      keepalive = setInterval(() => {
+        for (const client of clients) send(client, ': keepalive\n\n');
+      }, options.keepaliveMs);
+      keepalive.unref();
+    },
+    /** Ends every stream cleanly; without it `app.close()` would wait on them forever. */
+    close(): void {
+      if (keepalive) clearInterval(keepalive);
+      keepalive = null;
+      for (const client of clients) client.end();
+      clients.clear();
+    },
+  };
+}
+
+export type SseHub = ReturnType<typeof createSseHub>;

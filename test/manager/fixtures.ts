@@ -1,0 +1,61 @@
+import type { Test } from 'tap';
+import { buildManagerApp, type ManagerOptions } from '../../src/manager/app.js';
+import type { StatusSweeper } from '../../src/manager/sweeper.js';
+import type { App } from '../../src/shared/base-app.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import type { Db } from '../../src/shared/db/open.js';
+import type { ResolvedConfig } from '../../src/config.js';
+import { authHeader, buildTestApp, TEST_SECRETS } from '../helper.js';
+
+export const OPERATOR = authHeader(TEST_SECRETS.managerAuthToken);
+export const ENROLL_TOKEN = 'enroll-token-0123456789abcdefghijklmnopqrstuv';
+
+export interface ManagerTestApp {
+  app: App;
+  db: Db;
+  config: ResolvedConfig;
+  clock: ManualClock;
+  sweeper: StatusSweeper;
+}
+
+/** A Manager on a fresh temp file with a ManualClock and direct access to its sweeper. */
+export async function managerApp(
+  t: Test,
+  options: { env?: Record<string, string>; db?: Db; config?: ResolvedConfig; clock?: ManualClock; manager?: ManagerOptions } = {},
+): Promise<ManagerTestApp> {
+  let sweeper: StatusSweeper | undefined;
+  const clock = options.clock ?? new ManualClock();
+  const built = await buildTestApp(
+    t,
+    (deps) => buildManagerApp(deps, { ...options.manager, onSweeper: (s) => (sweeper = s) }),
+    { env: { MANAGER_RATE_LIMIT: '100000', ...options.env }, clock, ...(options.db ? { db: options.db } : {}), ...(options.config ? { config: options.config } : {}) },
+  );
+  return { app: built.app, db: built.db, config: built.config, clock, sweeper: sweeper! };
+}
+
+export interface RegisteredAgent {
+  id: string;
+  token: string;
+  headers: { authorization: string };
+  body: Record<string, unknown>;
+}
+
+export async function register(app: App, payload: Record<string, unknown> = {}, headers = OPERATOR): Promise<RegisteredAgent> {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/agents/register',
+    headers,
+    payload: { hostname: 'web-01', os: 'linux', version: '1.2.3', ip: '10.0.0.5', ...payload },
+  });
+  if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
+  const data = res.json().data as Record<string, unknown> & { id: string; agentToken: string };
+  return { id: data.id, token: data.agentToken, headers: authHeader(data.agentToken), body: data };
+}
+
+export function countRows(db: Db, table: string): number {
+  return (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+}
+
+export function event(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: 'brute_force', severity: 'high', details: { sourceIp: '203.0.113.7', attempts: 12 }, ...overrides };
+}

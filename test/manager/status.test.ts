@@ -1,0 +1,76 @@
+import t from 'tap';
+import { sweepIntervalMs } from '../../src/manager/sweeper.js';
+import { statusAt } from '../../src/manager/status.js';
+import { managerApp, OPERATOR, register } from './fixtures.js';
+import type { Db } from '../../src/shared/db/open.js';
+
+const streamEvents = (db: Db) =>
+  (db.prepare('SELECT event, data FROM stream_events ORDER BY id').all() as { event: string; data: string }[]).map((row) => ({
+    event: row.event,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+  }));
+const storedStatus = (db: Db, id: string) => (db.prepare('SELECT status FROM agents WHERE id = ?').get(id) as { status: string }).status;
+
+t.test('status boundaries follow the configured timeouts', async (t) => {
+  const timeouts = { heartbeatTimeoutMs: 120_000, offlineTimeoutMs: 300_000 };
+  t.equal(statusAt(0, 119_999, timeouts), 'online');
+  t.equal(statusAt(0, 120_000, timeouts), 'stale');
+  t.equal(statusAt(0, 299_999, timeouts), 'stale');
+  t.equal(statusAt(0, 300_000, timeouts), 'offline');
+  t.equal(sweepIntervalMs(timeouts), 15_000);
+  t.equal(sweepIntervalMs({ heartbeatTimeoutMs: 4000, offlineTimeoutMs: 9000 }), 2000);
+});
+
+t.test('the sweep stores online → stale → offline and emits agent_offline once', async (t) => {
+  const { app, db, clock, sweeper, config } = await managerApp(t);
+  const agent = await register(app, { hostname: 'edge-1', ip: '10.1.1.1' });
+  const other = await register(app, { hostname: 'edge-2' });
+  t.same(sweeper.sweep(), { offline: [], stale: [] });
+
+  clock.advance(config.manager.heartbeatTimeoutMs);
+  await app.inject({ method: 'POST', url: `/api/agents/${other.id}/heartbeat`, headers: other.headers });
+  t.same(sweeper.sweep(), { offline: [], stale: [agent.id] });
+  t.equal(storedStatus(db, agent.id), 'stale');
+  t.equal(storedStatus(db, other.id), 'online');
+  t.equal((await app.inject({ url: `/api/agents/${agent.id}`, headers: OPERATOR })).json().data.status, 'stale');
+
+  clock.advance(config.manager.offlineTimeoutMs - config.manager.heartbeatTimeoutMs);
+  t.same(sweeper.sweep(), { offline: [agent.id], stale: [other.id] });
+  t.equal(storedStatus(db, agent.id), 'offline');
+  t.same(sweeper.sweep(), { offline: [], stale: [] }, 'a transition is stored and announced once');
+  const offline = streamEvents(db).filter((e) => e.event === 'agent_offline');
+  t.same(offline, [{ event: 'agent_offline', data: { agentId: agent.id, hostname: 'edge-1', lastSeen: '2026-03-07T12:00:00.000Z' } }]);
+
+  // A heartbeat from an offline agent brings it back and announces it.
+  const beat = await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers });
+  t.equal(beat.json().data.status, 'online');
+  t.equal(storedStatus(db, agent.id), 'online');
+  const last = streamEvents(db).at(-1)!;
+  t.same(last, { event: 'agent_online', data: { agentId: agent.id, hostname: 'edge-1', ip: '10.1.1.1' } });
+  // A heartbeat from an online agent announces nothing.
+  const count = streamEvents(db).length;
+  await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers });
+  t.equal(streamEvents(db).length, count);
+});
+
+t.test('a stale agent heartbeating is announced online; an agent skipping stale still goes offline', async (t) => {
+  const { app, db, clock, sweeper, config } = await managerApp(t);
+  const agent = await register(app);
+  clock.advance(config.manager.heartbeatTimeoutMs + 1);
+  const before = streamEvents(db).length;
+  await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers });
+  t.equal(streamEvents(db).length, before + 1);
+  t.equal(streamEvents(db).at(-1)!.event, 'agent_online');
+  clock.advance(config.manager.offlineTimeoutMs * 2);
+  t.same(sweeper.sweep(), { offline: [agent.id], stale: [] });
+});
+
+t.test('the sweeper runs by itself after ready and stops on close', async (t) => {
+  const { app, db, clock } = await managerApp(t, { env: { MANAGER_HEARTBEAT_TIMEOUT_MS: '1000', MANAGER_OFFLINE_TIMEOUT_MS: '2000' } });
+  const agent = await register(app);
+  clock.advance(5000);
+  const deadline = Date.now() + 3000;
+  while (storedStatus(db, agent.id) !== 'offline' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(storedStatus(db, agent.id), 'offline', 'swept within one 500 ms interval');
+  t.equal(streamEvents(db).at(-1)!.event, 'agent_offline');
+});

@@ -1,0 +1,205 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t from 'tap';
+import { pino } from 'pino';
+import { createSseHub } from '../../src/manager/sse-hub.js';
+import { createStreamStore } from '../../src/manager/stream-store.js';
+import type { App } from '../../src/shared/base-app.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { testConfig, testDb } from '../helper.js';
+import { event, managerApp, OPERATOR, register } from './fixtures.js';
+
+interface Frame {
+  id?: number;
+  event?: string;
+  data?: Record<string, unknown>;
+  comment?: string;
+}
+
+/** A real socket reading the stream and parsing SSE frames as they arrive. */
+function openStream(app: App, headers: Record<string, string> = OPERATOR) {
+  const { port } = app.server.address() as AddressInfo;
+  const frames: Frame[] = [];
+  const waiters: { predicate: (frames: Frame[]) => boolean; resolve: () => void }[] = [];
+  let buffer = '';
+  let response: http.IncomingMessage | undefined;
+  let request: http.ClientRequest | undefined;
+  const ended = new Promise<void>((resolveEnd) => {
+    const req = (request = http.request({ port, path: '/api/events/stream', headers }, (res) => {
+      response = res;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const frame: Frame = {};
+          for (const line of block.split('\n')) {
+            if (line.startsWith(': ')) frame.comment = line.slice(2);
+            else if (line.startsWith('id: ')) frame.id = Number(line.slice(4));
+            else if (line.startsWith('event: ')) frame.event = line.slice(7);
+            else if (line.startsWith('data: ')) frame.data = JSON.parse(line.slice(6)) as Record<string, unknown>;
+          }
+          frames.push(frame);
+        }
+        for (const waiter of [...waiters]) {
+          if (waiter.predicate(frames)) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve();
+          }
+        }
+      });
+      res.on('end', resolveEnd);
+      res.on('close', resolveEnd);
+    }));
+    req.on('error', () => resolveEnd());
+    req.end();
+  });
+  const stream = {
+    frames,
+    ended,
+    close: () => void request?.destroy(),
+    get response() {
+      return response;
+    },
+    named: () => frames.filter((f) => f.event !== undefined),
+    until(predicate: (frames: Frame[]) => boolean, timeoutMs = 3000): Promise<void> {
+      if (predicate(frames)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out; frames so far: ${JSON.stringify(frames)}`)), timeoutMs);
+        waiters.push({ predicate, resolve: () => (clearTimeout(timer), resolve()) });
+      });
+    },
+  };
+  return stream;
+}
+
+async function listening(t: Parameters<typeof managerApp>[0], options: Parameters<typeof managerApp>[1] = {}) {
+  const built = await managerApp(t, options);
+  await built.app.listen({ port: 0, host: '127.0.0.1' });
+  return built;
+}
+
+t.test('named events arrive in order with monotonic ids, after `connected`', async (t) => {
+  const { app } = await listening(t);
+  const stream = openStream(app);
+  t.teardown(() => stream.close());
+  await stream.until((f) => f.some((x) => x.event === 'connected'));
+  t.equal(stream.response!.headers['content-type'], 'text/event-stream; charset=utf-8');
+  t.equal(stream.response!.headers['x-content-type-options'], 'nosniff');
+  t.same(stream.frames[0]!.data, { message: 'Connected to event stream' });
+
+  const agent = await register(app, { hostname: 'sse-host', ip: '10.9.9.9' });
+  await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/events`, headers: agent.headers, payload: { events: [event({ severity: 'low' }), event({ severity: 'critical' }), event()] } });
+  const policy = (await app.inject({ method: 'POST', url: '/api/policy', headers: OPERATOR, payload: { name: 'p', rules: [{ type: 'custom', config: { condition: 'c', action: 'a' } }, { type: 'custom', config: { condition: 'd', action: 'a' } }] } })).json().data;
+  await stream.until((f) => f.some((x) => x.event === 'policy_created'));
+
+  const named = stream.named();
+  t.same(named.map((f) => f.event), ['connected', 'agent_online', 'threats_reported', 'policy_created']);
+  t.same(named[1]!.data, { agentId: agent.id, hostname: 'sse-host', ip: '10.9.9.9' });
+  t.same(named[2]!.data, { agentId: agent.id, hostname: 'sse-host', count: 3, maxSeverity: 'critical' });
+  t.same(named[3]!.data, { policyId: policy.id, version: 'v1', ruleCount: 2 });
+  const ids = named.slice(1).map((f) => f.id!);
+  t.ok(ids.every((id, i) => Number.isInteger(id) && (i === 0 || id > ids[i - 1]!)), `ids increase: ${ids}`);
+  t.ok(named[0]!.id! < ids[0]!);
+});
+
+t.test('Last-Event-ID replays what a client missed; an unauthenticated stream is 401', async (t) => {
+  const { app } = await listening(t);
+  const first = openStream(app);
+  t.teardown(() => first.close());
+  await first.until((f) => f.length > 0);
+  const a = await register(app, { hostname: 'a' });
+  await first.until((f) => f.some((x) => x.event === 'agent_online'));
+  const seen = first.named().at(-1)!.id!;
+  first.close();
+
+  const b = await register(app, { hostname: 'b' });
+  await app.inject({ method: 'POST', url: `/api/agents/${b.id}/events`, headers: b.headers, payload: { events: [event()] } });
+
+  const second = openStream(app, { ...OPERATOR, 'last-event-id': String(seen) });
+  t.teardown(() => second.close());
+  await second.until((f) => f.some((x) => x.event === 'threats_reported'));
+  const named = second.named();
+  t.same(named.map((f) => f.event), ['connected', 'agent_online', 'threats_reported']);
+  t.equal(named[0]!.id, seen, '`connected` carries the id the client resumes from');
+  t.equal((named[1]!.data as { hostname: string }).hostname, 'b');
+  t.ok(named[1]!.id! > seen && named[2]!.id! > named[1]!.id!);
+  t.notOk(named.some((f) => (f.data as { agentId?: string }).agentId === a.id), 'nothing already seen is replayed');
+
+  // Live events continue after the replay.
+  await register(app, { hostname: 'c' });
+  await second.until((f) => f.filter((x) => x.event === 'agent_online').length === 2);
+
+  const denied = await app.inject({ url: '/api/events/stream' });
+  t.equal(denied.statusCode, 401);
+});
+
+t.test('keepalive comments arrive on the configured interval', async (t) => {
+  const { app } = await listening(t, { manager: { keepaliveMs: 50 } });
+  const stream = openStream(app);
+  t.teardown(() => stream.close());
+  await stream.until((f) => f.filter((x) => x.comment === 'keepalive').length >= 2);
+  t.pass('two keepalives received');
+});
+
+t.test('streams beyond the cap get 503; closing the app ends open streams cleanly', async (t) => {
+  const { app } = await listening(t, { manager: { maxStreams: 2 } });
+  const one = openStream(app);
+  const two = openStream(app);
+  await one.until((f) => f.length > 0);
+  await two.until((f) => f.length > 0);
+  const third = await app.inject({ url: '/api/events/stream', headers: OPERATOR });
+  t.equal(third.statusCode, 503);
+  t.match(third.json().error, /Too many event streams/);
+  const started = Date.now();
+  await app.close();
+  await Promise.all([one.ended, two.ended]);
+  t.ok(Date.now() - started < 2000, 'close did not wait on the streams');
+});
+
+t.test('a client that does not read is dropped instead of buffered without bound', async (t) => {
+  const config = testConfig(t);
+  const db = testDb(t, config);
+  const hub = createSseHub({ store: createStreamStore(db), clock: new ManualClock(), logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
+  const fakeClient = (buffered: () => number) => {
+    const written: string[] = [];
+    let destroyed = false;
+    const client = {
+      get writableLength() {
+        return buffered();
+      },
+      write: (chunk: string) => void written.push(chunk),
+      destroy: () => void (destroyed = true),
+      end: () => {},
+      on: () => client,
+    };
+    return { client, written, isDestroyed: () => destroyed };
+  };
+  let backlog = 0;
+  const slow = fakeClient(() => backlog);
+  const fast = fakeClient(() => 0);
+  hub.attach(slow.client as never, null);
+  hub.attach(fast.client as never, null);
+  hub.publish('policy_created', { policyId: 'pol_1', version: 'v1', ruleCount: 1 });
+  t.equal(slow.written.length, 2);
+  backlog = 5000;
+  hub.publish('policy_created', { policyId: 'pol_2', version: 'v2', ruleCount: 1 });
+  t.ok(slow.isDestroyed());
+  t.equal(hub.size, 1);
+  t.equal(fast.written.length, 3);
+  t.notOk(fast.isDestroyed());
+  hub.close();
+});
+
+t.test('a stream event that cannot be recorded is logged and skipped, not thrown at the request', async (t) => {
+  const errors: unknown[] = [];
+  const logger = pino({ level: 'silent' });
+  logger.error = ((...args: unknown[]) => void errors.push(args)) as typeof logger.error;
+  const failing = { append: () => { throw new Error('disk full'); }, after: () => [], lastId: () => 0 };
+  const hub = createSseHub({ store: failing, clock: new ManualClock(), logger, keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
+  t.equal(hub.publish('policy_created', { policyId: 'pol_1', version: 'v1', ruleCount: 1 }), null);
+  t.equal(errors.length, 1);
+  hub.close();
+});
