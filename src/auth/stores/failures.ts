@@ -1,0 +1,39 @@
+import type { Clock } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+
+/**
+ * Failure counters in fixed windows that start at the first failure (account lockout,
+ * TOTP guessing). Kept in SQLite so a restart does not hand an attacker a fresh budget.
+ */
+export function createFailureStore(db: Db, clock: Clock) {
+  const get = db.prepare<[string, number], { count: number; window_ends: number }>(
+    `SELECT count, window_ends FROM auth_failures WHERE key = ? AND window_ends > ?`,
+  );
+  const bump = db.prepare(
+    `INSERT INTO auth_failures (key, count, window_ends) VALUES (?1, 1, ?2 + ?3)
+     ON CONFLICT (key) DO UPDATE SET
+       count = CASE WHEN window_ends > ?2 THEN count + 1 ELSE 1 END,
+       window_ends = CASE WHEN window_ends > ?2 THEN window_ends ELSE ?2 + ?3 END`,
+  );
+  const clear = db.prepare(`DELETE FROM auth_failures WHERE key = ?`);
+  const purge = db.prepare(`DELETE FROM auth_failures WHERE window_ends <= ?`);
+
+  return {
+    /** Seconds until the key may try again when it reached `limit` failures, else 0. */
+    blockedFor(key: string, limit: number): number {
+      const now = clock.now();
+      const row = get.get(key, now);
+      return row && row.count >= limit ? Math.max(1, Math.ceil((row.window_ends - now) / 1000)) : 0;
+    },
+    record(key: string, windowMs: number): void {
+      bump.run(key, clock.now(), windowMs);
+    },
+    clear(key: string): void {
+      clear.run(key);
+    },
+    purgeExpired(): number {
+      return purge.run(clock.now()).changes;
+    },
+  };
+}
+export type FailureStore = ReturnType<typeof createFailureStore>;
