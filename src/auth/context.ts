@@ -8,6 +8,7 @@ import { createUsageStore, type UsageStore } from '../shared/usage.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createOutboxStore, type OutboxStore } from './mail/outbox-store.js';
 import { createSmtpTransport } from './mail/transport.js';
+import { createIpReputation, type IpReputation } from './ip-reputation.js';
 import { createOrgData, type OrgData } from './org-data.js';
 import { createPasswordHasher, type PasswordHasher } from './password.js';
 import { createAuditStore, type AuditStore } from './stores/audit.js';
@@ -72,6 +73,7 @@ export interface AuthContext {
   apiKeys: ApiKeyStore;
   usage: UsageStore;
   orgData: OrgData;
+  ipReputation: IpReputation;
   hasher: PasswordHasher;
   secretBox: SecretBox;
   backupCodes: BackupCodeHasher;
@@ -101,6 +103,7 @@ export function createAuthContext(
     apiKeys: createApiKeyStore(db, clock),
     usage: createUsageStore(db),
     orgData: createOrgData(db),
+    ipReputation: createIpReputation(db),
     hasher: createPasswordHasher(config.auth.scryptLogN),
     secretBox: createSecretBox(config.auth.totpEncryptionKey),
     backupCodes: createBackupCodeHasher(config.auth.totpEncryptionKey),

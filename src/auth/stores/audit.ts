@@ -69,10 +69,10 @@ export function createAuditStore(db: Db, clock: Clock) {
     `SELECT * FROM audit_log WHERE actor_id = ? OR target_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
   );
   const anonymise = db.prepare(
-    `UPDATE audit_log SET actor_id = CASE WHEN actor_id = ?1 THEN NULL ELSE actor_id END,
-                          target_id = CASE WHEN target_id = ?1 THEN NULL ELSE target_id END,
+    `UPDATE audit_log SET actor_id = CASE WHEN actor_id = @userId THEN NULL ELSE actor_id END,
+                          target_id = CASE WHEN target_id = @userId THEN NULL ELSE target_id END,
                           ip = NULL, details = '{"subjectDeleted":true}'
-     WHERE actor_id = ?1 OR target_id = ?1`,
+     WHERE actor_id = @userId OR target_id = @userId`,
   );
 
   return {
@@ -96,7 +96,7 @@ export function createAuditStore(db: Db, clock: Clock) {
     },
     /** Keeps the actions of a deleted user's entries but drops every personal detail. */
     anonymiseUser(userId: string): void {
-      anonymise.run(userId);
+      anonymise.run({ userId });
     },
   };
 }

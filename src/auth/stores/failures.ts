@@ -10,10 +10,10 @@ export function createFailureStore(db: Db, clock: Clock) {
     `SELECT count, window_ends FROM auth_failures WHERE key = ? AND window_ends > ?`,
   );
   const bump = db.prepare(
-    `INSERT INTO auth_failures (key, count, window_ends) VALUES (?1, 1, ?2 + ?3)
+    `INSERT INTO auth_failures (key, count, window_ends) VALUES (@key, 1, @now + @windowMs)
      ON CONFLICT (key) DO UPDATE SET
-       count = CASE WHEN window_ends > ?2 THEN count + 1 ELSE 1 END,
-       window_ends = CASE WHEN window_ends > ?2 THEN window_ends ELSE ?2 + ?3 END`,
+       count = CASE WHEN window_ends > @now THEN count + 1 ELSE 1 END,
+       window_ends = CASE WHEN window_ends > @now THEN window_ends ELSE @now + @windowMs END`,
   );
   const clear = db.prepare(`DELETE FROM auth_failures WHERE key = ?`);
   const purge = db.prepare(`DELETE FROM auth_failures WHERE window_ends <= ?`);
@@ -26,7 +26,7 @@ export function createFailureStore(db: Db, clock: Clock) {
       return row && row.count >= limit ? Math.max(1, Math.ceil((row.window_ends - now) / 1000)) : 0;
     },
     record(key: string, windowMs: number): void {
-      bump.run(key, clock.now(), windowMs);
+      bump.run({ key, now: clock.now(), windowMs });
     },
     clear(key: string): void {
       clear.run(key);

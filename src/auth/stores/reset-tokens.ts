@@ -6,8 +6,8 @@ import type { Db } from '../../shared/db/open.js';
 export function createResetTokenStore(db: Db, clock: Clock) {
   const voidOthers = db.prepare(`DELETE FROM password_reset_tokens WHERE user_id = ?`);
   const insert = db.prepare(`INSERT INTO password_reset_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`);
-  const redeem = db.prepare<[string, string, string], { user_id: string }>(
-    `UPDATE password_reset_tokens SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?3 RETURNING user_id`,
+  const redeem = db.prepare<[{ now: string; tokenHash: string }], { user_id: string }>(
+    `UPDATE password_reset_tokens SET used_at = @now WHERE token_hash = @tokenHash AND used_at IS NULL AND expires_at > @now RETURNING user_id`,
   );
   const purge = db.prepare(`DELETE FROM password_reset_tokens WHERE expires_at <= ? OR used_at IS NOT NULL`);
 
@@ -21,7 +21,7 @@ export function createResetTokenStore(db: Db, clock: Clock) {
     /** Marks a live token used and returns its user; null when unknown, used or expired. */
     redeem(tokenHash: string): string | null {
       const now = toIso(clock.now());
-      return redeem.get(now, tokenHash, now)?.user_id ?? null;
+      return redeem.get({ now, tokenHash })?.user_id ?? null;
     },
     purge(): number {
       return purge.run(toIso(clock.now())).changes;

@@ -21,14 +21,14 @@ export function createTotpStore(db: Db, clock: Clock) {
   const get = db.prepare<[string], TotpRow>(`SELECT user_id, secret_encrypted, enabled, last_used_step FROM totp_secrets WHERE user_id = ?`);
   const upsertPending = db.prepare(
     `INSERT INTO totp_secrets (user_id, secret_encrypted, enabled, last_used_step, created_at)
-     VALUES (?1, ?2, 0, NULL, ?3)
-     ON CONFLICT (user_id) DO UPDATE SET secret_encrypted = ?2, enabled = 0, last_used_step = NULL, created_at = ?3, enabled_at = NULL
+     VALUES (@userId, @secret, 0, NULL, @now)
+     ON CONFLICT (user_id) DO UPDATE SET secret_encrypted = @secret, enabled = 0, last_used_step = NULL, created_at = @now, enabled_at = NULL
      WHERE enabled = 0`,
   );
   const enable = db.prepare(`UPDATE totp_secrets SET enabled = 1, enabled_at = ?, last_used_step = ? WHERE user_id = ? AND enabled = 0`);
   // Only a newer step moves forward: a concurrent replay of the same code finds no row to update.
   const useStep = db.prepare(
-    `UPDATE totp_secrets SET last_used_step = ?1 WHERE user_id = ?2 AND (last_used_step IS NULL OR last_used_step < ?1)`,
+    `UPDATE totp_secrets SET last_used_step = @step WHERE user_id = @userId AND (last_used_step IS NULL OR last_used_step < @step)`,
   );
   const remove = db.prepare(`DELETE FROM totp_secrets WHERE user_id = ?`);
   const removeCodes = db.prepare(`DELETE FROM totp_backup_codes WHERE user_id = ?`);
@@ -53,7 +53,7 @@ export function createTotpStore(db: Db, clock: Clock) {
     },
     /** Stores a pending secret with its backup codes; false when 2FA is already enabled. */
     setPending: db.transaction((userId: string, secretEncrypted: string, codeHashes: string[]): boolean => {
-      if (upsertPending.run(userId, secretEncrypted, toIso(clock.now())).changes !== 1) return false;
+      if (upsertPending.run({ userId, secret: secretEncrypted, now: toIso(clock.now()) }).changes !== 1) return false;
       replaceCodes(userId, codeHashes);
       return true;
     }),
@@ -62,7 +62,7 @@ export function createTotpStore(db: Db, clock: Clock) {
     },
     /** Records a step as used; false when it (or a later one) was used already. */
     consumeStep(userId: string, step: number): boolean {
-      return useStep.run(step, userId).changes === 1;
+      return useStep.run({ step, userId }).changes === 1;
     },
     disable: db.transaction((userId: string) => {
       remove.run(userId);
