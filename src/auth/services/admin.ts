@@ -1,4 +1,4 @@
-import { conflict, notFound } from '../../shared/errors.js';
+import { badRequest, conflict, notFound } from '../../shared/errors.js';
 import type { AuthContext } from '../context.js';
 import type { AdminUserPatch } from '../schemas.js';
 import type { UserRecord } from '../stores/users.js';
@@ -51,6 +51,10 @@ export function createAdmin(ctx: AuthContext) {
 
   return {
     updateUser(actor: UserRecord, targetId: string, patch: AdminUserPatch, ip: string): UserRecord {
+      // Unknown fields are stripped by validation; a body left with nothing to change is a 400.
+      if (patch.role === undefined && patch.tier === undefined && patch.planExpiresAt === undefined && patch.suspended === undefined) {
+        throw badRequest('Provide at least one of role, tier, planExpiresAt, suspended');
+      }
       const normalised = { ...patch };
       if (typeof normalised.planExpiresAt === 'string') normalised.planExpiresAt = new Date(normalised.planExpiresAt).toISOString();
       return updateTx.immediate(actor, targetId, normalised, ip);
