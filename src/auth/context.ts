@@ -53,6 +53,11 @@ export function authLimits(config: ResolvedConfig): AuthLimits {
 export interface AuthAppOptions {
   /** Delays between SMTP retries. */
   mailRetryDelaysMs?: readonly number[];
+  /**
+   * scrypt cost below the configuration's minimum (2^14): lets test suites that hash on
+   * every request run fast. Never set by the process itself.
+   */
+  scryptLogNOverride?: number;
 }
 
 /** Everything the Auth Server's services work with, built once per app. */
@@ -104,7 +109,7 @@ export function createAuthContext(
     usage: createUsageStore(db),
     orgData: createOrgData(db),
     ipReputation: createIpReputation(db),
-    hasher: createPasswordHasher(config.auth.scryptLogN),
+    hasher: createPasswordHasher(options.scryptLogNOverride ?? config.auth.scryptLogN),
     secretBox: createSecretBox(config.auth.totpEncryptionKey),
     backupCodes: createBackupCodeHasher(config.auth.totpEncryptionKey),
     mailer: createMailer({

@@ -26,7 +26,9 @@ export async function authApp(
 ): Promise<AuthFixture> {
   const clock = new ManualClock();
   const env = { RATE_LIMIT_SCALE: '100', ...options.env };
-  const built = await buildTestApp(t, (deps) => buildAuthApp(deps, options.app), {
+  // A cheap scrypt cost keeps the suite fast; test/auth/password.test.ts covers the configured one.
+  const appOptions: AuthAppOptions = { scryptLogNOverride: 10, ...options.app };
+  const built = await buildTestApp(t, (deps) => buildAuthApp(deps, appOptions), {
     env,
     clock,
     ...(options.db ? { db: options.db } : {}),
