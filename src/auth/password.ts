@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 
 /**
  * Password hashing with scrypt (memory-hard, OWASP: N=2^17, r=8, p=1). node's async
@@ -17,7 +18,7 @@ interface ScryptParams {
   p: number;
 }
 
-function derive(password: string, salt: Buffer, params: ScryptParams, keyLength: number): Promise<Buffer> {
+function deriveKey(password: string, salt: Buffer, params: ScryptParams, keyLength: number): Promise<Buffer> {
   const N = 2 ** params.logN;
   // scrypt needs 128·N·r bytes; node refuses anything above maxmem (32 MiB by default).
   const maxmem = 128 * N * params.r * params.p + 32 * 1024 * 1024;
@@ -45,8 +46,35 @@ export interface PasswordHasher {
   needsRehash(stored: string): boolean;
 }
 
-export function createPasswordHasher(logN: number): PasswordHasher {
+/**
+ * At most `limit` tasks at once; the rest wait in order. Hashes are CPU-bound: running as
+ * many as the thread pool allows would starve the event loop's own core.
+ */
+function createLimiter(limit: number) {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async function run<T>(task: () => Promise<T>): Promise<T> {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running += 1;
+    try {
+      return await task();
+    } finally {
+      running -= 1;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/** One core stays free for the event loop: hashing uses the others (at least one). */
+export function defaultHashConcurrency(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+export function createPasswordHasher(logN: number, concurrency = defaultHashConcurrency()): PasswordHasher {
   const current: ScryptParams = { logN, r: BLOCK_SIZE, p: PARALLELISM };
+  const limited = createLimiter(concurrency);
+  const derive = (password: string, salt: Buffer, params: ScryptParams, keyLength: number) =>
+    limited(() => deriveKey(password, salt, params, keyLength));
   const encode = (salt: Buffer, key: Buffer) =>
     `scrypt$ln=${current.logN},r=${current.r},p=${current.p}$${salt.toString('base64')}$${key.toString('base64')}`;
   const dummySalt = randomBytes(SALT_LENGTH);

@@ -36,3 +36,11 @@ t.test('the configured cost is used, and a login rehashes a hash made with anoth
   t.match(stored(), /^scrypt\$ln=14,r=8,p=1\$/, 'rehashed at the configured cost (AUTH_SCRYPT_LOG_N)');
   t.equal((await login(configured.app, account.email, PASSWORD)).statusCode, 200, 'new hash verifies');
 });
+
+t.test('with concurrency 1 queued hashes all complete and verify', async (t) => {
+  const hasher = createPasswordHasher(10, 1);
+  const hashes = await Promise.all(Array.from({ length: 6 }, (_, i) => hasher.hash(`password ${i}`)));
+  t.equal(new Set(hashes).size, 6);
+  const checks = await Promise.all(hashes.map((hash, i) => hasher.verify(`password ${i}`, hash)));
+  t.same(checks, [true, true, true, true, true, true]);
+});
