@@ -54,7 +54,7 @@ export function createTokenIssuer(app: App, ctx: AuthContext) {
       const session = ctx.sessions.use(claims.sid);
       if (!session || session.userId !== claims.sub) return null;
       const user = ctx.users.get(session.userId);
-      if (!user || user.suspended) return null;
+      if (!user) return null;
       return { user, session };
     },
   };
@@ -72,6 +72,8 @@ export function createGuards(tokens: TokenIssuer) {
     const token = bearerToken(header);
     const principal = token ? tokens.principalOf(token) : null;
     if (!principal) throw unauthorized(INVALID_TOKEN);
+    // Suspension revokes sessions; this covers a flag set outside the API (CLI, SQL).
+    if (principal.user.suspended) throw forbidden('Account suspended');
     request.authPrincipal = principal;
   }
   async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -90,7 +90,11 @@ t.test('login: success, wrong password, unknown e-mail, suspended account', asyn
   const unknown = await login(app, 'nobody@example.com', 'wrong password');
   t.equal(unknown.statusCode, 401);
   t.equal(unknown.json().error, 'Invalid email or password');
+  const token = res.json().data.token as string;
   db.prepare(`UPDATE users SET suspended = 1 WHERE id = ?`).run(account.id);
+  const meSuspended = await app.inject({ url: '/api/auth/me', headers: authHeader(token) });
+  t.equal(meSuspended.statusCode, 403, 'a suspension set outside the API still stops the token');
+  t.equal(meSuspended.json().error, 'Account suspended');
   const suspended = await login(app, account.email);
   t.equal(suspended.statusCode, 403);
   t.equal(suspended.json().error, 'Account suspended');
@@ -140,6 +144,8 @@ t.test('missing, malformed, foreign and expired tokens', async (t) => {
   const noneAlg = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${payload}.`;
   t.equal((await app.inject({ url: '/api/auth/me', headers: authHeader(noneAlg) })).statusCode, 401, 'alg none refused');
   t.ok(header);
+  const hs512 = app.jwt.sign({ sub: account.id, sid: 'x', exp: Math.floor(clock.now() / 1000) + 60 }, { algorithm: 'HS512' });
+  t.equal((await app.inject({ url: '/api/auth/me', headers: authHeader(hs512) })).statusCode, 401, 'another algorithm refused');
   clock.advance(24 * 60 * 60 * 1000 + 1000);
   const expired = await app.inject({ url: '/api/auth/me', headers: account.headers });
   t.equal(expired.statusCode, 401);

@@ -16,6 +16,9 @@ t.test('5 failed logins per account from one IP: then 429 whatever the password,
   t.same(right.json(), wrong.json(), 'identical answers: the lockout does not tell whether the password was right');
   t.same(right.json(), { ok: false, error: 'Too many requests. Please try again later.', code: 'RATE_LIMITED' });
   t.ok(Number(right.headers['retry-after']) > 0);
+  t.equal(right.headers['x-ratelimit-limit'], '5');
+  t.equal(right.headers['x-ratelimit-remaining'], '0');
+  t.ok(right.headers['x-ratelimit-reset']);
   t.equal((await login(app, account.email, PASSWORD, {}, '198.51.100.2')).statusCode, 200, 'the owner elsewhere still gets in');
   clock.advance(15 * 60_000 + 1000);
   t.equal((await login(app, account.email, PASSWORD, {}, '198.51.100.1')).statusCode, 200, 'lock ends after 15 minutes');

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { toIso } from '../../shared/clock.js';
-import { AppError, badRequest, forbidden, tooManyRequests, unauthorized } from '../../shared/errors.js';
+import { AppError, badRequest, forbidden, unauthorized } from '../../shared/errors.js';
+import { lockedOut } from '../stores/failures.js';
 import { sha256Hex } from '../../shared/tokens.js';
 import { SESSION_TTL_MS, type AuthPrincipal, type TokenIssuer } from '../authenticate.js';
 import type { AuthContext } from '../context.js';
@@ -105,8 +106,10 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const ipKey = `login:${input.email}|${meta.ip}`;
       const accountKey = `login:${input.email}`;
       // Checked before anything else, so the answer is the same whether the password is right.
-      const retryAfter = Math.max(failures.blockedFor(ipKey, perIp.max), failures.blockedFor(accountKey, perAccount.max));
-      if (retryAfter > 0) throw tooManyRequests(retryAfter);
+      const ipBlock = failures.blockedFor(ipKey, perIp.max);
+      if (ipBlock > 0) throw lockedOut(ipBlock, perIp.max);
+      const accountBlock = failures.blockedFor(accountKey, perAccount.max);
+      if (accountBlock > 0) throw lockedOut(accountBlock, perAccount.max);
 
       const user = users.getByEmail(input.email);
       const fail = (reason: string, error: AppError): never => {

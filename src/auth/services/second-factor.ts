@@ -1,4 +1,5 @@
-import { AppError, badRequest, conflict, tooManyRequests, unauthorized } from '../../shared/errors.js';
+import { AppError, badRequest, conflict, unauthorized } from '../../shared/errors.js';
+import { lockedOut } from '../stores/failures.js';
 import type { AuthContext } from '../context.js';
 import { matchingStep, newBackupCodes, newTotpSecret, otpauthUrl } from '../totp-crypto.js';
 import type { UserRecord } from '../stores/users.js';
@@ -60,7 +61,7 @@ export function createSecondFactor(ctx: AuthContext) {
     const key = `${scope}:${userId}`;
     const limit = ctx.limits.secondFactorFailuresPerUser;
     const retryAfter = ctx.failures.blockedFor(key, limit.max);
-    if (retryAfter > 0) throw tooManyRequests(retryAfter);
+    if (retryAfter > 0) throw lockedOut(retryAfter, limit.max);
     return { fail: () => ctx.failures.record(key, limit.windowMs) };
   }
 
