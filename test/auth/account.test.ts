@@ -214,3 +214,29 @@ t.test('an admin-created account from loopback is admin; health is enveloped', a
   t.equal(health.statusCode, 200);
   t.equal(health.json().data.db, 'connected');
 });
+
+t.test('two racing first registrations from loopback make exactly one admin', async (t) => {
+  const { app, db } = await authApp(t);
+  const results = await Promise.all(
+    [uniqueEmail('race'), uniqueEmail('race'), uniqueEmail('race')].map((email) =>
+      app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '127.0.0.1', payload: { email, name: 'R', password: PASSWORD } }),
+    ),
+  );
+  t.same(results.map((r) => r.statusCode), [201, 201, 201]);
+  const admins = db.prepare(`SELECT count(*) AS n FROM users WHERE role = 'admin'`).get() as { n: number };
+  t.equal(admins.n, 1);
+});
+
+t.test('every contract path is in the OpenAPI document', async (t) => {
+  const { app } = await authApp(t);
+  const doc = (await app.inject({ url: '/docs/json' })).json();
+  const paths = [
+    '/api/auth/register', '/api/auth/login', '/api/auth/logout', '/api/auth/me', '/api/auth/forgot-password', '/api/auth/reset-password',
+    '/api/auth/change-password', '/api/auth/totp/setup', '/api/auth/totp/verify', '/api/auth/totp/disable', '/api/auth/totp/status',
+    '/api/auth/totp/backup-codes', '/api/auth/export-data', '/api/auth/delete-account', '/api/billing/status', '/api/billing/checkout',
+    '/api/billing/portal', '/api/billing/webhook', '/api/usage', '/api/usage/limits', '/api/usage/check', '/api/auth/api-keys',
+    '/api/auth/api-keys/{id}', '/api/auth/sessions', '/api/auth/sessions/{id}', '/api/auth/logout-all', '/api/admin/users',
+    '/api/admin/users/{id}', '/api/admin/sessions', '/api/admin/sessions/{id}', '/api/admin/audit-log', '/api/admin/stats', '/health',
+  ];
+  for (const path of paths) t.ok(doc.paths[path], path);
+});
