@@ -109,7 +109,8 @@ t.test('with SMTP_URL the mail goes through a real SMTP server, retried after a 
   // The first attempt is refused and the retry waits 50 ms: a response that waited for
   // delivery would find the row sent already.
   t.equal((db.prepare(`SELECT status FROM outbox`).get() as { status: string }).status, 'pending', 'the response does not wait for SMTP');
-  for (let i = 0; i < 500 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  const status = () => (db.prepare(`SELECT status FROM outbox`).get() as { status: string }).status;
+  for (let i = 0; i < 500 && (received.length === 0 || status() !== 'sent'); i++) await new Promise((r) => setTimeout(r, 20));
   t.equal(received.length, 1, 'delivered after one failed attempt');
   t.equal(received[0]!.to, account.email);
   t.match(received[0]!.raw, /reset-password\?token=/);
