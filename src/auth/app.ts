@@ -94,7 +94,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
   });
   app.addHook('onClose', async () => {
     maintenance.stop();
-    ctx.mailer.close();
+    await ctx.mailer.close();
   });
   return app;
 }

@@ -16,9 +16,8 @@ export interface Mailer {
   send(mail: OutgoingMail): void;
   /** Retries whatever is still pending (after a restart, say). */
   resumePending(): void;
-  /** Waits for deliveries in flight; used by tests and shutdown. */
-  idle(): Promise<void>;
-  close(): void;
+  /** Stops retry timers and waits for sends in flight; pending rows are retried on the next start. */
+  close(): Promise<void>;
 }
 
 export const DEFAULT_RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 1_800_000] as const;
@@ -98,13 +97,11 @@ export function createMailer(options: {
       if (!transport) return;
       for (const message of outbox.pending()) schedule(message.id, 0);
     },
-    async idle() {
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    },
-    close() {
+    async close() {
       closed = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       transport?.close();
     },
   };
