@@ -1,5 +1,7 @@
 import t from 'tap';
 import { SMTPServer } from 'smtp-server';
+import { createServer } from 'node:net';
+import { testConfig } from '../helper.js';
 import { authApp, count, login, PASSWORD, register, type AuthFixture } from './fixtures.js';
 
 function resetTokenFromOutbox(fixture: AuthFixture, email: string): string {
@@ -159,4 +161,42 @@ t.test('forgot and reset are limited to 5 per 15 minutes per IP', async (t) => {
   t.equal(other.statusCode, 200, 'another IP has its own budget');
   for (let i = 0; i < 5; i++) await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token: 'x', newPassword: 'whatever1' } });
   t.equal((await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token: 'x', newPassword: 'whatever1' } })).statusCode, 429);
+});
+
+t.test('a message still pending when the app closes is sent on the next start', async (t) => {
+  const closedPort = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+  const first = await authApp(t, { env: { SMTP_URL: `smtp://127.0.0.1:${closedPort}` }, app: { mailRetryDelaysMs: [60_000] } });
+  const account = await register(first.app);
+  await first.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  const row = () => first.db.prepare(`SELECT status, attempts FROM outbox`).get() as { status: string; attempts: number };
+  for (let i = 0; i < 500 && row().attempts === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  t.same(row(), { status: 'pending', attempts: 1 }, 'first attempt failed, retry scheduled');
+  await first.app.close();
+
+  const received: string[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      stream.resume();
+      stream.on('end', () => {
+        received.push(session.envelope.rcptTo.map((r) => r.address).join(','));
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.server.address() as { port: number }).port;
+  const config = testConfig(t, { SMTP_URL: `smtp://127.0.0.1:${port}`, RATE_LIMIT_SCALE: '100' });
+  await authApp(t, { db: first.db, config });
+  for (let i = 0; i < 500 && row().status !== 'sent'; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(row().status, 'sent');
+  t.same(received, [account.email]);
 });
