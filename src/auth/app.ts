@@ -1,11 +1,35 @@
+import jwt from '@fastify/jwt';
 import { Type } from '@sinclair/typebox';
+import { pino } from 'pino';
 import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { VERSION } from '../shared/version.js';
+import { createGuards, createTokenIssuer } from './authenticate.js';
+import { createAuthContext, type AuthAppOptions } from './context.js';
+import { createMaintenance, type Maintenance } from './maintenance.js';
+import { registerPublicAccountRoutes, registerSessionAccountRoutes } from './routes/account.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerApiKeyRoutes } from './routes/api-keys.js';
+import { registerBillingRoutes, registerWebhookRoute } from './routes/billing.js';
+import type { AuthServices } from './routes/services.js';
+import { registerTotpRoutes } from './routes/totp.js';
+import { createAccounts } from './services/accounts.js';
+import { createAdmin } from './services/admin.js';
+import { createUserApiKeys } from './services/api-keys.js';
+import { createBilling } from './services/billing.js';
+import { createSecondFactor } from './services/second-factor.js';
+import { createUsageReport } from './services/usage.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The Auth Server's hourly sweep, also callable on demand (tests, CLI). */
+    authMaintenance?: Maintenance;
+  }
+}
 
 /** The Auth Server: accounts, sessions, two-factor, GDPR, subscriptions, administration. */
-export async function buildAuthApp(deps: ServiceDeps): Promise<App> {
+export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = {}): Promise<App> {
   const { config, db, clock } = deps;
   const app = await createBaseApp({
     service: 'auth',
@@ -23,6 +47,54 @@ export async function buildAuthApp(deps: ServiceDeps): Promise<App> {
     clock,
     details: Type.Object({ db: Type.Literal('connected') }),
     read: () => ({ db: 'connected' as const }),
+  });
+
+  await app.register(jwt, {
+    secret: config.auth.jwtSecret,
+    sign: { algorithm: 'HS256' },
+    verify: { algorithms: ['HS256'] },
+  });
+  app.decorateRequest('authPrincipal', null);
+
+  const ctx = createAuthContext({ db, config, clock, logger: deps.logger ?? pino({ level: 'silent' }) }, options);
+  const tokens = createTokenIssuer(app, ctx);
+  const secondFactor = createSecondFactor(ctx);
+  const usageReport = createUsageReport(ctx, db);
+  const billing = createBilling(ctx);
+  const services: AuthServices = {
+    ctx,
+    guards: createGuards(tokens),
+    accounts: createAccounts(ctx, tokens, secondFactor, usageReport),
+    secondFactor,
+    usageReport,
+    billing,
+    admin: createAdmin(ctx),
+    apiKeys: createUserApiKeys(ctx),
+  };
+
+  registerPublicAccountRoutes(app, services);
+  await registerWebhookRoute(app, services);
+  await app.register(async (signedIn) => {
+    signedIn.addHook('preValidation', services.guards.requireSession);
+    registerSessionAccountRoutes(signedIn, services);
+    registerTotpRoutes(signedIn, services);
+    registerApiKeyRoutes(signedIn, services);
+    registerBillingRoutes(signedIn, services);
+  });
+  await app.register(async (admins) => {
+    admins.addHook('preValidation', services.guards.requireAdmin);
+    registerAdminRoutes(admins, services);
+  });
+
+  const maintenance = createMaintenance(ctx, billing);
+  app.decorate('authMaintenance', maintenance);
+  app.addHook('onReady', async () => {
+    maintenance.start();
+    ctx.mailer.resumePending();
+  });
+  app.addHook('onClose', async () => {
+    maintenance.stop();
+    await ctx.mailer.close();
   });
   return app;
 }

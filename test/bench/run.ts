@@ -5,6 +5,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { ensureSelfSignedCertificate } from '../../src/shared/certificate.js';
 import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../process.js';
+import { authScenario } from './auth.js';
 import { kernelScenario } from './kernel.js';
 import { managerScenario } from './manager.js';
 import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from './types.js';
@@ -13,6 +14,7 @@ import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from '
 const SCENARIOS: Record<string, Scenario> = {
   kernel: kernelScenario,
   manager: managerScenario,
+  auth: authScenario,
 };
 
 const BENCH_API_KEY = `pgk_bench_${'b'.repeat(36)}`;

@@ -1,0 +1,123 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { ResolvedConfig } from '../config.js';
+import { createApiKeyStore, type ApiKeyStore } from '../shared/api-keys.js';
+import type { Clock } from '../shared/clock.js';
+import type { Db } from '../shared/db/open.js';
+import { scaled } from '../shared/service-deps.js';
+import { createUsageStore, type UsageStore } from '../shared/usage.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
+import { createOutboxStore, type OutboxStore } from './mail/outbox-store.js';
+import { createSmtpTransport } from './mail/transport.js';
+import { createIpReputation, type IpReputation } from './ip-reputation.js';
+import { createOrgData, type OrgData } from './org-data.js';
+import { createPasswordHasher, type PasswordHasher } from './password.js';
+import { createAuditStore, type AuditStore } from './stores/audit.js';
+import { createFailureStore, type FailureStore } from './stores/failures.js';
+import { createResetTokenStore, type ResetTokenStore } from './stores/reset-tokens.js';
+import { createSessionStore, type SessionStore } from './stores/sessions.js';
+import { createSubscriptionStore, type SubscriptionStore } from './stores/subscriptions.js';
+import { createTotpStore, type TotpStore } from './stores/totp.js';
+import { createUserStore, type UserStore } from './stores/users.js';
+import { createBackupCodeHasher, createSecretBox, type BackupCodeHasher, type SecretBox } from './totp-crypto.js';
+
+const MINUTE = 60_000;
+
+/** A failure budget: at most `max` failures per `windowMs`. */
+export interface FailureLimit {
+  max: number;
+  windowMs: number;
+}
+
+/** Every limit of the contract, scaled by RATE_LIMIT_SCALE once. */
+export interface AuthLimits {
+  login: { max: number; timeWindow: number };
+  register: { max: number; timeWindow: number };
+  passwordReset: { max: number; timeWindow: number };
+  loginFailuresPerAccountAndIp: FailureLimit;
+  loginFailuresPerAccount: FailureLimit;
+  secondFactorFailuresPerUser: FailureLimit;
+}
+
+export function authLimits(config: ResolvedConfig): AuthLimits {
+  return {
+    login: { max: scaled(10, config), timeWindow: 15 * MINUTE },
+    register: { max: scaled(5, config), timeWindow: 60 * MINUTE },
+    passwordReset: { max: scaled(5, config), timeWindow: 15 * MINUTE },
+    loginFailuresPerAccountAndIp: { max: scaled(5, config), windowMs: 15 * MINUTE },
+    loginFailuresPerAccount: { max: scaled(100, config), windowMs: 60 * MINUTE },
+    secondFactorFailuresPerUser: { max: scaled(5, config), windowMs: 15 * MINUTE },
+  };
+}
+
+/** Options only tests and embedders need; production uses the defaults. */
+export interface AuthAppOptions {
+  /** Delays between SMTP retries. */
+  mailRetryDelaysMs?: readonly number[];
+  /**
+   * scrypt cost below the configuration's minimum (2^14): lets test suites that hash on
+   * every request run fast. Never set by the process itself.
+   */
+  scryptLogNOverride?: number;
+}
+
+/** Everything the Auth Server's services work with, built once per app. */
+export interface AuthContext {
+  db: Db;
+  config: ResolvedConfig;
+  clock: Clock;
+  logger: FastifyBaseLogger;
+  limits: AuthLimits;
+  users: UserStore;
+  sessions: SessionStore;
+  totp: TotpStore;
+  resetTokens: ResetTokenStore;
+  audit: AuditStore;
+  failures: FailureStore;
+  subscriptions: SubscriptionStore;
+  outbox: OutboxStore;
+  apiKeys: ApiKeyStore;
+  usage: UsageStore;
+  orgData: OrgData;
+  ipReputation: IpReputation;
+  hasher: PasswordHasher;
+  secretBox: SecretBox;
+  backupCodes: BackupCodeHasher;
+  mailer: Mailer;
+}
+
+export function createAuthContext(
+  deps: { db: Db; config: ResolvedConfig; clock: Clock; logger: FastifyBaseLogger },
+  options: AuthAppOptions = {},
+): AuthContext {
+  const { db, config, clock, logger } = deps;
+  const outbox = createOutboxStore(db, clock);
+  return {
+    db,
+    config,
+    clock,
+    logger,
+    limits: authLimits(config),
+    users: createUserStore(db, clock),
+    sessions: createSessionStore(db, clock),
+    totp: createTotpStore(db, clock),
+    resetTokens: createResetTokenStore(db, clock),
+    audit: createAuditStore(db, clock),
+    failures: createFailureStore(db, clock),
+    subscriptions: createSubscriptionStore(db, clock),
+    outbox,
+    apiKeys: createApiKeyStore(db, clock),
+    usage: createUsageStore(db),
+    orgData: createOrgData(db),
+    ipReputation: createIpReputation(db),
+    hasher: createPasswordHasher(options.scryptLogNOverride ?? config.auth.scryptLogN),
+    secretBox: createSecretBox(config.auth.totpEncryptionKey),
+    backupCodes: createBackupCodeHasher(config.auth.totpEncryptionKey),
+    mailer: createMailer({
+      outbox,
+      transport: config.auth.smtpUrl ? createSmtpTransport(config.auth.smtpUrl) : null,
+      from: config.auth.mailFrom ?? 'Panguard <no-reply@panguard.local>',
+      logger,
+      ...(options.mailRetryDelaysMs ? { retryDelaysMs: options.mailRetryDelaysMs } : {}),
+    }),
+  };
+}

@@ -1,0 +1,124 @@
+import type { Db } from '../shared/db/open.js';
+
+interface AgentRow {
+  id: string;
+  hostname: string;
+  os: string;
+  version: string;
+  ip: string;
+  tags: string;
+  status: string;
+  registered_at: string;
+  status_changed_at: string;
+  policy_version: string | null;
+}
+
+interface EventRow {
+  id: string;
+  agent_id: string;
+  hostname: string;
+  type: string;
+  severity: string;
+  confidence: number | null;
+  rule_id: string | null;
+  details: string;
+  source_ip: string | null;
+  timestamp: string;
+  received_at: string;
+}
+
+interface PolicyRow {
+  id: string;
+  agent_id: string | null;
+  version: number;
+  name: string;
+  description: string | null;
+  rules: string;
+  created_at: string;
+  removed_at: string | null;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * The Manager rows of a user's organisation (org id = user id): agents, their threat
+ * events and policies. Counted for the guard_endpoints quota, exported for GDPR and
+ * deleted with the account. Agent tokens (their hashes) are never exported.
+ */
+export function createOrgData(db: Db) {
+  const countAgents = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM agents WHERE org_id = ?`);
+  const agents = db.prepare<[string], AgentRow>(
+    `SELECT id, hostname, os, version, ip, tags, status, registered_at, status_changed_at, policy_version
+     FROM agents WHERE org_id = ? ORDER BY registered_at, id`,
+  );
+  const events = db.prepare<[string], EventRow>(
+    `SELECT id, agent_id, hostname, type, severity, confidence, rule_id, details, source_ip, timestamp, received_at
+     FROM threat_events WHERE org_id = ? ORDER BY timestamp_ms, seq`,
+  );
+  const orgPolicies = `org_id = @orgId OR agent_id IN (SELECT id FROM agents WHERE org_id = @orgId)`;
+  const policies = db.prepare<[{ orgId: string }], PolicyRow>(
+    `SELECT id, agent_id, version, name, description, rules, created_at, removed_at FROM policies WHERE ${orgPolicies} ORDER BY version`,
+  );
+  const deletePolicies = db.prepare(`DELETE FROM policies WHERE ${orgPolicies}`);
+  const deleteEvents = db.prepare(`DELETE FROM threat_events WHERE org_id = ?`);
+  const deleteAgents = db.prepare(`DELETE FROM agents WHERE org_id = ?`);
+
+  return {
+    /** Current (registered, not deregistered) agents of the organisation. */
+    countAgents(orgId: string): number {
+      return countAgents.get(orgId)!.n;
+    },
+    exportOf(orgId: string) {
+      return {
+        agents: agents.all(orgId).map((a) => ({
+          id: a.id,
+          hostname: a.hostname,
+          os: a.os,
+          version: a.version,
+          ip: a.ip,
+          tags: parseJson(a.tags),
+          status: a.status,
+          registeredAt: a.registered_at,
+          statusChangedAt: a.status_changed_at,
+          policyVersion: a.policy_version,
+        })),
+        threatEvents: events.all(orgId).map((e) => ({
+          id: e.id,
+          agentId: e.agent_id,
+          hostname: e.hostname,
+          type: e.type,
+          severity: e.severity,
+          confidence: e.confidence,
+          ruleId: e.rule_id,
+          details: parseJson(e.details),
+          sourceIp: e.source_ip,
+          timestamp: e.timestamp,
+          receivedAt: e.received_at,
+        })),
+        policies: policies.all({ orgId }).map((p) => ({
+          id: p.id,
+          agentId: p.agent_id,
+          version: p.version,
+          name: p.name,
+          description: p.description,
+          rules: parseJson(p.rules),
+          createdAt: p.created_at,
+          removedAt: p.removed_at,
+        })),
+      };
+    },
+    /** Runs inside the account-deletion transaction; policies first, they name agents. */
+    deleteOf(orgId: string): void {
+      deletePolicies.run({ orgId });
+      deleteEvents.run(orgId);
+      deleteAgents.run(orgId);
+    },
+  };
+}
+export type OrgData = ReturnType<typeof createOrgData>;

@@ -1,0 +1,204 @@
+import { Type } from '@sinclair/typebox';
+import type { App } from '../../shared/base-app.js';
+import { Envelope, ErrorEnvelope, errorResponses, ok, replies } from '../../shared/envelope.js';
+import { notFound } from '../../shared/errors.js';
+import { clientMeta, principal } from '../authenticate.js';
+import {
+  ChangePasswordBody,
+  DeleteAccountBody,
+  ExportData,
+  ForgotBody,
+  IdParams,
+  LoginBody,
+  LoginData,
+  Me,
+  Message,
+  RegisterBody,
+  RegisterCreated,
+  ResetBody,
+  Session,
+} from '../schemas.js';
+import { FORGOT_MESSAGE, REGISTER_MESSAGE } from '../services/accounts.js';
+import { normaliseIdentity, type AuthServices } from './services.js';
+
+const bearer = [{ bearer: [] }];
+
+/** Public account routes: register, login, password reset. */
+export function registerPublicAccountRoutes(app: App, services: AuthServices): void {
+  const { accounts, ctx } = services;
+  const { limits } = ctx;
+
+  app.post(
+    '/api/auth/register',
+    {
+      config: { rateLimit: limits.register },
+      preValidation: normaliseIdentity,
+      schema: {
+        tags: ['account'],
+        summary: 'Create an account',
+        body: RegisterBody,
+        response: { 200: Envelope(Message), 201: Envelope(RegisterCreated), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const result = await accounts.register(request.body, clientMeta(request));
+      if (!result.created) return reply.code(200).send(ok({ message: REGISTER_MESSAGE }));
+      const { user, token, expiresAt } = result;
+      return reply.code(201).send(
+        ok({ message: REGISTER_MESSAGE, user: { id: user.id, email: user.email, name: user.name, createdAt: user.createdAt }, token, expiresAt }),
+      );
+    },
+  );
+
+  app.post(
+    '/api/auth/login',
+    {
+      config: { rateLimit: limits.login },
+      preValidation: normaliseIdentity,
+      schema: {
+        tags: ['account'],
+        summary: 'Sign in; accounts with two-factor answer 2FA_REQUIRED until a code is sent',
+        body: LoginBody,
+        response: { 200: Type.Union([Envelope(LoginData), ErrorEnvelope]), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const outcome = await accounts.login(request.body, clientMeta(request));
+      if (outcome.kind === 'second-factor-required') {
+        return reply.code(200).send({ ok: false, error: '2FA_REQUIRED', totpRequired: true });
+      }
+      const { user, token, expiresAt } = outcome;
+      return ok({ user: { id: user.id, email: user.email, name: user.name, totpEnabled: user.totpEnabled }, token, expiresAt });
+    },
+  );
+
+  app.post(
+    '/api/auth/forgot-password',
+    {
+      config: { rateLimit: limits.passwordReset },
+      preValidation: normaliseIdentity,
+      schema: { tags: ['password'], summary: 'Mail a password-reset link', body: ForgotBody, response: replies(Message) },
+    },
+    async (request) => {
+      accounts.forgotPassword(request.body.email, request.ip);
+      return ok({ message: FORGOT_MESSAGE });
+    },
+  );
+
+  app.post(
+    '/api/auth/reset-password',
+    {
+      config: { rateLimit: limits.passwordReset },
+      schema: { tags: ['password'], summary: 'Set a new password with a reset token', body: ResetBody, response: replies(Message) },
+    },
+    async (request) => {
+      await accounts.resetPassword(request.body.token, request.body.newPassword, request.ip);
+      return ok({ message: 'Password reset successfully' });
+    },
+  );
+}
+
+/** Routes of a signed-in user about their own account and sessions. */
+export function registerSessionAccountRoutes(app: App, services: AuthServices): void {
+  const { accounts, ctx } = services;
+
+  app.post(
+    '/api/auth/logout',
+    { schema: { tags: ['account'], summary: 'End the current session', security: bearer, response: replies(Message) } },
+    async (request) => {
+      accounts.logout(principal(request), request.ip);
+      return ok({ message: 'Logged out successfully' });
+    },
+  );
+
+  app.get(
+    '/api/auth/me',
+    { schema: { tags: ['account'], summary: 'The signed-in account', security: bearer, response: replies(Me) } },
+    async (request) => {
+      const { user } = principal(request);
+      return ok({
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        tier: user.tier,
+        totpEnabled: user.totpEnabled,
+        createdAt: user.createdAt,
+        updatedAt: user.updatedAt,
+      });
+    },
+  );
+
+  app.post(
+    '/api/auth/change-password',
+    {
+      schema: { tags: ['password'], summary: 'Change the password; other sessions end', security: bearer, body: ChangePasswordBody, response: replies(Message) },
+    },
+    async (request) => {
+      await accounts.changePassword(principal(request), request.body.currentPassword, request.body.newPassword, request.ip);
+      return ok({ message: 'Password changed successfully' });
+    },
+  );
+
+  app.get(
+    '/api/auth/sessions',
+    { schema: { tags: ['sessions'], summary: 'My live sessions', security: bearer, response: replies(Type.Array(Session)) } },
+    async (request) => {
+      const { user, session } = principal(request);
+      return ok(
+        ctx.sessions.listLive(user.id).map((s) => ({
+          id: s.id,
+          createdAt: s.createdAt,
+          lastUsedAt: s.lastUsedAt,
+          expiresAt: s.expiresAt,
+          ip: s.ip,
+          userAgent: s.userAgent,
+          current: s.id === session.id,
+        })),
+      );
+    },
+  );
+
+  app.delete(
+    '/api/auth/sessions/:id',
+    {
+      schema: { tags: ['sessions'], summary: 'Revoke one of my sessions', security: bearer, params: IdParams, response: replies(Type.Object({ revoked: Type.Literal(true) })) },
+    },
+    async (request) => {
+      const { user } = principal(request);
+      if (!ctx.sessions.revoke(request.params.id, user.id)) throw notFound('Session not found');
+      ctx.audit.record({ action: 'session.revoke', actorId: user.id, targetId: user.id, ip: request.ip, details: { sessionId: request.params.id } });
+      return ok({ revoked: true as const });
+    },
+  );
+
+  app.post(
+    '/api/auth/logout-all',
+    { schema: { tags: ['sessions'], summary: 'End all my sessions', security: bearer, response: replies(Type.Object({ message: Type.String(), revoked: Type.Integer() })) } },
+    async (request) => {
+      const revoked = accounts.logoutAll(principal(request), request.ip);
+      return ok({ message: 'All sessions revoked', revoked });
+    },
+  );
+
+  app.get(
+    '/api/auth/export-data',
+    { schema: { tags: ['gdpr'], summary: 'Everything stored about me (GDPR export)', security: bearer, response: replies(ExportData) } },
+    async (request, reply) => {
+      const data = accounts.exportData(principal(request), request.ip);
+      reply.header('content-disposition', 'attachment; filename="panguard-data-export.json"');
+      return ok(data);
+    },
+  );
+
+  app.delete(
+    '/api/auth/delete-account',
+    {
+      schema: { tags: ['gdpr'], summary: 'Delete my account and all its data', security: bearer, body: DeleteAccountBody, response: replies(Message) },
+    },
+    async (request) => {
+      await accounts.deleteAccount(principal(request), request.body.password);
+      return ok({ message: 'Account and all associated data have been permanently deleted' });
+    },
+  );
+}

@@ -1,0 +1,41 @@
+import { Type } from '@sinclair/typebox';
+import type { App } from '../../shared/base-app.js';
+import { createdReplies, ok, replies } from '../../shared/envelope.js';
+import { principal } from '../authenticate.js';
+import { ApiKeyCreateBody, ApiKeyCreated, ApiKeySummary, IdParams, Revoked } from '../schemas.js';
+import type { AuthServices } from './services.js';
+
+const bearer = [{ bearer: [] }];
+
+/** Threat Cloud API keys owned by the signed-in user. */
+export function registerApiKeyRoutes(app: App, { apiKeys }: AuthServices): void {
+  app.post(
+    '/api/auth/api-keys',
+    { schema: { tags: ['api-keys'], summary: 'Create a Threat Cloud API key (shown once)', security: bearer, body: ApiKeyCreateBody, response: createdReplies(ApiKeyCreated) } },
+    async (request, reply) => {
+      const { user } = principal(request);
+      const { record, key } = apiKeys.create(user, request.body.name, request.body.scopes, request.ip);
+      return reply.code(201).send(
+        ok({ id: record.id, name: record.name, key, prefix: record.prefix, scopes: record.scopes, tier: record.tier, createdAt: record.createdAt }),
+      );
+    },
+  );
+
+  app.get(
+    '/api/auth/api-keys',
+    { schema: { tags: ['api-keys'], summary: 'My live API keys, without secrets', security: bearer, response: replies(Type.Array(ApiKeySummary)) } },
+    async (request) =>
+      ok(
+        apiKeys.list(principal(request).user).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, tier: k.tier, createdAt: k.createdAt })),
+      ),
+  );
+
+  app.delete(
+    '/api/auth/api-keys/:id',
+    { schema: { tags: ['api-keys'], summary: 'Revoke one of my API keys', security: bearer, params: IdParams, response: replies(Revoked) } },
+    async (request) => {
+      apiKeys.revoke(principal(request).user, request.params.id, request.ip);
+      return ok({ revoked: true as const });
+    },
+  );
+}

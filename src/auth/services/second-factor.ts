@@ -1,0 +1,137 @@
+import { AppError, badRequest, conflict, unauthorized } from '../../shared/errors.js';
+import { lockedOut } from '../stores/failures.js';
+import type { AuthContext } from '../context.js';
+import { matchingStep, newBackupCodes, newTotpSecret, otpauthUrl } from '../totp-crypto.js';
+import type { UserRecord } from '../stores/users.js';
+
+export const INVALID_TWO_FACTOR = 'Invalid two-factor code';
+export const INVALID_BACKUP_CODE = 'Invalid backup code';
+
+export interface SecondFactorInput {
+  totpCode?: string | undefined;
+  backupCode?: string | undefined;
+}
+
+/** Both codes at once is ambiguous: the contract answers 400 rather than trying either. */
+export function assertAtMostOneCode(input: SecondFactorInput): void {
+  if (input.totpCode !== undefined && input.backupCode !== undefined) {
+    throw badRequest('Provide either totpCode or backupCode, not both');
+  }
+}
+
+/** TOTP enrolment, verification with replay protection, and backup codes. */
+export function createSecondFactor(ctx: AuthContext) {
+  const secretOf = (user: UserRecord): { secret: string; lastUsedStep: number | null; enabled: boolean } | null => {
+    const record = ctx.totp.get(user.id);
+    if (!record) return null;
+    return { secret: ctx.secretBox.open(record.secretEncrypted, user.id), lastUsedStep: record.lastUsedStep, enabled: record.enabled };
+  };
+
+  /** Checks a TOTP code of an enabled account and burns its step; false when wrong or replayed. */
+  function checkTotp(user: UserRecord, code: string): boolean {
+    const totp = secretOf(user);
+    if (!totp || !totp.enabled) return false;
+    const step = matchingStep(totp.secret, code, ctx.clock.now());
+    if (step === null) return false;
+    return ctx.totp.consumeStep(user.id, step);
+  }
+
+  /** Checks and uses up one backup code; false when unknown or used. */
+  function checkBackupCode(user: UserRecord, code: string): boolean {
+    const match = ctx.totp.unusedBackupCodes(user.id).find((stored) => ctx.backupCodes.matches(code, stored.hash));
+    return match !== undefined && ctx.totp.consumeBackupCode(match.id);
+  }
+
+  /**
+   * The second factor of an account with TOTP enabled: 401 with the contract's message
+   * when wrong. The caller decides what a missing code means.
+   */
+  function verify(user: UserRecord, input: SecondFactorInput): void {
+    if (input.totpCode !== undefined) {
+      if (!checkTotp(user, input.totpCode)) throw unauthorized(INVALID_TWO_FACTOR);
+    } else if (input.backupCode !== undefined) {
+      if (!checkBackupCode(user, input.backupCode)) throw unauthorized(INVALID_BACKUP_CODE);
+    } else {
+      throw badRequest('totpCode or backupCode is required');
+    }
+  }
+
+  /** Per-user budget for guessing codes (TOTP verify/disable, backup regeneration, deletion). */
+  function guardFailures(scope: string, userId: string): { fail(): void } {
+    const key = `${scope}:${userId}`;
+    const limit = ctx.limits.secondFactorFailuresPerUser;
+    const retryAfter = ctx.failures.blockedFor(key, limit.max);
+    if (retryAfter > 0) throw lockedOut(retryAfter, limit.max);
+    return { fail: () => ctx.failures.record(key, limit.windowMs) };
+  }
+
+  /** Runs `check`; an AppError of 400/401 counts as a failure of that scope. */
+  function withFailureBudget<T>(scope: string, userId: string, check: () => T): T {
+    const budget = guardFailures(scope, userId);
+    try {
+      return check();
+    } catch (error) {
+      if (error instanceof AppError && (error.statusCode === 401 || error.statusCode === 400)) budget.fail();
+      throw error;
+    }
+  }
+
+  return {
+    verify,
+    guardFailures,
+    withFailureBudget,
+
+    setup(user: UserRecord): { secret: string; otpauthUrl: string; backupCodes: string[] } {
+      if (user.totpEnabled) throw conflict('Two-factor authentication is already enabled');
+      const secret = newTotpSecret();
+      const codes = newBackupCodes();
+      const stored = ctx.totp.setPending(user.id, ctx.secretBox.seal(secret, user.id), codes.map((c) => ctx.backupCodes.hash(c)));
+      if (!stored) throw conflict('Two-factor authentication is already enabled');
+      return { secret, otpauthUrl: otpauthUrl(secret, user.email), backupCodes: codes };
+    },
+
+    enable(user: UserRecord, code: string): void {
+      withFailureBudget('totp', user.id, () => {
+        const totp = secretOf(user);
+        if (totp?.enabled) throw conflict('Two-factor authentication is already enabled');
+        if (!totp) throw badRequest('Two-factor authentication has not been set up; call POST /api/auth/totp/setup first');
+        const step = matchingStep(totp.secret, code, ctx.clock.now());
+        if (step === null || !ctx.totp.enable(user.id, step)) throw badRequest('Invalid TOTP code. Please try again.');
+      });
+    },
+
+    /** Needs the password and a code; removes the secret and the backup codes. */
+    async disable(user: UserRecord, password: string, input: SecondFactorInput): Promise<void> {
+      assertAtMostOneCode(input);
+      if (input.totpCode === undefined && input.backupCode === undefined) throw badRequest('totpCode or backupCode is required');
+      const budget = guardFailures('totp-disable', user.id);
+      if (!(await ctx.hasher.verify(password, user.passwordHash))) {
+        budget.fail();
+        throw unauthorized('Invalid password');
+      }
+      if (!user.totpEnabled) throw badRequest('Two-factor authentication is not enabled');
+      try {
+        verify(user, input);
+      } catch (error) {
+        budget.fail();
+        throw error;
+      }
+      ctx.totp.disable(user.id);
+    },
+
+    regenerateBackupCodes(user: UserRecord, code: string): string[] {
+      if (!user.totpEnabled) throw badRequest('Two-factor authentication is not enabled');
+      withFailureBudget('totp', user.id, () => {
+        if (!checkTotp(user, code)) throw unauthorized(INVALID_TWO_FACTOR);
+      });
+      const codes = newBackupCodes();
+      ctx.totp.replaceBackupCodes(user.id, codes.map((c) => ctx.backupCodes.hash(c)));
+      return codes;
+    },
+
+    status(user: UserRecord): { enabled: boolean; backupCodesRemaining: number } {
+      return { enabled: user.totpEnabled, backupCodesRemaining: user.totpEnabled ? ctx.totp.backupCodesRemaining(user.id) : 0 };
+    },
+  };
+}
+export type SecondFactor = ReturnType<typeof createSecondFactor>;

@@ -1,0 +1,51 @@
+import type { Clock } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { AppError, RATE_LIMITED_MESSAGE } from '../../shared/errors.js';
+
+/** The contract's 429 with the same headers the route rate limiter sends. */
+export function lockedOut(retryAfterSeconds: number, limit: number): AppError {
+  const seconds = String(retryAfterSeconds);
+  return new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, {
+    'retry-after': seconds,
+    'x-ratelimit-limit': String(limit),
+    'x-ratelimit-remaining': '0',
+    'x-ratelimit-reset': seconds,
+  });
+}
+
+/**
+ * Failure counters in fixed windows that start at the first failure (account lockout,
+ * TOTP guessing). Kept in SQLite so a restart does not hand an attacker a fresh budget.
+ */
+export function createFailureStore(db: Db, clock: Clock) {
+  const get = db.prepare<[string, number], { count: number; window_ends: number }>(
+    `SELECT count, window_ends FROM auth_failures WHERE key = ? AND window_ends > ?`,
+  );
+  const bump = db.prepare(
+    `INSERT INTO auth_failures (key, count, window_ends) VALUES (@key, 1, @now + @windowMs)
+     ON CONFLICT (key) DO UPDATE SET
+       count = CASE WHEN window_ends > @now THEN count + 1 ELSE 1 END,
+       window_ends = CASE WHEN window_ends > @now THEN window_ends ELSE @now + @windowMs END`,
+  );
+  const clear = db.prepare(`DELETE FROM auth_failures WHERE key = ?`);
+  const purge = db.prepare(`DELETE FROM auth_failures WHERE window_ends <= ?`);
+
+  return {
+    /** Seconds until the key may try again when it reached `limit` failures, else 0. */
+    blockedFor(key: string, limit: number): number {
+      const now = clock.now();
+      const row = get.get(key, now);
+      return row && row.count >= limit ? Math.max(1, Math.ceil((row.window_ends - now) / 1000)) : 0;
+    },
+    record(key: string, windowMs: number): void {
+      bump.run({ key, now: clock.now(), windowMs });
+    },
+    clear(key: string): void {
+      clear.run(key);
+    },
+    purgeExpired(): number {
+      return purge.run(clock.now()).changes;
+    },
+  };
+}
+export type FailureStore = ReturnType<typeof createFailureStore>;

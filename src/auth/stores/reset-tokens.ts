@@ -1,0 +1,31 @@
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+
+/** Password-reset tokens, kept only as SHA-256 digests. */
+export function createResetTokenStore(db: Db, clock: Clock) {
+  const voidOthers = db.prepare(`DELETE FROM password_reset_tokens WHERE user_id = ?`);
+  const insert = db.prepare(`INSERT INTO password_reset_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`);
+  const redeem = db.prepare<[{ now: string; tokenHash: string }], { user_id: string }>(
+    `UPDATE password_reset_tokens SET used_at = @now WHERE token_hash = @tokenHash AND used_at IS NULL AND expires_at > @now RETURNING user_id`,
+  );
+  const purge = db.prepare(`DELETE FROM password_reset_tokens WHERE expires_at <= ? OR used_at IS NOT NULL`);
+
+  return {
+    /** Stores a new token for a user and voids the older ones (one transaction). */
+    issue: db.transaction((userId: string, tokenHash: string, ttlMs: number) => {
+      const now = clock.now();
+      voidOthers.run(userId);
+      insert.run(tokenHash, userId, toIso(now), toIso(now + ttlMs));
+    }),
+    /** Marks a live token used and returns its user; null when unknown, used or expired. */
+    redeem(tokenHash: string): string | null {
+      const now = toIso(clock.now());
+      return redeem.get({ now, tokenHash })?.user_id ?? null;
+    },
+    purge(): number {
+      return purge.run(toIso(clock.now())).changes;
+    },
+  };
+}
+export type ResetTokenStore = ReturnType<typeof createResetTokenStore>;

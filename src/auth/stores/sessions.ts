@@ -1,0 +1,114 @@
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { newId } from '../../shared/tokens.js';
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: string;
+  expiresAt: string;
+  lastUsedAt: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+interface SessionRow {
+  id: string;
+  user_id: string;
+  created_at: string;
+  expires_at: string;
+  last_used_at: string;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+const toSession = (row: SessionRow): SessionRecord => ({
+  id: row.id,
+  userId: row.user_id,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  lastUsedAt: row.last_used_at,
+  ip: row.ip,
+  userAgent: row.user_agent,
+});
+
+/** Last-used stamps are written at most this often per session, not on every request. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+/** The `sessions` rows that back every JWT: a token is valid only while its row lives. */
+export function createSessionStore(db: Db, clock: Clock) {
+  const insert = db.prepare(
+    `INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, ip, user_agent)
+     VALUES (@id, @userId, @createdAt, @expiresAt, @createdAt, @ip, @userAgent)`,
+  );
+  const live = db.prepare<[string, string], SessionRow>(`SELECT * FROM sessions WHERE id = ? AND expires_at > ?`);
+  const touch = db.prepare(`UPDATE sessions SET last_used_at = ? WHERE id = ?`);
+  const liveOfUser = db.prepare<[string, string], SessionRow>(
+    `SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, id`,
+  );
+  const allLive = db.prepare<[string, number, number], SessionRow>(
+    `SELECT * FROM sessions WHERE expires_at > ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
+  );
+  const countLive = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM sessions WHERE expires_at > ?`);
+  const removeOne = db.prepare(`DELETE FROM sessions WHERE id = ?`);
+  const removeOwned = db.prepare(`DELETE FROM sessions WHERE id = ? AND user_id = ?`);
+  const removeAll = db.prepare(`DELETE FROM sessions WHERE user_id = ?`);
+  const removeOthers = db.prepare(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`);
+  const removeExpired = db.prepare(`DELETE FROM sessions WHERE expires_at <= ?`);
+  const ofUser = db.prepare<[string], SessionRow>(`SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id`);
+
+  return {
+    create(input: { userId: string; ttlMs: number; ip: string | null; userAgent: string | null }): SessionRecord {
+      const now = clock.now();
+      const row = {
+        id: newId('ses_'),
+        userId: input.userId,
+        createdAt: toIso(now),
+        expiresAt: toIso(now + input.ttlMs),
+        ip: input.ip,
+        userAgent: input.userAgent?.slice(0, 512) ?? null,
+      };
+      insert.run(row);
+      return { ...row, lastUsedAt: row.createdAt };
+    },
+    /** The session if it exists and has not expired; refreshes its last-used stamp. */
+    use(id: string): SessionRecord | null {
+      const now = clock.now();
+      const row = live.get(id, toIso(now));
+      if (!row) return null;
+      if (now - Date.parse(row.last_used_at) >= TOUCH_INTERVAL_MS) {
+        row.last_used_at = toIso(now);
+        touch.run(row.last_used_at, id);
+      }
+      return toSession(row);
+    },
+    listLive(userId: string): SessionRecord[] {
+      return liveOfUser.all(userId, toIso(clock.now())).map(toSession);
+    },
+    /** Every row of a user, expired ones included: what the GDPR export shows. */
+    listAll(userId: string): SessionRecord[] {
+      return ofUser.all(userId).map(toSession);
+    },
+    pageLive(limit: number, offset: number): { items: SessionRecord[]; total: number } {
+      const now = toIso(clock.now());
+      return { items: allLive.all(now, limit, offset).map(toSession), total: countLive.get(now)!.n };
+    },
+    countLive(): number {
+      return countLive.get(toIso(clock.now()))!.n;
+    },
+    revoke(id: string, userId?: string): boolean {
+      return (userId ? removeOwned.run(id, userId) : removeOne.run(id)).changes === 1;
+    },
+    revokeAll(userId: string): number {
+      return removeAll.run(userId).changes;
+    },
+    revokeOthers(userId: string, keepId: string): number {
+      return removeOthers.run(userId, keepId).changes;
+    },
+    purgeExpired(): number {
+      return removeExpired.run(toIso(clock.now())).changes;
+    },
+  };
+}
+export type SessionStore = ReturnType<typeof createSessionStore>;

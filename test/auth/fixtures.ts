@@ -1,0 +1,95 @@
+import { ManualClock } from '../../src/shared/clock.js';
+import { buildAuthApp } from '../../src/auth/app.js';
+import type { AuthAppOptions } from '../../src/auth/context.js';
+import type { App } from '../../src/shared/base-app.js';
+import type { Db } from '../../src/shared/db/open.js';
+import type { ResolvedConfig } from '../../src/config.js';
+import { authHeader, buildTestApp, type Teardown } from '../helper.js';
+import { codeAt } from '../../src/auth/totp-crypto.js';
+
+export const PASSWORD = 'correct horse battery';
+
+export interface AuthFixture {
+  app: App;
+  db: Db;
+  config: ResolvedConfig;
+  clock: ManualClock;
+}
+
+/**
+ * An Auth Server on a fresh temp-file database with a manual clock. Limits are scaled up
+ * unless a test is about limits, so ordinary tests never trip them.
+ */
+export async function authApp(
+  t: Teardown,
+  options: { env?: Record<string, string>; db?: Db; config?: ResolvedConfig; app?: AuthAppOptions } = {},
+): Promise<AuthFixture> {
+  const clock = new ManualClock();
+  const env = { RATE_LIMIT_SCALE: '100', ...options.env };
+  // A cheap scrypt cost keeps the suite fast; test/auth/password.test.ts covers the configured one.
+  const appOptions: AuthAppOptions = { scryptLogNOverride: 10, ...options.app };
+  const built = await buildTestApp(t, (deps) => buildAuthApp(deps, appOptions), {
+    env,
+    clock,
+    ...(options.db ? { db: options.db } : {}),
+    ...(options.config ? { config: options.config } : {}),
+  });
+  return { ...built, clock };
+}
+
+let counter = 0;
+export function uniqueEmail(prefix = 'user'): string {
+  counter += 1;
+  return `${prefix}${counter}-${process.pid}@example.com`;
+}
+
+export interface Account {
+  id: string;
+  email: string;
+  token: string;
+  headers: Record<string, string>;
+}
+
+/** Registers an account; from a non-loopback address unless told, so it is a plain user. */
+export async function register(app: App, options: { email?: string; password?: string; name?: string; ip?: string } = {}): Promise<Account> {
+  const email = options.email ?? uniqueEmail();
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/auth/register',
+    remoteAddress: options.ip ?? '203.0.113.10',
+    payload: { email, name: options.name ?? 'Test User', password: options.password ?? PASSWORD },
+  });
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
+  const data = res.json().data;
+  return { id: data.user.id, email, token: data.token, headers: authHeader(data.token) };
+}
+
+/** The first account, registered from loopback: the admin. */
+export async function registerAdmin(app: App, email = uniqueEmail('admin')): Promise<Account> {
+  return register(app, { email, ip: '127.0.0.1' });
+}
+
+export async function login(app: App, email: string, password = PASSWORD, extra: Record<string, unknown> = {}, ip = '198.51.100.7') {
+  return app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: ip, payload: { email, password, ...extra } });
+}
+
+/** Sets up and enables TOTP for an account; returns the secret and backup codes. */
+export async function enableTotp(fixture: AuthFixture, account: Account): Promise<{ secret: string; backupCodes: string[] }> {
+  const setup = await fixture.app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers });
+  if (setup.statusCode !== 200) throw new Error(`setup failed: ${setup.body}`);
+  const { secret, backupCodes } = setup.json().data;
+  const verify = await fixture.app.inject({
+    method: 'POST',
+    url: '/api/auth/totp/verify',
+    headers: account.headers,
+    payload: { totpCode: codeAt(secret, fixture.clock.now()) },
+  });
+  if (verify.statusCode !== 200) throw new Error(`verify failed: ${verify.body}`);
+  // The enrolment code's step is used up; later codes come from the next step.
+  fixture.clock.advance(30_000);
+  return { secret, backupCodes };
+}
+
+export function count(db: Db, table: string): number {
+  return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+}

@@ -1,0 +1,139 @@
+import t from 'tap';
+import { toIso } from '../../src/shared/clock.js';
+import type { Db } from '../../src/shared/db/open.js';
+import { authHeader } from '../helper.js';
+import { authApp, count, enableTotp, login, PASSWORD, register, registerAdmin, type Account, type AuthFixture } from './fixtures.js';
+
+/** Gives an account everything it can have: sessions, TOTP, keys, usage, reset token, subscription, org rows. */
+async function fullyUsedAccount(fixture: AuthFixture): Promise<{ account: Account; secrets: string[] }> {
+  const { app, db, clock } = fixture;
+  const account = await register(app);
+  db.prepare(`UPDATE users SET tier = 'pro' WHERE id = ?`).run(account.id);
+  const { secret, backupCodes } = await enableTotp(fixture, account);
+  const key = (await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'siem' } })).json().data.key as string;
+  await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  const resetBody = (db.prepare(`SELECT body FROM outbox WHERE recipient = ?`).get(account.email) as { body: string }).body;
+  const resetToken = /token=([A-Za-z0-9_-]+)/.exec(resetBody)![1]!;
+  db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 42)`).run(account.id);
+  db.prepare(`INSERT INTO subscriptions (user_id, provider_subscription_id, variant_id, status, updated_at) VALUES (?, 'sub_1', 'v1', 'active', ?)`).run(account.id, toIso(clock.now()));
+  seedOrg(db, account.id, toIso(clock.now()));
+  const passwordHash = (db.prepare(`SELECT password_hash FROM users WHERE id = ?`).get(account.id) as { password_hash: string }).password_hash;
+  const totpEncrypted = (db.prepare(`SELECT secret_encrypted FROM totp_secrets WHERE user_id = ?`).get(account.id) as { secret_encrypted: string }).secret_encrypted;
+  const keyHash = (db.prepare(`SELECT key_hash FROM api_keys WHERE owner_user_id = ?`).get(account.id) as { key_hash: string }).key_hash;
+  const codeHashes = (db.prepare(`SELECT code_hash FROM totp_backup_codes WHERE user_id = ?`).all(account.id) as Array<{ code_hash: string }>).map((r) => r.code_hash);
+  return { account, secrets: [passwordHash, totpEncrypted, secret, keyHash, key, resetToken, account.token, ...backupCodes, ...codeHashes, `agent-token-hash-${account.id}`] };
+}
+
+function seedOrg(db: Db, orgId: string, now: string): void {
+  db.prepare(
+    `INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status_changed_at, last_heartbeat_ms, registered_at)
+     VALUES (?, ?, 'web-1', 'linux', '1.0.0', '10.0.0.1', ?, ?, 0, ?)`,
+  ).run(`agent-${orgId}`, orgId, `agent-token-hash-${orgId}`, now, now);
+  db.prepare(
+    `INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, details, timestamp, timestamp_ms, received_at)
+     VALUES (?, ?, ?, 'web-1', 'bruteforce', 'high', '{"attempts":5}', ?, 0, ?)`,
+  ).run(`evt_${orgId}`, `agent-${orgId}`, orgId, now, now);
+  db.prepare(
+    `INSERT INTO policies (id, org_id, agent_id, version, name, rules, created_at) VALUES (?, ?, NULL, ?, 'baseline', '[]', ?)`,
+  ).run(`pol_${orgId}`, orgId, Math.floor(Math.random() * 1e9), now);
+}
+
+t.test('export holds everything about the user and no secret', async (t) => {
+  const fixture = await authApp(t);
+  const { app } = fixture;
+  const { account, secrets } = await fullyUsedAccount(fixture);
+  const res = await app.inject({ url: '/api/auth/export-data', headers: account.headers });
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers['content-disposition'], 'attachment; filename="panguard-data-export.json"');
+  const data = res.json().data;
+  for (const field of ['exportedAt', 'user', 'sessions', 'subscription', 'usage', 'apiKeys', 'auditLog', 'agents', 'threatEvents', 'policies']) {
+    t.ok(field in data, `has ${field}`);
+  }
+  t.equal(data.user.email, account.email);
+  t.equal(data.user.totpEnabled, true);
+  t.ok(data.sessions.length >= 1);
+  t.ok(data.sessions[0].ip);
+  t.equal(data.subscription.status, 'active');
+  t.ok(data.usage.some((u: { resource: string; current: number }) => u.resource === 'api_calls' && u.current === 42));
+  t.equal(data.apiKeys.length, 1);
+  t.equal(data.apiKeys[0].prefix.length, 8);
+  t.ok(data.auditLog.some((e: { action: string }) => e.action === 'register'));
+  t.equal(data.agents.length, 1);
+  t.equal(data.agents[0].hostname, 'web-1');
+  t.equal(data.threatEvents.length, 1);
+  t.same(data.threatEvents[0].details, { attempts: 5 });
+  t.equal(data.policies.length, 1);
+  for (const secret of secrets) t.notOk(res.body.includes(secret), `export does not contain ${secret.slice(0, 12)}…`);
+  t.notMatch(res.body, /password_?hash|passwordHash|secret|key_hash|keyHash/i);
+  t.equal((await app.inject({ url: '/api/auth/export-data' })).statusCode, 401);
+});
+
+t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and org data succeeds', async (t) => {
+  const fixture = await authApp(t);
+  const { app, db } = fixture;
+  await registerAdmin(app);
+  const { account } = await fullyUsedAccount(fixture);
+  const bystander = await register(app);
+  seedOrg(db, bystander.id, toIso(fixture.clock.now()));
+  const key = (await app.inject({ method: 'GET', url: '/api/auth/api-keys', headers: account.headers })).json().data[0];
+  t.ok(key);
+
+  const wrong = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: 'wrong password' } });
+  t.equal(wrong.statusCode, 401);
+  t.equal(wrong.json().error, 'Invalid password');
+  const missing = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: {} });
+  t.equal(missing.statusCode, 400);
+
+  const res = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });
+  t.equal(res.statusCode, 200);
+  t.same(res.json().data, { message: 'Account and all associated data have been permanently deleted' });
+  const left = (table: string, column: string) =>
+    (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).get(account.id) as { n: number }).n;
+  for (const [table, column] of [
+    ['users', 'id'],
+    ['sessions', 'user_id'],
+    ['totp_secrets', 'user_id'],
+    ['totp_backup_codes', 'user_id'],
+    ['password_reset_tokens', 'user_id'],
+    ['usage_counters', 'user_id'],
+    ['subscriptions', 'user_id'],
+    ['api_keys', 'owner_user_id'],
+    ['outbox', 'user_id'],
+    ['agents', 'org_id'],
+    ['threat_events', 'org_id'],
+    ['policies', 'org_id'],
+    ['audit_log', 'actor_id'],
+    ['audit_log', 'target_id'],
+  ] as const) {
+    t.equal(left(table, column), 0, `${table}.${column} cleared`);
+  }
+  t.equal((db.prepare(`SELECT count(*) AS n FROM outbox WHERE recipient = ?`).get(account.email) as { n: number }).n, 0);
+  t.ok(count(db, 'audit_log') > 0, 'audit rows kept without personal details');
+  t.equal((db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'account.delete'`).get() as { n: number }).n, 1);
+  t.equal((db.prepare(`SELECT count(*) AS n FROM agents WHERE org_id = ?`).get(bystander.id) as { n: number }).n, 1, "others' rows kept");
+  t.equal((await app.inject({ url: '/api/auth/me', headers: account.headers })).statusCode, 401, 'token dead');
+  t.equal((await login(app, account.email)).statusCode, 401);
+});
+
+t.test('the only admin cannot delete their account', async (t) => {
+  const { app, db } = await authApp(t);
+  const admin = await registerAdmin(app);
+  const res = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: admin.headers, payload: { password: PASSWORD } });
+  t.equal(res.statusCode, 403);
+  t.equal(res.json().error, 'Cannot delete the only admin account');
+  t.equal(count(db, 'users'), 1);
+  const second = await register(app);
+  db.prepare(`UPDATE users SET role = 'admin' WHERE id = ?`).run(second.id);
+  const ok = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: admin.headers, payload: { password: PASSWORD } });
+  t.equal(ok.statusCode, 200, 'with another admin it works');
+});
+
+t.test('delete-account password guessing is limited per user', async (t) => {
+  const { app } = await authApp(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
+  const account = await register(app);
+  for (let i = 0; i < 5; i++) {
+    t.equal((await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: 'wrong password' } })).statusCode, 401);
+  }
+  t.equal((await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } })).statusCode, 429);
+  t.equal((await app.inject({ url: '/api/auth/me', headers: authHeader(account.token) })).statusCode, 200, 'account still there');
+});

@@ -1,0 +1,46 @@
+import t from 'tap';
+import { createPasswordHasher } from '../../src/auth/password.js';
+import { authApp, login, PASSWORD, register } from './fixtures.js';
+
+t.test('hashes name algorithm and parameters, verify, reject malformed', async (t) => {
+  const hasher = createPasswordHasher(10);
+  const hash = await hasher.hash('secret password');
+  t.match(hash, /^scrypt\$ln=10,r=8,p=1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  t.equal(Buffer.from(hash.split('$')[2]!, 'base64').length, 16, '16-byte salt');
+  t.equal(Buffer.from(hash.split('$')[3]!, 'base64').length, 64, '64-byte key');
+  t.ok(await hasher.verify('secret password', hash));
+  t.notOk(await hasher.verify('Secret password', hash));
+  t.notOk(await hasher.verify('secret password', 'plain-text'));
+  t.not(await hasher.hash('secret password'), hash, 'salted');
+  t.notOk(hasher.needsRehash(hash));
+  t.ok(createPasswordHasher(11).needsRehash(hash));
+});
+
+t.test('the production cost N=2^17 runs without maxmem errors and off the event loop', async (t) => {
+  const hasher = createPasswordHasher(17);
+  let ticks = 0;
+  const interval = setInterval(() => (ticks += 1), 5);
+  const hash = await hasher.hash('secret password');
+  clearInterval(interval);
+  t.match(hash, /^scrypt\$ln=17,/);
+  t.ok(ticks > 0, 'timers kept firing while hashing');
+});
+
+t.test('the configured cost is used, and a login rehashes a hash made with another cost', async (t) => {
+  const cheap = await authApp(t, { env: { AUTH_SCRYPT_LOG_N: '14' } });
+  const account = await register(cheap.app);
+  const stored = () => (cheap.db.prepare(`SELECT password_hash FROM users WHERE id = ?`).get(account.id) as { password_hash: string }).password_hash;
+  t.match(stored(), /^scrypt\$ln=10,/, 'made at the test cost');
+  const configured = await authApp(t, { db: cheap.db, config: cheap.config, app: { scryptLogNOverride: undefined } });
+  t.equal((await login(configured.app, account.email, PASSWORD)).statusCode, 200);
+  t.match(stored(), /^scrypt\$ln=14,r=8,p=1\$/, 'rehashed at the configured cost (AUTH_SCRYPT_LOG_N)');
+  t.equal((await login(configured.app, account.email, PASSWORD)).statusCode, 200, 'new hash verifies');
+});
+
+t.test('with concurrency 1 queued hashes all complete and verify', async (t) => {
+  const hasher = createPasswordHasher(10, 1);
+  const hashes = await Promise.all(Array.from({ length: 6 }, (_, i) => hasher.hash(`password ${i}`)));
+  t.equal(new Set(hashes).size, 6);
+  const checks = await Promise.all(hashes.map((hash, i) => hasher.verify(`password ${i}`, hash)));
+  t.same(checks, [true, true, true, true, true, true]);
+});
