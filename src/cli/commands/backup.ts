@@ -5,7 +5,7 @@ import { cliConfig, CommandError, openExistingDatabase, UsageError, type CliComm
 
 export const backupCommand: CliCommand = {
   name: 'backup',
-  summary: 'copy the database consistently, also while the server runs',
+  summary: "copy the database consistently (VACUUM INTO one read snapshot), also while the server runs",
   usage: 'panguard backup <file>',
   async run(args, io) {
     const [target, ...rest] = args;
@@ -14,9 +14,11 @@ export const backupCommand: CliCommand = {
     if (existsSync(destination)) throw new CommandError(`${destination} exists already; choose a new file name`);
     const db = openExistingDatabase(cliConfig(io));
     try {
-      // SQLite's online backup API copies a consistent snapshot page by page while the
-      // server keeps writing through its own connection.
-      await db.backup(destination);
+      // VACUUM INTO writes the snapshot of one read transaction, so it is consistent and
+      // finishes while the server keeps writing (WAL lets writers go on). The page-by-page
+      // online backup API restarts whenever another connection writes, and under steady
+      // writes it may never finish.
+      db.prepare('VACUUM INTO ?').run(destination);
     } finally {
       db.close();
     }
