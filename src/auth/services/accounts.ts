@@ -9,6 +9,7 @@ import type { AuthContext } from '../context.js';
 import { duplicateRegistrationMail, resetPasswordMail } from '../mail/templates.js';
 import type { UserRecord } from '../stores/users.js';
 import { assertAtMostOneCode, type SecondFactor } from './second-factor.js';
+import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../common-passwords.js';
 import type { UsageReport } from './usage.js';
 
 export const REGISTER_MESSAGE = 'If this email can be registered, the account has been created.';
@@ -24,6 +25,10 @@ export interface ClientMeta {
 }
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped forms: the only place a first admin may come from. */
+function refuseCommonPassword(password: string): void {
+  if (isCommonPassword(password)) throw badRequest(COMMON_PASSWORD_MESSAGE, 'COMMON_PASSWORD');
+}
+
 export function isLoopback(ip: string): boolean {
   const plain = ip.toLowerCase().startsWith('::ffff:') ? ip.slice(7) : ip;
   if (isIP(plain) === 4) return plain.startsWith('127.');
@@ -83,6 +88,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
 
   return {
     async register(input: { email: string; name: string; password: string }, meta: ClientMeta) {
+      refuseCommonPassword(input.password);
       // Hash first in every case: an existing e-mail costs the same time as a new one.
       const passwordHash = await ctx.hasher.hash(input.password);
       const result = registerTx.immediate({ email: input.email, name: input.name, passwordHash }, meta);
@@ -167,6 +173,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
         budget.fail();
         throw unauthorized('Current password is incorrect');
       }
+      refuseCommonPassword(newPassword);
       const hash = await ctx.hasher.hash(newPassword);
       replacePasswordTx(user.id, hash, session.id, 'password.change', ip);
     },
@@ -182,6 +189,8 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     },
 
     async resetPassword(token: string, newPassword: string, ip: string): Promise<void> {
+      // A refused password must not burn the emailed token: checked before redeeming it.
+      refuseCommonPassword(newPassword);
       // Redeemed before the slow hash, so two concurrent uses cannot both succeed.
       const userId = ctx.resetTokens.redeem(sha256Hex(token));
       if (!userId) throw badRequest(RESET_TOKEN_INVALID);
