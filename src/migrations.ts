@@ -1,5 +1,6 @@
 import type { Migration } from './shared/db/migrate.js';
 import { coreSchema } from './shared/db/core-schema.js';
+import { threatCloudSchema } from './threat-cloud/schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -7,4 +8,5 @@ import { coreSchema } from './shared/db/core-schema.js';
  */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core: users, api keys, usage counters', up: coreSchema },
+  { version: 3, name: 'threat cloud: iocs, sightings, feeds, audit', up: threatCloudSchema },
 ];
