@@ -6,13 +6,14 @@ import { UNLIMITED } from './tiers.js';
  * and `reports`, keyed by user and period (`YYYY-MM`).
  */
 export function createUsageStore(db: Db) {
-  const consumeLimited = db.prepare<[string, string, string, number], { count: number }>(
-    `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?1, ?2, ?3, 1)
-     ON CONFLICT (user_id, resource, period) DO UPDATE SET count = count + 1 WHERE count < ?4
+  // better-sqlite3 binds `?NNN` parameters only by name, so these use named parameters.
+  const consumeLimited = db.prepare<{ userId: string; resource: string; period: string; limit: number }, { count: number }>(
+    `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (@userId, @resource, @period, 1)
+     ON CONFLICT (user_id, resource, period) DO UPDATE SET count = count + 1 WHERE count < @limit
      RETURNING count`,
   );
-  const consumeUnlimited = db.prepare<[string, string, string], { count: number }>(
-    `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?1, ?2, ?3, 1)
+  const consumeUnlimited = db.prepare<{ userId: string; resource: string; period: string }, { count: number }>(
+    `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (@userId, @resource, @period, 1)
      ON CONFLICT (user_id, resource, period) DO UPDATE SET count = count + 1
      RETURNING count`,
   );
@@ -26,9 +27,9 @@ export function createUsageStore(db: Db) {
      * never overshoot; returns false (and counts nothing) once the limit is reached.
      */
     consume(userId: string, resource: string, period: string, limit: number): boolean {
-      if (limit === UNLIMITED) return consumeUnlimited.get(userId, resource, period) !== undefined;
+      if (limit === UNLIMITED) return consumeUnlimited.get({ userId, resource, period }) !== undefined;
       if (limit <= 0) return false;
-      return consumeLimited.get(userId, resource, period, limit) !== undefined;
+      return consumeLimited.get({ userId, resource, period, limit }) !== undefined;
     },
     current(userId: string, resource: string, period: string): number {
       return current.get(userId, resource, period)?.count ?? 0;
