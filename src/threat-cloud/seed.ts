@@ -16,6 +16,10 @@ export interface SeedOptions {
   batch?: number;
   /** Deterministic pseudo-random sequence. */
   seed?: number;
+  /** Only IPs (no domains). */
+  ipOnly?: boolean;
+  /** Also write reporters, sources and a sighting per IoC (default true); off for fast feed tests. */
+  childRows?: boolean;
 }
 
 /** The n-th seeded address: 11.0.0.0/8 is public, so a million seeded IPs are all valid. */
@@ -63,7 +67,7 @@ export function seedIocs(db: Db, options: SeedOptions): number {
     let seq = seqRow.get()!.value;
     for (let i = from; i < to; i += 1) {
       const index = existing + i;
-      const isIp = i % 10 !== 9;
+      const isIp = options.ipOnly === true || i % 10 !== 9;
       const severity = SEVERITIES[Math.floor(random() * 4)]!;
       const confidence = Math.round((0.5 + random() * 0.5) * 100) / 100;
       const reporters = 1 + Math.floor(random() * 3);
@@ -90,6 +94,7 @@ export function seedIocs(db: Db, options: SeedOptions): number {
       });
       if (result.changes === 0) continue;
       inserted += 1;
+      if (options.childRows === false) continue;
       for (let r = 1; r <= reporters; r += 1) insertReporter.run(id, `seed:${r}`, seen);
       insertSource.run(id);
       insertSighting.run(`sig_${runTag}${index.toString(16).padStart(10, '0')}${tail}`, id, 'seed:1', seen);
