@@ -5,7 +5,7 @@ import type { Db } from '../shared/db/open.js';
 import { DAY_MS, DEFAULT_THRESHOLD, EXPIRY_DAYS, REPUTATION_SQL } from './reputation.js';
 
 /** Rows per refresh step: one step blocks the event loop for a few milliseconds only. */
-export const REFRESH_CHUNK = 20_000;
+export const REFRESH_CHUNK = 2_000;
 export const REFRESH_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface RefreshResult {
@@ -18,7 +18,8 @@ const julianDay = (epochMs: number) => epochMs / DAY_MS + 2440587.5;
 
 /**
  * Decay refresh, entirely in SQL, over rowid ranges so a million-row table is handled in
- * short steps that let requests through in between:
+ * short steps that let requests through in between (the unary `+` keeps SQLite on the rowid
+ * range instead of a status index that would scan the whole table for every step):
  * 1. active IoCs without a sighting for 90 days become `expired` (new change-sequence positions);
  * 2. IoCs whose decayed reputation crosses the default threshold get the new score and a new
  *    position, so incremental consumers learn they left (or joined) the blocklist;
@@ -32,20 +33,20 @@ export function createReputationRefresh(db: Db, clock: Clock) {
   const expire = db.prepare(
     `UPDATE iocs SET status = 'expired', updated_at = @nowIso, change_seq = @base + r.rn
      FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY rowid) AS rn FROM iocs
-           WHERE rowid BETWEEN @lo AND @hi AND status = 'active' AND last_seen < @cutoff) AS r
-     WHERE iocs.rowid = r.rid`,
+           WHERE rowid BETWEEN @lo AND @hi AND +status = 'active' AND +last_seen < @cutoff) AS r
+     WHERE iocs.rowid BETWEEN @lo AND @hi AND iocs.rowid = r.rid`,
   );
   const cross = db.prepare(
     `UPDATE iocs SET reputation = r.score, updated_at = @nowIso, change_seq = @base + r.rn
      FROM (SELECT rid, score, row_number() OVER (ORDER BY rid) AS rn FROM (
              SELECT rowid AS rid, reputation AS old, ${REPUTATION_SQL} AS score FROM iocs
-             WHERE rowid BETWEEN @lo AND @hi AND status = 'active')
+             WHERE rowid BETWEEN @lo AND @hi AND +status = 'active')
            WHERE (old <= ${DEFAULT_THRESHOLD}) <> (score <= ${DEFAULT_THRESHOLD})) AS r
-     WHERE iocs.rowid = r.rid`,
+     WHERE iocs.rowid BETWEEN @lo AND @hi AND iocs.rowid = r.rid`,
   );
   const rescore = db.prepare(
     `UPDATE iocs SET reputation = ${REPUTATION_SQL}
-     WHERE rowid BETWEEN @lo AND @hi AND status IN ('active', 'revoked', 'expired') AND reputation <> ${REPUTATION_SQL}`,
+     WHERE rowid BETWEEN @lo AND @hi AND +status IN ('active', 'revoked', 'expired') AND reputation <> ${REPUTATION_SQL}`,
   );
 
   const step = db.transaction((lo: number, hi: number, now: number): RefreshResult => {
