@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 /** RFC 4122 §4.3 name-based UUID (SHA-1): the same name always gives the same id. */
 export function uuidV5(name: string, namespace: string): string {
@@ -96,17 +96,5 @@ export function panguardIdentity(created: string) {
     modified: created,
     name: 'Panguard Threat Cloud',
     identity_class: 'system',
-  };
-}
-
-/**
- * The bundle as three parts so a large export can be streamed: the opening (with the
- * identity), each indicator serialised on its own, and the closing.
- */
-export function stixBundleParts(generatedAt: string): { open: string; close: string } {
-  const bundleId = `bundle--${randomUUID()}`;
-  return {
-    open: `{"type":"bundle","id":"${bundleId}","objects":[${JSON.stringify(panguardIdentity(generatedAt))}`,
-    close: ']}',
   };
 }

@@ -3,11 +3,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { MIGRATIONS } from '../../src/migrations.js';
 import { ensureSelfSignedCertificate } from '../../src/shared/certificate.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
+import { seedIocs } from '../../src/threat-cloud/seed.js';
 import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../process.js';
 import { authScenario } from './auth.js';
 import { kernelScenario } from './kernel.js';
 import { managerScenario } from './manager.js';
+import { threatCloudScenario } from './threat-cloud.js';
 import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from './types.js';
 
 /** Scenarios in run order; `npm run bench -- <name> …` runs only those named. */
@@ -15,6 +20,7 @@ const SCENARIOS: Record<string, Scenario> = {
   kernel: kernelScenario,
   manager: managerScenario,
   auth: authScenario,
+  'threat-cloud': threatCloudScenario,
 };
 
 const BENCH_API_KEY = `pgk_bench_${'b'.repeat(36)}`;
@@ -28,6 +34,22 @@ export const BENCH_ENV = {
 };
 
 const DEFAULT_CONNECTIONS = 10;
+/** Scenarios whose targets are stated on a database of a million IoCs. */
+const NEEDS_IOCS = new Set(['threat-cloud', 'intel']);
+const DEFAULT_IOCS = 1_000_000;
+
+/** Loads synthetic IoCs into the data folder before the process opens it. */
+function seedDataDir(dataDir: string, count: number): void {
+  const db = openDatabase(path.join(dataDir, 'panguard.db'));
+  try {
+    migrate(db, MIGRATIONS);
+    const started = Date.now();
+    const inserted = seedIocs(db, { count });
+    process.stderr.write(`seeded ${inserted} IoCs in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  } finally {
+    closeDatabase(db);
+  }
+}
 const DEFAULT_SECONDS = 5;
 
 async function runLoad(options: LoadOptions, ca?: Buffer): Promise<LoadResult> {
@@ -94,10 +116,15 @@ async function main(): Promise<void> {
   const unknown = only.filter((name) => !(name in SCENARIOS));
   if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
   const jsonOut = process.argv.find((a) => a.startsWith('--json='))?.slice('--json='.length);
+  const iocsArg = process.argv.find((a) => a.startsWith('--iocs='))?.slice('--iocs='.length);
+  const selected = only.length > 0 ? only : Object.keys(SCENARIOS);
+  const iocs = iocsArg !== undefined ? Number(iocsArg) : selected.some((name) => NEEDS_IOCS.has(name)) ? DEFAULT_IOCS : 0;
+  if (!Number.isInteger(iocs) || iocs < 0) throw new Error(`--iocs must be a whole number, got ${iocsArg}`);
 
   const workDir = mkdtempSync(path.join(tmpdir(), 'panguard-bench-'));
   const extraProcesses: ServerProcess[] = [];
   const bare = await startBare(workDir);
+  if (iocs > 0) seedDataDir(path.join(workDir, 'data'), iocs);
   const server = await startServerProcess(path.join(workDir, 'data'), BENCH_ENV);
   try {
     await server.waitHealthy();

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { PANGUARD_IDENTITY_ID, stixBundleParts, stixPattern, toStixIndicator, uuidV5 } from '../../src/threat-cloud/stix.js';
+import { PANGUARD_IDENTITY_ID, stixPattern, toStixIndicator, uuidV5 } from '../../src/threat-cloud/stix.js';
 
 const base = { reputation: 20, category: 'bruteforce', firstSeen: '2026-03-01T00:00:00.000Z', updatedAt: '2026-03-02T00:00:00.000Z' };
 
@@ -33,13 +33,4 @@ t.test('indicators have the required STIX 2.1 properties and stable ids', async 
   const again = toStixIndicator({ type: 'ip', value: '198.51.100.42', ...base, reputation: 5, updatedAt: '2026-04-01T00:00:00.000Z' })!;
   t.equal(again.id, indicator.id, 're-exports keep the id while the score changes');
   t.not(toStixIndicator({ type: 'domain', value: '198.51.100.42', ...base })!.id, indicator.id, 'the type is part of the id');
-});
-
-t.test('bundle parts join into valid JSON', async (t) => {
-  const { open, close } = stixBundleParts('2026-03-03T00:00:00.000Z');
-  const indicator = JSON.stringify(toStixIndicator({ type: 'domain', value: 'evil.example', ...base }));
-  const bundle = JSON.parse(`${open},${indicator}${close}`) as { type: string; id: string; objects: Array<{ type: string }> };
-  t.equal(bundle.type, 'bundle');
-  t.match(bundle.id, /^bundle--/);
-  t.same(bundle.objects.map((o) => o.type), ['identity', 'indicator']);
 });
