@@ -1,5 +1,6 @@
 import type { Migration } from './shared/db/migrate.js';
 import { coreSchema } from './shared/db/core-schema.js';
+import { managerSchema } from './manager/schema.js';
 import { threatCloudSchema } from './threat-cloud/schema.js';
 
 /**
@@ -8,5 +9,6 @@ import { threatCloudSchema } from './threat-cloud/schema.js';
  */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core: users, api keys, usage counters', up: coreSchema },
+  { version: 2, name: 'manager: agents, events, policies, stream', up: managerSchema },
   { version: 3, name: 'threat cloud: iocs, sightings, feeds, audit', up: threatCloudSchema },
 ];

@@ -1,0 +1,113 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { ConfigError, loadConfig, derivedPaths, resolveConfig } from '../../src/config.js';
+import { TEST_SECRETS, tempDir } from '../helper.js';
+
+t.test('defaults alone give the contract defaults', async (t) => {
+  const config = loadConfig({ env: {} });
+  t.equal(config.host, '0.0.0.0');
+  t.equal(config.auth.port, 3000);
+  t.equal(config.manager.port, 8443);
+  t.equal(config.threatCloud.port, 8080);
+  t.equal(config.manager.tls, true);
+  t.equal(config.auth.rateLimit, 20);
+  t.equal(config.manager.rateLimit, 60);
+  t.equal(config.manager.heartbeatTimeoutMs, 120000);
+  t.equal(config.manager.offlineTimeoutMs, 300000);
+  t.equal(config.auth.scryptLogN, 17);
+  t.equal(config.sqliteSynchronous, 'NORMAL');
+  t.equal(config.trustProxy, false);
+  t.equal(config.auth.ipReputationCheck, true);
+  t.same(derivedPaths(config), { databasePath: path.join('./data', 'panguard.db'), publicAuthUrl: 'http://localhost:3000' });
+});
+
+t.test('environment variables override the defaults and are parsed by type', async (t) => {
+  const config = loadConfig({
+    env: {
+      HOST: '127.0.0.1',
+      MANAGER_PORT: '9443',
+      MANAGER_TLS: 'false',
+      RATE_LIMIT_SCALE: '2.5',
+      TRUST_PROXY: '10.0.0.1, 10.0.0.0/8',
+      CORS_ALLOWED_ORIGINS: 'https://a.example,https://b.example',
+      TC_API_KEYS: `${'k'.repeat(32)},${'j'.repeat(40)}`,
+      TC_TIER_LIMITS: '{"enterprise":600000}',
+      BILLING_VARIANT_TIERS: '{"123":"pro"}',
+      SQLITE_SYNCHRONOUS: 'full',
+      DATA_DIR: '/tmp/x',
+    },
+  });
+  t.equal(config.host, '127.0.0.1');
+  t.equal(config.manager.port, 9443);
+  t.equal(config.manager.tls, false);
+  t.equal(config.rateLimitScale, 2.5);
+  t.same(config.trustProxy, ['10.0.0.1', '10.0.0.0/8']);
+  t.same(config.corsAllowedOrigins, ['https://a.example', 'https://b.example']);
+  t.equal(config.threatCloud.apiKeys.length, 2);
+  t.same(config.threatCloud.tierLimits, { enterprise: 600000 });
+  t.same(config.auth.billing.variantTiers, { '123': 'pro' });
+  t.equal(config.sqliteSynchronous, 'FULL');
+  t.equal(derivedPaths(config).databasePath, '/tmp/x/panguard.db');
+  t.equal(loadConfig({ env: { TRUST_PROXY: 'true' } }).trustProxy, true);
+});
+
+t.test('a file named by PANGUARD_CONFIG overrides defaults; the environment overrides the file', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'panguard.json');
+  writeFileSync(file, JSON.stringify({ auth: { port: 4000, rateLimit: 50 }, manager: { port: 4443 } }));
+  const config = loadConfig({ env: { PANGUARD_CONFIG: file, MANAGER_PORT: '5443' } });
+  t.equal(config.auth.port, 4000);
+  t.equal(config.auth.rateLimit, 50);
+  t.equal(config.auth.scryptLogN, 17, 'keys the file does not name keep their defaults');
+  t.equal(config.manager.port, 5443);
+});
+
+t.test('bad values stop with one line naming the key and what is allowed', async (t) => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ MANAGER_PORT: 'abc' }, 'MANAGER_PORT must be an integer 1-65535, got "abc"'],
+    [{ AUTH_PORT: '70000' }, 'AUTH_PORT must be an integer 1-65535, got 70000'],
+    [{ MANAGER_TLS: 'yes' }, 'MANAGER_TLS must be true or false, got "yes"'],
+    [{ AUTH_SCRYPT_LOG_N: '12' }, 'AUTH_SCRYPT_LOG_N must be an integer 14-20, got 12'],
+    [{ SQLITE_SYNCHRONOUS: 'OFF' }, 'SQLITE_SYNCHRONOUS must be NORMAL or FULL, got "OFF"'],
+    [{ RATE_LIMIT_SCALE: '0' }, 'RATE_LIMIT_SCALE must be a number greater than 0, got 0'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET must be a secret of at least 32 characters, got (value hidden)'],
+    [{ TC_API_KEYS: 'short-key' }, 'TC_API_KEYS must be a comma-separated list of keys of at least 32 characters, got (value hidden)'],
+    [{ TOTP_ENCRYPTION_KEY: 'zz' }, 'TOTP_ENCRYPTION_KEY must be 64 hexadecimal characters (32 bytes), got (value hidden)'],
+    [{ BILLING_VARIANT_TIERS: '{"1":"gold"}' }, 'BILLING_VARIANT_TIERS must be a JSON object mapping variant ids to a tier (community, solo, pro, business, enterprise), got {"1":"gold"}'],
+    [{ TC_TIER_LIMITS: 'not json' }, 'TC_TIER_LIMITS must be a JSON object mapping a tier (community, solo, pro, business, enterprise) to requests per minute, got invalid JSON'],
+    [{ MANAGER_HEARTBEAT_TIMEOUT_MS: '999' }, 'MANAGER_HEARTBEAT_TIMEOUT_MS must be an integer of at least 1000, got 999'],
+    [{ MANAGER_HEARTBEAT_TIMEOUT_MS: '5000', MANAGER_OFFLINE_TIMEOUT_MS: '5000' }, 'MANAGER_OFFLINE_TIMEOUT_MS must be greater than MANAGER_HEARTBEAT_TIMEOUT_MS (5000), got 5000'],
+    [{ AUTH_TLS_CERT: '/x.crt' }, 'AUTH_TLS_CERT and AUTH_TLS_KEY must be set together'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+  ];
+  for (const [env, message] of cases) {
+    t.throws(() => loadConfig({ env }), new ConfigError(message), JSON.stringify(env));
+  }
+});
+
+t.test('an unreadable or non-object PANGUARD_CONFIG is refused', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'array.json');
+  writeFileSync(file, '[1,2]');
+  t.throws(() => loadConfig({ env: { PANGUARD_CONFIG: file } }), /must hold a JSON object/);
+  t.throws(() => loadConfig({ env: { PANGUARD_CONFIG: path.join(dir, 'missing.json') } }), /could not be read as JSON/);
+});
+
+t.test('prototype-polluting keys in a config file are ignored', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'evil.json');
+  writeFileSync(file, '{"__proto__": {"polluted": true}, "auth": {"port": 3001}}');
+  const config = loadConfig({ env: { PANGUARD_CONFIG: file } });
+  t.equal(config.auth.port, 3001);
+  t.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+t.test('resolveConfig fills generated secrets and derived paths', async (t) => {
+  const resolved = resolveConfig(loadConfig({ env: { DATA_DIR: '/srv/pg', AUTH_PORT: '3100' } }), TEST_SECRETS);
+  t.equal(resolved.databasePath, '/srv/pg/panguard.db');
+  t.equal(resolved.auth.publicUrl, 'http://localhost:3100');
+  t.equal(resolved.auth.jwtSecret, TEST_SECRETS.jwtSecret);
+  t.equal(resolved.manager.authToken, TEST_SECRETS.managerAuthToken);
+  t.equal(resolved.threatCloud.adminToken, TEST_SECRETS.tcAdminToken);
+});

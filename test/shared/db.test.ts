@@ -1,0 +1,97 @@
+import { statSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { MIGRATIONS } from '../../src/migrations.js';
+import { migrate, MigrationError, type Migration } from '../../src/shared/db/migrate.js';
+import { closeDatabase, isDatabaseReadable, openDatabase } from '../../src/shared/db/open.js';
+import { tempDir } from '../helper.js';
+
+const tables = (db: ReturnType<typeof openDatabase>) =>
+  (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>).map((r) => r.name);
+
+t.test('opening creates the file 0600 with WAL, foreign keys and a busy timeout', async (t) => {
+  const file = path.join(tempDir(t), 'nested', 'panguard.db');
+  const db = openDatabase(file, { synchronous: 'FULL' });
+  t.teardown(() => closeDatabase(db));
+  t.equal(statSync(file).mode & 0o777, 0o600);
+  t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  t.equal(db.pragma('foreign_keys', { simple: true }), 1);
+  t.equal(db.pragma('busy_timeout', { simple: true }), 5000);
+  t.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL');
+  migrate(db, MIGRATIONS);
+  db.prepare(`INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ('usr_1', 'a@b.c', 'A', 'x', 'now', 'now')`).run();
+  t.ok(existsSync(`${file}-wal`), 'WAL file exists');
+  t.equal(statSync(`${file}-wal`).mode & 0o777, 0o600, 'the WAL is as private as the database');
+  t.ok(isDatabaseReadable(db));
+});
+
+t.test('migrations apply once on a fresh file and are skipped when already applied', async (t) => {
+  const file = path.join(tempDir(t), 'm.db');
+  const db = openDatabase(file);
+  t.same(migrate(db, MIGRATIONS), MIGRATIONS.map((m) => m.version));
+  t.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.at(-1)!.version);
+  t.ok(tables(db).includes('users'));
+  t.same(migrate(db, MIGRATIONS), [], 'nothing to do the second time');
+  closeDatabase(db);
+  const reopened = openDatabase(file);
+  t.teardown(() => closeDatabase(reopened));
+  t.same(migrate(reopened, MIGRATIONS), [], 'nothing to do after a restart');
+});
+
+t.test('a failing step leaves the file as the previous step left it', async (t) => {
+  const db = openDatabase(path.join(tempDir(t), 'f.db'));
+  t.teardown(() => closeDatabase(db));
+  const steps: Migration[] = [
+    { version: 1, name: 'one', up: (d) => d.exec('CREATE TABLE one (x INTEGER)') },
+    {
+      version: 2,
+      name: 'two',
+      up: (d) => {
+        d.exec('CREATE TABLE two (x INTEGER)');
+        d.exec('INSERT INTO one VALUES (1)');
+        d.exec('THIS IS NOT SQL');
+      },
+    },
+  ];
+  t.throws(() => migrate(db, steps), new MigrationError('Migration 2 (two) failed: near "THIS": syntax error'));
+  t.equal(db.pragma('user_version', { simple: true }), 1, 'version of the last good step');
+  t.same(tables(db), ['one'], 'the failed step created nothing');
+  t.equal((db.prepare('SELECT count(*) AS n FROM one').get() as { n: number }).n, 0, 'and changed no row');
+});
+
+t.test('a file from a newer build and a disordered list are refused', async (t) => {
+  const db = openDatabase(path.join(tempDir(t), 'n.db'));
+  t.teardown(() => closeDatabase(db));
+  db.pragma('user_version = 99');
+  t.throws(() => migrate(db, MIGRATIONS), /schema version 99 is newer than this build knows/);
+  const disordered: Migration[] = [
+    { version: 2, name: 'b', up: () => {} },
+    { version: 1, name: 'a', up: () => {} },
+  ];
+  t.throws(() => migrate(db, disordered), /out of order at "a"/);
+});
+
+t.test('core schema enforces key ownership and cascades on user deletion', async (t) => {
+  const db = openDatabase(path.join(tempDir(t), 'c.db'));
+  t.teardown(() => closeDatabase(db));
+  migrate(db, MIGRATIONS);
+  const insertKey = db.prepare(
+    `INSERT INTO api_keys (id, name, key_hash, prefix, masked, origin, owner_user_id, tier, scopes, created_at) VALUES (?, 'k', ?, 'pgk_', 'pgk_…abcd', ?, ?, ?, 'read', 'now')`,
+  );
+  t.throws(() => insertKey.run('key_1', 'h1', 'user', null, null), /CHECK constraint/, 'a user key needs an owner');
+  t.throws(() => insertKey.run('key_2', 'h2', 'operator', null, null), /CHECK constraint/, 'an operator key needs a tier');
+  t.throws(() => insertKey.run('key_3', 'h3', 'user', 'usr_missing', null), /FOREIGN KEY/, 'owner must exist');
+  db.prepare(`INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ('usr_1', 'a@b.c', 'A', 'x', 'now', 'now')`).run();
+  insertKey.run('key_4', 'h4', 'user', 'usr_1', null);
+  db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES ('usr_1', 'api_calls', '2026-03', 5)`).run();
+  db.prepare(`DELETE FROM users WHERE id = 'usr_1'`).run();
+  t.equal((db.prepare('SELECT count(*) AS n FROM api_keys').get() as { n: number }).n, 0);
+  t.equal((db.prepare('SELECT count(*) AS n FROM usage_counters').get() as { n: number }).n, 0);
+});
+
+t.test('a closed database is reported unreadable', async (t) => {
+  const db = openDatabase(path.join(tempDir(t), 'x.db'));
+  closeDatabase(db);
+  t.notOk(isDatabaseReadable(db));
+  t.doesNotThrow(() => closeDatabase(db), 'closing twice is harmless');
+});

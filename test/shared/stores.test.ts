@@ -1,0 +1,70 @@
+import t from 'tap';
+import { createApiKeyStore } from '../../src/shared/api-keys.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { createUsageStore } from '../../src/shared/usage.js';
+import { bearerToken, maskSecret, newSecretToken, safeEqual } from '../../src/shared/tokens.js';
+import { testConfig, testDb } from '../helper.js';
+
+function setup(t: Parameters<typeof testConfig>[0]) {
+  const db = testDb(t, testConfig(t));
+  db.prepare(`INSERT INTO users (id, email, name, password_hash, tier, created_at, updated_at) VALUES ('usr_a', 'a@x.io', 'A', 'h', 'community', 'now', 'now')`).run();
+  return { db, keys: createApiKeyStore(db, new ManualClock()), usage: createUsageStore(db) };
+}
+
+t.test('token helpers', async (t) => {
+  const token = newSecretToken('pgk_');
+  t.match(token, /^pgk_[0-9A-Za-z]{40}$/);
+  t.not(newSecretToken('pgk_'), token);
+  t.equal(maskSecret('pgk_abcdefghijWXYZ'), 'pgk_…WXYZ');
+  t.ok(safeEqual('same', 'same'));
+  t.notOk(safeEqual('same', 'different length'));
+  t.equal(bearerToken('Bearer abc.def'), 'abc.def');
+  t.equal(bearerToken('bearer abc'), 'abc');
+  t.equal(bearerToken('Basic abc'), null);
+  t.equal(bearerToken('Bearer '), null);
+  t.equal(bearerToken(undefined), null);
+});
+
+t.test('API keys are stored hashed, verified, and revoked at once', async (t) => {
+  const { db, keys } = setup(t);
+  const { record, key } = keys.create({ name: 'ops', origin: 'operator', tier: 'pro', scopes: ['read', 'write', 'admin'] });
+  t.match(key, /^pgk_/);
+  t.equal(record.masked, maskSecret(key));
+  const stored = db.prepare('SELECT * FROM api_keys').all() as Array<Record<string, unknown>>;
+  t.notMatch(JSON.stringify(stored), key, 'the secret itself is not stored');
+  const verified = keys.verify(key)!;
+  t.equal(verified.id, record.id);
+  t.equal(verified.tier, 'pro');
+  t.same(verified.scopes, ['read', 'write', 'admin']);
+  t.equal(verified.reporterId, `key:${record.id}`);
+  t.equal(keys.verify(`${key}x`), null);
+  t.ok(keys.revoke(record.id));
+  t.equal(keys.verify(key), null, 'revoked keys stop verifying');
+  t.notOk(keys.revoke(record.id), 'revoking twice reports nothing to revoke');
+});
+
+t.test('user keys follow their owner: tier, write scope, reporter identity', async (t) => {
+  const { db, keys } = setup(t);
+  const one = keys.create({ name: 'k1', origin: 'user', ownerUserId: 'usr_a', scopes: ['read', 'write'] });
+  const two = keys.create({ name: 'k2', origin: 'user', ownerUserId: 'usr_a', scopes: ['read'] });
+  t.same(keys.verify(one.key)!.scopes, ['read'], 'a community owner has no write scope');
+  t.equal(keys.verify(one.key)!.reporterId, keys.verify(two.key)!.reporterId, 'all keys of a user are one reporter');
+  db.prepare(`UPDATE users SET tier = 'pro' WHERE id = 'usr_a'`).run();
+  t.equal(keys.verify(one.key)!.tier, 'pro', 'a tier change applies at once');
+  t.same(keys.verify(one.key)!.scopes, ['read', 'write']);
+  t.equal(keys.countActiveByOwner('usr_a'), 2);
+  t.notOk(keys.revoke(one.record.id, 'usr_other'), 'another user cannot revoke it');
+  t.ok(keys.revoke(one.record.id, 'usr_a'));
+  t.same(keys.listByOwner('usr_a').map((k) => k.id), [two.record.id]);
+});
+
+t.test('usage counters never pass the limit and count per period', async (t) => {
+  const { usage } = setup(t);
+  for (let i = 0; i < 3; i++) t.ok(usage.consume('usr_a', 'api_calls', '2026-03', 3));
+  t.notOk(usage.consume('usr_a', 'api_calls', '2026-03', 3), 'the fourth call is refused');
+  t.equal(usage.current('usr_a', 'api_calls', '2026-03'), 3, 'and not counted');
+  t.ok(usage.consume('usr_a', 'api_calls', '2026-04', 3), 'a new month starts at zero');
+  t.notOk(usage.consume('usr_a', 'reports', '2026-03', 0), 'a zero quota allows nothing');
+  for (let i = 0; i < 5; i++) t.ok(usage.consume('usr_a', 'api_calls', '2026-05', -1), 'unlimited');
+  t.equal(usage.current('usr_a', 'api_calls', '2026-05'), 5);
+});
