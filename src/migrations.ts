@@ -2,6 +2,7 @@ import type { Migration } from './shared/db/migrate.js';
 import { coreSchema } from './shared/db/core-schema.js';
 import { managerSchema } from './manager/schema.js';
 import { threatCloudSchema } from './threat-cloud/schema.js';
+import { intelSchema } from './threat-cloud/intel/schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -11,4 +12,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'core: users, api keys, usage counters', up: coreSchema },
   { version: 2, name: 'manager: agents, events, policies, stream', up: managerSchema },
   { version: 3, name: 'threat cloud: iocs, sightings, feeds, audit', up: threatCloudSchema },
+  { version: 5, name: 'threat cloud intel: campaigns, correlation, technique index', up: intelSchema },
 ];
