@@ -1,14 +1,34 @@
 import { Type } from '@sinclair/typebox';
+import { createApiKeyStore } from '../shared/api-keys.js';
 import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
+import { createUsageStore } from '../shared/usage.js';
 import { VERSION } from '../shared/version.js';
+import { ANONYMOUS_LIMIT_PER_MINUTE, createAdminGuard, createApiKeyGuard } from './access.js';
+import { createAuditStore, createQueryAuditBuffer } from './audit.js';
+import { syncBootstrapKeys } from './bootstrap-keys.js';
+import type { ThreatCloudContext } from './context.js';
+import { createFeedStore } from './feeds.js';
+import { createIocQueries } from './ioc-queries.js';
+import { createIocService } from './ioc-service.js';
+import { createReputationRefresh, scheduleRefresh } from './refresh.js';
+import { registerAdminRoutes, registerKeyAdminRoutes } from './routes/admin.js';
+import { registerFeedRoutes } from './routes/feeds.js';
+import { registerIocRoutes } from './routes/iocs.js';
+import { registerTrapIntelRoutes } from './routes/trap-intel.js';
+import { createRuleStore } from './rules.js';
+import { createStatsStore } from './stats.js';
 
-/** Requests without a valid key, per IP per minute: keys cannot be guessed quickly. */
-export const ANONYMOUS_LIMIT_PER_MINUTE = 30;
+export { ANONYMOUS_LIMIT_PER_MINUTE };
+
+export interface ThreatCloudOptions {
+  /** Milliseconds between decay refreshes (hourly by default). */
+  refreshIntervalMs?: number;
+}
 
 /** The Threat Cloud: IoCs with reputation, sightings, trap intel, campaigns, feeds, analytics. */
-export async function buildThreatCloudApp(deps: ServiceDeps): Promise<App> {
+export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatCloudOptions = {}): Promise<App> {
   const { config, db, clock } = deps;
   const app = await createBaseApp({
     service: 'threat-cloud',
@@ -23,6 +43,46 @@ export async function buildThreatCloudApp(deps: ServiceDeps): Promise<App> {
     // IoC values up to 2,048 characters travel percent-encoded in paths.
     maxParamLength: 3 * 2048,
   });
-  registerHealth(app, { db, clock, details: Type.Object({}), read: () => ({}) });
+
+  const keys = createApiKeyStore(db, clock);
+  const synced = syncBootstrapKeys(db, keys, config.threatCloud.apiKeys);
+  if (synced.added + synced.revoked > 0) app.log.info(synced, 'bootstrap API keys synchronised with TC_API_KEYS');
+
+  const iocs = createIocService(db, clock);
+  const audit = createAuditStore(db, clock);
+  const queryAudit = createQueryAuditBuffer(audit, clock, app.log);
+  const context: ThreatCloudContext = {
+    db,
+    clock,
+    config,
+    keys,
+    iocs,
+    queries: createIocQueries(db),
+    audit,
+    queryAudit,
+    feeds: createFeedStore(db),
+    rules: createRuleStore(db, clock, iocs.store),
+    stats: createStatsStore(db, clock),
+    apiKeyGuard: createApiKeyGuard(app, { keys, usage: createUsageStore(db), clock, config }),
+    adminGuard: createAdminGuard(app, config),
+  };
+
+  registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: () => ({ iocs: iocs.store.activeCount() }) });
+  registerKeyAdminRoutes(app, context);
+  registerIocRoutes(app, context);
+  registerTrapIntelRoutes(app, context);
+  registerFeedRoutes(app, context);
+  registerAdminRoutes(app, context);
+
+  const refresh = createReputationRefresh(db, clock);
+  let stopRefresh: (() => Promise<void>) | null = null;
+  app.addHook('onReady', async () => {
+    queryAudit.start();
+    stopRefresh = scheduleRefresh(refresh, app.log, options.refreshIntervalMs);
+  });
+  app.addHook('onClose', async () => {
+    await stopRefresh?.();
+    if (db.open) queryAudit.stop();
+  });
   return app;
 }

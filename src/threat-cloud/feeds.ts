@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Db } from '../shared/db/open.js';
+import type { Category, IocRow, IocStatus } from './ioc-store.js';
+import type { IocType } from './normalise.js';
+import { DEFAULT_THRESHOLD } from './reputation.js';
+
+/** Rows read per statement while streaming: bounds memory whatever the feed's size. */
+export const STREAM_CHUNK = 2000;
+
+interface Position {
+  reputation: number;
+  lastSeen: string;
+  rid: number;
+}
+interface ListedRow {
+  rid: number;
+  value: string;
+  reputation: number;
+  last_seen: string;
+}
+
+export interface BlocklistFilter {
+  type: IocType;
+  threshold: number;
+  category: Category | null;
+}
+
+const CURSOR_PREFIX = 'c1.';
+
+/** Opaque cursor: a position in the change sequence, encoded so clients do not build their own. */
+export function encodeCursor(seq: number): string {
+  return CURSOR_PREFIX + Buffer.from(`seq:${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number | null {
+  if (!cursor.startsWith(CURSOR_PREFIX)) return null;
+  const match = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor.slice(CURSOR_PREFIX.length), 'base64url').toString());
+  return match ? Number(match[1]) : null;
+}
+
+/** Weak validator of a feed: changes whenever the change sequence, a refresh, or the query does. */
+export function feedEtag(kind: string, seq: number, refresh: number, query: unknown): string {
+  const digest = createHash('sha256').update(JSON.stringify([kind, query])).digest('base64url').slice(0, 16);
+  return `W/"${kind}-${seq}-${refresh}-${digest}"`;
+}
+
+export interface ChangeRow {
+  value: string;
+  type: IocType;
+  reputation: number;
+  status: IocStatus;
+  category: Category | null;
+  sightings: number;
+  first_seen: string;
+  last_seen: string;
+  metadata: string;
+  change_seq: number;
+}
+
+/**
+ * Feed queries. Blocklists are read in keyset-paginated chunks (most malicious first:
+ * reputation ascending, then most recently seen, then insertion order), each chunk one
+ * indexed seek, so a million-row feed never sits in memory and never holds the connection.
+ */
+export function createFeedStore(db: Db) {
+  const listed = `type = @type AND status = 'active' AND (@category IS NULL OR category = @category)`;
+  const sameInstant = db.prepare<Record<string, unknown>, ListedRow>(
+    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
+     WHERE ${listed} AND reputation = @reputation AND last_seen = @lastSeen AND rowid > @rid
+     ORDER BY rowid LIMIT @limit`,
+  );
+  const sameReputation = db.prepare<Record<string, unknown>, ListedRow>(
+    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
+     WHERE ${listed} AND reputation = @reputation AND last_seen < @lastSeen
+     ORDER BY last_seen DESC, rowid LIMIT @limit`,
+  );
+  const higherReputation = db.prepare<Record<string, unknown>, ListedRow>(
+    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
+     WHERE ${listed} AND reputation > @reputation AND reputation <= @threshold
+     ORDER BY reputation, last_seen DESC, rowid LIMIT @limit`,
+  );
+  const countListed = db.prepare<Record<string, unknown>, { n: number }>(
+    `SELECT count(*) AS n FROM iocs WHERE ${listed} AND reputation <= @threshold`,
+  );
+  const changesAfter = db.prepare<{ after: number; until: number; type: string | null; limit: number }, ChangeRow>(
+    `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq FROM iocs
+     WHERE change_seq > @after AND change_seq <= @until AND (@type IS NULL OR type = @type)
+     ORDER BY change_seq LIMIT @limit`,
+  );
+  const firstSeqAfterTime = db.prepare<[string], { seq: number | null }>(
+    `SELECT min(change_seq) - 1 AS seq FROM iocs WHERE updated_at > ?`,
+  );
+  const lastSeq = db.prepare<[], { value: number }>(`SELECT value FROM tc_state WHERE name = 'seq'`);
+
+  function nextChunk(filter: BlocklistFilter, after: Position): ListedRow[] {
+    const base = { type: filter.type, category: filter.category, threshold: filter.threshold };
+    const rows: ListedRow[] = [];
+    const want = () => STREAM_CHUNK - rows.length;
+    if (after.reputation >= 0) {
+      rows.push(...sameInstant.all({ ...base, ...after, limit: want() }));
+      if (want() > 0) rows.push(...sameReputation.all({ ...base, ...after, limit: want() }));
+    }
+    if (want() > 0) rows.push(...higherReputation.all({ ...base, reputation: after.reputation, limit: want() }));
+    return rows;
+  }
+
+  return {
+    countListed(filter: BlocklistFilter): number {
+      return countListed.get({ ...filter })!.n;
+    },
+
+    /** Listed values in feed order, chunk by chunk, pulled only as fast as the consumer reads. */
+    async *listedValues(filter: BlocklistFilter): AsyncGenerator<string[]> {
+      let position: Position = { reputation: -1, lastSeen: '', rid: 0 };
+      for (;;) {
+        const rows = nextChunk(filter, position);
+        if (rows.length === 0) return;
+        const last = rows[rows.length - 1]!;
+        position = { reputation: last.reputation, lastSeen: last.last_seen, rid: last.rid };
+        yield rows.map((row) => row.value);
+        if (rows.length < STREAM_CHUNK) return;
+      }
+    },
+
+    /** IoCs whose latest change is after `after` (and not after `until`), in change order. */
+    changesAfter(after: number, type: IocType | null, limit: number, until = Number.MAX_SAFE_INTEGER): ChangeRow[] {
+      return changesAfter.all({ after, until, type, limit });
+    },
+
+    /** All changes in (after, until], chunk by chunk. */
+    async *changesBetween(after: number, until: number, type: IocType | null): AsyncGenerator<ChangeRow[]> {
+      let position = after;
+      for (;;) {
+        const rows = changesAfter.all({ after: position, until, type, limit: STREAM_CHUNK });
+        if (rows.length === 0) return;
+        position = rows[rows.length - 1]!.change_seq;
+        yield rows;
+        if (rows.length < STREAM_CHUNK) return;
+      }
+    },
+
+    /** The position just before the first change after an instant (the `since` of a first sync). */
+    positionBefore(sinceIso: string): number {
+      return firstSeqAfterTime.get(sinceIso)?.seq ?? lastSeq.get()!.value;
+    },
+
+    lastSeq(): number {
+      return lastSeq.get()!.value;
+    },
+  };
+}
+export type FeedStore = ReturnType<typeof createFeedStore>;
+
+/** The text blocklist of the contract: comment header, then one value per line, streamed. */
+export function blocklistStream(feeds: FeedStore, filter: BlocklistFilter, options: { title: string; noun: string; generatedAt: string }): Readable {
+  const total = feeds.countListed(filter);
+  async function* lines(): AsyncGenerator<string> {
+    yield `# ${options.title}\n# Generated: ${options.generatedAt}\n# Total: ${total} ${options.noun}\n`;
+    for await (const values of feeds.listedValues(filter)) yield `${values.join('\n')}\n`;
+  }
+  return Readable.from(lines(), { objectMode: false, highWaterMark: 64 * 1024 });
+}
+
+export { DEFAULT_THRESHOLD };

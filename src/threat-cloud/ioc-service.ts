@@ -1,0 +1,220 @@
+import type { Clock } from '../shared/clock.js';
+import { toIso } from '../shared/clock.js';
+import type { Db } from '../shared/db/open.js';
+import { newId } from '../shared/tokens.js';
+import { createCountryResolver, type CountryResolver } from './geo.js';
+import { createIocStore, type Category, type Ioc, type IocStatus, type Metadata, type ReportKind } from './ioc-store.js';
+import type { IocType } from './normalise.js';
+import { DAY_MS, SEVERITIES, UNKNOWN_REPUTATION, computeReputation, reputationFactors, type ReputationFactors, type Severity } from './reputation.js';
+
+/** One report of an IoC; `value` is already normalised for its `type`. */
+export interface IocReport {
+  type: IocType;
+  value: string;
+  source: string;
+  kind: ReportKind;
+  category?: Category | null;
+  /** Absent on a plain sighting: the IoC keeps what it has. */
+  severity?: Severity;
+  confidence?: number;
+  metadata?: Metadata;
+  /** Honeypot intel named it. */
+  trap?: boolean;
+  /** Stored with the sighting (JSON). */
+  context?: Record<string, unknown>;
+}
+
+export interface MergeOutcome {
+  ioc: Ioc;
+  isNew: boolean;
+  /** Reputation before the report; an IoC never seen counts as 80. */
+  before: number;
+  sightingId: string;
+}
+
+const DEFAULT_SEVERITY: Severity = 'medium';
+const DEFAULT_CONFIDENCE = 0.5;
+/** Bounds growth of merged arrays and source lists over many re-uploads. */
+const MAX_MERGED_ITEMS = 256;
+
+export class NotInTransactionError extends Error {
+  override name = 'NotInTransactionError';
+}
+
+/** Arrays are unioned (by JSON identity), anything else takes the newer value. */
+export function mergeMetadata(current: Metadata, incoming: Metadata | undefined): Metadata {
+  if (!incoming) return current;
+  const merged: Metadata = { ...current };
+  for (const [key, value] of Object.entries(incoming)) {
+    const previous = merged[key];
+    if (Array.isArray(previous) && Array.isArray(value)) {
+      const seen = new Set(previous.map((item) => JSON.stringify(item)));
+      const union = [...previous];
+      for (const item of value) {
+        const id = JSON.stringify(item);
+        if (!seen.has(id) && union.length < MAX_MERGED_ITEMS) {
+          seen.add(id);
+          union.push(item);
+        }
+      }
+      merged[key] = union;
+    } else {
+      merged[key] = value;
+    }
+  }
+  return merged;
+}
+
+function higherSeverity(a: Severity, b: Severity): Severity {
+  return SEVERITIES.indexOf(a) >= SEVERITIES.indexOf(b) ? a : b;
+}
+
+/**
+ * Rules of the IoC store: merging reports, reputation, status changes. Every write method
+ * must run inside a transaction the caller opens (a batch is all-or-nothing), so the Manager
+ * can merge its events as reporter `org:<org_id>` in its own transaction.
+ */
+export function createIocService(db: Db, clock: Clock, options: { countryOf?: CountryResolver } = {}) {
+  const store = createIocStore(db);
+  const countryOf = options.countryOf ?? createCountryResolver();
+
+  const requireTransaction = () => {
+    if (!db.inTransaction) throw new NotInTransactionError('IoC writes must run inside a transaction');
+  };
+
+  const daysSince = (iso: string, now: number) => Math.max(0, (now - Date.parse(iso)) / DAY_MS);
+
+  const factorsOf = (ioc: Ioc, now: number): ReputationFactors =>
+    reputationFactors({
+      severity: ioc.severity,
+      confidence: ioc.confidence,
+      reports: ioc.sightings,
+      reporters: ioc.reporters,
+      trap: ioc.trap,
+      days: daysSince(ioc.lastSeen, now),
+    });
+
+  const reputationFor = (ioc: Pick<Ioc, 'status' | 'severity' | 'confidence' | 'sightings' | 'reporters' | 'trap' | 'lastSeen'>, now: number) =>
+    ioc.status === 'whitelisted'
+      ? 100
+      : computeReputation({
+          severity: ioc.severity,
+          confidence: ioc.confidence,
+          reports: ioc.sightings,
+          reporters: ioc.reporters,
+          trap: ioc.trap,
+          days: daysSince(ioc.lastSeen, now),
+        });
+
+  /** The stored country: `metadata.country` when given, else GeoIP for IPs. */
+  const countryFor = (type: IocType, value: string, metadata: Metadata, previous: string | null): string | null => {
+    const given = metadata.country;
+    if (typeof given === 'string' && /^[A-Za-z]{2}$/.test(given)) return given.toUpperCase();
+    if (previous) return previous;
+    return type === 'ip' ? countryOf(value) : null;
+  };
+
+  function mergeReport(report: IocReport, reporterId: string): MergeOutcome {
+    requireTransaction();
+    const now = clock.now();
+    const nowIso = toIso(now);
+    const existing = store.find(report.type, report.value);
+    const sightingId = newId('sig_');
+    const context = report.context ? JSON.stringify(report.context) : null;
+
+    if (!existing) {
+      const metadata = mergeMetadata({}, report.metadata);
+      const country = countryFor(report.type, report.value, metadata, null);
+      if (country) metadata.country = country;
+      const draft = {
+        id: newId('ioc_'),
+        type: report.type,
+        value: report.value,
+        status: 'active' as IocStatus,
+        category: report.category ?? null,
+        severity: report.severity ?? DEFAULT_SEVERITY,
+        confidence: report.confidence ?? DEFAULT_CONFIDENCE,
+        sightings: 1,
+        reporters: 1,
+        trap: report.trap === true,
+        source: report.source,
+        sources: [report.source],
+        metadata,
+        country,
+        firstSeen: nowIso,
+        lastSeen: nowIso,
+        updatedAt: nowIso,
+      };
+      const ioc: Ioc = { ...draft, reputation: reputationFor(draft, now), changeSeq: store.nextSeq(nowIso) };
+      store.insert(ioc);
+      store.addReporter(ioc.id, reporterId, nowIso);
+      store.addSource(ioc.id, report.source, nowIso);
+      store.addSighting(sightingId, ioc.id, report.kind, report.source, reporterId, context, nowIso);
+      return { ioc, isNew: true, before: UNKNOWN_REPUTATION, sightingId };
+    }
+
+    const newReporter = store.addReporter(existing.id, reporterId, nowIso);
+    const metadata = mergeMetadata(existing.metadata, report.metadata);
+    const country = countryFor(existing.type, existing.value, report.metadata ?? {}, existing.country);
+    if (country) metadata.country = country;
+    const sources = existing.sources.includes(report.source) || existing.sources.length >= MAX_MERGED_ITEMS
+      ? existing.sources
+      : [...existing.sources, report.source];
+    const draft = {
+      ...existing,
+      status: existing.status === 'expired' ? ('active' as IocStatus) : existing.status,
+      category: existing.category ?? report.category ?? null,
+      severity: report.severity ? higherSeverity(existing.severity, report.severity) : existing.severity,
+      confidence: report.confidence === undefined ? existing.confidence : Math.max(existing.confidence, report.confidence),
+      sightings: existing.sightings + 1,
+      reporters: existing.reporters + (newReporter ? 1 : 0),
+      trap: existing.trap || report.trap === true,
+      sources,
+      metadata,
+      country,
+      lastSeen: nowIso,
+      updatedAt: nowIso,
+    };
+    const ioc: Ioc = { ...draft, reputation: reputationFor(draft, now), changeSeq: store.nextSeq(nowIso) };
+    store.update(ioc);
+    store.addSource(ioc.id, report.source, nowIso);
+    store.addSighting(sightingId, ioc.id, report.kind, report.source, reporterId, context, nowIso);
+    return { ioc, isNew: false, before: existing.reputation, sightingId };
+  }
+
+  return {
+    store,
+
+    /** Merges reports in order (the same IoC twice in a batch is merged twice). In a transaction. */
+    mergeReports(reports: readonly IocReport[], reporterId: string): MergeOutcome[] {
+      return reports.map((report) => mergeReport(report, reporterId));
+    },
+
+    mergeReport,
+
+    /** Sets an operator status; the IoC enters the change sequence so feeds change at once. In a transaction. */
+    setStatus(ioc: Ioc, status: Exclude<IocStatus, 'expired'>): Ioc {
+      requireTransaction();
+      const now = clock.now();
+      const nowIso = toIso(now);
+      const draft = { ...ioc, status, updatedAt: nowIso };
+      const updated: Ioc = { ...draft, reputation: reputationFor(draft, now), changeSeq: store.nextSeq(nowIso) };
+      store.update(updated);
+      return updated;
+    },
+
+    relate(fromId: string, toId: string, relation: 'dropped' | 'contacted'): void {
+      requireTransaction();
+      store.addRelation(fromId, toId, relation, toIso(clock.now()));
+    },
+
+    factors(ioc: Ioc): ReputationFactors {
+      return factorsOf(ioc, clock.now());
+    },
+
+    find(type: IocType, value: string): Ioc | null {
+      return store.find(type, value);
+    },
+  };
+}
+export type IocService = ReturnType<typeof createIocService>;

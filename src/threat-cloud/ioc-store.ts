@@ -1,0 +1,210 @@
+import type { Db } from '../shared/db/open.js';
+import type { IocType } from './normalise.js';
+import type { Severity } from './reputation.js';
+
+export const CATEGORIES = ['malware', 'botnet', 'phishing', 'bruteforce', 'scanner', 'exploit', 'c2'] as const;
+export type Category = (typeof CATEGORIES)[number];
+export const IOC_STATUSES = ['active', 'expired', 'whitelisted', 'revoked'] as const;
+export type IocStatus = (typeof IOC_STATUSES)[number];
+export type ReportKind = 'upload' | 'sighting' | 'trap';
+export type Metadata = Record<string, unknown>;
+
+export interface IocRow {
+  id: string;
+  type: IocType;
+  value: string;
+  reputation: number;
+  status: IocStatus;
+  category: Category | null;
+  severity: Severity;
+  confidence: number;
+  sightings: number;
+  reporters: number;
+  trap: number;
+  source: string;
+  sources: string;
+  metadata: string;
+  country: string | null;
+  first_seen: string;
+  last_seen: string;
+  updated_at: string;
+  change_seq: number;
+}
+
+export interface Ioc {
+  id: string;
+  type: IocType;
+  value: string;
+  reputation: number;
+  status: IocStatus;
+  category: Category | null;
+  severity: Severity;
+  confidence: number;
+  sightings: number;
+  reporters: number;
+  trap: boolean;
+  source: string;
+  sources: string[];
+  metadata: Metadata;
+  country: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  updatedAt: string;
+  changeSeq: number;
+}
+
+export function toIoc(row: IocRow): Ioc {
+  return {
+    id: row.id,
+    type: row.type,
+    value: row.value,
+    reputation: row.reputation,
+    status: row.status,
+    category: row.category,
+    severity: row.severity,
+    confidence: row.confidence,
+    sightings: row.sightings,
+    reporters: row.reporters,
+    trap: row.trap === 1,
+    source: row.source,
+    sources: JSON.parse(row.sources) as string[],
+    metadata: JSON.parse(row.metadata) as Metadata,
+    country: row.country,
+    firstSeen: row.first_seen,
+    lastSeen: row.last_seen,
+    updatedAt: row.updated_at,
+    changeSeq: row.change_seq,
+  };
+}
+
+interface IocWrite {
+  id: string;
+  type: IocType;
+  value: string;
+  reputation: number;
+  status: IocStatus;
+  category: Category | null;
+  severity: Severity;
+  confidence: number;
+  sightings: number;
+  reporters: number;
+  trap: number;
+  source: string;
+  sources: string;
+  metadata: string;
+  country: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  updatedAt: string;
+  changeSeq: number;
+}
+
+/** SQL of the `iocs` table and the tables that hang off it; every statement prepared once. */
+export function createIocStore(db: Db) {
+  const nextSeqStmt = db.prepare<[string], { value: number }>(
+    `UPDATE tc_state SET value = value + 1, updated_at = ? WHERE name = 'seq' RETURNING value`,
+  );
+  const stateStmt = db.prepare<[string], { value: number; updated_at: string | null }>(`SELECT value, updated_at FROM tc_state WHERE name = ?`);
+  const byKey = db.prepare<[string, string], IocRow>(`SELECT * FROM iocs WHERE type = ? AND value = ?`);
+  const byId = db.prepare<[string], IocRow>(`SELECT * FROM iocs WHERE id = ?`);
+  const insert = db.prepare<IocWrite>(
+    `INSERT INTO iocs (id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap,
+       source, sources, metadata, country, first_seen, last_seen, updated_at, change_seq)
+     VALUES (@id, @type, @value, @reputation, @status, @category, @severity, @confidence, @sightings, @reporters, @trap,
+       @source, @sources, @metadata, @country, @firstSeen, @lastSeen, @updatedAt, @changeSeq)`,
+  );
+  const update = db.prepare<IocWrite>(
+    `UPDATE iocs SET reputation = @reputation, status = @status, category = @category, severity = @severity,
+       confidence = @confidence, sightings = @sightings, reporters = @reporters, trap = @trap, sources = @sources,
+       metadata = @metadata, country = @country, last_seen = @lastSeen, updated_at = @updatedAt, change_seq = @changeSeq
+     WHERE id = @id`,
+  );
+  const addReporter = db.prepare<[string, string, string]>(
+    `INSERT INTO ioc_reporters (ioc_id, reporter_id, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const addSource = db.prepare<[string, string]>(`INSERT INTO ioc_sources (source, ioc_id) VALUES (?, ?) ON CONFLICT DO NOTHING`);
+  const addKnownSource = db.prepare<[string, string]>(`INSERT INTO tc_sources (source, first_seen) VALUES (?, ?) ON CONFLICT DO NOTHING`);
+  const addSighting = db.prepare<[string, string, ReportKind, string, string, string | null, string]>(
+    `INSERT INTO sightings (id, ioc_id, kind, source, reporter_id, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const addRelation = db.prepare<[string, string, string, string]>(
+    `INSERT INTO ioc_relations (from_id, to_id, relation, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const relationsOf = db.prepare<[string, string], { value: string; type: IocType; relation: string }>(
+    `SELECT i.value, i.type, r.relation FROM ioc_relations r JOIN iocs i ON i.id = r.to_id WHERE r.from_id = ?
+     UNION
+     SELECT i.value, i.type, r.relation FROM ioc_relations r JOIN iocs i ON i.id = r.from_id WHERE r.to_id = ?
+     ORDER BY 3, 2, 1 LIMIT 200`,
+  );
+  const activeCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM ioc_counts WHERE status = 'active'`);
+
+  return {
+    /** The next position in the one change sequence (IoCs and rules share it). */
+    nextSeq(nowIso: string): number {
+      return nextSeqStmt.get(nowIso)!.value;
+    },
+    state(name: 'seq' | 'refresh'): { value: number; updatedAt: string | null } {
+      const row = stateStmt.get(name)!;
+      return { value: row.value, updatedAt: row.updated_at };
+    },
+    find(type: IocType, value: string): Ioc | null {
+      const row = byKey.get(type, value);
+      return row ? toIoc(row) : null;
+    },
+    get(id: string): Ioc | null {
+      const row = byId.get(id);
+      return row ? toIoc(row) : null;
+    },
+    insert(ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): void {
+      insert.run(toWrite(ioc));
+    },
+    update(ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): void {
+      update.run(toWrite(ioc));
+    },
+    /** True when this reporter had not reported the IoC before. */
+    addReporter(iocId: string, reporterId: string, nowIso: string): boolean {
+      return addReporter.run(iocId, reporterId, nowIso).changes === 1;
+    },
+    addSource(iocId: string, source: string, nowIso: string): void {
+      addSource.run(source, iocId);
+      addKnownSource.run(source, nowIso);
+    },
+    addSighting(id: string, iocId: string, kind: ReportKind, source: string, reporterId: string, context: string | null, nowIso: string): void {
+      addSighting.run(id, iocId, kind, source, reporterId, context, nowIso);
+    },
+    addRelation(fromId: string, toId: string, relation: 'dropped' | 'contacted', nowIso: string): void {
+      addRelation.run(fromId, toId, relation, nowIso);
+    },
+    relations(iocId: string) {
+      return relationsOf.all(iocId, iocId);
+    },
+    activeCount(): number {
+      return activeCount.get()!.n;
+    },
+  };
+}
+export type IocStore = ReturnType<typeof createIocStore>;
+
+function toWrite(ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): IocWrite {
+  return {
+    id: ioc.id,
+    type: ioc.type,
+    value: ioc.value,
+    reputation: ioc.reputation,
+    status: ioc.status,
+    category: ioc.category,
+    severity: ioc.severity,
+    confidence: ioc.confidence,
+    sightings: ioc.sightings,
+    reporters: ioc.reporters,
+    trap: ioc.trap ? 1 : 0,
+    source: ioc.source,
+    sources: JSON.stringify(ioc.sources),
+    metadata: JSON.stringify(ioc.metadata),
+    country: ioc.country,
+    firstSeen: ioc.firstSeen,
+    lastSeen: ioc.lastSeen,
+    updatedAt: ioc.updatedAt ?? ioc.lastSeen,
+    changeSeq: ioc.changeSeq,
+  };
+}

@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../../shared/base-app.js';
+import { toIso } from '../../shared/clock.js';
+import { errorResponses, ok, replies } from '../../shared/envelope.js';
+import { badRequest } from '../../shared/errors.js';
+import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../context.js';
+import { blocklistStream, decodeCursor, encodeCursor, feedEtag, type ChangeRow } from '../feeds.js';
+import type { IocType } from '../normalise.js';
+import { DEFAULT_THRESHOLD } from '../reputation.js';
+import { AgentUpdate, AgentUpdateQuery, BlocklistQuery, IocFeed, IocFeedQuery, type IocFeedQuery as IocFeedQueryType } from '../schemas.js';
+
+const TEXT_FEED = { 200: Type.String({ description: 'text/plain: comment header, then one value per line' }), 304: Type.Null(), ...errorResponses };
+
+/** `If-None-Match` (weak comparison) or, without it, `If-Modified-Since`: true when the client's copy is current. */
+function isNotModified(request: FastifyRequest, etag: string, lastModified: Date): boolean {
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifNoneMatch !== undefined) {
+    const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+    return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => opaque(tag) === opaque(etag));
+  }
+  const since = request.headers['if-modified-since'];
+  if (since === undefined) return false;
+  const sinceMs = Date.parse(since);
+  return Number.isFinite(sinceMs) && Math.floor(lastModified.getTime() / 1000) * 1000 <= sinceMs;
+}
+
+/** Sets the validators; answers 304 when the client is current. Returns true when answered. */
+function conditional(context: ThreatCloudContext, request: FastifyRequest, reply: FastifyReply, kind: string, query: unknown): boolean {
+  const seq = context.iocs.store.state('seq');
+  const refresh = context.iocs.store.state('refresh');
+  const etag = feedEtag(kind, seq.value, refresh.value, query);
+  const stamps = [seq.updatedAt, refresh.updatedAt].filter((stamp): stamp is string => stamp !== null).map(Date.parse);
+  const lastModified = new Date(stamps.length > 0 ? Math.max(...stamps) : 0);
+  reply.header('etag', etag);
+  reply.header('last-modified', lastModified.toUTCString());
+  reply.header('cache-control', 'no-cache');
+  if (!isNotModified(request, etag, lastModified)) return false;
+  reply.code(304).send();
+  return true;
+}
+
+function isListed(row: Pick<ChangeRow, 'status' | 'reputation'>, maxReputation: number | undefined): boolean {
+  return row.status === 'active' && (maxReputation === undefined || row.reputation <= maxReputation);
+}
+
+const STIX_NAMESPACE = Buffer.from('6f3a0c9e4b5d4e2a9d1f7c8b2a6e5d40', 'hex');
+
+/** RFC 4122 name-based (SHA-1) UUID: the same IoC always exports with the same id. */
+export function uuidV5(name: string, namespace = STIX_NAMESPACE): string {
+  const hash = createHash('sha1').update(namespace).update(name).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const stixString = (value: string) => value.replaceAll('\\', '\\\\').replaceAll("'", "\\'");
+const HASH_NAMES: Record<number, string> = { 32: 'MD5', 40: 'SHA-1', 64: 'SHA-256' };
+
+export function stixPattern(type: IocType, value: string): string | null {
+  switch (type) {
+    case 'ip':
+      return `[${value.includes(':') ? 'ipv6-addr' : 'ipv4-addr'}:value = '${value}']`;
+    case 'domain':
+      return `[domain-name:value = '${stixString(value)}']`;
+    case 'url':
+      return `[url:value = '${stixString(value)}']`;
+    case 'email':
+      return `[email-addr:value = '${stixString(value)}']`;
+    case 'hash':
+      return `[file:hashes.'${HASH_NAMES[value.length]}' = '${value}']`;
+    default:
+      return null;
+  }
+}
+
+export function registerFeedRoutes(app: App, context: ThreatCloudContext): void {
+  const { feeds, queryAudit, rules, clock } = context;
+
+  const blocklist = (path: string, type: IocType, title: string, noun: string) =>
+    app.get(
+      path,
+      {
+        ...apiRoute(context, 'read'),
+        schema: { tags: ['feeds'], summary: `${title} (text/plain)`, security: BEARER, querystring: BlocklistQuery, response: TEXT_FEED },
+      },
+      async (request, reply) => {
+        const threshold = request.query.maxReputation ?? request.query.minReputation ?? DEFAULT_THRESHOLD;
+        const category = request.query.category ?? null;
+        queryAudit.push({ resource: path.slice('/api/feeds/'.length), details: { threshold, category }, ...actor(request) });
+        if (conditional(context, request, reply, type, { threshold, category })) return reply;
+        reply.type('text/plain; charset=utf-8');
+        // A stream bypasses the typed serialiser on purpose: the body is never held in memory.
+        return reply.send(blocklistStream(feeds, { type, threshold, category }, { title, noun, generatedAt: toIso(clock.now()) }) as never);
+      },
+    );
+  blocklist('/api/feeds/ip-blocklist', 'ip', 'Panguard AI IP Blocklist', 'IPs');
+  blocklist('/api/feeds/domain-blocklist', 'domain', 'Panguard AI Domain Blocklist', 'domains');
+
+  /** One page of the change sequence, as the JSON and STIX feeds share it. */
+  function changePage(query: IocFeedQueryType) {
+    let start = 0;
+    if (query.cursor !== undefined) {
+      const decoded = decodeCursor(query.cursor);
+      if (decoded === null) throw badRequest('cursor is invalid');
+      start = decoded;
+    } else if (query.since !== undefined) {
+      start = feeds.positionBefore(query.since);
+    }
+    const rows = feeds.changesAfter(start, query.type ?? null, query.limit ?? 1000);
+    const nextCursor = encodeCursor(rows.length > 0 ? rows[rows.length - 1]!.change_seq : start);
+    return { rows, nextCursor };
+  }
+
+  app.get(
+    '/api/feeds/iocs',
+    {
+      ...apiRoute(context, 'read'),
+      schema: {
+        tags: ['feeds'],
+        summary: 'Incremental JSON feed over the change sequence',
+        security: BEARER,
+        querystring: IocFeedQuery,
+        response: { ...replies(IocFeed), 304: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      queryAudit.push({ resource: 'feeds/iocs', details: { ...request.query }, ...actor(request) });
+      if (conditional(context, request, reply, 'iocs', request.query)) return reply;
+      const { rows, nextCursor } = changePage(request.query);
+      const maxReputation = request.query.maxReputation;
+      const listed = rows.filter((row) => isListed(row, maxReputation));
+      const removed = rows.filter((row) => !isListed(row, maxReputation)).map((row) => ({ value: row.value, type: row.type }));
+      return ok({
+        generatedAt: toIso(clock.now()),
+        count: rows.length,
+        iocs: listed.map((row) => ({
+          value: row.value,
+          type: row.type,
+          reputation: row.reputation,
+          category: row.category,
+          sightings: row.sightings,
+          firstSeen: row.first_seen,
+          lastSeen: row.last_seen,
+          metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+        })),
+        removed,
+        nextCursor,
+      });
+    },
+  );
+
+  app.get(
+    '/api/feeds/stix',
+    {
+      ...apiRoute(context, 'read'),
+      schema: {
+        tags: ['feeds'],
+        summary: 'STIX 2.1 bundle of indicators (not enveloped)',
+        security: BEARER,
+        querystring: IocFeedQuery,
+        response: { 200: Type.Object({ type: Type.Literal('bundle'), id: Type.String(), objects: Type.Array(Type.Record(Type.String(), Type.Unknown())) }), 304: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      queryAudit.push({ resource: 'feeds/stix', details: { ...request.query }, ...actor(request) });
+      if (conditional(context, request, reply, 'stix', request.query)) return reply;
+      const { rows } = changePage(request.query);
+      const objects = [];
+      for (const row of rows) {
+        const pattern = stixPattern(row.type, row.value);
+        if (!pattern) continue;
+        objects.push({
+          type: 'indicator',
+          spec_version: '2.1',
+          id: `indicator--${uuidV5(`${row.type}:${row.value}`)}`,
+          created: row.first_seen,
+          modified: row.last_seen,
+          name: `${row.type} ${row.value}`.slice(0, 256),
+          indicator_types: ['malicious-activity'],
+          pattern,
+          pattern_type: 'stix',
+          valid_from: row.first_seen,
+          confidence: 100 - row.reputation,
+          revoked: !isListed(row, request.query.maxReputation),
+          ...(row.category ? { labels: [row.category] } : {}),
+        });
+      }
+      const bundleId = uuidV5(objects.map((object) => `${object.id}@${object.modified}`).join(','));
+      return { type: 'bundle' as const, id: `bundle--${bundleId}`, objects };
+    },
+  );
+
+  app.get(
+    '/api/feeds/agent-update',
+    {
+      ...apiRoute(context, 'read'),
+      schema: {
+        tags: ['feeds'],
+        summary: 'Rules and blocklists for Guard agents; with currentVersion only what changed since',
+        security: BEARER,
+        querystring: AgentUpdateQuery,
+        response: { ...replies(AgentUpdate), 304: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const { currentVersion } = request.query;
+      queryAudit.push({ resource: 'feeds/agent-update', details: { currentVersion: currentVersion ?? null, agentId: request.query.agentId ?? null }, ...actor(request) });
+      if (conditional(context, request, reply, 'agent-update', { currentVersion: currentVersion ?? null })) return reply;
+      const until = feeds.lastSeq();
+      const requested = currentVersion === undefined ? null : Number(currentVersion.slice(1));
+      // A version from the future (another server, a reset database) gets a full update.
+      const since = requested !== null && requested <= until ? requested : null;
+      reply.type('application/json; charset=utf-8');
+      return reply.send(Readable.from(agentUpdateJson(context, since, until)) as never);
+    },
+  );
+
+  /**
+   * The agent update streamed as the enveloped JSON of the `AgentUpdate` schema: the
+   * blocklists of a full update can hold a million entries, so they are written chunk by
+   * chunk instead of being serialised from one in-memory object.
+   */
+  async function* agentUpdateJson(ctx: ThreatCloudContext, since: number | null, until: number): AsyncGenerator<string> {
+    const rulesPart =
+      since === null
+        ? (() => {
+            const live = rules.live();
+            return { added: live.map((rule) => rule.id), updated: [] as string[], removed: [] as string[], files: live.map(({ id, name, content }) => ({ id, name, content })) };
+          })()
+        : (() => {
+            const changed = rules.changedAfter(since).filter((rule) => rule.changeSeq <= until);
+            const live = changed.filter((rule) => rule.deletedAt === null);
+            return {
+              added: live.filter((rule) => rule.createdAt === rule.updatedAt).map((rule) => rule.id),
+              updated: live.filter((rule) => rule.createdAt !== rule.updatedAt).map((rule) => rule.id),
+              removed: changed.filter((rule) => rule.deletedAt !== null).map((rule) => rule.id),
+              files: live.map(({ id, name, content }) => ({ id, name, content })),
+            };
+          })();
+    yield `{"ok":true,"data":{"version":${JSON.stringify(`v${until}`)},"rules":{"atr":${JSON.stringify(rulesPart)}},"iocs":{`;
+    const lists: Array<[string, IocType]> = [['ipBlocklist', 'ip'], ['domainBlocklist', 'domain'], ['hashBlocklist', 'hash']];
+    for (const [index, [name, type]] of lists.entries()) {
+      yield `${index > 0 ? ',' : ''}${JSON.stringify(name)}:[`;
+      let first = true;
+      const chunks =
+        since === null
+          ? ctx.feeds.listedValues({ type, threshold: DEFAULT_THRESHOLD, category: null })
+          : mapChunks(ctx.feeds.changesBetween(since, until, type), (rows) => rows.filter((row) => isListed(row, DEFAULT_THRESHOLD)).map((row) => row.value));
+      for await (const values of chunks) {
+        if (values.length === 0) continue;
+        yield `${first ? '' : ','}${JSON.stringify(values).slice(1, -1)}`;
+        first = false;
+      }
+      yield ']';
+    }
+    yield ',"removed":[';
+    if (since !== null) {
+      let first = true;
+      for await (const rows of ctx.feeds.changesBetween(since, until, null)) {
+        const removed = rows.filter((row) => !isListed(row, DEFAULT_THRESHOLD)).map((row) => ({ value: row.value, type: row.type }));
+        if (removed.length === 0) continue;
+        yield `${first ? '' : ','}${JSON.stringify(removed).slice(1, -1)}`;
+        first = false;
+      }
+    }
+    yield `]},"config":{"heartbeatInterval":60,"logLevel":"info"}}}`;
+  }
+}
+
+async function* mapChunks<T, U>(source: AsyncGenerator<T>, map: (chunk: T) => U): AsyncGenerator<U> {
+  for await (const chunk of source) yield map(chunk);
+}
