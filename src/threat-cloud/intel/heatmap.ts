@@ -7,8 +7,8 @@ import { COUNTED_STATUSES } from './timeseries.js';
 
 export type Intensity = 'critical' | 'high' | 'medium' | 'low';
 
-export interface Heatmap {
-  period: Period;
+export interface Heatmap<P extends Period = Period> {
+  period: P;
   techniques: Array<{ id: string; name: string; tactic: string; tactics: string[]; count: number; intensity: Intensity }>;
   tactics: Record<string, number>;
 }
@@ -33,7 +33,7 @@ export function createHeatmapQuery(db: Db, clock: Clock, mitre: MitreCatalog) {
      GROUP BY t.technique_id`,
   );
 
-  return (query: { period: Period }): Heatmap => {
+  return <P extends Period>(query: { period: P }): Heatmap<P> => {
     const known = counts
       .all({ from: toIso(clock.now() - PERIOD_MS[query.period]) })
       .flatMap((row) => {
