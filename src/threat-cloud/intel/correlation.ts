@@ -11,8 +11,8 @@ export const MIN_CAMPAIGN_IOCS = 3;
 /** Two IPs of one block and category are related when reported within this of each other. */
 export const NETBLOCK_WINDOW_MS = 24 * 3_600_000;
 /** Reports processed per transaction, so one run never holds the event loop for long. */
-export const DEFAULT_BATCH = 500;
-/** Peers taken from one block per window: bounds the work for a very busy /48. */
+export const DEFAULT_BATCH = 200;
+/** Distinct peer groups taken from one block per window: bounds the work for a very busy /48. */
 const MAX_BLOCK_PEERS = 1000;
 
 interface IocFacts {
@@ -48,10 +48,18 @@ export function createCorrelator(db: Db, clock: Clock) {
      SELECT r.from_id FROM ioc_relations r JOIN iocs i ON i.id = r.from_id
        WHERE r.to_id = ? AND i.status NOT IN ('whitelisted', 'revoked')`,
   );
-  const blockPeers = db.prepare<{ block: string; id: string; category: string; from: string; to: string; limit: number }, { id: string }>(
-    `SELECT b.ioc_id AS id FROM ioc_netblocks b JOIN iocs i ON i.id = b.ioc_id
-     WHERE b.block = @block AND b.ioc_id <> @id AND i.category = @category AND i.status NOT IN ('whitelisted', 'revoked')
+  // One row per distinct group among the peers (and per peer in no group yet), skipping the
+  // IoC's own group first, so a busy block costs index probes in SQL, not a link per peer.
+  const blockPeers = db.prepare<
+    { block: string; id: string; group: string | null; category: string; from: string; to: string; limit: number },
+    { id: string }
+  >(
+    `SELECT min(b.ioc_id) AS id
+     FROM ioc_netblocks b LEFT JOIN campaign_iocs m ON m.ioc_id = b.ioc_id JOIN iocs i ON i.id = b.ioc_id
+     WHERE b.block = @block AND b.ioc_id <> @id AND (@group IS NULL OR m.campaign_id IS NULL OR m.campaign_id <> @group)
+       AND i.category = @category AND i.status NOT IN ('whitelisted', 'revoked')
        AND EXISTS (SELECT 1 FROM sightings s WHERE s.ioc_id = b.ioc_id AND s.created_at BETWEEN @from AND @to)
+     GROUP BY coalesce(m.campaign_id, b.ioc_id)
      LIMIT @limit`,
   );
 
@@ -105,41 +113,55 @@ export function createCorrelator(db: Db, clock: Clock) {
     pass.touched.add(survivor.id);
   }
 
-  /** Windows of ±24 h around each report time, overlapping ones merged. */
-  function windows(times: readonly string[]): Array<[string, string]> {
-    const sorted = times.map((time) => Date.parse(time)).sort((x, y) => x - y);
-    const out: Array<[number, number]> = [];
-    for (const time of sorted) {
-      const last = out.at(-1);
-      if (last && time - NETBLOCK_WINDOW_MS <= last[1]) last[1] = time + NETBLOCK_WINDOW_MS;
-      else out.push([time - NETBLOCK_WINDOW_MS, time + NETBLOCK_WINDOW_MS]);
+  /**
+   * Reports of one block and category, sorted by time, cut where two consecutive reports are
+   * more than 24 h apart. Within a chain every report is within 24 h of the next, so its IoCs
+   * are connected, and any peer reported between the first report − 24 h and the last + 24 h
+   * is within 24 h of some report of the chain: one peer query per chain is exact.
+   */
+  function chains(reports: Array<{ id: string; at: number }>): Array<Array<{ id: string; at: number }>> {
+    const sorted = [...reports].sort((a, b) => a.at - b.at);
+    const out: Array<Array<{ id: string; at: number }>> = [];
+    for (const report of sorted) {
+      const current = out.at(-1);
+      if (current && report.at - current.at(-1)!.at <= NETBLOCK_WINDOW_MS) current.push(report);
+      else out.push([report]);
     }
-    return out.map(([from, to]) => [toIso(from), toIso(to)]);
+    return out;
   }
 
   /** Links each reported IoC to its neighbours; `reports` maps IoC id → report times. */
   function correlate(pass: Pass, reports: Map<string, string[]>): void {
-    const facts: IocFacts[] = [];
-    for (const id of reports.keys()) {
+    const byBlock = new Map<string, { block: string; category: string; reports: Array<{ id: string; at: number }> }>();
+    for (const [id, times] of reports) {
       const ioc = iocFacts.get(id);
       if (!ioc) continue;
-      facts.push(ioc);
-      if (ioc.type === 'ip') {
-        const block = netblockOf(ioc.value);
-        if (block) addNetblock.run(ioc.id, block);
-      }
-    }
-    for (const ioc of facts) {
+      const block = ioc.type === 'ip' ? netblockOf(ioc.value) : null;
+      if (block) addNetblock.run(ioc.id, block);
       const group = store.groupOf(ioc.id);
       if (group) pass.touched.add(group);
       if (ioc.status === 'whitelisted' || ioc.status === 'revoked') continue;
       for (const neighbour of related.all(ioc.id, ioc.id)) link(pass, ioc.id, neighbour.id);
-      const block = ioc.type === 'ip' && ioc.category ? netblockOf(ioc.value) : null;
-      if (!block) continue;
-      for (const [from, to] of windows(reports.get(ioc.id)!)) {
-        for (const peer of blockPeers.all({ block, id: ioc.id, category: ioc.category!, from, to, limit: MAX_BLOCK_PEERS })) {
-          link(pass, ioc.id, peer.id);
-        }
+      if (!block || !ioc.category) continue;
+      const key = `${block}|${ioc.category}`;
+      const entry = byBlock.get(key) ?? { block, category: ioc.category, reports: [] };
+      for (const time of times) entry.reports.push({ id: ioc.id, at: Date.parse(time) });
+      byBlock.set(key, entry);
+    }
+    for (const { block, category, reports: blockReports } of byBlock.values()) {
+      for (const chain of chains(blockReports)) {
+        const anchor = chain[0]!.id;
+        for (const report of chain.slice(1)) if (report.id !== anchor) link(pass, anchor, report.id);
+        const peers = blockPeers.all({
+          block,
+          id: anchor,
+          group: store.groupOf(anchor),
+          category,
+          from: toIso(chain[0]!.at - NETBLOCK_WINDOW_MS),
+          to: toIso(chain.at(-1)!.at + NETBLOCK_WINDOW_MS),
+          limit: MAX_BLOCK_PEERS,
+        });
+        for (const peer of peers) link(pass, anchor, peer.id);
       }
     }
   }
