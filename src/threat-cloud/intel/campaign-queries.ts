@@ -107,8 +107,9 @@ export function createCampaignQueries(db: Db, clock: Clock, mitre: MitreCatalog)
      WHERE c.formed_at IS NOT NULL GROUP BY t.technique_id ORDER BY n DESC, id LIMIT ?`,
   );
   const affectedOrgs = db.prepare<[], { n: number }>(
+    // CROSS JOIN keeps the planner on campaign members instead of scanning every reporter row.
     `SELECT count(DISTINCT r.reporter_id) AS n FROM campaigns c
-       JOIN campaign_iocs m ON m.campaign_id = c.id JOIN ioc_reporters r ON r.ioc_id = m.ioc_id
+       CROSS JOIN campaign_iocs m ON m.campaign_id = c.id CROSS JOIN ioc_reporters r ON r.ioc_id = m.ioc_id
      WHERE c.formed_at IS NOT NULL`,
   );
   const membership = db.prepare<[string], string>(

@@ -2,7 +2,7 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { PERIOD_MS, type Period } from './periods.js';
-import { COUNTED_STATUSES } from './timeseries.js';
+import { counted } from './timeseries.js';
 
 export interface GeoDistribution {
   period: Period;
@@ -35,7 +35,7 @@ export function largestRemainderTenths(counts: readonly number[]): number[] {
 export function createGeoQuery(db: Db, clock: Clock) {
   const byCountry = db.prepare<{ from: string; type: string | null }, { code: string; n: number }>(
     `SELECT country AS code, count(*) AS n FROM iocs
-     WHERE country IS NOT NULL AND last_seen >= @from AND status IN ${COUNTED_STATUSES} AND (@type IS NULL OR type = @type)
+     WHERE country IS NOT NULL AND last_seen >= @from AND ${counted()} AND (@type IS NULL OR type = @type)
      GROUP BY country ORDER BY n DESC, code`,
   );
   const names = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });

@@ -3,7 +3,7 @@ import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import type { MitreCatalog } from './mitre.js';
 import { PERIOD_MS, type Period } from './periods.js';
-import { COUNTED_STATUSES } from './timeseries.js';
+import { counted } from './timeseries.js';
 
 export type Intensity = 'critical' | 'high' | 'medium' | 'low';
 
@@ -29,7 +29,7 @@ export function intensityOf(count: number, top: number): Intensity {
 export function createHeatmapQuery(db: Db, clock: Clock, mitre: MitreCatalog) {
   const counts = db.prepare<{ from: string }, { id: string; n: number }>(
     `SELECT t.technique_id AS id, count(*) AS n FROM ioc_techniques t JOIN iocs i ON i.id = t.ioc_id
-     WHERE i.last_seen >= @from AND i.status IN ${COUNTED_STATUSES}
+     WHERE i.last_seen >= @from AND ${counted('i.')}
      GROUP BY t.technique_id`,
   );
 

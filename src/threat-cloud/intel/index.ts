@@ -8,6 +8,7 @@ import { createCorrelationJob, DEFAULT_SCHEDULE, type CorrelationSchedule } from
 import { createCorrelator } from './correlation.js';
 import { createGeoQuery } from './geo.js';
 import { createHeatmapQuery } from './heatmap.js';
+import { createAggregateMemo } from './memo.js';
 import { createMitreCatalog } from './mitre.js';
 import { registerCampaignRoutes } from './routes/campaigns.js';
 import { registerQueryRoutes } from './routes/queries.js';
@@ -35,8 +36,9 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
     correlateNow: (iocIds: readonly string[]): string | null => correlator.correlateNow(iocIds),
 
     register(app: App, context: ThreatCloudContext): void {
-      registerCampaignRoutes(app, context, campaigns);
-      registerQueryRoutes(app, context, {
+      const memo = createAggregateMemo(db, clock);
+      registerCampaignRoutes(app, context, campaigns, memo);
+      registerQueryRoutes(app, context, memo, {
         timeseries: createTimeseriesQuery(db, clock),
         geo: createGeoQuery(db, clock),
         trends: createTrendsQuery(db, clock),

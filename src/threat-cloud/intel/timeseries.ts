@@ -11,8 +11,12 @@ const BUCKET_SQL: Record<Granularity, (column: string) => string> = {
   week: (column) => `date(substr(${column}, 1, 10), '-6 days', 'weekday 1') || 'T00:00:00.000Z'`,
 };
 
-/** IoCs that count as threats in analytics: allow-listed and revoked ones are false positives. */
-export const COUNTED_STATUSES = `('active', 'expired')`;
+/**
+ * IoCs that count as threats in analytics: allow-listed and revoked ones are false positives.
+ * Written as NOT IN so the planner never drives a query from the status index (every active
+ * IoC) instead of the time range.
+ */
+export const counted = (alias = '') => `${alias}status NOT IN ('whitelisted', 'revoked')`;
 
 interface Filter {
   from: string;
@@ -32,14 +36,14 @@ export function createTimeseriesQuery(db: Db, clock: Clock) {
   const prepare = (granularity: Granularity) => ({
     newIocs: db.prepare<Filter, { bucket: string; n: number }>(
       `SELECT ${BUCKET_SQL[granularity]('first_seen')} AS bucket, count(*) AS n FROM iocs
-       WHERE first_seen >= @from AND first_seen <= @to AND status IN ${COUNTED_STATUSES}
+       WHERE first_seen >= @from AND first_seen <= @to AND ${counted()}
          AND (@type IS NULL OR type = @type) AND (@category IS NULL OR category = @category)
        GROUP BY bucket`,
     ),
     sightings: db.prepare<Filter, { bucket: string; n: number }>(
       `SELECT ${BUCKET_SQL[granularity]('s.created_at')} AS bucket, count(*) AS n
        FROM sightings s JOIN iocs i ON i.id = s.ioc_id
-       WHERE s.created_at >= @from AND s.created_at <= @to AND i.status IN ${COUNTED_STATUSES}
+       WHERE s.created_at >= @from AND s.created_at <= @to AND ${counted('i.')}
          AND (@type IS NULL OR i.type = @type) AND (@category IS NULL OR i.category = @category)
        GROUP BY bucket`,
     ),

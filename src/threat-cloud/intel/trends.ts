@@ -2,7 +2,7 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { DAY } from './periods.js';
-import { COUNTED_STATUSES } from './timeseries.js';
+import { counted } from './timeseries.js';
 
 /** Reports in the last 24 h from which an emerging IoC counts as `rapid`. */
 export const RAPID_SIGHTINGS = 10;
@@ -38,18 +38,18 @@ export function createTrendsQuery(db: Db, clock: Clock) {
   const rates = db.prepare<{ start: string; middle: string; now: string }, { category: string; current: number; previous: number }>(
     `SELECT i.category AS category, sum(s.created_at > @middle) AS current, sum(s.created_at <= @middle) AS previous
      FROM sightings s JOIN iocs i ON i.id = s.ioc_id
-     WHERE s.created_at > @start AND s.created_at <= @now AND i.category IS NOT NULL AND i.status IN ${COUNTED_STATUSES}
+     WHERE s.created_at > @start AND s.created_at <= @now AND i.category IS NOT NULL AND ${counted('i.')}
      GROUP BY i.category`,
   );
   const busiestNew = db.prepare<{ dayAgo: string; now: string; since: string; limit: number }, { value: string; type: string; first_seen: string; n: number }>(
     `SELECT i.value, i.type, i.first_seen, r.n FROM (
        SELECT ioc_id, count(*) AS n FROM sightings WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id
      ) r JOIN iocs i ON i.id = r.ioc_id
-     WHERE i.first_seen > @since AND i.status = 'active'
+     WHERE i.first_seen > @since AND +i.status = 'active'
      ORDER BY r.n DESC, i.first_seen DESC, i.value LIMIT @limit`,
   );
   const newest = db.prepare<{ since: string; limit: number }, { value: string; type: string; first_seen: string }>(
-    `SELECT value, type, first_seen FROM iocs WHERE first_seen > @since AND status = 'active' ORDER BY first_seen DESC, value LIMIT @limit`,
+    `SELECT value, type, first_seen FROM iocs WHERE first_seen > @since AND +status = 'active' ORDER BY first_seen DESC, value LIMIT @limit`,
   );
 
   return (query: { periodDays: number; minChange: number }): Trends => {

@@ -61,3 +61,20 @@ t.test('correlateNow refuses to run outside a transaction', async (t) => {
   t.throws(() => correlator.correlateNow(['ioc_x']), /inside a transaction/);
   t.equal(h.db.transaction(() => correlator.correlateNow(['ioc_unknown']))(), null);
 });
+
+t.test('aggregate memo: one computation per second while the data is unchanged', async (t) => {
+  const { createAggregateMemo } = await import('../../../src/threat-cloud/intel/memo.js');
+  const h = await intelApp(t);
+  const memo = createAggregateMemo(h.db, h.clock);
+  let computed = 0;
+  const compute = () => ++computed;
+  t.equal(memo('x', { a: 1 }, compute), 1);
+  t.equal(memo('x', { a: 1 }, compute), 1, 'same data, same second: reused');
+  t.equal(memo('x', { a: 2 }, compute), 2, 'other parameters: computed');
+  await report(h, [{ type: 'ip', value: '198.51.100.1' }]);
+  t.equal(memo('x', { a: 1 }, compute), 3, 'a new report: computed again');
+  h.clock.advance(1000);
+  t.equal(memo('x', { a: 1 }, compute), 4, 'the next second: computed again');
+  h.db.prepare(`UPDATE intel_state SET value = value + 1`).run();
+  t.equal(memo('x', { a: 1 }, compute), 5, 'correlation progressed: computed again');
+});

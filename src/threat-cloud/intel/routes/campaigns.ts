@@ -3,10 +3,11 @@ import { ok, paged, pagedReplies, replies } from '../../../shared/envelope.js';
 import { notFound } from '../../../shared/errors.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../../context.js';
 import type { CampaignQueries } from '../campaign-queries.js';
+import type { AggregateMemo } from '../memo.js';
 import { CampaignDetailSchema, CampaignItem, CampaignListQuery, CampaignParams, CampaignStatsSchema } from '../schemas.js';
 
 /** GET /api/campaigns, /api/campaigns/stats and /api/campaigns/:id (scope read); reads audited as `query`. */
-export function registerCampaignRoutes(app: App, context: ThreatCloudContext, campaigns: CampaignQueries): void {
+export function registerCampaignRoutes(app: App, context: ThreatCloudContext, campaigns: CampaignQueries, memo: AggregateMemo): void {
   const { queryAudit } = context;
 
   app.get(
@@ -31,7 +32,7 @@ export function registerCampaignRoutes(app: App, context: ThreatCloudContext, ca
     },
     async (request) => {
       queryAudit.push({ resource: 'campaigns/stats', details: {}, ...actor(request) });
-      return ok(campaigns.stats());
+      return ok(memo('campaign-stats', {}, () => campaigns.stats()));
     },
   );
 

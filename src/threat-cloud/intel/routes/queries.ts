@@ -3,6 +3,7 @@ import { ok, replies } from '../../../shared/envelope.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../../context.js';
 import type { createGeoQuery } from '../geo.js';
 import type { createHeatmapQuery } from '../heatmap.js';
+import type { AggregateMemo } from '../memo.js';
 import { GeoQuery, GeoSchema, HeatmapQuery, HeatmapSchema, TimeseriesQuery, TimeseriesSchema, TrendsQuery, TrendsSchema } from '../schemas.js';
 import type { createTimeseriesQuery } from '../timeseries.js';
 import type { createTrendsQuery } from '../trends.js';
@@ -15,7 +16,7 @@ export interface AnalyticsQueries {
 }
 
 /** The /api/query/* analytics: scope read and tier solo or higher; reads audited as `query`. */
-export function registerQueryRoutes(app: App, context: ThreatCloudContext, analytics: AnalyticsQueries): void {
+export function registerQueryRoutes(app: App, context: ThreatCloudContext, memo: AggregateMemo, analytics: AnalyticsQueries): void {
   const base = apiRoute(context, 'read');
   const gated = { ...base, config: { ...base.config, tcMinTier: 'solo' as const } };
   const audit = (request: Parameters<typeof actor>[0], resource: string, details: Record<string, unknown>) =>
@@ -30,7 +31,7 @@ export function registerQueryRoutes(app: App, context: ThreatCloudContext, analy
     async (request) => {
       const query = { ...request.query, granularity: request.query.granularity ?? 'day', period: request.query.period ?? '7d' };
       audit(request, 'query/timeseries', query);
-      return ok(analytics.timeseries(query));
+      return ok(memo('timeseries', query, () => analytics.timeseries(query)));
     },
   );
 
@@ -43,7 +44,7 @@ export function registerQueryRoutes(app: App, context: ThreatCloudContext, analy
     async (request) => {
       const query = { ...request.query, period: request.query.period ?? '7d', limit: request.query.limit ?? 20 };
       audit(request, 'query/geo', query);
-      return ok(analytics.geo(query));
+      return ok(memo('geo', query, () => analytics.geo(query)));
     },
   );
 
@@ -56,7 +57,7 @@ export function registerQueryRoutes(app: App, context: ThreatCloudContext, analy
     async (request) => {
       const query = { periodDays: request.query.periodDays ?? 7, minChange: request.query.minChange ?? 10 };
       audit(request, 'query/trends', query);
-      return ok(analytics.trends(query));
+      return ok(memo('trends', query, () => analytics.trends(query)));
     },
   );
 
@@ -69,7 +70,7 @@ export function registerQueryRoutes(app: App, context: ThreatCloudContext, analy
     async (request) => {
       const query = { period: request.query.period ?? '7d' };
       audit(request, 'query/mitre-heatmap', query);
-      return ok(analytics.heatmap(query));
+      return ok(memo('mitre-heatmap', query, () => analytics.heatmap(query)));
     },
   );
 }
