@@ -77,7 +77,9 @@ export function createApiKeyGuard(app: App, deps: { keys: ApiKeyStore; usage: Us
     await enforce(perKey, request, reply);
     if (key.ownerSuspended) throw forbidden('Account suspended');
     const scope = request.routeOptions.config.tcScope;
-    if (scope && !key.scopes.includes(scope)) throw forbidden(`Missing scope: ${scope}`);
+    // User keys never carry admin, whatever was stored for them.
+    const scopes = key.origin === 'user' ? key.scopes.filter((granted) => granted !== 'admin') : key.scopes;
+    if (scope && !scopes.includes(scope)) throw forbidden(`Missing scope: ${scope}`);
     const minTier = request.routeOptions.config.tcMinTier;
     if (minTier && !tierAtLeast(key.tier, minTier)) throw forbidden(`This endpoint requires the ${minTier} tier or higher`);
     if (key.origin === 'user' && key.ownerUserId) {

@@ -1,0 +1,142 @@
+import t from 'tap';
+import { createApiKeyStore } from '../../src/shared/api-keys.js';
+import { monthPeriod, quotaExceededMessage } from '../../src/shared/tiers.js';
+import { createUsageStore } from '../../src/shared/usage.js';
+import { tierLimits } from '../../src/threat-cloud/access.js';
+import { syncBootstrapKeys } from '../../src/threat-cloud/bootstrap-keys.js';
+import { ADMIN, BOOTSTRAP_KEY, buildTc, count, operatorKey, threat, userKey } from './fixtures.js';
+import { testConfig } from '../helper.js';
+
+t.test('401 without a key or with a wrong or revoked one', async (t) => {
+  const tc = await buildTc(t);
+  let res = await tc.inject({ url: '/api/iocs', key: null });
+  t.equal(res.statusCode, 401);
+  t.same(res.json(), { ok: false, error: 'API key required', code: 'UNAUTHORIZED' });
+  res = await tc.inject({ url: '/api/iocs', key: 'pgk_wrongwrongwrongwrongwrongwrongwrongwrong' });
+  t.equal(res.statusCode, 401);
+  t.equal(res.json().error, 'Invalid API key');
+  res = await tc.inject({ url: '/api/iocs', headers: { authorization: 'Basic abc' }, key: null });
+  t.equal(res.json().error, 'Invalid API key');
+  const { record, key } = operatorKey(tc.db, tc.clock, 'pro', ['read']);
+  t.equal((await tc.inject({ url: '/api/iocs', key })).statusCode, 200);
+  t.equal((await tc.inject({ method: 'DELETE', url: `/api/admin/keys/${record.id}`, headers: ADMIN, key: null })).statusCode, 200);
+  res = await tc.inject({ url: '/api/iocs', key });
+  t.equal(res.statusCode, 401, 'revocation takes effect on the next request');
+});
+
+t.test('scopes: read, write and admin are enforced; user keys never get admin', async (t) => {
+  const tc = await buildTc(t);
+  const reader = operatorKey(tc.db, tc.clock, 'enterprise', ['read']).key;
+  let res = await tc.inject({ method: 'POST', url: '/api/threats', key: reader, payload: { threats: [threat('198.51.100.1')] } });
+  t.equal(res.statusCode, 403);
+  t.equal(res.json().error, 'Missing scope: write');
+  t.equal(count(tc.db, 'iocs'), 0);
+  res = await tc.inject({ url: '/api/audit-log', key: reader });
+  t.equal(res.json().error, 'Missing scope: admin');
+  const writer = operatorKey(tc.db, tc.clock, 'enterprise', ['write']).key;
+  res = await tc.inject({ url: '/api/iocs', key: writer });
+  t.equal(res.json().error, 'Missing scope: read');
+  const user = userKey(tc.db, tc.clock, 'enterprise', { scopes: ['read', 'write', 'admin'] });
+  res = await tc.inject({ url: '/api/audit-log', key: user.key });
+  t.equal(res.statusCode, 403);
+  t.equal(res.json().error, 'Missing scope: admin');
+  // A community user's key loses write.
+  const community = userKey(tc.db, tc.clock, 'community');
+  res = await tc.inject({ method: 'POST', url: '/api/threats', key: community.key, payload: { threats: [threat('198.51.100.1')] } });
+  t.equal(res.json().error, 'Missing scope: write');
+  t.equal((await tc.inject({ url: '/api/audit-log' })).statusCode, 200, 'bootstrap keys have admin');
+});
+
+t.test('a suspended owner gets 403; user keys count api_calls and get 403 past the quota', async (t) => {
+  const tc = await buildTc(t);
+  const suspended = userKey(tc.db, tc.clock, 'pro', { suspended: true });
+  let res = await tc.inject({ url: '/api/iocs', key: suspended.key });
+  t.equal(res.statusCode, 403);
+  t.equal(res.json().error, 'Account suspended');
+  const solo = userKey(tc.db, tc.clock, 'solo');
+  const usage = createUsageStore(tc.db);
+  const period = monthPeriod(tc.clock.now());
+  t.equal((await tc.inject({ url: '/api/stats', key: solo.key })).statusCode, 200);
+  t.equal(usage.current(solo.userId, 'api_calls', period), 1, 'one call counted');
+  tc.db.prepare(`UPDATE usage_counters SET count = 10000 WHERE user_id = ?`).run(solo.userId);
+  res = await tc.inject({ url: '/api/stats', key: solo.key });
+  t.equal(res.statusCode, 403);
+  t.equal(res.json().error, quotaExceededMessage('api_calls', 'solo'));
+  t.equal(usage.current(solo.userId, 'api_calls', period), 10000, 'a refused call is not counted');
+  // Service keys are not counted against anyone.
+  await tc.inject({ url: '/api/stats' });
+  t.equal(count(tc.db, 'usage_counters'), 1);
+});
+
+t.test('per-key limits by tier, with the 429 envelope and headers', async (t) => {
+  const tc = await buildTc(t, { env: { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: '{"community":3}' } });
+  t.same(tierLimits(tc.config), { community: 3, solo: 120, pro: 600, business: 1200, enterprise: 6000 });
+  const community = userKey(tc.db, tc.clock, 'community');
+  for (let i = 0; i < 3; i += 1) t.equal((await tc.inject({ url: '/api/stats', key: community.key })).statusCode, 200);
+  const res = await tc.inject({ url: '/api/stats', key: community.key });
+  t.equal(res.statusCode, 429);
+  t.same(res.json(), { ok: false, error: 'Too many requests. Please try again later.', code: 'RATE_LIMITED' });
+  t.ok(Number(res.headers['retry-after']) > 0);
+  t.equal(res.headers['x-ratelimit-limit'], '3');
+  t.equal(res.headers['x-ratelimit-remaining'], '0');
+  t.ok(res.headers['x-ratelimit-reset']);
+  // Another key has its own budget.
+  t.equal((await tc.inject({ url: '/api/stats', key: userKey(tc.db, tc.clock, 'community').key })).statusCode, 200);
+});
+
+t.test('requests without a valid key: 30 per minute per IP, 401s counted', async (t) => {
+  const tc = await buildTc(t, { env: { RATE_LIMIT_SCALE: '1' } });
+  for (let i = 0; i < 30; i += 1) t.equal((await tc.inject({ url: '/api/iocs', key: `wrong-key-${i}` })).statusCode, 401);
+  const res = await tc.inject({ url: '/api/iocs', key: 'wrong-key-x' });
+  t.equal(res.statusCode, 429);
+  t.ok(res.headers['retry-after']);
+  t.equal((await tc.inject({ url: '/api/iocs' })).statusCode, 200, 'a valid key is limited by key, not by IP');
+  t.equal((await tc.inject({ url: '/health', key: null })).statusCode, 200, '/health is never limited');
+});
+
+t.test('operator key administration with TC_ADMIN_TOKEN only', async (t) => {
+  const tc = await buildTc(t);
+  let res = await tc.inject({ method: 'POST', url: '/api/admin/keys', payload: { name: 'siem', tier: 'pro', scopes: ['read'] } });
+  t.equal(res.statusCode, 401, 'an API key (even with admin scope) cannot make keys');
+  res = await tc.inject({ method: 'POST', url: '/api/admin/keys', key: null, headers: { authorization: 'Bearer not-the-admin-token' }, payload: { name: 'x', tier: 'pro', scopes: ['read'] } });
+  t.equal(res.statusCode, 401);
+  t.equal(res.json().error, 'Invalid admin token');
+  res = await tc.inject({ method: 'POST', url: '/api/admin/keys', key: null, headers: ADMIN, payload: { name: 'siem', tier: 'nope', scopes: ['read'] } });
+  t.equal(res.statusCode, 400);
+  t.match(res.json().error, /tier must be one of/);
+  res = await tc.inject({ method: 'POST', url: '/api/admin/keys', key: null, headers: ADMIN, payload: { name: 'siem', tier: 'pro', scopes: ['read', 'write'] } });
+  t.equal(res.statusCode, 201);
+  const created = res.json().data;
+  t.match(created, { name: 'siem', tier: 'pro', scopes: ['read', 'write'] });
+  t.match(created.key, /^pgk_[0-9A-Za-z]{40}$/);
+  t.equal(created.prefix, created.key.slice(0, 8));
+  t.equal((await tc.inject({ url: '/api/iocs', key: created.key })).statusCode, 200, 'the new key works');
+  const stored = tc.db.prepare(`SELECT key_hash FROM api_keys WHERE id = ?`).get(created.id) as { key_hash: string };
+  t.not(stored.key_hash, created.key, 'only the digest is stored');
+  res = await tc.inject({ url: '/api/admin/keys', key: null, headers: ADMIN });
+  const listed = res.json().data as Array<{ id: string; masked: string }>;
+  t.ok(listed.find((k) => k.id === created.id));
+  t.notOk(JSON.stringify(listed).includes(created.key), 'keys are never listed');
+  t.equal(listed.find((k) => k.id === created.id)!.masked, `${created.key.slice(0, 4)}…${created.key.slice(-4)}`);
+  res = await tc.inject({ method: 'DELETE', url: '/api/admin/keys/key_nope', key: null, headers: ADMIN });
+  t.equal(res.statusCode, 404);
+  t.equal(res.json().error, 'API key not found');
+  const audit = tc.db.prepare(`SELECT * FROM tc_audit_log WHERE resource LIKE 'api-key:%'`).all() as Array<{ details: string }>;
+  t.equal(audit.length, 1);
+  t.notOk(audit[0]!.details.includes(created.key), 'the audit entry never holds the key');
+});
+
+t.test('bootstrap keys are synchronised with TC_API_KEYS idempotently', async (t) => {
+  const tc = await buildTc(t);
+  const keys = createApiKeyStore(tc.db, tc.clock);
+  t.equal(keys.verify(BOOTSTRAP_KEY)?.origin, 'bootstrap');
+  t.same(keys.verify(BOOTSTRAP_KEY)?.scopes, ['read', 'write', 'admin']);
+  t.equal(keys.verify(BOOTSTRAP_KEY)?.tier, 'enterprise');
+  const other = 'another-bootstrap-key-0123456789abcdefghijklmnop';
+  t.same(syncBootstrapKeys(tc.db, keys, [BOOTSTRAP_KEY, other]), { added: 1, revoked: 0 });
+  t.same(syncBootstrapKeys(tc.db, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'idempotent');
+  t.same(syncBootstrapKeys(tc.db, keys, [other]), { added: 0, revoked: 1 }, 'a key removed from the list stops working');
+  t.equal(keys.verify(BOOTSTRAP_KEY), null);
+  t.same(syncBootstrapKeys(tc.db, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'a revoked key stays revoked');
+  t.ok(testConfig(t));
+});

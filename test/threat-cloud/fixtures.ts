@@ -1,0 +1,50 @@
+import type { InjectOptions } from 'fastify';
+import { createApiKeyStore, type KeyScope } from '../../src/shared/api-keys.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import type { Db } from '../../src/shared/db/open.js';
+import type { Tier } from '../../src/shared/tiers.js';
+import { newId } from '../../src/shared/tokens.js';
+import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
+import { authHeader, buildTestApp, TEST_SECRETS, type Teardown } from '../helper.js';
+
+export const BOOTSTRAP_KEY = 'tc-bootstrap-key-0123456789abcdefghijklmnopqrstuvwxyz';
+export const ADMIN = authHeader(TEST_SECRETS.tcAdminToken);
+
+/** A Threat Cloud app on a temp-file database with one bootstrap key and a manual clock. */
+export async function buildTc(t: Teardown, options: { env?: Record<string, string>; db?: Db } = {}) {
+  const clock = new ManualClock();
+  const built = await buildTestApp(t, (deps) => buildThreatCloudApp(deps), {
+    clock,
+    env: { TC_API_KEYS: BOOTSTRAP_KEY, RATE_LIMIT_SCALE: '100', ...options.env },
+    ...(options.db ? { db: options.db } : {}),
+  });
+  const inject = (opts: InjectOptions & { key?: string | null }) => {
+    const { key, ...rest } = opts;
+    const headers = { ...(rest.headers ?? {}) } as Record<string, string>;
+    if (key !== null) headers.authorization = `Bearer ${key ?? BOOTSTRAP_KEY}`;
+    return built.app.inject({ ...rest, headers });
+  };
+  return { ...built, clock, inject };
+}
+
+/** A user row and a user key of that tier (what the Auth Server would make). */
+export function userKey(db: Db, clock: ManualClock, tier: Tier, options: { suspended?: boolean; scopes?: KeyScope[] } = {}) {
+  const userId = newId('usr_');
+  const now = new Date(clock.now()).toISOString();
+  db.prepare(
+    `INSERT INTO users (id, email, name, password_hash, tier, suspended, created_at, updated_at) VALUES (?, ?, 'Test', 'x', ?, ?, ?, ?)`,
+  ).run(userId, `${userId}@example.com`, tier, options.suspended ? 1 : 0, now, now);
+  const { key, record } = createApiKeyStore(db, clock).create({ name: 'user key', origin: 'user', ownerUserId: userId, scopes: options.scopes ?? ['read', 'write'] });
+  return { userId, key, record };
+}
+
+/** An operator key made directly through the store. */
+export function operatorKey(db: Db, clock: ManualClock, tier: Tier, scopes: KeyScope[]) {
+  return createApiKeyStore(db, clock).create({ name: 'operator key', origin: 'operator', tier, scopes });
+}
+
+export const count = (db: Db, table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+export function threat(value: string, extra: Record<string, unknown> = {}) {
+  return { type: 'ip', value, source: 'test-sensor', ...extra };
+}
