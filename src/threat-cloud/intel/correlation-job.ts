@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Correlator } from './correlation.js';
+import { DEFAULT_BATCH, type Correlator } from './correlation.js';
 
 export interface CorrelationSchedule {
   /** How often new reports are looked for: new data is correlated within this (≤ 60 s). */
@@ -8,6 +8,11 @@ export interface CorrelationSchedule {
   /** A run happens at least this often even when nothing looked new. */
   everyMs: number;
 }
+
+/** How long one correlation transaction may hold the (synchronous) database and event loop. */
+const BATCH_BUDGET_MS = 25;
+const MIN_BATCH = 50;
+const MAX_BATCH = 2000;
 
 export const DEFAULT_SCHEDULE: CorrelationSchedule = { checkMs: 15_000, everyMs: 5 * 60_000 };
 
@@ -21,11 +26,23 @@ export function createCorrelationJob(correlator: Correlator, logger: FastifyBase
   let running: Promise<void> | null = null;
   let stopped = true;
   let lastRunAt = 0;
+  let batchSize = DEFAULT_BATCH;
 
+  /**
+   * Batches sized to take about BATCH_BUDGET_MS (halved when slower, doubled when much
+   * faster), each followed by a pause as long as the batch took: a backlog (a bulk import,
+   * an upgrade) uses at most half of the event loop and never blocks it for long.
+   */
   async function drain(): Promise<void> {
     lastRunAt = performance.now();
-    while (!stopped && correlator.runBatch() > 0) {
-      await new Promise((resolve) => setImmediate(resolve));
+    while (!stopped) {
+      const started = performance.now();
+      const processed = correlator.runBatch(batchSize);
+      const took = performance.now() - started;
+      if (processed === 0) break;
+      if (took > BATCH_BUDGET_MS) batchSize = Math.max(MIN_BATCH, Math.floor(batchSize / 2));
+      else if (took < BATCH_BUDGET_MS / 4) batchSize = Math.min(MAX_BATCH, batchSize * 2);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(took))).unref());
     }
   }
 
