@@ -284,3 +284,13 @@ t.test('the background job correlates new reports without a request', async (t) 
   }
   t.equal(total, 1);
 });
+
+t.test('the OpenAPI document lists the campaign and analytics routes', async (t) => {
+  const h = await intelApp(t);
+  const res = await h.app.inject({ method: 'GET', url: '/docs/json' });
+  t.equal(res.statusCode, 200);
+  const paths = Object.keys(res.json().paths);
+  for (const path of ['/api/campaigns', '/api/campaigns/stats', '/api/campaigns/{id}', '/api/query/timeseries', '/api/query/geo', '/api/query/trends', '/api/query/mitre-heatmap']) {
+    t.ok(paths.includes(path), path);
+  }
+});
