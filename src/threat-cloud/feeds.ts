@@ -3,7 +3,6 @@ import { Readable } from 'node:stream';
 import type { Db } from '../shared/db/open.js';
 import type { Category, IocRow, IocStatus } from './ioc-store.js';
 import type { IocType } from './normalise.js';
-import { DEFAULT_THRESHOLD } from './reputation.js';
 
 /** Rows read per statement while streaming: bounds memory whatever the feed's size. */
 export const STREAM_CHUNK = 2000;
@@ -162,4 +161,3 @@ export function blocklistStream(feeds: FeedStore, filter: BlocklistFilter, optio
   return Readable.from(lines(), { objectMode: false, highWaterMark: 64 * 1024 });
 }
 
-export { DEFAULT_THRESHOLD };

@@ -127,15 +127,22 @@ export const IocDetail = Type.Composite([
     reputationFactors: ReputationFactorsSchema,
   }),
 ]);
-export const UnknownIoc = Type.Object({
-  value: Type.String(),
-  type: IocTypeSchema,
-  reputation: Type.Literal(80),
-  status: Type.Literal('unknown'),
-  sightings: Type.Literal(0),
-  message: Type.String(),
-});
-export const IocLookup = Type.Union([IocDetail, UnknownIoc]);
+/**
+ * A lookup answers either the IoC (IocDetail) or, never seen, `{value, type, reputation: 80,
+ * status: "unknown", sightings: 0, message}`. One object schema with the detail fields
+ * optional covers both, so the hot lookup route is serialised without an anyOf branch test.
+ */
+export const IocLookup = Type.Composite([
+  Type.Omit(Type.Partial(IocDetail), ['value', 'type', 'reputation', 'status', 'sightings']),
+  Type.Object({
+    value: Type.String(),
+    type: IocTypeSchema,
+    reputation: Reputation,
+    status: StringEnum([...IOC_STATUSES, 'unknown'] as const),
+    sightings: Type.Integer(),
+    message: Type.Optional(Type.String()),
+  }),
+]);
 export const ValueParams = Type.Object({ value: Type.String({ minLength: 1, maxLength: MAX_VALUE_LENGTH }) });
 export const LookupQuery = Type.Object({ type: Type.Optional(IocTypeSchema) });
 

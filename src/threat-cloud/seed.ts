@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { derivedPaths, loadConfig } from '../config.js';
 import { MIGRATIONS } from '../migrations.js';
@@ -6,16 +5,12 @@ import { toIso } from '../shared/clock.js';
 import { migrate } from '../shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
 import { CATEGORIES } from './ioc-store.js';
-import { DAY_MS, SEVERITIES, computeReputation } from './reputation.js';
+import { DAY_MS, REPUTATION_SQL, SEVERITIES } from './reputation.js';
 
 export interface SeedOptions {
   count: number;
   /** Time the IoCs are seen at (last seen spread over the 30 days before). */
   now?: number;
-  /** Rows per transaction. */
-  batch?: number;
-  /** Deterministic pseudo-random sequence. */
-  seed?: number;
   /** Only IPs (no domains). */
   ipOnly?: boolean;
   /** Also write reporters, sources and a sighting per IoC (default true); off for fast feed tests. */
@@ -30,95 +25,96 @@ export function seededIp(index: number): string {
 
 /**
  * Bulk-loads synthetic IoCs (90 % IPs from 11.0.0.0/8, 10 % domains) with consistent
- * reporters, sources, one sighting each and stored reputations, in large transactions.
+ * reporters, sources, one sighting each and stored reputations. The rows are generated
+ * inside SQLite (a recursive CTE, the reputation formula in SQL), and secondary indexes are
+ * rebuilt once at the end instead of being updated per row, all in one transaction.
  * For benchmarks and load tests; returns the number inserted.
  */
 export function seedIocs(db: Db, options: SeedOptions): number {
   const now = options.now ?? Date.now();
-  const batch = options.batch ?? 50_000;
-  let state = options.seed ?? 42;
-  const random = () => {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    return state / 2 ** 32;
-  };
-  const seqRow = db.prepare<[], { value: number }>(`SELECT value FROM tc_state WHERE name = 'seq'`);
-  const setSeq = db.prepare<[number, string]>(`UPDATE tc_state SET value = ?, updated_at = ? WHERE name = 'seq'`);
-  const insertIoc = db.prepare(
-    `INSERT INTO iocs (id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap,
-       source, sources, metadata, country, first_seen, last_seen, updated_at, change_seq)
-     VALUES (@id, @type, @value, @reputation, 'active', @category, @severity, @confidence, 1, @reporters, @trap,
-       'seed', '["seed"]', '{}', NULL, @seen, @seen, @seen, @seq)
-     ON CONFLICT (type, value) DO NOTHING`,
+  const nowIso = toIso(now);
+  const seqBase = (db.prepare(`SELECT value FROM tc_state WHERE name = 'seq'`).get() as { value: number }).value;
+  const before = (db.prepare(`SELECT coalesce(max(rowid), 0) AS n FROM iocs`).get() as { n: number }).n;
+  const offset = (db.prepare(`SELECT count(*) AS n FROM iocs`).get() as { n: number }).n;
+  const categories = CATEGORIES.map((category, index) => `WHEN ${index} THEN '${category}'`).join(' ');
+  const severities = SEVERITIES.map((severity, index) => `WHEN ${index} THEN '${severity}'`).join(' ');
+  const insert = db.prepare(`
+    WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < @count),
+    g AS MATERIALIZED (
+      SELECT i, @offset + i AS k, @ipBase + @offset + i AS ipn,
+        strftime('%Y-%m-%dT%H:%M:%fZ', (@nowMs - abs(random()) % ${30 * DAY_MS}) / 1000.0, 'unixepoch') AS seen
+      FROM n)
+    INSERT OR IGNORE INTO iocs (id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap,
+      source, sources, metadata, country, first_seen, last_seen, updated_at, change_seq)
+    SELECT 'ioc_' || @tag || printf('%010x', k) || lower(hex(randomblob(8))),
+      CASE WHEN @ipOnly = 1 OR i % 10 <> 9 THEN 'ip' ELSE 'domain' END,
+      CASE WHEN @ipOnly = 1 OR i % 10 <> 9
+        THEN (ipn >> 24) || '.' || ((ipn >> 16) & 255) || '.' || ((ipn >> 8) & 255) || '.' || (ipn & 255)
+        ELSE 'seed-' || k || '.example.net' END,
+      100, 'active',
+      CASE abs(random()) % ${CATEGORIES.length} ${categories} END,
+      CASE abs(random()) % 4 ${severities} END,
+      0.5 + (abs(random()) % 51) / 100.0, 1, 1 + abs(random()) % 3, abs(random()) % 5 = 0,
+      'seed', '["seed"]', '{}', NULL, seen, seen, seen, @seqBase + i + 1
+    FROM g`);
+  const rescore = db.prepare(`UPDATE iocs SET reputation = ${REPUTATION_SQL} WHERE rowid > @before`);
+  const reporters = db.prepare(
+    `INSERT INTO ioc_reporters (ioc_id, reporter_id, first_seen)
+     SELECT id, 'seed:' || r.n, first_seen FROM iocs, (SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3) AS r
+     WHERE iocs.rowid > @before AND r.n <= iocs.reporters`,
   );
-  const insertReporter = db.prepare<[string, string, string]>(`INSERT INTO ioc_reporters (ioc_id, reporter_id, first_seen) VALUES (?, ?, ?)`);
-  const insertSource = db.prepare<[string]>(`INSERT INTO ioc_sources (source, ioc_id) VALUES ('seed', ?)`);
-  const insertSighting = db.prepare<[string, string, string, string]>(
-    `INSERT INTO sightings (id, ioc_id, kind, source, reporter_id, context, created_at) VALUES (?, ?, 'upload', 'seed', ?, NULL, ?)`,
+  const sources = db.prepare(`INSERT INTO ioc_sources (source, ioc_id) SELECT 'seed', id FROM iocs WHERE rowid > @before`);
+  const sightings = db.prepare(
+    `INSERT INTO sightings (id, ioc_id, kind, source, reporter_id, context, created_at)
+     SELECT 'sig_' || substr(id, 5), id, 'upload', 'seed', 'seed:1', NULL, first_seen FROM iocs WHERE rowid > @before`,
   );
-  db.prepare(`INSERT INTO tc_sources (source, first_seen) VALUES ('seed', ?) ON CONFLICT DO NOTHING`).run(toIso(now));
+  const setSeq = db.prepare(`UPDATE tc_state SET value = (SELECT max(change_seq) FROM iocs), updated_at = ? WHERE name = 'seq'`);
 
   // A large page cache keeps the index pages in memory while a million rows go in.
   const previousCache = db.pragma('cache_size', { simple: true }) as number;
   db.pragma('cache_size = -524288');
-  const existing = (db.prepare(`SELECT count(*) AS n FROM iocs`).get() as { n: number }).n;
-  let inserted = 0;
-  const runTag = Date.now().toString(16);
-  const runBatch = db.transaction((from: number, to: number) => {
-    let seq = seqRow.get()!.value;
-    for (let i = from; i < to; i += 1) {
-      const index = existing + i;
-      const isIp = options.ipOnly === true || i % 10 !== 9;
-      const severity = SEVERITIES[Math.floor(random() * 4)]!;
-      const confidence = Math.round((0.5 + random() * 0.5) * 100) / 100;
-      const reporters = 1 + Math.floor(random() * 3);
-      const trap = random() < 0.2;
-      const seenMs = now - Math.floor(random() * 30 * DAY_MS);
-      const seen = toIso(seenMs);
-      // Ids in insertion order (with a random tail) keep primary-key inserts appending.
-      const tail = randomUUID().replaceAll('-', '').slice(0, 16);
-      const id = `ioc_${runTag}${index.toString(16).padStart(10, '0')}${tail}`;
-      const reputation = computeReputation({ severity, confidence, reports: 1, reporters, trap, days: (now - seenMs) / DAY_MS });
-      seq += 1;
-      const result = insertIoc.run({
-        id,
-        type: isIp ? 'ip' : 'domain',
-        value: isIp ? seededIp(index) : `seed-${index}.example.net`,
-        reputation,
-        category: CATEGORIES[Math.floor(random() * CATEGORIES.length)]!,
-        severity,
-        confidence,
-        reporters,
-        trap: trap ? 1 : 0,
-        seen,
-        seq,
-      });
-      if (result.changes === 0) continue;
-      inserted += 1;
-      if (options.childRows === false) continue;
-      for (let r = 1; r <= reporters; r += 1) insertReporter.run(id, `seed:${r}`, seen);
-      insertSource.run(id);
-      insertSighting.run(`sig_${runTag}${index.toString(16).padStart(10, '0')}${tail}`, id, 'seed:1', seen);
-    }
-    setSeq.run(seq, toIso(now));
-  });
-  // Bulk loading: secondary indexes are dropped and rebuilt afterwards (a sort per index
-  // instead of a random B-tree insert per row and index), all in one transaction.
   const indexes = db
     .prepare<[], { name: string; sql: string }>(
       `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('iocs', 'sightings', 'ioc_reporters', 'ioc_sources')`,
     )
     .all()
     .filter((index) => !index.sql.includes('UNIQUE'));
+  // The per-row count trigger is replaced by one aggregate at the end.
+  const countTrigger = db.prepare<[], { sql: string }>(`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'iocs_count_insert'`).get()!.sql;
+  const addCounts = db.prepare(
+    `INSERT INTO ioc_counts (type, category, status, n)
+     SELECT type, coalesce(category, ''), status, count(*) FROM iocs WHERE rowid > @before GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+     ON CONFLICT (type, category, status) DO UPDATE SET n = n + excluded.n`,
+  );
   try {
-    db.transaction(() => {
+    return db.transaction(() => {
+      db.exec('DROP TRIGGER iocs_count_insert');
       for (const index of indexes) db.exec(`DROP INDEX ${index.name}`);
-      for (let from = 0; from < options.count; from += batch) runBatch(from, Math.min(options.count, from + batch));
+      const inserted = insert.run({
+        count: options.count,
+        offset,
+        ipBase: 0x0b000000,
+        nowMs: now,
+        tag: now.toString(16),
+        ipOnly: options.ipOnly ? 1 : 0,
+        seqBase,
+      }).changes;
+      addCounts.run({ before });
+      db.exec(countTrigger);
+      rescore.run({ before, now: now / DAY_MS + 2440587.5 });
+      if (options.childRows !== false) {
+        reporters.run({ before });
+        sources.run({ before });
+        sightings.run({ before });
+        db.prepare(`INSERT INTO tc_sources (source, first_seen) VALUES ('seed', ?) ON CONFLICT DO NOTHING`).run(nowIso);
+      }
+      setSeq.run(nowIso);
       for (const index of indexes) db.exec(index.sql);
+      return inserted;
     })();
   } finally {
     db.pragma(`cache_size = ${previousCache}`);
   }
-  return inserted;
 }
 
 /** `node --import tsx src/threat-cloud/seed.ts --iocs 1000000` against the configured database. */

@@ -140,3 +140,13 @@ t.test('bootstrap keys are synchronised with TC_API_KEYS idempotently', async (t
   t.same(syncBootstrapKeys(tc.db, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'a revoked key stays revoked');
   t.ok(testConfig(t));
 });
+
+t.test('/docs/json documents every Threat Cloud route, without a key', async (t) => {
+  const tc = await buildTc(t);
+  const res = await tc.inject({ url: '/docs/json', key: null });
+  t.equal(res.statusCode, 200);
+  const paths = Object.keys(res.json().paths);
+  for (const path of ['/api/threats', '/api/iocs', '/api/iocs/{value}', '/api/iocs/{value}/status', '/api/sightings', '/api/trap-intel', '/api/feeds/ip-blocklist', '/api/feeds/domain-blocklist', '/api/feeds/iocs', '/api/feeds/agent-update', '/api/feeds/stix', '/api/rules', '/api/rules/{id}', '/api/audit-log', '/api/stats', '/api/admin/keys', '/api/admin/keys/{id}', '/health']) {
+    t.ok(paths.includes(path), path);
+  }
+});
