@@ -3,6 +3,7 @@ import { coreSchema } from './shared/db/core-schema.js';
 import { managerSchema } from './manager/schema.js';
 import { threatCloudSchema } from './threat-cloud/schema.js';
 import { authSchema } from './auth/schema.js';
+import { intelSchema } from './threat-cloud/intel/schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -13,4 +14,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'manager: agents, events, policies, stream', up: managerSchema },
   { version: 3, name: 'threat cloud: iocs, sightings, feeds, audit', up: threatCloudSchema },
   { version: 4, name: 'auth: sessions, totp, reset, mail, billing, audit', up: authSchema },
+  { version: 5, name: 'threat cloud intel: campaigns, correlation, technique index', up: intelSchema },
 ];

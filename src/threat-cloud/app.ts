@@ -11,6 +11,8 @@ import { syncBootstrapKeys } from './bootstrap-keys.js';
 import type { ThreatCloudContext } from './context.js';
 import { createFeedStore } from './feeds.js';
 import { createIocQueries } from './ioc-queries.js';
+import { createIntel } from './intel/index.js';
+import type { CorrelationSchedule } from './intel/correlation-job.js';
 import { createIocService } from './ioc-service.js';
 import { createReputationRefresh, scheduleRefresh } from './refresh.js';
 import { registerAdminRoutes, registerKeyAdminRoutes } from './routes/admin.js';
@@ -25,6 +27,8 @@ export { ANONYMOUS_LIMIT_PER_MINUTE };
 export interface ThreatCloudOptions {
   /** Milliseconds between decay refreshes (hourly by default). */
   refreshIntervalMs?: number;
+  /** How often campaign correlation looks for new reports (15 s) and runs at the latest (5 min). */
+  correlation?: CorrelationSchedule;
 }
 
 /** The Threat Cloud: IoCs with reputation, sightings, trap intel, campaigns, feeds, analytics. */
@@ -51,6 +55,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   const iocs = createIocService(db, clock);
   const audit = createAuditStore(db, clock);
   const queryAudit = createQueryAuditBuffer(audit, clock, app.log);
+  const intel = createIntel({ db, clock, logger: app.log, schedule: options.correlation });
   const context: ThreatCloudContext = {
     db,
     clock,
@@ -63,6 +68,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     feeds: createFeedStore(db),
     rules: createRuleStore(db, clock, iocs.store),
     stats: createStatsStore(db, clock),
+    campaigns: intel,
     apiKeyGuard: createApiKeyGuard(app, { keys, usage: createUsageStore(db), clock, config }),
     adminGuard: createAdminGuard(app, config),
   };
@@ -73,6 +79,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   registerTrapIntelRoutes(app, context);
   registerFeedRoutes(app, context);
   registerAdminRoutes(app, context);
+  intel.register(app, context);
 
   const refresh = createReputationRefresh(db, clock);
   let stopRefresh: (() => Promise<void>) | null = null;

@@ -4,6 +4,7 @@ import type { ApiKeyStore, KeyScope } from '../shared/api-keys.js';
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
 import type { AuditStore, QueryAuditBuffer } from './audit.js';
+import type { CampaignLinks } from './intel/index.js';
 import type { FeedStore } from './feeds.js';
 import type { IocQueries } from './ioc-queries.js';
 import type { IocService } from './ioc-service.js';
@@ -23,6 +24,8 @@ export interface ThreatCloudContext {
   feeds: FeedStore;
   rules: RuleStore;
   stats: ReturnType<typeof createStatsStore>;
+  /** Campaign membership and trap-intel correlation (src/threat-cloud/intel). */
+  campaigns: CampaignLinks;
   apiKeyGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   adminGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 }

@@ -10,6 +10,7 @@ import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
 import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../process.js';
 import { authScenario } from './auth.js';
+import { intelScenario } from './intel.js';
 import { kernelScenario } from './kernel.js';
 import { managerScenario } from './manager.js';
 import { threatCloudScenario } from './threat-cloud.js';
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, Scenario> = {
   manager: managerScenario,
   auth: authScenario,
   'threat-cloud': threatCloudScenario,
+  intel: intelScenario,
 };
 
 const BENCH_API_KEY = `pgk_bench_${'b'.repeat(36)}`;

@@ -137,7 +137,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
       return ok({
         ...toItem(ioc),
         reputation: ioc.status === 'whitelisted' ? 100 : reputationOf(factors),
-        campaigns: [] as string[],
+        campaigns: context.campaigns.campaignsOf(ioc.id),
         relatedIocs: iocs.store.relations(ioc.id),
         reputationFactors: factors,
       });

@@ -118,7 +118,7 @@ export function registerTrapIntelRoutes(app: App, context: ThreatCloudContext): 
           iocId: attacker!.ioc.id,
           reputationDelta: attacker!.ioc.reputation - attacker!.before,
           relatedIocs: related.size,
-          campaignMatch: null,
+          campaignMatch: context.campaigns.correlateNow([attacker!.ioc.id, ...related]),
         };
       })();
       return reply.code(201).send(ok(result));

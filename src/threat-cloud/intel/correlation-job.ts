@@ -1,0 +1,86 @@
+import { performance } from 'node:perf_hooks';
+import type { FastifyBaseLogger } from 'fastify';
+import { DEFAULT_BATCH, type Correlator } from './correlation.js';
+
+export interface CorrelationSchedule {
+  /** How often new reports are looked for: new data is correlated within this (≤ 60 s). */
+  checkMs: number;
+  /** A run happens at least this often even when nothing looked new. */
+  everyMs: number;
+}
+
+/** How long one correlation transaction may hold the (synchronous) database and event loop. */
+const BATCH_BUDGET_MS = 25;
+const MIN_BATCH = 50;
+const MAX_BATCH = 2000;
+
+export const DEFAULT_SCHEDULE: CorrelationSchedule = { checkMs: 15_000, everyMs: 5 * 60_000 };
+
+/**
+ * Runs the correlation in the background: a cheap check for new reports on an unref'd
+ * timer, and when there are some, batches until none is left, yielding to the event loop
+ * between batches so requests keep flowing. Started in onReady, stopped in onClose.
+ */
+export function createCorrelationJob(correlator: Correlator, logger: FastifyBaseLogger, schedule: CorrelationSchedule = DEFAULT_SCHEDULE) {
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  let stopped = true;
+  let lastRunAt = 0;
+  let batchSize = DEFAULT_BATCH;
+
+  /**
+   * Batches sized to take about BATCH_BUDGET_MS (halved when slower, doubled when much
+   * faster), each followed by a pause as long as the batch took: a backlog (a bulk import,
+   * an upgrade) uses at most half of the event loop and never blocks it for long.
+   */
+  async function drain(): Promise<void> {
+    lastRunAt = performance.now();
+    while (!stopped) {
+      const started = performance.now();
+      const processed = correlator.runBatch(batchSize);
+      const took = performance.now() - started;
+      if (processed === 0) break;
+      if (took > BATCH_BUDGET_MS) batchSize = Math.max(MIN_BATCH, Math.floor(batchSize / 2));
+      else if (took < BATCH_BUDGET_MS / 4) batchSize = Math.min(MAX_BATCH, batchSize * 2);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(took))).unref());
+    }
+  }
+
+  function tick(): void {
+    if (running || stopped) return;
+    let due: boolean;
+    try {
+      due = correlator.hasPending() || performance.now() - lastRunAt >= schedule.everyMs;
+    } catch (error) {
+      logger.error({ err: error }, 'campaign correlation check failed');
+      return;
+    }
+    if (!due) return;
+    running = drain()
+      .catch((error: unknown) => logger.error({ err: error }, 'campaign correlation failed'))
+      .finally(() => {
+        running = null;
+      });
+  }
+
+  return {
+    start(): void {
+      stopped = false;
+      timer ??= setInterval(tick, schedule.checkMs);
+      timer.unref();
+    },
+    /** Stops the timer and waits for a batch in progress, so the database can close. */
+    async stop(): Promise<void> {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      timer = null;
+      await running;
+    },
+    /** One check now (what the timer does); resolves when the run it started is over. */
+    async runNow(): Promise<void> {
+      tick();
+      await running;
+    },
+  };
+}
+export type CorrelationJob = ReturnType<typeof createCorrelationJob>;

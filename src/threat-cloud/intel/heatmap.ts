@@ -1,0 +1,62 @@
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import type { MitreCatalog } from './mitre.js';
+import { PERIOD_MS, type Period } from './periods.js';
+import { counted } from './timeseries.js';
+
+export type Intensity = 'critical' | 'high' | 'medium' | 'low';
+
+export interface Heatmap<P extends Period = Period> {
+  period: P;
+  techniques: Array<{ id: string; name: string; tactic: string; tactics: string[]; count: number; intensity: Intensity }>;
+  tactics: Record<string, number>;
+}
+
+/** Intensity relative to the top count: ≥ 75 % critical, ≥ 50 % high, ≥ 25 % medium. */
+export function intensityOf(count: number, top: number): Intensity {
+  const share = top === 0 ? 0 : count / top;
+  if (share >= 0.75) return 'critical';
+  if (share >= 0.5) return 'high';
+  return share >= 0.25 ? 'medium' : 'low';
+}
+
+/**
+ * IoCs per ATT&CK technique among those seen in the period, from the trigger-kept
+ * `ioc_techniques` index. Ids the bundled table does not know have no tactic to place them
+ * under and are left out.
+ */
+export function createHeatmapQuery(db: Db, clock: Clock, mitre: MitreCatalog) {
+  const counts = db.prepare<{ from: string }, { id: string; n: number }>(
+    `SELECT t.technique_id AS id, count(*) AS n FROM ioc_techniques t JOIN iocs i ON i.id = t.ioc_id
+     WHERE i.last_seen >= @from AND ${counted('i.')}
+     GROUP BY t.technique_id`,
+  );
+
+  return <P extends Period>(query: { period: P }): Heatmap<P> => {
+    const known = counts
+      .all({ from: toIso(clock.now() - PERIOD_MS[query.period]) })
+      .flatMap((row) => {
+        const technique = mitre.get(row.id);
+        return technique && technique.tactics.length > 0 ? [{ technique, count: row.n }] : [];
+      })
+      .sort((a, b) => b.count - a.count || a.technique.id.localeCompare(b.technique.id));
+    const top = known[0]?.count ?? 0;
+    const tactics: Record<string, number> = {};
+    for (const { technique, count } of known) {
+      for (const tactic of technique.tactics) tactics[tactic] = (tactics[tactic] ?? 0) + count;
+    }
+    return {
+      period: query.period,
+      techniques: known.map(({ technique, count }) => ({
+        id: technique.id,
+        name: technique.name,
+        tactic: technique.tactics[0]!,
+        tactics: [...technique.tactics],
+        count,
+        intensity: intensityOf(count, top),
+      })),
+      tactics,
+    };
+  };
+}
