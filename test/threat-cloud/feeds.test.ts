@@ -219,13 +219,17 @@ t.test('STIX bundle: indicators with stable ids and patterns', async (t) => {
   const first = (await tc.inject({ url: '/api/feeds/stix' })).json();
   t.equal(first.type, 'bundle');
   t.match(first.id, /^bundle--[0-9a-f-]{36}$/);
-  const patterns = first.objects.map((o: { pattern: string }) => o.pattern);
+  const [identity, ...indicators] = first.objects as Array<Record<string, unknown>>;
+  t.match(identity, { type: 'identity', spec_version: '2.1', name: 'Panguard Threat Cloud' }, 'the bundle names its creator first');
+  const patterns = indicators.map((o) => o.pattern);
   t.same(patterns, ["[ipv4-addr:value = '198.51.100.42']", "[ipv6-addr:value = '2001:db8::7']", `[file:hashes.'SHA-256' = '${'d'.repeat(64)}']`, "[url:value = 'http://x.example/it\\'s']"]);
-  t.match(first.objects[0], { type: 'indicator', spec_version: '2.1', pattern_type: 'stix', valid_from: '2026-03-07T12:00:00.000Z' });
-  t.equal(first.objects[0].confidence, 100 - (await tc.inject({ url: '/api/iocs/198.51.100.42' })).json().data.reputation);
+  for (const indicator of indicators) t.equal(indicator.created_by_ref, identity!.id, 'every indicator refers to the identity');
+  t.match(indicators[0], { type: 'indicator', spec_version: '2.1', pattern_type: 'stix', valid_from: '2026-03-07T12:00:00.000Z' });
+  t.equal(indicators[0]!.confidence, 100 - (await tc.inject({ url: '/api/iocs/198.51.100.42' })).json().data.reputation);
   const again = (await tc.inject({ url: '/api/feeds/stix' })).json();
   t.same(again.objects.map((o: { id: string }) => o.id), first.objects.map((o: { id: string }) => o.id), 'ids stable across exports');
-  t.match(first.objects[0].id, /^indicator--[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.equal(again.id, first.id, 'an unchanged export is the same bundle');
+  t.match(indicators[0]!.id, /^indicator--[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 
 t.test('decay refresh: hourly in SQL, change sequence only on crossing 30 or status, expiry after 90 days', async (t) => {
