@@ -17,7 +17,9 @@ import { overviewRoutes } from './routes/overview.js';
 import { policyRoutes } from './routes/policies.js';
 import { streamRoutes } from './routes/stream.js';
 import { threatRoutes } from './routes/threats.js';
+import { endpointQuota } from './endpoint-quota.js';
 import { createSseHub } from './sse-hub.js';
+import { threatCloudReports } from './threat-cloud-reports.js';
 import { createStreamStore } from './stream-store.js';
 import { createStatusSweeper, type StatusSweeper } from './sweeper.js';
 
@@ -27,9 +29,9 @@ export interface ManagerOptions {
   maxStreams?: number;
   /** Queued bytes after which a stream client counts as too slow and is dropped. */
   maxStreamBufferBytes?: number;
-  /** Run inside each event batch's transaction (e.g. Threat Cloud IP reports). */
+  /** Extra work inside each event batch's transaction, after the built-in Threat Cloud reports. */
   ingestHooks?: IngestHook[];
-  /** Run inside the registration transaction of a new agent (e.g. the guard_endpoints quota). */
+  /** Extra checks inside a new agent's registration transaction, after the guard_endpoints quota. */
   registrationHooks?: RegistrationHook[];
   /** Receives the status sweeper, so a test can sweep on its ManualClock. */
   onSweeper?: (sweeper: StatusSweeper) => void;
@@ -68,8 +70,8 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
   const sweeper = createStatusSweeper({ db, agents: agentStore, hub, clock, timeouts });
   options.onSweeper?.(sweeper);
 
-  const agents = createAgentService({ db, clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore, hub, registrationHooks: options.registrationHooks ?? [] });
-  const events = createEventService({ db, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [] });
+  const agents = createAgentService({ db, clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore, hub, registrationHooks: [endpointQuota(db), ...(options.registrationHooks ?? [])] });
+  const events = createEventService({ db, clock, events: eventStore, hub, hooks: [threatCloudReports(db, clock), ...(options.ingestHooks ?? [])] });
   const policies = createPolicyService({ db, clock, timeouts, policies: policyStore, hub });
   const overview = createOverviewService({ clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore });
   const { guards } = access;
