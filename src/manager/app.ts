@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { labelledGauge, serviceMetrics, valueGauge } from '../shared/metrics.js';
 import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
@@ -57,8 +58,18 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
     rateLimit: { max: scaled(config.manager.rateLimit, config), keyGenerator: access.rateLimitKey },
+    metrics: serviceMetrics(config.metrics, 'manager', db, [
+      labelledGauge('panguard_agents', 'Registered agents by status (from the last heartbeat)', 'status', () => {
+        const now = clock.now();
+        const { online, stale, offline } = agentStore.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
+        return { online, stale, offline };
+      }),
+      // The hub is made once the app exists; a scrape before that sees no client.
+      valueGauge('panguard_sse_clients', 'Connected live event-stream clients', () => streamClients()),
+    ]),
   });
 
+  let streamClients = () => 0;
   const hub = createSseHub({
     store: createStreamStore(db),
     clock,
@@ -67,6 +78,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     maxClients: options.maxStreams ?? 1000,
     maxBufferedBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
   });
+  streamClients = () => hub.size;
   const sweeper = createStatusSweeper({ db, agents: agentStore, hub, clock, timeouts });
   options.onSweeper?.(sweeper);
 
