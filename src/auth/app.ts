@@ -1,6 +1,7 @@
 import jwt from '@fastify/jwt';
 import { Type } from '@sinclair/typebox';
 import { pino } from 'pino';
+import { serviceMetrics } from '../shared/metrics.js';
 import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
@@ -41,6 +42,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
     rateLimit: { max: scaled(config.auth.rateLimit, config) },
+    metrics: serviceMetrics(config.metrics, 'auth', db),
   });
   registerHealth(app, {
     db,

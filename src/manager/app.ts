@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { labelledGauge, serviceMetrics, valueGauge } from '../shared/metrics.js';
 import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
@@ -17,7 +18,9 @@ import { overviewRoutes } from './routes/overview.js';
 import { policyRoutes } from './routes/policies.js';
 import { streamRoutes } from './routes/stream.js';
 import { threatRoutes } from './routes/threats.js';
+import { endpointQuota } from './endpoint-quota.js';
 import { createSseHub } from './sse-hub.js';
+import { threatCloudReports } from './threat-cloud-reports.js';
 import { createStreamStore } from './stream-store.js';
 import { createStatusSweeper, type StatusSweeper } from './sweeper.js';
 
@@ -27,9 +30,9 @@ export interface ManagerOptions {
   maxStreams?: number;
   /** Queued bytes after which a stream client counts as too slow and is dropped. */
   maxStreamBufferBytes?: number;
-  /** Run inside each event batch's transaction (e.g. Threat Cloud IP reports). */
+  /** Extra work inside each event batch's transaction, after the built-in Threat Cloud reports. */
   ingestHooks?: IngestHook[];
-  /** Run inside the registration transaction of a new agent (e.g. the guard_endpoints quota). */
+  /** Extra checks inside a new agent's registration transaction, after the guard_endpoints quota. */
   registrationHooks?: RegistrationHook[];
   /** Receives the status sweeper, so a test can sweep on its ManualClock. */
   onSweeper?: (sweeper: StatusSweeper) => void;
@@ -55,8 +58,18 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
     rateLimit: { max: scaled(config.manager.rateLimit, config), keyGenerator: access.rateLimitKey },
+    metrics: serviceMetrics(config.metrics, 'manager', db, [
+      labelledGauge('panguard_agents', 'Registered agents by status (from the last heartbeat)', 'status', () => {
+        const now = clock.now();
+        const { online, stale, offline } = agentStore.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
+        return { online, stale, offline };
+      }),
+      // The hub is made once the app exists; a scrape before that sees no client.
+      valueGauge('panguard_sse_clients', 'Connected live event-stream clients', () => streamClients()),
+    ]),
   });
 
+  let streamClients = () => 0;
   const hub = createSseHub({
     store: createStreamStore(db),
     clock,
@@ -65,11 +78,12 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     maxClients: options.maxStreams ?? 1000,
     maxBufferedBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
   });
+  streamClients = () => hub.size;
   const sweeper = createStatusSweeper({ db, agents: agentStore, hub, clock, timeouts });
   options.onSweeper?.(sweeper);
 
-  const agents = createAgentService({ db, clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore, hub, registrationHooks: options.registrationHooks ?? [] });
-  const events = createEventService({ db, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [] });
+  const agents = createAgentService({ db, clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore, hub, registrationHooks: [endpointQuota(db), ...(options.registrationHooks ?? [])] });
+  const events = createEventService({ db, clock, events: eventStore, hub, hooks: [threatCloudReports(db, clock), ...(options.ingestHooks ?? [])] });
   const policies = createPolicyService({ db, clock, timeouts, policies: policyStore, hub });
   const overview = createOverviewService({ clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore });
   const { guards } = access;

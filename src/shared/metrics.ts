@@ -95,3 +95,43 @@ export function databaseSizeCollector(readBytes: () => number): MetricsCollector
 export function databaseSizeReader(db: { pragma(source: string, options: { simple: true }): unknown }): () => number {
   return () => Number(db.pragma('page_count', { simple: true })) * Number(db.pragma('page_size', { simple: true }));
 }
+
+/** A gauge with one label whose values are read at scrape time (e.g. agents by status). */
+export function labelledGauge(name: string, help: string, label: string, read: () => Record<string, number>): MetricsCollector {
+  return (registry) => {
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, count] of Object.entries(read())) this.set({ [label]: value }, count);
+      },
+    });
+  };
+}
+
+/** A gauge without labels read at scrape time (e.g. connected stream clients). */
+export function valueGauge(name: string, help: string, read: () => number): MetricsCollector {
+  return (registry) => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  };
+}
+
+/** The metrics options of one service: its own collectors plus the shared database size. */
+export function serviceMetrics(
+  settings: { enabled: boolean; token?: string | undefined },
+  service: string,
+  db: Parameters<typeof databaseSizeReader>[0],
+  collectors: MetricsCollector[] = [],
+): MetricsOptions {
+  return { enabled: settings.enabled, token: settings.token, service, collectors: [databaseSizeCollector(databaseSizeReader(db)), ...collectors] };
+}

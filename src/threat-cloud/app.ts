@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { createApiKeyStore } from '../shared/api-keys.js';
+import { labelledGauge, serviceMetrics } from '../shared/metrics.js';
 import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
@@ -46,6 +47,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     rateLimit: { max: scaled(ANONYMOUS_LIMIT_PER_MINUTE, config) },
     // IoC values up to 2,048 characters travel percent-encoded in paths.
     maxParamLength: 3 * 2048,
+    metrics: serviceMetrics(config.metrics, 'threat-cloud', db, [iocsByStatusGauge(db)]),
   });
 
   const keys = createApiKeyStore(db, clock);
@@ -92,4 +94,12 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     if (db.open) queryAudit.stop();
   });
   return app;
+}
+
+/** IoCs by status from the trigger-kept counts: a scrape never scans the IoC table. */
+function iocsByStatusGauge(db: ServiceDeps['db']) {
+  const byStatus = db.prepare<[], { status: string; n: number }>(`SELECT status, sum(n) AS n FROM ioc_counts GROUP BY status`);
+  return labelledGauge('panguard_iocs', 'Indicators of compromise by status', 'status', () =>
+    Object.fromEntries(byStatus.all().map((row) => [row.status, row.n])),
+  );
 }
