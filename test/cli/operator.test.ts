@@ -76,7 +76,8 @@ t.test('admin create refuses bad input with exit 2 and stores nothing', async (t
   const cases: Array<[string[], string, string | RegExp]> = [
     [['admin', 'create', '--email', 'a@example.com', '--name', 'A'], 'short', 'Password must be between 8 and 128 characters'],
     [['admin', 'create', '--email', 'a@example.com', '--name', 'A'], 'x'.repeat(129), 'Password must be between 8 and 128 characters'],
-    [['admin', 'create', '--email', 'a@example.com', '--name', 'A'], '', 'Password must be between 8 and 128 characters'],
+    [['admin', 'create', '--email', 'a@example.com', '--name', 'A'], '', 'no password on standard input; pipe it in'],
+    [['admin', 'create', '--email', 'a@example.com', '--name', 'A'], '\n', 'no password on standard input'],
     [['admin', 'create', '--email', 'a@example.com', '--name', 'A'], 'password123', 'This password is too common; choose another'],
     [['admin', 'create', '--email', 'not-an-email', '--name', 'A'], PASSWORD, 'email must be a valid email address'],
     [['admin', 'create', '--email', 'a@example.com', '--name', '   '], PASSWORD, 'name must be between 1 and 100 characters'],

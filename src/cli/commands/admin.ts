@@ -43,6 +43,8 @@ export const adminCommand: CliCommand = {
     const email = values.email.trim().toLowerCase();
     const name = values.name.trim();
     const password = passwordFrom(await io.readStdin());
+    // Never from argv: it would show in `ps` and the shell history.
+    if (password === '') throw new UsageError('no password on standard input; pipe it in, e.g. printf \'%s\' "$PASSWORD" | panguard admin create …');
     validateAccount({ email, name, password });
 
     const config = cliConfig(io);
