@@ -18,6 +18,7 @@ import { pino } from 'pino';
 import { installErrorHandler } from './error-handler.js';
 import { AppError, RATE_LIMITED_MESSAGE, notFound } from './errors.js';
 import { createValidatorCompiler } from './validation.js';
+import type { ErrorEnvelope } from './envelope.js';
 import { installMetrics, type MetricsOptions } from './metrics.js';
 
 /** Every app of the process, whatever its transport: routes never care about TLS. */
@@ -95,6 +96,16 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     // Keep-alive connections must not hold a graceful shutdown open.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Router errors happen before any hook runs: answer them in the envelope with the headers.
+    frameworkErrors: (error, request, reply) => {
+      const status: 400 | 414 | 500 = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : error.code === 'FST_ERR_BAD_URL' ? 400 : 500;
+      const message = status === 414 ? 'URL parameter is too long' : status === 400 ? 'Malformed URL' : 'Internal server error';
+      if (status === 500) request.log.error({ err: error }, 'router error');
+      reply.header('x-request-id', request.id).headers(SECURITY_HEADERS).header('content-security-policy', CSP);
+      if (tls) reply.header('strict-transport-security', HSTS);
+      const body: ErrorEnvelope = { ok: false, error: message, code: error.code };
+      void reply.code(status as never).send(body as never);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   app.setValidatorCompiler(createValidatorCompiler());

@@ -111,6 +111,19 @@ t.test('unknown routes are 404 in the envelope, with or without credentials', as
   }
 });
 
+t.test('router errors (bad URL encoding, over-long parameter) are enveloped with the usual headers', async (t) => {
+  const app = await kernelApp(t);
+  const badUrl = await app.inject({ url: '/things/%E0%A4%A' });
+  t.equal(badUrl.statusCode, 400);
+  t.same(badUrl.json(), { ok: false, error: 'Malformed URL', code: 'FST_ERR_BAD_URL' });
+  t.match(badUrl.headers['x-request-id'], UUID);
+  t.equal(badUrl.headers['x-content-type-options'], 'nosniff');
+  const long = await app.inject({ url: `/things/${'x'.repeat(300)}` });
+  t.equal(long.statusCode, 414);
+  t.same(long.json(), { ok: false, error: 'URL parameter is too long', code: 'FST_ERR_MAX_PARAM_LENGTH' });
+  t.notMatch(long.body, 'xxxxxxxx', 'the offending path is not echoed');
+});
+
 t.test('unexpected errors are 500 without detail; coded errors keep their status', async (t) => {
   const app = await kernelApp(t);
   const res = await app.inject({ url: '/boom' });

@@ -9,7 +9,7 @@ export type Intensity = 'critical' | 'high' | 'medium' | 'low';
 
 export interface Heatmap<P extends Period = Period> {
   period: P;
-  techniques: Array<{ id: string; name: string; tactic: string; tactics: string[]; count: number; intensity: Intensity }>;
+  techniques: Array<{ id: string; name: string | null; tactic: string | null; tactics: string[]; count: number; intensity: Intensity }>;
   tactics: Record<string, number>;
 }
 
@@ -23,36 +23,36 @@ export function intensityOf(count: number, top: number): Intensity {
 
 /**
  * IoCs per ATT&CK technique among those seen in the period, from the trigger-kept
- * `ioc_techniques` index. Ids the bundled table does not know have no tactic to place them
- * under and are left out.
+ * `ioc_techniques` index. Ids the bundled table does not know are still listed, with
+ * `name: null` and no tactic, so a typo or a newer ATT&CK id is visible instead of lost.
  */
 export function createHeatmapQuery(db: Db, clock: Clock, mitre: MitreCatalog) {
+  // The period's range of ioc_techniques drives (INDEXED BY, CROSS JOIN fixes the loop order)
+  // and each IoC is one primary-key probe, whatever the statistics say; without it SQLite may
+  // walk every technique row to spare itself the GROUP BY sort.
   const counts = db.prepare<{ from: string }, { id: string; n: number }>(
-    `SELECT t.technique_id AS id, count(*) AS n FROM ioc_techniques t JOIN iocs i ON i.id = t.ioc_id
-     WHERE i.last_seen >= @from AND ${counted('i.')}
+    `SELECT t.technique_id AS id, count(*) AS n FROM ioc_techniques t INDEXED BY ioc_techniques_last_seen CROSS JOIN iocs i ON i.id = t.ioc_id
+     WHERE t.last_seen >= @from AND ${counted('i.')}
      GROUP BY t.technique_id`,
   );
 
   return <P extends Period>(query: { period: P }): Heatmap<P> => {
-    const known = counts
+    const rows = counts
       .all({ from: toIso(clock.now() - PERIOD_MS[query.period]) })
-      .flatMap((row) => {
-        const technique = mitre.get(row.id);
-        return technique && technique.tactics.length > 0 ? [{ technique, count: row.n }] : [];
-      })
-      .sort((a, b) => b.count - a.count || a.technique.id.localeCompare(b.technique.id));
-    const top = known[0]?.count ?? 0;
+      .map((row) => ({ id: row.id, technique: mitre.get(row.id), count: row.n }))
+      .sort((a, b) => b.count - a.count || a.id.localeCompare(b.id));
+    const top = rows[0]?.count ?? 0;
     const tactics: Record<string, number> = {};
-    for (const { technique, count } of known) {
-      for (const tactic of technique.tactics) tactics[tactic] = (tactics[tactic] ?? 0) + count;
+    for (const { technique, count } of rows) {
+      for (const tactic of technique?.tactics ?? []) tactics[tactic] = (tactics[tactic] ?? 0) + count;
     }
     return {
       period: query.period,
-      techniques: known.map(({ technique, count }) => ({
-        id: technique.id,
-        name: technique.name,
-        tactic: technique.tactics[0]!,
-        tactics: [...technique.tactics],
+      techniques: rows.map(({ id, technique, count }) => ({
+        id: technique?.id ?? id,
+        name: technique?.name ?? null,
+        tactic: technique?.tactics[0] ?? null,
+        tactics: [...(technique?.tactics ?? [])],
         count,
         intensity: intensityOf(count, top),
       })),

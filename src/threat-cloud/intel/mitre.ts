@@ -1,4 +1,4 @@
-import { MITRE_TECHNIQUES } from './mitre-data.js';
+import { readFileSync } from 'node:fs';
 
 export interface MitreTechnique {
   id: string;
@@ -7,9 +7,23 @@ export interface MitreTechnique {
   tactics: readonly string[];
 }
 
-/** Read-only lookup over the bundled ATT&CK Enterprise table (built once per app). */
+interface MitreTable {
+  source: string;
+  license: string;
+  techniques: MitreTechnique[];
+}
+
+/**
+ * MITRE ATT&CK Enterprise, reduced to id, name and tactics, as MITRE publishes it (the file
+ * keeps its source and licence notice). It sits beside the sources, so the same path works
+ * under tsx and from dist/.
+ */
+const TABLE_FILE = new URL('../../../src/threat-cloud/data/mitre-attack-enterprise.json', import.meta.url);
+
+/** Read-only lookup over the bundled ATT&CK Enterprise table, read once per app. */
 export function createMitreCatalog() {
-  const byId = new Map<string, MitreTechnique>(MITRE_TECHNIQUES.map(([id, name, tactics]) => [id, { id, name, tactics }]));
+  const table = JSON.parse(readFileSync(TABLE_FILE, 'utf8')) as MitreTable;
+  const byId = new Map<string, MitreTechnique>(table.techniques.map((technique) => [technique.id, technique]));
   return {
     get(id: string): MitreTechnique | undefined {
       return byId.get(id.toUpperCase());

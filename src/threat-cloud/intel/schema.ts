@@ -70,30 +70,37 @@ export function intelSchema(db: Db): void {
     CREATE TABLE ioc_techniques (
       ioc_id       TEXT NOT NULL REFERENCES iocs (id) ON DELETE CASCADE,
       technique_id TEXT NOT NULL,
+      last_seen    TEXT NOT NULL,
       PRIMARY KEY (ioc_id, technique_id)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX ioc_techniques_technique ON ioc_techniques (technique_id, ioc_id);
+    CREATE INDEX ioc_techniques_last_seen ON ioc_techniques (last_seen, technique_id);
 
     CREATE VIEW ioc_technique_source AS
-      SELECT i.id AS ioc_id, upper(trim(j.value)) AS technique_id
+      SELECT i.id AS ioc_id, upper(trim(j.value)) AS technique_id, i.last_seen AS last_seen
       FROM iocs i, json_each(CASE WHEN json_valid(i.metadata) THEN i.metadata ELSE '{}' END, '$.mitreIds') j
       WHERE j.type = 'text' AND trim(j.value) <> ''
       UNION
-      SELECT i.id, upper(trim(j.value))
+      SELECT i.id, upper(trim(j.value)), i.last_seen
       FROM iocs i, json_each(CASE WHEN json_valid(i.metadata) THEN i.metadata ELSE '{}' END, '$.mitreId') j
       WHERE j.type = 'text' AND trim(j.value) <> '';
 
     CREATE TRIGGER iocs_techniques_insert AFTER INSERT ON iocs BEGIN
-      INSERT OR IGNORE INTO ioc_techniques (ioc_id, technique_id)
-        SELECT ioc_id, technique_id FROM ioc_technique_source WHERE ioc_id = NEW.id;
+      INSERT OR IGNORE INTO ioc_techniques (ioc_id, technique_id, last_seen)
+        SELECT ioc_id, technique_id, last_seen FROM ioc_technique_source WHERE ioc_id = NEW.id;
     END;
     CREATE TRIGGER iocs_techniques_update AFTER UPDATE OF metadata ON iocs
       WHEN OLD.metadata IS NOT NEW.metadata BEGIN
       DELETE FROM ioc_techniques WHERE ioc_id = NEW.id;
-      INSERT OR IGNORE INTO ioc_techniques (ioc_id, technique_id)
-        SELECT ioc_id, technique_id FROM ioc_technique_source WHERE ioc_id = NEW.id;
+      INSERT OR IGNORE INTO ioc_techniques (ioc_id, technique_id, last_seen)
+        SELECT ioc_id, technique_id, last_seen FROM ioc_technique_source WHERE ioc_id = NEW.id;
     END;
-    INSERT OR IGNORE INTO ioc_techniques (ioc_id, technique_id) SELECT ioc_id, technique_id FROM ioc_technique_source;
+    -- The heatmap filters by the IoC's last sighting: kept here so it searches a time range.
+    CREATE TRIGGER iocs_techniques_last_seen AFTER UPDATE OF last_seen ON iocs
+      WHEN OLD.last_seen IS NOT NEW.last_seen BEGIN
+      UPDATE ioc_techniques SET last_seen = NEW.last_seen WHERE ioc_id = NEW.id;
+    END;
+    INSERT OR IGNORE INTO ioc_techniques (ioc_id, technique_id, last_seen) SELECT ioc_id, technique_id, last_seen FROM ioc_technique_source;
 
     CREATE TABLE intel_state (
       name  TEXT PRIMARY KEY,

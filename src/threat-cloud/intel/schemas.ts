@@ -117,8 +117,8 @@ export const HeatmapSchema = Type.Object({
   techniques: Type.Array(
     Type.Object({
       id: Type.String(),
-      name: Type.String(),
-      tactic: Type.String(),
+      name: Type.Union([Type.String(), Type.Null()], { description: 'null when the bundled ATT&CK table does not know the id' }),
+      tactic: Type.Union([Type.String(), Type.Null()]),
       tactics: Type.Array(Type.String()),
       count: Count,
       intensity: StringEnum(['critical', 'high', 'medium', 'low'] as const),

@@ -170,8 +170,9 @@ t.test('mitre-heatmap: IoCs per technique seen in the period, tactics summed, in
     { id: 'T1046', name: 'Network Service Discovery', tactic: 'Discovery', tactics: ['Discovery'], count: 1, intensity: 'high' },
     { id: 'T1059', name: 'Command and Scripting Interpreter', tactic: 'Execution', tactics: ['Execution'], count: 1, intensity: 'high' },
     { id: 'T1110.001', name: 'Password Guessing', tactic: 'Credential Access', tactics: ['Credential Access'], count: 1, intensity: 'high' },
+    { id: 'T9999', name: null, tactic: null, tactics: [], count: 1, intensity: 'high' },
   ]);
-  t.same(week.tactics, { 'Credential Access': 3, Discovery: 1, Execution: 1 });
+  t.same(week.tactics, { 'Credential Access': 3, Discovery: 1, Execution: 1 }, 'an unknown id counts for no tactic');
 
   const month = (await h.get('/api/query/mitre-heatmap?period=30d')).json().data;
   t.match(month.techniques[0], { id: 'T1046', count: 2, intensity: 'critical' });
