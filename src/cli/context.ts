@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { loadConfig, derivedPaths, type Config } from '../config.js';
-import { openDatabase, type Db } from '../shared/db/open.js';
+import { MIGRATIONS } from '../migrations.js';
+import { migrate } from '../shared/db/migrate.js';
+import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
 
 /** Where a command writes: stdout for results, stderr for errors; tests capture both. */
 export interface CliIo {
@@ -40,4 +42,20 @@ export function openExistingDatabase(config: Config): Db {
     throw new CommandError(`no database at ${databasePath}; start the server once or run "panguard migrate"`);
   }
   return openDatabase(databasePath, { synchronous: config.sqliteSynchronous });
+}
+
+/**
+ * Opens (or creates) the server's database and brings its schema up to date, for commands
+ * that write rows the server reads (accounts, keys, seeded data) and may run before its first start.
+ */
+export function openMigratedDatabase(config: Config): Db {
+  const { databasePath } = derivedPaths(config);
+  const db = openDatabase(databasePath, { synchronous: config.sqliteSynchronous });
+  try {
+    migrate(db, MIGRATIONS);
+  } catch (error) {
+    closeDatabase(db);
+    throw error;
+  }
+  return db;
 }

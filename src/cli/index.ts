@@ -1,11 +1,23 @@
 import { ConfigError } from '../config.js';
 import { MigrationError } from '../shared/db/migrate.js';
+import { adminCommand } from './commands/admin.js';
 import { backupCommand } from './commands/backup.js';
+import { keysCommand } from './commands/keys.js';
 import { migrateCommand } from './commands/migrate.js';
+import { outboxCommand } from './commands/outbox.js';
+import { seedCommand } from './commands/seed.js';
 import { tokenCommand } from './commands/token.js';
 import { CommandError, UsageError, type CliCommand, type CliIo } from './context.js';
 
-export const COMMANDS: readonly CliCommand[] = [tokenCommand, backupCommand, migrateCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  tokenCommand,
+  backupCommand,
+  migrateCommand,
+  adminCommand,
+  keysCommand,
+  seedCommand,
+  outboxCommand,
+];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
