@@ -242,6 +242,32 @@ t.test('auth attacks through the real process', async (t) => {
     t.equal(keyMaking.status, 401, 'an API key cannot make keys');
   });
 
+  t.test('passwords are taken exactly as typed: long, any characters, no truncation or case folding', async (t) => {
+    // 128 characters (the contract's maximum), spaces, Unicode, no character-class rules.
+    const password = `  Ünïcødé päss phrase with spaces 🙂 ${'lowercase words only '.repeat(5)}`.slice(0, 126) + 'Z ';
+    t.equal(password.length, 128, 'a 128-character password');
+    const email = 'exact-password@example.com';
+    const r = await auth.post('/api/auth/register', { email, name: 'Exact', password }, nextIp());
+    t.equal(r.status, 201, 'accepted at registration');
+    t.equal((await auth.login(email, password, nextIp())).status, 200, 'the exact password logs in');
+    for (const [name, variant] of [
+      ['trimmed', password.trim()],
+      ['truncated by one character', password.slice(0, 127)],
+      ['truncated to 72 bytes (bcrypt-style)', Buffer.from(password).subarray(0, 72).toString()],
+      ['upper-cased', password.toUpperCase()],
+      ['lower-cased', password.toLowerCase()],
+    ] as Array<[string, string]>) {
+      t.not(variant, password, `${name} differs`);
+      t.equal((await auth.login(email, variant, nextIp())).status, 401, `${name}: refused`);
+    }
+    // The one deliberate transformation: Unicode NFC (NIST SP 800-63B 5.1.1.2), so the same
+    // password typed on a system that sends decomposed characters still matches.
+    t.not(password.normalize('NFD'), password, 'the NFD form is other bytes');
+    t.equal((await auth.login(email, password.normalize('NFD'), nextIp())).status, 200, 'the NFD form of the same password logs in (NFC normalisation)');
+    const onlyLetters = await auth.post('/api/auth/register', { email: 'letters-only@example.com', name: 'Letters', password: 'quietmeadowlarksong' }, nextIp());
+    t.equal(onlyLetters.status, 201, 'no composition rules: lower-case letters only is accepted');
+  });
+
   t.test('login timing does not reveal whether an e-mail exists', async (t) => {
     const known = 'timing-known@example.com';
     await auth.register(known, nextIp());
