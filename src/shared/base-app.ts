@@ -16,7 +16,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { pino } from 'pino';
 import { installErrorHandler } from './error-handler.js';
-import { AppError, RATE_LIMITED_MESSAGE, notFound } from './errors.js';
+import { AppError, RATE_LIMITED_MESSAGE, notFound, unavailable } from './errors.js';
 import { createValidatorCompiler } from './validation.js';
 import type { ErrorEnvelope } from './envelope.js';
 import { installMetrics, type MetricsOptions } from './metrics.js';
@@ -84,6 +84,9 @@ const HSTS = 'max-age=31536000; includeSubDomains';
  * headers, CORS, body validation without coercion, the error envelope, rate limiting,
  * a 404 in the envelope and the OpenAPI docs. The caller registers its routes afterwards.
  */
+/** The 503 answer to a request that arrives while the process shuts down. */
+export const SHUTTING_DOWN_MESSAGE = 'Server is shutting down';
+
 export async function createBaseApp(options: BaseAppOptions): Promise<App> {
   const tls = options.https ?? null;
   const app = Fastify({
@@ -95,7 +98,9 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     routerOptions: { maxParamLength: options.maxParamLength ?? 200 },
     // Keep-alive connections must not hold a graceful shutdown open.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Fastify's own 503 while closing is not in the envelope; the onRequest hook below
+    // answers it instead.
+    return503OnClosing: false,
     // Router errors happen before any hook runs: answer them in the envelope with the headers.
     frameworkErrors: (error, request, reply) => {
       const status: 400 | 414 | 500 = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : error.code === 'FST_ERR_BAD_URL' ? 400 : 500;
@@ -113,11 +118,18 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
   app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
 
+  // Requests that reach a closing app (keep-alive or already-accepted connections) are
+  // refused with the 503 envelope rather than started while the database is closing.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.headers(SECURITY_HEADERS);
     if (!request.url.startsWith('/docs')) reply.header('content-security-policy', CSP);
     if (tls) reply.header('strict-transport-security', HSTS);
+    if (closing) throw unavailable(SHUTTING_DOWN_MESSAGE, 'SHUTTING_DOWN');
   });
 
   if (options.corsAllowedOrigins.length > 0) {
