@@ -1,24 +1,13 @@
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { chromium, type Browser } from 'playwright-core';
+import { launchChromium } from '../browser.js';
 import { buildManagerApp } from '../../src/manager/app.js';
 import { ensureSelfSignedCertificate } from '../../src/shared/certificate.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { TEST_SECRETS, tempDir, testConfig, testDb } from '../helper.js';
 import { event, OPERATOR, register } from './fixtures.js';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--ignore-certificate-errors',
-];
 
 t.test('the dashboard shows the fleet and live events in real Chromium over HTTPS', async (t) => {
   const config = testConfig(t, { MANAGER_RATE_LIMIT: '100000' });
@@ -31,8 +20,8 @@ t.test('the dashboard shows the fleet and live events in real Chromium over HTTP
   const { port } = app.server.address() as AddressInfo;
   const origin = `https://127.0.0.1:${port}`;
 
-  const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  t.teardown(() => browser.close());
+  // The dashboard is served with the test's self-signed certificate.
+  const browser = await launchChromium(t, ['--ignore-certificate-errors']);
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
   const problems: string[] = [];
