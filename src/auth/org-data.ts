@@ -1,3 +1,4 @@
+import type { EventRow as ManagerEventRow } from '../manager/events-store.js';
 import type { Db } from '../shared/db/open.js';
 
 interface AgentRow {
@@ -13,19 +14,8 @@ interface AgentRow {
   policy_version: string | null;
 }
 
-interface EventRow {
-  id: string;
-  agent_id: string;
-  hostname: string;
-  type: string;
-  severity: string;
-  confidence: number | null;
-  rule_id: string | null;
-  details: string;
-  source_ip: string | null;
-  timestamp: string;
-  received_at: string;
-}
+/** A Manager event as exported: the Manager's own row without its index-only columns. */
+type EventRow = Omit<ManagerEventRow, 'org_id' | 'timestamp_ms'>;
 
 interface PolicyRow {
   id: string;

@@ -217,19 +217,7 @@ export const Stats = Type.Object({
 
 export const ExportData = Type.Object({
   exportedAt: Timestamp,
-  user: Type.Object({
-    id: Type.String(),
-    email: Type.String(),
-    name: Type.String(),
-    role: RoleSchema,
-    tier: TierSchema,
-    suspended: Type.Boolean(),
-    totpEnabled: Type.Boolean(),
-    createdAt: Timestamp,
-    updatedAt: Timestamp,
-    lastLoginAt: NullableTimestamp,
-    planExpiresAt: NullableTimestamp,
-  }),
+  user: Type.Composite([AdminUser, Type.Object({ updatedAt: Timestamp })]),
   sessions: Type.Array(AdminSession),
   subscription: SubscriptionView,
   usage: Usage,

@@ -84,27 +84,20 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
 
   const daysSince = (iso: string, now: number) => Math.max(0, (now - Date.parse(iso)) / DAY_MS);
 
-  const factorsOf = (ioc: Ioc, now: number): ReputationFactors =>
-    reputationFactors({
-      severity: ioc.severity,
-      confidence: ioc.confidence,
-      reports: ioc.sightings,
-      reporters: ioc.reporters,
-      trap: ioc.trap,
-      days: daysSince(ioc.lastSeen, now),
-    });
+  /** What the reputation formula reads of an IoC, as of `now`. */
+  const inputsOf = (ioc: Pick<Ioc, 'severity' | 'confidence' | 'sightings' | 'reporters' | 'trap' | 'lastSeen'>, now: number) => ({
+    severity: ioc.severity,
+    confidence: ioc.confidence,
+    reports: ioc.sightings,
+    reporters: ioc.reporters,
+    trap: ioc.trap,
+    days: daysSince(ioc.lastSeen, now),
+  });
+
+  const factorsOf = (ioc: Ioc, now: number): ReputationFactors => reputationFactors(inputsOf(ioc, now));
 
   const reputationFor = (ioc: Pick<Ioc, 'status' | 'severity' | 'confidence' | 'sightings' | 'reporters' | 'trap' | 'lastSeen'>, now: number) =>
-    ioc.status === 'whitelisted'
-      ? 100
-      : computeReputation({
-          severity: ioc.severity,
-          confidence: ioc.confidence,
-          reports: ioc.sightings,
-          reporters: ioc.reporters,
-          trap: ioc.trap,
-          days: daysSince(ioc.lastSeen, now),
-        });
+    ioc.status === 'whitelisted' ? 100 : computeReputation(inputsOf(ioc, now));
 
   /** The stored country: `metadata.country` when given, else GeoIP for IPs. */
   const countryFor = (type: IocType, value: string, metadata: Metadata, previous: string | null): string | null => {

@@ -8,6 +8,7 @@ import { SESSION_TTL_MS, type AuthPrincipal, type TokenIssuer } from '../authent
 import type { AuthContext } from '../context.js';
 import { duplicateRegistrationMail, resetPasswordMail } from '../mail/templates.js';
 import type { UserRecord } from '../stores/users.js';
+import { adminView } from './admin.js';
 import { assertAtMostOneCode, type SecondFactor } from './second-factor.js';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../common-passwords.js';
 import type { UsageReport } from './usage.js';
@@ -219,19 +220,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const subscription = ctx.subscriptions.get(user.id);
       return {
         exportedAt: toIso(now),
-        user: {
-          id: user.id,
-          email: user.email,
-          name: user.name,
-          role: user.role,
-          tier: user.tier,
-          suspended: user.suspended,
-          totpEnabled: user.totpEnabled,
-          createdAt: user.createdAt,
-          updatedAt: user.updatedAt,
-          lastLoginAt: user.lastLoginAt,
-          planExpiresAt: user.planExpiresAt,
-        },
+        user: { ...adminView(user), updatedAt: user.updatedAt },
         sessions: sessions.listAll(user.id).map(({ id, userId, createdAt, lastUsedAt, expiresAt, ip: sessionIp, userAgent }) => ({
           id,
           userId,
