@@ -152,14 +152,18 @@ async function main(): Promise<void> {
       },
     };
     const rows: BenchRow[] = [];
-    for (const [name, scenario] of Object.entries(SCENARIOS)) {
-      if (only.length > 0 && !only.includes(name)) continue;
-      process.stderr.write(`running ${name}…\n`);
-      rows.push(...(await scenario(context)));
+    try {
+      for (const [name, scenario] of Object.entries(SCENARIOS)) {
+        if (only.length > 0 && !only.includes(name)) continue;
+        process.stderr.write(`running ${name}…\n`);
+        rows.push(...(await scenario(context)));
+      }
+    } finally {
+      // Rows measured before a failing scenario are still worth having.
+      process.stdout.write(`\nPanguard benchmark (${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores)\n`);
+      printTable(rows);
+      if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(rows, null, 2)}\n`);
     }
-    process.stdout.write(`\nPanguard benchmark (${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores)\n`);
-    printTable(rows);
-    if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(rows, null, 2)}\n`);
   } finally {
     await Promise.all([server, ...extraProcesses].map((p) => p.stop('SIGTERM')));
     bare.child.kill('SIGTERM');

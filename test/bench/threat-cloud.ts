@@ -124,14 +124,18 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** A second process on the same data folder: time from spawn to the Threat Cloud answering /health. */
+/**
+ * A second process on the same data folder: time from spawn to the Threat Cloud answering
+ * /health. It lists the same bootstrap key: a start-up without it would revoke the key (as
+ * TC_API_KEYS promises) under the scenarios that run after this one.
+ */
 async function startup(context: BenchContext): Promise<BenchRow> {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
   const [auth, manager, tc] = [await freePort(), await freePort(), await freePort()];
   const started = performance.now();
   const child = spawn(process.execPath, [path.join(root, 'dist', 'main.js')], {
     cwd: root,
-    env: { ...process.env, DATA_DIR: context.dataDir, DATABASE_PATH: context.databasePath, MANAGER_TLS_CERT: path.join(context.dataDir, 'certs', 'manager.crt'), MANAGER_TLS_KEY: path.join(context.dataDir, 'certs', 'manager.key'), AUTH_PORT: String(auth), MANAGER_PORT: String(manager), TC_PORT: String(tc), HOST: '127.0.0.1', LOG_LEVEL: 'error' },
+    env: { ...process.env, DATA_DIR: context.dataDir, DATABASE_PATH: context.databasePath, MANAGER_TLS_CERT: path.join(context.dataDir, 'certs', 'manager.crt'), MANAGER_TLS_KEY: path.join(context.dataDir, 'certs', 'manager.key'), AUTH_PORT: String(auth), MANAGER_PORT: String(manager), TC_PORT: String(tc), HOST: '127.0.0.1', LOG_LEVEL: 'error', TC_API_KEYS: context.secrets.tcApiKey },
     stdio: 'ignore',
   });
   let ms = Number.NaN;
