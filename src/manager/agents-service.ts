@@ -10,6 +10,7 @@ import type { PolicyStore } from './policies-store.js';
 import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, RegisterBody } from './schemas.js';
 import type { SseHub } from './sse-hub.js';
 import { heartbeatRange, statusAt, type StatusTimeouts } from './status.js';
+import { durableTransaction } from '../shared/db/durable.js';
 
 export const DEFAULT_ORG = 'default';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -57,7 +58,8 @@ export function createAgentService(deps: AgentServiceDeps) {
   const { db, clock, timeouts, agents, events, policies, hub } = deps;
   const registrationHooks = deps.registrationHooks ?? [];
 
-  const upsert = db.transaction((body: RegisterBody, ip: string, tokenHash: string, now: number) => {
+  // The agent's token is a credential: its registration is synced like the Auth Server's.
+  const upsert = durableTransaction(db, (body: RegisterBody, ip: string, tokenHash: string, now: number) => {
     const orgId = body.org_id ?? DEFAULT_ORG;
     const tags = [...new Set(body.tags ?? [])];
     const common = { os: body.os, version: body.version, ip, tags, tokenHash, nowMs: now, nowIso: toIso(now) };

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../shared/clock.js';
 import { toIso } from '../shared/clock.js';
+import { durableTransaction, writeDurably } from '../shared/db/durable.js';
 import type { Db } from '../shared/db/open.js';
 import { newId } from '../shared/tokens.js';
 
@@ -54,11 +55,12 @@ export function createAuditStore(db: Db, clock: Clock) {
     insert.run(newId('audit_'), entry.action, entry.resource, JSON.stringify(entry.details ?? {}), entry.apiKey, entry.ip, at);
 
   return {
+    /** Synced at commit (see writeDurably): the trail must survive a power loss. */
     record(entry: AuditEntry): void {
-      write(entry, toIso(clock.now()));
+      writeDurably(db, () => write(entry, toIso(clock.now())));
     },
     /** Entries stamped when they happened, written now (the query buffer's flush). */
-    recordMany: db.transaction((entries: Array<AuditEntry & { at: string }>) => {
+    recordMany: durableTransaction(db, (entries: Array<AuditEntry & { at: string }>) => {
       for (const entry of entries) write(entry, entry.at);
     }),
     list(filter: { action?: AuditAction; since?: string; page: number; limit: number }): { items: AuditRecord[]; total: number } {

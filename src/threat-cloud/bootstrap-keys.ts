@@ -2,6 +2,7 @@ import type { ApiKeyStore } from '../shared/api-keys.js';
 import { KEY_SCOPES } from '../shared/api-keys.js';
 import type { Db } from '../shared/db/open.js';
 import { sha256Hex } from '../shared/tokens.js';
+import { durableTransaction } from '../shared/db/durable.js';
 
 /**
  * Makes the stored bootstrap keys match TC_API_KEYS, by digest and idempotently: a listed key
@@ -13,7 +14,7 @@ export function syncBootstrapKeys(db: Db, keys: ApiKeyStore, configured: readonl
   const liveBootstrap = db.prepare<[], { id: string; key_hash: string }>(
     `SELECT id, key_hash FROM api_keys WHERE origin = 'bootstrap' AND revoked_at IS NULL`,
   );
-  return db.transaction(() => {
+  return durableTransaction(db, () => {
     const wanted = new Set(configured.map((key) => sha256Hex(key)));
     let added = 0;
     let revoked = 0;

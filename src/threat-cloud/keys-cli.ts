@@ -8,6 +8,7 @@ import { migrate } from '../shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
 import { isTier, TIERS } from '../shared/tiers.js';
 import { createAuditStore } from './audit.js';
+import { durableTransaction } from '../shared/db/durable.js';
 
 const USAGE = `usage: npm run keys -- <command>
   create [--name <name>] [--tier <${TIERS.join('|')}>] [--scopes read,write,admin]
@@ -43,7 +44,7 @@ export function runKeysCommand(db: Db, clock: Clock, argv: string[]): CliResult 
       }
       const name = values.name ?? 'operator key (CLI)';
       if (name.length < 1 || name.length > 100) return fail('--name must be 1-100 characters');
-      const { record, key } = db.transaction(() => {
+      const { record, key } = durableTransaction(db, () => {
         const created = keys.create({ name, origin: 'operator', tier, scopes: scopes as KeyScope[] });
         audit.record({ action: 'create', resource: `api-key:${created.record.id}`, details: { name, tier, scopes, key: created.record.masked, via: 'cli' }, apiKey: null, ip: null });
         return created;
@@ -57,7 +58,7 @@ export function runKeysCommand(db: Db, clock: Clock, argv: string[]): CliResult 
     case 'revoke': {
       const id = rest[0];
       if (!id) return fail('revoke needs a key id');
-      const revoked = db.transaction(() => {
+      const revoked = durableTransaction(db, () => {
         const done = keys.revoke(id);
         if (done) audit.record({ action: 'delete', resource: `api-key:${id}`, details: { via: 'cli' }, apiKey: null, ip: null });
         return done;

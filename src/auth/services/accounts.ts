@@ -12,6 +12,7 @@ import { adminView } from './admin.js';
 import { assertAtMostOneCode, type SecondFactor } from './second-factor.js';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../common-passwords.js';
 import type { UsageReport } from './usage.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 export const REGISTER_MESSAGE = 'If this email can be registered, the account has been created.';
 export const FORGOT_MESSAGE = 'If an account with that email exists, a reset link has been sent.';
@@ -47,7 +48,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
   const openSession = (userId: string, meta: ClientMeta) =>
     sessions.create({ userId, ttlMs: SESSION_TTL_MS, ip: meta.ip, userAgent: meta.userAgent });
 
-  const registerTx = ctx.db.transaction((input: { email: string; name: string; passwordHash: string }, meta: ClientMeta) => {
+  const registerTx = durableTransaction(ctx.db, (input: { email: string; name: string; passwordHash: string }, meta: ClientMeta) => {
     const existing = users.getByEmail(input.email);
     if (existing) return { existing };
     // Decided inside the write transaction: two racing first registrations cannot both win.
@@ -58,7 +59,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     return { user: users.get(id)!, session };
   });
 
-  const signInTx = ctx.db.transaction((userId: string, meta: ClientMeta) => {
+  const signInTx = durableTransaction(ctx.db, (userId: string, meta: ClientMeta) => {
     if (!users.get(userId)) return null;
     const session = openSession(userId, meta);
     users.recordLogin(userId);
@@ -66,7 +67,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     return session;
   });
 
-  const replacePasswordTx = ctx.db.transaction(
+  const replacePasswordTx = durableTransaction(ctx.db, 
     (userId: string, passwordHash: string, keepSessionId: string | null, action: string, ip: string) => {
       users.setPassword(userId, passwordHash);
       if (keepSessionId) sessions.revokeOthers(userId, keepSessionId);
@@ -75,7 +76,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     },
   );
 
-  const deleteTx = ctx.db.transaction((user: UserRecord) => {
+  const deleteTx = durableTransaction(ctx.db, (user: UserRecord) => {
     if (user.role === 'admin' && !user.suspended && users.countActiveAdmins() <= 1) {
       throw forbidden('Cannot delete the only admin account');
     }

@@ -2,6 +2,7 @@ import { badRequest, conflict, notFound } from '../../shared/errors.js';
 import type { AuthContext } from '../context.js';
 import type { AdminUserPatch } from '../schemas.js';
 import type { UserRecord } from '../stores/users.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 export function adminView(user: UserRecord) {
   return {
@@ -22,7 +23,7 @@ export function adminView(user: UserRecord) {
 export function createAdmin(ctx: AuthContext) {
   const { users, sessions, audit } = ctx;
 
-  const updateTx = ctx.db.transaction((actor: UserRecord, targetId: string, patch: AdminUserPatch, ip: string) => {
+  const updateTx = durableTransaction(ctx.db, (actor: UserRecord, targetId: string, patch: AdminUserPatch, ip: string) => {
     const target = users.get(targetId);
     if (!target) throw notFound('User not found');
     const demotes = patch.role === 'user' && target.role === 'admin';
@@ -44,7 +45,7 @@ export function createAdmin(ctx: AuthContext) {
     return users.get(target.id)!;
   });
 
-  const revokeSessionTx = ctx.db.transaction((actor: UserRecord, sessionId: string, ip: string) => {
+  const revokeSessionTx = durableTransaction(ctx.db, (actor: UserRecord, sessionId: string, ip: string) => {
     if (!sessions.revoke(sessionId)) throw notFound('Session not found');
     audit.record({ action: 'admin.session.revoke', actorId: actor.id, ip, details: { sessionId } });
   });

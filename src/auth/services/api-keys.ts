@@ -3,12 +3,13 @@ import { forbidden, notFound } from '../../shared/errors.js';
 import { QUOTAS, UNLIMITED, quotaExceededMessage, tierAtLeast } from '../../shared/tiers.js';
 import type { AuthContext } from '../context.js';
 import type { UserRecord } from '../stores/users.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 export const WRITE_NEEDS_SOLO = 'Contributing intelligence requires the solo tier or higher';
 
 /** Threat Cloud API keys owned by users: scopes by tier, the api_keys quota, revocation. */
 export function createUserApiKeys(ctx: AuthContext) {
-  const createTx = ctx.db.transaction((user: UserRecord, name: string, scopes: KeyScope[], ip: string) => {
+  const createTx = durableTransaction(ctx.db, (user: UserRecord, name: string, scopes: KeyScope[], ip: string) => {
     const limit = QUOTAS[user.tier].api_keys;
     // Counted and inserted in one transaction: concurrent requests cannot overshoot the quota.
     if (limit !== UNLIMITED && ctx.apiKeys.countActiveByOwner(user.id) >= limit) {

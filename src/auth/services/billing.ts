@@ -6,6 +6,7 @@ import { isTier, type Tier } from '../../shared/tiers.js';
 import type { AuthContext } from '../context.js';
 import type { SubscriptionRecord } from '../stores/subscriptions.js';
 import type { UserRecord } from '../stores/users.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 const SETS_TIER = new Set(['subscription_created', 'subscription_updated', 'subscription_resumed', 'subscription_payment_success']);
 const HANDLED = new Set([...SETS_TIER, 'subscription_cancelled', 'subscription_expired', 'subscription_payment_failed']);
@@ -46,7 +47,7 @@ export function createBilling(ctx: AuthContext) {
     return template.replaceAll('{userId}', encodeURIComponent(user.id)).replaceAll('{tier}', encodeURIComponent(tier));
   }
 
-  const applyTx = ctx.db.transaction(
+  const applyTx = durableTransaction(ctx.db, 
     (deliveryId: string, eventName: string, user: UserRecord, existing: SubscriptionRecord | null, change: {
       tier: Tier;
       planExpiresAt: string | null;
@@ -187,7 +188,7 @@ export function createBilling(ctx: AuthContext) {
     sweepExpiredPlans(): number {
       const now = toIso(ctx.clock.now());
       const expired = users.withExpiredPlans(now);
-      const drop = ctx.db.transaction(() => {
+      const drop = durableTransaction(ctx.db, () => {
         for (const user of expired) {
           users.setTier(user.id, 'community', null);
           audit.record({ action: 'subscription.plan_expired', targetId: user.id, details: { previousTier: user.tier, tier: 'community' } });

@@ -1,5 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
+import { writeDurably } from '../../shared/db/durable.js';
 import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 
@@ -76,15 +77,18 @@ export function createAuditStore(db: Db, clock: Clock) {
   );
 
   return {
+    /** Synced at commit (see writeDurably): the trail must survive a power loss. */
     record(entry: NewAuditEntry): void {
-      insert.run(
-        newId('audit_'),
-        entry.action,
-        entry.actorId ?? null,
-        entry.targetId ?? null,
-        entry.ip ?? null,
-        JSON.stringify(entry.details ?? {}),
-        toIso(clock.now()),
+      writeDurably(db, () =>
+        insert.run(
+          newId('audit_'),
+          entry.action,
+          entry.actorId ?? null,
+          entry.targetId ?? null,
+          entry.ip ?? null,
+          JSON.stringify(entry.details ?? {}),
+          toIso(clock.now()),
+        ),
       );
     },
     page(filter: AuditFilter): { items: AuditEntry[]; total: number } {

@@ -1,6 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 /** Password-reset tokens, kept only as SHA-256 digests. */
 export function createResetTokenStore(db: Db, clock: Clock) {
@@ -13,7 +14,7 @@ export function createResetTokenStore(db: Db, clock: Clock) {
 
   return {
     /** Stores a new token for a user and voids the older ones (one transaction). */
-    issue: db.transaction((userId: string, tokenHash: string, ttlMs: number) => {
+    issue: durableTransaction(db, (userId: string, tokenHash: string, ttlMs: number) => {
       const now = clock.now();
       voidOthers.run(userId);
       insert.run(tokenHash, userId, toIso(now), toIso(now + ttlMs));

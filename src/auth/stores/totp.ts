@@ -1,6 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 export interface TotpRecord {
   userId: string;
@@ -39,7 +40,7 @@ export function createTotpStore(db: Db, clock: Clock) {
   const useCode = db.prepare(`UPDATE totp_backup_codes SET used_at = ? WHERE id = ? AND used_at IS NULL`);
   const countUnused = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM totp_backup_codes WHERE user_id = ? AND used_at IS NULL`);
 
-  const replaceCodes = db.transaction((userId: string, hashes: string[]) => {
+  const replaceCodes = durableTransaction(db, (userId: string, hashes: string[]) => {
     removeCodes.run(userId);
     for (const hash of hashes) insertCode.run(userId, hash);
   });
@@ -52,7 +53,7 @@ export function createTotpStore(db: Db, clock: Clock) {
         : null;
     },
     /** Stores a pending secret with its backup codes; false when 2FA is already enabled. */
-    setPending: db.transaction((userId: string, secretEncrypted: string, codeHashes: string[]): boolean => {
+    setPending: durableTransaction(db, (userId: string, secretEncrypted: string, codeHashes: string[]): boolean => {
       if (upsertPending.run({ userId, secret: secretEncrypted, now: toIso(clock.now()) }).changes !== 1) return false;
       replaceCodes(userId, codeHashes);
       return true;
@@ -64,7 +65,7 @@ export function createTotpStore(db: Db, clock: Clock) {
     consumeStep(userId: string, step: number): boolean {
       return useStep.run({ step, userId }).changes === 1;
     },
-    disable: db.transaction((userId: string) => {
+    disable: durableTransaction(db, (userId: string) => {
       remove.run(userId);
       removeCodes.run(userId);
     }),

@@ -8,6 +8,7 @@ import { systemClock } from '../../shared/clock.js';
 import { closeDatabase } from '../../shared/db/open.js';
 import { createValidatorCompiler, describeValidationError } from '../../shared/validation.js';
 import { cliConfig, CommandError, openMigratedDatabase, UsageError, type CliCommand } from '../context.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 const USAGE = 'panguard admin create --email <email> --name <name>   (password on standard input)';
 
@@ -55,7 +56,7 @@ export const adminCommand: CliCommand = {
       if (users.getByEmail(email)) throw new CommandError(`an account with the e-mail ${email} exists already`);
       // The same scrypt cost the Auth Server uses, so the hash verifies at login unchanged.
       const passwordHash = await createPasswordHasher(config.auth.scryptLogN).hash(password);
-      const id = db.transaction(() => {
+      const id = durableTransaction(db, () => {
         // Checked again inside the write: the server may have registered the address meanwhile.
         if (users.getByEmail(email)) return null;
         const created = users.insert({ email, name, passwordHash, role: 'admin' });

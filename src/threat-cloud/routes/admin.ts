@@ -5,6 +5,7 @@ import { notFound } from '../../shared/errors.js';
 import type { ApiKeyRecord } from '../../shared/api-keys.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../context.js';
 import { AuditItem, AuditQuery, CreatedKey, CreateKeyBody, IdParams, KeyInfo, RuleBody, RuleInfo, Stats } from '../schemas.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 const keyInfo = (record: ApiKeyRecord) => ({
   id: record.id,
@@ -29,7 +30,7 @@ export function registerKeyAdminRoutes(app: App, context: ThreatCloudContext): v
       schema: { tags: ['admin'], summary: 'Create an operator API key (shown once)', security: BEARER, body: CreateKeyBody, response: createdReplies(CreatedKey) },
     },
     async (request, reply) => {
-      const created = db.transaction(() => {
+      const created = durableTransaction(db, () => {
         const result = keys.create({ name: request.body.name, origin: 'operator', tier: request.body.tier, scopes: request.body.scopes });
         audit.record({
           action: 'create',
@@ -64,7 +65,7 @@ export function registerKeyAdminRoutes(app: App, context: ThreatCloudContext): v
       },
     },
     async (request) => {
-      const revoked = db.transaction(() => {
+      const revoked = durableTransaction(db, () => {
         const done = keys.revoke(request.params.id);
         if (done) audit.record({ action: 'delete', resource: `api-key:${request.params.id}`, details: {}, apiKey: null, ip: request.ip });
         return done;
@@ -91,7 +92,7 @@ export function registerAdminRoutes(app: App, context: ThreatCloudContext): void
       },
     },
     async (request, reply) => {
-      const { rule, created } = db.transaction(() => {
+      const { rule, created } = durableTransaction(db, () => {
         const result = rules.upsert(request.body);
         audit.record({
           action: result.created ? 'create' : 'update',
@@ -112,7 +113,7 @@ export function registerAdminRoutes(app: App, context: ThreatCloudContext): void
       schema: { tags: ['rules'], summary: 'Remove a detection rule', security: BEARER, params: IdParams, response: replies(Type.Object({ id: Type.String(), removed: Type.Literal(true) })) },
     },
     async (request) => {
-      const removed = db.transaction(() => {
+      const removed = durableTransaction(db, () => {
         const done = rules.remove(request.params.id);
         if (done) audit.record({ action: 'delete', resource: `rule:${request.params.id}`, details: {}, ...actor(request) });
         return done;

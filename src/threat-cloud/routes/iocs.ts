@@ -22,6 +22,7 @@ import {
   ThreatsResult,
   ValueParams,
 } from '../schemas.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 export function toItem(ioc: Ioc) {
   return {
@@ -89,7 +90,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
           ...(threat.metadata ? { metadata: threat.metadata } : {}),
         };
       });
-      const result = db.transaction(() => {
+      const result = durableTransaction(db, () => {
         const outcomes = iocs.mergeReports(reports, key.reporterId);
         const created = outcomes.filter((outcome) => outcome.isNew).length;
         const summary = { received: outcomes.length, new: created, updated: outcomes.length - created, iocIds: outcomes.map((o) => o.ioc.id) };
@@ -161,7 +162,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
     async (request) => {
       const { ioc } = findByValue(context, request.params.value, request.query.type);
       if (!ioc) throw notFound('IoC not found');
-      const updated = db.transaction(() => {
+      const updated = durableTransaction(db, () => {
         const next = iocs.setStatus(ioc, request.body.status);
         audit.record({
           action: 'update',
@@ -188,7 +189,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
       const { ioc } = findByValue(context, request.body.value);
       if (!ioc) throw notFound('IoC not found');
       const key = request.tcKey!;
-      const outcome = db.transaction(() => {
+      const outcome = durableTransaction(db, () => {
         const [merged] = iocs.mergeReports(
           [{ type: ioc.type, value: ioc.value, source: request.body.source, kind: 'sighting', ...(request.body.context ? { context: request.body.context } : {}) }],
           key.reporterId,

@@ -8,6 +8,7 @@ import type { Category } from '../ioc-store.js';
 import { normaliseDomain, normaliseIp, normaliseUrl } from '../normalise.js';
 import { TrapIntelBody, TrapIntelResult } from '../schemas.js';
 import { normalisedOr400 } from './iocs.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 /** Contacted hosts and payloads taken from one observation: bounds the work per request. */
 const MAX_RELATED = 500;
@@ -89,7 +90,7 @@ export function registerTrapIntelRoutes(app: App, context: ThreatCloudContext): 
       const payloads = [...new Set((body.payloads ?? []).map((hash) => hash.toLowerCase()))];
       const contacted = contactedIndicators(body.interactions ?? []).filter((item) => !(item.type === 'ip' && item.value === attackerIp));
 
-      const result = db.transaction(() => {
+      const result = durableTransaction(db, () => {
         const [attacker] = iocs.mergeReports([trapReport('ip', attackerIp, attackerCategory(body))], key.reporterId);
         const related = new Set<string>();
         for (const hash of payloads) {
