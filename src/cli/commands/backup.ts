@@ -1,28 +1,50 @@
-import { chmodSync, existsSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { cliConfig, CommandError, openExistingDatabase, UsageError, type CliCommand } from '../context.js';
 
+/**
+ * SQLite's online backup API, all pages in one step. A step reads one snapshot, so the copy is
+ * consistent, and it finishes while the server keeps writing: with the default of 100 pages a
+ * step, every write by another connection between steps restarts the copy, and under steady
+ * writes it may never end. (The first step only sets the backup up and copies nothing.)
+ */
+function onlineBackup(db: Database.Database, destination: string) {
+  return db.backup(destination, { progress: () => ALL_PAGES });
+}
+const ALL_PAGES = 0x7fffffff;
+
+/** Created exclusively and 0600 before a byte of the database is in it; never overwrites. */
+function createPrivateFile(file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new CommandError(`${file} exists already; choose a new file name`);
+    throw new CommandError(`cannot create ${file}: ${code ?? String(error)}`);
+  }
+}
+
 export const backupCommand: CliCommand = {
   name: 'backup',
-  summary: "copy the database consistently (VACUUM INTO one read snapshot), also while the server runs",
+  summary: 'copy the database consistently with the SQLite online backup API, also while the server runs',
   usage: 'panguard backup <file>',
   async run(args, io) {
     const [target, ...rest] = args;
     if (!target || rest.length > 0) throw new UsageError('backup needs exactly one argument: the file to write');
     const destination = path.resolve(target);
-    if (existsSync(destination)) throw new CommandError(`${destination} exists already; choose a new file name`);
     const db = openExistingDatabase(cliConfig(io));
     try {
-      // VACUUM INTO writes the snapshot of one read transaction, so it is consistent and
-      // finishes while the server keeps writing (WAL lets writers go on). The page-by-page
-      // online backup API restarts whenever another connection writes, and under steady
-      // writes it may never finish.
-      db.prepare('VACUUM INTO ?').run(destination);
+      createPrivateFile(destination);
+      try {
+        await onlineBackup(db, destination);
+      } catch (error) {
+        rmSync(destination, { force: true });
+        throw error;
+      }
     } finally {
       db.close();
     }
-    chmodSync(destination, 0o600);
     const copy = new Database(destination, { readonly: true });
     try {
       const check = copy.pragma('integrity_check', { simple: true });
