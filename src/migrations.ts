@@ -4,6 +4,7 @@ import { managerSchema } from './manager/schema.js';
 import { threatCloudSchema } from './threat-cloud/schema.js';
 import { authSchema } from './auth/schema.js';
 import { intelSchema } from './threat-cloud/intel/schema.js';
+import { analyticsRollupSchema } from './threat-cloud/intel/rollup-schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -15,4 +16,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'threat cloud: iocs, sightings, feeds, audit', up: threatCloudSchema },
   { version: 4, name: 'auth: sessions, totp, reset, mail, billing, audit', up: authSchema },
   { version: 5, name: 'threat cloud intel: campaigns, correlation, technique index', up: intelSchema },
+  { version: 6, name: 'threat cloud intel: hourly roll-ups for time-window analytics', up: analyticsRollupSchema },
 ];

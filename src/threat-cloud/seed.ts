@@ -86,9 +86,20 @@ export function seedIocs(db: Db, options: SeedOptions): number {
      SELECT type, coalesce(category, ''), status, count(*) FROM iocs WHERE rowid > @before GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
      ON CONFLICT (type, category, status) DO UPDATE SET n = n + excluded.n`,
   );
+  // So are the hourly roll-up's per-row triggers (every seeded IoC is active).
+  const rollupTriggers = db
+    .prepare<[], { name: string; sql: string }>(`SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'intel_hourly_%'`)
+    .all();
+  const addRollup = db.prepare(
+    `INSERT INTO intel_hourly (hour, type, category, new_iocs, sightings)
+     SELECT substr(first_seen, 1, 13), type, coalesce(category, ''), count(*), @withSightings * count(*) FROM iocs WHERE rowid > @before
+     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+     ON CONFLICT (hour, type, category) DO UPDATE SET new_iocs = new_iocs + excluded.new_iocs, sightings = sightings + excluded.sightings`,
+  );
   try {
     return db.transaction(() => {
       db.exec('DROP TRIGGER iocs_count_insert');
+      for (const trigger of rollupTriggers) db.exec(`DROP TRIGGER ${trigger.name}`);
       for (const index of indexes) db.exec(`DROP INDEX ${index.name}`);
       const inserted = insert.run({
         count: options.count,
@@ -108,6 +119,9 @@ export function seedIocs(db: Db, options: SeedOptions): number {
         sightings.run({ before });
         db.prepare(`INSERT INTO tc_sources (source, first_seen) VALUES ('seed', ?) ON CONFLICT DO NOTHING`).run(nowIso);
       }
+      // One sighting per IoC, at its first_seen (see `sightings` above).
+      addRollup.run({ before, withSightings: options.childRows !== false ? 1 : 0 });
+      for (const trigger of rollupTriggers) db.exec(trigger.sql);
       setSeq.run(nowIso);
       for (const index of indexes) db.exec(index.sql);
       return inserted;

@@ -33,36 +33,29 @@ export interface Timeseries {
 
 /** New IoCs (by first report) and reports per UTC hour, day or ISO week, every bucket present. */
 export function createTimeseriesQuery(db: Db, clock: Clock) {
-  const prepare = (granularity: Granularity) => ({
-    newIocs: db.prepare<Filter, { bucket: string; n: number }>(
-      `SELECT ${BUCKET_SQL[granularity]('first_seen')} AS bucket, count(*) AS n FROM iocs
-       WHERE first_seen >= @from AND first_seen <= @to AND ${counted()}
+  // From the hourly roll-up (migration 6): buckets are whole hours, days or weeks, so summing
+  // the hours from the first bucket's start to now counts exactly what the raw rows would.
+  const prepare = (granularity: Granularity) =>
+    db.prepare<Filter, { bucket: string; newIocs: number; sightings: number }>(
+      `SELECT ${BUCKET_SQL[granularity]('hour')} AS bucket, sum(new_iocs) AS newIocs, sum(sightings) AS sightings FROM intel_hourly
+       WHERE hour >= substr(@from, 1, 13) AND hour <= substr(@to, 1, 13)
          AND (@type IS NULL OR type = @type) AND (@category IS NULL OR category = @category)
        GROUP BY bucket`,
-    ),
-    sightings: db.prepare<Filter, { bucket: string; n: number }>(
-      `SELECT ${BUCKET_SQL[granularity]('s.created_at')} AS bucket, count(*) AS n
-       FROM sightings s JOIN iocs i ON i.id = s.ioc_id
-       WHERE s.created_at >= @from AND s.created_at <= @to AND ${counted('i.')}
-         AND (@type IS NULL OR i.type = @type) AND (@category IS NULL OR i.category = @category)
-       GROUP BY bucket`,
-    ),
-  });
+    );
   const statements = { hour: prepare('hour'), day: prepare('day'), week: prepare('week') };
 
   return (query: { granularity: Granularity; period: Period; type?: string; category?: string }): Timeseries => {
     const now = clock.now();
     const first = bucketStart(now - PERIOD_MS[query.period], query.granularity);
     const filter: Filter = { from: toIso(first), to: toIso(now), type: query.type ?? null, category: query.category ?? null };
-    const { newIocs, sightings } = statements[query.granularity];
-    const iocCounts = new Map(newIocs.all(filter).map((row) => [row.bucket, row.n]));
-    const sightingCounts = new Map(sightings.all(filter).map((row) => [row.bucket, row.n]));
+    const counts = new Map(statements[query.granularity].all(filter).map((row) => [row.bucket, row]));
     return {
       granularity: query.granularity,
       period: query.period,
       series: bucketStarts(first, now, query.granularity).map((start) => {
         const timestamp = toIso(start);
-        return { timestamp, newIocs: iocCounts.get(timestamp) ?? 0, sightings: sightingCounts.get(timestamp) ?? 0 };
+        const row = counts.get(timestamp);
+        return { timestamp, newIocs: row?.newIocs ?? 0, sightings: row?.sightings ?? 0 };
       }),
     };
   };

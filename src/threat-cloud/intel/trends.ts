@@ -2,6 +2,10 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { DAY } from './periods.js';
+
+const HOUR = 3_600_000;
+/** The roll-up's hour key (`YYYY-MM-DDTHH`) of an instant. */
+const hourKey = (ms: number) => toIso(ms).slice(0, 13);
 import { counted } from './timeseries.js';
 
 /** Reports in the last 24 h from which an emerging IoC counts as `rapid`. */
@@ -35,15 +39,37 @@ function describe(category: string, change: number, current: number, previous: n
 
 /** Category report rates of this period against the one before, and the fastest new IoCs. */
 export function createTrendsQuery(db: Db, clock: Clock) {
-  const rates = db.prepare<{ start: string; middle: string; now: string }, { category: string; current: number; previous: number }>(
-    `SELECT i.category AS category, sum(s.created_at > @middle) AS current, sum(s.created_at <= @middle) AS previous
+  // Whole hours come from the hourly roll-up (migration 6); only the parts of the hours the
+  // window's edges cut through are counted from the reports themselves, so the totals are
+  // exact at millisecond edges while reading at most three hours of raw rows.
+  const wholeHours = db.prepare<{ after: string; before: string }, { category: string; n: number }>(
+    `SELECT category, sum(sightings) AS n FROM intel_hourly
+     WHERE hour > @after AND hour < @before AND category <> '' GROUP BY category`,
+  );
+  const partOfHour = db.prepare<{ after: string; before: string }, { category: string; n: number }>(
+    `SELECT i.category AS category, count(*) AS n
      FROM sightings s JOIN iocs i ON i.id = s.ioc_id
-     WHERE s.created_at > @start AND s.created_at <= @now AND i.category IS NOT NULL AND ${counted('i.')}
+     WHERE s.created_at > @after AND s.created_at < @before AND i.category IS NOT NULL AND ${counted('i.')}
      GROUP BY i.category`,
   );
+  /** Reports per category with created_at in (fromMs, toMs]; both edges inside hours, at least an hour apart. */
+  const reportsBetween = (fromMs: number, toMs: number): Map<string, number> => {
+    const totals = new Map<string, number>();
+    const add = (rows: Array<{ category: string; n: number }>) => {
+      for (const row of rows) totals.set(row.category, (totals.get(row.category) ?? 0) + row.n);
+    };
+    const fromHourEnd = Math.floor(fromMs / HOUR) * HOUR + HOUR;
+    const toHourStart = Math.floor(toMs / HOUR) * HOUR;
+    add(partOfHour.all({ after: toIso(fromMs), before: toIso(fromHourEnd) }));
+    add(wholeHours.all({ after: hourKey(fromMs), before: hourKey(toHourStart) }));
+    add(partOfHour.all({ after: toIso(toHourStart - 1), before: toIso(toMs + 1) }));
+    return totals;
+  };
+  // The day's reports drive (INDEXED BY: with statistics the planner prefers walking the whole
+  // (ioc_id, created_at) index to skip a sort); each IoC is then read from iocs_id_analytics alone.
   const busiestNew = db.prepare<{ dayAgo: string; now: string; since: string; limit: number }, { value: string; type: string; first_seen: string; n: number }>(
     `SELECT i.value, i.type, i.first_seen, r.n FROM (
-       SELECT ioc_id, count(*) AS n FROM sightings WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id
+       SELECT ioc_id, count(*) AS n FROM sightings INDEXED BY sightings_created_ioc WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id
      ) r JOIN iocs i ON i.id = r.ioc_id
      WHERE i.first_seen > @since AND +i.status = 'active'
      ORDER BY r.n DESC, i.first_seen DESC, i.value LIMIT @limit`,
@@ -55,9 +81,11 @@ export function createTrendsQuery(db: Db, clock: Clock) {
   return (query: { periodDays: number; minChange: number }): Trends => {
     const now = clock.now();
     const period = query.periodDays * DAY;
-    const window = { start: toIso(now - 2 * period), middle: toIso(now - period), now: toIso(now) };
-    const trends = rates
-      .all(window)
+    const window = { middle: toIso(now - period), now: toIso(now) };
+    const current = reportsBetween(now - period, now);
+    const previous = reportsBetween(now - 2 * period, now - period);
+    const trends = [...new Set([...current.keys(), ...previous.keys()])]
+      .map((category) => ({ category, current: current.get(category) ?? 0, previous: previous.get(category) ?? 0 }))
       .map((row) => ({ ...row, change: changePercent(row.current, row.previous) }))
       .filter((row) => row.change !== 0 && Math.abs(row.change) >= query.minChange)
       .sort((a, b) => Math.abs(b.change) - Math.abs(a.change) || a.category.localeCompare(b.category))

@@ -1,0 +1,126 @@
+import fc from 'fast-check';
+import t from 'tap';
+import { toIso } from '../../../src/shared/clock.js';
+import type { Db } from '../../../src/shared/db/open.js';
+import { ROLLUP_FROM_SCRATCH_SQL } from '../../../src/threat-cloud/intel/rollup-schema.js';
+import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/timeseries.js';
+import { createTrendsQuery } from '../../../src/threat-cloud/intel/trends.js';
+import { seedIocs } from '../../../src/threat-cloud/seed.js';
+import { testConfig, testDb } from '../../helper.js';
+import { buildTc } from '../fixtures.js';
+import { DAY, HOUR } from './helper.js';
+
+const CATEGORIES = ['malware', 'phishing', 'scanner'] as const;
+const COUNTED = `status NOT IN ('whitelisted', 'revoked')`;
+
+type Row = { hour: string; type: string; category: string; new_iocs: number; sightings: number };
+const rollup = (db: Db) =>
+  db.prepare(`SELECT * FROM intel_hourly WHERE new_iocs <> 0 OR sightings <> 0 ORDER BY hour, type, category`).all() as Row[];
+const recount = (db: Db) => db.prepare(`${ROLLUP_FROM_SCRATCH_SQL} ORDER BY hour, type, category`).all() as Row[];
+
+/** The analytics as they were computed before the roll-up: straight from the rows. */
+function rawTimeseries(db: Db, fromIso: string, toIsoValue: string) {
+  const hours = new Map<string, { newIocs: number; sightings: number }>();
+  const at = (hour: string) => hours.get(hour) ?? hours.set(hour, { newIocs: 0, sightings: 0 }).get(hour)!;
+  for (const row of db.prepare(`SELECT substr(first_seen, 1, 13) AS hour, count(*) AS n FROM iocs WHERE first_seen >= ? AND first_seen <= ? AND ${COUNTED} GROUP BY 1`).all(fromIso, toIsoValue) as Array<{ hour: string; n: number }>) {
+    at(row.hour).newIocs += row.n;
+  }
+  for (const row of db.prepare(`SELECT substr(s.created_at, 1, 13) AS hour, count(*) AS n FROM sightings s JOIN iocs i ON i.id = s.ioc_id WHERE s.created_at >= ? AND s.created_at <= ? AND i.${COUNTED} GROUP BY 1`).all(fromIso, toIsoValue) as Array<{ hour: string; n: number }>) {
+    at(row.hour).sightings += row.n;
+  }
+  return hours;
+}
+function rawCategoryRates(db: Db, now: number, periodMs: number) {
+  return db
+    .prepare(
+      `SELECT i.category AS category, sum(s.created_at > @middle) AS current, sum(s.created_at <= @middle) AS previous
+       FROM sightings s JOIN iocs i ON i.id = s.ioc_id
+       WHERE s.created_at > @start AND s.created_at <= @now AND i.category IS NOT NULL AND i.${COUNTED}
+       GROUP BY i.category`,
+    )
+    .all({ start: toIso(now - 2 * periodMs), middle: toIso(now - periodMs), now: toIso(now) }) as Array<{ category: string; current: number; previous: number }>;
+}
+
+t.test('migration 6 fills the roll-up from the rows already stored, and the seeder keeps it exact', async (t) => {
+  const db = testDb(t, testConfig(t));
+  seedIocs(db, { count: 3_000 });
+  db.exec(`UPDATE iocs SET status = 'revoked' WHERE rowid % 7 = 0`);
+  t.same(rollup(db), recount(db), 'seeded rows and a bulk revocation');
+  t.equal(rollup(db).reduce((sum, row) => sum + row.new_iocs, 0), 3_000 - Math.floor(3_000 / 7));
+});
+
+t.test('property: after any mix of uploads, sightings, reclassification and status changes, the roll-up equals a recount and the analytics equal the raw rows', async (t) => {
+  const values = Array.from({ length: 12 }, (_, i) => (i % 3 === 2 ? `host-${i}.example.net` : `198.51.100.${i + 1}`));
+  const typeOf = (value: string) => (value.endsWith('.net') ? 'domain' : 'ip');
+  const op = fc.oneof(
+    fc.record({
+      kind: fc.constant('upload' as const),
+      items: fc.uniqueArray(fc.record({ value: fc.constantFrom(...values), category: fc.option(fc.constantFrom(...CATEGORIES), { nil: undefined }) }), { minLength: 1, maxLength: 4, selector: (i) => i.value }),
+    }),
+    fc.record({ kind: fc.constant('sighting' as const), value: fc.constantFrom(...values) }),
+    fc.record({ kind: fc.constant('status' as const), value: fc.constantFrom(...values), status: fc.constantFrom('active', 'whitelisted', 'revoked', 'expired') }),
+    fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 1, max: 3 * DAY }) }),
+  );
+  let runs = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), fc.integer({ min: 0, max: DAY - 1 }), async (ops, extra) => {
+      runs += 1;
+      const tc = await buildTc(t);
+      for (const step of ops) {
+        tc.clock.advance(1 + (step.kind === 'wait' ? step.ms : 0));
+        if (step.kind === 'upload') {
+          const threats = step.items.map((item) => ({ type: typeOf(item.value), value: item.value, source: 'feed', ...(item.category ? { category: item.category } : {}) }));
+          const res = await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats } });
+          if (res.statusCode !== 201) throw new Error(`upload: ${res.statusCode} ${res.body}`);
+        } else if (step.kind === 'sighting') {
+          await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: step.value, source: 'fw' } });
+        } else if (step.kind === 'status') {
+          await tc.inject({ method: 'PUT', url: `/api/iocs/${step.value}/status`, payload: { status: step.status, reason: 'test' } });
+        }
+        const [kept, counted] = [rollup(tc.db), recount(tc.db)];
+        if (JSON.stringify(kept) !== JSON.stringify(counted)) throw new Error(`after ${JSON.stringify(step)}: roll-up ${JSON.stringify(kept)} != recount ${JSON.stringify(counted)}`);
+      }
+
+      // Ask at an instant inside an hour, a while after the last write, so the window edges cut hours.
+      tc.clock.advance(extra);
+      const now = tc.clock.now();
+      const series = createTimeseriesQuery(tc.db, tc.clock)({ granularity: 'hour', period: '7d' });
+      const raw = rawTimeseries(tc.db, series.series[0]!.timestamp, toIso(now));
+      for (const bucket of series.series) {
+        const expected = raw.get(bucket.timestamp.slice(0, 13)) ?? { newIocs: 0, sightings: 0 };
+        if (bucket.newIocs !== expected.newIocs || bucket.sightings !== expected.sightings) {
+          throw new Error(`timeseries ${bucket.timestamp}: ${JSON.stringify(bucket)} != raw ${JSON.stringify(expected)}`);
+        }
+      }
+      const trends = createTrendsQuery(tc.db, tc.clock)({ periodDays: 1, minChange: 0 });
+      const expected = rawCategoryRates(tc.db, now, DAY)
+        .filter((row) => row.current !== row.previous)
+        .map((row) => [row.category, row.current, row.previous])
+        .sort();
+      const got = trends.trends.map((row) => [row.category, row.currentRate, row.previousRate]).sort();
+      if (JSON.stringify(got) !== JSON.stringify(expected)) throw new Error(`trends ${JSON.stringify(got)} != raw ${JSON.stringify(expected)}`);
+    }),
+    { numRuns: 30 },
+  );
+  t.equal(runs, 30, 'every generated history was checked');
+});
+
+t.test('trend windows count reports exactly at millisecond edges that cut through hours', async (t) => {
+  const tc = await buildTc(t);
+  const start = tc.clock.now();
+  // Reports at 00:30 and 00:59:59.999 of hour 0 and at 01:00 of hour 1, for one phishing IoC.
+  await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [{ type: 'ip', value: '198.51.100.40', source: 'a', category: 'phishing' }] } });
+  tc.clock.advance(HOUR - 1);
+  await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: '198.51.100.40', source: 'fw' } });
+  tc.clock.advance(1);
+  await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: '198.51.100.40', source: 'fw' } });
+  const trendsAt = (now: number) => {
+    tc.clock.set(now);
+    return createTrendsQuery(tc.db, tc.clock)({ periodDays: 1, minChange: 0 }).trends.map((row) => [row.currentRate, row.previousRate]);
+  };
+  // One day later exactly: the first report is on the edge between the windows (previous).
+  t.same(trendsAt(start + DAY), [[2, 1]]);
+  t.same(trendsAt(start + DAY + HOUR - 1), [[1, 2]], 'the middle edge moved past the second report');
+  t.same(trendsAt(start + DAY + HOUR), [[0, 3]], 'the third report, exactly on the middle edge, is in the previous window');
+  t.same(trendsAt(start + 2 * DAY + HOUR), [], 'a day later nothing is left in either window');
+});
