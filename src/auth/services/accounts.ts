@@ -218,6 +218,9 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const { user } = principal;
       const now = ctx.clock.now();
       audit.record({ action: 'data.export', actorId: user.id, targetId: user.id, ip });
+      // Expired rows are shown with their past expiry; an idled-out row's expiry would
+      // still look live, so it goes now, as it would at the next sweep.
+      sessions.removeIdle(user.id);
       const subscription = ctx.subscriptions.get(user.id);
       return {
         exportedAt: toIso(now),
