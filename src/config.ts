@@ -32,6 +32,8 @@ export const ConfigSchema = Type.Object({
     smtpUrl: Type.Optional(Type.String({ pattern: '^smtps?://' })),
     mailFrom: OptionalText,
     ipReputationCheck: Type.Boolean(),
+    // 0 turns it off; otherwise 5 min to 24 h (sessions end 24 h after login anyway).
+    sessionIdleTimeoutMs: Type.Union([Type.Literal(0), Type.Integer({ minimum: 300_000, maximum: 86_400_000 })], { default: 28_800_000 }),
     billing: Type.Object({
       checkoutUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
       portalUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
@@ -101,6 +103,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'SMTP_URL', path: 'auth.smtpUrl', kind: 'string', allowed: 'an smtp:// or smtps:// URL' },
   { env: 'MAIL_FROM', path: 'auth.mailFrom', kind: 'string', allowed: 'an e-mail address' },
   { env: 'AUTH_IP_REPUTATION_CHECK', path: 'auth.ipReputationCheck', kind: 'bool', allowed: 'true or false' },
+  { env: 'AUTH_SESSION_IDLE_TIMEOUT_MS', path: 'auth.sessionIdleTimeoutMs', kind: 'int', allowed: '0 (off) or an integer 300000-86400000 (5 minutes to 24 hours)' },
   { env: 'BILLING_CHECKOUT_URL', path: 'auth.billing.checkoutUrl', kind: 'string', allowed: 'an http(s) URL template' },
   { env: 'BILLING_PORTAL_URL', path: 'auth.billing.portalUrl', kind: 'string', allowed: 'an http(s) URL template' },
   { env: 'BILLING_WEBHOOK_SECRET', path: 'auth.billing.webhookSecret', kind: 'string', allowed: 'a non-empty secret' },
@@ -143,6 +146,8 @@ export function loadConfig({ env = process.env, defaultsFile = DEFAULTS_FILE }: 
     if (raw === undefined || raw === '') continue;
     setPath(merged, setting.path, parseEnv(setting, raw));
   }
+  // Schema defaults fill only what neither the defaults file nor the environment set.
+  Value.Default(ConfigSchema, merged);
   const firstError = Value.Errors(ConfigSchema, merged).First();
   if (firstError) throw new ConfigError(describeError(firstError.path, merged));
   const config = merged as Config;

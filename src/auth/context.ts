@@ -98,7 +98,7 @@ export function createAuthContext(
     logger,
     limits: authLimits(config),
     users: createUserStore(db, clock),
-    sessions: createSessionStore(db, clock),
+    sessions: createSessionStore(db, clock, config.auth.sessionIdleTimeoutMs),
     totp: createTotpStore(db, clock),
     resetTokens: createResetTokenStore(db, clock),
     audit: createAuditStore(db, clock),

@@ -12,7 +12,7 @@ async function fullyUsedAccount(fixture: AuthFixture): Promise<{ account: Accoun
   const { secret, backupCodes } = await enableTotp(fixture, account);
   const key = (await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'siem' } })).json().data.key as string;
   await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
-  const resetBody = (db.prepare(`SELECT body FROM outbox WHERE recipient = ?`).get(account.email) as { body: string }).body;
+  const resetBody = (db.prepare(`SELECT body FROM outbox WHERE recipient = ? AND body LIKE '%reset-password?token=%'`).get(account.email) as { body: string }).body;
   const resetToken = /token=([A-Za-z0-9_-]+)/.exec(resetBody)![1]!;
   db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 42)`).run(account.id);
   db.prepare(`INSERT INTO subscriptions (user_id, provider_subscription_id, variant_id, status, updated_at) VALUES (?, 'sub_1', 'v1', 'active', ?)`).run(account.id, toIso(clock.now()));

@@ -2,7 +2,9 @@ import t from 'tap';
 import { SMTPServer } from 'smtp-server';
 import { createServer } from 'node:net';
 import { testConfig } from '../helper.js';
-import { authApp, count, login, PASSWORD, register, type AuthFixture } from './fixtures.js';
+import { codeAt } from '../../src/auth/totp-crypto.js';
+import { authHeader } from '../helper.js';
+import { authApp, count, enableTotp, login, PASSWORD, register, type AuthFixture } from './fixtures.js';
 
 function resetTokenFromOutbox(fixture: AuthFixture, email: string): string {
   const rows = fixture.db.prepare(`SELECT body FROM outbox WHERE recipient = ? AND subject LIKE '%password%' ORDER BY created_at DESC, rowid DESC`).all(email) as Array<{ body: string }>;
@@ -52,6 +54,33 @@ t.test('reset-password: works once, revokes every session, then the token is dea
   t.equal(again.json().error, 'Reset token is invalid or has expired');
   const made = await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token: 'made-up', newPassword: 'another password' } });
   t.equal(made.json().error, 'Reset token is invalid or has expired');
+});
+
+t.test('a password reset keeps two-factor: the new password alone is not enough (ASVS 6.4.3)', async (t) => {
+  const fixture = await authApp(t);
+  const { app, clock, db } = fixture;
+  const account = await register(app);
+  const { secret } = await enableTotp(fixture, account);
+  await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  const token = resetTokenFromOutbox(fixture, account.email);
+  const reset = await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token, newPassword: 'a fresh password' } });
+  t.equal(reset.statusCode, 200);
+
+  const sessions = count(db, 'sessions');
+  const passwordOnly = await login(app, account.email, 'a fresh password');
+  t.equal(passwordOnly.statusCode, 200);
+  t.same(passwordOnly.json(), { ok: false, error: '2FA_REQUIRED', totpRequired: true }, 'the second factor is still asked for');
+  t.notOk(passwordOnly.json().data?.token, 'no token without the code');
+  t.equal(count(db, 'sessions'), sessions, 'no session opened');
+
+  const wrong = await login(app, account.email, 'a fresh password', { totpCode: codeAt(secret, clock.now()) === '000000' ? '111111' : '000000' });
+  t.equal(wrong.statusCode, 401, 'a wrong code is still refused');
+  const withCode = await login(app, account.email, 'a fresh password', { totpCode: codeAt(secret, clock.now()) });
+  t.equal(withCode.statusCode, 200);
+  t.equal(withCode.json().data.user.totpEnabled, true);
+  const status = await app.inject({ url: '/api/auth/totp/status', headers: authHeader(withCode.json().data.token) });
+  t.equal(status.statusCode, 200);
+  t.same(status.json().data, { enabled: true, backupCodesRemaining: 10 }, 'two-factor and its backup codes are untouched');
 });
 
 t.test('reset tokens expire after one hour; a new request voids the older token', async (t) => {

@@ -19,6 +19,8 @@ t.test('defaults alone give the contract defaults', async (t) => {
   t.equal(config.sqliteSynchronous, 'NORMAL');
   t.equal(config.trustProxy, false);
   t.equal(config.auth.ipReputationCheck, true);
+  t.equal(config.auth.sessionIdleTimeoutMs, 28_800_000, '8 hours of inactivity end a session');
+  t.equal(loadConfig({ env: { AUTH_SESSION_IDLE_TIMEOUT_MS: '0' } }).auth.sessionIdleTimeoutMs, 0, '0 turns the idle timeout off');
   t.same(derivedPaths(config), { databasePath: path.join('./data', 'panguard.db'), publicAuthUrl: 'http://localhost:3000' });
 });
 
@@ -79,6 +81,8 @@ t.test('bad values stop with one line naming the key and what is allowed', async
     [{ MANAGER_HEARTBEAT_TIMEOUT_MS: '999' }, 'MANAGER_HEARTBEAT_TIMEOUT_MS must be an integer of at least 1000, got 999'],
     [{ MANAGER_HEARTBEAT_TIMEOUT_MS: '5000', MANAGER_OFFLINE_TIMEOUT_MS: '5000' }, 'MANAGER_OFFLINE_TIMEOUT_MS must be greater than MANAGER_HEARTBEAT_TIMEOUT_MS (5000), got 5000'],
     [{ AUTH_TLS_CERT: '/x.crt' }, 'AUTH_TLS_CERT and AUTH_TLS_KEY must be set together'],
+    [{ AUTH_SESSION_IDLE_TIMEOUT_MS: '60000' }, 'AUTH_SESSION_IDLE_TIMEOUT_MS must be 0 (off) or an integer 300000-86400000 (5 minutes to 24 hours), got 60000'],
+    [{ AUTH_SESSION_IDLE_TIMEOUT_MS: '86400001' }, 'AUTH_SESSION_IDLE_TIMEOUT_MS must be 0 (off) or an integer 300000-86400000 (5 minutes to 24 hours), got 86400001'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
   ];
   for (const [env, message] of cases) {

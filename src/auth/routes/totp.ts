@@ -2,6 +2,7 @@ import type { App } from '../../shared/base-app.js';
 import { ok, replies } from '../../shared/envelope.js';
 import { principal } from '../authenticate.js';
 import { BackupCodes, Message, TotpCodeBody, TotpDisableBody, TotpSetup, TotpStatus } from '../schemas.js';
+import { sendSecurityNotice } from '../mail/notices.js';
 import type { AuthServices } from './services.js';
 
 const bearer = [{ bearer: [] }];
@@ -21,6 +22,7 @@ export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices
       const { user } = principal(request);
       secondFactor.enable(user, request.body.totpCode);
       ctx.audit.record({ action: 'totp.enable', actorId: user.id, targetId: user.id, ip: request.ip });
+      sendSecurityNotice(ctx, user, { kind: 'totp-enabled' }, request.ip);
       return ok({ message: 'Two-factor authentication enabled successfully' });
     },
   );
@@ -34,6 +36,7 @@ export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices
       await secondFactor.disable(user, password, { totpCode, backupCode });
       const revoked = ctx.sessions.revokeOthers(user.id, session.id);
       ctx.audit.record({ action: 'totp.disable', actorId: user.id, targetId: user.id, ip: request.ip, details: { sessionsRevoked: revoked } });
+      sendSecurityNotice(ctx, user, { kind: 'totp-disabled' }, request.ip);
       return ok({ message: 'Two-factor authentication disabled' });
     },
   );
@@ -51,6 +54,7 @@ export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices
       const { user } = principal(request);
       const backupCodes = secondFactor.regenerateBackupCodes(user, request.body.totpCode);
       ctx.audit.record({ action: 'totp.backup_codes.regenerate', actorId: user.id, targetId: user.id, ip: request.ip });
+      sendSecurityNotice(ctx, user, { kind: 'backup-codes-regenerated' }, request.ip);
       return ok({ backupCodes });
     },
   );

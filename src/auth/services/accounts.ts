@@ -7,6 +7,7 @@ import { sha256Hex } from '../../shared/tokens.js';
 import { SESSION_TTL_MS, type AuthPrincipal, type TokenIssuer } from '../authenticate.js';
 import type { AuthContext } from '../context.js';
 import { duplicateRegistrationMail, resetPasswordMail } from '../mail/templates.js';
+import { NOTICE_TTL_MS, sendSecurityNotice } from '../mail/notices.js';
 import type { UserRecord } from '../stores/users.js';
 import { adminView } from './admin.js';
 import { assertAtMostOneCode, type SecondFactor } from './second-factor.js';
@@ -19,7 +20,6 @@ export const FORGOT_MESSAGE = 'If an account with that email exists, a reset lin
 export const INVALID_CREDENTIALS = 'Invalid email or password';
 export const RESET_TOKEN_INVALID = 'Reset token is invalid or has expired';
 const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
-const NOTICE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 export interface ClientMeta {
   ip: string;
@@ -121,9 +121,15 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
 
       const user = users.getByEmail(input.email);
       const fail = (reason: string, error: AppError): never => {
-        failures.record(ipKey, perIp.windowMs);
-        failures.record(accountKey, perAccount.windowMs);
+        const ipFailures = failures.record(ipKey, perIp.windowMs);
+        const accountFailures = failures.record(accountKey, perAccount.windowMs);
         audit.record({ action: 'login.failure', targetId: user?.id ?? null, ip: meta.ip, details: { reason } });
+        // The failure that reaches a limit starts the lockout: the owner hears of it once.
+        if (user && accountFailures === perAccount.max) {
+          sendSecurityNotice(ctx, user, { kind: 'login-locked-everywhere', failures: perAccount.max, minutes: perAccount.windowMs / 60_000 }, meta.ip);
+        } else if (user && ipFailures === perIp.max) {
+          sendSecurityNotice(ctx, user, { kind: 'login-locked-for-ip', failures: perIp.max, minutes: perIp.windowMs / 60_000 }, meta.ip);
+        }
         throw error;
       };
 
@@ -178,6 +184,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       refuseCommonPassword(newPassword);
       const hash = await ctx.hasher.hash(newPassword);
       replacePasswordTx(user.id, hash, session.id, 'password.change', ip);
+      sendSecurityNotice(ctx, user, { kind: 'password-changed' }, ip);
     },
 
     forgotPassword(email: string, ip: string): void {
@@ -197,8 +204,10 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const userId = ctx.resetTokens.redeem(sha256Hex(token));
       if (!userId) throw badRequest(RESET_TOKEN_INVALID);
       const hash = await ctx.hasher.hash(newPassword);
-      if (!users.get(userId)) throw badRequest(RESET_TOKEN_INVALID);
+      const user = users.get(userId);
+      if (!user) throw badRequest(RESET_TOKEN_INVALID);
       replacePasswordTx(userId, hash, null, 'password_reset.complete', ip);
+      sendSecurityNotice(ctx, user, { kind: 'password-reset' }, ip);
     },
 
     async deleteAccount(principal: AuthPrincipal, password: string): Promise<void> {
@@ -218,6 +227,9 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const { user } = principal;
       const now = ctx.clock.now();
       audit.record({ action: 'data.export', actorId: user.id, targetId: user.id, ip });
+      // Expired rows are shown with their past expiry; an idled-out row's expiry would
+      // still look live, so it goes now, as it would at the next sweep.
+      sessions.removeIdle(user.id);
       const subscription = ctx.subscriptions.get(user.id);
       return {
         exportedAt: toIso(now),

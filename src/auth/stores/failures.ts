@@ -25,7 +25,8 @@ export function createFailureStore(db: Db, clock: Clock) {
     `INSERT INTO auth_failures (key, count, window_ends) VALUES (@key, 1, @now + @windowMs)
      ON CONFLICT (key) DO UPDATE SET
        count = CASE WHEN window_ends > @now THEN count + 1 ELSE 1 END,
-       window_ends = CASE WHEN window_ends > @now THEN window_ends ELSE @now + @windowMs END`,
+       window_ends = CASE WHEN window_ends > @now THEN window_ends ELSE @now + @windowMs END
+     RETURNING count`,
   );
   const clear = db.prepare(`DELETE FROM auth_failures WHERE key = ?`);
   const purge = db.prepare(`DELETE FROM auth_failures WHERE window_ends <= ?`);
@@ -37,8 +38,9 @@ export function createFailureStore(db: Db, clock: Clock) {
       const row = get.get(key, now);
       return row && row.count >= limit ? Math.max(1, Math.ceil((row.window_ends - now) / 1000)) : 0;
     },
-    record(key: string, windowMs: number): void {
-      bump.run({ key, now: clock.now(), windowMs });
+    /** Counts one failure; returns the failures in the current window, this one included. */
+    record(key: string, windowMs: number): number {
+      return (bump.get({ key, now: clock.now(), windowMs }) as { count: number }).count;
     },
     clear(key: string): void {
       clear.run(key);

@@ -36,27 +36,38 @@ const toSession = (row: SessionRow): SessionRecord => ({
 /** Last-used stamps are written at most this often per session, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
-/** The `sessions` rows that back every JWT: a token is valid only while its row lives. */
-export function createSessionStore(db: Db, clock: Clock) {
+/**
+ * The `sessions` rows that back every JWT: a token is valid only while its row lives. A row
+ * lives until its absolute expiry and, when `idleTimeoutMs` > 0, only while it was used
+ * within that time; an idled-out row counts as expired and is removed when next seen.
+ */
+export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
   const insert = db.prepare(
     `INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, ip, user_agent)
      VALUES (@id, @userId, @createdAt, @expiresAt, @createdAt, @ip, @userAgent)`,
   );
-  const live = db.prepare<[string, string], SessionRow>(`SELECT * FROM sessions WHERE id = ? AND expires_at > ?`);
+  const unexpired = db.prepare<[string, string], SessionRow>(`SELECT * FROM sessions WHERE id = ? AND expires_at > ?`);
   const touch = db.prepare(`UPDATE sessions SET last_used_at = ? WHERE id = ?`);
-  const liveOfUser = db.prepare<[string, string], SessionRow>(
-    `SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, id`,
+  const liveOfUser = db.prepare<[string, string, string], SessionRow>(
+    `SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id`,
   );
-  const allLive = db.prepare<[string, number, number], SessionRow>(
-    `SELECT * FROM sessions WHERE expires_at > ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
+  const allLive = db.prepare<[string, string, number, number], SessionRow>(
+    `SELECT * FROM sessions WHERE expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
   );
-  const countLive = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM sessions WHERE expires_at > ?`);
+  const countLive = db.prepare<[string, string], { n: number }>(`SELECT count(*) AS n FROM sessions WHERE expires_at > ? AND last_used_at > ?`);
   const removeOne = db.prepare(`DELETE FROM sessions WHERE id = ?`);
   const removeOwned = db.prepare(`DELETE FROM sessions WHERE id = ? AND user_id = ?`);
   const removeAll = db.prepare(`DELETE FROM sessions WHERE user_id = ?`);
   const removeOthers = db.prepare(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`);
-  const removeExpired = db.prepare(`DELETE FROM sessions WHERE expires_at <= ?`);
+  const removeDead = db.prepare(`DELETE FROM sessions WHERE expires_at <= ? OR last_used_at <= ?`);
+  const removeIdleOfUser = db.prepare(`DELETE FROM sessions WHERE user_id = ? AND last_used_at <= ?`);
   const ofUser = db.prepare<[string], SessionRow>(`SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id`);
+
+  /**
+   * Rows last used at or before this instant have idled out. With no timeout it is the
+   * empty string, which every ISO time sorts after, so nothing idles out.
+   */
+  const idleCutoff = (now: number): string => (idleTimeoutMs > 0 ? toIso(now - idleTimeoutMs) : '');
 
   return {
     create(input: { userId: string; ttlMs: number; ip: string | null; userAgent: string | null }): SessionRecord {
@@ -72,11 +83,15 @@ export function createSessionStore(db: Db, clock: Clock) {
       insert.run(row);
       return { ...row, lastUsedAt: row.createdAt };
     },
-    /** The session if it exists and has not expired; refreshes its last-used stamp. */
+    /** The session if it is live; refreshes its last-used stamp, removes it if it idled out. */
     use(id: string): SessionRecord | null {
       const now = clock.now();
-      const row = live.get(id, toIso(now));
+      const row = unexpired.get(id, toIso(now));
       if (!row) return null;
+      if (row.last_used_at <= idleCutoff(now)) {
+        removeOne.run(id);
+        return null;
+      }
       if (now - Date.parse(row.last_used_at) >= TOUCH_INTERVAL_MS) {
         row.last_used_at = toIso(now);
         touch.run(row.last_used_at, id);
@@ -84,18 +99,21 @@ export function createSessionStore(db: Db, clock: Clock) {
       return toSession(row);
     },
     listLive(userId: string): SessionRecord[] {
-      return liveOfUser.all(userId, toIso(clock.now())).map(toSession);
+      const now = clock.now();
+      return liveOfUser.all(userId, toIso(now), idleCutoff(now)).map(toSession);
     },
     /** Every row of a user, expired ones included: what the GDPR export shows. */
     listAll(userId: string): SessionRecord[] {
       return ofUser.all(userId).map(toSession);
     },
     pageLive(limit: number, offset: number): { items: SessionRecord[]; total: number } {
-      const now = toIso(clock.now());
-      return { items: allLive.all(now, limit, offset).map(toSession), total: countLive.get(now)!.n };
+      const now = clock.now();
+      const [at, cutoff] = [toIso(now), idleCutoff(now)];
+      return { items: allLive.all(at, cutoff, limit, offset).map(toSession), total: countLive.get(at, cutoff)!.n };
     },
     countLive(): number {
-      return countLive.get(toIso(clock.now()))!.n;
+      const now = clock.now();
+      return countLive.get(toIso(now), idleCutoff(now))!.n;
     },
     revoke(id: string, userId?: string): boolean {
       return (userId ? removeOwned.run(id, userId) : removeOne.run(id)).changes === 1;
@@ -106,8 +124,14 @@ export function createSessionStore(db: Db, clock: Clock) {
     revokeOthers(userId: string, keepId: string): number {
       return removeOthers.run(userId, keepId).changes;
     },
+    /** Removes a user's idled-out rows now rather than at the next sweep. */
+    removeIdle(userId: string): number {
+      return removeIdleOfUser.run(userId, idleCutoff(clock.now())).changes;
+    },
+    /** Expired and idled-out rows: the hourly sweep. */
     purgeExpired(): number {
-      return removeExpired.run(toIso(clock.now())).changes;
+      const now = clock.now();
+      return removeDead.run(toIso(now), idleCutoff(now)).changes;
     },
   };
 }
