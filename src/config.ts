@@ -33,7 +33,7 @@ export const ConfigSchema = Type.Object({
     mailFrom: OptionalText,
     ipReputationCheck: Type.Boolean(),
     // 0 turns it off; otherwise 5 min to 24 h (sessions end 24 h after login anyway).
-    sessionIdleTimeoutMs: Type.Union([Type.Literal(0), Type.Integer({ minimum: 300_000, maximum: 86_400_000 })], { default: 28_800_000 }),
+    sessionIdleTimeoutMs: Type.Union([Type.Literal(0), Type.Integer({ minimum: 300_000, maximum: 86_400_000 })]),
     billing: Type.Object({
       checkoutUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
       portalUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
@@ -146,8 +146,6 @@ export function loadConfig({ env = process.env, defaultsFile = DEFAULTS_FILE }: 
     if (raw === undefined || raw === '') continue;
     setPath(merged, setting.path, parseEnv(setting, raw));
   }
-  // Schema defaults fill only what neither the defaults file nor the environment set.
-  Value.Default(ConfigSchema, merged);
   const firstError = Value.Errors(ConfigSchema, merged).First();
   if (firstError) throw new ConfigError(describeError(firstError.path, merged));
   const config = merged as Config;
