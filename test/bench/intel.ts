@@ -94,7 +94,7 @@ export const intelScenario: Scenario = async (context) => {
       unit: 'req/s',
       p50Ms: result.p50Ms,
       p99Ms: result.p99Ms,
-      note: `${SEED_IOCS} IoCs${result.errors + result.non2xx > 0 ? `, ${result.errors} errors, ${result.non2xx} non-2xx` : ''}`,
+      note: `whole database + ${SEED_IOCS} uploaded IoCs${result.errors + result.non2xx > 0 ? `, ${result.errors} errors, ${result.non2xx} non-2xx` : ''}`,
     });
   }
   return rows;
