@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const MAIN_JS = path.join(REPO_ROOT, 'dist', 'main.js');
+/** First line of what `src/main.ts` prints once every server listens. */
+const STARTED_BANNER = 'Panguard API server is running';
 
 /** A port nobody listens on right now (the OS picks it). */
 export async function freePort(): Promise<number> {
@@ -66,6 +68,14 @@ export interface ServerProcess {
   dataDir: string;
   certFile: string;
   output(): string;
+  /**
+   * Resolves when the process has printed its start-up banner, i.e. all three servers are
+   * listening; rejects at once if it exits first. Start-up is CPU-bound (imports, migrations,
+   * first certificate), so on a loaded machine it takes as long as the machine needs: wait
+   * for this before `waitHealthy`, whose timeout then measures only a healthy process's
+   * answer. `timeoutMs` only catches a process that is alive but never listens.
+   */
+  waitStarted(timeoutMs?: number): Promise<void>;
   /** Resolves when all three /health endpoints answer 200 (Manager over verified TLS). */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Resolves when the process exits by itself (killed after the timeout). */
@@ -103,6 +113,18 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  const started = new Promise<void>((resolve, reject) => {
+    // Registered after the listener above, so `output` already holds this chunk.
+    const onStdout = () => {
+      if (!output.includes(STARTED_BANNER)) return;
+      child.stdout!.off('data', onStdout);
+      resolve();
+    };
+    child.stdout!.on('data', onStdout);
+    void exited.then(({ code, signal }) => reject(new Error(`server exited (${code ?? signal}) before it was listening:\n${output}`)));
+  });
+  // Nobody may be waiting for it (a test that only uses waitHealthy).
+  started.catch(() => undefined);
   const managerTls = env.MANAGER_TLS !== 'false';
   const urls = {
     auth: `http://127.0.0.1:${ports.auth}`,
@@ -118,6 +140,17 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
     certFile,
     output: () => output,
     managerCa,
+    async waitStarted(timeoutMs = 180_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`server not listening after ${timeoutMs} ms:\n${output}`)), timeoutMs);
+      });
+      try {
+        await Promise.race([started, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     async waitHealthy(timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       let lastError: unknown;
