@@ -41,7 +41,7 @@ function describe(category: string, change: number, current: number, previous: n
 export function createTrendsQuery(db: Db, clock: Clock) {
   // Whole hours come from the hourly roll-up (migration 6); only the parts of the hours the
   // window's edges cut through are counted from the reports themselves, so the totals are
-  // exact at millisecond edges while reading at most three hours of raw rows.
+  // exact at millisecond edges while reading only two partial hours of reports per window.
   const wholeHours = db.prepare<{ after: string; before: string }, { category: string; n: number }>(
     `SELECT category, sum(sightings) AS n FROM intel_hourly
      WHERE hour > @after AND hour < @before AND category <> '' GROUP BY category`,
