@@ -69,14 +69,11 @@ export interface ServerProcess {
   certFile: string;
   output(): string;
   /**
-   * Resolves when the process has printed its start-up banner, i.e. all three servers are
-   * listening; rejects at once if it exits first. Start-up is CPU-bound (imports, migrations,
-   * first certificate), so on a loaded machine it takes as long as the machine needs: wait
-   * for this before `waitHealthy`, whose timeout then measures only a healthy process's
-   * answer. `timeoutMs` only catches a process that is alive but never listens.
+   * Resolves when all three /health endpoints answer 200 (Manager over verified TLS). It first
+   * waits for the start-up banner (all three servers listening; rejects at once if the process
+   * exits first): start-up is CPU-bound, so on a loaded machine it takes as long as the machine
+   * needs, and `timeoutMs` then measures only a started process's answer.
    */
-  waitStarted(timeoutMs?: number): Promise<void>;
-  /** Resolves when all three /health endpoints answer 200 (Manager over verified TLS). */
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** Resolves when the process exits by itself (killed after the timeout). */
   waitExit(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -123,8 +120,20 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
     child.stdout!.on('data', onStdout);
     void exited.then(({ code, signal }) => reject(new Error(`server exited (${code ?? signal}) before it was listening:\n${output}`)));
   });
-  // Nobody may be waiting for it (a test that only uses waitHealthy).
+  // Nobody may be waiting for it (a test that never asks for health).
   started.catch(() => undefined);
+  /** The banner, or an error if the process stays alive this long without listening. */
+  const untilStarted = async (timeoutMs = 180_000) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`server not listening after ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    });
+    try {
+      await Promise.race([started, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const managerTls = env.MANAGER_TLS !== 'false';
   const urls = {
     auth: `http://127.0.0.1:${ports.auth}`,
@@ -140,18 +149,8 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
     certFile,
     output: () => output,
     managerCa,
-    async waitStarted(timeoutMs = 180_000) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`server not listening after ${timeoutMs} ms:\n${output}`)), timeoutMs);
-      });
-      try {
-        await Promise.race([started, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
     async waitHealthy(timeoutMs = 20_000) {
+      await untilStarted();
       const deadline = Date.now() + timeoutMs;
       let lastError: unknown;
       while (Date.now() < deadline) {

@@ -50,7 +50,6 @@ t.test('the platform story: account with TOTP, fleet detections feed the Threat 
     MANAGER_RATE_LIMIT: '100000',
   });
   t.teardown(() => server.stop('SIGKILL'));
-  await server.waitStarted();
   await server.waitHealthy();
   const { auth, manager, threatCloud } = server.urls;
   const ca = server.managerCa();

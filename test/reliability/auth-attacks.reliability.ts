@@ -65,7 +65,6 @@ function decodePayload(token: string): Record<string, unknown> {
 t.test('auth attacks through the real process', async (t) => {
   const server = await startServerProcess(tempDir(t), ENV);
   t.teardown(() => server.stop('SIGKILL'));
-  await server.waitStarted();
   await server.waitHealthy(30_000);
   const auth = authClient(server);
   const nextIp = ipSource('10.1');

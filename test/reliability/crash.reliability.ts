@@ -64,7 +64,6 @@ t.test(`acknowledged writes survive ${ROUNDS} kill -9 rounds`, async (t) => {
   for (let round = 1; round <= ROUNDS; round++) {
     const server = await startServerProcess(dataDir, ENV);
     t.teardown(() => server.stop('SIGKILL'));
-    await server.waitStarted();
     await server.waitHealthy(30_000);
     const managerToken = (JSON.parse((await import('node:fs')).readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { managerAuthToken: string }).managerAuthToken;
     let stopped = false;
@@ -80,7 +79,6 @@ t.test(`acknowledged writes survive ${ROUNDS} kill -9 rounds`, async (t) => {
   // One more clean start proves the files open and migrate after the last crash.
   const last = await startServerProcess(dataDir, ENV);
   t.teardown(() => last.stop('SIGKILL'));
-  await last.waitStarted();
   await last.waitHealthy(30_000);
   t.equal((await last.stop('SIGTERM')).code, 0);
 

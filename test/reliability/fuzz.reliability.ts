@@ -59,7 +59,6 @@ t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
   const dataDir = tempDir(t);
   const server: ServerProcess = await startServerProcess(dataDir, { RATE_LIMIT_SCALE: '100000', TC_API_KEYS: TC_KEY, LOG_LEVEL: 'error' });
   t.teardown(() => server.stop('SIGKILL'));
-  await server.waitStarted();
   await server.waitHealthy();
   const ca = server.managerCa();
   const agents = { plain: new http.Agent({ keepAlive: true }), tls: new https.Agent({ keepAlive: true, ca }) };

@@ -330,7 +330,6 @@ t.test('rolling restart under mixed load: in-flight complete, new refused, exit 
   const dataDir = tempDir(t);
   const first = await startServerProcess(dataDir, ENV);
   t.teardown(() => first.stop('SIGKILL'));
-  await first.waitStarted();
   await first.waitHealthy(30_000);
   const firstCa = first.managerCa();
   const post = (ca: Buffer, url: string, token: string, body: unknown) =>
@@ -369,7 +368,6 @@ t.test('rolling restart under mixed load: in-flight complete, new refused, exit 
   // --- Restart on the same data folder: new ports, same tokens, same keys ---
   const second = await startServerProcess(dataDir, ENV);
   t.teardown(() => second.stop('SIGKILL'));
-  await second.waitStarted();
   await second.waitHealthy(30_000);
   const secondCa = second.managerCa();
   for (const [n, agent] of agents.entries()) {
