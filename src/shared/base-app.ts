@@ -79,14 +79,14 @@ const DOCS_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
 const HSTS = 'max-age=31536000; includeSubDomains';
 
+/** The 503 answer to a request that arrives while the process shuts down. */
+export const SHUTTING_DOWN_MESSAGE = 'Server is shutting down';
+
 /**
  * Builds a Fastify instance with the kernel every service shares: request ids, security
  * headers, CORS, body validation without coercion, the error envelope, rate limiting,
  * a 404 in the envelope and the OpenAPI docs. The caller registers its routes afterwards.
  */
-/** The 503 answer to a request that arrives while the process shuts down. */
-export const SHUTTING_DOWN_MESSAGE = 'Server is shutting down';
-
 export async function createBaseApp(options: BaseAppOptions): Promise<App> {
   const tls = options.https ?? null;
   const app = Fastify({

@@ -26,4 +26,5 @@ export function bucketStarts(fromMs: number, toMs: number, granularity: Granular
   return starts;
 }
 
+export const HOUR = HOUR_MS;
 export const DAY = DAY_MS;

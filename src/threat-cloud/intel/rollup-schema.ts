@@ -21,8 +21,6 @@ export const ROLLUP_FROM_SCRATCH_SQL = `
     FROM sightings s JOIN iocs i ON i.id = s.ioc_id WHERE ${COUNTED('i')}
   ) GROUP BY hour, type, category`;
 
-export const ROLLUP_TRIGGERS = ['intel_hourly_ioc_insert', 'intel_hourly_sighting_insert', 'intel_hourly_ioc_leave', 'intel_hourly_ioc_enter'] as const;
-
 /**
  * Migration 6: hourly roll-ups for the time-window analytics (issue 6's "< 200 ms on a
  * million IoCs"). Counting a 30-day window row by row joins every report of the window to

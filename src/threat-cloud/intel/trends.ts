@@ -1,9 +1,8 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
-import { DAY } from './periods.js';
+import { DAY, HOUR } from './periods.js';
 
-const HOUR = 3_600_000;
 /** The roll-up's hour key (`YYYY-MM-DDTHH`) of an instant. */
 const hourKey = (ms: number) => toIso(ms).slice(0, 13);
 import { counted } from './timeseries.js';
