@@ -20,6 +20,7 @@ import { AppError, RATE_LIMITED_MESSAGE, notFound, unavailable } from './errors.
 import { createValidatorCompiler } from './validation.js';
 import type { ErrorEnvelope } from './envelope.js';
 import { installMetrics, type MetricsOptions } from './metrics.js';
+import { installPageDepthLimit } from './page-depth.js';
 
 /** Every app of the process, whatever its transport: routes never care about TLS. */
 export type App = FastifyInstance<
@@ -117,6 +118,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
   // Bodies are JSON or nothing; text/plain would otherwise reach validators as a string.
   app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
+  installPageDepthLimit(app);
 
   // Requests that reach a closing app (keep-alive or already-accepted connections) are
   // refused with the 503 envelope rather than started while the database is closing.
