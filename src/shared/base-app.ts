@@ -20,6 +20,10 @@ import { AppError, RATE_LIMITED_MESSAGE, notFound, unavailable } from './errors.
 import { createValidatorCompiler } from './validation.js';
 import type { ErrorEnvelope } from './envelope.js';
 import { installMetrics, type MetricsOptions } from './metrics.js';
+import { createClientErrorHandler } from './client-errors.js';
+import { applyConnectionLimits, closeUnfinishedRequestsOnClose, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limits.js';
+import { installJsonBodyParser } from './json-body.js';
+import { CSP, DOCS_CSP, HSTS, SECURITY_HEADERS } from './security-headers.js';
 import { installPageDepthLimit } from './page-depth.js';
 
 /** Every app of the process, whatever its transport: routes never care about TLS. */
@@ -54,6 +58,8 @@ export interface BaseAppOptions {
   maxParamLength?: number;
   /** `GET /metrics` (off unless enabled). */
   metrics?: MetricsOptions;
+  /** Slow-client limits; the contract's values unless a test shortens them. */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -66,20 +72,6 @@ function requestIdFrom(raw: IncomingMessage): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
-const SECURITY_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-};
-const CSP = "default-src 'self'";
-/**
- * The docs UI (and only it) needs inline style attributes, which swagger-ui sets from its
- * script; scripts stay same-origin. The contract allows /docs this relaxation.
- */
-const DOCS_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
-const HSTS = 'max-age=31536000; includeSubDomains';
-
 /** The 503 answer to a request that arrives while the process shuts down. */
 export const SHUTTING_DOWN_MESSAGE = 'Server is shutting down';
 
@@ -90,15 +82,19 @@ export const SHUTTING_DOWN_MESSAGE = 'Server is shutting down';
  */
 export async function createBaseApp(options: BaseAppOptions): Promise<App> {
   const tls = options.https ?? null;
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits };
   const app = Fastify({
     loggerInstance: options.logger ?? pino({ level: 'silent' }),
-    ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
+    // A TLS handshake comes before the headers: it gets the same time as they do.
+    ...(tls ? { https: { key: tls.key, cert: tls.cert, handshakeTimeout: limits.headersTimeoutMs } } : {}),
     trustProxy: options.trustProxy,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     genReqId: requestIdFrom,
     routerOptions: { maxParamLength: options.maxParamLength ?? 200 },
     // Keep-alive connections must not hold a graceful shutdown open.
     forceCloseConnections: 'idle',
+    // What Node's HTTP parser refuses never reaches a hook: answer it in the envelope too.
+    clientErrorHandler: createClientErrorHandler({ tls: tls !== null }),
     // Fastify's own 503 while closing is not in the envelope; the onRequest hook below
     // answers it instead.
     return503OnClosing: false,
@@ -114,9 +110,14 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
+  // After Fastify's own timeout settings, which these replace.
+  applyConnectionLimits(app.server, limits);
+  closeUnfinishedRequestsOnClose(app);
+
   app.setValidatorCompiler(createValidatorCompiler());
   // Bodies are JSON or nothing; text/plain would otherwise reach validators as a string.
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
   installErrorHandler(app);
   installPageDepthLimit(app);
 

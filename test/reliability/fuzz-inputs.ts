@@ -193,3 +193,42 @@ export function hostileRawBodies(random: Random): Buffer[] {
     Buffer.from('"just a string"'),
   ];
 }
+
+/** Where `deeplyNestedBody` puts its nesting before serialising. */
+const DEEP_MARK = '@@fuzz-deep@@';
+
+/**
+ * A body the route's schema would (mostly) accept, with arrays nested past the contract's 32
+ * levels put in at a random place: a field of the top object or of an object inside it, so
+ * the nesting sits exactly where free-form fields (details, metadata, context) live.
+ * Every such body must be refused with 400 "Body is nested too deeply".
+ */
+export function deeplyNestedBody(value: Json, random: Random): string {
+  const levels = random.pick([33, 34, 40, 100, random.int(1000, 200_000)]);
+  const target: Record<string, Json> = value && typeof value === 'object' && !Array.isArray(value) ? { ...value } : { value };
+  const inner = Object.entries(target).find(([, v]) => v && typeof v === 'object' && !Array.isArray(v));
+  if (inner && random.chance(0.5)) target[inner[0]] = { ...(inner[1] as Record<string, Json>), [`deep${random.int(0, 99)}`]: DEEP_MARK };
+  else target[random.pick(['details', 'metadata', 'context', 'extra', ...Object.keys(target)])] = DEEP_MARK;
+  return JSON.stringify(target).replace(`"${DEEP_MARK}"`, deeplyNested(levels));
+}
+
+/**
+ * Raw requests Node's HTTP parser refuses before any route sees them (for `path`, a route
+ * that takes a JSON body), each with the status the envelope must carry. None leaves the
+ * parser waiting for more bytes, so each is answered at once.
+ */
+export function rawProtocolAttacks(path: string, random: Random): Array<{ label: string; request: string; status: 400 | 431 }> {
+  const head = `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n`;
+  return [
+    { label: 'two Content-Length values', request: `${head}Content-Length: 2\r\nContent-Length: ${random.int(3, 99)}\r\n\r\n{}`, status: 400 },
+    { label: 'Content-Length and Transfer-Encoding', request: `${head}Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, status: 400 },
+    { label: 'a Content-Length that is not a number', request: `${head}Content-Length: 1x\r\n\r\n{}`, status: 400 },
+    { label: 'an unknown transfer coding before chunked', request: `${head}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`, status: 400 },
+    { label: 'a bad chunk size', request: `${head}Transfer-Encoding: chunked\r\n\r\n${random.pick(['zz', '-1', '0x10', 'fffffffffffffffffff'])}\r\n{}\r\n0\r\n\r\n`, status: 400 },
+    { label: 'a malformed request line', request: `${random.pick(['HELLO THERE', 'GET', 'GET /health HTTP/9.9', 'G\u0000T / HTTP/1.1', '\u0016\u0003\u0001 / HTTP/1.1'])}\r\n\r\n`, status: 400 },
+    { label: 'a space in a header name', request: `GET /health HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n`, status: 400 },
+    { label: 'a control character in a header value', request: `GET /health HTTP/1.1\r\nHost: localhost\r\nX-Evil: a\u0000b\r\n\r\n`, status: 400 },
+    { label: 'headers over 16 KiB', request: `GET /health HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'a'.repeat(random.int(17, 64) * 1024)}\r\n\r\n`, status: 431 },
+    { label: 'many headers over 16 KiB in all', request: `GET /health HTTP/1.1\r\nHost: localhost\r\n${Array.from({ length: 600 }, (_, i) => `X-H${i}: ${'b'.repeat(30)}\r\n`).join('')}\r\n`, status: 431 },
+  ];
+}

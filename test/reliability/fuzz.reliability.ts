@@ -5,7 +5,8 @@ import Database from 'better-sqlite3';
 import t from 'tap';
 import { tempDir } from '../helper.js';
 import { startServerProcess, type ServerProcess } from '../process.js';
-import { createRandom, generateValid, hostileRawBodies, HOSTILE_STRINGS, mutate, type Json, type JsonSchema, type Random } from './fuzz-inputs.js';
+import { rawExchange, type RawTarget } from '../raw-http.js';
+import { createRandom, deeplyNestedBody, generateValid, hostileRawBodies, HOSTILE_STRINGS, mutate, rawProtocolAttacks, type Json, type JsonSchema, type Random } from './fuzz-inputs.js';
 
 /**
  * Schema-driven fuzzing of every route of the three services, through the real process:
@@ -13,11 +14,16 @@ import { createRandom, generateValid, hostileRawBodies, HOSTILE_STRINGS, mutate,
  * changes a stored row. Routes come from each service's own OpenAPI document.
  */
 const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 10_000);
+/** Raw requests the HTTP parser refuses, sent after the schema-driven ones. */
+const RAW_ATTACKS = Number(process.env.FUZZ_RAW_ATTACKS ?? 150);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const TC_KEY = `pgk_fuzz_${'f'.repeat(40)}`;
 
-/** Derived or bookkeeping tables a refused request may legitimately touch (audit, counters). */
-const UNCHECKED_TABLES = /audit|_log$|outbox|attempt|failure|lockout|limit|stream_events|tc_state|campaign|correlation|sqlite_/;
+/** Derived or bookkeeping tables a refused request may legitimately touch (audit and the counts kept of it, counters). */
+const UNCHECKED_TABLES = /audit|auth_counts|_log$|outbox|attempt|failure|lockout|limit|stream_events|tc_state|campaign|correlation|sqlite_/;
+/** Routes that take their body as raw bytes (signed webhooks), so JSON nesting is not theirs to refuse. */
+const RAW_BODY = /\/billing\/webhook$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Routes whose answer is not the JSON envelope by contract. */
 const NOT_ENVELOPED = /^\/(docs|metrics)|\/feeds\/stix|\/events\/stream/;
 
@@ -111,7 +117,7 @@ t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
   const statuses = new Map<number, number>();
   for (let i = 0; i < TOTAL && failures.length < 20; i++) {
     const op = operations[i % operations.length]!;
-    const strategy = random.pick(['valid', 'mutated', 'mutated', 'raw', 'query', 'headers', 'params'] as const);
+    const strategy = random.pick(['valid', 'mutated', 'mutated', 'raw', 'deep', 'query', 'headers', 'params'] as const);
     let url = op.path.replace(/\{(\w+)\}/g, () => (strategy === 'params' ? pathValue(random) : encodeURIComponent(random.pick(['198.51.100.7', 'agent-x', 'usr_x', 'evil.example']))));
     const query = new URLSearchParams();
     for (const q of op.query) {
@@ -131,6 +137,7 @@ t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
     let body: Buffer | undefined;
     if (op.method !== 'GET' && op.method !== 'DELETE' && op.method !== 'HEAD') {
       if (strategy === 'raw') body = random.pick(hostileRawBodies(random));
+      else if (strategy === 'deep') body = Buffer.from(deeplyNestedBody(generateValid(op.body, random), random));
       else {
         const value: Json = generateValid(op.body, random);
         body = Buffer.from(JSON.stringify(strategy === 'valid' ? value : mutate(value, random)));
@@ -157,12 +164,59 @@ t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
       }
       if (parsed && (typeof parsed.ok !== 'boolean' || (parsed.ok === false && typeof parsed.error !== 'string'))) failures.push(`${where}: not an envelope: ${res.body.slice(0, 200)}`);
     }
+    if (strategy === 'deep' && body && !RAW_BODY.test(op.path)) {
+      let error: unknown;
+      try {
+        error = (JSON.parse(res.body) as { error?: unknown }).error;
+      } catch {
+        error = undefined;
+      }
+      if (res.status !== 400 || error !== 'Body is nested too deeply') failures.push(`${where}: deep nesting answered ${res.status} ${res.body.slice(0, 200)}`);
+    }
     if (res.status >= 400 && res.status < 500) {
       const after = countAll();
       if (after !== before) failures.push(`${where}: ${res.status} but rows changed: ${before} -> ${after}`);
     }
     if (op.service === 'auth' && res.status < 300 && /logout|delete-account|password|sessions/.test(op.path)) await freshUser();
   }
+  // Requests Node's HTTP parser refuses, over raw sockets (the Manager over TLS): each gets
+  // the envelope with a fresh request id and the security headers, and the connection closes.
+  const targets: Record<Operation['service'], RawTarget> = {
+    auth: { port: server.ports.auth },
+    manager: { port: server.ports.manager, ca },
+    threatCloud: { port: server.ports.threatCloud },
+  };
+  const posts = operations.filter((op) => op.method === 'POST' && !RAW_BODY.test(op.path));
+  for (let i = 0; i < RAW_ATTACKS && failures.length < 20; i++) {
+    const op = random.pick(posts);
+    const attack = random.pick(rawProtocolAttacks(op.path.replace(/\{(\w+)\}/g, 'x'), random));
+    const where = `raw #${i} ${op.service} ${attack.label}`;
+    let res;
+    try {
+      res = await rawExchange(targets[op.service], attack.request);
+    } catch (error) {
+      failures.push(`${where}: ${(error as Error).message}`);
+      continue;
+    }
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    let envelope: { ok?: unknown; error?: unknown } | undefined;
+    try {
+      envelope = JSON.parse(res.body) as typeof envelope;
+    } catch {
+      envelope = undefined;
+    }
+    const problems = [
+      res.status !== attack.status && `status ${res.status}, expected ${attack.status}`,
+      (envelope?.ok !== false || typeof envelope.error !== 'string') && `not an envelope: ${res.body.slice(0, 120)}`,
+      !UUID.test(res.headers['x-request-id'] ?? '') && 'no request id',
+      res.headers['x-content-type-options'] !== 'nosniff' && 'no security headers',
+      (op.service === 'manager') !== (res.headers['strict-transport-security'] !== undefined) && 'HSTS on the wrong listener',
+      res.headers.connection !== 'close' && 'no Connection: close',
+      !res.closedByServer && 'connection left open',
+    ].filter(Boolean);
+    if (problems.length > 0) failures.push(`${where}: ${problems.join('; ')}`);
+  }
+
   t.same(failures, [], `seed ${SEED}: replay with FUZZ_SEED=${SEED}`);
   t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
   t.equal(server.child.exitCode, null, 'the process is still running');
