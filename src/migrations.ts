@@ -5,6 +5,9 @@ import { threatCloudSchema } from './threat-cloud/schema.js';
 import { authSchema } from './auth/schema.js';
 import { intelSchema } from './threat-cloud/intel/schema.js';
 import { analyticsRollupSchema } from './threat-cloud/intel/rollup-schema.js';
+import { reporterIdentityMigration } from './threat-cloud/reporter-identity-migration.js';
+import { enrollTokensSchema } from './auth/enroll-tokens-schema.js';
+import { knownAddressesSchema } from './auth/known-addresses-schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -17,4 +20,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'auth: sessions, totp, reset, mail, billing, audit', up: authSchema },
   { version: 5, name: 'threat cloud intel: campaigns, correlation, technique index', up: intelSchema },
   { version: 6, name: 'threat cloud intel: hourly roll-ups for time-window analytics', up: analyticsRollupSchema },
+  { version: 7, name: 'auth: enrollment tokens users make for their own Guard agents', up: enrollTokensSchema },
+  { version: 8, name: 'threat cloud: fleet reporters as their user or the one Manager, sightings without fleet ids', up: reporterIdentityMigration },
+  { version: 9, name: 'auth: known addresses that the account-wide login failure cap spares', up: knownAddressesSchema },
 ];

@@ -13,12 +13,14 @@ import { registerPublicAccountRoutes, registerSessionAccountRoutes } from './rou
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerApiKeyRoutes } from './routes/api-keys.js';
 import { registerBillingRoutes, registerWebhookRoute } from './routes/billing.js';
+import { registerEnrollTokenRoutes } from './routes/enroll-tokens.js';
 import type { AuthServices } from './routes/services.js';
 import { registerTotpRoutes } from './routes/totp.js';
 import { createAccounts } from './services/accounts.js';
 import { createAdmin } from './services/admin.js';
 import { createUserApiKeys } from './services/api-keys.js';
 import { createBilling } from './services/billing.js';
+import { createUserEnrollTokens } from './services/enroll-tokens.js';
 import { createSecondFactor } from './services/second-factor.js';
 import { createUsageReport } from './services/usage.js';
 
@@ -26,6 +28,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The Auth Server's hourly sweep, also callable on demand (tests, CLI). */
     authMaintenance?: Maintenance;
+    /** Resolves once the work routes do after answering (reset links, notices) is done (tests). */
+    authSettled?: () => Promise<void>;
   }
 }
 
@@ -72,6 +76,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
     billing,
     admin: createAdmin(ctx),
     apiKeys: createUserApiKeys(ctx),
+    enrollTokens: createUserEnrollTokens(ctx),
   };
 
   registerPublicAccountRoutes(app, services);
@@ -81,6 +86,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
     registerSessionAccountRoutes(signedIn, services);
     registerTotpRoutes(signedIn, services);
     registerApiKeyRoutes(signedIn, services);
+    registerEnrollTokenRoutes(signedIn, services);
     registerBillingRoutes(signedIn, services);
   });
   await app.register(async (admins) => {
@@ -90,12 +96,15 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
 
   const maintenance = createMaintenance(ctx, billing);
   app.decorate('authMaintenance', maintenance);
+  app.decorate('authSettled', () => ctx.afterResponse.settled());
   app.addHook('onReady', async () => {
     maintenance.start();
     ctx.mailer.resumePending();
   });
   app.addHook('onClose', async () => {
     maintenance.stop();
+    // Work queued after an answer may still mail; it finishes before the mailer and the database close.
+    await ctx.afterResponse.settled();
     await ctx.mailer.close();
   });
   return app;

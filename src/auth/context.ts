@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../config.js';
 import { createApiKeyStore, type ApiKeyStore } from '../shared/api-keys.js';
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
+import { createAfterResponse, type AfterResponse } from './after-response.js';
 import { scaled } from '../shared/service-deps.js';
 import { createUsageStore, type UsageStore } from '../shared/usage.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
@@ -12,7 +13,9 @@ import { createIpReputation, type IpReputation } from './ip-reputation.js';
 import { createOrgData, type OrgData } from './org-data.js';
 import { createPasswordHasher, type PasswordHasher } from './password.js';
 import { createAuditStore, type AuditStore } from './stores/audit.js';
+import { createEnrollTokenStore, type EnrollTokenStore } from './stores/enroll-tokens.js';
 import { createFailureStore, type FailureStore } from './stores/failures.js';
+import { createKnownAddressStore, type KnownAddressStore } from './stores/known-addresses.js';
 import { createResetTokenStore, type ResetTokenStore } from './stores/reset-tokens.js';
 import { createSessionStore, type SessionStore } from './stores/sessions.js';
 import { createSubscriptionStore, type SubscriptionStore } from './stores/subscriptions.js';
@@ -73,9 +76,11 @@ export interface AuthContext {
   resetTokens: ResetTokenStore;
   audit: AuditStore;
   failures: FailureStore;
+  knownAddresses: KnownAddressStore;
   subscriptions: SubscriptionStore;
   outbox: OutboxStore;
   apiKeys: ApiKeyStore;
+  enrollTokens: EnrollTokenStore;
   usage: UsageStore;
   orgData: OrgData;
   ipReputation: IpReputation;
@@ -83,6 +88,8 @@ export interface AuthContext {
   secretBox: SecretBox;
   backupCodes: BackupCodeHasher;
   mailer: Mailer;
+  /** Work routes do after answering (reset links, duplicate-registration notices). */
+  afterResponse: AfterResponse;
 }
 
 export function createAuthContext(
@@ -103,9 +110,11 @@ export function createAuthContext(
     resetTokens: createResetTokenStore(db, clock),
     audit: createAuditStore(db, clock),
     failures: createFailureStore(db, clock),
+    knownAddresses: createKnownAddressStore(db, clock),
     subscriptions: createSubscriptionStore(db, clock),
     outbox,
     apiKeys: createApiKeyStore(db, clock),
+    enrollTokens: createEnrollTokenStore(db, clock),
     usage: createUsageStore(db),
     orgData: createOrgData(db),
     ipReputation: createIpReputation(db),
@@ -119,5 +128,6 @@ export function createAuthContext(
       logger,
       ...(options.mailRetryDelaysMs ? { retryDelaysMs: options.mailRetryDelaysMs } : {}),
     }),
+    afterResponse: createAfterResponse(logger),
   };
 }

@@ -109,6 +109,30 @@ export const ApiKeySummary = Type.Object({
   createdAt: Timestamp,
 });
 
+export const EnrollTokenCreateBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100, errorMessage: 'name must be between 1 and 100 characters' }),
+  expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365, errorMessage: 'expiresInDays must be an integer from 1 to 365' })),
+});
+export const EnrollTokenCreated = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  token: Type.String(),
+  prefix: Type.String(),
+  orgId: Type.String(),
+  createdAt: Timestamp,
+  expiresAt: Timestamp,
+});
+export const EnrollTokenSummary = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  prefix: Type.String(),
+  orgId: Type.String(),
+  createdAt: Timestamp,
+  expiresAt: Timestamp,
+  lastUsedAt: NullableTimestamp,
+  agentsEnrolled: Type.Integer(),
+});
+
 export const BillingStatus = Type.Object({
   tier: TierSchema,
   status: Type.String(),
@@ -219,11 +243,14 @@ export const ExportData = Type.Object({
   exportedAt: Timestamp,
   user: Type.Composite([AdminUser, Type.Object({ updatedAt: Timestamp })]),
   sessions: Type.Array(AdminSession),
+  /** Addresses of full sign-ins that the account-wide login failure cap spares (personal data). */
+  knownAddresses: Type.Array(Type.Object({ ip: Type.String(), lastSuccessAt: Timestamp })),
   subscription: SubscriptionView,
   usage: Usage,
   apiKeys: Type.Array(
     Type.Object({ id: Type.String(), name: Type.String(), prefix: Type.String(), scopes: Scopes, createdAt: Timestamp, revokedAt: NullableTimestamp }),
   ),
+  enrollTokens: Type.Array(Type.Composite([EnrollTokenSummary, Type.Object({ revokedAt: NullableTimestamp })])),
   auditLog: Type.Array(AuditEntry),
   agents: Type.Array(Type.Unknown()),
   threatEvents: Type.Array(Type.Unknown()),

@@ -1,10 +1,16 @@
 import type { FastifyRequest } from 'fastify';
 import { forbidden, unauthorized } from '../shared/errors.js';
+import { ENROLL_TOKEN_PREFIX, type EnrollTokenVerifier } from '../shared/enroll-tokens.js';
 import { bearerToken, safeEqual, sha256Hex } from '../shared/tokens.js';
+import type { Registrant } from './enrollment.js';
 import type { AgentRow, AgentStore } from './agents-store.js';
 
-/** An agent principal carries its row as read when the token was verified, so its own routes skip a lookup. */
-export type Principal = { kind: 'operator' } | { kind: 'enroll' } | { kind: 'agent'; agentId: string; agent: AgentRow };
+/**
+ * Who may register agents (a Registrant: the operator, the installer's MANAGER_ENROLL_TOKEN or
+ * a user's own enrollment token), or one agent. An agent principal carries its row as read
+ * when the token was verified, so its own routes skip a lookup.
+ */
+export type Principal = Registrant | { kind: 'agent'; agentId: string; agent: AgentRow };
 
 const AGENT_TOKEN_PREFIX = 'pga_';
 export const AGENT_TOKEN_FORBIDDEN = 'Agent token not allowed here';
@@ -13,22 +19,26 @@ export const ENROLL_TOKEN_FORBIDDEN = 'Enroll token may only register agents';
 type Guard = (request: FastifyRequest) => Promise<void>;
 
 /**
- * Who is calling: the operator (static token), an installer (enroll token) or one agent
- * (its own token, found by SHA-256). Resolved once per request — the rate limiter's key
- * generator at onRequest and the route guard at preValidation share the answer.
+ * Who is calling: the operator (static token), an installer (enroll token), a user's
+ * enrollment token (found by SHA-256, joined with its owner) or one agent (its own token,
+ * found by SHA-256). Resolved once per request — the rate limiter's key generator at
+ * onRequest and the route guard at preValidation share the answer.
  */
-export function createAccess(deps: { agents: AgentStore; authToken: string; enrollToken?: string | undefined }) {
+export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTokenVerifier; authToken: string; enrollToken?: string | undefined }) {
   const resolved = new WeakMap<FastifyRequest, Principal | null>();
   const OPERATOR: Principal = { kind: 'operator' };
-  const ENROLL: Principal = { kind: 'enroll' };
+  const INSTALLER: Principal = { kind: 'installer' };
 
   const resolve = (token: string): Principal | null => {
     if (token.startsWith(AGENT_TOKEN_PREFIX)) {
       const agent = deps.agents.findByTokenHash(sha256Hex(token));
       return agent ? { kind: 'agent', agentId: agent.id, agent } : null;
     }
+    // No early null on a miss: a configured static token may happen to start with `pge_`.
+    const enroll = token.startsWith(ENROLL_TOKEN_PREFIX) ? deps.enrollTokens.verify(token) : null;
+    if (enroll) return { kind: 'owner', userId: enroll.ownerUserId, tokenId: enroll.id };
     if (safeEqual(token, deps.authToken)) return OPERATOR;
-    if (deps.enrollToken !== undefined && safeEqual(token, deps.enrollToken)) return ENROLL;
+    if (deps.enrollToken !== undefined && safeEqual(token, deps.enrollToken)) return INSTALLER;
     return null;
   };
 
@@ -56,7 +66,7 @@ export function createAccess(deps: { agents: AgentStore; authToken: string; enro
     const principal = authenticated(request);
     if (principal.kind !== 'operator') refuse(principal);
   };
-  /** Registration: the operator or the enroll token. */
+  /** Registration: the operator or an enrollment token of either kind. */
   const enroll: Guard = async (request) => {
     const principal = authenticated(request);
     if (principal.kind === 'agent') refuse(principal);
@@ -66,7 +76,7 @@ export function createAccess(deps: { agents: AgentStore; authToken: string; enro
     const principal = authenticated(request);
     if (principal.kind === 'operator') return;
     const { id } = request.params as { id?: string };
-    if (principal.kind === 'enroll' || principal.agentId !== id) refuse(principal);
+    if (principal.kind !== 'agent' || principal.agentId !== id) refuse(principal);
   };
 
   return {
@@ -75,6 +85,12 @@ export function createAccess(deps: { agents: AgentStore; authToken: string; enro
     callingAgent(request: FastifyRequest): AgentRow | undefined {
       const principal = resolved.get(request);
       return principal?.kind === 'agent' ? principal.agent : undefined;
+    },
+    /** Who registers, for a request the `enroll` guard let through. */
+    registrant(request: FastifyRequest): Registrant {
+      const principal = authenticated(request);
+      if (principal.kind === 'agent') return refuse(principal);
+      return principal;
     },
     guards: { operator, enroll, ownAgent },
     /** Rate-limit key: the agent once its token is verified, else the client address. */

@@ -5,6 +5,7 @@ import type { Db } from '../shared/db/open.js';
 import { badRequest, notFound } from '../shared/errors.js';
 import { newId, newSecretToken, sha256Hex } from '../shared/tokens.js';
 import type { AgentRow, AgentStore } from './agents-store.js';
+import type { EnrollmentRules, Registrant } from './enrollment.js';
 import type { EventStore } from './events-store.js';
 import type { PolicyStore } from './policies-store.js';
 import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, RegisterBody } from './schemas.js';
@@ -50,27 +51,32 @@ interface AgentServiceDeps {
   events: EventStore;
   policies: PolicyStore;
   hub: SseHub;
+  enrollment: EnrollmentRules;
   registrationHooks?: RegistrationHook[];
 }
 
 /** Registration, heartbeats, fleet reads and deregistration of Guard agents. */
 export function createAgentService(deps: AgentServiceDeps) {
-  const { db, clock, timeouts, agents, events, policies, hub } = deps;
+  const { db, clock, timeouts, agents, events, policies, hub, enrollment } = deps;
   const registrationHooks = deps.registrationHooks ?? [];
 
   // The agent's token is a credential: its registration is synced like the Auth Server's.
-  const upsert = durableTransaction(db, (body: RegisterBody, ip: string, tokenHash: string, now: number) => {
-    const orgId = body.org_id ?? DEFAULT_ORG;
+  // Who may register where, the quota and the write are decided in this one transaction.
+  const upsert = durableTransaction(db, (body: RegisterBody, who: Registrant, ip: string, tokenHash: string, now: number) => {
+    const orgId = enrollment.orgFor(who, body.org_id);
     const tags = [...new Set(body.tags ?? [])];
     const common = { os: body.os, version: body.version, ip, tags, tokenHash, nowMs: now, nowIso: toIso(now) };
     const existing = agents.findByOrgHostname(orgId, body.hostname);
     if (existing) {
+      enrollment.mayReRegister(who);
       agents.reRegister({ id: existing.id, ...common });
+      enrollment.registered(who, false);
       return { id: existing.id, created: false };
     }
     for (const hook of registrationHooks) hook({ orgId, hostname: body.hostname });
     const id = newId('agent-');
     agents.insert({ id, orgId, hostname: body.hostname, ...common });
+    enrollment.registered(who, true);
     return { id, created: true };
   });
 
@@ -84,14 +90,15 @@ export function createAgentService(deps: AgentServiceDeps) {
     requireAgent,
     /**
      * Idempotent per hostname + org: a known agent keeps its id and gets a fresh token,
-     * which invalidates the old one (only its SHA-256 is stored).
+     * which invalidates the old one (only its SHA-256 is stored) — for the operator and the
+     * org owner's token; the installer's token gets 409 instead (see enrollment.ts).
      */
-    register(body: RegisterBody, clientIp: string) {
+    register(body: RegisterBody, who: Registrant, clientIp: string) {
       const ip = body.ip ?? clientIp;
       if (isIP(ip) === 0) throw badRequest('ip must be a valid IPv4 or IPv6 address');
       const token = newSecretToken('pga_');
       const now = clock.now();
-      const { id, created } = upsert(body, ip, sha256Hex(token), now);
+      const { id, created } = upsert(body, who, ip, sha256Hex(token), now);
       const row = requireAgent(id);
       hub.publish('agent_online', { agentId: row.id, hostname: row.hostname, ip: row.ip });
       return { agent: { ...toAgent(row, now, timeouts), agentToken: token }, created };

@@ -4,9 +4,11 @@ import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { VERSION } from '../shared/version.js';
+import { createEnrollTokenVerifier } from '../shared/enroll-tokens.js';
 import { createAccess } from './access.js';
 import { createAgentService, type RegistrationHook } from './agents-service.js';
 import { createAgentStore } from './agents-store.js';
+import { createEnrollmentRules } from './enrollment.js';
 import { createEventService, type IngestHook } from './events-service.js';
 import { createEventStore } from './events-store.js';
 import { createOverviewService } from './overview-service.js';
@@ -46,7 +48,8 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
   const agentStore = createAgentStore(db);
   const eventStore = createEventStore(db);
   const policyStore = createPolicyStore(db);
-  const access = createAccess({ agents: agentStore, authToken: config.manager.authToken, enrollToken: config.manager.enrollToken });
+  const enrollTokens = createEnrollTokenVerifier(db, clock);
+  const access = createAccess({ agents: agentStore, enrollTokens, authToken: config.manager.authToken, enrollToken: config.manager.enrollToken });
 
   const app = await createBaseApp({
     service: 'manager',
@@ -82,7 +85,17 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
   const sweeper = createStatusSweeper({ db, agents: agentStore, hub, clock, timeouts });
   options.onSweeper?.(sweeper);
 
-  const agents = createAgentService({ db, clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore, hub, registrationHooks: [endpointQuota(db), ...(options.registrationHooks ?? [])] });
+  const agents = createAgentService({
+    db,
+    clock,
+    timeouts,
+    agents: agentStore,
+    events: eventStore,
+    policies: policyStore,
+    hub,
+    enrollment: createEnrollmentRules(db, enrollTokens),
+    registrationHooks: [endpointQuota(db), ...(options.registrationHooks ?? [])],
+  });
   const events = createEventService({ db, clock, events: eventStore, hub, hooks: [threatCloudReports(db, clock), ...(options.ingestHooks ?? [])] });
   const policies = createPolicyService({ db, clock, timeouts, policies: policyStore, hub });
   const overview = createOverviewService({ clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore });

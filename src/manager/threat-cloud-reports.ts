@@ -3,6 +3,7 @@ import type { Db } from '../shared/db/open.js';
 import { createIocService } from '../threat-cloud/ioc-service.js';
 import type { Category } from '../threat-cloud/ioc-store.js';
 import { NormaliseError, normaliseIp } from '../threat-cloud/normalise.js';
+import { MANAGER_REPORTER, userReporter } from '../threat-cloud/reporters.js';
 import type { Severity } from '../threat-cloud/reputation.js';
 import type { IngestHook } from './events-service.js';
 
@@ -29,17 +30,32 @@ function publicSource(sourceIp: string | null): string | null {
 }
 
 /**
+ * Who an agent reports as (manager.md "Reporter identity"): an agent in a user's org is that
+ * user, the same reporter as their Threat Cloud keys; every other agent is the operator's
+ * fleet, one reporter whatever org it names, because org names are chosen by whoever
+ * registers the agent and must not make one party count as many.
+ */
+function fleetReporter(db: Db): (orgId: string) => string {
+  const isUser = db.prepare<[string], number>(`SELECT 1 FROM users WHERE id = ?`).pluck();
+  return (orgId) => (isUser.get(orgId) === undefined ? MANAGER_REPORTER : userReporter(orgId));
+}
+
+/**
  * Fleet detections feed the intelligence: each event whose source is a public IP becomes a
- * Threat Cloud report from source `guard-agent`, reporter `org:<org_id>`, merged inside the
- * event batch's own transaction — the IP is searchable the moment the batch is acknowledged,
- * and a failed batch reports nothing.
+ * Threat Cloud report from source `guard-agent`, merged inside the event batch's own
+ * transaction — the IP is searchable the moment the batch is acknowledged, and a failed
+ * batch reports nothing. The sighting keeps only the event type: event, agent and org ids
+ * would show one tenant's fleet to every read key.
  */
 export function threatCloudReports(db: Db, clock: Clock): IngestHook {
   const iocs = createIocService(db, clock);
+  const reporterOf = fleetReporter(db);
   return (agent, rows) => {
+    let reporter: string | undefined;
     for (const row of rows) {
       const ip = publicSource(row.source_ip);
       if (!ip) continue;
+      reporter ??= reporterOf(agent.org_id);
       iocs.mergeReport(
         {
           type: 'ip',
@@ -49,9 +65,9 @@ export function threatCloudReports(db: Db, clock: Clock): IngestHook {
           category: CATEGORY_OF_EVENT[row.type] ?? null,
           severity: row.severity as Severity,
           confidence: row.confidence ?? DEFAULT_CONFIDENCE,
-          context: { eventId: row.id, agentId: agent.id, type: row.type },
+          context: { type: row.type },
         },
-        `org:${agent.org_id}`,
+        reporter,
       );
     }
   };

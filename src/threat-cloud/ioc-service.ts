@@ -72,7 +72,8 @@ function higherSeverity(a: Severity, b: Severity): Severity {
 /**
  * Rules of the IoC store: merging reports, reputation, status changes. Every write method
  * must run inside a transaction the caller opens (a batch is all-or-nothing), so the Manager
- * can merge its events as reporter `org:<org_id>` in its own transaction.
+ * can merge its events (as the org's user or the one reporter `manager`, see reporters.ts) in
+ * its own transaction.
  */
 export function createIocService(db: Db, clock: Clock, options: { countryOf?: CountryResolver } = {}) {
   const store = createIocStore(db);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { authHeader } from '../helper.js';
-import { authApp, count, login, PASSWORD, register, registerAdmin, uniqueEmail } from './fixtures.js';
+import { authApp, count, login, PASSWORD, register, registerAdmin, settled, uniqueEmail } from './fixtures.js';
 
 t.test('register creates a user with a working token; the first loopback user is admin', async (t) => {
   const { app, db } = await authApp(t);
@@ -45,6 +45,9 @@ t.test('registering an existing e-mail answers 200 without token, changes nothin
   t.equal(res.statusCode, 200);
   t.same(res.json(), { ok: true, data: { message: 'If this email can be registered, the account has been created.' } });
   t.equal(count(db, 'users'), users);
+  t.equal(count(db, 'outbox'), 0, 'the notice is made after the answer, as forgot-password makes its link');
+  t.equal((db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'register.duplicate' AND target_id = ?`).get(account.id) as { n: number }).n, 1, 'audited before the answer, in one durable commit as a new account is');
+  await settled(app);
   const ok = await login(app, account.email, PASSWORD);
   t.equal(ok.statusCode, 200, 'old password still works');
   const mail = db.prepare(`SELECT subject, status FROM outbox WHERE recipient = ?`).all(account.email) as Array<{ subject: string; status: string }>;

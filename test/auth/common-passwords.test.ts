@@ -1,6 +1,6 @@
 import t from 'tap';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../../src/auth/common-passwords.js';
-import { authApp, count, login, PASSWORD, register } from './fixtures.js';
+import { authApp, count, login, PASSWORD, register, settled } from './fixtures.js';
 
 t.test('the list refuses well-known passwords of policy length, whatever their case', async (t) => {
   for (const word of ['password', 'Password1', '12345678', 'qwertyuiop', 'iloveyou', 'SUNSHINE']) t.ok(isCommonPassword(word), word);
@@ -22,6 +22,7 @@ t.test('register, change-password and reset-password refuse a common password wi
   t.equal((await login(app, account.email, PASSWORD)).statusCode, 200, 'the old password still works');
 
   await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await settled(app);
   const mail = db.prepare(`SELECT body FROM outbox WHERE recipient = ? ORDER BY created_at DESC LIMIT 1`).get(account.email) as { body: string };
   const token = /token=([A-Za-z0-9_-]+)/.exec(mail.body)![1]!;
   const reset = await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token, newPassword: 'football' } });

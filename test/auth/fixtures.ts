@@ -5,7 +5,7 @@ import type { App } from '../../src/shared/base-app.js';
 import type { Db } from '../../src/shared/db/open.js';
 import type { ResolvedConfig } from '../../src/config.js';
 import { authHeader, buildTestApp, type Teardown } from '../helper.js';
-import { codeAt } from '../../src/auth/totp-crypto.js';
+import { codeAt, TOTP_PERIOD_SECONDS } from '../../src/auth/totp-crypto.js';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -92,4 +92,28 @@ export async function enableTotp(fixture: AuthFixture, account: Account): Promis
 
 export function count(db: Db, table: string): number {
   return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+}
+
+/**
+ * A TOTP code the server refuses at `nowMs`. The server accepts the codes of the steps −1, 0
+ * and +1 around its clock, so a fixed "wrong" code such as 000000 is right about three times
+ * in a million: then it answers 200 and uses up a step, and the test's next right code is
+ * refused as a replay. This one differs from the code of every step within `window` steps
+ * (the server's window by default; a real process, whose clock moves, wants a wider one).
+ */
+export function wrongTotpCode(secret: string, nowMs: number, window = 1): string {
+  const accepted = new Set<string>();
+  for (let step = -window; step <= window; step++) accepted.add(codeAt(secret, nowMs + step * TOTP_PERIOD_SECONDS * 1000));
+  for (let candidate = 0; ; candidate += 111_111) {
+    const code = String(candidate % 1_000_000).padStart(6, '0');
+    if (!accepted.has(code)) return code;
+  }
+}
+
+/**
+ * Waits for the work the Auth Server does after its answer is sent (the reset link after
+ * forgot-password, the notice after a duplicate registration), so a test can read the outbox.
+ */
+export async function settled(app: App): Promise<void> {
+  await app.authSettled!();
 }

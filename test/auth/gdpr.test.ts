@@ -2,7 +2,7 @@ import t from 'tap';
 import { toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { authHeader } from '../helper.js';
-import { authApp, count, enableTotp, login, PASSWORD, register, registerAdmin, type Account, type AuthFixture } from './fixtures.js';
+import { authApp, count, enableTotp, login, PASSWORD, register, registerAdmin, settled, type Account, type AuthFixture } from './fixtures.js';
 
 /** Gives an account everything it can have: sessions, TOTP, keys, usage, reset token, subscription, org rows. */
 async function fullyUsedAccount(fixture: AuthFixture): Promise<{ account: Account; secrets: string[] }> {
@@ -11,7 +11,9 @@ async function fullyUsedAccount(fixture: AuthFixture): Promise<{ account: Accoun
   db.prepare(`UPDATE users SET tier = 'pro' WHERE id = ?`).run(account.id);
   const { secret, backupCodes } = await enableTotp(fixture, account);
   const key = (await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'siem' } })).json().data.key as string;
+  const enrollToken = (await app.inject({ method: 'POST', url: '/api/auth/enroll-tokens', headers: account.headers, payload: { name: 'fleet' } })).json().data.token as string;
   await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await settled(app);
   const resetBody = (db.prepare(`SELECT body FROM outbox WHERE recipient = ? AND body LIKE '%reset-password?token=%'`).get(account.email) as { body: string }).body;
   const resetToken = /token=([A-Za-z0-9_-]+)/.exec(resetBody)![1]!;
   db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 42)`).run(account.id);
@@ -20,8 +22,9 @@ async function fullyUsedAccount(fixture: AuthFixture): Promise<{ account: Accoun
   const passwordHash = (db.prepare(`SELECT password_hash FROM users WHERE id = ?`).get(account.id) as { password_hash: string }).password_hash;
   const totpEncrypted = (db.prepare(`SELECT secret_encrypted FROM totp_secrets WHERE user_id = ?`).get(account.id) as { secret_encrypted: string }).secret_encrypted;
   const keyHash = (db.prepare(`SELECT key_hash FROM api_keys WHERE owner_user_id = ?`).get(account.id) as { key_hash: string }).key_hash;
+  const enrollHash = (db.prepare(`SELECT token_hash FROM enroll_tokens WHERE user_id = ?`).get(account.id) as { token_hash: string }).token_hash;
   const codeHashes = (db.prepare(`SELECT code_hash FROM totp_backup_codes WHERE user_id = ?`).all(account.id) as Array<{ code_hash: string }>).map((r) => r.code_hash);
-  return { account, secrets: [passwordHash, totpEncrypted, secret, keyHash, key, resetToken, account.token, ...backupCodes, ...codeHashes, `agent-token-hash-${account.id}`] };
+  return { account, secrets: [passwordHash, totpEncrypted, secret, keyHash, key, enrollToken, enrollHash, resetToken, account.token, ...backupCodes, ...codeHashes, `agent-token-hash-${account.id}`] };
 }
 
 function seedOrg(db: Db, orgId: string, now: string): void {
@@ -46,7 +49,7 @@ t.test('export holds everything about the user and no secret', async (t) => {
   t.equal(res.statusCode, 200);
   t.equal(res.headers['content-disposition'], 'attachment; filename="panguard-data-export.json"');
   const data = res.json().data;
-  for (const field of ['exportedAt', 'user', 'sessions', 'subscription', 'usage', 'apiKeys', 'auditLog', 'agents', 'threatEvents', 'policies']) {
+  for (const field of ['exportedAt', 'user', 'sessions', 'subscription', 'usage', 'apiKeys', 'enrollTokens', 'auditLog', 'agents', 'threatEvents', 'policies']) {
     t.ok(field in data, `has ${field}`);
   }
   t.equal(data.user.email, account.email);
@@ -57,6 +60,10 @@ t.test('export holds everything about the user and no secret', async (t) => {
   t.ok(data.usage.some((u: { resource: string; current: number }) => u.resource === 'api_calls' && u.current === 42));
   t.equal(data.apiKeys.length, 1);
   t.equal(data.apiKeys[0].prefix.length, 8);
+  t.equal(data.enrollTokens.length, 1);
+  t.match(data.enrollTokens[0], { name: 'fleet', orgId: account.id, revokedAt: null, agentsEnrolled: 0 });
+  t.match(data.enrollTokens[0].prefix, /^pge_[0-9A-Za-z]{4}$/);
+  t.ok(data.auditLog.some((e: { action: string }) => e.action === 'enroll_token.create'));
   t.ok(data.auditLog.some((e: { action: string }) => e.action === 'register'));
   t.equal(data.agents.length, 1);
   t.equal(data.agents[0].hostname, 'web-1');
@@ -98,6 +105,7 @@ t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and
     ['usage_counters', 'user_id'],
     ['subscriptions', 'user_id'],
     ['api_keys', 'owner_user_id'],
+    ['enroll_tokens', 'user_id'],
     ['outbox', 'user_id'],
     ['agents', 'org_id'],
     ['threat_events', 'org_id'],

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { codeAt } from '../../src/auth/totp-crypto.js';
 import { toIso } from '../../src/shared/clock.js';
-import { authApp, enableTotp, login, PASSWORD, register } from './fixtures.js';
+import type { App } from '../../src/shared/base-app.js';
+import { authApp, count, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
 
 const NO_GLOBAL = { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '100000' };
 
@@ -36,12 +37,99 @@ t.test('failures per account from all IPs together lock it everywhere for the re
   t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.201')).statusCode, 200, 'free again after the hour');
 });
 
+/**
+ * A botnet: `addresses` addresses, each with 5 wrong passwords (the most one address may try).
+ * Returns the statuses in order.
+ */
+async function botnet(app: App, email: string, prefix: string, addresses = 21): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let bot = 1; bot <= addresses; bot++) {
+    for (let i = 0; i < 5; i++) statuses.push((await login(app, email, `guess ${bot}.${i}`, {}, `${prefix}.${bot}`)).statusCode);
+  }
+  return statuses;
+}
+
+t.test('21 addresses × 5 wrong passwords reach the cap; the owner still signs in from a known address', async (t) => {
+  const { app } = await authApp(t, { env: NO_GLOBAL });
+  const account = await register(app);
+  const home = '192.0.2.10';
+  t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 200, 'the owner signs in from home once: a known address');
+
+  const statuses = await botnet(app, account.email, '10.2.0');
+  t.same(statuses.slice(0, 100), Array(100).fill(401), '100 failures from 20 addresses are answered 401');
+  t.same(statuses.slice(100), Array(5).fill(429), 'the 21st address meets the account-wide cap');
+
+  t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 200, 'the owner from the known address: 200');
+  t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.11')).statusCode, 429, 'the right password from a new address: 429');
+  t.equal((await login(app, account.email, PASSWORD, {}, '10.2.0.1')).statusCode, 429, 'and from a bot address: 429');
+
+  // A known address is spared the cap, not the per-account-and-IP rule.
+  for (let i = 0; i < 5; i++) t.equal((await login(app, account.email, 'typo', {}, home)).statusCode, 401);
+  t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 429, '5 failures from the known address lock it for 15 minutes');
+});
+
+t.test('only a sign-in with both factors makes an address known', async (t) => {
+  const fixture = await authApp(t, { env: NO_GLOBAL });
+  const { app, clock } = fixture;
+  const account = await register(fixture.app);
+  const { secret } = await enableTotp(fixture, account);
+  const [full, passwordOnly, wrongCode] = ['192.0.2.20', '192.0.2.21', '192.0.2.22'];
+  t.equal((await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) }, full)).statusCode, 200);
+  t.same((await login(app, account.email, PASSWORD, {}, passwordOnly)).json(), { ok: false, error: '2FA_REQUIRED', totpRequired: true });
+  t.equal((await login(app, account.email, PASSWORD, { totpCode: wrongTotpCode(secret, clock.now()) }, wrongCode)).statusCode, 401);
+  clock.advance(30_000);
+
+  await botnet(app, account.email, '10.3.0');
+  t.equal((await login(app, account.email, PASSWORD, {}, passwordOnly)).statusCode, 429, 'the right password alone did not make the address known');
+  t.equal((await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) }, wrongCode)).statusCode, 429, 'nor did a wrong second factor');
+  t.equal((await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) }, full)).statusCode, 200, 'the address of a full sign-in is known');
+});
+
+t.test('an address stays known for 30 days after its last successful sign-in', async (t) => {
+  const { app, clock } = await authApp(t, { env: NO_GLOBAL });
+  const account = await register(app);
+  const [home, office] = ['192.0.2.30', '192.0.2.31'];
+  t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 200);
+  t.equal((await login(app, account.email, PASSWORD, {}, office)).statusCode, 200);
+  clock.advance(29 * 24 * 60 * 60_000);
+  t.equal((await login(app, account.email, PASSWORD, {}, office)).statusCode, 200, 'a new sign-in renews the office');
+  clock.advance(24 * 60 * 60_000 + 60_000);
+
+  await botnet(app, account.email, '10.4.0');
+  t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 429, 'home: last success 30 days ago, no longer known');
+  t.equal((await login(app, account.email, PASSWORD, {}, office)).statusCode, 200, 'office: last success a day ago, still known');
+});
+
+t.test('known addresses: written with the sign-in, purged after 30 days in batches, gone with the account', async (t) => {
+  const { app, db, clock } = await authApp(t, { env: NO_GLOBAL });
+  const account = await register(app);
+  t.equal(count(db, 'known_addresses'), 0, 'registration alone makes no address known');
+  t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.40')).statusCode, 200);
+  t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.40')).statusCode, 200);
+  t.same(db.prepare(`SELECT user_id, ip, last_success_at FROM known_addresses`).all(), [{ user_id: account.id, ip: '192.0.2.40', last_success_at: toIso(clock.now()) }], 'one row per address');
+  const exported = await app.inject({ url: '/api/auth/export-data', headers: account.headers });
+  t.same(exported.json().data.knownAddresses, [{ ip: '192.0.2.40', lastSuccessAt: toIso(clock.now()) }], 'in the GDPR export: IPs tied to the person');
+
+  // 1,234 stale rows: more than one batch of the sweep.
+  const old = toIso(clock.now() - 31 * 24 * 60 * 60_000);
+  const insert = db.prepare(`INSERT INTO known_addresses (user_id, ip, last_success_at) VALUES (?, ?, ?)`);
+  db.transaction(() => {
+    for (let i = 0; i < 1234; i++) insert.run(account.id, `10.9.${Math.floor(i / 250)}.${i % 250}`, old);
+  })();
+  t.equal(app.authMaintenance!.run().knownAddressesPurged, 1234, 'addresses not used for 30 days are purged');
+  t.equal(count(db, 'known_addresses'), 1, 'the recent one stays');
+
+  const deleted = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });
+  t.equal(deleted.statusCode, 200);
+  t.equal(count(db, 'known_addresses'), 0, 'deleted with the account');
+});
+
 t.test('wrong second factors count as failed logins', async (t) => {
   const fixture = await authApp(t, { env: NO_GLOBAL });
   const { app, clock } = fixture;
   const account = await register(fixture.app);
   const { secret } = await enableTotp(fixture, account);
-  const wrong = codeAt(secret, clock.now()) === '000000' ? '111111' : '000000';
+  const wrong = wrongTotpCode(secret, clock.now());
   for (let i = 0; i < 5; i++) t.equal((await login(app, account.email, PASSWORD, { totpCode: wrong }, '198.51.100.3')).statusCode, 401);
   t.equal((await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) }, '198.51.100.3')).statusCode, 429);
 });

@@ -4,7 +4,19 @@ import { createServer } from 'node:net';
 import { testConfig } from '../helper.js';
 import { codeAt } from '../../src/auth/totp-crypto.js';
 import { authHeader } from '../helper.js';
-import { authApp, count, enableTotp, login, PASSWORD, register, type AuthFixture } from './fixtures.js';
+import { pino } from 'pino';
+import { buildAuthApp } from '../../src/auth/app.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { buildTestApp } from '../helper.js';
+import { authApp, count, enableTotp, login, PASSWORD, register, settled, wrongTotpCode, type AuthFixture } from './fixtures.js';
+import type { App } from '../../src/shared/base-app.js';
+
+/** forgot-password, then wait for the link it makes after answering. */
+async function requestReset(app: App, email: string) {
+  const res = await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email } });
+  await settled(app);
+  return res;
+}
 
 function resetTokenFromOutbox(fixture: AuthFixture, email: string): string {
   const rows = fixture.db.prepare(`SELECT body FROM outbox WHERE recipient = ? AND subject LIKE '%password%' ORDER BY created_at DESC, rowid DESC`).all(email) as Array<{ body: string }>;
@@ -23,6 +35,7 @@ t.test('forgot-password always answers the same; a mail with the link goes to th
   t.same(known.json(), expected);
   const unknown = await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: 'ghost@example.com' } });
   t.same(unknown.json(), expected);
+  await settled(app);
   t.equal(count(db, 'outbox'), 1, 'only the real account gets mail');
   const body = (db.prepare(`SELECT body FROM outbox`).get() as { body: string }).body;
   t.match(body, /https:\/\/auth\.example\.com\/reset-password\?token=/);
@@ -34,11 +47,59 @@ t.test('forgot-password always answers the same; a mail with the link goes to th
   t.equal(bad.statusCode, 400);
 });
 
+t.test('forgot-password answers before the token and the mail are made, for a known and an unknown e-mail alike', async (t) => {
+  const fixture = await authApp(t);
+  const { app, db } = fixture;
+  const account = await register(app);
+  const audited = (action: string) => db.prepare(`SELECT target_id AS targetId, ip FROM audit_log WHERE action = ? ORDER BY rowid`).all(action);
+
+  const known = await app.inject({ method: 'POST', url: '/api/auth/forgot-password', remoteAddress: '192.0.2.80', payload: { email: account.email } });
+  t.equal(known.statusCode, 200);
+  t.equal(count(db, 'password_reset_tokens'), 0, 'no token yet when the answer arrives');
+  t.equal(count(db, 'outbox'), 0, 'no mail yet when the answer arrives');
+  t.same(audited('password_reset.request'), [], 'nothing written before the answer');
+  await settled(app);
+  t.equal(count(db, 'password_reset_tokens'), 1, 'the token is made after the answer');
+  t.equal(count(db, 'outbox'), 1, 'and the mail with it');
+  t.same(audited('password_reset.request'), [{ targetId: account.id, ip: '192.0.2.80' }]);
+
+  const unknown = await app.inject({ method: 'POST', url: '/api/auth/forgot-password', remoteAddress: '192.0.2.81', payload: { email: 'ghost@example.com' } });
+  t.same(unknown.json(), known.json(), 'the same answer');
+  await settled(app);
+  t.equal(count(db, 'password_reset_tokens'), 1, 'no token for an unknown e-mail');
+  t.equal(count(db, 'outbox'), 1, 'no mail for an unknown e-mail');
+  t.same(audited('password_reset.request'), [{ targetId: account.id, ip: '192.0.2.80' }, { targetId: null, ip: '192.0.2.81' }], 'the request is audited either way, so both paths write the same');
+});
+
+t.test('work after the answer that fails is logged; the answer and later requests are unaffected', async (t) => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+  const clock = new ManualClock();
+  const { app, db } = await buildTestApp(t, (deps) => buildAuthApp({ ...deps, logger }, { scryptLogNOverride: 10 }), { env: { RATE_LIMIT_SCALE: '100' }, clock });
+  const account = await register(app);
+  db.exec(`CREATE TEMP TRIGGER outbox_down BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'outbox unavailable'); END`);
+  const res = await requestReset(app, account.email);
+  t.equal(res.statusCode, 200, 'the answer went out before the failure');
+  const logged = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } });
+  t.ok(logged.some((entry) => /after the answer/.test(entry.msg) && /outbox unavailable/.test(entry.err?.message ?? '')), 'the failure is logged with its cause');
+  db.exec(`DROP TRIGGER outbox_down`);
+  t.equal((await requestReset(app, account.email)).statusCode, 200);
+  t.equal(count(db, 'outbox'), 1, 'the next request works');
+});
+
+t.test('closing the app waits for work still to be done after an answer', async (t) => {
+  const fixture = await authApp(t);
+  const account = await register(fixture.app);
+  await fixture.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await fixture.app.close();
+  t.equal(count(fixture.db, 'outbox'), 1, 'the reset mail was made before close returned');
+});
+
 t.test('reset-password: works once, revokes every session, then the token is dead', async (t) => {
   const fixture = await authApp(t);
   const { app } = fixture;
   const account = await register(app);
-  await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await requestReset(app, account.email);
   const token = resetTokenFromOutbox(fixture, account.email);
   const short = await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token, newPassword: 'short' } });
   t.equal(short.statusCode, 400);
@@ -61,7 +122,7 @@ t.test('a password reset keeps two-factor: the new password alone is not enough 
   const { app, clock, db } = fixture;
   const account = await register(app);
   const { secret } = await enableTotp(fixture, account);
-  await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await requestReset(app, account.email);
   const token = resetTokenFromOutbox(fixture, account.email);
   const reset = await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token, newPassword: 'a fresh password' } });
   t.equal(reset.statusCode, 200);
@@ -73,7 +134,7 @@ t.test('a password reset keeps two-factor: the new password alone is not enough 
   t.notOk(passwordOnly.json().data?.token, 'no token without the code');
   t.equal(count(db, 'sessions'), sessions, 'no session opened');
 
-  const wrong = await login(app, account.email, 'a fresh password', { totpCode: codeAt(secret, clock.now()) === '000000' ? '111111' : '000000' });
+  const wrong = await login(app, account.email, 'a fresh password', { totpCode: wrongTotpCode(secret, clock.now()) });
   t.equal(wrong.statusCode, 401, 'a wrong code is still refused');
   const withCode = await login(app, account.email, 'a fresh password', { totpCode: codeAt(secret, clock.now()) });
   t.equal(withCode.statusCode, 200);
@@ -87,10 +148,10 @@ t.test('reset tokens expire after one hour; a new request voids the older token'
   const fixture = await authApp(t);
   const { app, clock, db } = fixture;
   const account = await register(app);
-  await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await requestReset(app, account.email);
   const first = resetTokenFromOutbox(fixture, account.email);
   clock.advance(1000);
-  await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await requestReset(app, account.email);
   const second = resetTokenFromOutbox(fixture, account.email);
   t.not(first, second);
   t.equal((await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token: first, newPassword: 'new password 1' } })).statusCode, 400, 'older token voided');
@@ -135,7 +196,7 @@ t.test('with SMTP_URL the mail goes through a real SMTP server, retried after a 
   });
   const { app, db } = fixture;
   const account = await register(app);
-  const res = await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  const res = await requestReset(app, account.email);
   t.equal(res.statusCode, 200);
   // The first attempt is refused and the retry waits 50 ms: a response that waited for
   // delivery would find the row sent already.
@@ -167,7 +228,7 @@ t.test('a send that keeps failing is kept as failed, never lost silently', async
   const port = (server.server.address() as { port: number }).port;
   const fixture = await authApp(t, { env: { SMTP_URL: `smtp://127.0.0.1:${port}` }, app: { mailRetryDelaysMs: [20] } });
   const account = await register(fixture.app);
-  await fixture.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await requestReset(fixture.app, account.email);
   let row: { status: string; attempts: number } | undefined;
   for (let i = 0; i < 500; i++) {
     row = fixture.db.prepare(`SELECT status, attempts FROM outbox`).get() as typeof row;
@@ -201,7 +262,7 @@ t.test('a message still pending when the app closes is sent on the next start', 
   });
   const first = await authApp(t, { env: { SMTP_URL: `smtp://127.0.0.1:${closedPort}` }, app: { mailRetryDelaysMs: [60_000] } });
   const account = await register(first.app);
-  await first.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await requestReset(first.app, account.email);
   const row = () => first.db.prepare(`SELECT status, attempts FROM outbox`).get() as { status: string; attempts: number };
   for (let i = 0; i < 500 && row().attempts === 0; i++) await new Promise((r) => setTimeout(r, 20));
   t.same(row(), { status: 'pending', attempts: 1 }, 'first attempt failed, retry scheduled');

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { codeAt } from '../../src/auth/totp-crypto.js';
-import { authApp, login, PASSWORD, register, type AuthFixture } from './fixtures.js';
+import { authApp, login, PASSWORD, register, settled, wrongTotpCode, type AuthFixture } from './fixtures.js';
 
 const PUBLIC_URL = 'https://auth.example.com';
 const CLIENT_IP = '192.0.2.44';
@@ -19,8 +19,6 @@ interface Mail {
 /** Every mail kept for an address, oldest first. */
 const mailsTo = (db: Db, email: string): Mail[] =>
   db.prepare(`SELECT user_id, recipient, subject, body, status FROM outbox WHERE recipient = ? ORDER BY created_at, rowid`).all(email) as Mail[];
-
-const wrongCode = (secret: string, now: number) => (codeAt(secret, now) === '000000' ? '111111' : '000000');
 
 /** One new notice about `subject`: to the owner, with time, IP and the way back, and no secret. */
 function assertNotice(t: Test, fixture: AuthFixture, mail: Mail | undefined, expect: { userId: string; email: string; subject: RegExp; ip: string; secrets: string[] }): void {
@@ -62,6 +60,7 @@ t.test('reset-password mails one notice after the reset link; refused resets mai
   const { app, db } = fixture;
   const account = await register(app);
   await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
+  await settled(app);
   const [resetMail] = mailsTo(db, account.email);
   const token = /reset-password\?token=([A-Za-z0-9_-]+)/.exec(resetMail!.body)![1]!;
   const reset = (resetToken: string, newPassword: string) =>
@@ -90,7 +89,7 @@ t.test('two-factor enabled, backup codes regenerated and two-factor disabled: on
   const post = (url: string, payload: Record<string, unknown>) => app.inject({ method: 'POST', url, remoteAddress: CLIENT_IP, headers: account.headers, payload });
 
   const setup = (await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers })).json().data as { secret: string; backupCodes: string[] };
-  t.equal((await post('/api/auth/totp/verify', { totpCode: wrongCode(setup.secret, clock.now()) })).statusCode, 400);
+  t.equal((await post('/api/auth/totp/verify', { totpCode: wrongTotpCode(setup.secret, clock.now()) })).statusCode, 400);
   t.equal(mailsTo(db, account.email).length, 0, 'setup and a wrong first code send nothing');
   t.equal((await post('/api/auth/totp/verify', { totpCode: codeAt(setup.secret, clock.now()) })).statusCode, 200);
   let mails = mailsTo(db, account.email);
@@ -99,7 +98,7 @@ t.test('two-factor enabled, backup codes regenerated and two-factor disabled: on
   assertNotice(t, fixture, mails[0], { userId: account.id, email: account.email, subject: /turned on/, ip: CLIENT_IP, secrets });
 
   clock.advance(30_000);
-  t.equal((await post('/api/auth/totp/backup-codes', { totpCode: wrongCode(setup.secret, clock.now()) })).statusCode, 401);
+  t.equal((await post('/api/auth/totp/backup-codes', { totpCode: wrongTotpCode(setup.secret, clock.now()) })).statusCode, 401);
   t.equal(mailsTo(db, account.email).length, 1, 'a wrong code sends nothing');
   const regenerated = await post('/api/auth/totp/backup-codes', { totpCode: codeAt(setup.secret, clock.now()) });
   t.equal(regenerated.statusCode, 200);
@@ -110,7 +109,7 @@ t.test('two-factor enabled, backup codes regenerated and two-factor disabled: on
 
   clock.advance(30_000);
   t.equal((await post('/api/auth/totp/disable', { password: 'not my password', totpCode: codeAt(setup.secret, clock.now()) })).statusCode, 401);
-  t.equal((await post('/api/auth/totp/disable', { password: PASSWORD, totpCode: wrongCode(setup.secret, clock.now()) })).statusCode, 401);
+  t.equal((await post('/api/auth/totp/disable', { password: PASSWORD, totpCode: wrongTotpCode(setup.secret, clock.now()) })).statusCode, 401);
   t.equal((await post('/api/auth/totp/disable', { password: PASSWORD, backupCode: 'aaaaaaaaaa' })).statusCode, 401);
   t.equal(mailsTo(db, account.email).length, 2, 'wrong password or code sends nothing');
   t.equal((await post('/api/auth/totp/disable', { password: PASSWORD, backupCode: fresh[0] })).statusCode, 200);
@@ -170,6 +169,7 @@ t.test('the account-wide lockout (all addresses) is reported once, as blocked fr
   t.match(everywhere[0]!.body, /after 20 failed sign-in attempts/i);
   t.match(everywhere[0]!.body, /From IP address: 10\.1\.0\.20/, 'names the address of the failure that started it');
   t.match(everywhere[0]!.body, /60 minutes/);
+  t.match(everywhere[0]!.body, /except from addresses you signed in from in the last 30 days/, 'the owner learns where they can still sign in');
 });
 
 t.test('a notice that cannot be queued does not fail the change it reports', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { codeAt } from '../../src/auth/totp-crypto.js';
 import { authHeader } from '../helper.js';
-import { authApp, count, enableTotp, login, PASSWORD, register } from './fixtures.js';
+import { authApp, count, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
 
 t.test('setup returns secret, otpauth URL and 10 backup codes; repeated setup replaces the pending secret', async (t) => {
   const { app, db } = await authApp(t);
@@ -64,7 +64,7 @@ t.test('login with 2FA: two steps, wrong code, replayed code, numeric code never
   t.equal(wrongPassword.statusCode, 401);
   t.equal(wrongPassword.json().error, 'Invalid email or password');
 
-  const wrongCode = await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) === '000000' ? '111111' : '000000' });
+  const wrongCode = await login(app, account.email, PASSWORD, { totpCode: wrongTotpCode(secret, clock.now()) });
   t.equal(wrongCode.statusCode, 401);
   t.equal(wrongCode.json().error, 'Invalid two-factor code');
 
@@ -118,7 +118,7 @@ t.test('backup codes are single use; regenerated codes void the old ones', async
   const status = await app.inject({ url: '/api/auth/totp/status', headers: account.headers });
   t.equal(status.json().data.backupCodesRemaining, 9);
 
-  const bad = await app.inject({ method: 'POST', url: '/api/auth/totp/backup-codes', headers: account.headers, payload: { totpCode: '000000' === codeAt(secret, clock.now()) ? '111111' : '000000' } });
+  const bad = await app.inject({ method: 'POST', url: '/api/auth/totp/backup-codes', headers: account.headers, payload: { totpCode: wrongTotpCode(secret, clock.now()) } });
   t.equal(bad.statusCode, 401);
   const regen = await app.inject({ method: 'POST', url: '/api/auth/totp/backup-codes', headers: account.headers, payload: { totpCode: codeAt(secret, clock.now()) } });
   t.equal(regen.statusCode, 200);
@@ -160,17 +160,17 @@ t.test('TOTP guessing is limited to 5 failures per 15 minutes per user', async (
   const fixture = await authApp(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
   const { app, clock } = fixture;
   const account = await register(app);
-  await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers });
+  const { secret } = (await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers })).json().data as { secret: string };
   for (let i = 0; i < 5; i++) {
-    const res = await app.inject({ method: 'POST', url: '/api/auth/totp/verify', headers: account.headers, payload: { totpCode: '000000' } });
+    const res = await app.inject({ method: 'POST', url: '/api/auth/totp/verify', headers: account.headers, payload: { totpCode: wrongTotpCode(secret, clock.now()) } });
     t.equal(res.statusCode, 400);
   }
-  const blocked = await app.inject({ method: 'POST', url: '/api/auth/totp/verify', headers: account.headers, payload: { totpCode: '000000' } });
+  const blocked = await app.inject({ method: 'POST', url: '/api/auth/totp/verify', headers: account.headers, payload: { totpCode: wrongTotpCode(secret, clock.now()) } });
   t.equal(blocked.statusCode, 429);
   t.equal(blocked.json().error, 'Too many requests. Please try again later.');
   t.ok(Number(blocked.headers['retry-after']) > 0);
   clock.advance(15 * 60_000 + 1000);
-  const later = await app.inject({ method: 'POST', url: '/api/auth/totp/verify', headers: account.headers, payload: { totpCode: '000000' } });
+  const later = await app.inject({ method: 'POST', url: '/api/auth/totp/verify', headers: account.headers, payload: { totpCode: wrongTotpCode(secret, clock.now()) } });
   t.equal(later.statusCode, 400, 'window over');
 });
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { authHeader } from '../helper.js';
-import { BOOTSTRAP_KEY, buildTc } from '../threat-cloud/fixtures.js';
+import { BOOTSTRAP_KEY, buildTc, operatorKey, threat, userKey } from '../threat-cloud/fixtures.js';
 import { countRows, event, managerApp, OPERATOR, register } from './fixtures.js';
 
 /** A Manager and a Threat Cloud over one database file, as in the process. */
@@ -14,8 +14,11 @@ async function platform(t: Parameters<typeof managerApp>[0]) {
 const post = (app: Awaited<ReturnType<typeof managerApp>>['app'], agentId: string, events: unknown[]) =>
   app.inject({ method: 'POST', url: `/api/agents/${agentId}/events`, headers: OPERATOR, payload: { events } });
 
-t.test('an event from a public source IP becomes a Threat Cloud report of the agent org, at once', async (t) => {
-  const { app, lookup } = await platform(t);
+const reportersOf = (db: Awaited<ReturnType<typeof managerApp>>['db'], ip: string) =>
+  db.prepare(`SELECT r.reporter_id FROM ioc_reporters r JOIN iocs i ON i.id = r.ioc_id WHERE i.value = ? ORDER BY 1`).pluck().all(ip);
+
+t.test('an event from a public source IP becomes a Threat Cloud report of the Manager, at once', async (t) => {
+  const { app, db, lookup } = await platform(t);
   const agent = await register(app, { hostname: 'edge-1', org_id: 'acme' });
   const res = await post(app, agent.id, [event({ type: 'brute_force', severity: 'critical', confidence: 0.9, details: { sourceIp: '198.51.100.42' } })]);
   t.equal(res.statusCode, 201);
@@ -25,21 +28,64 @@ t.test('an event from a public source IP becomes a Threat Cloud report of the ag
   t.equal(ioc.severity, 'critical');
   t.same(ioc.sources, ['guard-agent']);
   t.equal(ioc.reputationFactors.reporters, 1);
-  t.ok(ioc.reputation > 30, `one org alone cannot blocklist an address (${ioc.reputation})`);
+  t.same(reportersOf(db, '198.51.100.42'), ['manager'], 'an org that is no user is the operator fleet');
+  t.ok(ioc.reputation > 30, `one reporter alone cannot blocklist an address (${ioc.reputation})`);
 });
 
-t.test('the same IP from a second org is corroborated onto the blocklist', async (t) => {
-  const { app, lookup, tc } = await platform(t);
+t.test('agents of orgs that are no user are one reporter, whatever the org names', async (t) => {
+  const { app, db, lookup, tc } = await platform(t);
   const first = await register(app, { hostname: 'edge-1', org_id: 'acme' });
   const second = await register(app, { hostname: 'edge-9', org_id: 'globex' });
   for (const agent of [first, second]) {
     t.equal((await post(app, agent.id, [event({ severity: 'critical', confidence: 0.9, details: { source_ip: '198.51.100.77' } })])).statusCode, 201);
   }
   const ioc = await lookup('198.51.100.77');
-  t.equal(ioc.reputationFactors.reporters, 2, 'two orgs are two reporters');
-  t.ok(ioc.reputation <= 30, `corroborated reputation ${ioc.reputation}`);
+  t.equal(ioc.reputationFactors.reports, 2);
+  t.equal(ioc.reputationFactors.reporters, 1, 'two orgs of the operator fleet are one reporter');
+  t.same(reportersOf(db, '198.51.100.77'), ['manager']);
+  t.ok(ioc.reputation > 30, `not corroborated: ${ioc.reputation}`);
   const blocklist = await tc.app.inject({ url: '/api/feeds/ip-blocklist', headers: authHeader(BOOTSTRAP_KEY) });
-  t.match(blocklist.body, /^198\.51\.100\.77$/m);
+  t.notMatch(blocklist.body, /^198\.51\.100\.77$/m);
+});
+
+t.test('an agent in a user org reports as that user, the same reporter as their keys', async (t) => {
+  const { app, db, lookup, tc } = await platform(t);
+  const owner = userKey(db, tc.clock, 'pro');
+  const agent = await register(app, { hostname: 'own-1', org_id: owner.userId });
+  t.equal((await post(app, agent.id, [event({ severity: 'critical', confidence: 0.9, details: { sourceIp: '198.51.100.90' } })])).statusCode, 201);
+  t.same(reportersOf(db, '198.51.100.90'), [`user:${owner.userId}`]);
+  const upload = await tc.inject({ method: 'POST', url: '/api/threats', key: owner.key, payload: { threats: [threat('198.51.100.90', { severity: 'critical', confidence: 0.9 })] } });
+  t.equal(upload.statusCode, 201, upload.body);
+  const ioc = await lookup('198.51.100.90');
+  t.equal(ioc.reputationFactors.reports, 2);
+  t.equal(ioc.reputationFactors.reporters, 1, "the user's key and the user's agent are one reporter");
+  t.same(reportersOf(db, '198.51.100.90'), [`user:${owner.userId}`]);
+});
+
+t.test('sightings of fleet reports show the event type only: no event, agent or org id', async (t) => {
+  const { app, db, tc } = await platform(t);
+  const owner = userKey(db, tc.clock, 'pro');
+  const agents = [await register(app, { hostname: 'tenant-a', org_id: 'org-tenant-a' }), await register(app, { hostname: 'tenant-b', org_id: owner.userId })];
+  const eventIds: string[] = [];
+  for (const agent of agents) {
+    const res = await post(app, agent.id, [event({ type: 'port_scan', details: { sourceIp: '203.0.113.66' } })]);
+    t.equal(res.statusCode, 201);
+    eventIds.push(...(res.json().data.eventIds as string[]));
+  }
+  const reader = operatorKey(db, tc.clock, 'community', ['read']);
+  const res = await tc.inject({ url: '/api/sightings?value=203.0.113.66', key: reader.key });
+  t.equal(res.statusCode, 200);
+  const items = res.json().data as Array<{ context: unknown; source: string }>;
+  t.equal(items.length, 2);
+  for (const item of items) {
+    t.same(item.context, { type: 'port_scan' });
+    t.equal(item.source, 'guard-agent');
+  }
+  for (const id of [...eventIds, ...agents.map((a) => a.id), 'org-tenant-a', owner.userId]) {
+    t.notOk(res.body.includes(id), `${id} is not in the body`);
+  }
+  const stored = db.prepare(`SELECT context FROM sightings`).pluck().all() as string[];
+  t.same(stored, [JSON.stringify({ type: 'port_scan' }), JSON.stringify({ type: 'port_scan' })], 'nothing more is stored either');
 });
 
 t.test('every source key is read, and categories follow the event type', async (t) => {

@@ -57,7 +57,7 @@ function describe(event: SecurityEvent): { subject: string; what: string } {
     case 'login-locked-everywhere':
       return {
         subject: 'Sign-in to your Panguard account was blocked',
-        what: `After ${event.failures} failed sign-in attempts from several addresses, sign-in to your Panguard account is blocked from everywhere for up to ${event.minutes} minutes.`,
+        what: `After ${event.failures} failed sign-in attempts from several addresses, sign-in to your Panguard account is blocked from everywhere for up to ${event.minutes} minutes, except from addresses you signed in from in the last 30 days.`,
       };
   }
 }

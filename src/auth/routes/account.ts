@@ -80,6 +80,7 @@ export function registerPublicAccountRoutes(app: App, services: AuthServices): v
       schema: { tags: ['password'], summary: 'Mail a password-reset link', body: ForgotBody, response: replies(Message) },
     },
     async (request) => {
+      // Queues the lookup, token and mail to run once this answer has been sent.
       accounts.forgotPassword(request.body.email, request.ip);
       return ok({ message: FORGOT_MESSAGE });
     },

@@ -5,6 +5,7 @@ import type { Accounts } from '../services/accounts.js';
 import type { Admin } from '../services/admin.js';
 import type { UserApiKeys } from '../services/api-keys.js';
 import type { Billing } from '../services/billing.js';
+import type { UserEnrollTokens } from '../services/enroll-tokens.js';
 import type { SecondFactor } from '../services/second-factor.js';
 import type { UsageReport } from '../services/usage.js';
 
@@ -18,6 +19,7 @@ export interface AuthServices {
   billing: Billing;
   admin: Admin;
   apiKeys: UserApiKeys;
+  enrollTokens: UserEnrollTokens;
 }
 
 /**

@@ -50,7 +50,12 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
 
   const registerTx = durableTransaction(ctx.db, (input: { email: string; name: string; passwordHash: string }, meta: ClientMeta) => {
     const existing = users.getByEmail(input.email);
-    if (existing) return { existing };
+    if (existing) {
+      // Recorded in this durable commit, as a new account's rows are: both answers wait for
+      // one hash and one synced commit.
+      audit.record({ action: 'register.duplicate', targetId: existing.id, ip: meta.ip });
+      return { existing };
+    }
     // Decided inside the write transaction: two racing first registrations cannot both win.
     const role = users.count() === 0 && isLoopback(meta.ip) ? ('admin' as const) : ('user' as const);
     const id = users.insert({ ...input, role });
@@ -63,6 +68,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     if (!users.get(userId)) return null;
     const session = openSession(userId, meta);
     users.recordLogin(userId);
+    ctx.knownAddresses.remember(userId, meta.ip);
     audit.record({ action: 'login.success', actorId: userId, targetId: userId, ip: meta.ip });
     return session;
   });
@@ -76,6 +82,13 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     },
   );
 
+  // Unknown e-mails are recorded too (without a target, as failed logins are), so the work
+  // after the answer costs the same synced commit whether or not the account exists.
+  const requestResetTx = durableTransaction(ctx.db, (reset: { userId: string; tokenHash: string } | null, ip: string) => {
+    if (reset) ctx.resetTokens.issue(reset.userId, reset.tokenHash, RESET_TOKEN_TTL_MS);
+    audit.record({ action: 'password_reset.request', targetId: reset?.userId ?? null, ip });
+  });
+
   const deleteTx = durableTransaction(ctx.db, (user: UserRecord) => {
     if (user.role === 'admin' && !user.suspended && users.countActiveAdmins() <= 1) {
       throw forbidden('Cannot delete the only admin account');
@@ -83,7 +96,7 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     ctx.orgData.deleteOf(user.id);
     ctx.outbox.removeForUser(user.id, user.email);
     audit.anonymiseUser(user.id);
-    // Sessions, TOTP, reset tokens, usage, subscription and API keys cascade with the row.
+    // Sessions, TOTP, reset tokens, usage, subscription, API keys and enrollment tokens cascade with the row.
     users.delete(user.id);
     audit.record({ action: 'account.delete', details: { subjectDeleted: true } });
   });
@@ -95,9 +108,11 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const passwordHash = await ctx.hasher.hash(input.password);
       const result = registerTx.immediate({ email: input.email, name: input.name, passwordHash }, meta);
       if ('existing' in result && result.existing) {
-        const mail = duplicateRegistrationMail(ctx.config.auth.publicUrl);
-        ctx.mailer.send({ userId: result.existing.id, to: result.existing.email, ...mail, ttlMs: NOTICE_TTL_MS });
-        audit.record({ action: 'register.duplicate', targetId: result.existing.id, ip: meta.ip });
+        const { id, email } = result.existing;
+        // Queued after the answer, as forgot-password's link is, so the mail adds no time.
+        ctx.afterResponse.run('duplicate registration notice', () => {
+          ctx.mailer.send({ userId: id, to: email, ...duplicateRegistrationMail(ctx.config.auth.publicUrl), ttlMs: NOTICE_TTL_MS });
+        });
         return { created: false as const };
       }
       const { user, session } = result as { user: UserRecord; session: NonNullable<ReturnType<typeof openSession>> };
@@ -113,13 +128,15 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const perAccount = ctx.limits.loginFailuresPerAccount;
       const ipKey = `login:${input.email}|${meta.ip}`;
       const accountKey = `login:${input.email}`;
-      // Checked before anything else, so the answer is the same whether the password is right.
+      const user = users.getByEmail(input.email);
+      // Checked before the password, so the answer is the same whether the password is right.
       const ipBlock = failures.blockedFor(ipKey, perIp.max);
       if (ipBlock > 0) throw lockedOut(ipBlock, perIp.max);
+      // Many addresses together can reach the account-wide cap; the owner's known addresses
+      // (full sign-ins in the last 30 days) stay under the per-account-and-IP rule only.
       const accountBlock = failures.blockedFor(accountKey, perAccount.max);
-      if (accountBlock > 0) throw lockedOut(accountBlock, perAccount.max);
+      if (accountBlock > 0 && !(user && ctx.knownAddresses.isKnown(user.id, meta.ip))) throw lockedOut(accountBlock, perAccount.max);
 
-      const user = users.getByEmail(input.email);
       const fail = (reason: string, error: AppError): never => {
         const ipFailures = failures.record(ipKey, perIp.windowMs);
         const accountFailures = failures.record(accountKey, perAccount.windowMs);
@@ -187,14 +204,22 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       sendSecurityNotice(ctx, user, { kind: 'password-changed' }, ip);
     },
 
+    /**
+     * Everything happens after the answer has been sent (contract): the lookup, the token and
+     * the mail would otherwise make a known e-mail's answer slower than an unknown one's.
+     */
     forgotPassword(email: string, ip: string): void {
-      const user = users.getByEmail(email);
-      if (!user) return;
-      const token = randomBytes(32).toString('base64url');
-      ctx.resetTokens.issue(user.id, sha256Hex(token), RESET_TOKEN_TTL_MS);
-      const mail = resetPasswordMail(ctx.config.auth.publicUrl, token);
-      ctx.mailer.send({ userId: user.id, to: user.email, ...mail, ttlMs: RESET_TOKEN_TTL_MS });
-      audit.record({ action: 'password_reset.request', targetId: user.id, ip });
+      ctx.afterResponse.run('password reset request', () => {
+        const user = users.getByEmail(email);
+        if (!user) {
+          requestResetTx(null, ip);
+          return;
+        }
+        const token = randomBytes(32).toString('base64url');
+        requestResetTx({ userId: user.id, tokenHash: sha256Hex(token) }, ip);
+        const mail = resetPasswordMail(ctx.config.auth.publicUrl, token);
+        ctx.mailer.send({ userId: user.id, to: user.email, ...mail, ttlMs: RESET_TOKEN_TTL_MS });
+      });
     },
 
     async resetPassword(token: string, newPassword: string, ip: string): Promise<void> {
@@ -243,11 +268,13 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
           ip: sessionIp,
           userAgent,
         })),
+        knownAddresses: ctx.knownAddresses.listAll(user.id),
         subscription: subscription
           ? { status: subscription.status, variantId: subscription.variantId, renewsAt: subscription.renewsAt, endsAt: subscription.endsAt, updatedAt: subscription.updatedAt }
           : null,
         usage: usageReport.history(user.id, user.tier),
         apiKeys: ctx.apiKeys.listByOwner(user.id).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, createdAt: k.createdAt, revokedAt: k.revokedAt })),
+        enrollTokens: ctx.enrollTokens.listAll(user.id),
         auditLog: audit.aboutUser(user.id),
         ...ctx.orgData.exportOf(user.id),
       };

@@ -30,14 +30,14 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
       preValidation: guards.enroll,
       schema: {
         tags: ['agents'],
-        summary: 'Register an agent (idempotent per hostname + org); returns its agent token once',
+        summary: 'Register an agent (idempotent per hostname + org for the operator and owner tokens); returns its agent token once',
         security,
         body: RegisterBody,
         response: { 200: Envelope(RegisteredAgent), 201: Envelope(RegisteredAgent), ...errorResponses },
       },
     },
     async (request, reply) => {
-      const { agent, created } = agents.register(request.body, request.ip);
+      const { agent, created } = agents.register(request.body, access.registrant(request), request.ip);
       return reply.code(created ? 201 : 200).send(ok(agent));
     },
   );

@@ -1,0 +1,41 @@
+import { durableTransaction } from '../../shared/db/durable.js';
+import { conflict, notFound } from '../../shared/errors.js';
+import type { AuthContext } from '../context.js';
+import type { UserRecord } from '../stores/users.js';
+
+export const TOO_MANY_ENROLL_TOKENS = 'Too many enrollment tokens';
+export const MAX_LIVE_ENROLL_TOKENS = 10;
+export const DEFAULT_ENROLL_TOKEN_DAYS = 30;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Enrollment tokens users make to install Guard agents into their own org: at most 10 live
+ * ones each, creation and revocation audited in the transaction that makes them.
+ */
+export function createUserEnrollTokens(ctx: AuthContext) {
+  const createTx = durableTransaction(ctx.db, (user: UserRecord, name: string, days: number, ip: string) => {
+    // Counted and inserted in one transaction: concurrent requests cannot overshoot the limit.
+    if (ctx.enrollTokens.countLive(user.id) >= MAX_LIVE_ENROLL_TOKENS) throw conflict(TOO_MANY_ENROLL_TOKENS);
+    const created = ctx.enrollTokens.create({ userId: user.id, name, ttlMs: days * DAY_MS });
+    const { id, prefix, expiresAt } = created.record;
+    ctx.audit.record({ action: 'enroll_token.create', actorId: user.id, targetId: user.id, ip, details: { tokenId: id, prefix, expiresAt } });
+    return created;
+  });
+  const revokeTx = durableTransaction(ctx.db, (user: UserRecord, id: string, ip: string) => {
+    if (!ctx.enrollTokens.revoke(id, user.id)) throw notFound('Enrollment token not found');
+    ctx.audit.record({ action: 'enroll_token.revoke', actorId: user.id, targetId: user.id, ip, details: { tokenId: id } });
+  });
+
+  return {
+    create(user: UserRecord, name: string, expiresInDays: number | undefined, ip: string) {
+      return createTx.immediate(user, name, expiresInDays ?? DEFAULT_ENROLL_TOKEN_DAYS, ip);
+    },
+    list(user: UserRecord) {
+      return ctx.enrollTokens.listUnrevoked(user.id);
+    },
+    revoke(user: UserRecord, id: string, ip: string): void {
+      revokeTx.immediate(user, id, ip);
+    },
+  };
+}
+export type UserEnrollTokens = ReturnType<typeof createUserEnrollTokens>;

@@ -1,0 +1,64 @@
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { normaliseIp } from '../ip-reputation.js';
+
+/** How long a successful sign-in keeps its address exempt from the account-wide cap. */
+export const KNOWN_ADDRESS_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/** Rows removed per statement by the sweep, so it never holds the write lock for long. */
+const PURGE_BATCH = 500;
+
+export interface KnownAddress {
+  ip: string;
+  lastSuccessAt: string;
+}
+
+/** One address form per client: `::ffff:192.0.2.1` and `192.0.2.1` are the same place. */
+const keyOf = (ip: string): string => normaliseIp(ip) ?? ip;
+
+/**
+ * Addresses an account signed in from successfully (both factors), with the last such time.
+ * Call `remember` inside the sign-in's transaction so it commits with the session.
+ */
+export function createKnownAddressStore(db: Db, clock: Clock) {
+  const upsert = db.prepare(
+    `INSERT INTO known_addresses (user_id, ip, last_success_at) VALUES (?, ?, ?)
+     ON CONFLICT (user_id, ip) DO UPDATE SET last_success_at = excluded.last_success_at`,
+  );
+  const known = db.prepare<[string, string, string], { n: number }>(
+    `SELECT count(*) AS n FROM known_addresses WHERE user_id = ? AND ip = ? AND last_success_at > ?`,
+  );
+  const ofUser = db.prepare<[string], { ip: string; last_success_at: string }>(
+    `SELECT ip, last_success_at FROM known_addresses WHERE user_id = ? ORDER BY last_success_at DESC, ip`,
+  );
+  const purgeBatch = db.prepare(
+    `DELETE FROM known_addresses WHERE rowid IN
+       (SELECT rowid FROM known_addresses WHERE last_success_at <= ? LIMIT ${PURGE_BATCH})`,
+  );
+  const cutoff = (): string => toIso(clock.now() - KNOWN_ADDRESS_TTL_MS);
+
+  return {
+    remember(userId: string, ip: string): void {
+      upsert.run(userId, keyOf(ip), toIso(clock.now()));
+    },
+    /** Whether the account fully signed in from this address within the last 30 days. */
+    isKnown(userId: string, ip: string): boolean {
+      return known.get(userId, keyOf(ip), cutoff())!.n > 0;
+    },
+    /** The account's addresses, stale ones included until the sweep: what the GDPR export shows. */
+    listAll(userId: string): KnownAddress[] {
+      return ofUser.all(userId).map((row) => ({ ip: row.ip, lastSuccessAt: row.last_success_at }));
+    },
+    /** Drops addresses without a sign-in for 30 days, a batch per statement. */
+    purgeStale(): number {
+      const before = cutoff();
+      let removed = 0;
+      for (;;) {
+        const { changes } = purgeBatch.run(before);
+        removed += changes;
+        if (changes < PURGE_BATCH) return removed;
+      }
+    },
+  };
+}
+export type KnownAddressStore = ReturnType<typeof createKnownAddressStore>;
