@@ -1,4 +1,6 @@
 import type { Migration } from './shared/db/migrate.js';
+import { authReadSchema } from './auth/read-schema.js';
+import { managerReadSchema } from './manager/read-schema.js';
 import { coreSchema } from './shared/db/core-schema.js';
 import { managerSchema } from './manager/schema.js';
 import { threatCloudSchema } from './threat-cloud/schema.js';
@@ -8,6 +10,7 @@ import { analyticsRollupSchema } from './threat-cloud/intel/rollup-schema.js';
 import { reporterIdentityMigration } from './threat-cloud/reporter-identity-migration.js';
 import { enrollTokensSchema } from './auth/enroll-tokens-schema.js';
 import { knownAddressesSchema } from './auth/known-addresses-schema.js';
+import { listingSchema } from './threat-cloud/listing-schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -23,4 +26,13 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: 'auth: enrollment tokens users make for their own Guard agents', up: enrollTokensSchema },
   { version: 8, name: 'threat cloud: fleet reporters as their user or the one Manager, sightings without fleet ids', up: reporterIdentityMigration },
   { version: 9, name: 'auth: known addresses that the account-wide login failure cap spares', up: knownAddressesSchema },
+  { version: 10, name: 'threat cloud: list indexes and counters, so no list or statistic stalls the process', up: listingSchema },
+  {
+    version: 11,
+    name: 'manager and auth: list indexes, kept counts and threat windows, so no list or summary holds the event loop',
+    up: (db) => {
+      managerReadSchema(db);
+      authReadSchema(db);
+    },
+  },
 ];

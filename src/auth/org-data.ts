@@ -1,4 +1,5 @@
 import type { EventRow as ManagerEventRow } from '../manager/events-store.js';
+import { createThreatCountStore } from '../manager/threat-counts.js';
 import type { Db } from '../shared/db/open.js';
 
 interface AgentRow {
@@ -58,6 +59,7 @@ export function createOrgData(db: Db) {
   const deletePolicies = db.prepare(`DELETE FROM policies WHERE ${orgPolicies}`);
   const deleteEvents = db.prepare(`DELETE FROM threat_events WHERE org_id = ?`);
   const deleteAgents = db.prepare(`DELETE FROM agents WHERE org_id = ?`);
+  const threatCounts = createThreatCountStore(db);
 
   return {
     /** Current (registered, not deregistered) agents of the organisation. */
@@ -107,6 +109,7 @@ export function createOrgData(db: Db) {
     deleteOf(orgId: string): void {
       deletePolicies.run({ orgId });
       deleteEvents.run(orgId);
+      threatCounts.forgetOrg(orgId);
       deleteAgents.run(orgId);
     },
   };

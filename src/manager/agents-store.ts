@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../shared/db/open.js';
 
 export interface AgentRow {
@@ -49,6 +50,20 @@ export interface AgentFilter {
   tags: string[];
 }
 
+/** Where a sweep resumes in `(last_heartbeat_ms, rowid)` order. */
+export interface SweepCursor {
+  hb: number;
+  rowid: number;
+}
+
+export interface SweptAgent {
+  rowid: number;
+  id: string;
+  hostname: string;
+  status: string;
+  last_heartbeat_ms: number;
+}
+
 export interface StatusCounts {
   total: number;
   online: number;
@@ -78,35 +93,56 @@ export function createAgentStore(db: Db) {
     WHERE id = @id`);
   const remove = db.prepare<[string]>('DELETE FROM agents WHERE id = ?');
 
-  const FILTER = `
-    FROM agents a
-    WHERE (@orgId IS NULL OR a.org_id = @orgId)
-      AND (@heartbeatFrom IS NULL OR a.last_heartbeat_ms >= @heartbeatFrom)
-      AND (@heartbeatTo IS NULL OR a.last_heartbeat_ms < @heartbeatTo)
-      AND (@tagCount = 0 OR (SELECT COUNT(*) FROM agent_tags t
-                             WHERE t.agent_id = a.id AND t.tag IN (SELECT value FROM json_each(@tags))) = @tagCount)`;
-  const listPage = db.prepare<Record<string, unknown>, AgentRow>(
-    `SELECT a.* ${FILTER} ORDER BY a.registered_at DESC, a.id DESC LIMIT @limit OFFSET @offset`,
-  );
-  const countFiltered = db.prepare<Record<string, unknown>, { n: number }>(`SELECT COUNT(*) AS n ${FILTER}`);
+  // List filters as fixed fragments; one statement per combination present, so each is a plain
+  // indexed walk in list order (org: its own index) that stops after OFFSET + LIMIT matches.
+  const clauses = {
+    orgId: 'a.org_id = @orgId',
+    heartbeatFrom: 'a.last_heartbeat_ms >= @heartbeatFrom',
+    heartbeatTo: 'a.last_heartbeat_ms < @heartbeatTo',
+    tags: `(SELECT COUNT(*) FROM agent_tags t WHERE t.agent_id = a.id AND t.tag IN (SELECT value FROM json_each(@tags))) = @tagCount`,
+  };
+  type Clause = keyof typeof clauses;
+  const listStatements = new Map<string, { page: Statement<Record<string, unknown>, AgentRow>; count: Statement<Record<string, unknown>, { n: number }> | null }>();
+  const listStatementsFor = (present: Clause[]) => {
+    const cacheKey = present.join(',');
+    let statements = listStatements.get(cacheKey);
+    if (!statements) {
+      const where = present.length > 0 ? `WHERE ${present.map((key) => clauses[key]).join(' AND ')}` : '';
+      const index = present.includes('orgId') ? 'agents_org_registered' : 'agents_registered';
+      // Totals: the kept per-org and fleet counts when only the org (or nothing) is given;
+      // otherwise counted, driven by the first tag's index when there are tags.
+      const onlyOrg = present.every((key) => key === 'orgId');
+      const count = onlyOrg
+        ? null
+        : present.includes('tags')
+          ? db.prepare<Record<string, unknown>, { n: number }>(
+              `SELECT COUNT(*) AS n FROM agent_tags f JOIN agents a ON a.id = f.agent_id WHERE f.tag = @firstTag AND ${present.map((key) => clauses[key]).join(' AND ')}`,
+            )
+          : db.prepare<Record<string, unknown>, { n: number }>(`SELECT COUNT(*) AS n FROM agents a ${where}`);
+      statements = {
+        page: db.prepare(`SELECT a.* FROM agents a INDEXED BY ${index} ${where} ORDER BY a.registered_at DESC, a.id DESC LIMIT @limit OFFSET @offset`),
+        count,
+      };
+      listStatements.set(cacheKey, statements);
+    }
+    return statements;
+  };
+  const fleetCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM fleet_counts WHERE kind = 'os'`);
+  const orgCount = db.prepare<[string], { n: number }>(`SELECT n FROM fleet_counts WHERE kind = 'org' AND key = ?`);
 
-  const statusCounts = db.prepare<{ onlineFrom: number; staleFrom: number }, StatusCounts>(`
-    SELECT COUNT(*) AS total,
-      COALESCE(SUM(last_heartbeat_ms >= @onlineFrom), 0) AS online,
-      COALESCE(SUM(last_heartbeat_ms < @onlineFrom AND last_heartbeat_ms >= @staleFrom), 0) AS stale,
-      COALESCE(SUM(last_heartbeat_ms < @staleFrom), 0) AS offline
-    FROM agents`);
-  const byOs = db.prepare<[], { os: string; n: number }>('SELECT os, COUNT(*) AS n FROM agents GROUP BY os ORDER BY n DESC, os');
+  // Each status is a range of the heartbeat index, counted there without reading a row.
+  const statusCounts = db.prepare<{ onlineFrom: number; staleFrom: number }, Omit<StatusCounts, 'total'>>(`
+    SELECT (SELECT COUNT(*) FROM agents WHERE last_heartbeat_ms >= @onlineFrom) AS online,
+      (SELECT COUNT(*) FROM agents WHERE last_heartbeat_ms >= @staleFrom AND last_heartbeat_ms < @onlineFrom) AS stale,
+      (SELECT COUNT(*) FROM agents WHERE last_heartbeat_ms < @staleFrom) AS offline`);
+  const byOs = db.prepare<[], { os: string; n: number }>(`SELECT key AS os, n FROM fleet_counts WHERE kind = 'os' ORDER BY n DESC, key`);
 
-  // The sweeper's transitions: one UPDATE per target status, RETURNING what the events need.
-  const markOffline = db.prepare<{ staleFrom: number; nowIso: string }, { id: string; hostname: string; last_heartbeat_ms: number }>(`
-    UPDATE agents SET status = 'offline', status_changed_at = @nowIso
-    WHERE status IN ('online', 'stale') AND last_heartbeat_ms < @staleFrom
-    RETURNING id, hostname, last_heartbeat_ms`);
-  const markStale = db.prepare<{ onlineFrom: number; staleFrom: number; nowIso: string }, { id: string }>(`
-    UPDATE agents SET status = 'stale', status_changed_at = @nowIso
-    WHERE status = 'online' AND last_heartbeat_ms < @onlineFrom AND last_heartbeat_ms >= @staleFrom
-    RETURNING id`);
+  // The sweeper walks the heartbeat index from a cursor in slices and stores the transitions.
+  const notOnline = db.prepare<{ hb: number; rowid: number; onlineFrom: number; limit: number }, SweptAgent>(`
+    SELECT rowid, id, hostname, status, last_heartbeat_ms FROM agents
+    WHERE (last_heartbeat_ms, rowid) > (@hb, @rowid) AND last_heartbeat_ms < @onlineFrom
+    ORDER BY last_heartbeat_ms, rowid LIMIT @limit`);
+  const setStatus = db.prepare<[string, string, number]>('UPDATE agents SET status = ?, status_changed_at = ? WHERE rowid = ?');
 
   const replaceTags = (id: string, tags: string[]) => {
     clearTags.run(id);
@@ -133,14 +169,35 @@ export function createAgentStore(db: Db) {
     },
     heartbeat: (update: HeartbeatUpdate) => heartbeat.run(update).changes === 1,
     remove: (id: string) => remove.run(id).changes === 1,
+    /** A page in list order and the exact total (the fleet is bounded: at most its agents are counted). */
     list(filter: AgentFilter, limit: number, offset: number): { rows: AgentRow[]; total: number } {
-      const params = filterParams(filter);
-      return { rows: listPage.all({ ...params, limit, offset }), total: countFiltered.get(params)!.n };
+      const tags = [...new Set(filter.tags)];
+      const params: Record<string, unknown> = {
+        orgId: filter.orgId,
+        heartbeatFrom: filter.heartbeatFrom,
+        heartbeatTo: filter.heartbeatTo,
+        tags: JSON.stringify(tags),
+        tagCount: tags.length,
+        firstTag: tags[0] ?? null,
+      };
+      const present = (Object.keys(clauses) as Clause[]).filter((key) => (key === 'tags' ? tags.length > 0 : params[key] !== null));
+      const statements = listStatementsFor(present);
+      const total = statements.count
+        ? statements.count.get(params)!.n
+        : filter.orgId !== null
+          ? (orgCount.get(filter.orgId)?.n ?? 0)
+          : fleetCount.get()!.n;
+      const rows = offset >= total ? [] : statements.page.all({ ...params, limit, offset });
+      return { rows, total };
     },
-    statusCounts: (onlineFrom: number, staleFrom: number) => statusCounts.get({ onlineFrom, staleFrom })!,
+    statusCounts(onlineFrom: number, staleFrom: number): StatusCounts {
+      const counts = statusCounts.get({ onlineFrom, staleFrom })!;
+      return { total: counts.online + counts.stale + counts.offline, ...counts };
+    },
     countByOs: () => byOs.all(),
-    markOffline: (staleFrom: number, nowIso: string) => markOffline.all({ staleFrom, nowIso }),
-    markStale: (onlineFrom: number, staleFrom: number, nowIso: string) => markStale.all({ onlineFrom, staleFrom, nowIso }),
+    /** Agents last heard from before `onlineFrom`, after the cursor, in heartbeat order. */
+    notOnlineAfter: (cursor: SweepCursor, onlineFrom: number, limit: number) => notOnline.all({ ...cursor, onlineFrom, limit }),
+    setStatus: (rowid: number, status: 'stale' | 'offline', nowIso: string) => void setStatus.run(status, nowIso, rowid),
   };
 }
 

@@ -62,7 +62,7 @@ export function createEventService(deps: { db: Db; clock: Clock; events: EventSt
   const hooks = deps.hooks ?? [];
 
   const store = db.transaction((agent: AgentRow, rows: EventRow[]) => {
-    for (const row of rows) events.insert(row);
+    events.insertBatch(rows);
     for (const hook of hooks) hook(agent, rows);
   });
 
@@ -123,20 +123,20 @@ export function createEventService(deps: { db: Db; clock: Clock; events: EventSt
     },
 
     summary(period: SummaryPeriod, orgId?: string): ThreatSummary {
-      const sinceMs = clock.now() - PERIOD_MS[period];
+      const counts = events.period(period, clock.now() - PERIOD_MS[period], orgId);
       const bySeverity = emptySeverityCounts();
       let total = 0;
-      for (const row of events.countBySeverity(sinceMs, orgId)) {
-        bySeverity[row.key as Severity] = row.n;
-        total += row.n;
+      for (const severity of SEVERITIES) {
+        bySeverity[severity] = counts.count('severity', severity);
+        total += bySeverity[severity];
       }
       return {
         period,
         total,
         bySeverity,
-        byType: Object.fromEntries(events.countByType(sinceMs, 100, orgId).map((row) => [row.key, row.n])),
-        topAgents: events.countByAgent(sinceMs, TOP, orgId).map((row) => ({ agentId: row.key, hostname: row.hostname ?? '', count: row.n })),
-        topSourceIps: events.countBySourceIp(sinceMs, TOP, orgId).map((row) => ({ ip: row.key, count: row.n })),
+        byType: Object.fromEntries(counts.top('type', 100).map((row) => [row.key, row.n])),
+        topAgents: counts.top('agent', TOP).map((row) => ({ agentId: row.key, hostname: row.label ?? '', count: row.n })),
+        topSourceIps: counts.top('ip', TOP).map((row) => ({ ip: row.key, count: row.n })),
       };
     },
   };

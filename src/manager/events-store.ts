@@ -1,5 +1,8 @@
 import type { Db } from '../shared/db/open.js';
 import type { Statement } from 'better-sqlite3';
+import { COUNT_CAP } from '../shared/capped-total.js';
+import { SEVERITIES, type SummaryPeriod } from './schemas.js';
+import { createThreatCountStore, type ThreatCountStore } from './threat-counts.js';
 
 export interface EventRow {
   id: string;
@@ -37,68 +40,119 @@ const FILTERS: Record<keyof ThreatFilter, string> = {
 };
 const FILTER_KEYS = Object.keys(FILTERS) as (keyof ThreatFilter)[];
 
-export interface CountRow {
-  key: string;
-  n: number;
-}
+type EqualityFilter = 'agentId' | 'orgId' | 'type' | 'severity';
 
 /**
- * SQL of the threat events. Filtered queries are prepared once per combination of
- * present filters (at most 64), so SQLite picks the matching index instead of scanning
- * past `(@x IS NULL OR …)` guards.
+ * The list's indexes: each is in (timestamp_ms, seq) order after its equality column, so a
+ * page walks one of them newest first and stops after OFFSET + LIMIT matches, and each carries
+ * the filters it can check without reading the row (see read-schema.ts).
+ */
+const INDEXES: Record<EqualityFilter | 'none', { name: string; covers: readonly EqualityFilter[] }> = {
+  agentId: { name: 'threat_events_agent_time', covers: ['agentId', 'orgId', 'severity', 'type'] },
+  orgId: { name: 'threat_events_org_time', covers: ['orgId', 'severity', 'type'] },
+  type: { name: 'threat_events_type_time', covers: ['type', 'orgId', 'severity'] },
+  severity: { name: 'threat_events_severity_time', covers: ['severity', 'orgId', 'type'] },
+  none: { name: 'threat_events_time', covers: [] },
+};
+/**
+ * A filter checked on the row rather than the index costs a row read per entry walked: about
+ * 25 index entries (measured on a million events: 6 µs against 0.23 µs).
+ */
+const ROW_READ_COST = 25;
+
+/**
+ * SQL of the threat events. Filtered queries are prepared once per combination of present
+ * filters and index, so each is a plain indexed walk instead of `(@x IS NULL OR …)` guards.
  */
 export function createEventStore(db: Db) {
-  const insert = db.prepare(`
+  const counts = createThreatCountStore(db);
+  const insert = db.prepare<EventRow>(`
     INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, confidence, rule_id, details, source_ip, timestamp, timestamp_ms, received_at)
     VALUES (@id, @agent_id, @org_id, @hostname, @type, @severity, @confidence, @rule_id, @details, @source_ip, @timestamp, @timestamp_ms, @received_at)`);
-  const recentForAgent = db.prepare<[string, number], { n: number }>(
-    'SELECT COUNT(*) AS n FROM threat_events WHERE agent_id = ? AND timestamp_ms >= ?',
-  );
-
-  const pageQueries = new Map<string, { page: Statement<Record<string, unknown>, EventRow>; count: Statement<Record<string, unknown>, { n: number }> }>();
-  const pageQueryFor = (filter: ThreatFilter) => {
-    const present = FILTER_KEYS.filter((key) => filter[key] !== undefined);
-    const cacheKey = present.join(',');
-    let queries = pageQueries.get(cacheKey);
-    if (!queries) {
-      const where = present.length > 0 ? `WHERE ${present.map((key) => FILTERS[key]).join(' AND ')}` : '';
-      queries = {
-        page: db.prepare(`SELECT * FROM threat_events ${where} ORDER BY timestamp_ms DESC, seq DESC LIMIT @limit OFFSET @offset`),
-        count: db.prepare(`SELECT COUNT(*) AS n FROM threat_events ${where}`),
-      };
-      pageQueries.set(cacheKey, queries);
+  const statements = new Map<string, Statement<Record<string, unknown>, never>>();
+  const prepared = <R>(sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql) as Statement<Record<string, unknown>, never>;
+      statements.set(sql, statement);
     }
-    const params: Record<string, unknown> = {};
-    for (const key of present) params[key] = filter[key];
-    return { queries, params };
+    return statement as unknown as Statement<Record<string, unknown>, R>;
   };
 
-  // Summary aggregates, with and without the org filter.
-  const aggregate = (select: string, extraWhere = '', tail = '') =>
-    [false, true].map((byOrg) =>
-      db.prepare<Record<string, unknown>, CountRow & { hostname?: string }>(
-        `SELECT ${select}, COUNT(*) AS n FROM threat_events WHERE timestamp_ms >= @sinceMs ${byOrg ? 'AND org_id = @orgId' : ''} ${extraWhere} ${tail}`,
-      ),
-    );
-  const bySeverity = aggregate('severity AS key', '', 'GROUP BY severity');
-  const byType = aggregate('type AS key', '', 'GROUP BY type ORDER BY n DESC, type LIMIT @limit');
-  const byAgent = aggregate('agent_id AS key, MAX(hostname) AS hostname', '', 'GROUP BY agent_id ORDER BY n DESC, agent_id LIMIT @limit');
-  const bySourceIp = aggregate('source_ip AS key', 'AND source_ip IS NOT NULL', 'GROUP BY source_ip ORDER BY n DESC, source_ip LIMIT @limit');
-  const pick = (pair: ReturnType<typeof aggregate>, sinceMs: number, orgId: string | undefined, limit = 0) =>
-    (orgId === undefined ? pair[0]! : pair[1]!).all({ sinceMs, ...(orgId === undefined ? {} : { orgId }), ...(limit ? { limit } : {}) });
+  type AllTime = ReturnType<ThreatCountStore['view']>;
+  const totalOf = (view: AllTime) => SEVERITIES.reduce((sum, severity) => sum + view.count('severity', severity), 0);
+
+  /**
+   * Exact all-time counts of a filter (from the kept counts, read once per request): the size
+   * of each index's prefix, and the list total when there is no time filter and at most one of
+   * agent, severity and type besides the org.
+   */
+  function allTimeCounts(filter: ThreatFilter, present: (keyof ThreatFilter)[]) {
+    const everyOrg = counts.view('all', 0);
+    const ofOrg = filter.orgId === undefined ? everyOrg : counts.view('all', 0, { orgId: filter.orgId });
+    const sizeOf = (key: EqualityFilter): number =>
+      key === 'orgId' ? totalOf(ofOrg) : everyOrg.count(key === 'agentId' ? 'agent' : key, filter[key]!);
+    const others = present.filter((key) => key !== 'orgId');
+    const timed = present.includes('sinceMs') || present.includes('untilMs');
+    const only = others[0];
+    const total =
+      timed || others.length > 1
+        ? null
+        : only === undefined
+          ? totalOf(ofOrg)
+          : only === 'agentId'
+            ? ofOrg.count('agent', filter.agentId!)
+            : only === 'severity' || only === 'type'
+              ? ofOrg.count(only, filter[only]!)
+              : null;
+    return { sizeOf, total };
+  }
+
+  /** The index whose walk costs least: the smallest prefix, counting a row read per uncovered filter. */
+  const chooseIndex = (present: (keyof ThreatFilter)[], sizeOf: (key: EqualityFilter) => number) => {
+    const equalities = present.filter((key): key is EqualityFilter => key in INDEXES);
+    let best = INDEXES.none;
+    let bestCost = Infinity;
+    for (const key of equalities) {
+      const index = INDEXES[key];
+      const cost = sizeOf(key) * (equalities.every((other) => index.covers.includes(other)) ? 1 : ROW_READ_COST);
+      if (cost < bestCost) [best, bestCost] = [index, cost];
+    }
+    return best;
+  };
 
   return {
-    /** Runs inside the caller's transaction (the batch is all or nothing). */
-    insert: (row: EventRow) => void insert.run(row),
-    page(filter: ThreatFilter, limit: number, offset: number): { rows: EventRow[]; total: number } {
-      const { queries, params } = pageQueryFor(filter);
-      return { rows: queries.page.all({ ...params, limit, offset }), total: queries.count.get(params)!.n };
+    /** Stores a batch; runs inside the caller's transaction (all or nothing). The sweeper counts it. */
+    insertBatch(rows: readonly EventRow[]): void {
+      for (const row of rows) insert.run(row);
     },
-    recentCountForAgent: (agentId: string, sinceMs: number) => recentForAgent.get(agentId, sinceMs)!.n,
-    countBySeverity: (sinceMs: number, orgId?: string) => pick(bySeverity, sinceMs, orgId),
-    countByType: (sinceMs: number, limit: number, orgId?: string) => pick(byType, sinceMs, orgId, limit),
-    countByAgent: (sinceMs: number, limit: number, orgId?: string) => pick(byAgent, sinceMs, orgId, limit),
-    countBySourceIp: (sinceMs: number, limit: number, orgId?: string) => pick(bySourceIp, sinceMs, orgId, limit),
+    /**
+     * A page newest first and the total: exact from the kept counts when there is no time
+     * filter and at most one of agent, severity and type (with or without the org); otherwise
+     * counted up to `COUNT_CAP`.
+     */
+    page(filter: ThreatFilter, limit: number, offset: number): { rows: EventRow[]; total: number } {
+      const present = FILTER_KEYS.filter((key) => filter[key] !== undefined);
+      const params: Record<string, unknown> = {};
+      for (const key of present) params[key] = filter[key];
+      const { sizeOf, total: exact } = allTimeCounts(filter, present);
+      if (exact !== null && offset >= exact) return { rows: [], total: exact };
+      const index = chooseIndex(present, sizeOf);
+      const where = present.length > 0 ? `WHERE ${present.map((key) => FILTERS[key]).join(' AND ')}` : '';
+      const from = `FROM threat_events INDEXED BY ${index.name} ${where}`;
+      // Knowing how many match, the walk can stop at the last one instead of searching past it.
+      const rows = prepared<EventRow>(`SELECT * ${from} ORDER BY timestamp_ms DESC, seq DESC LIMIT @limit OFFSET @offset`).all({
+        ...params,
+        limit: exact === null ? limit : Math.min(limit, exact - offset),
+        offset,
+      });
+      const total = exact ?? prepared<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap)`).get({ ...params, cap: COUNT_CAP })!.n;
+      return { rows, total };
+    },
+    /** Events of an agent at or after `sinceMs` (its recent threats; the 24-hour window's counts). */
+    recentCountForAgent: (agentId: string, sinceMs: number) => counts.view('24h', sinceMs, { agentId }).count('agent', agentId),
+    /** Counts of a summary period starting at `sinceMs`, over every org or one. */
+    period: (period: SummaryPeriod, sinceMs: number, orgId?: string) => counts.view(period, sinceMs, orgId === undefined ? {} : { orgId }),
   };
 }
 

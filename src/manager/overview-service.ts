@@ -5,20 +5,20 @@ import { policyVersionName } from './agents-service.js';
 import { emptySeverityCounts, PERIOD_MS } from './events-service.js';
 import type { EventStore } from './events-store.js';
 import type { PolicyStore } from './policies-store.js';
-import type { Overview, Severity } from './schemas.js';
+import { SEVERITIES, type Overview } from './schemas.js';
 import type { StatusTimeouts } from './status.js';
 
-/** The fleet at a glance, from a handful of aggregate queries (no per-agent work). */
+/** The fleet at a glance, from kept counts and index range counts (no per-agent or per-event work). */
 export function createOverviewService(deps: { clock: Clock; timeouts: StatusTimeouts; agents: AgentStore; events: EventStore; policies: PolicyStore }) {
   const { clock, timeouts, agents, events, policies } = deps;
 
-  const severitySummary = (sinceMs: number) => {
-    const counts = { total: 0, ...emptySeverityCounts() };
-    for (const row of events.countBySeverity(sinceMs)) {
-      counts[row.key as Severity] = row.n;
-      counts.total += row.n;
+  const severitySummary = (counts: ReturnType<EventStore['period']>) => {
+    const summary = { total: 0, ...emptySeverityCounts() };
+    for (const severity of SEVERITIES) {
+      summary[severity] = counts.count('severity', severity);
+      summary.total += summary[severity];
     }
-    return counts;
+    return summary;
   };
 
   return {
@@ -26,14 +26,15 @@ export function createOverviewService(deps: { clock: Clock; timeouts: StatusTime
       const now = clock.now();
       const counts = agents.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
       const active = policies.newestGlobal();
+      const week = events.period('7d', now - PERIOD_MS['7d']);
       return {
         totalAgents: counts.total,
         onlineAgents: counts.online,
         staleAgents: counts.stale,
         offlineAgents: counts.offline,
-        threatSummary: { last24h: severitySummary(now - PERIOD_MS['24h']), last7d: severitySummary(now - PERIOD_MS['7d']) },
+        threatSummary: { last24h: severitySummary(events.period('24h', now - PERIOD_MS['24h'])), last7d: severitySummary(week) },
         activePolicyVersion: active ? policyVersionName(active.version) : null,
-        topThreats: events.countByType(now - PERIOD_MS['7d'], 5).map((row) => ({ type: row.key, count: row.n })),
+        topThreats: week.top('type', 5).map((row) => ({ type: row.key, count: row.n })),
         agentsByOs: Object.fromEntries(agents.countByOs().map((row) => [row.os, row.n])),
         updatedAt: toIso(now),
       };

@@ -42,21 +42,27 @@ export function createPolicyStore(db: Db) {
   const newestGlobal = db.prepare<[], PolicyRow>(
     'SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1',
   );
+  // The org's newest, else the newest global: two index lookups rather than a sort of every policy.
   const newestForOrg = db.prepare<[string], PolicyRow>(`
-    SELECT * FROM policies WHERE agent_id IS NULL AND (org_id = ? OR org_id IS NULL)
-    ORDER BY org_id IS NULL, version DESC LIMIT 1`);
+    SELECT * FROM (
+      SELECT *, 0 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id = ? ORDER BY version DESC LIMIT 1)
+      UNION ALL
+      SELECT *, 1 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1)
+    ) ORDER BY rank LIMIT 1`);
   const removeOverride = db.prepare<[string, string]>(
     'UPDATE policies SET removed_at = ? WHERE agent_id = ? AND removed_at IS NULL',
   );
   const historyPage = db.prepare<[number, number], PolicyRow>('SELECT * FROM policies ORDER BY version DESC LIMIT ? OFFSET ?');
-  const historyCount = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM policies');
+  // Kept by trigger (read-schema.ts): the history's total without counting every policy.
+  const historyCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM fleet_counts WHERE kind = 'policies'`);
 
-  // broadcastedTo: online agents a new policy applies to at creation, counted in SQL.
+  // broadcastedTo: online agents a new policy applies to at creation, counted in SQL on the
+  // heartbeat index (only online agents are read, however many are offline).
   const reachOfGlobal = db.prepare<[number], { n: number }>(`
-    SELECT COUNT(*) AS n FROM agents a
+    SELECT COUNT(*) AS n FROM agents a INDEXED BY agents_last_heartbeat
     WHERE a.last_heartbeat_ms >= ?
       AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.agent_id = a.id AND p.removed_at IS NULL)
-      AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.agent_id IS NULL AND p.org_id = a.org_id)`);
+      AND NOT EXISTS (SELECT 1 FROM policies p INDEXED BY policies_scope WHERE p.agent_id IS NULL AND p.org_id = a.org_id)`);
   const reachOfOrg = db.prepare<[string, number], { n: number }>(`
     SELECT COUNT(*) AS n FROM agents a
     WHERE a.org_id = ? AND a.last_heartbeat_ms >= ?

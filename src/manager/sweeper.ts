@@ -1,9 +1,16 @@
+import { performance } from 'node:perf_hooks';
 import type { Clock } from '../shared/clock.js';
 import { toIso } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
-import type { AgentStore } from './agents-store.js';
+import { stepSize } from '../shared/step-size.js';
+import type { AgentStore, SweepCursor } from './agents-store.js';
 import type { SseHub } from './sse-hub.js';
 import type { StatusTimeouts } from './status.js';
+import { createThreatCountStore } from './threat-counts.js';
+import { WINDOW_NAMES } from './threat-windows.js';
+
+/** How often the sweeper looks for threat events to count, so reads have few uncounted ones to add. */
+export const COUNT_INTERVAL_MS = 1000;
 
 /** The sweep interval of the contract: min(15 s, heartbeat timeout / 2). */
 export function sweepIntervalMs(timeouts: StatusTimeouts): number {
@@ -11,45 +18,164 @@ export function sweepIntervalMs(timeouts: StatusTimeouts): number {
 }
 
 /**
- * Stores status transitions online → stale → offline and announces agents that went
- * offline. `sweep()` is callable directly (tests move a ManualClock and sweep).
+ * How long one step should hold the (synchronous) database and event loop; a timer's run
+ * pauses after every step, so the loop is held about this long at a time (a WAL checkpoint
+ * SQLite runs at a commit can add ~20 ms).
+ */
+const STEP_BUDGET_MS = 10;
+const START: SweepCursor = { hb: Number.MIN_SAFE_INTEGER, rowid: Number.MIN_SAFE_INTEGER };
+
+interface Transitions {
+  offline: string[];
+  stale: string[];
+}
+
+/**
+ * Keeps the threat counts (threat-counts.ts) and the stored statuses: counts the threat events
+ * stored since the last count (every second when there are some), stores status transitions
+ * online → stale → offline and announces agents that went offline, then moves each count
+ * window's start to the present. All of it is walks in small transactions sized to ~10 ms:
+ * new events by sequence number, the heartbeat index from where the last sweep left every
+ * agent offline, each window's events that aged out; the timers' runs pause after each step.
+ * `sweep()` does all of it at once (tests move a ManualClock and sweep).
  */
 export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: SseHub; clock: Clock; timeouts: StatusTimeouts }) {
   const { agents, hub, clock, timeouts } = deps;
+  const counts = createThreatCountStore(deps.db);
   let timer: NodeJS.Timeout | null = null;
-  const transition = deps.db.transaction((now: number) => {
+  let countTimer: NodeJS.Timeout | null = null;
+  let running = false;
+  let stopped = false;
+  // Steps sized to take about STEP_BUDGET_MS: agents looked at (each offline one is also an
+  // announcement), new events counted, and per window events moved. An event costs far more
+  // in the 30-day window (a million events' worth of rows) than in the hour's, so each has its own.
+  const sized = () => stepSize({ initial: 50, min: 10, max: 2000, budgetMs: STEP_BUDGET_MS });
+  const agentsPerStep = sized();
+  const newEventsPerStep = sized();
+  const eventsPerStep = new Map(WINDOW_NAMES.map((win) => [win, sized()]));
+  /** Every agent last heard from before this was stored offline by a finished sweep. */
+  let settled: SweepCursor = START;
+
+  interface StatusStep {
+    looked: number;
+    announced: Array<{ id: string; hostname: string; lastHeartbeatMs: number }>;
+    next: SweepCursor | null;
+  }
+
+  /** One transaction: up to `limit` agents after the cursor; null cursor when done. */
+  const statusStep = deps.db.transaction((now: number, cursor: SweepCursor, limit: number, found: Transitions): StatusStep => {
     const nowIso = toIso(now);
     const onlineFrom = now - timeouts.heartbeatTimeoutMs + 1;
     const staleFrom = now - timeouts.offlineTimeoutMs + 1;
-    const offline = agents.markOffline(staleFrom, nowIso);
-    const stale = agents.markStale(onlineFrom, staleFrom, nowIso);
-    return { offline, stale };
+    const rows = agents.notOnlineAfter(cursor, onlineFrom, limit);
+    const announced: StatusStep['announced'] = [];
+    for (const row of rows) {
+      if (row.last_heartbeat_ms < staleFrom && row.status !== 'offline') {
+        agents.setStatus(row.rowid, 'offline', nowIso);
+        found.offline.push(row.id);
+        announced.push({ id: row.id, hostname: row.hostname, lastHeartbeatMs: row.last_heartbeat_ms });
+      } else if (row.last_heartbeat_ms >= staleFrom && row.status === 'online') {
+        agents.setStatus(row.rowid, 'stale', nowIso);
+        found.stale.push(row.id);
+      }
+    }
+    const last = rows.at(-1);
+    return { looked: rows.length, announced, next: rows.length < limit || !last ? null : { hb: last.last_heartbeat_ms, rowid: last.rowid } };
   });
 
-  const sweep = () => {
-    const { offline, stale } = transition(clock.now());
-    for (const agent of offline) {
-      hub.publish('agent_offline', { agentId: agent.id, hostname: agent.hostname, lastSeen: toIso(agent.last_heartbeat_ms) });
+  /** Counting the threat events stored since the last count, as steps. */
+  function* countSteps(): Generator<void> {
+    for (;;) {
+      const started = performance.now();
+      const counted = counts.countNew(newEventsPerStep.size);
+      newEventsPerStep.took(performance.now() - started, counted);
+      if (counted === 0) return;
+      yield;
     }
-    return { offline: offline.map((a) => a.id), stale: stale.map((a) => a.id) };
+  }
+
+  /** The sweep as steps; each `yield` is a point where the timer's run may pause. */
+  function* steps(now: number, found: Transitions): Generator<void> {
+    yield* countSteps();
+    const staleFrom = now - timeouts.offlineTimeoutMs + 1;
+    // A clock that went back (tests) can put agents below the settled point: walk them all.
+    let cursor: SweepCursor | null = staleFrom < settled.hb ? START : settled;
+    while (cursor) {
+      const started = performance.now();
+      const step: StatusStep = statusStep(now, cursor, agentsPerStep.size, found);
+      for (const agent of step.announced) {
+        hub.publish('agent_offline', { agentId: agent.id, hostname: agent.hostname, lastSeen: toIso(agent.lastHeartbeatMs) });
+      }
+      agentsPerStep.took(performance.now() - started, step.looked);
+      cursor = step.next;
+      yield;
+    }
+    settled = { hb: staleFrom, rowid: START.rowid };
+    for (const win of WINDOW_NAMES) {
+      const size = eventsPerStep.get(win)!;
+      for (;;) {
+        const started = performance.now();
+        const moved = counts.advance(win, now, size.size);
+        size.took(performance.now() - started, moved);
+        if (moved === 0) break;
+        yield;
+      }
+    }
+  }
+
+  const sweep = (): Transitions => {
+    const found: Transitions = { offline: [], stale: [] };
+    for (const _ of steps(clock.now(), found)) void _;
+    return found;
+  };
+
+  /** Runs the steps one at a time, each followed by a pause as long as it took, until done or stopped. */
+  async function inSlices(work: Generator<void>): Promise<void> {
+    for (;;) {
+      const started = performance.now();
+      if (stopped || work.next().done) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.ceil(performance.now() - started)).unref());
+    }
+  }
+
+  /** The timer's sweep, in slices. */
+  const sweepInSlices = () => inSlices(steps(clock.now(), { offline: [], stale: [] }));
+
+  /** One run at a time: the sweep and the count of new events both write the counts. */
+  const runExclusive = (work: () => Promise<void>, log: (error: unknown) => void) => {
+    if (running) return;
+    running = true;
+    work()
+      .catch(log)
+      .finally(() => {
+        running = false;
+      });
   };
 
   return {
     sweep,
+    /** What the timer runs (benchmarks time its slices). */
+    sweepInSlices,
     start(log: (error: unknown) => void): void {
       if (timer) return;
-      timer = setInterval(() => {
+      stopped = false;
+      timer = setInterval(() => runExclusive(sweepInSlices, log), sweepIntervalMs(timeouts));
+      timer.unref();
+      countTimer = setInterval(() => {
         try {
-          sweep();
+          if (counts.hasUncounted()) runExclusive(() => inSlices(countSteps()), log);
         } catch (error) {
           log(error);
         }
-      }, sweepIntervalMs(timeouts));
-      timer.unref();
+      }, COUNT_INTERVAL_MS);
+      countTimer.unref();
     },
     stop(): void {
+      stopped = true;
       if (timer) clearInterval(timer);
+      if (countTimer) clearInterval(countTimer);
       timer = null;
+      countTimer = null;
     },
   };
 }

@@ -89,6 +89,25 @@ export function createApiKeyGuard(app: App, deps: { keys: ApiKeyStore; usage: Us
   };
 }
 
+/** A key's searches (`since` or `q` on the IoC list) per minute are its tier's limit divided by this. */
+export const SEARCH_LIMIT_DIVISOR = 6;
+
+/**
+ * The per-key cost limit of IoC searches: `since` and `q` are ranges the list's indexes do
+ * not order, so a broad search over a sparse match walks up to every IoC (in steps that keep
+ * the event loop free, but still CPU the other services share). Counted apart from, and on
+ * top of, the key's own limit; the headers then describe this one.
+ */
+export function createSearchGuard(app: App, config: ResolvedConfig) {
+  const limits = tierLimits(config);
+  const limiter = app.createRateLimit({
+    max: (request) => Math.max(1, Math.floor(limits[request.tcKey?.tier ?? 'community'] / SEARCH_LIMIT_DIVISOR)),
+    timeWindow: 60_000,
+    keyGenerator: (request) => `tc-search:${request.tcKey?.id ?? request.ip}`,
+  });
+  return (request: FastifyRequest, reply: FastifyReply): Promise<void> => enforce(limiter, request, reply);
+}
+
 /**
  * Operator routes: only TC_ADMIN_TOKEN (compared timing-safe); every attempt counts
  * against the per-IP limit so the token cannot be guessed.

@@ -6,7 +6,7 @@ import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { createUsageStore } from '../shared/usage.js';
 import { VERSION } from '../shared/version.js';
-import { ANONYMOUS_LIMIT_PER_MINUTE, createAdminGuard, createApiKeyGuard } from './access.js';
+import { ANONYMOUS_LIMIT_PER_MINUTE, createAdminGuard, createApiKeyGuard, createSearchGuard } from './access.js';
 import { createAuditStore, createQueryAuditBuffer } from './audit.js';
 import { syncBootstrapKeys } from './bootstrap-keys.js';
 import type { ThreatCloudContext } from './context.js';
@@ -73,6 +73,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     campaigns: intel,
     apiKeyGuard: createApiKeyGuard(app, { keys, usage: createUsageStore(db), clock, config }),
     adminGuard: createAdminGuard(app, config),
+    searchGuard: createSearchGuard(app, config),
   };
 
   registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: () => ({ iocs: iocs.store.activeCount() }) });

@@ -37,19 +37,52 @@ interface AuditRow {
   created_at: string;
 }
 
+interface Where {
+  action: string | null;
+  since: string | null;
+}
+type Page = Where & { limit: number; offset: number };
+const NEWEST = 'ORDER BY created_at DESC, rowid DESC';
+
 /** The Threat Cloud audit trail. `record` is synchronous so writes audit in their own transaction. */
 export function createAuditStore(db: Db, clock: Clock) {
   const insert = db.prepare<[string, AuditAction, string, string, string | null, string | null, string]>(
     `INSERT INTO tc_audit_log (id, action, resource, details, api_key, ip, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  const list = db.prepare<{ action: string | null; since: string | null; limit: number; offset: number }, AuditRow>(
-    `SELECT * FROM tc_audit_log
-     WHERE (@action IS NULL OR action = @action) AND (@since IS NULL OR created_at > @since)
-     ORDER BY created_at DESC, rowid DESC LIMIT @limit OFFSET @offset`,
+  // One statement per filter shape, each walking an index in the list's order (newest first):
+  // a page stops after offset + limit entries. Totals come from the trigger-kept hourly
+  // counts (migration 10), plus the entries after `since` within its own hour.
+  const list = {
+    all: db.prepare<Page, AuditRow>(`SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_created_at ${NEWEST} LIMIT @limit OFFSET @offset`),
+    action: db.prepare<Page, AuditRow>(
+      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action ${NEWEST} LIMIT @limit OFFSET @offset`,
+    ),
+    since: db.prepare<Page, AuditRow>(
+      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_created_at WHERE created_at > @since ${NEWEST} LIMIT @limit OFFSET @offset`,
+    ),
+    both: db.prepare<Page, AuditRow>(
+      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action AND created_at > @since ${NEWEST} LIMIT @limit OFFSET @offset`,
+    ),
+  };
+  const hoursTotal = db.prepare<Where & { afterHour: string }, { n: number }>(
+    `SELECT coalesce(sum(n), 0) AS n FROM tc_audit_hours WHERE (@action IS NULL OR action = @action) AND hour > @afterHour`,
   );
-  const count = db.prepare<{ action: string | null; since: string | null }, { n: number }>(
-    `SELECT count(*) AS n FROM tc_audit_log WHERE (@action IS NULL OR action = @action) AND (@since IS NULL OR created_at > @since)`,
-  );
+  const sinceHourTotal = {
+    all: db.prepare<Where & { hourEnd: string }, { n: number }>(
+      `SELECT count(*) AS n FROM tc_audit_log INDEXED BY tc_audit_log_created_at WHERE created_at > @since AND created_at < @hourEnd`,
+    ),
+    action: db.prepare<Where & { hourEnd: string }, { n: number }>(
+      `SELECT count(*) AS n FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action AND created_at > @since AND created_at < @hourEnd`,
+    ),
+  };
+
+  /** Entries matching the filter: whole hours from the counts, the hour `since` falls in from the log. */
+  function total(where: Where): number {
+    if (where.since === null) return hoursTotal.get({ ...where, afterHour: '' })!.n;
+    const hour = where.since.slice(0, 13);
+    const within = (where.action === null ? sinceHourTotal.all : sinceHourTotal.action).get({ ...where, hourEnd: `${hour};` })!.n;
+    return within + hoursTotal.get({ ...where, afterHour: hour })!.n;
+  }
 
   const write = (entry: AuditEntry, at: string) =>
     insert.run(newId('audit_'), entry.action, entry.resource, JSON.stringify(entry.details ?? {}), entry.apiKey, entry.ip, at);
@@ -64,10 +97,11 @@ export function createAuditStore(db: Db, clock: Clock) {
       for (const entry of entries) write(entry, entry.at);
     }),
     list(filter: { action?: AuditAction; since?: string; page: number; limit: number }): { items: AuditRecord[]; total: number } {
-      const where = { action: filter.action ?? null, since: filter.since ?? null };
-      const rows = list.all({ ...where, limit: filter.limit, offset: (filter.page - 1) * filter.limit });
+      const where: Where = { action: filter.action ?? null, since: filter.since ?? null };
+      const statement = where.action === null ? (where.since === null ? list.all : list.since) : where.since === null ? list.action : list.both;
+      const rows = statement.all({ ...where, limit: filter.limit, offset: (filter.page - 1) * filter.limit });
       return {
-        total: count.get(where)!.n,
+        total: total(where),
         items: rows.map((row) => ({
           id: row.id,
           action: row.action,

@@ -28,6 +28,8 @@ export interface ThreatCloudContext {
   campaigns: CampaignLinks;
   apiKeyGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   adminGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  /** The lower per-key limit of IoC searches (`since`, `q`), checked after the key guard. */
+  searchGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 }
 
 /** Route options of an `/api/*` route: its scope, and the key guard instead of the global per-IP limiter. */

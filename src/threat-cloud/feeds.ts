@@ -80,7 +80,8 @@ export function createFeedStore(db: Db) {
      ORDER BY reputation, last_seen DESC, rowid LIMIT @limit`,
   );
   const countListed = db.prepare<Record<string, unknown>, { n: number }>(
-    `SELECT count(*) AS n FROM iocs WHERE ${listed} AND reputation <= @threshold`,
+    // The blocklist's own index: the status-first list index would count every type.
+    `SELECT count(*) AS n FROM iocs INDEXED BY iocs_feed WHERE ${listed} AND reputation <= @threshold`,
   );
   const changesAfter = db.prepare<{ after: number; until: number; type: string | null; limit: number }, ChangeRow>(
     `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq FROM iocs

@@ -5,6 +5,7 @@ import { toIso } from '../shared/clock.js';
 import { migrate } from '../shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
 import { CATEGORIES } from './ioc-store.js';
+import { LISTING_TRIGGER_PREFIX, RANK_COUNTS_FROM_IOCS, SOURCE_COUNTS_FROM_IOCS, SOURCE_RANK_FROM_IOCS } from './listing-schema.js';
 import { DAY_MS, REPUTATION_SQL, SEVERITIES } from './reputation.js';
 
 export interface SeedOptions {
@@ -86,10 +87,31 @@ export function seedIocs(db: Db, options: SeedOptions): number {
      SELECT type, coalesce(category, ''), status, count(*) FROM iocs WHERE rowid > @before GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
      ON CONFLICT (type, category, status) DO UPDATE SET n = n + excluded.n`,
   );
-  // So are the hourly roll-up's per-row triggers (every seeded IoC is active).
+  // So are the hourly roll-up's per-row triggers (every seeded IoC is active) and the list
+  // counters' (migration 10), filled below from the new rows at once.
   const rollupTriggers = db
-    .prepare<[], { name: string; sql: string }>(`SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'intel_hourly_%'`)
-    .all();
+    .prepare<[string], { name: string; sql: string }>(
+      `SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND (name LIKE 'intel_hourly_%' OR name LIKE ? || '%')`,
+    )
+    .all(LISTING_TRIGGER_PREFIX);
+  // A file at an older schema version (migration tests seed those) has no list counters yet.
+  const listed = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ioc_rank_counts'`).get() !== undefined;
+  const fillListCounters = (inserted: number) => {
+    if (!listed) return;
+    db.prepare(RANK_COUNTS_FROM_IOCS('rowid > @before')).run({ before });
+    if (options.childRows !== false) {
+      db.prepare(SOURCE_RANK_FROM_IOCS('i.rowid > @before')).run({ before });
+      db.prepare(SOURCE_COUNTS_FROM_IOCS('i.rowid > @before')).run({ before });
+      db.prepare(
+        `INSERT INTO tc_report_hours (hour, category, n)
+         SELECT substr(first_seen, 1, 13), coalesce(category, ''), count(*) FROM iocs WHERE rowid > @before GROUP BY 1, 2 ORDER BY 1, 2
+         ON CONFLICT (hour, category) DO UPDATE SET n = n + excluded.n`,
+      ).run({ before });
+    }
+    db.prepare(
+      `UPDATE tc_list_totals SET n = CASE name WHEN 'reports' THEN n + @reports WHEN 'sources' THEN (SELECT count(*) FROM tc_sources) ELSE n END`,
+    ).run({ reports: options.childRows !== false ? inserted : 0 });
+  };
   const addRollup = db.prepare(
     `INSERT INTO intel_hourly (hour, type, category, new_iocs, sightings)
      SELECT substr(first_seen, 1, 13), type, coalesce(category, ''), count(*), @withSightings * count(*) FROM iocs WHERE rowid > @before
@@ -124,6 +146,8 @@ export function seedIocs(db: Db, options: SeedOptions): number {
       for (const trigger of rollupTriggers) db.exec(trigger.sql);
       setSeq.run(nowIso);
       for (const index of indexes) db.exec(index.sql);
+      // The list counters last: the source copy joins on the IoC-id index made just above.
+      fillListCounters(inserted);
       return inserted;
     })();
   } finally {

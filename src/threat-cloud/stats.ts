@@ -3,19 +3,25 @@ import { toIso } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
 import { DAY_MS } from './reputation.js';
 
-/** Aggregates of GET /api/stats: counts come from the trigger-kept `ioc_counts`, the rest from indexes. */
+/**
+ * Aggregates of GET /api/stats, none of which reads more than a day of index entries: counts
+ * come from the trigger-kept `ioc_counts` and `tc_list_totals`, the last day's new IoCs and
+ * reports from index ranges, and its top category from the hourly report counts
+ * (`tc_report_hours`, migration 10) of the hours the day touches, so that one is counted per
+ * whole hour (the last 24 to 25 hours).
+ */
 export function createStatsStore(db: Db, clock: Clock) {
   const counts = db.prepare<[], { type: string; category: string; status: string; n: number }>(
     `SELECT type, category, status, n FROM ioc_counts WHERE n > 0`,
   );
-  const totalSightings = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM sightings`);
-  const totalSources = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM tc_sources`);
-  const newIocs = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM iocs WHERE first_seen > ?`);
-  const newSightings = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM sightings WHERE created_at > ?`);
+  const totals = db.prepare<[], { name: string; n: number }>(`SELECT name, n FROM tc_list_totals`);
+  const newIocs = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM iocs INDEXED BY iocs_first_seen WHERE first_seen > ?`);
+  const newSightings = db.prepare<[string], { n: number }>(
+    `SELECT count(*) AS n FROM sightings INDEXED BY sightings_created_ioc WHERE created_at > ?`,
+  );
   const topCategory = db.prepare<[string], { category: string }>(
-    `SELECT i.category FROM sightings s JOIN iocs i ON i.id = s.ioc_id
-     WHERE s.created_at > ? AND i.category IS NOT NULL
-     GROUP BY i.category ORDER BY count(*) DESC, i.category LIMIT 1`,
+    `SELECT category FROM tc_report_hours WHERE hour >= ? AND category <> '' GROUP BY category HAVING sum(n) > 0
+     ORDER BY sum(n) DESC, category LIMIT 1`,
   );
 
   return {
@@ -32,17 +38,18 @@ export function createStatsStore(db: Db, clock: Clock) {
         byType[row.type] = (byType[row.type] ?? 0) + row.n;
         if (row.category) byCategory[row.category] = (byCategory[row.category] ?? 0) + row.n;
       }
+      const kept = Object.fromEntries(totals.all().map((row) => [row.name, row.n]));
       return {
         totalIocs,
         activeIocs,
-        totalSightings: totalSightings.get()!.n,
-        totalSources: totalSources.get()!.n,
+        totalSightings: kept.reports ?? 0,
+        totalSources: kept.sources ?? 0,
         byType,
         byCategory,
         last24h: {
           newIocs: newIocs.get(dayAgo)!.n,
           newSightings: newSightings.get(dayAgo)!.n,
-          topCategory: topCategory.get(dayAgo)?.category ?? null,
+          topCategory: topCategory.get(dayAgo.slice(0, 13))?.category ?? null,
         },
         updatedAt: toIso(now),
       };

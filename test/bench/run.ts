@@ -13,6 +13,7 @@ import { authScenario } from './auth.js';
 import { intelScenario } from './intel.js';
 import { kernelScenario } from './kernel.js';
 import { managerScenario } from './manager.js';
+import { stallScenario } from './stall.js';
 import { threatCloudScenario } from './threat-cloud.js';
 import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from './types.js';
 
@@ -23,6 +24,7 @@ const SCENARIOS: Record<string, Scenario> = {
   auth: authScenario,
   'threat-cloud': threatCloudScenario,
   intel: intelScenario,
+  stall: stallScenario,
 };
 
 const BENCH_API_KEY = `pgk_bench_${'b'.repeat(36)}`;
@@ -38,6 +40,8 @@ export const BENCH_ENV = {
 const DEFAULT_CONNECTIONS = 10;
 /** Scenarios whose targets are stated on a database of a million IoCs. */
 const NEEDS_IOCS = new Set(['threat-cloud', 'intel']);
+/** Scenarios that seed their own data folder and start their own process (`--iocs` is theirs). */
+const OWN_DATA = new Set(['stall']);
 const DEFAULT_IOCS = 1_000_000;
 
 /** Loads synthetic IoCs into the data folder before the process opens it. */
@@ -100,12 +104,15 @@ async function startBare(dir: string): Promise<{ child: ChildProcess; http: stri
 }
 
 function printTable(rows: BenchRow[]): void {
-  const header = ['scenario', 'rate', 'p50 ms', 'p99 ms', 'ratio', 'target', 'met', 'note'];
+  // The stall scenario's columns appear only when a row has them.
+  const probes = rows.some((r) => r.probeMs !== undefined || r.loopMs !== undefined);
+  const header = ['scenario', 'rate', 'p50 ms', 'p99 ms', ...(probes ? ['probe ms', 'loop ms'] : []), 'ratio', 'target', 'met', 'note'];
   const lines = rows.map((r) => [
     r.scenario,
     `${r.perSecond.toFixed(r.perSecond < 100 ? 2 : 0)} ${r.unit}`,
     r.p50Ms?.toFixed(2) ?? '',
     r.p99Ms?.toFixed(2) ?? '',
+    ...(probes ? [r.probeMs?.toFixed(1) ?? '', r.loopMs?.toFixed(1) ?? ''] : []),
     r.ratio?.toFixed(2) ?? '',
     r.target ?? '',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
@@ -120,8 +127,14 @@ async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const unknown = only.filter((name) => !(name in SCENARIOS));
   if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
-  const jsonOut = process.argv.find((a) => a.startsWith('--json='))?.slice('--json='.length);
-  const iocsArg = process.argv.find((a) => a.startsWith('--iocs='))?.slice('--iocs='.length);
+  const flags = Object.fromEntries(
+    process.argv
+      .slice(2)
+      .filter((a) => a.startsWith('--') && a.includes('='))
+      .map((a) => [a.slice(2, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+  );
+  const jsonOut = flags.json;
+  const iocsArg = flags.iocs;
   const selected = only.length > 0 ? only : Object.keys(SCENARIOS);
   const iocs = iocsArg !== undefined ? Number(iocsArg) : selected.some((name) => NEEDS_IOCS.has(name)) ? DEFAULT_IOCS : 0;
   if (!Number.isInteger(iocs) || iocs < 0) throw new Error(`--iocs must be a whole number, got ${iocsArg}`);
@@ -129,7 +142,8 @@ async function main(): Promise<void> {
   const workDir = mkdtempSync(path.join(tmpdir(), 'panguard-bench-'));
   const extraProcesses: ServerProcess[] = [];
   const bare = await startBare(workDir);
-  if (iocs > 0) seedDataDir(path.join(workDir, 'data'), iocs);
+  // A scenario with its own data folder seeds it itself: the shared one stays small if it runs alone.
+  if (iocs > 0 && selected.some((name) => !OWN_DATA.has(name))) seedDataDir(path.join(workDir, 'data'), iocs);
   const server = await startServerProcess(path.join(workDir, 'data'), BENCH_ENV);
   try {
     await server.waitHealthy();
@@ -140,6 +154,9 @@ async function main(): Promise<void> {
       secrets: { managerAuthToken: secrets.managerAuthToken!, tcAdminToken: secrets.tcAdminToken!, tcApiKey: BENCH_API_KEY },
       dataDir: server.dataDir,
       databasePath: path.join(server.dataDir, 'panguard.db'),
+      flags,
+      scratchDir: workDir,
+      seedIocs: seedDataDir,
       pid: server.child.pid!,
       load: (options) => runLoad(options, options.url.startsWith('https:') ? managerCa : undefined),
       baseline: (https, options = {}) => runLoad({ url: https ? bare.https : bare.http, ...options }, https ? bare.ca : undefined),

@@ -11,6 +11,10 @@ export interface BenchRow {
   /** The issue's target, e.g. '>= 0.5' or '< 20 ms', and whether it was met. */
   target?: string;
   met?: boolean;
+  /** Worst latency of a /health probe on another service while the row's request ran. */
+  probeMs?: number;
+  /** Worst event-loop delay the server process itself recorded meanwhile. */
+  loopMs?: number;
   note?: string;
 }
 
@@ -39,6 +43,12 @@ export interface BenchContext {
   secrets: { managerAuthToken: string; tcAdminToken: string; tcApiKey: string };
   dataDir: string;
   databasePath: string;
+  /** Every `--name=value` argument of the run, for scenario-specific sizes. */
+  flags: Record<string, string>;
+  /** A folder of this run, removed when the run ends (for a scenario's own data folder). */
+  scratchDir: string;
+  /** Migrates a data folder's database and bulk-loads `count` IoCs, as the runner does before start. */
+  seedIocs(dataDir: string, count: number): void;
   pid: number;
   /** autocannon against a URL of the real process. */
   load(options: LoadOptions): Promise<LoadResult>;

@@ -3,6 +3,8 @@ import { toIso } from '../../shared/clock.js';
 import { writeDurably } from '../../shared/db/durable.js';
 import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
+import { COUNT_CAP } from '../../shared/capped-total.js';
+import type { Statement } from 'better-sqlite3';
 
 export interface AuditEntry {
   id: string;
@@ -57,18 +59,55 @@ export function createAuditStore(db: Db, clock: Clock) {
   const insert = db.prepare(
     `INSERT INTO audit_log (id, action, actor_id, target_id, ip, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  const where = `
-    WHERE (@action IS NULL OR action = @action)
-      AND (@actorId IS NULL OR actor_id = @actorId)
-      AND (@since IS NULL OR created_at >= @since)
-      AND (@until IS NULL OR created_at <= @until)`;
-  const page = db.prepare<[Record<string, unknown>], AuditRow>(
-    `SELECT * FROM audit_log ${where} ORDER BY created_at DESC, rowid DESC LIMIT @limit OFFSET @offset`,
-  );
-  const count = db.prepare<[Record<string, unknown>], { n: number }>(`SELECT count(*) AS n FROM audit_log ${where}`);
+  // One statement per combination of filters, each on the index that holds every filter given
+  // (actor, action, or both) in list order, so a page stops after OFFSET + LIMIT entries.
+  const clauses = {
+    action: 'action = @action',
+    actorId: 'actor_id = @actorId',
+    since: 'created_at >= @since',
+    until: 'created_at <= @until',
+  };
+  type Clause = keyof typeof clauses;
+  const statements = new Map<string, { page: Statement<Record<string, unknown>, AuditRow>; count: Statement<Record<string, unknown>, { n: number }> }>();
+  const statementsFor = (present: Clause[]) => {
+    const key = present.join(',');
+    let found = statements.get(key);
+    if (!found) {
+      const index = present.includes('actorId')
+        ? present.includes('action')
+          ? 'audit_log_actor_action'
+          : 'audit_log_actor'
+        : present.includes('action')
+          ? 'audit_log_action'
+          : 'audit_log_created';
+      const from = `FROM audit_log INDEXED BY ${index} ${present.length > 0 ? `WHERE ${present.map((c) => clauses[c]).join(' AND ')}` : ''}`;
+      found = {
+        page: db.prepare(`SELECT * ${from} ORDER BY created_at DESC, rowid DESC LIMIT @limit OFFSET @offset`),
+        count: db.prepare(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap)`),
+      };
+      statements.set(key, found);
+    }
+    return found;
+  };
+  // Kept by trigger (read-schema.ts): the totals of the whole trail, an action and an actor.
+  const kept = db.prepare<{ kind: string; key: string }, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = @kind AND key = @key`);
+  const keptTotal = (filter: AuditFilter): number | null => {
+    if (filter.since !== undefined || filter.until !== undefined) return null;
+    if (filter.action !== undefined && filter.actorId !== undefined) return null;
+    if (filter.action !== undefined) return kept.get({ kind: 'audit_action', key: filter.action })!.n;
+    if (filter.actorId !== undefined) return kept.get({ kind: 'audit_actor', key: filter.actorId })!.n;
+    return kept.get({ kind: 'audit', key: '' })!.n;
+  };
   const aboutUser = db.prepare<[string, string, number], AuditRow>(
     `SELECT * FROM audit_log WHERE actor_id = ? OR target_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
   );
+  // A user's recent entries: the newest of each side (as actor, as target) merged, not all of them.
+  const aboutUserNewest = db.prepare<{ userId: string; limit: number }, AuditRow>(`
+    SELECT * FROM (
+      SELECT * FROM (SELECT rowid AS r, * FROM audit_log WHERE actor_id = @userId ORDER BY created_at DESC, rowid DESC LIMIT @limit)
+      UNION
+      SELECT * FROM (SELECT rowid AS r, * FROM audit_log WHERE target_id = @userId ORDER BY created_at DESC, rowid DESC LIMIT @limit)
+    ) ORDER BY created_at DESC, r DESC LIMIT @limit`);
   const anonymise = db.prepare(
     `UPDATE audit_log SET actor_id = CASE WHEN actor_id = @userId THEN NULL ELSE actor_id END,
                           target_id = CASE WHEN target_id = @userId THEN NULL ELSE target_id END,
@@ -91,12 +130,24 @@ export function createAuditStore(db: Db, clock: Clock) {
         ),
       );
     },
+    /**
+     * A page newest first and the total: exact from the kept counts for the whole trail, one
+     * action or one actor; with a time range or both, counted up to `COUNT_CAP`.
+     */
     page(filter: AuditFilter): { items: AuditEntry[]; total: number } {
-      const params = { action: filter.action ?? null, actorId: filter.actorId ?? null, since: filter.since ?? null, until: filter.until ?? null };
-      return { items: page.all({ ...params, limit: filter.limit, offset: filter.offset }).map(toEntry), total: count.get(params)!.n };
+      const present = (Object.keys(clauses) as Clause[]).filter((key) => filter[key] !== undefined);
+      const params = { action: filter.action, actorId: filter.actorId, since: filter.since, until: filter.until };
+      const { page, count } = statementsFor(present);
+      const exact = keptTotal(filter);
+      const total = exact ?? count.get({ ...params, cap: COUNT_CAP })!.n;
+      if (filter.offset >= total) return { items: [], total };
+      // With the total known, the walk stops at the last entry instead of searching past it.
+      const limit = exact === null ? filter.limit : Math.min(filter.limit, exact - filter.offset);
+      return { items: page.all({ ...params, limit, offset: filter.offset }).map(toEntry), total };
     },
+    /** The user's entries (as actor or target) newest first; all of them without a limit (GDPR export). */
     aboutUser(userId: string, limit = -1): AuditEntry[] {
-      return aboutUser.all(userId, userId, limit).map(toEntry);
+      return (limit > 0 ? aboutUserNewest.all({ userId, limit }) : aboutUser.all(userId, userId, limit)).map(toEntry);
     },
     /** Keeps the actions of a deleted user's entries but drops every personal detail. */
     anonymiseUser(userId: string): void {

@@ -51,15 +51,21 @@ export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
   const liveOfUser = db.prepare<[string, string, string], SessionRow>(
     `SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id`,
   );
+  // Walks sessions_list in list order and checks liveness from the index: only returned rows are read.
   const allLive = db.prepare<[string, string, number, number], SessionRow>(
-    `SELECT * FROM sessions WHERE expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
+    `SELECT * FROM sessions INDEXED BY sessions_list WHERE expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
   );
-  const countLive = db.prepare<[string, string], { n: number }>(`SELECT count(*) AS n FROM sessions WHERE expires_at > ? AND last_used_at > ?`);
+  // Counted on sessions_live: the unexpired sessions' index entries, no row read.
+  const countLive = db.prepare<[string, string], { n: number }>(
+    `SELECT count(*) AS n FROM sessions INDEXED BY sessions_live WHERE expires_at > ? AND last_used_at > ?`,
+  );
   const removeOne = db.prepare(`DELETE FROM sessions WHERE id = ?`);
   const removeOwned = db.prepare(`DELETE FROM sessions WHERE id = ? AND user_id = ?`);
   const removeAll = db.prepare(`DELETE FROM sessions WHERE user_id = ?`);
   const removeOthers = db.prepare(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`);
-  const removeDead = db.prepare(`DELETE FROM sessions WHERE expires_at <= ? OR last_used_at <= ?`);
+  // The sweep deletes in slices: expired rows, then idled-out ones, each found on its index.
+  const removeExpired = db.prepare<[string, number]>(`DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions INDEXED BY sessions_live WHERE expires_at <= ? LIMIT ?)`);
+  const removeIdle = db.prepare<[string, number]>(`DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions INDEXED BY sessions_last_used WHERE last_used_at <= ? LIMIT ?)`);
   const removeIdleOfUser = db.prepare(`DELETE FROM sessions WHERE user_id = ? AND last_used_at <= ?`);
   const ofUser = db.prepare<[string], SessionRow>(`SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id`);
 
@@ -109,7 +115,8 @@ export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
     pageLive(limit: number, offset: number): { items: SessionRecord[]; total: number } {
       const now = clock.now();
       const [at, cutoff] = [toIso(now), idleCutoff(now)];
-      return { items: allLive.all(at, cutoff, limit, offset).map(toSession), total: countLive.get(at, cutoff)!.n };
+      const total = countLive.get(at, cutoff)!.n;
+      return { items: offset >= total ? [] : allLive.all(at, cutoff, limit, offset).map(toSession), total };
     },
     countLive(): number {
       const now = clock.now();
@@ -128,10 +135,11 @@ export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
     removeIdle(userId: string): number {
       return removeIdleOfUser.run(userId, idleCutoff(clock.now())).changes;
     },
-    /** Expired and idled-out rows: the hourly sweep. */
-    purgeExpired(): number {
+    /** Up to `limit` expired or idled-out rows: one slice of the hourly sweep. */
+    purgeExpired(limit: number): number {
       const now = clock.now();
-      return removeDead.run(toIso(now), idleCutoff(now)).changes;
+      const expired = removeExpired.run(toIso(now), limit).changes;
+      return expired + (expired < limit ? removeIdle.run(idleCutoff(now), limit - expired).changes : 0);
     },
   };
 }

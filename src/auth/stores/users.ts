@@ -3,6 +3,8 @@ import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 import type { Tier } from '../../shared/tiers.js';
+import { COUNT_CAP } from '../../shared/capped-total.js';
+import type { Statement } from 'better-sqlite3';
 
 export type Role = 'user' | 'admin';
 
@@ -57,6 +59,20 @@ const SELECT = `
   SELECT u.*, coalesce(t.enabled, 0) AS totp_enabled
   FROM users u LEFT JOIN totp_secrets t ON t.user_id = u.id`;
 
+/**
+ * Bounds on the prefix indexes (NOCASE) that hold every account whose e-mail or name starts
+ * with `q` ignoring ASCII case, as LIKE matches it: `q` itself up to `q` with its last
+ * character's successor (a BLOB sorts after all text, the bound when there is none).
+ */
+function prefixBounds(q: string): { lo: string; hi: string | Buffer } {
+  const lo = q.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  const chars = [...lo];
+  const last = chars.pop()!.codePointAt(0)!;
+  if (last >= 0x10ffff) return { lo, hi: Buffer.from([0xff]) };
+  const next = last + 1 >= 0xd800 && last + 1 <= 0xdfff ? 0xe000 : last + 1;
+  return { lo, hi: chars.join('') + String.fromCodePoint(next) };
+}
+
 export interface UserSearch {
   q?: string;
   role?: Role;
@@ -76,7 +92,7 @@ export interface UserChanges {
 export function createUserStore(db: Db, clock: Clock) {
   const byId = db.prepare<[string], UserRow>(`${SELECT} WHERE u.id = ?`);
   const byEmail = db.prepare<[string], UserRow>(`${SELECT} WHERE u.email = ?`);
-  const countAll = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM users`);
+  const countAll = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM user_counts`);
   const countActiveAdmins = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM users WHERE role = 'admin' AND suspended = 0`);
   const insert = db.prepare(
     `INSERT INTO users (id, email, name, password_hash, role, tier, created_at, updated_at)
@@ -88,22 +104,65 @@ export function createUserStore(db: Db, clock: Clock) {
     `UPDATE users SET role = @role, tier = @tier, plan_expires_at = @planExpiresAt, suspended = @suspended, updated_at = @now WHERE id = @id`,
   );
   const setTier = db.prepare(`UPDATE users SET tier = ?, plan_expires_at = ?, updated_at = ? WHERE id = ?`);
+  // Partial index users_plan_expires: the hourly sweep reads only accounts with a plan end.
   const expiredPlans = db.prepare<[string], { id: string; tier: Tier }>(
     `SELECT id, tier FROM users WHERE plan_expires_at IS NOT NULL AND plan_expires_at <= ?`,
   );
   const remove = db.prepare(`DELETE FROM users WHERE id = ?`);
-  const searchWhere = `
-    WHERE (@q IS NULL OR u.email LIKE @q ESCAPE '\\' OR u.name LIKE @q ESCAPE '\\')
-      AND (@role IS NULL OR u.role = @role)
-      AND (@tier IS NULL OR u.tier = @tier)`;
-  const search = db.prepare<[Record<string, unknown>], UserRow>(`${SELECT} ${searchWhere} ORDER BY u.created_at DESC, u.id LIMIT @limit OFFSET @offset`);
-  const searchCount = db.prepare<[Record<string, unknown>], { n: number }>(`SELECT count(*) AS n FROM users u ${searchWhere}`);
-  const byTier = db.prepare<[], { key: string; n: number }>(`SELECT tier AS key, count(*) AS n FROM users GROUP BY tier`);
-  const byRole = db.prepare<[], { key: string; n: number }>(`SELECT role AS key, count(*) AS n FROM users GROUP BY role`);
-  const signupsSince = db.prepare<[string], { day: string; n: number }>(
-    `SELECT substr(created_at, 1, 10) AS day, count(*) AS n FROM users WHERE created_at >= ? GROUP BY day ORDER BY day`,
+
+  // The admin list, newest first: one statement per combination of filters and index, each an
+  // ordered walk of an index that also holds the filters (see read-schema.ts).
+  const listIndexes = { all: 'users_list', role: 'users_role_list', tier: 'users_tier_list' } as const;
+  const searchClause = `(u.email LIKE @q ESCAPE '\\' OR u.name LIKE @q ESCAPE '\\')`;
+  const listStatements = new Map<string, Statement<Record<string, unknown>, UserRow>>();
+  const listPage = (index: keyof typeof listIndexes, filter: { q: boolean; role: boolean; tier: boolean }) => {
+    const where = [filter.q ? searchClause : '', filter.role ? 'u.role = @role' : '', filter.tier ? 'u.tier = @tier' : ''].filter(Boolean);
+    const key = `${index}:${where.join(' AND ')}`;
+    let statement = listStatements.get(key);
+    if (!statement) {
+      // The TOTP flag as a result column: looked up for the returned rows only, not the skipped ones.
+      statement = db.prepare<Record<string, unknown>, UserRow>(`
+        SELECT u.*, coalesce((SELECT t.enabled FROM totp_secrets t WHERE t.user_id = u.id), 0) AS totp_enabled
+        FROM users u INDEXED BY ${listIndexes[index]}
+        ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY u.created_at DESC, u.id LIMIT @limit OFFSET @offset`);
+      listStatements.set(key, statement);
+    }
+    return statement;
+  };
+  const roleTierCount = db.prepare<{ role: string | null; tier: string | null }, { n: number }>(
+    `SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE (@role IS NULL OR role = @role) AND (@tier IS NULL OR tier = @tier)`,
   );
-  const totpAdoption = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM totp_secrets WHERE enabled = 1`);
+  // Search matches counted on the prefix indexes, each side stopping at the cap, so a count
+  // costs what it finds, not the whole table; LIKE keeps the exact semantics of the list's filter.
+  const prefixMatches = (column: 'email' | 'name') =>
+    `SELECT rowid FROM (SELECT rowid FROM users INDEXED BY users_${column}_prefix
+       WHERE ${column} COLLATE NOCASE >= @lo AND ${column} COLLATE NOCASE < @hi AND ${column} LIKE @q ESCAPE '\\'
+         AND (@role IS NULL OR role = @role) AND (@tier IS NULL OR tier = @tier) LIMIT @cap)`;
+  // Either side may hold up to the cap, their union more: the answer is capped again.
+  const searchCount = db.prepare<Record<string, unknown>, { n: number }>(
+    `SELECT min(count(*), @cap) AS n FROM (${prefixMatches('email')} UNION ${prefixMatches('name')})`,
+  );
+  const byTier = db.prepare<[], { key: string; n: number }>(`SELECT tier AS key, sum(n) AS n FROM user_counts GROUP BY tier HAVING sum(n) > 0`);
+  const byRole = db.prepare<[], { key: string; n: number }>(`SELECT role AS key, sum(n) AS n FROM user_counts GROUP BY role HAVING sum(n) > 0`);
+  const signupsSince = db.prepare<[string], { day: string; n: number }>(`SELECT day, n FROM user_signups WHERE day >= ? ORDER BY day`);
+  const totpAdoption = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = 'totp'`);
+
+  /** The walk that reads least: the role's or tier's index when it holds few accounts, else the full list's. */
+  const chooseIndex = (filter: UserSearch): keyof typeof listIndexes => {
+    // Walking the role or tier index reads each account's row to check the search: a row read
+    // costs about 20 index entries (measured on 100,000 accounts).
+    const rowReads = filter.q ? 20 : 1;
+    let best: keyof typeof listIndexes = 'all';
+    let bestCost = filter.role || filter.tier || filter.q ? countAll.get()!.n : 0;
+    for (const key of ['role', 'tier'] as const) {
+      const value = filter[key];
+      if (value === undefined) continue;
+      const cost = roleTierCount.get({ role: key === 'role' ? value : null, tier: key === 'tier' ? value : null })!.n * rowReads;
+      if (cost < bestCost) [best, bestCost] = [key, cost];
+    }
+    return best;
+  };
 
   return {
     get(id: string): UserRecord | null {
@@ -151,22 +210,29 @@ export function createUserStore(db: Db, clock: Clock) {
     delete(id: string): void {
       remove.run(id);
     },
+    /**
+     * A page of the admin list and its total: exact from the kept counts without a search;
+     * with one, counted up to `COUNT_CAP`.
+     */
     search(filter: UserSearch): { items: UserRecord[]; total: number } {
       const params = {
         q: filter.q ? `${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null,
         role: filter.role ?? null,
         tier: filter.tier ?? null,
       };
-      return {
-        items: search.all({ ...params, limit: filter.limit, offset: filter.offset }).map(toUser),
-        total: searchCount.get(params)!.n,
-      };
+      const total = filter.q
+        ? searchCount.get({ ...params, ...prefixBounds(filter.q), cap: COUNT_CAP })!.n
+        : roleTierCount.get({ role: params.role, tier: params.tier })!.n;
+      if (filter.offset >= total) return { items: [], total };
+      const statement = listPage(chooseIndex(filter), { q: Boolean(filter.q), role: params.role !== null, tier: params.tier !== null });
+      return { items: statement.all({ ...params, limit: filter.limit, offset: filter.offset }).map(toUser), total };
     },
+    /** Accounts by tier and role, signups per day from `signupsSinceIso` (the start of a UTC day), TOTP adoption. */
     stats(signupsSinceIso: string) {
       return {
         byTier: Object.fromEntries(byTier.all().map((r) => [r.key, r.n])) as Record<string, number>,
         byRole: Object.fromEntries(byRole.all().map((r) => [r.key, r.n])) as Record<string, number>,
-        signups: signupsSince.all(signupsSinceIso),
+        signups: signupsSince.all(signupsSinceIso.slice(0, 10)),
         totpEnabled: totpAdoption.get()!.n,
       };
     },

@@ -52,13 +52,16 @@ interface ListWhere {
 
 /** Reads of the campaign API; every aggregate is SQL over indexed columns. */
 export function createCampaignQueries(db: Db, clock: Clock, mitre: MitreCatalog) {
+  // Always a last_activity range (status, or everything) and an updated_at bound, so one
+  // statement walks `campaigns_listing` (migration 10) in the list's order and checks `since`
+  // from the index: a page stops after offset + limit entries, a count reads the index alone.
   const where = `formed_at IS NOT NULL
-    AND (@from IS NULL OR last_activity >= @from) AND (@before IS NULL OR last_activity < @before)
-    AND (@since IS NULL OR updated_at > @since)`;
+    AND last_activity >= coalesce(@from, '') AND last_activity < coalesce(@before, '~')
+    AND updated_at > coalesce(@since, '')`;
   const list = db.prepare<ListWhere & { limit: number; offset: number }, GroupRow>(
-    `SELECT * FROM campaigns WHERE ${where} ORDER BY last_activity DESC, id LIMIT @limit OFFSET @offset`,
+    `SELECT * FROM campaigns INDEXED BY campaigns_listing WHERE ${where} ORDER BY last_activity DESC, id LIMIT @limit OFFSET @offset`,
   );
-  const count = db.prepare<ListWhere, { n: number }>(`SELECT count(*) AS n FROM campaigns WHERE ${where}`);
+  const count = db.prepare<ListWhere, { n: number }>(`SELECT count(*) AS n FROM campaigns INDEXED BY campaigns_listing WHERE ${where}`);
   const byId = db.prepare<[string], GroupRow>(`SELECT * FROM campaigns WHERE id = ? AND formed_at IS NOT NULL`);
 
   const byType = db.prepare<[string], { type: string; n: number }>(
@@ -91,27 +94,23 @@ export function createCampaignQueries(db: Db, clock: Clock, mitre: MitreCatalog)
      WHERE c.campaign_id = ? AND i.category IS NOT NULL GROUP BY i.category ORDER BY count(*) DESC, i.category`,
   ).pluck();
 
-  const statusCounts = db.prepare<{ activeFrom: string; dormantFrom: string }, { total: number; active: number | null; dormant: number | null; resolved: number | null; avg: number | null }>(
-    `SELECT count(*) AS total,
-       sum(last_activity >= @activeFrom) AS active,
-       sum(last_activity < @activeFrom AND last_activity >= @dormantFrom) AS dormant,
-       sum(last_activity < @dormantFrom) AS resolved,
-       avg(ioc_count) AS avg
-     FROM campaigns WHERE formed_at IS NOT NULL`,
+  // From indexes and the trigger-kept counts of migration 10, never from the members.
+  const formedWhere = `formed_at IS NOT NULL AND last_activity`;
+  const statusCounts = db.prepare<{ activeFrom: string; dormantFrom: string }, { total: number; active: number; dormant: number; resolved: number; members: number }>(
+    `SELECT
+       (SELECT count(*) FROM campaigns INDEXED BY campaigns_listing WHERE ${formedWhere} >= '') AS total,
+       (SELECT count(*) FROM campaigns INDEXED BY campaigns_listing WHERE ${formedWhere} >= @activeFrom) AS active,
+       (SELECT count(*) FROM campaigns INDEXED BY campaigns_listing WHERE ${formedWhere} < @activeFrom AND last_activity >= @dormantFrom) AS dormant,
+       (SELECT count(*) FROM campaigns INDEXED BY campaigns_listing WHERE ${formedWhere} < @dormantFrom) AS resolved,
+       (SELECT n FROM tc_list_totals WHERE name = 'campaign_iocs') AS members`,
   );
-  const severityCounts = db.prepare<[], { severity: CampaignSeverity; n: number }>(
-    `SELECT severity, count(*) AS n FROM campaigns WHERE formed_at IS NOT NULL GROUP BY severity`,
+  const severityCount = db.prepare<[string], { n: number }>(
+    `SELECT count(*) AS n FROM campaigns INDEXED BY campaigns_severity WHERE formed_at IS NOT NULL AND severity = ?`,
   );
   const topTechniques = db.prepare<[number], { id: string; n: number }>(
-    `SELECT t.technique_id AS id, count(*) AS n FROM campaign_techniques t JOIN campaigns c ON c.id = t.campaign_id
-     WHERE c.formed_at IS NOT NULL GROUP BY t.technique_id ORDER BY n DESC, id LIMIT ?`,
+    `SELECT technique_id AS id, n FROM campaign_technique_counts WHERE n > 0 ORDER BY n DESC, id LIMIT ?`,
   );
-  const affectedOrgs = db.prepare<[], { n: number }>(
-    // CROSS JOIN keeps the planner on campaign members instead of scanning every reporter row.
-    `SELECT count(DISTINCT r.reporter_id) AS n FROM campaigns c
-       CROSS JOIN campaign_iocs m ON m.campaign_id = c.id CROSS JOIN ioc_reporters r ON r.ioc_id = m.ioc_id
-     WHERE c.formed_at IS NOT NULL`,
-  );
+  const affectedOrgs = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM campaign_reporters WHERE n > 0`);
   const membership = db.prepare<[string], string>(
     `SELECT c.id FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = ? AND c.formed_at IS NOT NULL`,
   ).pluck();
@@ -159,16 +158,15 @@ export function createCampaignQueries(db: Db, clock: Clock, mitre: MitreCatalog)
     stats(): CampaignStats {
       const now = clock.now();
       const counts = statusCounts.get({ activeFrom: toIso(now - DORMANT_AFTER_MS), dormantFrom: toIso(now - RESOLVED_AFTER_MS) })!;
-      const bySeverity = Object.fromEntries(SEVERITY_ORDER.map((severity) => [severity, 0])) as Record<CampaignSeverity, number>;
-      for (const row of severityCounts.all()) bySeverity[row.severity] = row.n;
+      const bySeverity = Object.fromEntries(SEVERITY_ORDER.map((severity) => [severity, severityCount.get(severity)!.n])) as Record<CampaignSeverity, number>;
       return {
         totalCampaigns: counts.total,
-        activeCampaigns: counts.active ?? 0,
-        dormantCampaigns: counts.dormant ?? 0,
-        resolvedCampaigns: counts.resolved ?? 0,
+        activeCampaigns: counts.active,
+        dormantCampaigns: counts.dormant,
+        resolvedCampaigns: counts.resolved,
         bySeverity,
         topMitreTechniques: topTechniques.all(TOP_TECHNIQUES).map((row) => ({ id: row.id, name: mitre.nameOf(row.id), campaigns: row.n })),
-        avgIocsPerCampaign: Math.round((counts.avg ?? 0) * 10) / 10,
+        avgIocsPerCampaign: counts.total === 0 ? 0 : Math.round((counts.members / counts.total) * 10) / 10,
         totalAffectedOrgs: affectedOrgs.get()!.n,
       };
     },

@@ -10,6 +10,10 @@ import { counted } from './timeseries.js';
 /** Reports in the last 24 h from which an emerging IoC counts as `rapid`. */
 export const RAPID_SIGHTINGS = 10;
 const EMERGING_LIMIT = 10;
+/** The busiest IoCs of the day looked up one by one before levels are filled another way. */
+const TOP_GROUPS = 2000;
+/** Recent IoCs probed for the members of one busy level before every reported IoC is looked up. */
+const MEMBER_WALK = 5000;
 
 export interface Trends {
   periodDays: number;
@@ -64,18 +68,74 @@ export function createTrendsQuery(db: Db, clock: Clock) {
     add(partOfHour.all({ after: toIso(toHourStart - 1), before: toIso(toMs + 1) }));
     return totals;
   };
-  // The day's reports drive (INDEXED BY: with statistics the planner prefers walking the whole
-  // (ioc_id, created_at) index to skip a sort); each IoC is then read from iocs_id_analytics alone.
+  // The last day's reports per IoC, read from the (created_at, ioc_id) index alone (INDEXED BY:
+  // with statistics the planner prefers walking the whole (ioc_id, created_at) index).
+  const dayGroups = `SELECT ioc_id, count(*) AS n FROM sightings INDEXED BY sightings_created_ioc
+    WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id`;
+  const busiestGroups = db.prepare<{ dayAgo: string; now: string }, { ioc_id: string; n: number }>(
+    `SELECT ioc_id, n FROM (${dayGroups}) ORDER BY n DESC LIMIT ${TOP_GROUPS}`,
+  );
+  const factsOf = db.prepare<[string, string], { value: string; type: string; first_seen: string }>(
+    `SELECT value, type, first_seen FROM iocs INDEXED BY iocs_id_analytics WHERE id = ? AND first_seen > ? AND +status = 'active'`,
+  );
+  // Newest first, for the members of one busy level: each IoC's reports of the day probed on
+  // the (ioc_id, created_at) index.
+  const newestWithId = db.prepare<{ since: string; now: string }, { id: string; value: string; type: string; first_seen: string }>(
+    `SELECT id, value, type, first_seen FROM iocs INDEXED BY iocs_first_seen
+     WHERE first_seen > @since AND first_seen <= @now AND +status = 'active' ORDER BY first_seen DESC`,
+  );
+  const reportsOfDay = db.prepare<{ id: string; dayAgo: string; now: string }, { n: number }>(
+    `SELECT count(*) AS n FROM sightings INDEXED BY sightings_ioc WHERE ioc_id = @id AND created_at > @dayAgo AND created_at <= @now`,
+  );
+  // The exhaustive answer, for a day whose busy IoCs are mostly old: every reported IoC looked up.
   const busiestNew = db.prepare<{ dayAgo: string; now: string; since: string; limit: number }, { value: string; type: string; first_seen: string; n: number }>(
-    `SELECT i.value, i.type, i.first_seen, r.n FROM (
-       SELECT ioc_id, count(*) AS n FROM sightings INDEXED BY sightings_created_ioc WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id
-     ) r JOIN iocs i ON i.id = r.ioc_id
+    `SELECT i.value, i.type, i.first_seen, r.n FROM (${dayGroups}) r CROSS JOIN iocs i INDEXED BY iocs_id_analytics ON i.id = r.ioc_id
      WHERE i.first_seen > @since AND +i.status = 'active'
      ORDER BY r.n DESC, i.first_seen DESC, i.value LIMIT @limit`,
   );
   const newest = db.prepare<{ since: string; limit: number }, { value: string; type: string; first_seen: string }>(
     `SELECT value, type, first_seen FROM iocs WHERE first_seen > @since AND +status = 'active' ORDER BY first_seen DESC, value LIMIT @limit`,
   );
+
+  type Emerging = { value: string; type: string; first_seen: string; n: number };
+  const byBusiest = (a: Emerging, b: Emerging) =>
+    b.n - a.n || (a.first_seen < b.first_seen ? 1 : a.first_seen > b.first_seen ? -1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0);
+
+  /**
+   * Up to EMERGING_LIMIT IoCs first seen after `since` with the most reports in the last day
+   * (then newest, then by value), without looking up every IoC the day touched: the
+   * TOP_GROUPS busiest are looked up; when those leave a level unfinished (a day where
+   * thousands of IoCs have as many reports), its members are found newest first by probing
+   * each recent IoC's reports, which ends after a few rows on ordinary data. Only a day whose
+   * busiest level is mostly made of IoCs older than MEMBER_WALK recent ones falls back to
+   * looking up every reported IoC.
+   */
+  function busiestSince(p: { dayAgo: string; now: string; since: string }): Emerging[] {
+    const groups = busiestGroups.all(p);
+    const complete = groups.length < TOP_GROUPS;
+    const boundary = complete ? 0 : groups.at(-1)!.n;
+    const chosen: Emerging[] = [];
+    for (const group of groups) {
+      if (!complete && group.n <= boundary) break;
+      const facts = factsOf.get(group.ioc_id, p.since);
+      if (facts) chosen.push({ ...facts, n: group.n });
+    }
+    chosen.sort(byBusiest);
+    if (complete || chosen.length >= EMERGING_LIMIT) return chosen.slice(0, EMERGING_LIMIT);
+    const level: Emerging[] = [];
+    let walked = 0;
+    for (const row of newestWithId.iterate(p)) {
+      walked += 1;
+      const last = level.at(-1);
+      // Enough members, and past the ones that tie with the last by first report.
+      if (chosen.length + level.length >= EMERGING_LIMIT && last && row.first_seen !== last.first_seen) break;
+      if (walked > MEMBER_WALK) return busiestNew.all({ ...p, limit: EMERGING_LIMIT });
+      if (reportsOfDay.get({ id: row.id, ...p })!.n === boundary) level.push({ value: row.value, type: row.type, first_seen: row.first_seen, n: boundary });
+    }
+    // Every recent IoC walked and still too few: lower levels count too.
+    if (chosen.length + level.length < EMERGING_LIMIT) return busiestNew.all({ ...p, limit: EMERGING_LIMIT });
+    return [...chosen, ...level.sort(byBusiest)].slice(0, EMERGING_LIMIT);
+  }
 
   return (query: { periodDays: number; minChange: number }): Trends => {
     const now = clock.now();
@@ -98,7 +158,7 @@ export function createTrendsQuery(db: Db, clock: Clock) {
       }));
 
     const since = window.middle;
-    const busy = busiestNew.all({ dayAgo: toIso(now - DAY), now: window.now, since, limit: EMERGING_LIMIT });
+    const busy = busiestSince({ dayAgo: toIso(now - DAY), now: window.now, since });
     const chosen = new Set(busy.map((row) => `${row.type}:${row.value}`));
     // Fewer than ten reported in the last day: the newest quiet ones complete the list.
     const quiet = busy.length < EMERGING_LIMIT

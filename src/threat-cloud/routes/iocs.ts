@@ -107,9 +107,10 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
       ...apiRoute(context, 'read'),
       schema: { tags: ['iocs'], summary: 'List IoCs, most malicious first', security: BEARER, querystring: IocListQuery, response: pagedReplies(IocItem) },
     },
-    async (request) => {
+    async (request, reply) => {
       const { page = 1, limit = 50, ...filter } = request.query;
-      const { items, total } = queries.list(filter, page, limit);
+      if (filter.since !== undefined || filter.q !== undefined) await context.searchGuard(request, reply);
+      const { items, total } = await queries.list(filter, page, limit);
       queryAudit.push({ resource: 'iocs', details: { ...filter, page, limit }, ...actor(request) });
       return paged(items.map(toItem), total, page, limit);
     },

@@ -1,0 +1,123 @@
+import type { Db } from '../shared/db/open.js';
+
+/** Moves `auth_counts` row (kind, key) by `delta`; rows that reach zero go. */
+const move = (kind: string, key: string, delta: 1 | -1) =>
+  delta > 0
+    ? `INSERT INTO auth_counts (kind, key, n) VALUES ('${kind}', ${key}, 1) ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;`
+    : `UPDATE auth_counts SET n = n - 1 WHERE kind = '${kind}' AND key = ${key};
+       DELETE FROM auth_counts WHERE kind = '${kind}' AND key = ${key} AND n <= 0;`;
+
+/**
+ * The Auth Server's part of migration 11 (issue 19: no request may hold the shared event loop).
+ *
+ * - Counters kept by triggers, so totals and statistics read a few rows: accounts per role and
+ *   tier, signups per UTC day, accounts with TOTP on, and audit entries in all, per action and
+ *   per actor.
+ * - Indexes in each list's order (newest first) that also carry the other filters, so a page
+ *   is an ordered walk that stops after OFFSET + LIMIT matches and reads only the rows it
+ *   returns: accounts overall (with e-mail and name for the prefix search), per role and per
+ *   tier; live sessions; audit entries per actor and action. Prefix indexes on e-mail and name
+ *   (case-insensitive, like the search) count search matches. The single-column indexes the
+ *   new ones replace are dropped, and plan expiry and idle sessions get theirs for the sweep.
+ */
+export function authReadSchema(db: Db): void {
+  db.exec(`
+    DROP INDEX users_role;
+    DROP INDEX users_tier;
+    DROP INDEX users_created_at;
+    DROP INDEX users_name;
+    CREATE INDEX users_list ON users (created_at DESC, id, role, tier, email, name);
+    CREATE INDEX users_role_list ON users (role, created_at DESC, id, tier);
+    CREATE INDEX users_tier_list ON users (tier, created_at DESC, id, role);
+    CREATE INDEX users_email_prefix ON users (email COLLATE NOCASE, role, tier);
+    CREATE INDEX users_name_prefix ON users (name COLLATE NOCASE, role, tier);
+    CREATE INDEX users_plan_expires ON users (plan_expires_at) WHERE plan_expires_at IS NOT NULL;
+
+    DROP INDEX sessions_expires;
+    DROP INDEX sessions_created;
+    CREATE INDEX sessions_list ON sessions (created_at DESC, id, expires_at, last_used_at);
+    CREATE INDEX sessions_live ON sessions (expires_at, last_used_at);
+    CREATE INDEX sessions_last_used ON sessions (last_used_at);
+
+    CREATE INDEX audit_log_actor_action ON audit_log (actor_id, action, created_at);
+
+    CREATE TABLE user_counts (
+      role TEXT NOT NULL,
+      tier TEXT NOT NULL,
+      n    INTEGER NOT NULL,
+      PRIMARY KEY (role, tier)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE user_signups (
+      day TEXT PRIMARY KEY,
+      n   INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE auth_counts (
+      kind TEXT NOT NULL CHECK (kind IN ('totp', 'audit', 'audit_action', 'audit_actor')),
+      key  TEXT NOT NULL,
+      n    INTEGER NOT NULL,
+      PRIMARY KEY (kind, key)
+    ) STRICT, WITHOUT ROWID;
+
+    INSERT INTO user_counts (role, tier, n) SELECT role, tier, count(*) FROM users GROUP BY role, tier;
+    INSERT INTO user_signups (day, n) SELECT substr(created_at, 1, 10), count(*) FROM users GROUP BY 1;
+    INSERT INTO auth_counts (kind, key, n) SELECT 'totp', 'enabled', count(*) FROM totp_secrets WHERE enabled = 1 HAVING count(*) > 0;
+    INSERT INTO auth_counts (kind, key, n) SELECT 'audit', '', count(*) FROM audit_log HAVING count(*) > 0;
+    INSERT INTO auth_counts (kind, key, n) SELECT 'audit_action', action, count(*) FROM audit_log GROUP BY action;
+    INSERT INTO auth_counts (kind, key, n) SELECT 'audit_actor', actor_id, count(*) FROM audit_log WHERE actor_id IS NOT NULL GROUP BY actor_id;
+
+    CREATE TRIGGER user_counts_insert AFTER INSERT ON users BEGIN
+      INSERT INTO user_counts (role, tier, n) VALUES (NEW.role, NEW.tier, 1) ON CONFLICT (role, tier) DO UPDATE SET n = n + 1;
+      INSERT INTO user_signups (day, n) VALUES (substr(NEW.created_at, 1, 10), 1) ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER user_counts_delete AFTER DELETE ON users BEGIN
+      UPDATE user_counts SET n = n - 1 WHERE role = OLD.role AND tier = OLD.tier;
+      UPDATE user_signups SET n = n - 1 WHERE day = substr(OLD.created_at, 1, 10);
+      DELETE FROM user_signups WHERE day = substr(OLD.created_at, 1, 10) AND n <= 0;
+    END;
+    CREATE TRIGGER user_counts_update AFTER UPDATE OF role, tier ON users
+      WHEN OLD.role IS NOT NEW.role OR OLD.tier IS NOT NEW.tier BEGIN
+      UPDATE user_counts SET n = n - 1 WHERE role = OLD.role AND tier = OLD.tier;
+      INSERT INTO user_counts (role, tier, n) VALUES (NEW.role, NEW.tier, 1) ON CONFLICT (role, tier) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER user_signups_update AFTER UPDATE OF created_at ON users
+      WHEN substr(OLD.created_at, 1, 10) IS NOT substr(NEW.created_at, 1, 10) BEGIN
+      UPDATE user_signups SET n = n - 1 WHERE day = substr(OLD.created_at, 1, 10);
+      DELETE FROM user_signups WHERE day = substr(OLD.created_at, 1, 10) AND n <= 0;
+      INSERT INTO user_signups (day, n) VALUES (substr(NEW.created_at, 1, 10), 1) ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+
+    CREATE TRIGGER totp_counts_insert AFTER INSERT ON totp_secrets WHEN NEW.enabled = 1 BEGIN
+      ${move('totp', "'enabled'", 1)}
+    END;
+    CREATE TRIGGER totp_counts_delete AFTER DELETE ON totp_secrets WHEN OLD.enabled = 1 BEGIN
+      ${move('totp', "'enabled'", -1)}
+    END;
+    CREATE TRIGGER totp_counts_on AFTER UPDATE OF enabled ON totp_secrets WHEN OLD.enabled = 0 AND NEW.enabled = 1 BEGIN
+      ${move('totp', "'enabled'", 1)}
+    END;
+    CREATE TRIGGER totp_counts_off AFTER UPDATE OF enabled ON totp_secrets WHEN OLD.enabled = 1 AND NEW.enabled = 0 BEGIN
+      ${move('totp', "'enabled'", -1)}
+    END;
+
+    CREATE TRIGGER audit_counts_insert AFTER INSERT ON audit_log BEGIN
+      ${move('audit', "''", 1)}
+      ${move('audit_action', 'NEW.action', 1)}
+      INSERT INTO auth_counts (kind, key, n) SELECT 'audit_actor', NEW.actor_id, 1 WHERE NEW.actor_id IS NOT NULL
+        ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER audit_counts_delete AFTER DELETE ON audit_log BEGIN
+      ${move('audit', "''", -1)}
+      ${move('audit_action', 'OLD.action', -1)}
+      ${move('audit_actor', 'OLD.actor_id', -1)}
+    END;
+    CREATE TRIGGER audit_counts_action AFTER UPDATE OF action ON audit_log WHEN OLD.action IS NOT NEW.action BEGIN
+      ${move('audit_action', 'OLD.action', -1)}
+      ${move('audit_action', 'NEW.action', 1)}
+    END;
+    CREATE TRIGGER audit_counts_actor AFTER UPDATE OF actor_id ON audit_log WHEN OLD.actor_id IS NOT NEW.actor_id BEGIN
+      ${move('audit_actor', 'OLD.actor_id', -1)}
+      INSERT INTO auth_counts (kind, key, n) SELECT 'audit_actor', NEW.actor_id, 1 WHERE NEW.actor_id IS NOT NULL
+        ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+    END;
+  `);
+}

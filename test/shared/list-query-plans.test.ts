@@ -1,0 +1,187 @@
+import t from 'tap';
+import { createAuditStore } from '../../src/auth/stores/audit.js';
+import { createSessionStore } from '../../src/auth/stores/sessions.js';
+import { createUserStore } from '../../src/auth/stores/users.js';
+import { createAgentStore } from '../../src/manager/agents-store.js';
+import { createEventStore, type ThreatFilter } from '../../src/manager/events-store.js';
+import { createPolicyStore } from '../../src/manager/policies-store.js';
+import { createThreatCountStore } from '../../src/manager/threat-counts.js';
+import { WINDOW_NAMES } from '../../src/manager/threat-windows.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import type { Db } from '../../src/shared/db/open.js';
+import type { Tier } from '../../src/shared/tiers.js';
+import { seedFleetAndAccounts } from '../bench/seed-fleet.js';
+import { testConfig, testDb } from '../helper.js';
+
+/**
+ * Tables that grow with use (events, accounts, audit entries, sessions, the fleet): a plan
+ * may only reach their rows through an index search, or an ordered index walk that a LIMIT
+ * stops. Issue 19: one full scan or sort of such a table holds all three services.
+ */
+const LARGE = ['threat_events', 'threat_counts', 'agents', 'agent_tags', 'policies', 'users', 'sessions', 'audit_log', 'totp_secrets'];
+
+/** Every SQL text the factories prepare, recorded through a thin wrapper of the real database. */
+function recordPrepared(db: Db): { db: Db; sources: Set<string> } {
+  const sources = new Set<string>();
+  const recording = new Proxy(db, {
+    get(target, property, receiver) {
+      if (property === 'prepare') {
+        return (source: string) => {
+          sources.add(source);
+          return target.prepare(source);
+        };
+      }
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { db: recording, sources };
+}
+
+/** Every subset of a list: the filter combinations a list route accepts. */
+function subsets<T>(items: readonly T[]): T[][] {
+  return items.reduce<T[][]>((all, item) => [...all, ...all.map((subset) => [...subset, item])], [[]]);
+}
+
+interface PlanNode {
+  id: number;
+  parent: number;
+  detail: string;
+}
+
+/** The plan of a statement, every parameter bound to null (the plan does not depend on values). */
+function planOf(db: Db, source: string): PlanNode[] {
+  const named = Object.fromEntries([...source.matchAll(/[@:$](\w+)/g)].map((m) => [m[1], null]));
+  const positional = (source.match(/\?/g) ?? []).map(() => null);
+  const explain = db.prepare(`EXPLAIN QUERY PLAN ${source}`);
+  return (Object.keys(named).length > 0 ? explain.all(named) : explain.all(...positional)) as PlanNode[];
+}
+
+/** The table a plan line reads, resolving an alias (`SCAN a USING INDEX …` for `agents a`). */
+function tableOf(source: string, detail: string): string {
+  const name = detail.split(' ')[1] ?? '';
+  if (LARGE.includes(name)) return name;
+  return new RegExp(`\\b(\\w+)\\s+(?:AS\\s+)?${name}\\b(?!\\s*\\.)`, 'i').exec(source)?.[1] ?? name;
+}
+
+/**
+ * What a plan must not do on a large table: scan it without an index; walk a whole index
+ * with no LIMIT to stop the walk (or skip-scan one); or sort its rows (a temp B-tree next to the table's read in
+ * the plan tree). Sorting a subquery's result is not sorting a table: the subquery's own
+ * reads are checked like any other.
+ */
+function violations(source: string, plan: PlanNode[]): string[] {
+  const readsLarge = (node: PlanNode) => /^(SCAN|SEARCH) /.test(node.detail) && LARGE.includes(tableOf(source, node.detail));
+  // A node's reads: its own and those of its children, not crossing into subqueries.
+  const reads = (node: PlanNode): boolean =>
+    readsLarge(node) || (!/SUBQUERY|CO-ROUTINE|MATERIALIZE/.test(node.detail) && plan.some((child) => child.parent === node.id && reads(child)));
+  const found: string[] = [];
+  for (const node of plan) {
+    // A skip-scan steps through every distinct value of the index's first column.
+    if (readsLarge(node) && /\(ANY\(/.test(node.detail)) found.push(`skip-scan: ${node.detail}`);
+    if (readsLarge(node) && node.detail.startsWith('SCAN ')) {
+      if (!/ USING (COVERING )?INDEX /.test(node.detail)) found.push(`full scan: ${node.detail}`);
+      else if (!/\bLIMIT\b/i.test(source)) found.push(`index walk without LIMIT: ${node.detail}`);
+    }
+    if (/TEMP B-TREE/.test(node.detail) && plan.some((other) => other.parent === node.parent && other !== node && reads(other))) {
+      found.push(`sort of a large table's rows: ${node.detail}`);
+    }
+  }
+  return found;
+}
+
+/** Reads that sort rows of a large table by design, each bounded by one account. */
+const BOUNDED_BY_DESIGN: ReadonlyArray<readonly [RegExp, string]> = [
+  [/FROM sessions WHERE user_id = \?/, "one account's sessions (its own list, the admin detail, the GDPR export)"],
+  [/FROM audit_log WHERE actor_id = \? OR target_id = \?/, 'every entry about one account: the GDPR export'],
+];
+
+t.test('every Manager and Auth list, filter, total and summary statement searches an index; none scans or sorts a large table', async (t) => {
+  const db = testDb(t, testConfig(t));
+  const now = Date.parse('2026-03-07T12:00:00.000Z');
+  // Enough rows of each kind that the planner's choice is the one it makes on a large database.
+  seedFleetAndAccounts(db, { events: 4000, agents: 400, users: 2000, audit: 4000, now, log: () => {} });
+  db.exec('ANALYZE');
+  const clock = new ManualClock(now);
+  const { db: recorder, sources } = recordPrepared(db);
+
+  const events = createEventStore(recorder);
+  const agents = createAgentStore(recorder);
+  const policies = createPolicyStore(recorder);
+  const counts = createThreatCountStore(recorder);
+  const users = createUserStore(recorder, clock);
+  const sessions = createSessionStore(recorder, clock, 8 * 3_600_000);
+  const audit = createAuditStore(recorder, clock);
+
+  const someAgent = (db.prepare(`SELECT id, org_id FROM agents WHERE org_id = 'acme' LIMIT 1`).get() as { id: string; org_id: string });
+  const someUser = (db.prepare(`SELECT id FROM users LIMIT 1`).get() as { id: string }).id;
+
+  // Manager: every combination of the list filters (statements are prepared per combination).
+  const threatValues: Required<ThreatFilter> = { sinceMs: now - 86_400_000, untilMs: now, orgId: 'acme', agentId: someAgent.id, severity: 'high', type: 'port_scan' };
+  for (const keys of subsets(Object.keys(threatValues) as (keyof ThreatFilter)[])) {
+    const filter = Object.fromEntries(keys.map((key) => [key, threatValues[key]])) as ThreatFilter;
+    events.page(filter, 50, 0);
+    events.page(filter, 200, 9800);
+  }
+  for (const keys of subsets(['orgId', 'from', 'to', 'tags'] as const)) {
+    for (const tags of keys.includes('tags') ? [['prod'], ['prod', 'web']] : [[]]) {
+      agents.list({ orgId: keys.includes('orgId') ? 'acme' : null, heartbeatFrom: keys.includes('from') ? now - 300_000 : null, heartbeatTo: keys.includes('to') ? now - 120_000 : null, tags }, 50, 0);
+    }
+  }
+  for (const period of ['1h', '6h', '24h', '7d', '30d'] as const) {
+    for (const orgId of [undefined, 'acme']) {
+      const view = events.period(period, now - 3_600_000, orgId);
+      view.count('severity', 'high');
+      view.top('type', 100);
+      view.top('agent', 10);
+      view.top('ip', 10);
+    }
+  }
+  events.recentCountForAgent(someAgent.id, now - 86_400_000);
+  agents.statusCounts(now - 120_000, now - 300_000);
+  agents.countByOs();
+  agents.notOnlineAfter({ hb: 0, rowid: 0 }, now, 200);
+  policies.history(50, 0);
+  counts.hasUncounted();
+  counts.countNew(1000);
+  for (const win of WINDOW_NAMES) counts.advance(win, now + 60_000, 1000);
+  db.transaction(() => counts.forgetOrg('globex'))();
+
+  // Auth: the admin list with and without a search, role and tier; sessions; audit; stats.
+  for (const keys of subsets(['q', 'role', 'tier'] as const)) {
+    users.search({
+      ...(keys.includes('q') ? { q: 'alice' } : {}),
+      ...(keys.includes('role') ? { role: 'user' as const } : {}),
+      ...(keys.includes('tier') ? { tier: 'pro' as Tier } : {}),
+      limit: 50,
+      offset: 0,
+    });
+  }
+  users.stats('2026-02-06T00:00:00.000Z');
+  users.count();
+  users.countActiveAdmins();
+  users.withExpiredPlans('2026-03-07T12:00:00.000Z');
+  sessions.pageLive(50, 0);
+  sessions.countLive();
+  sessions.purgeExpired(500);
+  for (const keys of subsets(['action', 'actorId', 'since', 'until'] as const)) {
+    audit.page({
+      ...(keys.includes('action') ? { action: 'logout' } : {}),
+      ...(keys.includes('actorId') ? { actorId: someUser } : {}),
+      ...(keys.includes('since') ? { since: '2026-03-01T00:00:00.000Z' } : {}),
+      ...(keys.includes('until') ? { until: '2026-03-05T00:00:00.000Z' } : {}),
+      limit: 50,
+      offset: 0,
+    });
+  }
+  audit.aboutUser(someUser, 10);
+
+  t.ok(sources.size >= 60, `${sources.size} statements prepared by the stores`);
+  for (const source of sources) {
+    const plan = planOf(db, source);
+    const label = `${source.replace(/\s+/g, ' ').trim().slice(0, 160)}\n  plan: ${plan.map((node) => node.detail).join(' | ')}`;
+    const allowed = BOUNDED_BY_DESIGN.find(([pattern]) => pattern.test(source));
+    if (allowed) t.pass(`${label}\n  allowed: ${allowed[1]}`);
+    else t.same(violations(source, plan), [], label);
+  }
+});
