@@ -1,11 +1,7 @@
+import { moveCounterSql } from '../shared/db/counter-sql.js';
 import type { Db } from '../shared/db/open.js';
 
-/** Moves `auth_counts` row (kind, key) by `delta`; rows that reach zero go. */
-const move = (kind: string, key: string, delta: 1 | -1) =>
-  delta > 0
-    ? `INSERT INTO auth_counts (kind, key, n) VALUES ('${kind}', ${key}, 1) ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;`
-    : `UPDATE auth_counts SET n = n - 1 WHERE kind = '${kind}' AND key = ${key};
-       DELETE FROM auth_counts WHERE kind = '${kind}' AND key = ${key} AND n <= 0;`;
+const move = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('auth_counts', kind, key, delta);
 
 /**
  * The Auth Server's part of migration 11 (issue 19: no request may hold the shared event loop).

@@ -1,12 +1,8 @@
+import { moveCounterSql } from '../shared/db/counter-sql.js';
 import type { Db } from '../shared/db/open.js';
 import { rebuildThreatCounts } from './threat-counts.js';
 
-/** Keeps `fleet_counts` row (kind, key) moved by `delta` when `key` is not null; empty rows go. */
-const move = (kind: string, key: string, delta: 1 | -1) =>
-  delta > 0
-    ? `INSERT INTO fleet_counts (kind, key, n) VALUES ('${kind}', ${key}, 1) ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;`
-    : `UPDATE fleet_counts SET n = n - 1 WHERE kind = '${kind}' AND key = ${key};
-       DELETE FROM fleet_counts WHERE kind = '${kind}' AND key = ${key} AND n <= 0;`;
+const move = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('fleet_counts', kind, key, delta);
 
 /**
  * The Manager's part of migration 11 (issue 19: no request may hold the shared event loop).
