@@ -5,6 +5,7 @@ import { MIGRATIONS } from './migrations.js';
 import { startServers } from './servers.js';
 import { ensureSelfSignedCertificate, readTlsFiles } from './shared/certificate.js';
 import { systemClock } from './shared/clock.js';
+import { startCheckpointer } from './shared/db/checkpointer.js';
 import { migrate, MigrationError } from './shared/db/migrate.js';
 import { closeDatabase, openDatabase } from './shared/db/open.js';
 import { createRootLogger } from './shared/logger.js';
@@ -57,10 +58,15 @@ async function main(): Promise<void> {
     throw error;
   }
 
+  const checkpointer = startCheckpointer(db, {
+    onFailure: (error) => logger.error({ err: error }, 'WAL checkpoint worker failed; SQLite checkpoints on commits again'),
+  });
+
   let servers;
   try {
     servers = await startServers({ config: resolved, db, clock: systemClock, logger, tls });
   } catch (error) {
+    await checkpointer.stop();
     closeDatabase(db);
     fail(`could not start listening: ${(error as Error).message}`);
   }
@@ -84,6 +90,7 @@ async function main(): Promise<void> {
     if (err) logger.error({ err }, 'shutting down after an unexpected error');
     else logger.info({ signal }, 'shutting down');
     await servers.close();
+    await checkpointer.stop();
     closeDatabase(db);
   });
 }

@@ -74,6 +74,9 @@ export function seedIocs(db: Db, options: SeedOptions): number {
   // A large page cache keeps the index pages in memory while a million rows go in.
   const previousCache = db.pragma('cache_size', { simple: true }) as number;
   db.pragma('cache_size = -524288');
+  // The index rebuilds sort a million rows: on disk, as migrations do, not in memory.
+  const previousTempStore = db.pragma('temp_store', { simple: true }) as number;
+  db.pragma('temp_store = FILE');
   const indexes = db
     .prepare<[], { name: string; sql: string }>(
       `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('iocs', 'sightings', 'ioc_reporters', 'ioc_sources')`,
@@ -152,6 +155,7 @@ export function seedIocs(db: Db, options: SeedOptions): number {
     })();
   } finally {
     db.pragma(`cache_size = ${previousCache}`);
+    db.pragma(`temp_store = ${previousTempStore}`);
   }
 }
 

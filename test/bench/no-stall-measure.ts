@@ -18,6 +18,7 @@ import { buildManagerApp } from '../../src/manager/app.js';
 import { MIGRATIONS } from '../../src/migrations.js';
 import type { App } from '../../src/shared/base-app.js';
 import { systemClock } from '../../src/shared/clock.js';
+import { startCheckpointer } from '../../src/shared/db/checkpointer.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
 import { TEST_SECRETS } from '../helper.js';
@@ -46,6 +47,8 @@ if (!reuse) {
 // Heartbeats as seeded (60 % within a minute, 10 % stale, 30 % offline) however long ago the seed ran.
 db.prepare(`UPDATE agents SET last_heartbeat_ms = last_heartbeat_ms + (? - (SELECT max(last_heartbeat_ms) FROM agents) - 1000)`).run(Date.now());
 db.pragma('wal_checkpoint(TRUNCATE)');
+// As src/main.ts does: commits never checkpoint on the event loop.
+const checkpointer = startCheckpointer(db);
 
 const config = resolveConfig(loadConfig({ env: { DATA_DIR: dataDir, LOG_LEVEL: 'silent', RATE_LIMIT_SCALE: '1000000', AUTH_SCRYPT_LOG_N: '14' } }), TEST_SECRETS);
 const manager = await buildManagerApp({ db, config, clock: systemClock });
@@ -195,5 +198,6 @@ if (args.jobs !== undefined) {
 
 if (args.jobs === undefined) await manager.close();
 await auth.close();
+await checkpointer.stop();
 closeDatabase(db);
 if (!args.data) rmSync(dataDir, { recursive: true, force: true });

@@ -30,8 +30,22 @@ export function migrate(db: Db, migrations: readonly Migration[]): number[] {
       `Database schema version ${current} is newer than this build knows (${latest}); upgrade Panguard before opening this file`,
     );
   }
+  const pending = migrations.filter((m) => m.version > current);
+  if (pending.length === 0) return [];
+  // Index builds and fills over millions of rows sort through temporary storage: on disk, so
+  // a migration's memory stays bounded (the serving connection keeps it in memory, open.ts).
+  const tempStore = db.pragma('temp_store', { simple: true }) as number;
+  db.pragma('temp_store = FILE');
+  try {
+    return applyAll(db, pending);
+  } finally {
+    db.pragma(`temp_store = ${tempStore}`);
+  }
+}
+
+function applyAll(db: Db, pending: readonly Migration[]): number[] {
   const applied: number[] = [];
-  for (const migration of migrations.filter((m) => m.version > current)) {
+  for (const migration of pending) {
     const step = db.transaction(() => {
       migration.up(db);
       db.pragma(`user_version = ${migration.version}`);
