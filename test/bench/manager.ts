@@ -1,9 +1,6 @@
 import https from 'node:https';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
+import { rawInsertRate } from './raw-insert.js';
 import type { BenchContext, BenchRow, Scenario } from './types.js';
 
 const AGENTS = 1000;
@@ -76,55 +73,36 @@ function eventBatch(publicSources = false): { events: Record<string, unknown>[] 
   };
 }
 
-/** Raw better-sqlite3 into a copy of the real threat_events table (same indexes), 100 rows per transaction. */
-function rawInsertRate(databasePath: string, seconds: number): number {
-  const source = new Database(databasePath, { readonly: true, fileMustExist: true });
-  const ddl = source.prepare("SELECT sql FROM sqlite_master WHERE tbl_name = 'threat_events' AND sql IS NOT NULL ORDER BY type = 'index'").all() as { sql: string }[];
-  source.close();
-  const dir = mkdtempSync(path.join(tmpdir(), 'panguard-raw-'));
-  try {
-    const db = new Database(path.join(dir, 'raw.db'));
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    for (const { sql } of ddl) db.exec(sql);
-    const insert = db.prepare(`
-      INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, confidence, rule_id, details, source_ip, timestamp, timestamp_ms, received_at)
-      VALUES (@id, @agent_id, @org_id, @hostname, @type, @severity, @confidence, @rule_id, @details, @source_ip, @timestamp, @timestamp_ms, @received_at)`);
-    const batch = db.transaction((rows: Record<string, unknown>[]) => {
-      for (const row of rows) insert.run(row);
-    });
-    const template = eventBatch().events;
-    let inserted = 0;
-    const started = process.hrtime.bigint();
-    const deadline = started + BigInt(seconds * 1e9);
-    while (process.hrtime.bigint() < deadline) {
+/** 100-row transactions of the same event rows into a copy of `threat_events`, nothing else. */
+function rawEventInsertRate(databasePath: string, seconds: number): number {
+  const template = eventBatch().events;
+  return rawInsertRate({
+    databasePath,
+    table: 'threat_events',
+    batch: BATCH,
+    seconds,
+    synchronous: 'NORMAL',
+    row: (n) => {
+      const event = template[n % BATCH]!;
       const now = Date.now();
       const iso = new Date(now).toISOString();
-      batch(
-        template.map((event) => ({
-          id: `evt_${randomUUID().replaceAll('-', '')}`,
-          agent_id: 'agent-raw',
-          org_id: 'default',
-          hostname: 'raw',
-          type: event.type,
-          severity: event.severity,
-          confidence: event.confidence,
-          rule_id: event.ruleId,
-          details: JSON.stringify(event.details),
-          source_ip: (event.details as { sourceIp: string }).sourceIp,
-          timestamp: iso,
-          timestamp_ms: now,
-          received_at: iso,
-        })),
-      );
-      inserted += BATCH;
-    }
-    const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-    db.close();
-    return inserted / elapsed;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+      return {
+        id: `evt_${randomUUID().replaceAll('-', '')}`,
+        agent_id: 'agent-raw',
+        org_id: 'default',
+        hostname: 'raw',
+        type: event.type,
+        severity: event.severity,
+        confidence: event.confidence,
+        rule_id: event.ruleId,
+        details: JSON.stringify(event.details),
+        source_ip: (event.details as { sourceIp: string }).sourceIp,
+        timestamp: iso,
+        timestamp_ms: now,
+        received_at: iso,
+      };
+    },
+  });
 }
 
 interface OpenStream {
@@ -248,7 +226,7 @@ export const managerScenario: Scenario = async (ctx: BenchContext) => {
       durationSeconds: SECONDS,
     });
   const stored = await ingest(false);
-  const raw = rawInsertRate(ctx.databasePath, SECONDS);
+  const raw = rawEventInsertRate(ctx.databasePath, SECONDS);
   const eventsPerSecond = stored.perSecond * BATCH;
   const ingestRatio = eventsPerSecond / raw;
   rows.push({

@@ -67,7 +67,19 @@ async function runLoad(options: LoadOptions, ca?: Buffer): Promise<LoadResult> {
     method: options.method ?? 'GET',
     headers: { ...(options.body || options.bodies ? { 'content-type': 'application/json' } : {}), ...options.headers },
     ...(options.body ? { body: options.body } : {}),
-    ...(options.bodies ? { requests: [{ setupRequest: (request: Record<string, unknown>) => ({ ...request, body: options.bodies!() }) }] } : {}),
+    ...(options.bodies || options.paths
+      ? {
+          requests: [
+            {
+              setupRequest: (request: Record<string, unknown>) => ({
+                ...request,
+                ...(options.bodies ? { body: options.bodies() } : {}),
+                ...(options.paths ? { path: options.paths() } : {}),
+              }),
+            },
+          ],
+        }
+      : {}),
     connections: options.connections ?? DEFAULT_CONNECTIONS,
     duration: options.durationSeconds ?? DEFAULT_SECONDS,
     // autocannon passes these to tls.connect: trust exactly the Manager's certificate.

@@ -3,7 +3,7 @@ export interface BenchRow {
   scenario: string;
   /** Requests (or items) per second measured for the scenario. */
   perSecond: number;
-  unit: 'req/s' | 'events/s' | 'iocs/s' | 'ms' | 'MiB';
+  unit: 'req/s' | 'events/s' | 'iocs/s' | 'ms' | 'MiB' | 'rows';
   p50Ms?: number;
   p99Ms?: number;
   /** perSecond divided by the baseline's in the same run, when a baseline applies. */
@@ -33,6 +33,8 @@ export interface LoadOptions {
   body?: string;
   /** Different request per call (autocannon `requests` with setupRequest). */
   bodies?: () => string;
+  /** A different path (and query) per call, e.g. rotating IoC values. */
+  paths?: () => string;
   connections?: number;
   durationSeconds?: number;
 }
