@@ -9,6 +9,8 @@ const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 const OptionalText = Type.Optional(Type.String({ minLength: 1 }));
 const Secret = Type.Optional(Type.String({ minLength: 32 }));
 const TierName = Type.Union(TIERS.map((tier) => Type.Literal(tier)));
+/** Days an audit entry is kept: at least one, at most a century. */
+const RetentionDays = Type.Integer({ minimum: 1, maximum: 36_500 });
 
 export const ConfigSchema = Type.Object({
   host: Type.String({ minLength: 1 }),
@@ -59,6 +61,8 @@ export const ConfigSchema = Type.Object({
     apiKeys: Type.Array(Type.String({ minLength: 32 })),
     tierLimits: Type.Partial(Type.Record(TierName, Type.Integer({ minimum: 1 }))),
     adminToken: Secret,
+    queryAuditDays: RetentionDays,
+    auditDays: RetentionDays,
   }),
 });
 export type Config = Static<typeof ConfigSchema>;
@@ -123,6 +127,8 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'TC_API_KEYS', path: 'threatCloud.apiKeys', kind: 'list', allowed: 'a comma-separated list of keys of at least 32 characters' },
   { env: 'TC_TIER_LIMITS', path: 'threatCloud.tierLimits', kind: 'json', allowed: `a JSON object mapping a tier (${TIERS.join(', ')}) to requests per minute` },
   { env: 'TC_ADMIN_TOKEN', path: 'threatCloud.adminToken', kind: 'string', allowed: 'a token of at least 32 characters' },
+  { env: 'TC_QUERY_AUDIT_DAYS', path: 'threatCloud.queryAuditDays', kind: 'int', allowed: 'a whole number of days 1-36500' },
+  { env: 'TC_AUDIT_DAYS', path: 'threatCloud.auditDays', kind: 'int', allowed: 'a whole number of days 1-36500' },
 ];
 
 export class ConfigError extends Error {

@@ -8,6 +8,7 @@ import { createUsageStore } from '../shared/usage.js';
 import { VERSION } from '../shared/version.js';
 import { ANONYMOUS_LIMIT_PER_MINUTE, createAdminGuard, createApiKeyGuard, createSearchGuard } from './access.js';
 import { createAuditStore, createQueryAuditBuffer } from './audit.js';
+import { createAuditRetention, scheduleAuditRetention } from './audit-retention.js';
 import { syncBootstrapKeys } from './bootstrap-keys.js';
 import type { ThreatCloudContext } from './context.js';
 import { createFeedStore } from './feeds.js';
@@ -30,6 +31,8 @@ export interface ThreatCloudOptions {
   refreshIntervalMs?: number;
   /** How often campaign correlation looks for new reports (15 s) and runs at the latest (5 min). */
   correlation?: CorrelationSchedule;
+  /** When the audit purge first runs after start (30 s) and how often then (hourly). */
+  auditPurge?: { firstAfterMs?: number; everyMs?: number };
 }
 
 /** The Threat Cloud: IoCs with reputation, sightings, trap intel, campaigns, feeds, analytics. */
@@ -85,13 +88,17 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   intel.register(app, context);
 
   const refresh = createReputationRefresh(db, clock);
+  const retention = createAuditRetention(db, clock, { queryDays: config.threatCloud.queryAuditDays, writeDays: config.threatCloud.auditDays });
   let stopRefresh: (() => Promise<void>) | null = null;
+  let stopRetention: (() => Promise<void>) | null = null;
   app.addHook('onReady', async () => {
     queryAudit.start();
     stopRefresh = scheduleRefresh(refresh, app.log, options.refreshIntervalMs);
+    stopRetention = scheduleAuditRetention(retention, app.log, options.auditPurge);
   });
   app.addHook('onClose', async () => {
     await stopRefresh?.();
+    await stopRetention?.();
     if (db.open) queryAudit.stop();
   });
   return app;

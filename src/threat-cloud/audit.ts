@@ -1,12 +1,20 @@
+import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../shared/clock.js';
 import { toIso } from '../shared/clock.js';
-import { durableTransaction, writeDurably } from '../shared/db/durable.js';
+import { writeDurably } from '../shared/db/durable.js';
 import type { Db } from '../shared/db/open.js';
 import { newId } from '../shared/tokens.js';
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'query'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** What a `query` entry counts reads of (its `resource`). */
+export const QUERY_KINDS = ['iocs', 'feeds', 'campaigns', 'query', 'sightings', 'stats'] as const;
+export type QueryKind = (typeof QUERY_KINDS)[number];
+/** Distinct sample values (and client IPs) an aggregated entry keeps, and how long a sample may be. */
+export const QUERY_SAMPLES = 5;
+const SAMPLE_CHARS = 200;
 
 export interface AuditEntry {
   action: AuditAction;
@@ -86,16 +94,32 @@ export function createAuditStore(db: Db, clock: Clock) {
 
   const write = (entry: AuditEntry, at: string) =>
     insert.run(newId('audit_'), entry.action, entry.resource, JSON.stringify(entry.details ?? {}), entry.apiKey, entry.ip, at);
+  const aggregateDetails = db.prepare<[string], { details: string }>(`SELECT details FROM tc_audit_log WHERE id = ? AND action = 'query'`);
+  // Only the details change: the hourly counts follow inserts and deletes, so the row counts once.
+  const updateDetails = db.prepare<[string, string]>(`UPDATE tc_audit_log SET details = ? WHERE id = ?`);
+
+  /** Adds each aggregate to its row (found by its id), or inserts the row the first time. */
+  const addAggregates = db.transaction((aggregates: Iterable<QueryAggregate>) => {
+    for (const aggregate of aggregates) {
+      const stored = aggregateDetails.get(aggregate.id);
+      if (stored) updateDetails.run(JSON.stringify(mergeDetails(JSON.parse(stored.details) as StoredDetails, aggregate)), aggregate.id);
+      else insert.run(aggregate.id, 'query', aggregate.kind, JSON.stringify(detailsOf(aggregate)), aggregate.apiKey, aggregate.ip, aggregate.minute);
+    }
+  });
 
   return {
     /** Synced at commit (see writeDurably): the trail must survive a power loss. */
     record(entry: AuditEntry): void {
       writeDurably(db, () => write(entry, toIso(clock.now())));
     },
-    /** Entries stamped when they happened, written now (the query buffer's flush). */
-    recordMany: durableTransaction(db, (entries: Array<AuditEntry & { at: string }>) => {
-      for (const entry of entries) write(entry, entry.at);
-    }),
+    /**
+     * The query buffer's flush, committed without a sync on purpose: reads must never wait
+     * for the disk. A power loss may lose what was flushed since the last sync (the next
+     * durable write or checkpoint syncs it): about the last second of read audit.
+     */
+    addQueryAggregates(aggregates: Iterable<QueryAggregate>): void {
+      addAggregates(aggregates);
+    },
     list(filter: { action?: AuditAction; since?: string; page: number; limit: number }): { items: AuditRecord[]; total: number } {
       const where: Where = { action: filter.action ?? null, since: filter.since ?? null };
       const statement = where.action === null ? (where.since === null ? list.all : list.since) : where.since === null ? list.action : list.both;
@@ -117,28 +141,123 @@ export function createAuditStore(db: Db, clock: Clock) {
 }
 export type AuditStore = ReturnType<typeof createAuditStore>;
 
+/** Reads of one actor and kind within one UTC minute, as the buffer collects them between flushes. */
+export interface QueryAggregate {
+  /** Derived from actor, kind and minute: a later flush (or a restart) finds the same row. */
+  id: string;
+  kind: QueryKind;
+  /** Start of the UTC minute: the entry's timestamp. */
+  minute: string;
+  apiKey: string | null;
+  /** The actor of anonymous reads; for a key, the first client IP of the minute. */
+  ip: string | null;
+  count: number;
+  samples: string[];
+  ips: string[];
+}
+
+interface StoredDetails {
+  count?: unknown;
+  samples?: unknown;
+  ips?: unknown;
+}
+
+const detailsOf = (aggregate: QueryAggregate) => ({ count: aggregate.count, samples: aggregate.samples, ips: aggregate.ips });
+
+function mergeDetails(stored: StoredDetails, aggregate: QueryAggregate) {
+  const strings = (value: unknown) => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
+  return {
+    count: (typeof stored.count === 'number' ? stored.count : 0) + aggregate.count,
+    samples: addDistinct(strings(stored.samples), aggregate.samples),
+    ips: addDistinct(strings(stored.ips), aggregate.ips),
+  };
+}
+
+/** `into` with the values of `more` it lacks, up to QUERY_SAMPLES in all. */
+function addDistinct(into: string[], more: Iterable<string>): string[] {
+  const result = into.slice(0, QUERY_SAMPLES);
+  for (const value of more) {
+    if (result.length >= QUERY_SAMPLES) break;
+    if (!result.includes(value)) result.push(value);
+  }
+  return result;
+}
+
+/** The kind of a read, from the resource its route names (`feeds/stix`, `ip-blocklist`, `campaign`, `query/geo`…). */
+export function queryKind(resource: string): QueryKind {
+  const head = resource.split('/', 1)[0]!;
+  if (head === 'ioc' || head === 'iocs') return 'iocs';
+  if (head === 'campaign' || head === 'campaigns') return 'campaigns';
+  if (head === 'feeds' || head.endsWith('-blocklist')) return 'feeds';
+  if (head === 'sightings' || head === 'stats') return head;
+  // Analytics, and any read a route adds later: the sample still names its resource.
+  return 'query';
+}
+
+/** What was asked, readable and bounded: `ioc?type=ip&value=198.51.100.1&found=true`. */
+export function querySample(resource: string, details: Record<string, unknown> = {}): string {
+  const asked = Object.entries(details)
+    .filter(([, value]) => value !== null && value !== undefined)
+    .map(([name, value]) => `${name}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
+    .join('&');
+  const sample = asked === '' ? resource : `${resource}?${asked}`;
+  return sample.length > SAMPLE_CHARS ? `${sample.slice(0, SAMPLE_CHARS - 1)}…` : sample;
+}
+
+/** The id of an actor's entry for one kind and minute. */
+function aggregateId(actor: string, kind: QueryKind, minute: string): string {
+  return `audit_${createHash('sha256').update(`${minute}\n${kind}\n${actor}`).digest('hex').slice(0, 32)}`;
+}
+
+/** Open aggregates at most between two flushes; a flood of distinct actors flushes early. */
+export const MAX_OPEN_AGGREGATES = 250;
+
 /**
- * Reads are audited without a write per request: entries wait in memory and are written in
- * one transaction at least every second (unref'd timer) and when the app closes.
+ * Reads are audited without a write per request: they add to one `query` entry per actor
+ * (the masked key, or the client IP of an anonymous read), kind and UTC minute, which is
+ * written at least every second (unref'd timer), when MAX_OPEN_AGGREGATES are open, and when
+ * the app closes. A flush adds to the entry an earlier flush of the same minute wrote.
  */
-export function createQueryAuditBuffer(audit: AuditStore, clock: Clock, logger: FastifyBaseLogger, flushMs = 1000) {
-  let pending: Array<AuditEntry & { at: string }> = [];
+export function createQueryAuditBuffer(
+  audit: AuditStore,
+  clock: Clock,
+  logger: FastifyBaseLogger,
+  options: { flushMs?: number; maxOpen?: number } = {},
+) {
+  const { flushMs = 1000, maxOpen = MAX_OPEN_AGGREGATES } = options;
+  let pending = new Map<string, QueryAggregate>();
+  let reads = 0;
   let timer: NodeJS.Timeout | null = null;
 
   const flush = () => {
-    if (pending.length === 0) return;
+    if (pending.size === 0) return;
     const batch = pending;
-    pending = [];
+    pending = new Map();
+    reads = 0;
     try {
-      audit.recordMany(batch);
+      audit.addQueryAggregates(batch.values());
     } catch (error) {
-      logger.error({ err: error, entries: batch.length }, 'could not write query audit entries');
+      logger.error({ err: error, entries: batch.size }, 'could not write query audit entries');
     }
   };
 
   return {
     push(entry: Omit<AuditEntry, 'action'>): void {
-      pending.push({ ...entry, action: 'query', at: toIso(clock.now()) });
+      const kind = queryKind(entry.resource);
+      const minute = `${toIso(clock.now()).slice(0, 16)}:00.000Z`;
+      const actor = entry.apiKey !== null ? `key:${entry.apiKey}` : `ip:${entry.ip ?? ''}`;
+      const id = aggregateId(actor, kind, minute);
+      let aggregate = pending.get(id);
+      if (!aggregate) {
+        if (pending.size >= maxOpen) flush();
+        aggregate = { id, kind, minute, apiKey: entry.apiKey, ip: entry.ip, count: 0, samples: [], ips: [] };
+        pending.set(id, aggregate);
+      }
+      aggregate.count += 1;
+      reads += 1;
+      const sample = querySample(entry.resource, entry.details);
+      if (aggregate.samples.length < QUERY_SAMPLES && !aggregate.samples.includes(sample)) aggregate.samples.push(sample);
+      if (entry.ip !== null && aggregate.ips.length < QUERY_SAMPLES && !aggregate.ips.includes(entry.ip)) aggregate.ips.push(entry.ip);
     },
     flush,
     start(): void {
@@ -150,8 +269,9 @@ export function createQueryAuditBuffer(audit: AuditStore, clock: Clock, logger: 
       timer = null;
       flush();
     },
+    /** Reads not yet written. */
     get pendingCount(): number {
-      return pending.length;
+      return reads;
     },
   };
 }

@@ -21,6 +21,8 @@ t.test('defaults alone give the contract defaults', async (t) => {
   t.equal(config.auth.ipReputationCheck, true);
   t.equal(config.auth.sessionIdleTimeoutMs, 28_800_000, '8 hours of inactivity end a session');
   t.equal(loadConfig({ env: { AUTH_SESSION_IDLE_TIMEOUT_MS: '0' } }).auth.sessionIdleTimeoutMs, 0, '0 turns the idle timeout off');
+  t.equal(config.threatCloud.queryAuditDays, 30, 'read audit kept 30 days');
+  t.equal(config.threatCloud.auditDays, 400, 'write audit kept 400 days');
   t.same(derivedPaths(config), { databasePath: path.join('./data', 'panguard.db'), publicAuthUrl: 'http://localhost:3000' });
 });
 
@@ -38,8 +40,12 @@ t.test('environment variables override the defaults and are parsed by type', asy
       BILLING_VARIANT_TIERS: '{"123":"pro"}',
       SQLITE_SYNCHRONOUS: 'full',
       DATA_DIR: '/tmp/x',
+      TC_QUERY_AUDIT_DAYS: '7',
+      TC_AUDIT_DAYS: '3650',
     },
   });
+  t.equal(config.threatCloud.queryAuditDays, 7);
+  t.equal(config.threatCloud.auditDays, 3650);
   t.equal(config.host, '127.0.0.1');
   t.equal(config.manager.port, 9443);
   t.equal(config.manager.tls, false);
@@ -84,10 +90,28 @@ t.test('bad values stop with one line naming the key and what is allowed', async
     [{ AUTH_SESSION_IDLE_TIMEOUT_MS: '60000' }, 'AUTH_SESSION_IDLE_TIMEOUT_MS must be 0 (off) or an integer 300000-86400000 (5 minutes to 24 hours), got 60000'],
     [{ AUTH_SESSION_IDLE_TIMEOUT_MS: '86400001' }, 'AUTH_SESSION_IDLE_TIMEOUT_MS must be 0 (off) or an integer 300000-86400000 (5 minutes to 24 hours), got 86400001'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+    [{ TC_QUERY_AUDIT_DAYS: '0' }, 'TC_QUERY_AUDIT_DAYS must be a whole number of days 1-36500, got 0'],
+    [{ TC_QUERY_AUDIT_DAYS: '-5' }, 'TC_QUERY_AUDIT_DAYS must be a whole number of days 1-36500, got -5'],
+    [{ TC_QUERY_AUDIT_DAYS: '1.5' }, 'TC_QUERY_AUDIT_DAYS must be a whole number of days 1-36500, got "1.5"'],
+    [{ TC_AUDIT_DAYS: '0' }, 'TC_AUDIT_DAYS must be a whole number of days 1-36500, got 0'],
+    [{ TC_AUDIT_DAYS: '-1' }, 'TC_AUDIT_DAYS must be a whole number of days 1-36500, got -1'],
+    [{ TC_AUDIT_DAYS: '30d' }, 'TC_AUDIT_DAYS must be a whole number of days 1-36500, got "30d"'],
+    [{ TC_AUDIT_DAYS: '36501' }, 'TC_AUDIT_DAYS must be a whole number of days 1-36500, got 36501'],
   ];
   for (const [env, message] of cases) {
     t.throws(() => loadConfig({ env }), new ConfigError(message), JSON.stringify(env));
   }
+});
+
+t.test('retention days from a PANGUARD_CONFIG file are checked like the variables', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'panguard.json');
+  writeFileSync(file, JSON.stringify({ threatCloud: { queryAuditDays: 14 } }));
+  const config = loadConfig({ env: { PANGUARD_CONFIG: file } });
+  t.equal(config.threatCloud.queryAuditDays, 14);
+  t.equal(config.threatCloud.auditDays, 400, 'the other keeps its default');
+  writeFileSync(file, JSON.stringify({ threatCloud: { auditDays: 0.5 } }));
+  t.throws(() => loadConfig({ env: { PANGUARD_CONFIG: file } }), new ConfigError('TC_AUDIT_DAYS must be a whole number of days 1-36500, got 0.5'));
 });
 
 t.test('an unreadable or non-object PANGUARD_CONFIG is refused', async (t) => {

@@ -1,8 +1,39 @@
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { ManualClock } from '../../src/shared/clock.js';
+import type { Db } from '../../src/shared/db/open.js';
+import { createAuditStore, createQueryAuditBuffer, queryKind, querySample, QUERY_SAMPLES } from '../../src/threat-cloud/audit.js';
+import { testConfig, testDb } from '../helper.js';
 import { buildTc, count, threat } from './fixtures.js';
+import { intelApp, type IntelHarness } from './intel/helper.js';
 
-const queries = (db: Parameters<typeof count>[0]) => (db.prepare(`SELECT count(*) AS n FROM tc_audit_log WHERE action = 'query'`).get() as { n: number }).n;
+interface QueryRow {
+  id: string;
+  resource: string;
+  api_key: string | null;
+  ip: string | null;
+  created_at: string;
+  details: { count: number; samples: string[]; ips: string[] };
+}
+
+function queryRows(db: Db): QueryRow[] {
+  const rows = db.prepare(`SELECT * FROM tc_audit_log WHERE action = 'query' ORDER BY created_at, api_key, resource`).all() as Array<QueryRow & { details: string }>;
+  return rows.map((row) => ({ ...row, details: JSON.parse(row.details) as QueryRow['details'] }));
+}
+const masked = (key: string) => `${key.slice(0, 4)}…${key.slice(-4)}`;
+
+/** The audit log as an admin reads it (which writes pending read audits first). */
+async function auditLog(h: IntelHarness, query = 'action=query') {
+  const res = await h.get(`/api/audit-log?${query}&limit=200`);
+  if (res.statusCode !== 200) throw new Error(`audit log: ${res.statusCode} ${res.body}`);
+  return res.json() as { data: Array<{ resource: string; details: QueryRow['details']; apiKey: string | null; timestamp: string }>; pagination: { total: number } };
+}
+
+async function report(h: IntelHarness, values: string[]) {
+  const res = await h.post('/api/threats', { threats: values.map((value) => threat(value)) });
+  if (res.statusCode !== 201) throw new Error(`report: ${res.statusCode} ${res.body}`);
+}
 
 t.test('query audits are batched: written within a second, and on close', async (t) => {
   const tc = await buildTc(t);
@@ -10,15 +41,16 @@ t.test('query audits are batched: written within a second, and on close', async 
   t.equal(count(tc.db, 'tc_audit_log'), 1, 'the write is audited at once, in its transaction');
   await tc.inject({ url: '/api/iocs/198.51.100.1' });
   await tc.inject({ url: '/api/feeds/ip-blocklist' });
-  t.equal(queries(tc.db), 0, 'reads wait in the buffer');
+  t.equal(queryRows(tc.db).length, 0, 'reads wait in the buffer');
   await sleep(1200);
-  t.equal(queries(tc.db), 2, 'flushed within a second');
-  const entry = tc.db.prepare(`SELECT * FROM tc_audit_log WHERE resource = 'ioc'`).get() as { api_key: string; ip: string; details: string };
+  t.same(queryRows(tc.db).map((row) => [row.resource, row.details.count]), [['feeds', 1], ['iocs', 1]], 'flushed within a second, one entry per kind');
+  const entry = queryRows(tc.db).find((row) => row.resource === 'iocs')!;
   t.equal(entry.api_key, 'tc-b…wxyz', 'keys appear as first 4 + last 4 characters only');
   t.equal(entry.ip, '127.0.0.1');
+  t.same(entry.details.samples, ['ioc?type=ip&value=198.51.100.1&found=true'], 'what was asked');
   await tc.inject({ url: '/api/stats' });
   await tc.app.close();
-  t.equal(queries(tc.db), 3, 'pending entries are written on close');
+  t.same(queryRows(tc.db).map((row) => row.resource), ['feeds', 'iocs', 'stats'], 'pending reads are written on close');
   const all = JSON.stringify(tc.db.prepare(`SELECT * FROM tc_audit_log`).all());
   t.notOk(all.includes('tc-bootstrap-key-0123456789'), 'no key in the audit log');
 });
@@ -29,4 +61,147 @@ t.test('a failed write leaves no audit entry; a failed batch stores nothing', as
   t.equal(res.statusCode, 400);
   t.equal(count(tc.db, 'tc_audit_log'), 0);
   t.equal(count(tc.db, 'iocs'), 0);
+});
+
+t.test('1,000 lookups by one key in one minute are one entry with their count and a few samples', async (t) => {
+  const h = await intelApp(t);
+  await report(h, ['198.51.100.1', '198.51.100.2']);
+  const statuses = new Set<number>();
+  for (let i = 0; i < 1000; i += 1) {
+    statuses.add((await h.get(`/api/iocs/198.51.100.${(i % 20) + 1}`)).statusCode);
+    h.clock.advance(50); // 50 s in all: the same minute
+  }
+  t.same([...statuses], [200], 'every lookup answered');
+  const log = await auditLog(h);
+  t.equal(log.pagination.total, 1);
+  t.equal(log.data.length, 1);
+  const [entry] = log.data;
+  t.equal(entry!.resource, 'iocs');
+  t.equal(entry!.apiKey, masked(h.key));
+  t.equal(entry!.timestamp, '2026-03-07T12:00:00.000Z', 'stamped with the start of its minute');
+  t.equal(entry!.details.count, 1000);
+  t.same(entry!.details.samples, [
+    'ioc?type=ip&value=198.51.100.1&found=true',
+    'ioc?type=ip&value=198.51.100.2&found=true',
+    'ioc?type=ip&value=198.51.100.3&found=false',
+    'ioc?type=ip&value=198.51.100.4&found=false',
+    'ioc?type=ip&value=198.51.100.5&found=false',
+  ], `the first ${QUERY_SAMPLES} distinct lookups`);
+  t.same(entry!.details.ips, ['127.0.0.1']);
+  t.equal(queryRows(h.db).length, 1, 'one row stored');
+});
+
+t.test('two keys are two entries; a new minute starts new entries', async (t) => {
+  const h = await intelApp(t);
+  for (let i = 0; i < 3; i += 1) await h.get('/api/iocs/198.51.100.1');
+  await h.get('/api/iocs/198.51.100.1', h.otherKey);
+  h.clock.advance(60_000);
+  await h.get('/api/iocs/198.51.100.1');
+  await h.get('/api/iocs/198.51.100.1');
+  await h.app.close();
+  const rows = queryRows(h.db).map((row) => [row.created_at, row.api_key, row.resource, row.details.count]);
+  t.same(
+    rows.sort(),
+    [
+      ['2026-03-07T12:00:00.000Z', masked(h.key), 'iocs', 3],
+      ['2026-03-07T12:00:00.000Z', masked(h.otherKey), 'iocs', 1],
+      ['2026-03-07T12:01:00.000Z', masked(h.key), 'iocs', 2],
+    ].sort(),
+  );
+});
+
+t.test('reads after a flush within the same minute add to the same entry; totals count it once', async (t) => {
+  const h = await intelApp(t);
+  await report(h, ['198.51.100.1']);
+  for (let i = 0; i < 4; i += 1) await h.get('/api/iocs/198.51.100.1');
+  let log = await auditLog(h);
+  t.same(log.data.map((entry) => [entry.resource, entry.details.count]), [['iocs', 4]], 'the audit log flushes what is pending');
+  h.clock.advance(20_000);
+  for (let i = 0; i < 6; i += 1) await h.get('/api/iocs/198.51.100.9');
+  await h.get('/api/feeds/ip-blocklist');
+  log = await auditLog(h);
+  t.equal(log.pagination.total, 2, 'the total counts each entry once');
+  const iocs = log.data.find((entry) => entry.resource === 'iocs')!;
+  t.equal(iocs.details.count, 10, 'counts summed into the first row');
+  t.same(iocs.details.samples, ['ioc?type=ip&value=198.51.100.1&found=true', 'ioc?type=ip&value=198.51.100.9&found=false']);
+  t.equal(queryRows(h.db).length, 2);
+  t.equal((await auditLog(h, '')).pagination.total, 3, 'with the write: every entry once');
+  const hours = h.db.prepare(`SELECT n FROM tc_audit_hours WHERE action = 'query'`).pluck().all();
+  t.same(hours, [2], 'the hourly count saw two inserts, not the update');
+});
+
+t.test('every read is counted under its kind', async (t) => {
+  const h = await intelApp(t);
+  const reads = [
+    '/api/iocs/198.51.100.1', '/api/iocs', '/api/sightings?value=198.51.100.1', '/api/feeds/ip-blocklist', '/api/feeds/domain-blocklist',
+    '/api/feeds/iocs', '/api/feeds/stix', '/api/feeds/agent-update', '/api/campaigns', '/api/campaigns/stats', '/api/campaigns/campaign_x',
+    '/api/query/geo', '/api/query/trends', '/api/stats',
+  ];
+  for (const url of reads) t.ok((await h.get(url)).statusCode < 500, url);
+  const counts = Object.fromEntries((await auditLog(h)).data.map((entry) => [entry.resource, entry.details.count]));
+  t.same(counts, { iocs: 2, sightings: 1, feeds: 5, campaigns: 3, query: 2, stats: 1 });
+});
+
+t.test('resources map to kinds; samples are bounded', async (t) => {
+  const kinds = {
+    ioc: 'iocs', iocs: 'iocs', sightings: 'sightings', 'ip-blocklist': 'feeds', 'domain-blocklist': 'feeds', 'feeds/iocs': 'feeds',
+    'feeds/stix': 'feeds', 'feeds/agent-update': 'feeds', campaigns: 'campaigns', 'campaigns/stats': 'campaigns', campaign: 'campaigns',
+    'query/timeseries': 'query', 'query/geo': 'query', 'query/trends': 'query', 'query/mitre-heatmap': 'query', stats: 'stats',
+  };
+  for (const [resource, kind] of Object.entries(kinds)) t.equal(queryKind(resource), kind, resource);
+  t.equal(queryKind('something-new'), 'query', 'an unknown read still counts, as a query');
+  t.equal(querySample('stats', {}), 'stats');
+  t.equal(querySample('ip-blocklist', { threshold: 30, category: null }), 'ip-blocklist?threshold=30', 'absent filters are left out');
+  const long = querySample('ioc', { type: 'domain', value: `${'a'.repeat(2000)}.example` });
+  t.equal(long.length, 200, 'a sample is at most 200 characters');
+  t.ok(long.endsWith('…'));
+});
+
+t.test('a flood of distinct actors flushes early; anonymous reads count per client IP', async (t) => {
+  const db = testDb(t, testConfig(t));
+  const clock = new ManualClock();
+  const audit = createAuditStore(db, clock);
+  const buffer = createQueryAuditBuffer(audit, clock, pino({ level: 'silent' }), { maxOpen: 3 });
+  const read = (ip: string) => buffer.push({ resource: 'ioc', details: { value: ip }, apiKey: null, ip });
+  read('192.0.2.1');
+  read('192.0.2.1');
+  read('192.0.2.2');
+  read('192.0.2.3');
+  t.equal(count(db, 'tc_audit_log'), 0, 'three open entries fit');
+  read('192.0.2.4');
+  t.equal(count(db, 'tc_audit_log'), 3, 'a fourth actor writes the open three first');
+  t.equal(buffer.pendingCount, 1);
+  read('192.0.2.1');
+  buffer.stop();
+  const rows = queryRows(db).map((row) => [row.ip, row.api_key, row.details.count]);
+  t.same(rows.sort(), [['192.0.2.1', null, 3], ['192.0.2.2', null, 1], ['192.0.2.3', null, 1], ['192.0.2.4', null, 1]].sort(), 'an early flush still adds up per minute');
+  t.equal(buffer.pendingCount, 0);
+});
+
+t.test('a key read from several addresses keeps the first as its IP and up to five in details', async (t) => {
+  const db = testDb(t, testConfig(t));
+  const clock = new ManualClock();
+  const buffer = createQueryAuditBuffer(createAuditStore(db, clock), clock, pino({ level: 'silent' }));
+  for (let i = 1; i <= 7; i += 1) buffer.push({ resource: 'stats', details: {}, apiKey: 'pgk_…abcd', ip: `192.0.2.${i}` });
+  buffer.flush();
+  buffer.push({ resource: 'stats', details: {}, apiKey: 'pgk_…abcd', ip: '192.0.2.99' });
+  buffer.flush();
+  const [row] = queryRows(db);
+  t.equal(row!.ip, '192.0.2.1');
+  t.same(row!.details, { count: 8, samples: ['stats'], ips: ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5'] });
+  t.equal(queryRows(db).length, 1);
+});
+
+t.test('the audit log lists, filters and totals writes next to aggregated reads', async (t) => {
+  const h = await intelApp(t);
+  await report(h, ['198.51.100.1']);
+  await h.get('/api/iocs/198.51.100.1');
+  const creates = await auditLog(h, 'action=create');
+  t.same([creates.pagination.total, creates.data.length], [1, 1]);
+  h.clock.advance(60_000);
+  await h.get('/api/iocs/198.51.100.1');
+  const since = await auditLog(h, 'since=2026-03-07T12:00:30.000Z');
+  t.same(since.data.map((entry) => [entry.resource, entry.timestamp]), [['iocs', '2026-03-07T12:01:00.000Z']], 'entries of minutes after since');
+  t.equal(since.pagination.total, 1);
+  t.equal((await auditLog(h, '')).pagination.total, 3);
 });

@@ -8,6 +8,7 @@ import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/timeserie
 import { createTrendsQuery } from '../../../src/threat-cloud/intel/trends.js';
 import { seedIocs } from '../../../src/threat-cloud/seed.js';
 import { createAuditStore } from '../../../src/threat-cloud/audit.js';
+import { createAuditRetention } from '../../../src/threat-cloud/audit-retention.js';
 import { createCampaignQueries } from '../../../src/threat-cloud/intel/campaign-queries.js';
 import { createIocList, type IocFilter } from '../../../src/threat-cloud/ioc-list.js';
 import { createIocQueries } from '../../../src/threat-cloud/ioc-queries.js';
@@ -151,6 +152,7 @@ t.test('sightings, campaign, audit-log and statistics reads search indexes and k
   const { db: recorder, sources } = recordPrepared(db);
   createIocQueries(recorder);
   createAuditStore(recorder, clock);
+  createAuditRetention(recorder, clock, { queryDays: 30, writeDays: 400 });
   createCampaignQueries(recorder, clock, createMitreCatalog());
   createStatsStore(recorder, clock);
   t.ok(sources.length >= 20, `${sources.length} statements prepared`);
@@ -158,6 +160,9 @@ t.test('sightings, campaign, audit-log and statistics reads search indexes and k
     const plan = planOf(db, source);
     const label = `${source.replace(/\s+/g, ' ').slice(0, 160)}\n  plan: ${plan.join(' | ')}`;
     t.same(unboundedReads(source, plan), [], label);
+    if (/^\s*DELETE FROM tc_audit_log/.test(source)) {
+      t.ok(plan.some((detail) => detail.startsWith('SEARCH tc_audit_log USING COVERING INDEX tc_audit_log_action (action=? AND created_at<?)')), `the purge walks (action, created_at): ${label}`);
+    }
     // A list page is read in the order of an index, never sorted.
     if (/LIMIT @limit OFFSET @offset|LIMIT \? OFFSET \?/.test(source)) {
       t.notOk(plan.some((detail) => detail.includes('TEMP B-TREE')), `a list page is not sorted: ${label}`);
