@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Db } from '../shared/db/open.js';
 import type { Category, IocRow, IocStatus } from './ioc-store.js';
 import type { IocType } from './normalise.js';
+import type { Severity } from './reputation.js';
 
 /** Rows read per statement while streaming: bounds memory whatever the feed's size. */
 export const STREAM_CHUNK = 2000;
@@ -57,6 +58,15 @@ export interface ChangeRow {
   change_seq: number;
 }
 
+/** A change row with what the STIX export also needs to date each indicator's version. */
+export interface StixChangeRow extends ChangeRow {
+  updated_at: string;
+  severity: Severity;
+  confidence: number;
+  reporters: number;
+  trap: number;
+}
+
 /**
  * Feed queries. Blocklists are read in keyset-paginated chunks (most malicious first:
  * reputation ascending, then most recently seen, then insertion order), each chunk one
@@ -86,6 +96,12 @@ export function createFeedStore(db: Db) {
   const changesAfter = db.prepare<{ after: number; until: number; type: string | null; limit: number }, ChangeRow>(
     `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq FROM iocs
      WHERE change_seq > @after AND change_seq <= @until AND (@type IS NULL OR type = @type)
+     ORDER BY change_seq LIMIT @limit`,
+  );
+  const stixChangesAfter = db.prepare<{ after: number; type: string | null; limit: number }, StixChangeRow>(
+    `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq,
+       updated_at, severity, confidence, reporters, trap FROM iocs
+     WHERE change_seq > @after AND (@type IS NULL OR type = @type)
      ORDER BY change_seq LIMIT @limit`,
   );
   const firstSeqAfterTime = db.prepare<[string], { seq: number | null }>(
@@ -126,6 +142,11 @@ export function createFeedStore(db: Db) {
     /** IoCs whose latest change is after `after` (and not after `until`), in change order. */
     changesAfter(after: number, type: IocType | null, limit: number, until = Number.MAX_SAFE_INTEGER): ChangeRow[] {
       return changesAfter.all({ after, until, type, limit });
+    },
+
+    /** As changesAfter, with the columns that date a STIX indicator's version. */
+    stixChangesAfter(after: number, type: IocType | null, limit: number): StixChangeRow[] {
+      return stixChangesAfter.all({ after, type, limit });
     },
 
     /** All changes in (after, until], chunk by chunk. */

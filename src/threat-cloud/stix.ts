@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { toIso } from '../shared/clock.js';
+import type { StixChangeRow } from './feeds.js';
+import type { Category, IocStatus } from './ioc-store.js';
+import { computeReputation, corroboration, DAY_MS, SEVERITY_WEIGHT, type Severity } from './reputation.js';
 
 /** RFC 4122 §4.3 name-based UUID (SHA-1): the same name always gives the same id. */
 export function uuidV5(name: string, namespace: string): string {
@@ -17,9 +21,36 @@ export interface StixSource {
   type: string;
   value: string;
   reputation: number;
-  category: string | null;
+  status: IocStatus;
+  category: Category | null;
   firstSeen: string;
+  lastSeen: string;
+  /** When a write (report, status change, expiry, threshold crossing) last changed the IoC. */
   updatedAt: string;
+  /** The reputation formula's inputs besides time: they date a score the decay refresh changed in place. */
+  score: { severity: Severity; confidence: number; sightings: number; reporters: number; trap: boolean };
+}
+
+export function stixSourceOf(row: StixChangeRow): StixSource {
+  return {
+    type: row.type,
+    value: row.value,
+    reputation: row.reputation,
+    status: row.status,
+    category: row.category,
+    firstSeen: row.first_seen,
+    lastSeen: row.last_seen,
+    updatedAt: row.updated_at,
+    score: { severity: row.severity, confidence: row.confidence, sightings: row.sightings, reporters: row.reporters, trap: row.trap === 1 },
+  };
+}
+
+/** What the export depends on besides the IoC. */
+export interface StixExport {
+  /** The consumer's threshold: an active IoC above it is exported as no longer valid. */
+  maxReputation?: number | undefined;
+  /** Export time, epoch ms. */
+  now: number;
 }
 
 /** STIX patterns quote with single quotes; backslash and quote are escaped (STIX 2.1 §9). */
@@ -49,52 +80,131 @@ export function stixPattern(type: string, value: string): string | null {
   }
 }
 
-export interface StixIndicator {
+/** A type alias, not an interface: the route's `Record<string, unknown>` schema needs the implicit index signature. */
+export type StixIndicator = {
   type: 'indicator';
   spec_version: '2.1';
   id: string;
   created: string;
   modified: string;
   created_by_ref: string;
+  revoked: boolean;
   name: string;
   indicator_types: string[];
   pattern: string;
   pattern_type: 'stix';
   valid_from: string;
+  valid_until?: string;
   confidence: number;
   labels?: string[];
+};
+
+/**
+ * When the decay first brought the IoC's score to `reputation`, epoch ms. The score is
+ * round(100 − threat · 0.5^(days since lastSeen / 30)) and only rises with time, so it
+ * reaches `reputation` once threat · 0.5^(days/30) ≤ reputation's lower rounding edge.
+ */
+function scoreReachedAt(ioc: StixSource, reputation: number): number {
+  const { severity, confidence, sightings, reporters, trap } = ioc.score;
+  const threat = SEVERITY_WEIGHT[severity] * (0.5 + 0.5 * confidence) * corroboration(sightings, reporters, trap);
+  const days = 30 * Math.log2(threat / (100.5 - reputation));
+  return Date.parse(ioc.lastSeen) + Math.ceil(Math.max(0, days) * DAY_MS);
 }
 
-/** One IoC as a STIX 2.1 indicator; the id depends only on type and value. */
-export function toStixIndicator(ioc: StixSource): StixIndicator | null {
+const isRevoked = (ioc: StixSource) => ioc.status === 'whitelisted' || ioc.status === 'revoked';
+
+/**
+ * The instant the exported state of the IoC began: its last write, or later, when the hourly
+ * decay has since changed its score in place (that moves neither `updated_at` nor the change
+ * sequence, yet changes `confidence`). Derived from the row alone, so every export of the
+ * same state carries the same `modified`, and a changed state a later one. Revoked
+ * indicators are not re-versioned by decay (see exportedReputation); an instant after `now`
+ * means the stored score did not come from the formula, and then the write time stands.
+ */
+function versionTime(ioc: StixSource, now: number): number {
+  const written = Math.max(Date.parse(ioc.firstSeen), Date.parse(ioc.updatedAt));
+  if (isRevoked(ioc)) return written;
+  const decayed = scoreReachedAt(ioc, ioc.reputation);
+  return decayed > written && decayed <= now ? decayed : written;
+}
+
+/**
+ * The reputation behind `confidence`. STIX allows no new versions of a revoked object, so a
+ * revoked IoC keeps the score it had at its last write (what the status change stored)
+ * instead of following the decay; a whitelisted one is pinned at 100 anyway.
+ */
+function exportedReputation(ioc: StixSource): number {
+  if (ioc.status !== 'revoked') return ioc.reputation;
+  const { severity, confidence, sightings, reporters, trap } = ioc.score;
+  const days = Math.max(0, (Date.parse(ioc.updatedAt) - Date.parse(ioc.lastSeen)) / DAY_MS);
+  return computeReputation({ severity, confidence, reports: sightings, reporters, trap, days });
+}
+
+/**
+ * Until when an IoC that left the export's set but may come back counts as valid: expiry
+ * (a new sighting reactivates it) and a score above the consumer's threshold are not
+ * revocations, which STIX makes permanent for an id. `valid_until` must follow `valid_from`.
+ */
+function validUntil(ioc: StixSource, view: StixExport): number | null {
+  const aboveThreshold = ioc.status === 'active' && view.maxReputation !== undefined && ioc.reputation > view.maxReputation;
+  if (ioc.status !== 'expired' && !aboveThreshold) return null;
+  let until = Math.max(Date.parse(ioc.updatedAt), Date.parse(ioc.firstSeen) + 1);
+  if (aboveThreshold) {
+    const crossed = scoreReachedAt(ioc, view.maxReputation! + 1);
+    if (crossed > until && crossed <= view.now) until = crossed;
+  }
+  return until;
+}
+
+/**
+ * One IoC as a STIX 2.1 indicator; the id depends only on type and value, `created` is the
+ * first sighting, and `modified` advances whenever anything exported here changes.
+ * Whitelisted and revoked IoCs are exported as revoked.
+ */
+export function toStixIndicator(ioc: StixSource, view: StixExport): StixIndicator | null {
   const pattern = stixPattern(ioc.type, ioc.value);
   if (!pattern) return null;
+  const until = validUntil(ioc, view);
   return {
     type: 'indicator',
     spec_version: '2.1',
     id: `indicator--${uuidV5(`${ioc.type}:${ioc.value}`, PANGUARD_STIX_NAMESPACE)}`,
     created: ioc.firstSeen,
-    modified: ioc.updatedAt,
+    modified: toIso(versionTime(ioc, view.now)),
     created_by_ref: PANGUARD_IDENTITY_ID,
+    revoked: isRevoked(ioc),
     name: `${ioc.type} ${ioc.value}`.slice(0, 256),
     indicator_types: [ioc.category === 'scanner' ? 'anomalous-activity' : 'malicious-activity'],
     pattern,
     pattern_type: 'stix',
     valid_from: ioc.firstSeen,
-    confidence: Math.max(0, Math.min(100, 100 - ioc.reputation)),
+    ...(until === null ? {} : { valid_until: toIso(until) }),
+    confidence: Math.max(0, Math.min(100, 100 - exportedReputation(ioc))),
     ...(ioc.category ? { labels: [ioc.category] } : {}),
   };
 }
 
+/**
+ * The identity never changes, so it has one version with fixed timestamps: deriving them
+ * from the data (say, the first indicator's) would re-version it from export to export.
+ */
+const IDENTITY_CREATED = '2026-01-01T00:00:00.000Z';
+
 /** The identity every indicator names as its creator. */
-export function panguardIdentity(created: string) {
+export function panguardIdentity() {
   return {
     type: 'identity' as const,
     spec_version: '2.1' as const,
     id: PANGUARD_IDENTITY_ID,
-    created,
-    modified: created,
+    created: IDENTITY_CREATED,
+    modified: IDENTITY_CREATED,
     name: 'Panguard Threat Cloud',
     identity_class: 'system',
   };
+}
+
+/** A bundle id that follows the content, so an unchanged export is byte-for-byte the same. */
+export function stixBundleId(indicators: readonly StixIndicator[]): string {
+  const versions = indicators.map((object) => `${object.id}@${object.modified}${object.revoked ? '!' : ''}${object.valid_until ? `<${object.valid_until}` : ''}`);
+  return `bundle--${uuidV5(versions.join(','), PANGUARD_STIX_NAMESPACE)}`;
 }

@@ -1,7 +1,18 @@
 import t from 'tap';
-import { PANGUARD_IDENTITY_ID, stixPattern, toStixIndicator, uuidV5 } from '../../src/threat-cloud/stix.js';
+import { computeReputation, DAY_MS } from '../../src/threat-cloud/reputation.js';
+import { PANGUARD_IDENTITY_ID, panguardIdentity, stixPattern, toStixIndicator, uuidV5, type StixSource } from '../../src/threat-cloud/stix.js';
 
-const base = { reputation: 20, category: 'bruteforce', firstSeen: '2026-03-01T00:00:00.000Z', updatedAt: '2026-03-02T00:00:00.000Z' };
+const score = { severity: 'critical' as const, confidence: 1, sightings: 2, reporters: 2, trap: false };
+const base = {
+  reputation: 20,
+  status: 'active' as const,
+  category: 'bruteforce' as const,
+  firstSeen: '2026-03-01T00:00:00.000Z',
+  lastSeen: '2026-03-02T00:00:00.000Z',
+  updatedAt: '2026-03-02T00:00:00.000Z',
+  score,
+};
+const view = { now: Date.parse('2026-03-03T00:00:00.000Z') };
 
 t.test('uuidV5 matches the RFC 4122 reference value', async (t) => {
   // python: uuid.uuid5(uuid.NAMESPACE_DNS, 'python.org') == 886313e1-3b8a-5372-9b90-0c9aee199e5d
@@ -21,7 +32,7 @@ t.test('patterns per type, with quoting that cannot be broken out of', async (t)
 });
 
 t.test('indicators have the required STIX 2.1 properties and stable ids', async (t) => {
-  const indicator = toStixIndicator({ type: 'ip', value: '198.51.100.42', ...base })!;
+  const indicator = toStixIndicator({ type: 'ip', value: '198.51.100.42', ...base }, view)!;
   t.equal(indicator.type, 'indicator');
   t.equal(indicator.spec_version, '2.1');
   t.match(indicator.id, /^indicator--[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -30,7 +41,56 @@ t.test('indicators have the required STIX 2.1 properties and stable ids', async 
   t.equal(indicator.confidence, 80, 'confidence = 100 - reputation');
   t.equal(indicator.created_by_ref, PANGUARD_IDENTITY_ID);
   t.same(indicator.indicator_types, ['malicious-activity']);
-  const again = toStixIndicator({ type: 'ip', value: '198.51.100.42', ...base, reputation: 5, updatedAt: '2026-04-01T00:00:00.000Z' })!;
+  const again = toStixIndicator({ type: 'ip', value: '198.51.100.42', ...base, reputation: 5, updatedAt: '2026-04-01T00:00:00.000Z' }, view)!;
   t.equal(again.id, indicator.id, 're-exports keep the id while the score changes');
-  t.not(toStixIndicator({ type: 'domain', value: '198.51.100.42', ...base })!.id, indicator.id, 'the type is part of the id');
+  t.not(toStixIndicator({ type: 'domain', value: '198.51.100.42', ...base }, view)!.id, indicator.id, 'the type is part of the id');
+});
+
+t.test('modified: the last write, or the moment the decay moved the exported score', async (t) => {
+  const lastSeen = Date.parse(base.lastSeen);
+  const at = (days: number) => lastSeen + days * DAY_MS;
+  // What the refresh would have stored `days` after the last sighting.
+  const decayed = (days: number) => computeReputation({ ...score, reports: score.sightings, days });
+  const source = (days: number, extra: Partial<StixSource> = {}): StixSource => ({ type: 'ip', value: '198.51.100.42', ...base, reputation: decayed(days), ...extra });
+  const written = toStixIndicator(source(0), { now: at(0) })!;
+  t.equal(written.modified, base.updatedAt, 'as written: the write time');
+  t.equal(toStixIndicator(source(0), { now: at(20) })!.modified, base.updatedAt, 'the same state keeps its version later on');
+
+  const after10 = toStixIndicator(source(10), { now: at(10) })!;
+  t.not(after10.confidence, written.confidence, 'ten days of decay changed the score');
+  const versionAt = Date.parse(after10.modified);
+  t.ok(versionAt > lastSeen && versionAt <= at(10), 'dated after the write, not after the refresh');
+  t.equal(decayed((versionAt - lastSeen) / DAY_MS), decayed(10), 'the score had its current value at the version time');
+  t.not(decayed((versionAt - 1 - lastSeen) / DAY_MS), decayed(10), '... and not a millisecond before');
+  t.equal(toStixIndicator(source(10), { now: at(30) })!.modified, after10.modified, 'a later export of the same state is the same version');
+  t.ok(Date.parse(toStixIndicator(source(20), { now: at(20) })!.modified) > versionAt, 'more decay, later version');
+
+  const rewritten = toStixIndicator(source(10, { updatedAt: new Date(at(11)).toISOString() }), { now: at(11) })!;
+  t.equal(rewritten.modified, new Date(at(11)).toISOString(), 'a later write wins over an earlier decay');
+  const whitelisted = toStixIndicator(source(0, { status: 'whitelisted', reputation: 100 }), { now: at(5) })!;
+  t.equal(whitelisted.modified, base.updatedAt, 'a whitelisted score is pinned, not decayed');
+  t.equal(whitelisted.revoked, true);
+  t.equal(whitelisted.confidence, 0);
+  const revokedNow = toStixIndicator(source(0, { status: 'revoked' }), { now: at(0) })!;
+  const revokedLater = toStixIndicator(source(10, { status: 'revoked' }), { now: at(10) })!;
+  t.same(revokedLater, revokedNow, 'decay does not re-version a revoked indicator (STIX allows no versions after revocation)');
+  t.equal(revokedNow.confidence, 100 - decayed(0), 'its confidence is the score of its last write');
+  t.equal(toStixIndicator(source(0, { reputation: 99 }), { now: at(1) })!.modified, base.updatedAt, 'a score the formula reaches only in the future is not a decay');
+  t.equal(toStixIndicator(source(0, { firstSeen: '2026-03-05T00:00:00.000Z' }), { now: at(5) })!.modified, '2026-03-05T00:00:00.000Z', 'never before created');
+});
+
+t.test('revoked only for whitelisted and revoked; expiry and the threshold are validity', async (t) => {
+  const ip = { type: 'ip', value: '198.51.100.42', ...base };
+  t.equal(toStixIndicator({ ...ip, status: 'revoked' }, view)!.revoked, true);
+  t.equal(toStixIndicator(ip, view)!.revoked, false);
+  t.equal(toStixIndicator(ip, view)!.valid_until, undefined);
+  const expired = toStixIndicator({ ...ip, status: 'expired', updatedAt: '2026-06-01T00:00:00.000Z' }, { now: Date.parse('2026-06-02T00:00:00.000Z') })!;
+  t.equal(expired.revoked, false, 'a new sighting may reactivate it under the same id; revocation is final in STIX');
+  t.equal(expired.valid_until, '2026-06-01T00:00:00.000Z');
+  const above = toStixIndicator(ip, { ...view, maxReputation: 10 })!;
+  t.equal(above.revoked, false);
+  t.equal(above.valid_until, base.updatedAt, 'outside the requested threshold since its last write');
+  const fresh = toStixIndicator({ ...ip, updatedAt: base.firstSeen }, { ...view, maxReputation: 10 })!;
+  t.ok(fresh.valid_until! > fresh.valid_from, 'valid_until always follows valid_from');
+  t.equal(toStixIndicator(ip, { ...view, maxReputation: 20 })!.valid_until, undefined, 'at the threshold: listed');
 });

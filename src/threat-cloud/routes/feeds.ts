@@ -9,7 +9,7 @@ import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../context.js'
 import { blocklistStream, decodeCursor, encodeCursor, feedEtag, type ChangeRow } from '../feeds.js';
 import type { IocType } from '../normalise.js';
 import { DEFAULT_THRESHOLD } from '../reputation.js';
-import { PANGUARD_STIX_NAMESPACE, panguardIdentity, toStixIndicator, uuidV5 } from '../stix.js';
+import { panguardIdentity, stixBundleId, stixSourceOf, toStixIndicator, type StixIndicator } from '../stix.js';
 import { AgentUpdate, AgentUpdateQuery, BlocklistQuery, IocFeed, IocFeedQuery, type IocFeedQuery as IocFeedQueryType } from '../schemas.js';
 
 const TEXT_FEED = { 200: Type.String({ description: 'text/plain: comment header, then one value per line' }), 304: Type.Null(), ...errorResponses };
@@ -69,16 +69,19 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
   blocklist('/api/feeds/ip-blocklist', 'ip', 'Panguard AI IP Blocklist', 'IPs');
   blocklist('/api/feeds/domain-blocklist', 'domain', 'Panguard AI Domain Blocklist', 'domains');
 
-  /** One page of the change sequence, as the JSON and STIX feeds share it. */
-  function changePage(query: IocFeedQueryType) {
-    let start = 0;
+  /** Where a page of the change sequence starts, as the JSON and STIX feeds share it. */
+  function pageStart(query: IocFeedQueryType): number {
     if (query.cursor !== undefined) {
       const decoded = decodeCursor(query.cursor);
       if (decoded === null) throw badRequest('cursor is invalid');
-      start = decoded;
-    } else if (query.since !== undefined) {
-      start = feeds.positionBefore(query.since);
+      return decoded;
     }
+    return query.since !== undefined ? feeds.positionBefore(query.since) : 0;
+  }
+
+  /** One page of the change sequence. */
+  function changePage(query: IocFeedQueryType) {
+    const start = pageStart(query);
     const rows = feeds.changesAfter(start, query.type ?? null, query.limit ?? 1000);
     const nextCursor = encodeCursor(rows.length > 0 ? rows[rows.length - 1]!.change_seq : start);
     return { rows, nextCursor };
@@ -137,17 +140,16 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
     async (request, reply) => {
       queryAudit.push({ resource: 'feeds/stix', details: { ...request.query }, ...actor(request) });
       if (conditional(context, request, reply, 'stix', request.query)) return reply;
-      const { rows } = changePage(request.query);
-      const indicators = [];
+      const rows = feeds.stixChangesAfter(pageStart(request.query), request.query.type ?? null, request.query.limit ?? 1000);
+      const view = { maxReputation: request.query.maxReputation, now: clock.now() };
+      const indicators: StixIndicator[] = [];
       for (const row of rows) {
-        const indicator = toStixIndicator({ type: row.type, value: row.value, reputation: row.reputation, category: row.category, firstSeen: row.first_seen, updatedAt: row.last_seen });
-        // Whitelisted, revoked or expired IoCs stay in the bundle as revoked indicators, so a SIEM withdraws them.
-        if (indicator) indicators.push({ ...indicator, revoked: !isListed(row, request.query.maxReputation) });
+        const indicator = toStixIndicator(stixSourceOf(row), view);
+        // Null for CVEs. Whitelisted and revoked IoCs stay in as revoked indicators, and expired or
+        // above-threshold ones with a valid_until, so a SIEM withdraws them.
+        if (indicator) indicators.push(indicator);
       }
-      // The bundle id follows its content, so an unchanged export is byte-for-byte the same.
-      const bundleId = uuidV5(indicators.map((object) => `${object.id}@${object.modified}`).join(','), PANGUARD_STIX_NAMESPACE);
-      const objects = [panguardIdentity(indicators[0]?.created ?? toIso(clock.now())), ...indicators];
-      return { type: 'bundle' as const, id: `bundle--${bundleId}`, objects };
+      return { type: 'bundle' as const, id: stixBundleId(indicators), objects: [panguardIdentity(), ...indicators] };
     },
   );
 
