@@ -200,6 +200,34 @@ t.test('sessions: the live list as before with an exact total; the hourly sweep 
   t.equal(app.authMaintenance!.run().sessionsPurged, 0);
 });
 
+t.test('every hourly purge deletes in bounded slices and the timed sweep gives the event loop back between them', async (t) => {
+  const fixture = await authApp(t);
+  const { app, db, clock } = fixture;
+  const admin = await registerAdmin(app);
+  const now = clock.now();
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  const before = { tokens: count('password_reset_tokens'), mail: count('outbox'), addresses: count('known_addresses') };
+  const fill = (sql: string, count: number) =>
+    db.prepare(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${count}) ${sql}`).run();
+  fill(`INSERT INTO password_reset_tokens (token_hash, user_id, created_at, expires_at) SELECT 'old' || i, '${admin.id}', '${iso(now - 7200_000)}', '${iso(now - 3600_000)}' FROM n`, 3000);
+  fill(`INSERT INTO outbox (id, user_id, recipient, subject, body, status, attempts, created_at, expires_at)
+        SELECT 'mail_old' || i, NULL, 'x@example.com', 's', 'b', 'stored', 0, '${iso(now - 7200_000)}', '${iso(now - 1)}' FROM n`, 3000);
+  fill(`INSERT INTO auth_failures (key, count, window_ends) SELECT 'ip:old' || i, 3, ${now - 1} FROM n`, 3000);
+  fill(`INSERT INTO known_addresses (user_id, ip, last_success_at) SELECT '${admin.id}', '10.9.' || (i / 256) || '.' || (i % 256), '${iso(now - 31 * DAY)}' FROM n`, 3000);
+  fill(`INSERT INTO auth_failures (key, count, window_ends) SELECT 'ip:live' || i, 3, ${now + 60_000} FROM n`, 5);
+
+  let yields = 0;
+  const ticker = setInterval(() => (yields += 1), 0);
+  const report = await app.authMaintenance!.runInSlices();
+  clearInterval(ticker);
+  t.match(report, { resetTokensPurged: 3000, mailPurged: 3000, failureWindowsPurged: 3000, knownAddressesPurged: 3000 }, 'every stale row went');
+  t.ok(yields >= 4, `the event loop ran between slices (${yields} timer turns)`);
+  t.equal((db.prepare(`SELECT count(*) AS n FROM auth_failures WHERE key LIKE 'ip:live%'`).get() as { n: number }).n, 5, 'open failure windows stay');
+  t.same({ tokens: count('password_reset_tokens'), mail: count('outbox'), addresses: count('known_addresses') }, before, 'live rows stay');
+  t.match(app.authMaintenance!.run(), { resetTokensPurged: 0, mailPurged: 0, failureWindowsPurged: 0, knownAddressesPurged: 0 }, 'nothing left the second time');
+});
+
 t.test('migration 11 counts the accounts, TOTP and audit entries already stored', async (t) => {
   const config = testConfig(t);
   const db = openDatabase(config.databasePath);

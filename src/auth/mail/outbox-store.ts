@@ -56,7 +56,7 @@ export function createOutboxStore(db: Db, clock: Clock) {
   const markSent = db.prepare(`UPDATE outbox SET status = 'sent', body = '', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?`);
   const markAttempt = db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = ? WHERE id = ?`);
   const pending = db.prepare<[], OutboxRow>(`SELECT * FROM outbox WHERE status = 'pending' ORDER BY created_at, id`);
-  const purge = db.prepare(`DELETE FROM outbox WHERE expires_at <= ?`);
+  const purge = db.prepare(`DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox WHERE expires_at <= ? LIMIT ?)`);
   const ofRecipient = db.prepare<[string], OutboxRow>(`SELECT * FROM outbox WHERE recipient = ? ORDER BY created_at, id`);
   const removeOfUser = db.prepare(`DELETE FROM outbox WHERE user_id = ? OR recipient = ?`);
 
@@ -95,8 +95,9 @@ export function createOutboxStore(db: Db, clock: Clock) {
     removeForUser(userId: string, email: string): void {
       removeOfUser.run(userId, email);
     },
-    purgeExpired(): number {
-      return purge.run(toIso(clock.now())).changes;
+    /** Up to `limit` expired messages: one slice of the hourly sweep. */
+    purgeExpired(limit: number): number {
+      return purge.run(toIso(clock.now()), limit).changes;
     },
   };
 }

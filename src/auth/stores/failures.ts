@@ -29,7 +29,7 @@ export function createFailureStore(db: Db, clock: Clock) {
      RETURNING count`,
   );
   const clear = db.prepare(`DELETE FROM auth_failures WHERE key = ?`);
-  const purge = db.prepare(`DELETE FROM auth_failures WHERE window_ends <= ?`);
+  const purge = db.prepare(`DELETE FROM auth_failures WHERE key IN (SELECT key FROM auth_failures WHERE window_ends <= ? LIMIT ?)`);
 
   return {
     /** Seconds until the key may try again when it reached `limit` failures, else 0. */
@@ -45,8 +45,9 @@ export function createFailureStore(db: Db, clock: Clock) {
     clear(key: string): void {
       clear.run(key);
     },
-    purgeExpired(): number {
-      return purge.run(clock.now()).changes;
+    /** Up to `limit` closed windows: one slice of the hourly sweep. */
+    purgeExpired(limit: number): number {
+      return purge.run(clock.now(), limit).changes;
     },
   };
 }

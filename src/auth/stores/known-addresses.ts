@@ -5,8 +5,6 @@ import { normaliseIp } from '../ip-reputation.js';
 
 /** How long a successful sign-in keeps its address exempt from the account-wide cap. */
 export const KNOWN_ADDRESS_TTL_MS = 30 * 24 * 60 * 60 * 1000;
-/** Rows removed per statement by the sweep, so it never holds the write lock for long. */
-const PURGE_BATCH = 500;
 
 export interface KnownAddress {
   ip: string;
@@ -33,7 +31,7 @@ export function createKnownAddressStore(db: Db, clock: Clock) {
   );
   const purgeBatch = db.prepare(
     `DELETE FROM known_addresses WHERE rowid IN
-       (SELECT rowid FROM known_addresses WHERE last_success_at <= ? LIMIT ${PURGE_BATCH})`,
+       (SELECT rowid FROM known_addresses WHERE last_success_at <= ? LIMIT ?)`,
   );
   const cutoff = (): string => toIso(clock.now() - KNOWN_ADDRESS_TTL_MS);
 
@@ -49,15 +47,9 @@ export function createKnownAddressStore(db: Db, clock: Clock) {
     listAll(userId: string): KnownAddress[] {
       return ofUser.all(userId).map((row) => ({ ip: row.ip, lastSuccessAt: row.last_success_at }));
     },
-    /** Drops addresses without a sign-in for 30 days, a batch per statement. */
-    purgeStale(): number {
-      const before = cutoff();
-      let removed = 0;
-      for (;;) {
-        const { changes } = purgeBatch.run(before);
-        removed += changes;
-        if (changes < PURGE_BATCH) return removed;
-      }
+    /** Up to `limit` addresses without a sign-in for 30 days: one slice of the hourly sweep. */
+    purgeStale(limit: number): number {
+      return purgeBatch.run(cutoff(), limit).changes;
     },
   };
 }

@@ -10,7 +10,12 @@ export function createResetTokenStore(db: Db, clock: Clock) {
   const redeem = db.prepare<[{ now: string; tokenHash: string }], { user_id: string }>(
     `UPDATE password_reset_tokens SET used_at = @now WHERE token_hash = @tokenHash AND used_at IS NULL AND expires_at > @now RETURNING user_id`,
   );
-  const purge = db.prepare(`DELETE FROM password_reset_tokens WHERE expires_at <= ? OR used_at IS NOT NULL`);
+  // Expired tokens through their index, a bounded batch per statement; a used token goes
+  // when it expires (within the hour), as it can never be redeemed again meanwhile.
+  const purge = db.prepare(
+    `DELETE FROM password_reset_tokens WHERE token_hash IN
+       (SELECT token_hash FROM password_reset_tokens WHERE expires_at <= ? LIMIT ?)`,
+  );
 
   return {
     /** Stores a new token for a user and voids the older ones (one transaction). */
@@ -24,8 +29,9 @@ export function createResetTokenStore(db: Db, clock: Clock) {
       const now = toIso(clock.now());
       return redeem.get({ now, tokenHash })?.user_id ?? null;
     },
-    purge(): number {
-      return purge.run(toIso(clock.now())).changes;
+    /** Up to `limit` expired tokens: one slice of the hourly sweep. */
+    purge(limit: number): number {
+      return purge.run(toIso(clock.now()), limit).changes;
     },
   };
 }
