@@ -1,6 +1,16 @@
+import { createRequire } from 'node:module';
 import t from 'tap';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../../src/auth/common-passwords.js';
 import { authApp, count, login, PASSWORD, register, settled } from './fixtures.js';
+
+// First in this file: nothing before it may have checked a password.
+t.test('the dictionary is loaded by the first check, not at start-up', async (t) => {
+  const require = createRequire(import.meta.url);
+  const dictionary = require.resolve('@zxcvbn-ts/language-common');
+  t.notOk(dictionary in require.cache, 'importing the module (as the Auth Server does) leaves it unloaded');
+  t.ok(isCommonPassword('password1'), 'the first check answers from it');
+  t.ok(dictionary in require.cache, 'loaded once a password is checked');
+});
 
 t.test('the list refuses well-known passwords of policy length, whatever their case', async (t) => {
   for (const word of ['password', 'Password1', '12345678', 'qwertyuiop', 'iloveyou', 'SUNSHINE']) t.ok(isCommonPassword(word), word);

@@ -1,4 +1,7 @@
 import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createPasswordHasher } from '../../src/auth/password.js';
 import { authApp, login, PASSWORD, register } from './fixtures.js';
 
@@ -43,4 +46,24 @@ t.test('with concurrency 1 queued hashes all complete and verify', async (t) => 
   t.equal(new Set(hashes).size, 6);
   const checks = await Promise.all(hashes.map((hash, i) => hasher.verify(`password ${i}`, hash)));
   t.same(checks, [true, true, true, true, true, true]);
+});
+
+t.test('hashes leave libuv\'s thread pool to file work', async (t) => {
+  // As many hashes at once as the pool has threads (4 unless UV_THREADPOOL_SIZE says otherwise).
+  const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const hasher = createPasswordHasher(15, poolSize);
+  const finished: string[] = [];
+  const hashes = Array.from({ length: poolSize }, (_, i) => hasher.hash(`password ${i}`).then(() => finished.push(`hash ${i}`)));
+  const read = readFile(fileURLToPath(import.meta.url)).then(() => finished.push('file read'));
+  await Promise.all([...hashes, read]);
+  t.equal(finished[0], 'file read', 'the file read did not queue behind the hashes');
+});
+
+// Reads /proc: the per-thread priority is a Linux feature, and Linux is what the server runs on.
+t.test('hashing threads run at a lower priority than the event loop', async (t) => {
+  await createPasswordHasher(10, 1).hash('secret password');
+  const niceOf = (task: string) => Number(readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  const tasks = readdirSync('/proc/self/task');
+  t.equal(niceOf(String(process.pid)), 0, 'the event loop keeps its priority');
+  t.ok(tasks.some((task) => niceOf(task) === 10), 'a hashing thread runs at nice 10');
 });

@@ -64,11 +64,13 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     return { user: users.get(id)!, session };
   });
 
-  const signInTx = durableTransaction(ctx.db, (userId: string, meta: ClientMeta) => {
+  // The address's failure counter is reset in the same commit: one write per sign-in, not two.
+  const signInTx = durableTransaction(ctx.db, (userId: string, meta: ClientMeta, failureKey: string) => {
     if (!users.get(userId)) return null;
     const session = openSession(userId, meta);
     users.recordLogin(userId);
     ctx.knownAddresses.remember(userId, meta.ip);
+    failures.clear(failureKey);
     audit.record({ action: 'login.success', actorId: userId, targetId: userId, ip: meta.ip });
     return session;
   });
@@ -174,9 +176,8 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       if (ctx.hasher.needsRehash(user.passwordHash)) {
         users.setPassword(user.id, await ctx.hasher.hash(input.password));
       }
-      const session = signInTx(user.id, meta);
+      const session = signInTx(user.id, meta, ipKey);
       if (!session) throw unauthorized(INVALID_CREDENTIALS);
-      failures.clear(ipKey);
       return { kind: 'signed-in', user, ...tokens.issue(user, session) };
     },
 

@@ -20,17 +20,26 @@ interface MitreTable {
  */
 const TABLE_FILE = new URL('../../../src/threat-cloud/data/mitre-attack-enterprise.json', import.meta.url);
 
-/** Read-only lookup over the bundled ATT&CK Enterprise table, read once per app. */
+/**
+ * Read-only lookup over the bundled ATT&CK Enterprise table. The file is read on the first
+ * lookup, not when the app is built: only the heatmap and campaign answers need it.
+ */
 export function createMitreCatalog() {
-  const table = JSON.parse(readFileSync(TABLE_FILE, 'utf8')) as MitreTable;
-  const byId = new Map<string, MitreTechnique>(table.techniques.map((technique) => [technique.id, technique]));
+  let byId: Map<string, MitreTechnique> | null = null;
+  const techniques = (): Map<string, MitreTechnique> => {
+    if (!byId) {
+      const table = JSON.parse(readFileSync(TABLE_FILE, 'utf8')) as MitreTable;
+      byId = new Map(table.techniques.map((technique) => [technique.id, technique]));
+    }
+    return byId;
+  };
   return {
     get(id: string): MitreTechnique | undefined {
-      return byId.get(id.toUpperCase());
+      return techniques().get(id.toUpperCase());
     },
     /** The technique's name, or the id itself when the table does not know it. */
     nameOf(id: string): string {
-      return byId.get(id.toUpperCase())?.name ?? id;
+      return techniques().get(id.toUpperCase())?.name ?? id;
     },
   };
 }
