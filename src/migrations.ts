@@ -11,6 +11,7 @@ import { reporterIdentityMigration } from './threat-cloud/reporter-identity-migr
 import { enrollTokensSchema } from './auth/enroll-tokens-schema.js';
 import { knownAddressesSchema } from './auth/known-addresses-schema.js';
 import { listingSchema } from './threat-cloud/listing-schema.js';
+import { keyGenerationSchema } from './shared/db/key-generation-schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -35,4 +36,5 @@ export const MIGRATIONS: readonly Migration[] = [
       authReadSchema(db);
     },
   },
+  { version: 12, name: 'shared: API-key generation counter kept by triggers, so verified keys can be cached exactly', up: keyGenerationSchema },
 ];

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import type { Clock } from './clock.js';
 import { toIso } from './clock.js';
 import type { Db } from './db/open.js';
@@ -63,6 +64,13 @@ const SELECT = `
   SELECT k.*, u.tier AS owner_tier, u.suspended AS owner_suspended
   FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id`;
 
+/** Verified keys kept in memory at most; they are live keys in use, so this is rarely reached. */
+export const MAX_CACHED_KEYS = 10_000;
+
+/** SHA-256 hex of a secret, by the one-shot `crypto.hash` where Node has it (20.12+): cheaper than a Hash object. */
+const digestOf: (secret: string) => string =
+  typeof crypto.hash === 'function' ? (secret) => crypto.hash('sha256', secret, 'hex') : sha256Hex;
+
 function toRecord(row: KeyRow): VerifiedKey {
   const tier = (row.origin === 'user' ? row.owner_tier : row.tier) ?? 'community';
   const stored = row.scopes.split(',').filter(Boolean) as KeyScope[];
@@ -83,6 +91,12 @@ function toRecord(row: KeyRow): VerifiedKey {
   };
 }
 
+/** One record serves many requests: nobody may change it on the way. */
+function freeze(record: VerifiedKey): VerifiedKey {
+  Object.freeze(record.scopes);
+  return Object.freeze(record);
+}
+
 /** API keys of the Threat Cloud, whoever made them; only SHA-256 digests are stored. */
 export function createApiKeyStore(db: Db, clock: Clock) {
   const insert = db.prepare(
@@ -96,6 +110,17 @@ export function createApiKeyStore(db: Db, clock: Clock) {
   const countOwner = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM api_keys WHERE owner_user_id = ? AND revoked_at IS NULL`);
   const revokeStmt = db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`);
   const revokeOwned = db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND owner_user_id = ? AND revoked_at IS NULL`);
+  const generation = db.prepare<[], number>(`SELECT n FROM api_key_generation WHERE id = 1`).pluck();
+
+  /**
+   * Keys verified since the key generation last moved, by digest of their secret (never the
+   * secret). Every write that can change a key's verdict bumps the generation in its own
+   * transaction (triggers of migration 12, whoever writes), and every verification reads it
+   * first: a revocation, a suspension or a tier change is seen on the next request, from
+   * this process or another. Only live keys are kept, so guessing fills nothing.
+   */
+  const verified = new Map<string, VerifiedKey>();
+  let verifiedGeneration = -1;
 
   return {
     /** Stores a key and returns its record with the secret, which is never readable again. */
@@ -119,10 +144,21 @@ export function createApiKeyStore(db: Db, clock: Clock) {
 
     /** The live key this secret belongs to, or null (unknown or revoked). */
     verify(secret: string): VerifiedKey | null {
-      const hash = sha256Hex(secret);
-      const row = byHash.get(hash);
+      const current = generation.get()!;
+      if (current !== verifiedGeneration) {
+        verified.clear();
+        verifiedGeneration = current;
+      }
+      const digest = digestOf(secret);
+      const cached = verified.get(digest);
+      if (cached) return cached;
+      const row = byHash.get(digest);
       // The lookup is by digest; the timing-safe compare guards against any index quirk.
-      return row && matchesHash(secret, row.key_hash) ? toRecord(row) : null;
+      if (!row || !matchesHash(secret, row.key_hash)) return null;
+      const record = freeze(toRecord(row));
+      if (verified.size >= MAX_CACHED_KEYS) verified.delete(verified.keys().next().value!);
+      verified.set(digest, record);
+      return record;
     },
 
     get(id: string): VerifiedKey | null {

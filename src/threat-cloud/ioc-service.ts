@@ -1,9 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { toIso } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
-import { newId } from '../shared/tokens.js';
 import { createCountryResolver, type CountryResolver } from './geo.js';
-import { createIocStore, type Category, type Ioc, type IocStatus, type Metadata, type ReportKind } from './ioc-store.js';
+import { createIocStore, type Category, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult, type Metadata, type ReportKind } from './ioc-store.js';
 import type { IocType } from './normalise.js';
 import { DAY_MS, SEVERITIES, UNKNOWN_REPUTATION, computeReputation, reputationFactors, type ReputationFactors, type Severity } from './reputation.js';
 
@@ -65,6 +65,34 @@ export function mergeMetadata(current: Metadata, incoming: Metadata | undefined)
   return merged;
 }
 
+const ID_RANDOM_BYTES = 10;
+const ID_POOL_SIZE = 256;
+
+/**
+ * Ids of IoCs and sightings: prefix, the creation time in milliseconds (12 hex digits), then
+ * 80 random bits — 32 hex digits after the prefix like every other id. Time first, so a batch
+ * of new IoCs lands at the end of every index keyed by id (the table's own, the analytics
+ * index, reporters, sources, sightings) instead of on a hundred random pages each: a commit
+ * then writes a fraction of the pages. The time is no secret (`firstSeen` and a sighting's
+ * `timestamp` show it); the ids still tell nothing about how many there are.
+ */
+function createOrderedIds() {
+  let pool = Buffer.alloc(0);
+  let offset = 0;
+  return (prefix: string, epochMs: number): string => {
+    if (offset + ID_RANDOM_BYTES > pool.length) {
+      pool = randomBytes(ID_RANDOM_BYTES * ID_POOL_SIZE);
+      offset = 0;
+    }
+    const random = pool.toString('hex', offset, offset + ID_RANDOM_BYTES);
+    offset += ID_RANDOM_BYTES;
+    return `${prefix}${epochMs.toString(16).padStart(12, '0')}${random}`;
+  };
+}
+
+/** One map key per IoC of a batch (a type never holds a space). */
+const batchKey = (type: IocType, value: string) => `${type} ${value}`;
+
 function higherSeverity(a: Severity, b: Severity): Severity {
   return SEVERITIES.indexOf(a) >= SEVERITIES.indexOf(b) ? a : b;
 }
@@ -95,7 +123,7 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
     days: daysSince(ioc.lastSeen, now),
   });
 
-  const factorsOf = (ioc: Ioc, now: number): ReputationFactors => reputationFactors(inputsOf(ioc, now));
+  const factorsOf = (ioc: IocView, now: number): ReputationFactors => reputationFactors(inputsOf(ioc, now));
 
   const reputationFor = (ioc: Pick<Ioc, 'status' | 'severity' | 'confidence' | 'sightings' | 'reporters' | 'trap' | 'lastSeen'>, now: number) =>
     ioc.status === 'whitelisted' ? 100 : computeReputation(inputsOf(ioc, now));
@@ -108,46 +136,53 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
     return type === 'ip' ? countryOf(value) : null;
   };
 
-  function mergeReport(report: IocReport, reporterId: string): MergeOutcome {
-    requireTransaction();
-    const now = clock.now();
-    const nowIso = toIso(now);
-    const existing = store.find(report.type, report.value);
-    const sightingId = newId('sig_');
-    const context = report.context ? JSON.stringify(report.context) : null;
+  const newId = createOrderedIds();
 
-    if (!existing) {
-      const metadata = mergeMetadata({}, report.metadata);
-      const country = countryFor(report.type, report.value, metadata, null);
-      if (country) metadata.country = country;
-      const draft = {
-        id: newId('ioc_'),
-        type: report.type,
-        value: report.value,
-        status: 'active' as IocStatus,
-        category: report.category ?? null,
-        severity: report.severity ?? DEFAULT_SEVERITY,
-        confidence: report.confidence ?? DEFAULT_CONFIDENCE,
-        sightings: 1,
-        reporters: 1,
-        trap: report.trap === true,
-        source: report.source,
-        sources: [report.source],
-        metadata,
-        country,
-        firstSeen: nowIso,
-        lastSeen: nowIso,
-        updatedAt: nowIso,
-      };
-      const ioc: Ioc = { ...draft, reputation: reputationFor(draft, now), changeSeq: store.nextSeq(nowIso) };
-      store.insert(ioc);
-      store.addReporter(ioc.id, reporterId, nowIso);
-      store.addSource(ioc.id, report.source, nowIso);
-      store.addSighting(sightingId, ioc.id, report.kind, report.source, reporterId, context, nowIso);
-      return { ioc, isNew: true, before: UNKNOWN_REPUTATION, sightingId };
-    }
+  /** What the batch merges into: its IoCs as stored, read in one statement. */
+  function storedIocs(reports: readonly IocReport[]): Map<string, Ioc> {
+    const keys = new Map<string, IocKey>();
+    for (const report of reports) keys.set(batchKey(report.type, report.value), [report.type, report.value]);
+    const wanted = [...keys.values()];
+    // One IoC (the Manager merges its events one by one): the plain unique-index read.
+    const found = wanted.length === 1 ? [store.find(...wanted[0]!)] : store.findMany(wanted);
+    const stored = new Map<string, Ioc>();
+    for (const ioc of found) if (ioc) stored.set(batchKey(ioc.type, ioc.value), ioc);
+    return stored;
+  }
 
-    const newReporter = store.addReporter(existing.id, reporterId, nowIso);
+  function createIoc(report: IocReport, reporterId: string, at: { now: number; nowIso: string; seq: number; sightingId: string; context: string | null }): MergeOutcome {
+    const metadata = mergeMetadata({}, report.metadata);
+    const country = countryFor(report.type, report.value, metadata, null);
+    if (country) metadata.country = country;
+    const draft = {
+      id: newId('ioc_', at.now),
+      type: report.type,
+      value: report.value,
+      status: 'active' as IocStatus,
+      category: report.category ?? null,
+      severity: report.severity ?? DEFAULT_SEVERITY,
+      confidence: report.confidence ?? DEFAULT_CONFIDENCE,
+      sightings: 1,
+      reporters: 1,
+      trap: report.trap === true,
+      source: report.source,
+      sources: [report.source],
+      metadata,
+      country,
+      firstSeen: at.nowIso,
+      lastSeen: at.nowIso,
+      updatedAt: at.nowIso,
+    };
+    const ioc: Ioc = { ...draft, reputation: reputationFor(draft, at.now), changeSeq: at.seq };
+    store.insert(ioc);
+    store.addReporter(ioc.id, reporterId, at.nowIso);
+    store.addIocSource(ioc.id, report.source);
+    store.addSighting(at.sightingId, ioc.id, report.kind, report.source, reporterId, at.context, at.nowIso);
+    return { ioc, isNew: true, before: UNKNOWN_REPUTATION, sightingId: at.sightingId };
+  }
+
+  function mergeInto(existing: Ioc, report: IocReport, reporterId: string, at: { now: number; nowIso: string; seq: number; sightingId: string; context: string | null }): MergeOutcome {
+    const newReporter = store.addReporter(existing.id, reporterId, at.nowIso);
     const metadata = mergeMetadata(existing.metadata, report.metadata);
     const country = countryFor(existing.type, existing.value, report.metadata ?? {}, existing.country);
     if (country) metadata.country = country;
@@ -166,25 +201,49 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
       sources,
       metadata,
       country,
-      lastSeen: nowIso,
-      updatedAt: nowIso,
+      lastSeen: at.nowIso,
+      updatedAt: at.nowIso,
     };
-    const ioc: Ioc = { ...draft, reputation: reputationFor(draft, now), changeSeq: store.nextSeq(nowIso) };
+    const ioc: Ioc = { ...draft, reputation: reputationFor(draft, at.now), changeSeq: at.seq };
     store.update(ioc);
-    store.addSource(ioc.id, report.source, nowIso);
-    store.addSighting(sightingId, ioc.id, report.kind, report.source, reporterId, context, nowIso);
-    return { ioc, isNew: false, before: existing.reputation, sightingId };
+    store.addIocSource(ioc.id, report.source);
+    store.addSighting(at.sightingId, ioc.id, report.kind, report.source, reporterId, at.context, at.nowIso);
+    return { ioc, isNew: false, before: existing.reputation, sightingId: at.sightingId };
+  }
+
+  /**
+   * Merges reports in order (the same IoC twice in a batch is merged twice, the second time
+   * into what the first made). The batch's IoCs are read once and its change positions
+   * taken at once; each report then writes its IoC row, reporter, source and sighting, and
+   * each distinct source is recorded once. In a transaction.
+   */
+  function mergeReports(reports: readonly IocReport[], reporterId: string): MergeOutcome[] {
+    requireTransaction();
+    if (reports.length === 0) return [];
+    const now = clock.now();
+    const nowIso = toIso(now);
+    const current = storedIocs(reports);
+    const firstSeq = store.reserveSeqs(reports.length, nowIso);
+    for (const source of new Set(reports.map((report) => report.source))) store.addKnownSource(source, nowIso);
+    return reports.map((report, index) => {
+      const key = batchKey(report.type, report.value);
+      const existing = current.get(key);
+      const at = { now, nowIso, seq: firstSeq + index, sightingId: newId('sig_', now), context: report.context ? JSON.stringify(report.context) : null };
+      const outcome = existing ? mergeInto(existing, report, reporterId, at) : createIoc(report, reporterId, at);
+      current.set(key, outcome.ioc);
+      return outcome;
+    });
   }
 
   return {
     store,
 
-    /** Merges reports in order (the same IoC twice in a batch is merged twice). In a transaction. */
-    mergeReports(reports: readonly IocReport[], reporterId: string): MergeOutcome[] {
-      return reports.map((report) => mergeReport(report, reporterId));
-    },
+    mergeReports,
 
-    mergeReport,
+    /** One report (see mergeReports). In a transaction. */
+    mergeReport(report: IocReport, reporterId: string): MergeOutcome {
+      return mergeReports([report], reporterId)[0]!;
+    },
 
     /** Sets an operator status; the IoC enters the change sequence so feeds change at once. In a transaction. */
     setStatus(ioc: Ioc, status: Exclude<IocStatus, 'expired'>): Ioc {
@@ -202,12 +261,17 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
       store.addRelation(fromId, toId, relation, toIso(clock.now()));
     },
 
-    factors(ioc: Ioc): ReputationFactors {
+    factors(ioc: IocView): ReputationFactors {
       return factorsOf(ioc, clock.now());
     },
 
     find(type: IocType, value: string): Ioc | null {
       return store.find(type, value);
+    },
+
+    /** An IoC as a lookup shows it, and whether campaign membership and relations are worth reading. */
+    lookup(type: IocType, value: string): LookupResult | null {
+      return store.lookup(type, value);
     },
   };
 }

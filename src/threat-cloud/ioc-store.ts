@@ -99,13 +99,58 @@ interface IocWrite {
   changeSeq: number;
 }
 
+/** What a lookup answers with: the IoC without its stored country, update time and change position. */
+export type IocView = Omit<Ioc, 'country' | 'updatedAt' | 'changeSeq'>;
+
+export interface LookupResult {
+  ioc: IocView;
+  /** Whether the campaign and relation reads would find anything. */
+  inCampaign: boolean;
+  related: boolean;
+}
+
+type LookupRow = [
+  id: string, type: IocType, value: string, reputation: number, status: IocStatus, category: Category | null, severity: Severity,
+  confidence: number, sightings: number, reporters: number, trap: number, source: string, sources: string, metadata: string,
+  firstSeen: string, lastSeen: string, inCampaign: number, related: number,
+];
+
+function toLookupResult(row: LookupRow): LookupResult {
+  const [id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata, firstSeen, lastSeen, inCampaign, related] = row;
+  return {
+    ioc: {
+      id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap: trap === 1, source,
+      sources: JSON.parse(sources) as string[], metadata: JSON.parse(metadata) as Metadata, firstSeen, lastSeen,
+    },
+    inCampaign: inCampaign === 1,
+    related: related === 1,
+  };
+}
+
+/** `type` and `value` of an IoC, as the batch read takes them. */
+export type IocKey = readonly [type: IocType, value: string];
+
 /** SQL of the `iocs` table and the tables that hang off it; every statement prepared once. */
 export function createIocStore(db: Db) {
-  const nextSeqStmt = db.prepare<[string], { value: number }>(
-    `UPDATE tc_state SET value = value + 1, updated_at = ? WHERE name = 'seq' RETURNING value`,
+  const reserveSeqStmt = db.prepare<[number, string], { value: number }>(
+    `UPDATE tc_state SET value = value + ?, updated_at = ? WHERE name = 'seq' RETURNING value`,
   );
   const stateStmt = db.prepare<[string], { value: number; updated_at: string | null }>(`SELECT value, updated_at FROM tc_state WHERE name = ?`);
   const byKey = db.prepare<[string, string], IocRow>(`SELECT * FROM iocs WHERE type = ? AND value = ?`);
+  // The IoC and, from the primary keys of the two small tables, whether the campaign and
+  // relation reads would find anything: most IoCs are in neither, and then one statement
+  // answers. Rows as arrays: building a 20-property object per lookup costs more than the read.
+  const lookupStmt = db.prepare<[string, string], LookupRow>(
+    `SELECT id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata,
+       first_seen, last_seen,
+       EXISTS (SELECT 1 FROM campaign_iocs m WHERE m.ioc_id = i.id),
+       EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id)
+     FROM iocs i WHERE i.type = ? AND i.value = ?`,
+  ).raw();
+  // A batch's IoCs in one statement: each (type, value) of the JSON array probes the unique index.
+  const byKeys = db.prepare<[string], IocRow>(
+    `SELECT i.* FROM json_each(?) k CROSS JOIN iocs i ON i.type = k.value ->> 0 AND i.value = k.value ->> 1`,
+  );
   const byId = db.prepare<[string], IocRow>(`SELECT * FROM iocs WHERE id = ?`);
   const insert = db.prepare<IocWrite>(
     `INSERT INTO iocs (id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap,
@@ -141,7 +186,14 @@ export function createIocStore(db: Db) {
   return {
     /** The next position in the one change sequence (IoCs and rules share it). */
     nextSeq(nowIso: string): number {
-      return nextSeqStmt.get(nowIso)!.value;
+      return reserveSeqStmt.get(1, nowIso)!.value;
+    },
+    /**
+     * The first of `count` consecutive positions, taken at once: what `count` calls of nextSeq
+     * inside the same transaction would hand out, in one statement.
+     */
+    reserveSeqs(count: number, nowIso: string): number {
+      return reserveSeqStmt.get(count, nowIso)!.value - count + 1;
     },
     state(name: 'seq' | 'refresh'): { value: number; updatedAt: string | null } {
       const row = stateStmt.get(name)!;
@@ -150,6 +202,15 @@ export function createIocStore(db: Db) {
     find(type: IocType, value: string): Ioc | null {
       const row = byKey.get(type, value);
       return row ? toIoc(row) : null;
+    },
+    /** The IoC a lookup shows, with whether it is in a campaign and has relations. */
+    lookup(type: IocType, value: string): LookupResult | null {
+      const row = lookupStmt.get(type, value);
+      return row ? toLookupResult(row) : null;
+    },
+    /** The stored IoCs among these keys (each at most once), in no particular order. */
+    findMany(keys: readonly IocKey[]): Ioc[] {
+      return keys.length === 0 ? [] : byKeys.all(JSON.stringify(keys)).map(toIoc);
     },
     get(id: string): Ioc | null {
       const row = byId.get(id);
@@ -165,8 +226,11 @@ export function createIocStore(db: Db) {
     addReporter(iocId: string, reporterId: string, nowIso: string): boolean {
       return addReporter.run(iocId, reporterId, nowIso).changes === 1;
     },
-    addSource(iocId: string, source: string, nowIso: string): void {
+    /** The IoC's row of a source; the distinct source itself is `addKnownSource`'s. */
+    addIocSource(iocId: string, source: string): void {
       addSource.run(source, iocId);
+    },
+    addKnownSource(source: string, nowIso: string): void {
       addKnownSource.run(source, nowIso);
     },
     addSighting(id: string, iocId: string, kind: ReportKind, source: string, reporterId: string, context: string | null, nowIso: string): void {

@@ -1,4 +1,4 @@
-import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
 
 export const IOC_TYPES = ['ip', 'domain', 'hash', 'url', 'email', 'cve'] as const;
@@ -18,23 +18,41 @@ const fail = (message: string): never => {
 const IPV4_OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
 const IPV4_STRICT = new RegExp(`^${IPV4_OCTET}(\\.${IPV4_OCTET}){3}$`);
 
-/** Ranges that must never reach a blocklist: a network would cut itself off. */
-const NOT_PUBLIC = new BlockList();
-for (const [net, prefix] of [
+type Block = readonly [network: string, prefix: number];
+
+/** IPv4 ranges that must never reach a blocklist: a network would cut itself off. */
+const NOT_PUBLIC_V4: readonly Block[] = [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16],
   ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16],
   ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) NOT_PUBLIC.addSubnet(net, prefix, 'ipv4');
+];
+/** Documentation ranges are accepted so the contract's examples work. */
+const DOCUMENTATION_V4: readonly Block[] = [['192.0.2.0', 24], ['198.51.100.0', 24], ['203.0.113.0', 24]];
+
+/** A dotted-decimal address (already checked by IPV4_STRICT) as an unsigned 32-bit number. */
+function ipv4Number(text: string): number {
+  let n = 0;
+  for (const octet of text.split('.')) n = n * 256 + Number(octet);
+  return n;
+}
+
+/**
+ * IPv4 blocks as [first, last] numbers: checked with two comparisons each, because every
+ * lookup and every reported IP passes here, and BlockList builds a SocketAddress per check.
+ */
+const ipv4Ranges = (blocks: readonly Block[]) =>
+  blocks.map(([network, prefix]) => [ipv4Number(network), ipv4Number(network) + 2 ** (32 - prefix) - 1] as const);
+const NOT_PUBLIC_V4_RANGES = ipv4Ranges(NOT_PUBLIC_V4);
+const DOCUMENTATION_V4_RANGES = ipv4Ranges(DOCUMENTATION_V4);
+const inRanges = (n: number, ranges: ReadonlyArray<readonly [number, number]>) => ranges.some(([first, last]) => n >= first && n <= last);
+
 /** Inside 2000::/3 (the only global unicast space), the special-purpose blocks. */
+const NOT_PUBLIC_V6 = new BlockList();
 for (const [net, prefix] of [
   ['2001::', 23], ['2002::', 16],
-] as const) NOT_PUBLIC.addSubnet(net, prefix, 'ipv6');
-/** Documentation ranges are accepted so the contract's examples work. */
-const DOCUMENTATION = new BlockList();
-DOCUMENTATION.addSubnet('192.0.2.0', 24, 'ipv4');
-DOCUMENTATION.addSubnet('198.51.100.0', 24, 'ipv4');
-DOCUMENTATION.addSubnet('203.0.113.0', 24, 'ipv4');
-DOCUMENTATION.addSubnet('2001:db8::', 32, 'ipv6');
+] as const) NOT_PUBLIC_V6.addSubnet(net, prefix, 'ipv6');
+const DOCUMENTATION_V6 = new BlockList();
+DOCUMENTATION_V6.addSubnet('2001:db8::', 32, 'ipv6');
 
 /** The eight 16-bit groups of a valid IPv6 address (an embedded IPv4 tail included). */
 function ipv6Groups(text: string): number[] {
@@ -83,9 +101,10 @@ function formatIpv6(groups: number[]): string {
  */
 export function normaliseIp(input: string): string {
   const text = input.trim();
-  if (isIPv4(text)) {
-    if (!IPV4_STRICT.test(text)) fail('is not a dotted-decimal IPv4 address (leading zeros are ambiguous)');
-    if (!DOCUMENTATION.check(text, 'ipv4') && NOT_PUBLIC.check(text, 'ipv4')) fail('is not a public IP address');
+  // IPV4_STRICT accepts exactly what isIPv4 does (no leading zeros either).
+  if (IPV4_STRICT.test(text)) {
+    const n = ipv4Number(text);
+    if (!inRanges(n, DOCUMENTATION_V4_RANGES) && inRanges(n, NOT_PUBLIC_V4_RANGES)) fail('is not a public IP address');
     return text;
   }
   if (IPV4_STRICT.test(text.replace(/(^|\.)0+(\d)/g, '$1$2')) && /^[\d.]+$/.test(text)) {
@@ -93,10 +112,10 @@ export function normaliseIp(input: string): string {
   }
   if (!isIPv6(text) || text.includes('%')) fail('is not a valid IP address');
   const canonical = formatIpv6(ipv6Groups(text.toLowerCase()));
-  if (DOCUMENTATION.check(canonical, 'ipv6')) return canonical;
+  if (DOCUMENTATION_V6.check(canonical, 'ipv6')) return canonical;
   // Only 2000::/3 is global unicast; inside it, the special-purpose blocks are refused too.
   const first = Number.parseInt(canonical.split(':')[0] || '0', 16);
-  if ((first & 0xe000) !== 0x2000 || NOT_PUBLIC.check(canonical, 'ipv6')) fail('is not a public IP address');
+  if ((first & 0xe000) !== 0x2000 || NOT_PUBLIC_V6.check(canonical, 'ipv6')) fail('is not a public IP address');
   return canonical;
 }
 

@@ -1,3 +1,4 @@
+import { BlockList } from 'node:net';
 import t from 'tap';
 import fc from 'fast-check';
 import { guessType, normalise, normaliseDomain, normaliseIp, normaliseUrl, NormaliseError, type IocType } from '../../src/threat-cloud/normalise.js';
@@ -11,6 +12,38 @@ t.test('IPv4: dotted decimal, public only, leading zeros rejected, documentation
   for (const notPublic of ['10.0.0.1', '172.16.5.4', '192.168.1.1', '127.0.0.1', '169.254.1.1', '100.64.0.1', '224.0.0.1', '240.0.0.1', '255.255.255.255', '0.0.0.0', '198.18.0.1']) {
     t.throws(() => normaliseIp(notPublic), /not a public IP/, notPublic);
   }
+});
+
+t.test('IPv4: public or not exactly as the listed blocks say, for any address and at every block edge', async (t) => {
+  const notPublic = new BlockList();
+  const blocks: Array<[string, number]> = [
+    ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+    ['192.0.0.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
+  ];
+  const docs: Array<[string, number]> = [['192.0.2.0', 24], ['198.51.100.0', 24], ['203.0.113.0', 24]];
+  for (const [net, prefix] of blocks) notPublic.addSubnet(net, prefix, 'ipv4');
+  const documentation = new BlockList();
+  for (const [net, prefix] of docs) documentation.addSubnet(net, prefix, 'ipv4');
+  const accepted = (ip: string) => {
+    try {
+      return normaliseIp(ip) === ip;
+    } catch (error) {
+      if (!(error instanceof NormaliseError)) throw error;
+      return false;
+    }
+  };
+  const expected = (ip: string) => documentation.check(ip, 'ipv4') || !notPublic.check(ip, 'ipv4');
+  const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  const number = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  for (const [net, prefix] of [...blocks, ...docs]) {
+    const first = number(net);
+    const last = first + 2 ** (32 - prefix) - 1;
+    for (const n of [first - 1, first, first + 1, last - 1, last, last + 1]) {
+      if (n < 0 || n > 0xffffffff) continue;
+      t.equal(accepted(dotted(n)), expected(dotted(n)), dotted(n));
+    }
+  }
+  fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (n) => accepted(dotted(n)) === expected(dotted(n))), { numRuns: 20_000 });
 });
 
 t.test('IPv6: RFC 5952 canonical form, never truncated, public only', async (t) => {

@@ -3,7 +3,7 @@ import { createdReplies, ok, paged, pagedReplies, replies } from '../../shared/e
 import { badRequest, notFound } from '../../shared/errors.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../context.js';
 import type { IocReport } from '../ioc-service.js';
-import type { Ioc } from '../ioc-store.js';
+import type { Ioc, IocView } from '../ioc-store.js';
 import { guessType, normalise, NormaliseError, type IocType } from '../normalise.js';
 import { UNKNOWN_REPUTATION, reputationOf } from '../reputation.js';
 import {
@@ -24,7 +24,7 @@ import {
 } from '../schemas.js';
 import { durableTransaction } from '../../shared/db/durable.js';
 
-export function toItem(ioc: Ioc) {
+export function toItem(ioc: IocView) {
   return {
     id: ioc.id,
     value: ioc.value,
@@ -130,17 +130,21 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
       },
     },
     async (request) => {
-      const { type, value, ioc } = findByValue(context, request.params.value, request.query.type);
+      const type = request.query.type ?? guessType(request.params.value);
+      const value = normalisedOr400('value', type, request.params.value);
+      const found = iocs.lookup(type, value);
+      const ioc = found?.ioc ?? null;
       queryAudit.push({ resource: 'ioc', details: { type, value, found: ioc !== null }, ...actor(request) });
-      if (!ioc) {
+      if (!found) {
         return ok({ value, type, reputation: UNKNOWN_REPUTATION as 80, status: 'unknown' as const, sightings: 0 as const, message: 'No threat data found for this indicator' });
       }
-      const factors = iocs.factors(ioc);
+      const factors = iocs.factors(found.ioc);
       return ok({
-        ...toItem(ioc),
-        reputation: ioc.status === 'whitelisted' ? 100 : reputationOf(factors),
-        campaigns: context.campaigns.campaignsOf(ioc.id),
-        relatedIocs: iocs.store.relations(ioc.id),
+        ...toItem(found.ioc),
+        reputation: found.ioc.status === 'whitelisted' ? 100 : reputationOf(factors),
+        // Read only when the lookup row says there is something to read.
+        campaigns: found.inCampaign ? context.campaigns.campaignsOf(found.ioc.id) : [],
+        relatedIocs: found.related ? iocs.store.relations(found.ioc.id) : [],
         reputationFactors: factors,
       });
     },

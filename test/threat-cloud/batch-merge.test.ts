@@ -1,0 +1,150 @@
+import fc from 'fast-check';
+import t from 'tap';
+import { MIGRATIONS } from '../../src/migrations.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { migrate } from '../../src/shared/db/migrate.js';
+import { openDatabase, type Db } from '../../src/shared/db/open.js';
+import { CATEGORIES } from '../../src/threat-cloud/ioc-store.js';
+import { createIocService, type IocReport, type MergeOutcome } from '../../src/threat-cloud/ioc-service.js';
+import { SEVERITIES } from '../../src/threat-cloud/reputation.js';
+
+/**
+ * An upload batch reads its IoCs once and carries them in memory from report to report;
+ * one report at a time reads each IoC back from the database. Both must leave every row and
+ * every trigger-kept counter exactly alike, and answer every report alike.
+ */
+
+const IPS = ['198.51.100.1', '198.51.100.2', '198.51.100.3', '203.0.113.9'];
+const DOMAINS = ['evil.example', 'bad.example'];
+const HASHES = ['a'.repeat(64)];
+
+const report: fc.Arbitrary<IocReport> = fc
+  .record({
+    pick: fc.oneof(
+      fc.constantFrom(...IPS).map((value) => ({ type: 'ip' as const, value })),
+      fc.constantFrom(...DOMAINS).map((value) => ({ type: 'domain' as const, value })),
+      fc.constantFrom(...HASHES).map((value) => ({ type: 'hash' as const, value })),
+    ),
+    source: fc.constantFrom('feed-a', 'feed-b', 'fw'),
+    kind: fc.constantFrom('upload' as const, 'sighting' as const, 'trap' as const),
+    category: fc.option(fc.constantFrom(...CATEGORIES), { nil: undefined }),
+    severity: fc.option(fc.constantFrom(...SEVERITIES), { nil: undefined }),
+    confidence: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+    metadata: fc.option(
+      fc.oneof(
+        fc.record({ mitreIds: fc.subarray(['T1110', 'T1046', 'T1059']) }),
+        fc.record({ ports: fc.subarray([22, 80, 443]) }),
+        fc.record({ country: fc.constantFrom('de', 'FR') }),
+      ),
+      { nil: undefined },
+    ),
+    trap: fc.boolean(),
+    context: fc.option(fc.record({ port: fc.integer({ min: 1, max: 65535 }) }), { nil: undefined }),
+  })
+  .map(({ pick, ...rest }) => {
+    const out: IocReport = { ...pick, source: rest.source, kind: rest.kind, trap: rest.trap };
+    if (rest.category !== undefined) out.category = rest.category;
+    if (rest.severity !== undefined) out.severity = rest.severity;
+    if (rest.confidence !== undefined) out.confidence = rest.confidence;
+    if (rest.metadata !== undefined) out.metadata = rest.metadata;
+    if (rest.context !== undefined) out.context = rest.context;
+    return out;
+  });
+
+const batches = fc.array(
+  fc.record({ reporter: fc.constantFrom('key:a', 'key:b', 'user:u'), reports: fc.array(report, { minLength: 1, maxLength: 8 }), advanceMs: fc.integer({ min: 0, max: 7_200_000 }) }),
+  { minLength: 1, maxLength: 5 },
+);
+
+function memoryDb(): Db {
+  const db = openDatabase(':memory:');
+  migrate(db, MIGRATIONS);
+  return db;
+}
+
+/** Every row an upload writes or a trigger keeps, with IoC ids replaced by the IoC's value. */
+function contents(db: Db) {
+  const all = (sql: string) => db.prepare(sql).all();
+  return {
+    iocs: all(`SELECT type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata, country,
+                 first_seen, last_seen, updated_at, change_seq FROM iocs ORDER BY type, value`),
+    reporters: all(`SELECT i.value, r.reporter_id, r.first_seen FROM ioc_reporters r JOIN iocs i ON i.id = r.ioc_id ORDER BY 1, 2`),
+    sources: all(`SELECT i.value, s.source FROM ioc_sources s JOIN iocs i ON i.id = s.ioc_id ORDER BY 1, 2`),
+    sightings: all(`SELECT i.value, s.kind, s.source, s.reporter_id, s.context, s.created_at FROM sightings s JOIN iocs i ON i.id = s.ioc_id ORDER BY s.rowid`),
+    techniques: all(`SELECT i.value, t.technique_id, t.last_seen FROM ioc_techniques t JOIN iocs i ON i.id = t.ioc_id ORDER BY 1, 2`),
+    knownSources: all(`SELECT * FROM tc_sources ORDER BY source`),
+    state: all(`SELECT * FROM tc_state ORDER BY name`),
+    counts: all(`SELECT * FROM ioc_counts WHERE n <> 0 ORDER BY 1, 2, 3`),
+    rankCounts: all(`SELECT * FROM ioc_rank_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4`),
+    sourceRank: all(`SELECT * FROM ioc_source_rank ORDER BY source, change_seq`),
+    sourceCounts: all(`SELECT * FROM ioc_source_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5`),
+    reportHours: all(`SELECT * FROM tc_report_hours WHERE n <> 0 ORDER BY 1, 2`),
+    totals: all(`SELECT * FROM tc_list_totals ORDER BY name`),
+    hourly: all(`SELECT * FROM intel_hourly WHERE new_iocs <> 0 OR sightings <> 0 ORDER BY 1, 2, 3`),
+  };
+}
+
+/** What a caller sees of an outcome (ids differ between databases; sighting ids too). */
+const seen = ({ ioc, isNew, before }: MergeOutcome) => ({ ...ioc, id: undefined, isNew, before });
+
+t.test('property: one batch and one report at a time leave the same rows and counters and answer alike', async (t) => {
+  fc.assert(
+    fc.property(batches, (plan) => {
+      const batched = memoryDb();
+      const single = memoryDb();
+      try {
+        const clocks = [new ManualClock(), new ManualClock()];
+        const countryOf = (ip: string) => (ip.endsWith('.1') ? 'NL' : null);
+        const [inBatches, oneByOne] = [batched, single].map((db, i) => createIocService(db, clocks[i]!, { countryOf }));
+        for (const { reporter, reports, advanceMs } of plan) {
+          for (const clock of clocks) clock.advance(advanceMs);
+          const a = batched.transaction(() => inBatches!.mergeReports(reports, reporter))();
+          const b = single.transaction(() => reports.map((r) => oneByOne!.mergeReport(r, reporter)))();
+          t.same(a.map(seen), b.map(seen));
+        }
+        const [left, right] = [contents(batched), contents(single)];
+        return JSON.stringify(left) === JSON.stringify(right) || (t.same(left, right), false);
+      } finally {
+        batched.close();
+        single.close();
+      }
+    }),
+    { numRuns: 60 },
+  );
+});
+
+t.test('a batch naming one IoC twice merges it twice: one new, one update, two sightings', async (t) => {
+  const db = memoryDb();
+  t.teardown(() => db.close());
+  const iocs = createIocService(db, new ManualClock(), { countryOf: () => null });
+  const outcomes = db.transaction(() =>
+    iocs.mergeReports(
+      [
+        { type: 'ip', value: '198.51.100.7', source: 'feed-a', kind: 'upload', severity: 'low' },
+        { type: 'domain', value: 'evil.example', source: 'feed-a', kind: 'upload' },
+        { type: 'ip', value: '198.51.100.7', source: 'feed-b', kind: 'upload', severity: 'high', category: 'c2' },
+      ],
+      'key:a',
+    ),
+  )();
+  t.same(outcomes.map((o) => o.isNew), [true, true, false]);
+  t.equal(outcomes[2]!.ioc.id, outcomes[0]!.ioc.id);
+  t.equal(outcomes[2]!.before, outcomes[0]!.ioc.reputation, 'the second merge starts from what the first made');
+  t.match(outcomes[2]!.ioc, { sightings: 2, reporters: 1, severity: 'high', category: 'c2', sources: ['feed-a', 'feed-b'] });
+  t.not(outcomes[0]!.sightingId, outcomes[2]!.sightingId);
+  t.same(db.prepare(`SELECT change_seq FROM iocs ORDER BY value`).pluck().all(), [3, 2], 'each merge took its own change position');
+});
+
+t.test('ids: prefix, then 32 hex digits, creation time first', async (t) => {
+  const db = memoryDb();
+  t.teardown(() => db.close());
+  const clock = new ManualClock();
+  const iocs = createIocService(db, clock, { countryOf: () => null });
+  const first = db.transaction(() => iocs.mergeReports([{ type: 'ip', value: '198.51.100.8', source: 's', kind: 'upload' }], 'key:a'))()[0]!;
+  clock.advance(1);
+  const second = db.transaction(() => iocs.mergeReports([{ type: 'ip', value: '198.51.100.9', source: 's', kind: 'upload' }], 'key:a'))()[0]!;
+  t.match(first.ioc.id, /^ioc_[0-9a-f]{32}$/);
+  t.match(first.sightingId, /^sig_[0-9a-f]{32}$/);
+  t.equal(Number.parseInt(first.ioc.id.slice(4, 16), 16), clock.now() - 1, 'the creation time in milliseconds');
+  t.ok(first.ioc.id < second.ioc.id, 'a later IoC sorts after an earlier one');
+});

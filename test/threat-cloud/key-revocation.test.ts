@@ -1,0 +1,160 @@
+import t from 'tap';
+import { createApiKeyStore } from '../../src/shared/api-keys.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { openDatabase } from '../../src/shared/db/open.js';
+import { runKeysCommand } from '../../src/threat-cloud/keys-cli.js';
+import { authApp, register, registerAdmin, type Account } from '../auth/fixtures.js';
+import { buildTc } from './fixtures.js';
+import type { Teardown } from '../helper.js';
+
+/**
+ * Verified API keys are kept in memory between requests; these tests prove that whatever
+ * changes a key's verdict — the Auth routes in this process, the keys CLI or plain SQL on
+ * another connection — is seen by the very next Threat Cloud request, after the key was
+ * verified (and so kept) by the requests before it.
+ */
+
+/** A Threat Cloud and an Auth Server over one database, as the process runs them. */
+async function platform(t: Teardown, env: Record<string, string> = {}) {
+  const tc = await buildTc(t, { env });
+  const auth = await authApp(t, { db: tc.db });
+  const admin = await registerAdmin(auth.app);
+  return { tc, auth, admin };
+}
+
+/** A registered account and a Threat Cloud key it made through the Auth routes. */
+async function accountWithKey(auth: Awaited<ReturnType<typeof authApp>>, scopes: string[] = ['read']): Promise<Account & { key: string; keyId: string }> {
+  const account = await register(auth.app);
+  const res = await auth.app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'sensor', scopes } });
+  if (res.statusCode !== 201) throw new Error(`key creation failed: ${res.body}`);
+  const { key, id } = res.json().data;
+  return { ...account, key, keyId: id };
+}
+
+type Tc = Awaited<ReturnType<typeof buildTc>>;
+const lookup = (tc: Tc, key: string) => tc.inject({ url: '/api/iocs/198.51.100.7', key });
+
+t.test('a key revoked through the Auth routes is refused on the next request', async (t) => {
+  const { tc, auth } = await platform(t);
+  const owner = await accountWithKey(auth);
+  t.equal((await lookup(tc, owner.key)).statusCode, 200);
+  t.equal((await lookup(tc, owner.key)).statusCode, 200, 'verified again (from memory)');
+  const revoked = await auth.app.inject({ method: 'DELETE', url: `/api/auth/api-keys/${owner.keyId}`, headers: owner.headers });
+  t.equal(revoked.statusCode, 200);
+  const res = await lookup(tc, owner.key);
+  t.equal(res.statusCode, 401);
+  t.equal(res.json().error, 'Invalid API key');
+});
+
+t.test('suspending the owner refuses the next request; lifting it allows the one after', async (t) => {
+  const { tc, auth, admin } = await platform(t);
+  const owner = await accountWithKey(auth);
+  t.equal((await lookup(tc, owner.key)).statusCode, 200);
+  const patch = (body: Record<string, unknown>) =>
+    auth.app.inject({ method: 'PATCH', url: `/api/admin/users/${owner.id}`, headers: admin.headers, payload: body });
+  t.equal((await patch({ suspended: true })).statusCode, 200);
+  let res = await lookup(tc, owner.key);
+  t.equal(res.statusCode, 403);
+  t.equal(res.json().error, 'Account suspended');
+  t.equal((await patch({ suspended: false })).statusCode, 200);
+  res = await lookup(tc, owner.key);
+  t.equal(res.statusCode, 200);
+});
+
+t.test('a tier change applies to the next request: its rate limit and its scopes', async (t) => {
+  const { tc, auth, admin } = await platform(t, { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: JSON.stringify({ community: 5, pro: 50 }) });
+  const owner = await register(auth.app);
+  const setTier = async (tier: string) => {
+    const res = await auth.app.inject({ method: 'PATCH', url: `/api/admin/users/${owner.id}`, headers: admin.headers, payload: { tier } });
+    t.equal(res.statusCode, 200, `tier ${tier}`);
+  };
+  await setTier('pro');
+  const created = await auth.app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: owner.headers, payload: { name: 'sensor', scopes: ['read', 'write'] } });
+  const { key } = created.json().data;
+  const upload = () => tc.inject({ method: 'POST', url: '/api/threats', key, payload: { threats: [{ type: 'ip', value: '198.51.100.9', source: 's' }] } });
+  let res = await lookup(tc, key);
+  t.equal(res.headers['x-ratelimit-limit'], '50', 'pro limit');
+  t.equal((await upload()).statusCode, 201, 'a pro key writes');
+
+  await setTier('community');
+  res = await lookup(tc, key);
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers['x-ratelimit-limit'], '5', 'the community limit at once');
+  t.equal((await upload()).json().error, 'Missing scope: write', 'and no write with it');
+
+  await setTier('pro');
+  t.equal((await lookup(tc, key)).headers['x-ratelimit-limit'], '50', 'back up at once');
+  t.equal((await upload()).statusCode, 201);
+});
+
+t.test('the keys CLI on another connection: a revocation is refused on the next request', async (t) => {
+  const tc = await buildTc(t);
+  // What `npm run keys` does: its own connection to the same file, in another process.
+  const cli = openDatabase(tc.config.databasePath);
+  t.teardown(() => cli.close());
+  const clock = new ManualClock();
+  const created = runKeysCommand(cli, clock, ['create', '--tier', 'pro', '--scopes', 'read']);
+  const key = /key \(shown once\): (pgk_\S+)/.exec(created.out)![1]!;
+  const id = /created (key_\S+)/.exec(created.out)![1]!;
+  t.equal((await lookup(tc, key)).statusCode, 200);
+  t.equal((await lookup(tc, key)).statusCode, 200);
+  t.equal(runKeysCommand(cli, clock, ['revoke', id]).code, 0);
+  t.equal((await lookup(tc, key)).statusCode, 401);
+});
+
+t.test('plain SQL on another connection: scopes, owner tier, suspension and deletion are seen at once', async (t) => {
+  const { tc, auth } = await platform(t, { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: JSON.stringify({ community: 5, business: 70 }) });
+  const owner = await accountWithKey(auth);
+  const other = openDatabase(tc.config.databasePath);
+  t.teardown(() => other.close());
+  t.equal((await lookup(tc, owner.key)).headers['x-ratelimit-limit'], '5');
+
+  other.prepare(`UPDATE users SET tier = 'business' WHERE id = ?`).run(owner.id);
+  t.equal((await lookup(tc, owner.key)).headers['x-ratelimit-limit'], '70', 'tier');
+
+  other.prepare(`UPDATE api_keys SET scopes = 'write' WHERE id = ?`).run(owner.keyId);
+  t.equal((await lookup(tc, owner.key)).json().error, 'Missing scope: read', 'scopes');
+  other.prepare(`UPDATE api_keys SET scopes = 'read' WHERE id = ?`).run(owner.keyId);
+  t.equal((await lookup(tc, owner.key)).statusCode, 200);
+
+  other.prepare(`UPDATE users SET suspended = 1 WHERE id = ?`).run(owner.id);
+  t.equal((await lookup(tc, owner.key)).statusCode, 403, 'suspension');
+  other.prepare(`UPDATE users SET suspended = 0 WHERE id = ?`).run(owner.id);
+  t.equal((await lookup(tc, owner.key)).statusCode, 200);
+
+  other.prepare(`DELETE FROM users WHERE id = ?`).run(owner.id);
+  t.equal((await lookup(tc, owner.key)).statusCode, 401, 'the owner and with them the key are gone');
+});
+
+t.test('only writes that can change a verdict move the key generation', async (t) => {
+  const { tc, auth } = await platform(t);
+  const owner = await accountWithKey(auth);
+  const generation = () => tc.db.prepare(`SELECT n FROM api_key_generation`).pluck().get() as number;
+  const before = generation();
+  tc.db.prepare(`UPDATE users SET last_login_at = ?, name = 'Renamed' WHERE id = ?`).run(new Date().toISOString(), owner.id);
+  tc.db.prepare(`UPDATE users SET tier = tier, suspended = suspended WHERE id = ?`).run(owner.id);
+  t.equal(generation(), before, 'logins, renames and no-op updates keep what was verified');
+  tc.db.prepare(`UPDATE users SET tier = 'pro' WHERE id = ?`).run(owner.id);
+  t.equal(generation(), before + 1);
+  tc.db.prepare(`UPDATE api_keys SET name = 'renamed' WHERE id = ?`).run(owner.keyId);
+  t.equal(generation(), before + 2, 'any change of a key row');
+});
+
+t.test('an unknown secret is never remembered: a key created with it works at once', async (t) => {
+  const tc = await buildTc(t);
+  const secret = `pgk_${'k'.repeat(40)}`;
+  t.equal((await lookup(tc, secret)).statusCode, 401);
+  createApiKeyStore(tc.db, tc.clock).create({ name: 'late', origin: 'operator', tier: 'pro', scopes: ['read'], key: secret });
+  t.equal((await lookup(tc, secret)).statusCode, 200);
+});
+
+t.test('a verified key record cannot be changed by whoever holds it', async (t) => {
+  const tc = await buildTc(t);
+  const keys = createApiKeyStore(tc.db, tc.clock);
+  const { key } = keys.create({ name: 'reader', origin: 'operator', tier: 'pro', scopes: ['read'] });
+  const record = keys.verify(key)!;
+  t.throws(() => (record.scopes as string[]).push('admin'));
+  t.throws(() => Object.assign(record, { tier: 'enterprise' }));
+  t.same(keys.verify(key)!.scopes, ['read']);
+  t.equal(keys.verify(key)!.tier, 'pro');
+});
