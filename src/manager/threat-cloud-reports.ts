@@ -1,6 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
-import { createIocService } from '../threat-cloud/ioc-service.js';
+import { createIocService, type IocReport } from '../threat-cloud/ioc-service.js';
 import type { Category } from '../threat-cloud/ioc-store.js';
 import { NormaliseError, normaliseIp } from '../threat-cloud/normalise.js';
 import { MANAGER_REPORTER, userReporter } from '../threat-cloud/reporters.js';
@@ -51,24 +51,22 @@ export function threatCloudReports(db: Db, clock: Clock): IngestHook {
   const iocs = createIocService(db, clock);
   const reporterOf = fleetReporter(db);
   return (agent, rows) => {
-    let reporter: string | undefined;
+    const reports: IocReport[] = [];
     for (const row of rows) {
       const ip = publicSource(row.source_ip);
       if (!ip) continue;
-      reporter ??= reporterOf(agent.org_id);
-      iocs.mergeReport(
-        {
-          type: 'ip',
-          value: ip,
-          source: 'guard-agent',
-          kind: 'upload',
-          category: CATEGORY_OF_EVENT[row.type] ?? null,
-          severity: row.severity as Severity,
-          confidence: row.confidence ?? DEFAULT_CONFIDENCE,
-          context: { type: row.type },
-        },
-        reporter,
-      );
+      reports.push({
+        type: 'ip',
+        value: ip,
+        source: 'guard-agent',
+        kind: 'upload',
+        category: CATEGORY_OF_EVENT[row.type] ?? null,
+        severity: row.severity as Severity,
+        confidence: row.confidence ?? DEFAULT_CONFIDENCE,
+        context: { type: row.type },
+      });
     }
+    // One merge for the batch: its IoCs are read in one statement and its change positions taken at once.
+    if (reports.length > 0) iocs.mergeReports(reports, reporterOf(agent.org_id));
   };
 }
