@@ -2,6 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { DAY_MS } from '../../src/threat-cloud/reputation.js';
 import { createReputationRefresh } from '../../src/threat-cloud/refresh.js';
+import { seedIocs } from '../../src/threat-cloud/seed.js';
 import { buildTc, count, operatorKey, threat } from './fixtures.js';
 
 type Tc = Awaited<ReturnType<typeof buildTc>>;
@@ -267,4 +268,15 @@ t.test('decay refresh: hourly in SQL, change sequence only on crossing 30 or sta
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2')] } });
   t.equal(seqOf('198.51.100.2').status, 'active', 'expired → active on a new report');
   t.equal(count(tc.db, 'iocs'), 2);
+});
+
+t.test('a JSON feed page larger than one read chunk is the same unbroken run of the change sequence', async (t) => {
+  const tc = await buildTc(t);
+  seedIocs(tc.db, { count: 1_300, now: tc.clock.now(), childRows: false });
+  const expected = (tc.db.prepare(`SELECT value FROM iocs ORDER BY change_seq`).all() as { value: string }[]).map((row) => row.value);
+  const first = (await tc.inject({ url: '/api/feeds/iocs?limit=1200' })).json().data;
+  t.equal(first.count, 1200);
+  t.same(first.iocs.map((ioc: { value: string }) => ioc.value), expected.slice(0, 1200), 'in sequence order, nothing skipped or repeated across chunks');
+  const rest = (await tc.inject({ url: `/api/feeds/iocs?limit=1200&cursor=${first.nextCursor}` })).json().data;
+  t.same(rest.iocs.map((ioc: { value: string }) => ioc.value), expected.slice(1200), 'the cursor continues after the last row of the page');
 });

@@ -12,6 +12,8 @@ import { DEFAULT_THRESHOLD } from '../reputation.js';
 import { panguardIdentity, stixBundleId, stixSourceOf, toStixIndicator, type StixIndicator } from '../stix.js';
 import { AgentUpdate, AgentUpdateQuery, BlocklistQuery, IocFeed, IocFeedQuery, type IocFeedQuery as IocFeedQueryType } from '../schemas.js';
 
+/** Rows of a JSON feed page read between two turns of the event loop. */
+const FEED_READ_CHUNK = 500;
 const TEXT_FEED = { 200: Type.String({ description: 'text/plain: comment header, then one value per line' }), 304: Type.Null(), ...errorResponses };
 
 /** `If-None-Match` (weak comparison) or, without it, `If-Modified-Since`: true when the client's copy is current. */
@@ -79,10 +81,23 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
     return query.since !== undefined ? feeds.positionBefore(query.since) : 0;
   }
 
-  /** One page of the change sequence. */
-  function changePage(query: IocFeedQueryType) {
+  /**
+   * One page of the change sequence, read in chunks with the event loop free between them: a
+   * 5,000-row page at a million IoCs held it ~100 ms in one piece. Chunks continue after the
+   * last position read, so the page is the same run of the sequence either way.
+   */
+  async function changePage(query: IocFeedQueryType) {
     const start = pageStart(query);
-    const rows = feeds.changesAfter(start, query.type ?? null, query.limit ?? 1000);
+    const limit = query.limit ?? 1000;
+    const rows: ReturnType<typeof feeds.changesAfter> = [];
+    let after = start;
+    for (;;) {
+      const chunk = feeds.changesAfter(after, query.type ?? null, Math.min(FEED_READ_CHUNK, limit - rows.length));
+      rows.push(...chunk);
+      if (chunk.length === 0 || rows.length >= limit) break;
+      after = chunk[chunk.length - 1]!.change_seq;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const nextCursor = encodeCursor(rows.length > 0 ? rows[rows.length - 1]!.change_seq : start);
     return { rows, nextCursor };
   }
@@ -102,7 +117,7 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
     async (request, reply) => {
       queryAudit.push({ resource: 'feeds/iocs', details: { ...request.query }, ...actor(request) });
       if (conditional(context, request, reply, 'iocs', request.query)) return reply;
-      const { rows, nextCursor } = changePage(request.query);
+      const { rows, nextCursor } = await changePage(request.query);
       const maxReputation = request.query.maxReputation;
       const listed = rows.filter((row) => isListed(row, maxReputation));
       const removed = rows.filter((row) => !isListed(row, maxReputation)).map((row) => ({ value: row.value, type: row.type }));
