@@ -1,28 +1,43 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { forbidden, unauthorized } from '../shared/errors.js';
 import { ENROLL_TOKEN_PREFIX, type EnrollTokenVerifier } from '../shared/enroll-tokens.js';
 import { bearerToken, safeEqual, sha256Hex } from '../shared/tokens.js';
 import type { Registrant } from './enrollment.js';
-import type { AgentRow, AgentStore } from './agents-store.js';
+import type { AgentStore } from './agents-store.js';
 
 /**
  * Who may register agents (a Registrant: the operator, the installer's MANAGER_ENROLL_TOKEN or
- * a user's own enrollment token), or one agent. An agent principal carries its row as read
- * when the token was verified, so its own routes skip a lookup.
+ * a user's own enrollment token), or one agent.
  */
-export type Principal = Registrant | { kind: 'agent'; agentId: string; agent: AgentRow };
+export type Principal = Registrant | { kind: 'agent'; agentId: string };
 
 const AGENT_TOKEN_PREFIX = 'pga_';
 export const AGENT_TOKEN_FORBIDDEN = 'Agent token not allowed here';
 export const ENROLL_TOKEN_FORBIDDEN = 'Enroll token may only register agents';
 
-type Guard = (request: FastifyRequest) => Promise<void>;
+/** A preValidation hook in callback style: no promise and no extra microtask per request. */
+type Guard = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
+/** A guard from a check that throws the refusal (401/403). */
+const guard =
+  (check: (request: FastifyRequest) => void): Guard =>
+  (request, _reply, done) => {
+    try {
+      check(request);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    done();
+  };
 
 /**
  * Who is calling: the operator (static token), an installer (enroll token), a user's
  * enrollment token (found by SHA-256, joined with its owner) or one agent (its own token,
- * found by SHA-256). Resolved once per request — the rate limiter's key generator at
- * onRequest and the route guard at preValidation share the answer.
+ * found by SHA-256; the store remembers the agents' token hashes and forgets one the moment
+ * its row is deleted or its token replaced, see agents-store.ts). Resolved once per request —
+ * the rate limiter's key generator at onRequest and the route guard at preValidation share
+ * the answer.
  */
 export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTokenVerifier; authToken: string; enrollToken?: string | undefined }) {
   const resolved = new WeakMap<FastifyRequest, Principal | null>();
@@ -31,8 +46,8 @@ export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTok
 
   const resolve = (token: string): Principal | null => {
     if (token.startsWith(AGENT_TOKEN_PREFIX)) {
-      const agent = deps.agents.findByTokenHash(sha256Hex(token));
-      return agent ? { kind: 'agent', agentId: agent.id, agent } : null;
+      const agentId = deps.agents.idByTokenHash(sha256Hex(token));
+      return agentId === undefined ? null : { kind: 'agent', agentId };
     }
     // No early null on a miss: a configured static token may happen to start with `pge_`.
     const enroll = token.startsWith(ENROLL_TOKEN_PREFIX) ? deps.enrollTokens.verify(token) : null;
@@ -62,30 +77,25 @@ export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTok
   };
 
   /** Fleet reads and writes: the operator token only. */
-  const operator: Guard = async (request) => {
+  const operator = guard((request) => {
     const principal = authenticated(request);
     if (principal.kind !== 'operator') refuse(principal);
-  };
+  });
   /** Registration: the operator or an enrollment token of either kind. */
-  const enroll: Guard = async (request) => {
+  const enroll = guard((request) => {
     const principal = authenticated(request);
     if (principal.kind === 'agent') refuse(principal);
-  };
+  });
   /** An agent's own heartbeat, events and policy: that agent, or the operator. */
-  const ownAgent: Guard = async (request) => {
+  const ownAgent = guard((request) => {
     const principal = authenticated(request);
     if (principal.kind === 'operator') return;
     const { id } = request.params as { id?: string };
     if (principal.kind !== 'agent' || principal.agentId !== id) refuse(principal);
-  };
+  });
 
   return {
     identify,
-    /** The calling agent's row when an agent token was verified for this request, else undefined. */
-    callingAgent(request: FastifyRequest): AgentRow | undefined {
-      const principal = resolved.get(request);
-      return principal?.kind === 'agent' ? principal.agent : undefined;
-    },
     /** Who registers, for a request the `enroll` guard let through. */
     registrant(request: FastifyRequest): Registrant {
       const principal = authenticated(request);

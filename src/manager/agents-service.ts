@@ -4,11 +4,12 @@ import { toIso } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
 import { badRequest, notFound } from '../shared/errors.js';
 import { newId, newSecretToken, sha256Hex } from '../shared/tokens.js';
-import type { AgentRow, AgentStore } from './agents-store.js';
+import type { AgentRow, AgentStore, HeartbeatUpdate } from './agents-store.js';
 import type { EnrollmentRules, Registrant } from './enrollment.js';
 import type { EventStore } from './events-store.js';
 import type { PolicyStore } from './policies-store.js';
-import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, RegisterBody } from './schemas.js';
+import type { Static } from '@sinclair/typebox';
+import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, HeartbeatReply, RegisterBody } from './schemas.js';
 import type { SseHub } from './sse-hub.js';
 import { heartbeatRange, statusAt, type StatusTimeouts } from './status.js';
 import { durableTransaction } from '../shared/db/durable.js';
@@ -17,6 +18,8 @@ export const DEFAULT_ORG = 'default';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const agentNotFound = () => notFound('Agent not found', 'AGENT_NOT_FOUND');
+
+type HeartbeatAnswer = Static<typeof HeartbeatReply>;
 
 export function policyVersionName(version: number): string {
   return `v${version}`;
@@ -80,6 +83,94 @@ export function createAgentService(deps: AgentServiceDeps) {
     return { id, created: true };
   });
 
+  interface WaitingBeat {
+    id: string;
+    body: HeartbeatBody;
+    at: number;
+    resolve: (reply: HeartbeatAnswer) => void;
+    reject: (error: unknown) => void;
+  }
+  type Written = { reply: HeartbeatAnswer; cameOnline: { agentId: string; hostname: string; ip: string } | null } | null;
+  /** One agent's beats of this turn: its row as the last of them leaves it, and the write that does so. */
+  interface Beating {
+    row: AgentRow;
+    /** The version of the policy that applies to it (policies do not change inside the transaction). */
+    applicable: string | null;
+    update: HeartbeatUpdate | null;
+  }
+
+  /**
+   * Heartbeats are written in groups: those that arrive in one turn of the event loop wait for
+   * its end (setImmediate) and commit in one transaction, then each is answered; none is
+   * answered before it is committed. A commit per beat was most of a heartbeat's cost. Each
+   * beat is judged against the row as the beats before it left it, and an agent's beats of one
+   * turn become one row write with the values one-at-a-time writes would leave (the last
+   * beat's metrics and time, the last version and policyVersion sent), so status, agent_online
+   * and pendingPolicies are exactly what one-at-a-time writes would give. Heartbeats commit
+   * with the connection's level (NORMAL by default): telemetry, not credentials.
+   */
+  const writeBeats = db.transaction((beats: WaitingBeat[]): Written[] => {
+    const beating = new Map<string, Beating | null>();
+    const written = beats.map(({ id, body, at }): Written => {
+      let agent = beating.get(id);
+      if (agent === undefined) {
+        const row = agents.findById(id);
+        const policy = row ? policies.applicableTo(id, row.org_id) : undefined;
+        agent = row ? { row, applicable: policy ? policyVersionName(policy.version) : null, update: null } : null;
+        beating.set(id, agent);
+      }
+      if (!agent) return null;
+      const { row } = agent;
+      const lastHeartbeat = toIso(at);
+      const cameOnline = statusAt(row.last_heartbeat_ms, at, timeouts) !== 'online';
+      const applied = body.policyVersion ?? row.policy_version;
+      const previous = agent.update;
+      agent.update = {
+        id,
+        nowMs: at,
+        onlineSinceIso: previous?.onlineSinceIso ?? lastHeartbeat,
+        cpu: body.cpu ?? null,
+        memory: body.memory ?? null,
+        uptime: body.uptime ?? null,
+        version: body.version ?? previous?.version ?? null,
+        policyVersion: body.policyVersion ?? previous?.policyVersion ?? null,
+      };
+      row.last_heartbeat_ms = at;
+      row.policy_version = applied;
+      return {
+        reply: { id, status: 'online', lastHeartbeat, pendingPolicies: agent.applicable !== null && agent.applicable !== applied ? 1 : 0 },
+        cameOnline: cameOnline ? { agentId: id, hostname: row.hostname, ip: row.ip } : null,
+      };
+    });
+    for (const agent of beating.values()) if (agent?.update) agents.heartbeat(agent.update);
+    return written;
+  });
+  let waiting: WaitingBeat[] = [];
+  const flushBeats = () => {
+    if (waiting.length === 0) return;
+    const beats = waiting;
+    waiting = [];
+    let written: Written[];
+    try {
+      // IMMEDIATE: the write lock at BEGIN rather than an upgrade from the first read.
+      written = writeBeats.immediate(beats);
+    } catch (error) {
+      // Rolled back as a whole: each heartbeat gets the error (503 for a full or locked file).
+      for (const beat of beats) beat.reject(error);
+      return;
+    }
+    beats.forEach((beat, i) => {
+      const result = written[i];
+      if (!result) return beat.reject(agentNotFound());
+      try {
+        if (result.cameOnline) hub.publish('agent_online', result.cameOnline);
+        beat.resolve(result.reply);
+      } catch (error) {
+        beat.reject(error);
+      }
+    });
+  };
+
   const requireAgent = (id: string) => {
     const row = agents.findById(id);
     if (!row) throw agentNotFound();
@@ -104,28 +195,19 @@ export function createAgentService(deps: AgentServiceDeps) {
       return { agent: { ...toAgent(row, now, timeouts), agentToken: token }, created };
     },
 
-    /** `known`: the agent's row already read by the token check, saving a lookup per beat. */
-    heartbeat(id: string, body: HeartbeatBody, known?: AgentRow) {
-      const before = known?.id === id ? known : requireAgent(id);
-      const now = clock.now();
-      agents.heartbeat({
-        id,
-        nowMs: now,
-        nowIso: toIso(now),
-        cpu: body.cpu ?? null,
-        memory: body.memory ?? null,
-        uptime: body.uptime ?? null,
-        version: body.version ?? null,
-        policyVersion: body.policyVersion ?? null,
+    /**
+     * Stores a heartbeat; resolves once it is committed (see writeBeats: heartbeats arriving
+     * together share one commit), so an answered heartbeat is in the file and in every read.
+     */
+    heartbeat(id: string, body: HeartbeatBody): Promise<HeartbeatAnswer> {
+      return new Promise((resolve, reject) => {
+        waiting.push({ id, body, at: clock.now(), resolve, reject });
+        if (waiting.length === 1) setImmediate(flushBeats);
       });
-      if (statusAt(before.last_heartbeat_ms, now, timeouts) !== 'online') {
-        hub.publish('agent_online', { agentId: id, hostname: before.hostname, ip: before.ip });
-      }
-      const applied = body.policyVersion ?? before.policy_version;
-      const policy = policies.applicableTo(id, before.org_id);
-      const pendingPolicies = policy && policyVersionName(policy.version) !== applied ? 1 : 0;
-      return { id, status: 'online' as const, lastHeartbeat: toIso(now), pendingPolicies };
     },
+
+    /** Commits heartbeats still waiting for their turn (the app is closing). */
+    flushHeartbeats: () => flushBeats(),
 
     list(query: AgentListQuery) {
       const now = clock.now();

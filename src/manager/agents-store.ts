@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../shared/db/open.js';
 
@@ -35,7 +36,8 @@ export interface NewAgent {
 export interface HeartbeatUpdate {
   id: string;
   nowMs: number;
-  nowIso: string;
+  /** The stored status's change time if it was not `online` (the first of the beats this write stands for). */
+  onlineSinceIso: string;
   cpu: number | null;
   memory: number | null;
   uptime: number | null;
@@ -71,10 +73,41 @@ export interface StatusCounts {
   offline: number;
 }
 
+/**
+ * Agent ids by token hash, remembered so an agent's every request does not read the table to
+ * learn who it is. Exact, not a time-limited cache: TEMP triggers on this connection (never
+ * in the file's schema) call back into it when a row is deleted or its token replaced, inside
+ * the very statement that does it, whichever code runs that statement (a deregistration, a
+ * re-registration, the Auth Server deleting an account's org). So a revoked token is refused
+ * on the next request. Only hashes of tokens that worked are kept, at most one per agent.
+ */
+function createTokenIndex(db: Db) {
+  const ids = new Map<string, string>();
+  // Unique per store: several apps may share one connection (tests), each with its own map.
+  const name = `panguard_agent_token_gone_${randomBytes(6).toString('hex')}`;
+  db.function(name, { deterministic: false }, (tokenHash: unknown) => {
+    if (typeof tokenHash === 'string') ids.delete(tokenHash);
+    return null;
+  });
+  db.exec(`
+    CREATE TEMP TRIGGER ${name}_deleted AFTER DELETE ON main.agents BEGIN SELECT ${name}(OLD.token_hash); END;
+    CREATE TEMP TRIGGER ${name}_replaced AFTER UPDATE OF token_hash ON main.agents BEGIN SELECT ${name}(OLD.token_hash); END;`);
+  return {
+    get: (tokenHash: string) => ids.get(tokenHash),
+    remember: (tokenHash: string, id: string) => void ids.set(tokenHash, id),
+    /** Drops the triggers (the connection outlives the app); a closed connection took them along. */
+    close(): void {
+      ids.clear();
+      if (db.open) db.exec(`DROP TRIGGER IF EXISTS temp.${name}_deleted; DROP TRIGGER IF EXISTS temp.${name}_replaced;`);
+    },
+  };
+}
+
 /** SQL of the agents and their tags; every statement prepared once. */
 export function createAgentStore(db: Db) {
   const byId = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE id = ?');
-  const byTokenHash = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE token_hash = ?');
+  const idByTokenHash = db.prepare<[string], { id: string }>('SELECT id FROM agents WHERE token_hash = ?');
+  const tokens = createTokenIndex(db);
   const byOrgHostname = db.prepare<[string, string], AgentRow>('SELECT * FROM agents WHERE org_id = ? AND hostname = ?');
   const insert = db.prepare(`
     INSERT INTO agents (id, org_id, hostname, os, version, ip, tags, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
@@ -89,7 +122,7 @@ export function createAgentStore(db: Db) {
   const heartbeat = db.prepare(`
     UPDATE agents SET last_heartbeat_ms = @nowMs, cpu = @cpu, memory = @memory, uptime = @uptime,
       version = COALESCE(@version, version), policy_version = COALESCE(@policyVersion, policy_version),
-      status = 'online', status_changed_at = CASE WHEN status = 'online' THEN status_changed_at ELSE @nowIso END
+      status = 'online', status_changed_at = CASE WHEN status = 'online' THEN status_changed_at ELSE @onlineSinceIso END
     WHERE id = @id`);
   const remove = db.prepare<[string]>('DELETE FROM agents WHERE id = ?');
 
@@ -155,7 +188,14 @@ export function createAgentStore(db: Db) {
 
   return {
     findById: (id: string) => byId.get(id),
-    findByTokenHash: (tokenHash: string) => byTokenHash.get(tokenHash),
+    /** The id of the agent holding this token (by its SHA-256), if any. */
+    idByTokenHash(tokenHash: string): string | undefined {
+      const known = tokens.get(tokenHash);
+      if (known !== undefined) return known;
+      const id = idByTokenHash.get(tokenHash)?.id;
+      if (id !== undefined) tokens.remember(tokenHash, id);
+      return id;
+    },
     findByOrgHostname: (orgId: string, hostname: string) => byOrgHostname.get(orgId, hostname),
     /** Callers run this inside a transaction: the row and its tags go together. */
     insert(agent: NewAgent): void {
@@ -198,6 +238,8 @@ export function createAgentStore(db: Db) {
     /** Agents last heard from before `onlineFrom`, after the cursor, in heartbeat order. */
     notOnlineAfter: (cursor: SweepCursor, onlineFrom: number, limit: number) => notOnline.all({ ...cursor, onlineFrom, limit }),
     setStatus: (rowid: number, status: 'stale' | 'offline', nowIso: string) => void setStatus.run(status, nowIso, rowid),
+    /** When the app closes: its triggers leave the shared connection. */
+    close: () => tokens.close(),
   };
 }
 

@@ -122,6 +122,11 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     sweeper.stop();
     hub.close();
   });
-  app.addHook('onClose', async () => sweeper.stop());
+  app.addHook('onClose', async () => {
+    sweeper.stop();
+    // Requests finished before this, so nothing should wait; written anyway if something does.
+    agents.flushHeartbeats();
+    agentStore.close();
+  });
   return app;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyRequest,
@@ -25,6 +26,7 @@ import { applyConnectionLimits, closeUnfinishedRequestsOnClose, DEFAULT_CONNECTI
 import { installJsonBodyParser } from './json-body.js';
 import { CSP, DOCS_CSP, HSTS, SECURITY_HEADERS } from './security-headers.js';
 import { installPageDepthLimit } from './page-depth.js';
+import { lazyRequestLogger } from './logger.js';
 
 /** Every app of the process, whatever its transport: routes never care about TLS. */
 export type App = FastifyInstance<
@@ -67,6 +69,15 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** Paths the contract exempts from rate limits and for which the docs UI needs its own CSP. */
 const UNLIMITED_PATHS = /^\/(health|metrics|docs)(\/|$|\?)/;
 
+/**
+ * Requests whose arrival and completion are not logged: a health probe every few seconds from
+ * a load balancer or orchestrator would bury the log. Errors they meet are still logged.
+ */
+function isProbe(request: FastifyRequest): boolean {
+  const url = request.raw.url;
+  return url === '/health' || url?.startsWith('/health?') === true;
+}
+
 function requestIdFrom(raw: IncomingMessage): string {
   const incoming = raw.headers['x-request-id'];
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -90,6 +101,8 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     trustProxy: options.trustProxy,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     genReqId: requestIdFrom,
+    childLoggerFactory: lazyRequestLogger,
+    logController: new LogController({ disableRequestLogging: isProbe }),
     routerOptions: { maxParamLength: options.maxParamLength ?? 200 },
     // Keep-alive connections must not hold a graceful shutdown open.
     forceCloseConnections: 'idle',
@@ -127,12 +140,14 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request, reply) => {
+  // The one hook every request runs, /health included: a callback hook, so no promise and
+  // no extra microtask per request.
+  const headers: Record<string, string> = { ...SECURITY_HEADERS, ...(tls ? { 'strict-transport-security': HSTS } : {}) };
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    reply.headers(SECURITY_HEADERS);
+    reply.headers(headers);
     if (!request.url.startsWith('/docs')) reply.header('content-security-policy', CSP);
-    if (tls) reply.header('strict-transport-security', HSTS);
-    if (closing) throw unavailable(SHUTTING_DOWN_MESSAGE, 'SHUTTING_DOWN');
+    done(closing ? unavailable(SHUTTING_DOWN_MESSAGE, 'SHUTTING_DOWN') : undefined);
   });
 
   if (options.corsAllowedOrigins.length > 0) {

@@ -40,10 +40,8 @@ export function applyConnectionLimits(server: Server, limits: ConnectionLimits):
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = limits.checkIntervalMs;
 }
 
-/** The TCP socket under a connection (a TLS socket's wrapped socket, or the socket itself). */
-function tcpSocketOf(socket: Socket): Socket {
-  return (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
-}
+/** A socket as Node's HTTP server uses it: the response it is writing, if any. */
+type HttpSocket = Socket & { _httpMessage?: (ServerResponse & { req?: IncomingMessage }) | null };
 
 /**
  * How long a closing server still lets requests in transit arrive (they get the 503
@@ -62,36 +60,43 @@ const ARRIVAL_GRACE_MS = 1000;
  * Node closes at once). The requests that stay finish (streams are ended by their own
  * preClose hooks), and their connections then close instead of idling out the keep-alive
  * limit.
+ *
+ * Nothing here runs per request while the server is open: which request a connection carries
+ * is read from Node's own socket state when the close begins and when the grace ends.
  */
 export function closeUnfinishedRequestsOnClose(app: FastifyInstance): void {
   const server = app.server as Server;
-  const connections = new Set<Socket>();
-  const answering = new Map<Socket, IncomingMessage>();
-  let closing = false;
+  /** Every open connection: the TCP socket, and the TLS socket over it once the handshake is done. */
+  const connections = new Map<Socket, HttpSocket>();
   server.on('connection', (socket: Socket) => {
-    connections.add(socket);
-    socket.once('close', () => {
-      connections.delete(socket);
-      answering.delete(socket);
-    });
+    connections.set(socket, socket);
+    socket.once('close', () => connections.delete(socket));
   });
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = tcpSocketOf(request.socket);
-    answering.set(socket, request);
-    // Node's own 'finish' listener ran first and left the connection open for the next request.
-    response.once('finish', () => {
-      if (closing) request.socket.end();
-    });
-    response.once('close', () => {
-      if (answering.get(socket) === request) answering.delete(socket);
-    });
+  // HTTPS: requests are read from the TLS socket; its wrapped TCP socket is the one above.
+  server.on('secureConnection', (tlsSocket: Socket) => {
+    const tcp = (tlsSocket as Socket & { _parent?: Socket | null })._parent;
+    if (tcp && connections.has(tcp)) connections.set(tcp, tlsSocket);
   });
+  /** The request a connection is answering, if it arrived in full (null: none, or still arriving). */
+  const answering = (socket: HttpSocket): IncomingMessage | null => {
+    const request = socket._httpMessage?.req;
+    return request?.complete === true ? request : null;
+  };
+  /** Node leaves a keep-alive connection open after its response: close it once that is out. */
+  const endAfterResponse = (socket: HttpSocket) => {
+    const response = socket._httpMessage;
+    if (response && !response.writableFinished) response.once('finish', () => socket.end());
+  };
   app.addHook('preClose', async () => {
-    closing = true;
+    for (const socket of connections.values()) endAfterResponse(socket);
+    // Requests arriving from now on (answered 503, or their handler runs) close their connection too.
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      response.once('finish', () => request.socket.end());
+    });
     if (connections.size === 0) return;
     setTimeout(() => {
-      for (const socket of connections) {
-        if (answering.get(socket)?.complete !== true) socket.destroy();
+      for (const [tcp, socket] of connections) {
+        if (!answering(socket)) tcp.destroy();
       }
     }, ARRIVAL_GRACE_MS).unref();
   });

@@ -6,6 +6,15 @@ import { replies } from './envelope.js';
 import { unavailable } from './errors.js';
 import { VERSION } from './version.js';
 
+/**
+ * How long one look at the database answers `/health`. Probes come from load balancers and
+ * orchestrators, often many per second under load; each look is a SQLite read transaction
+ * (two file-lock calls) plus the service's counts, which cost more than the rest of the
+ * request. So the answer is at most this old: a database that stops being readable shows
+ * as 503 within a second, and the counts lag by as much.
+ */
+export const HEALTH_MEMO_MS = 1000;
+
 const HealthBase = {
   status: Type.Literal('healthy'),
   version: Type.String(),
@@ -15,25 +24,43 @@ const HealthBase = {
 /**
  * `GET /health` of a service: no authentication, never rate limited, enveloped, and 503
  * "Database unavailable" when the shared file cannot be read. Each service adds its own
- * fields (`details`), computed only after the database answered.
+ * fields (`details`), computed only after the database answered. Arrival and completion of
+ * probes are not logged (base-app.ts).
  */
 export function registerHealth<P extends TProperties>(
   app: App,
   options: { db: Db; clock: Clock; details: TObject<P>; read: () => Static<TObject<P>> },
 ): void {
-  const startedAt = options.clock.now();
+  const { clock } = options;
+  const startedAt = clock.now();
   const databaseReadable = createReadProbe(options.db);
   const Health = Type.Composite([Type.Object(HealthBase), options.details]);
+  type Data = Static<typeof Health>;
+  /** The last look: when, and the answer's data but its uptime (null: the database could not be read). */
+  let last: { at: number; data: Data | null } | null = null;
+
+  const look = (now: number): Data | null => {
+    if (last && now >= last.at && now - last.at < HEALTH_MEMO_MS) return last.data;
+    const details = databaseReadable() ? options.read() : null;
+    if (details === null) app.log.warn('health: the database cannot be read');
+    const data = details === null ? null : ({ status: 'healthy', version: VERSION, uptime: 0, ...details } as unknown as Data);
+    last = { at: now, data };
+    return data;
+  };
+
   app.get(
     '/health',
     {
       config: { rateLimit: false },
       schema: { tags: ['health'], summary: 'Liveness and database status', response: replies(Health) },
     },
-    async () => {
-      if (!databaseReadable()) throw unavailable('Database unavailable');
-      const base = { status: 'healthy' as const, version: VERSION, uptime: Math.max(0, (options.clock.now() - startedAt) / 1000) };
-      return { ok: true as const, data: { ...base, ...options.read() } as unknown as Static<typeof Health> };
+    // Not async: nothing here waits, so no promise per probe.
+    () => {
+      const now = clock.now();
+      const data = look(now);
+      if (data === null) throw unavailable('Database unavailable');
+      // A copy of one object with only uptime changed keeps one shape for the serialiser.
+      return { ok: true as const, data: { ...data, uptime: Math.max(0, (now - startedAt) / 1000) } };
     },
   );
 }

@@ -1,4 +1,5 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import type { FastifyBaseLogger } from 'fastify';
+import { pino, type ChildLoggerOptions, type Logger, type LoggerOptions } from 'pino';
 
 /**
  * Paths pino censors wherever they appear in a log object: credentials in headers and in any
@@ -38,4 +39,76 @@ export function createRootLogger(level: LoggerOptions['level'] = 'info'): Logger
 export function requestSerializer(req: { method: string; url: string; ip?: string; id: string }) {
   const queryAt = req.url.indexOf('?');
   return { id: req.id, method: req.method, path: queryAt === -1 ? req.url : req.url.slice(0, queryAt), ip: req.ip };
+}
+
+type Bindings = Record<string, unknown>;
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+/** Fastify hands the factory its app logger, a pino logger (which knows isLevelEnabled). */
+type ParentLogger = FastifyBaseLogger & { isLevelEnabled?(level: string): boolean };
+
+/**
+ * A request's logger that becomes a pino child only when something is logged at an enabled
+ * level. Fastify makes a child per request, which serialises the bindings through the
+ * redaction; most requests log nothing at the configured level (every request at `warn`,
+ * `/health` probes at any level), so that was per-request work for no line. Methods live on
+ * the prototype: a request allocates this object and nothing else.
+ */
+class RequestLogger implements FastifyBaseLogger {
+  private made: FastifyBaseLogger | undefined;
+
+  constructor(
+    private readonly parent: ParentLogger,
+    private readonly bindings: Bindings,
+  ) {}
+
+  private real(): FastifyBaseLogger {
+    return (this.made ??= this.parent.child(this.bindings));
+  }
+
+  /** The logger to write to at `level`, or null when that level is off. */
+  private at(level: Level): FastifyBaseLogger | null {
+    if (this.made) return this.made;
+    return this.parent.isLevelEnabled?.(level) === false ? null : this.real();
+  }
+
+  get level(): string {
+    return this.made?.level ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.real().level = level;
+  }
+
+  fatal(...args: unknown[]): void {
+    this.at('fatal')?.fatal(...(args as [string]));
+  }
+  error(...args: unknown[]): void {
+    this.at('error')?.error(...(args as [string]));
+  }
+  warn(...args: unknown[]): void {
+    this.at('warn')?.warn(...(args as [string]));
+  }
+  info(...args: unknown[]): void {
+    this.at('info')?.info(...(args as [string]));
+  }
+  debug(...args: unknown[]): void {
+    this.at('debug')?.debug(...(args as [string]));
+  }
+  trace(...args: unknown[]): void {
+    this.at('trace')?.trace(...(args as [string]));
+  }
+  silent(): void {}
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.real().child(bindings, options);
+  }
+}
+
+/**
+ * Fastify's `childLoggerFactory`: request loggers made on first use (see RequestLogger). A
+ * route with its own log level or serializers gets a real child at once.
+ */
+export function lazyRequestLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  if (options.level !== undefined || options.serializers !== undefined) return logger.child(bindings, options);
+  return new RequestLogger(logger, bindings);
 }

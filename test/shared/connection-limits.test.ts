@@ -4,7 +4,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { Type } from '@sinclair/typebox';
 import { buildManagerApp } from '../../src/manager/app.js';
-import { createBaseApp, type App } from '../../src/shared/base-app.js';
+import { createBaseApp, type App, type TlsMaterial } from '../../src/shared/base-app.js';
 import { ensureSelfSignedCertificate } from '../../src/shared/certificate.js';
 import { applyConnectionLimits, type ConnectionLimits } from '../../src/shared/connection-limits.js';
 import { ok, replies } from '../../src/shared/envelope.js';
@@ -20,7 +20,7 @@ const TIMEOUT_ENVELOPE = { ok: false, error: 'Request timeout', code: 'REQUEST_T
 
 const serverOf = (app: App) => app.server as unknown as { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number };
 
-async function kernelApp(t: Test, limits?: Partial<ConnectionLimits>): Promise<App> {
+async function kernelApp(t: Test, limits?: Partial<ConnectionLimits>, https?: TlsMaterial): Promise<App> {
   const app = await createBaseApp({
     service: 'auth',
     title: 'limits',
@@ -30,6 +30,7 @@ async function kernelApp(t: Test, limits?: Partial<ConnectionLimits>): Promise<A
     corsAllowedOrigins: [],
     rateLimit: { max: 100_000 },
     ...(limits ? { connectionLimits: limits } : {}),
+    ...(https ? { https } : {}),
   });
   const slow = async () => {
     await new Promise((resolve) => setTimeout(resolve, 600));
@@ -38,6 +39,11 @@ async function kernelApp(t: Test, limits?: Partial<ConnectionLimits>): Promise<A
   const response = replies(Type.Object({ waited: Type.Integer() }));
   app.get('/slow', { schema: { response } }, slow);
   app.post('/slow', { schema: { body: Type.Unknown(), response } }, slow);
+  // Longer than the second a close gives requests still arriving.
+  app.get('/slower', { schema: { response } }, async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    return ok({ waited: 1500 });
+  });
   t.teardown(() => app.close());
   return app;
 }
@@ -180,4 +186,27 @@ t.test('closing waits for fully received requests only: slow clients are dropped
     t.equal(end.response, null, `${label}: dropped without a response (its request never started)`);
   }
   t.ok(closeMs < 5000, `close took ${closeMs} ms, not the 10 s / 30 s limits`);
+});
+
+t.test('over TLS too: a close drops half-sent requests and unfinished handshakes, and finishes the request in its handler', async (t) => {
+  const certs = tempDir(t);
+  const material = await ensureSelfSignedCertificate(path.join(certs, 'k.crt'), path.join(certs, 'k.key'));
+  const app = await kernelApp(t, undefined, { cert: material.cert, key: material.key });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as AddressInfo).port;
+  const target: RawTarget = { port, ca: material.cert };
+  const slowHeaders = await slowClient(t, target, 'GET /slow HTTP/1.1\r\nHost: localhost\r\n', 'X-Slow: 1\r\n');
+  const slowBody = await slowClient(t, target, 'POST /slow HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{', ' ');
+  // A TCP connection that never starts its TLS handshake.
+  const noHandshake = await slowClient(t, { port }, '', '');
+  const inHandler = rawExchange(target, 'GET /slower HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await app.close();
+  const answered = await inHandler;
+  t.equal(answered.status, 200, 'the request in its handler was answered, though it took longer than the grace');
+  t.same(JSON.parse(answered.body), { ok: true, data: { waited: 1500 } });
+  t.ok(answered.closedByServer, 'and its keep-alive connection closed after the answer');
+  for (const [label, client] of [['slow headers', slowHeaders], ['slow body', slowBody], ['no handshake', noHandshake]] as const) {
+    t.equal((await client.closed).response, null, `${label}: dropped without a response`);
+  }
 });

@@ -46,7 +46,13 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
     '/api/agents/:id/heartbeat',
     {
       // Every heartbeat field is optional, so an agent may post no body at all.
-      preValidation: [guards.ownAgent, async (request) => void (request.body ??= {})],
+      preValidation: [
+        guards.ownAgent,
+        (request, _reply, done) => {
+          request.body ??= {};
+          done();
+        },
+      ],
       schema: {
         tags: ['agents'],
         summary: "Heartbeat with the agent's metrics; tells it whether a policy is pending",
@@ -56,7 +62,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
         response: replies(HeartbeatReply),
       },
     },
-    async (request) => ok(agents.heartbeat(request.params.id, request.body, access.callingAgent(request))),
+    (request) => agents.heartbeat(request.params.id, request.body).then(ok),
   );
 
   app.post(
