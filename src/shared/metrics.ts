@@ -22,6 +22,8 @@ export interface RequestMetrics {
 
 const NOT_FOUND_ROUTE = 'not_found';
 
+const MISNAMED_DEFAULT_GAUGES = ['handles', 'requests', 'resources'].map((kind) => `panguard_nodejs_active_${kind}_total`);
+
 /**
  * `GET /metrics` in Prometheus text format for one service, with its own registry (three
  * services share the process, so nothing global). Labels are route patterns and status
@@ -32,6 +34,9 @@ export function installMetrics(app: App, options: MetricsOptions): RequestMetric
   const registry = new Registry();
   registry.setDefaultLabels({ service: options.service });
   collectDefaultMetrics({ register: registry, prefix: 'panguard_' });
+  // prom-client names three gauges like counters, which promtool rejects; the same numbers
+  // remain as panguard_nodejs_active_{handles,requests,resources} by type (sum them for a total).
+  for (const misnamed of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(misnamed);
   const requests = new Counter({
     name: 'panguard_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status code',
@@ -53,12 +58,15 @@ export function installMetrics(app: App, options: MetricsOptions): RequestMetric
   });
   for (const collector of options.collectors ?? []) collector(registry);
 
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook: no promise per request.
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? NOT_FOUND_ROUTE;
-    if (route === '/metrics') return;
-    const labels = { method: request.method, route, status_code: String(reply.statusCode) };
-    requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1000);
+    if (route !== '/metrics') {
+      const labels = { method: request.method, route, status_code: String(reply.statusCode) };
+      requests.inc(labels);
+      duration.observe(labels, reply.elapsedTime / 1000);
+    }
+    done();
   });
 
   app.get(
