@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rawInsertRate } from './raw-insert.js';
 import type { BenchContext, BenchRow, Scenario } from './types.js';
+import { freePort } from '../process.js';
 
 /**
  * Threat Cloud scenarios, on the IoCs the runner seeds before the process starts
@@ -162,17 +162,6 @@ async function blocklistDownload(context: BenchContext): Promise<BenchRow[]> {
       met: growth < 64,
     },
   ];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 const STARTUP_ROUNDS = 3;

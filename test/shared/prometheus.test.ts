@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { buildAuthApp } from '../../src/auth/app.js';
@@ -8,22 +7,12 @@ import { buildManagerApp } from '../../src/manager/app.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
 import { authHeader, buildTestApp, tempDir, testConfig, testDb } from '../helper.js';
+import { freePort } from '../process.js';
 
 // Debian's `prometheus` package (installed by .ci/run) provides both programs.
 const METRICS_TOKEN = 'prometheus-test-token-0123456789abcdefghij';
 const TC_KEY = 'prometheus-test-tc-key-0123456789abcdefghijk';
 const SERVICES = { auth: buildAuthApp, manager: buildManagerApp, 'threat-cloud': buildThreatCloudApp } as const;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 async function startServices(t: Parameters<typeof testConfig>[0]) {
   const config = testConfig(t, { METRICS_ENABLED: 'true', METRICS_TOKEN, TC_API_KEYS: TC_KEY });
