@@ -149,15 +149,23 @@ export function createFeedStore(db: Db) {
       return stixChangesAfter.all({ after, type, limit });
     },
 
-    /** All changes in (after, until], chunk by chunk. */
-    async *changesBetween(after: number, until: number, type: IocType | null): AsyncGenerator<ChangeRow[]> {
+    /** The changes in (after, until], chunk by chunk, at most `max` of them. */
+    async *changesBetween(
+      after: number,
+      until: number,
+      type: IocType | null,
+      { chunk = STREAM_CHUNK, max = Number.POSITIVE_INFINITY }: { chunk?: number; max?: number } = {},
+    ): AsyncGenerator<ChangeRow[]> {
       let position = after;
-      for (;;) {
-        const rows = changesAfter.all({ after: position, until, type, limit: STREAM_CHUNK });
+      let left = max;
+      while (left > 0) {
+        const limit = Math.min(chunk, left);
+        const rows = changesAfter.all({ after: position, until, type, limit });
         if (rows.length === 0) return;
         position = rows[rows.length - 1]!.change_seq;
+        left -= rows.length;
         yield rows;
-        if (rows.length < STREAM_CHUNK) return;
+        if (rows.length < limit) return;
       }
     },
 

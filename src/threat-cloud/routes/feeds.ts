@@ -88,14 +88,11 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
    */
   async function changePage(query: IocFeedQueryType) {
     const start = pageStart(query);
-    const limit = query.limit ?? 1000;
-    const rows: ReturnType<typeof feeds.changesAfter> = [];
-    let after = start;
-    for (;;) {
-      const chunk = feeds.changesAfter(after, query.type ?? null, Math.min(FEED_READ_CHUNK, limit - rows.length));
+    const rows: ChangeRow[] = [];
+    const chunks = feeds.changesBetween(start, Number.MAX_SAFE_INTEGER, query.type ?? null, { chunk: FEED_READ_CHUNK, max: query.limit ?? 1000 });
+    for await (const chunk of chunks) {
       rows.push(...chunk);
-      if (chunk.length === 0 || rows.length >= limit) break;
-      after = chunk[chunk.length - 1]!.change_seq;
+      // The generator's own awaits are microtasks: only a macrotask lets other requests in.
       await new Promise((resolve) => setImmediate(resolve));
     }
     const nextCursor = encodeCursor(rows.length > 0 ? rows[rows.length - 1]!.change_seq : start);
