@@ -70,3 +70,20 @@ export async function buildTestApp(
 }
 
 export const authHeader = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/**
+ * Every combination of a list's filters (none, each alone, every pair … all), with the
+ * parameters and the SQL `WHERE` that select the same rows directly: what the no-stall tests
+ * compare each list page and total against.
+ */
+export function filterCombinations<K extends string, V>(values: Record<K, V>, sql: Record<K, string>) {
+  const keys = Object.keys(values) as K[];
+  return Array.from({ length: 1 << keys.length }, (_, mask) => {
+    const present = keys.filter((_, i) => mask & (1 << i));
+    return {
+      present,
+      params: Object.fromEntries(present.map((key) => [key, values[key]])) as Partial<Record<K, V>>,
+      where: present.length > 0 ? `WHERE ${present.map((key) => sql[key]).join(' AND ')}` : '',
+    };
+  });
+}

@@ -4,7 +4,7 @@ import type { App } from '../../src/shared/base-app.js';
 import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
-import { testConfig } from '../helper.js';
+import { filterCombinations, testConfig } from '../helper.js';
 import { authApp, enableTotp, PASSWORD, register, registerAdmin, type Account, type AuthFixture } from './fixtures.js';
 
 const DAY = 86_400_000;
@@ -146,12 +146,8 @@ t.test('audit log: every filter combination pages as before; totals exact per ac
     FROM n`).run({ now });
   const values = { action: 'login.failure', actorId: 'usr_a1', since: new Date(now - 30 * DAY).toISOString(), until: new Date(now - 2 * DAY).toISOString() };
   const sql = { action: 'action = @action', actorId: 'actor_id = @actorId', since: 'created_at >= @since', until: 'created_at <= @until' };
-  const keys = Object.keys(values) as (keyof typeof values)[];
   let capped = 0;
-  for (let mask = 0; mask < 1 << keys.length; mask++) {
-    const present = keys.filter((_, i) => mask & (1 << i));
-    const params = Object.fromEntries(present.map((key) => [key, values[key]]));
-    const where = present.length > 0 ? `WHERE ${present.map((key) => sql[key]).join(' AND ')}` : '';
+  for (const { present, params, where } of filterCombinations(values, sql)) {
     const exact = !present.includes('since') && !present.includes('until') && !(present.includes('action') && present.includes('actorId'));
     for (const [page, limit] of [[1, 50], [4, 7], [50, 200]] as const) {
       const query = [...present.map((key) => `${key}=${encodeURIComponent(values[key])}`), `page=${page}`, `limit=${limit}`].join('&');

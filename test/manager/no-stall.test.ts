@@ -7,7 +7,7 @@ import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
-import { testConfig } from '../helper.js';
+import { filterCombinations, testConfig } from '../helper.js';
 import { managerApp, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
 
 const HOUR = 3_600_000;
@@ -163,12 +163,8 @@ t.test('threat list: pages as before on every filter combination; totals exact f
     severity: 'severity = @severity',
     type: 'type = @type',
   };
-  const keys = Object.keys(values) as (keyof typeof values)[];
   let capped = 0;
-  for (let mask = 0; mask < 1 << keys.length; mask++) {
-    const present = keys.filter((_, i) => mask & (1 << i));
-    const params = Object.fromEntries(present.map((key) => [key, values[key]]));
-    const where = present.length > 0 ? `WHERE ${present.map((key) => sql[key]).join(' AND ')}` : '';
+  for (const { present, params, where } of filterCombinations(values, sql)) {
     const query = present.map((key) => `${key}=${encodeURIComponent(key === 'since' || key === 'until' ? new Date(values[key]).toISOString() : values[key])}`).join('&');
     const exact = !present.includes('since') && !present.includes('until') && present.filter((key) => key === 'agent_id' || key === 'severity' || key === 'type').length <= 1;
     for (const [page, limit] of [[1, 200], [3, 50], [40, 250 / 10]] as const) {
