@@ -204,9 +204,9 @@ export function querySample(resource: string, details: Record<string, unknown> =
   return sample.length > SAMPLE_CHARS ? `${sample.slice(0, SAMPLE_CHARS - 1)}…` : sample;
 }
 
-/** The id of an actor's entry for one kind and minute. */
-function aggregateId(actor: string, kind: QueryKind, minute: string): string {
-  return `audit_${createHash('sha256').update(`${minute}\n${kind}\n${actor}`).digest('hex').slice(0, 32)}`;
+/** The id of an actor's entry for one kind and minute, from `minute\nkind\nactor`. */
+function aggregateId(minuteKindActor: string): string {
+  return `audit_${createHash('sha256').update(minuteKindActor).digest('hex').slice(0, 32)}`;
 }
 
 /** Open aggregates at most between two flushes; a flood of distinct actors flushes early. */
@@ -246,17 +246,21 @@ export function createQueryAuditBuffer(
       const kind = queryKind(entry.resource);
       const minute = `${toIso(clock.now()).slice(0, 16)}:00.000Z`;
       const actor = entry.apiKey !== null ? `key:${entry.apiKey}` : `ip:${entry.ip ?? ''}`;
-      const id = aggregateId(actor, kind, minute);
-      let aggregate = pending.get(id);
+      // Keyed by the plain text the id is hashed from: the hash is paid once per aggregate,
+      // not once per read.
+      const key = `${minute}\n${kind}\n${actor}`;
+      let aggregate = pending.get(key);
       if (!aggregate) {
         if (pending.size >= maxOpen) flush();
-        aggregate = { id, kind, minute, apiKey: entry.apiKey, ip: entry.ip, count: 0, samples: [], ips: [] };
-        pending.set(id, aggregate);
+        aggregate = { id: aggregateId(key), kind, minute, apiKey: entry.apiKey, ip: entry.ip, count: 0, samples: [], ips: [] };
+        pending.set(key, aggregate);
       }
       aggregate.count += 1;
       reads += 1;
-      const sample = querySample(entry.resource, entry.details);
-      if (aggregate.samples.length < QUERY_SAMPLES && !aggregate.samples.includes(sample)) aggregate.samples.push(sample);
+      if (aggregate.samples.length < QUERY_SAMPLES) {
+        const sample = querySample(entry.resource, entry.details);
+        if (!aggregate.samples.includes(sample)) aggregate.samples.push(sample);
+      }
       if (entry.ip !== null && aggregate.ips.length < QUERY_SAMPLES && !aggregate.ips.includes(entry.ip)) aggregate.ips.push(entry.ip);
     },
     flush,

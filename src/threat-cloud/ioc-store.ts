@@ -104,25 +104,26 @@ export type IocView = Omit<Ioc, 'country' | 'updatedAt' | 'changeSeq'>;
 
 export interface LookupResult {
   ioc: IocView;
-  /** Whether the campaign and relation reads would find anything. */
-  inCampaign: boolean;
+  /** The formed campaign the IoC belongs to (campaigns are disjoint: at most one). */
+  campaignId: string | null;
+  /** Whether the relation read would find anything. */
   related: boolean;
 }
 
 type LookupRow = [
   id: string, type: IocType, value: string, reputation: number, status: IocStatus, category: Category | null, severity: Severity,
   confidence: number, sightings: number, reporters: number, trap: number, source: string, sources: string, metadata: string,
-  firstSeen: string, lastSeen: string, inCampaign: number, related: number,
+  firstSeen: string, lastSeen: string, campaignId: string | null, related: number,
 ];
 
 function toLookupResult(row: LookupRow): LookupResult {
-  const [id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata, firstSeen, lastSeen, inCampaign, related] = row;
+  const [id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata, firstSeen, lastSeen, campaignId, related] = row;
   return {
     ioc: {
       id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap: trap === 1, source,
       sources: JSON.parse(sources) as string[], metadata: JSON.parse(metadata) as Metadata, firstSeen, lastSeen,
     },
-    inCampaign: inCampaign === 1,
+    campaignId,
     related: related === 1,
   };
 }
@@ -137,13 +138,13 @@ export function createIocStore(db: Db) {
   );
   const stateStmt = db.prepare<[string], { value: number; updated_at: string | null }>(`SELECT value, updated_at FROM tc_state WHERE name = ?`);
   const byKey = db.prepare<[string, string], IocRow>(`SELECT * FROM iocs WHERE type = ? AND value = ?`);
-  // The IoC and, from the primary keys of the two small tables, whether the campaign and
-  // relation reads would find anything: most IoCs are in neither, and then one statement
+  // The IoC, its formed campaign (the primary key of campaign_iocs: at most one) and whether the
+  // relation read would find anything: most IoCs have no relations, and then one statement
   // answers. Rows as arrays: building a 20-property object per lookup costs more than the read.
   const lookupStmt = db.prepare<[string, string], LookupRow>(
     `SELECT id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata,
        first_seen, last_seen,
-       EXISTS (SELECT 1 FROM campaign_iocs m WHERE m.ioc_id = i.id),
+       (SELECT c.id FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = i.id AND c.formed_at IS NOT NULL),
        EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id)
      FROM iocs i WHERE i.type = ? AND i.value = ?`,
   ).raw();
@@ -203,7 +204,7 @@ export function createIocStore(db: Db) {
       const row = byKey.get(type, value);
       return row ? toIoc(row) : null;
     },
-    /** The IoC a lookup shows, with whether it is in a campaign and has relations. */
+    /** The IoC a lookup shows, with its campaign and whether it has relations. */
     lookup(type: IocType, value: string): LookupResult | null {
       const row = lookupStmt.get(type, value);
       return row ? toLookupResult(row) : null;

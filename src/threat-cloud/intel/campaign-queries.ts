@@ -111,9 +111,6 @@ export function createCampaignQueries(db: Db, clock: Clock, mitre: MitreCatalog)
     `SELECT technique_id AS id, n FROM campaign_technique_counts WHERE n > 0 ORDER BY n DESC, id LIMIT ?`,
   );
   const affectedOrgs = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM campaign_reporters WHERE n > 0`);
-  const membership = db.prepare<[string], string>(
-    `SELECT c.id FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = ? AND c.formed_at IS NOT NULL`,
-  ).pluck();
 
   return {
     list(filter: { status?: CampaignStatus; since?: string; page: number; limit: number }): { items: Campaign[]; total: number } {
@@ -169,11 +166,6 @@ export function createCampaignQueries(db: Db, clock: Clock, mitre: MitreCatalog)
         avgIocsPerCampaign: counts.total === 0 ? 0 : Math.round((counts.members / counts.total) * 10) / 10,
         totalAffectedOrgs: affectedOrgs.get()!.n,
       };
-    },
-
-    /** Campaign ids of an IoC (at most one: campaigns are disjoint), for GET /api/iocs/:value. */
-    campaignsOf(iocId: string): string[] {
-      return membership.all(iocId);
     },
   };
 }

@@ -17,8 +17,8 @@ import { createTrendsQuery } from './trends.js';
 
 /**
  * Campaigns and analytics (issue 6) for the Threat Cloud app: built before the core's
- * routes so they can show campaign ids (`campaignsOf`) and trap intel can correlate at once
- * (`correlateNow`), then `register` adds the routes and the background correlation.
+ * routes so trap intel can correlate at once (`correlateNow`), then `register` adds the
+ * routes and the background correlation. Lookups read an IoC's campaign in their own row.
  */
 export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLogger; schedule?: CorrelationSchedule }) {
   const { db, clock } = deps;
@@ -30,8 +30,6 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
   return {
     correlator,
     job,
-    /** Campaign ids of an IoC for GET /api/iocs/:value. */
-    campaignsOf: (iocId: string): string[] => campaigns.campaignsOf(iocId),
     /** Trap intel, inside its transaction: correlate the IoCs it touched, return the attacker's campaign. */
     correlateNow: (iocIds: readonly string[]): string | null => correlator.correlateNow(iocIds),
 
@@ -52,4 +50,4 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
 export type Intel = ReturnType<typeof createIntel>;
 
 /** What the core's routes need from campaigns. */
-export type CampaignLinks = Pick<Intel, 'campaignsOf' | 'correlateNow'>;
+export type CampaignLinks = Pick<Intel, 'correlateNow'>;

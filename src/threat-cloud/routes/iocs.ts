@@ -71,7 +71,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
     '/api/threats',
     {
       ...apiRoute(context, 'write'),
-      schema: { tags: ['iocs'], summary: 'Report IoCs (1-100 per batch)', security: BEARER, body: ThreatsBody, response: createdReplies(ThreatsResult) },
+      schema: { operationId: 'reportIocs', tags: ['iocs'], summary: 'Report IoCs (1-100 per batch)', security: BEARER, body: ThreatsBody, response: createdReplies(ThreatsResult) },
     },
     async (request, reply) => {
       const key = request.tcKey!;
@@ -105,7 +105,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
     '/api/iocs',
     {
       ...apiRoute(context, 'read'),
-      schema: { tags: ['iocs'], summary: 'List IoCs, most malicious first', security: BEARER, querystring: IocListQuery, response: pagedReplies(IocItem) },
+      schema: { operationId: 'listIocs', tags: ['iocs'], summary: 'List IoCs, most malicious first', security: BEARER, querystring: IocListQuery, response: pagedReplies(IocItem) },
     },
     async (request, reply) => {
       const { page = 1, limit = 50, ...filter } = request.query;
@@ -121,6 +121,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
     {
       ...apiRoute(context, 'read'),
       schema: {
+        operationId: 'lookupIoc',
         tags: ['iocs'],
         summary: 'Look up one indicator (reputation 80, status unknown when never seen)',
         security: BEARER,
@@ -142,8 +143,8 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
       return ok({
         ...toItem(found.ioc),
         reputation: found.ioc.status === 'whitelisted' ? 100 : reputationOf(factors),
+        campaigns: found.campaignId === null ? [] : [found.campaignId],
         // Read only when the lookup row says there is something to read.
-        campaigns: found.inCampaign ? context.campaigns.campaignsOf(found.ioc.id) : [],
         relatedIocs: found.related ? iocs.store.relations(found.ioc.id) : [],
         reputationFactors: factors,
       });
@@ -155,6 +156,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
     {
       ...apiRoute(context, 'admin'),
       schema: {
+        operationId: 'setIocStatus',
         tags: ['iocs'],
         summary: 'Set an IoC active, whitelisted (false positive, allow-listed) or revoked',
         security: BEARER,
@@ -185,7 +187,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
     '/api/sightings',
     {
       ...apiRoute(context, 'write'),
-      schema: { tags: ['sightings'], summary: 'Record a sighting of a known IoC', security: BEARER, body: SightingBody, response: createdReplies(SightingResult) },
+      schema: { operationId: 'recordSighting', tags: ['sightings'], summary: 'Record a sighting of a known IoC', security: BEARER, body: SightingBody, response: createdReplies(SightingResult) },
     },
     async (request, reply) => {
       if (request.body.context !== undefined && byteLength(request.body.context) > MAX_CONTEXT_BYTES) {
@@ -212,7 +214,7 @@ export function registerIocRoutes(app: App, context: ThreatCloudContext): void {
     '/api/sightings',
     {
       ...apiRoute(context, 'read'),
-      schema: { tags: ['sightings'], summary: 'Sightings of one IoC, newest first', security: BEARER, querystring: SightingsQuery, response: pagedReplies(SightingItem) },
+      schema: { operationId: 'listSightings', tags: ['sightings'], summary: 'Sightings of one IoC, newest first', security: BEARER, querystring: SightingsQuery, response: pagedReplies(SightingItem) },
     },
     async (request) => {
       const { value: raw, page = 1, limit = 50 } = request.query;

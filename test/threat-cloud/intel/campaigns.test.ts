@@ -81,6 +81,9 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
   ]);
   h.correlate();
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 0, 'two connected IoCs are not a campaign yet');
+  const grouped = h.db.prepare(`SELECT count(*) FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE i.value = '198.51.100.1'`).pluck().get();
+  t.equal(grouped, 1, 'the two are grouped, the group not yet a campaign');
+  t.same((await h.get('/api/iocs/198.51.100.1')).json().data.campaigns, [], 'a lookup names no group that has not formed');
 
   h.clock.advance(25 * HOUR);
   await report(h, [{ type: 'ip', value: '198.51.100.5', category: 'bruteforce' }]);
@@ -99,6 +102,7 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
   t.equal(campaign.affectedOrgs, 2, 'two keys, two reporters');
   const members = h.db.prepare(`SELECT i.value FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE c.campaign_id = ? ORDER BY 1`).pluck().all(campaign.id);
   t.same(members, ['198.51.100.1', '198.51.100.2', '198.51.100.5', '198.51.100.6']);
+  t.same((await h.get('/api/iocs/198.51.100.1')).json().data.campaigns, [campaign.id], 'once formed, the lookup names it');
 });
 
 t.test('IPv6 addresses in one /48 meet whatever their compressed form', async (t) => {
