@@ -27,6 +27,7 @@ import { installJsonBodyParser } from './json-body.js';
 import { CSP, DOCS_CSP, HSTS, SECURITY_HEADERS } from './security-headers.js';
 import { installPageDepthLimit } from './page-depth.js';
 import { lazyRequestLogger } from './logger.js';
+import { openApiDocumentOptions } from './openapi-document.js';
 
 /** Every app of the process, whatever its transport: routes never care about TLS. */
 export type App = FastifyInstance<
@@ -176,13 +177,15 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     },
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: { title: options.title, description: options.description, version: options.version },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
-  });
+  await app.register(
+    swagger,
+    openApiDocumentOptions({
+      title: options.title,
+      description: options.description,
+      version: options.version,
+      isRateLimited: (url) => !UNLIMITED_PATHS.test(url),
+    }),
+  );
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
 
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async () => {

@@ -52,7 +52,7 @@ export function registerHealth<P extends TProperties>(
     '/health',
     {
       config: { rateLimit: false },
-      schema: { tags: ['health'], summary: 'Liveness and database status', response: replies(Health) },
+      schema: { operationId: 'getHealth', security: [], tags: ['health'], summary: 'Liveness and database status', response: replies(Health) },
     },
     // Not async: nothing here waits, so no promise per probe.
     () => {

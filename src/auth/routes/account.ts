@@ -34,6 +34,8 @@ export function registerPublicAccountRoutes(app: App, services: AuthServices): v
       config: { rateLimit: limits.register },
       preValidation: normaliseIdentity,
       schema: {
+        operationId: 'registerAccount',
+        security: [],
         tags: ['account'],
         summary: 'Create an account',
         body: RegisterBody,
@@ -56,6 +58,8 @@ export function registerPublicAccountRoutes(app: App, services: AuthServices): v
       config: { rateLimit: limits.login },
       preValidation: normaliseIdentity,
       schema: {
+        operationId: 'login',
+        security: [],
         tags: ['account'],
         summary: 'Sign in; accounts with two-factor answer 2FA_REQUIRED until a code is sent',
         body: LoginBody,
@@ -77,7 +81,7 @@ export function registerPublicAccountRoutes(app: App, services: AuthServices): v
     {
       config: { rateLimit: limits.passwordReset },
       preValidation: normaliseIdentity,
-      schema: { tags: ['password'], summary: 'Mail a password-reset link', body: ForgotBody, response: replies(Message) },
+      schema: { operationId: 'requestPasswordReset', security: [], tags: ['password'], summary: 'Mail a password-reset link', body: ForgotBody, response: replies(Message) },
     },
     async (request) => {
       // Queues the lookup, token and mail to run once this answer has been sent.
@@ -90,7 +94,7 @@ export function registerPublicAccountRoutes(app: App, services: AuthServices): v
     '/api/auth/reset-password',
     {
       config: { rateLimit: limits.passwordReset },
-      schema: { tags: ['password'], summary: 'Set a new password with a reset token', body: ResetBody, response: replies(Message) },
+      schema: { operationId: 'resetPassword', security: [], tags: ['password'], summary: 'Set a new password with a reset token', body: ResetBody, response: replies(Message) },
     },
     async (request) => {
       await accounts.resetPassword(request.body.token, request.body.newPassword, request.ip);
@@ -105,7 +109,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.post(
     '/api/auth/logout',
-    { schema: { tags: ['account'], summary: 'End the current session', security: bearer, response: replies(Message) } },
+    { schema: { operationId: 'logout', tags: ['account'], summary: 'End the current session', security: bearer, response: replies(Message) } },
     async (request) => {
       accounts.logout(principal(request), request.ip);
       return ok({ message: 'Logged out successfully' });
@@ -114,7 +118,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.get(
     '/api/auth/me',
-    { schema: { tags: ['account'], summary: 'The signed-in account', security: bearer, response: replies(Me) } },
+    { schema: { operationId: 'getCurrentAccount', tags: ['account'], summary: 'The signed-in account', security: bearer, response: replies(Me) } },
     async (request) => {
       const { user } = principal(request);
       return ok({
@@ -133,7 +137,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
   app.post(
     '/api/auth/change-password',
     {
-      schema: { tags: ['password'], summary: 'Change the password; other sessions end', security: bearer, body: ChangePasswordBody, response: replies(Message) },
+      schema: { operationId: 'changePassword', tags: ['password'], summary: 'Change the password; other sessions end', security: bearer, body: ChangePasswordBody, response: replies(Message) },
     },
     async (request) => {
       await accounts.changePassword(principal(request), request.body.currentPassword, request.body.newPassword, request.ip);
@@ -143,7 +147,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.get(
     '/api/auth/sessions',
-    { schema: { tags: ['sessions'], summary: 'My live sessions', security: bearer, response: replies(Type.Array(Session)) } },
+    { schema: { operationId: 'listSessions', tags: ['sessions'], summary: 'My live sessions', security: bearer, response: replies(Type.Array(Session)) } },
     async (request) => {
       const { user, session } = principal(request);
       return ok(
@@ -163,7 +167,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
   app.delete(
     '/api/auth/sessions/:id',
     {
-      schema: { tags: ['sessions'], summary: 'Revoke one of my sessions', security: bearer, params: IdParams, response: replies(Type.Object({ revoked: Type.Literal(true) })) },
+      schema: { operationId: 'revokeSession', tags: ['sessions'], summary: 'Revoke one of my sessions', security: bearer, params: IdParams, response: replies(Type.Object({ revoked: Type.Literal(true) })) },
     },
     async (request) => {
       const { user } = principal(request);
@@ -175,7 +179,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.post(
     '/api/auth/logout-all',
-    { schema: { tags: ['sessions'], summary: 'End all my sessions', security: bearer, response: replies(Type.Object({ message: Type.String(), revoked: Type.Integer() })) } },
+    { schema: { operationId: 'logoutAll', tags: ['sessions'], summary: 'End all my sessions', security: bearer, response: replies(Type.Object({ message: Type.String(), revoked: Type.Integer() })) } },
     async (request) => {
       const revoked = accounts.logoutAll(principal(request), request.ip);
       return ok({ message: 'All sessions revoked', revoked });
@@ -184,7 +188,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.get(
     '/api/auth/export-data',
-    { schema: { tags: ['gdpr'], summary: 'Everything stored about me (GDPR export)', security: bearer, response: replies(ExportData) } },
+    { schema: { operationId: 'exportAccountData', tags: ['gdpr'], summary: 'Everything stored about me (GDPR export)', security: bearer, response: replies(ExportData) } },
     async (request, reply) => {
       const data = accounts.exportData(principal(request), request.ip);
       reply.header('content-disposition', 'attachment; filename="panguard-data-export.json"');
@@ -195,7 +199,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
   app.delete(
     '/api/auth/delete-account',
     {
-      schema: { tags: ['gdpr'], summary: 'Delete my account and all its data', security: bearer, body: DeleteAccountBody, response: replies(Message) },
+      schema: { operationId: 'deleteAccount', tags: ['gdpr'], summary: 'Delete my account and all its data', security: bearer, body: DeleteAccountBody, response: replies(Message) },
     },
     async (request) => {
       await accounts.deleteAccount(principal(request), request.body.password);

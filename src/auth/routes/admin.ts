@@ -26,7 +26,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export function registerAdminRoutes(app: App, { ctx, admin, secondFactor, usageReport }: AuthServices): void {
   app.get(
     '/api/admin/users',
-    { schema: { tags: ['admin'], summary: 'Accounts, searchable by e-mail or name prefix', security: bearer, querystring: AdminUsersQuery, response: pagedReplies(AdminUser) } },
+    { schema: { operationId: 'adminListUsers', tags: ['admin'], summary: 'Accounts, searchable by e-mail or name prefix', security: bearer, querystring: AdminUsersQuery, response: pagedReplies(AdminUser) } },
     async (request) => {
       const { q, role, tier, page = 1, limit = 50 } = request.query;
       const { items, total } = ctx.users.search({ q: q?.trim().toLowerCase() || undefined, role, tier, limit, offset: (page - 1) * limit });
@@ -36,7 +36,7 @@ export function registerAdminRoutes(app: App, { ctx, admin, secondFactor, usageR
 
   app.get(
     '/api/admin/users/:id',
-    { schema: { tags: ['admin'], summary: 'One account with subscription, usage, sessions, 2FA and recent audit', security: bearer, params: IdParams, response: replies(AdminUserDetail) } },
+    { schema: { operationId: 'adminGetUser', tags: ['admin'], summary: 'One account with subscription, usage, sessions, 2FA and recent audit', security: bearer, params: IdParams, response: replies(AdminUserDetail) } },
     async (request) => {
       const user = ctx.users.get(request.params.id);
       if (!user) throw notFound('User not found');
@@ -56,7 +56,7 @@ export function registerAdminRoutes(app: App, { ctx, admin, secondFactor, usageR
 
   app.patch(
     '/api/admin/users/:id',
-    { schema: { tags: ['admin'], summary: 'Change role, tier, plan expiry or suspension', security: bearer, params: IdParams, body: AdminUserPatch, response: replies(AdminUser) } },
+    { schema: { operationId: 'adminUpdateUser', tags: ['admin'], summary: 'Change role, tier, plan expiry or suspension', security: bearer, params: IdParams, body: AdminUserPatch, response: replies(AdminUser) } },
     async (request) => {
       const updated = admin.updateUser(principal(request).user, request.params.id, request.body, request.ip);
       return ok(adminView(updated));
@@ -65,7 +65,7 @@ export function registerAdminRoutes(app: App, { ctx, admin, secondFactor, usageR
 
   app.get(
     '/api/admin/sessions',
-    { schema: { tags: ['admin'], summary: 'Live sessions of all accounts', security: bearer, querystring: SessionsQuery, response: pagedReplies(AdminSession) } },
+    { schema: { operationId: 'adminListSessions', tags: ['admin'], summary: 'Live sessions of all accounts', security: bearer, querystring: SessionsQuery, response: pagedReplies(AdminSession) } },
     async (request) => {
       const { page = 1, limit = 50 } = request.query;
       const { items, total } = ctx.sessions.pageLive(limit, (page - 1) * limit);
@@ -80,7 +80,7 @@ export function registerAdminRoutes(app: App, { ctx, admin, secondFactor, usageR
 
   app.delete(
     '/api/admin/sessions/:id',
-    { schema: { tags: ['admin'], summary: 'Revoke any session', security: bearer, params: IdParams, response: replies(Revoked) } },
+    { schema: { operationId: 'adminRevokeSession', tags: ['admin'], summary: 'Revoke any session', security: bearer, params: IdParams, response: replies(Revoked) } },
     async (request) => {
       admin.revokeSession(principal(request).user, request.params.id, request.ip);
       return ok({ revoked: true as const });
@@ -89,7 +89,7 @@ export function registerAdminRoutes(app: App, { ctx, admin, secondFactor, usageR
 
   app.get(
     '/api/admin/audit-log',
-    { schema: { tags: ['admin'], summary: 'The audit trail, newest first', security: bearer, querystring: AuditQuery, response: pagedReplies(AuditEntry) } },
+    { schema: { operationId: 'adminListAuditLog', tags: ['admin'], summary: 'The audit trail, newest first', security: bearer, querystring: AuditQuery, response: pagedReplies(AuditEntry) } },
     async (request) => {
       const { action, actorId, since, until, page = 1, limit = 50 } = request.query;
       const { items, total } = ctx.audit.page({
@@ -106,7 +106,7 @@ export function registerAdminRoutes(app: App, { ctx, admin, secondFactor, usageR
 
   app.get(
     '/api/admin/stats',
-    { schema: { tags: ['admin'], summary: 'Accounts by tier, role and signup day; sessions; 2FA adoption', security: bearer, response: replies(Stats) } },
+    { schema: { operationId: 'adminGetStats', tags: ['admin'], summary: 'Accounts by tier, role and signup day; sessions; 2FA adoption', security: bearer, response: replies(Stats) } },
     async () => {
       const now = ctx.clock.now();
       const since = toIso(Date.parse(toIso(now - 29 * DAY_MS).slice(0, 10)));

@@ -11,25 +11,25 @@ const bearer = [{ bearer: [] }];
 export function registerBillingRoutes(app: App, { billing, usageReport }: AuthServices): void {
   app.get(
     '/api/billing/status',
-    { schema: { tags: ['billing'], summary: 'My tier and subscription', security: bearer, response: replies(BillingStatus) } },
+    { schema: { operationId: 'getBillingStatus', tags: ['billing'], summary: 'My tier and subscription', security: bearer, response: replies(BillingStatus) } },
     async (request) => ok(billing.status(principal(request).user)),
   );
 
   app.post(
     '/api/billing/checkout',
-    { schema: { tags: ['billing'], summary: 'Checkout link for a tier', security: bearer, body: CheckoutBody, response: replies(Url) } },
+    { schema: { operationId: 'createCheckout', tags: ['billing'], summary: 'Checkout link for a tier', security: bearer, body: CheckoutBody, response: replies(Url) } },
     async (request) => ok({ url: billing.checkoutUrl(principal(request).user, request.body.tier) }),
   );
 
   app.get(
     '/api/billing/portal',
-    { schema: { tags: ['billing'], summary: 'Customer portal link', security: bearer, response: replies(Url) } },
+    { schema: { operationId: 'getBillingPortal', tags: ['billing'], summary: 'Customer portal link', security: bearer, response: replies(Url) } },
     async (request) => ok({ url: billing.portalUrl(principal(request).user) }),
   );
 
   app.get(
     '/api/usage',
-    { schema: { tags: ['usage'], summary: 'My usage this period against my quotas', security: bearer, response: replies(UsageSummary) } },
+    { schema: { operationId: 'getUsage', tags: ['usage'], summary: 'My usage this period against my quotas', security: bearer, response: replies(UsageSummary) } },
     async (request) => {
       const { user } = principal(request);
       return ok(usageReport.summary(user.id, user.tier));
@@ -38,13 +38,13 @@ export function registerBillingRoutes(app: App, { billing, usageReport }: AuthSe
 
   app.get(
     '/api/usage/limits',
-    { schema: { tags: ['usage'], summary: 'Quotas of my tier (-1 = unlimited)', security: bearer, response: replies(UsageLimits) } },
+    { schema: { operationId: 'getUsageLimits', tags: ['usage'], summary: 'Quotas of my tier (-1 = unlimited)', security: bearer, response: replies(UsageLimits) } },
     async (request) => ok(usageReport.limits(principal(request).user.tier)),
   );
 
   app.post(
     '/api/usage/check',
-    { schema: { tags: ['usage'], summary: 'Would this amount fit my quota? (records nothing)', security: bearer, body: UsageCheckBody, response: replies(UsageCheck) } },
+    { schema: { operationId: 'checkUsage', tags: ['usage'], summary: 'Would this amount fit my quota? (records nothing)', security: bearer, body: UsageCheckBody, response: replies(UsageCheck) } },
     async (request) => {
       const { user } = principal(request);
       return ok(usageReport.check(user.id, user.tier, request.body.resource, request.body.amount ?? 1));
@@ -65,7 +65,7 @@ export async function registerWebhookRoute(app: App, { billing, ctx }: AuthServi
       {
         // Deliveries come from the provider's few addresses in bursts; the signature is the gate.
         config: { rateLimit: { max: scaled(600, ctx.config), timeWindow: 60_000 } },
-        schema: { tags: ['billing'], summary: 'Signed subscription events (X-Signature: hex HMAC-SHA256 of the raw body)', response: replies(WebhookReceived) },
+        schema: { operationId: 'receiveBillingWebhook', security: [], tags: ['billing'], summary: 'Signed subscription events (X-Signature: hex HMAC-SHA256 of the raw body)', response: replies(WebhookReceived) },
       },
       async (request) => {
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);

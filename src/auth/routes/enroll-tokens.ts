@@ -13,6 +13,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
     '/api/auth/enroll-tokens',
     {
       schema: {
+        operationId: 'createEnrollToken',
         tags: ['enroll-tokens'],
         summary: 'Create an enrollment token for my Guard agents (shown once)',
         security: bearer,
@@ -31,6 +32,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
     '/api/auth/enroll-tokens',
     {
       schema: {
+        operationId: 'listEnrollTokens',
         tags: ['enroll-tokens'],
         summary: 'My enrollment tokens that are not revoked, without secrets',
         security: bearer,
@@ -44,6 +46,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
     '/api/auth/enroll-tokens/:id',
     {
       schema: {
+        operationId: 'revokeEnrollToken',
         tags: ['enroll-tokens'],
         summary: 'Revoke one of my enrollment tokens (agents it enrolled keep working)',
         security: bearer,

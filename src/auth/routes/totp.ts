@@ -11,13 +11,13 @@ const bearer = [{ bearer: [] }];
 export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices): void {
   app.post(
     '/api/auth/totp/setup',
-    { schema: { tags: ['two-factor'], summary: 'Start enrolment: secret, otpauth URL and backup codes', security: bearer, response: replies(TotpSetup) } },
+    { schema: { operationId: 'setupTotp', tags: ['two-factor'], summary: 'Start enrolment: secret, otpauth URL and backup codes', security: bearer, response: replies(TotpSetup) } },
     async (request) => ok(secondFactor.setup(principal(request).user)),
   );
 
   app.post(
     '/api/auth/totp/verify',
-    { schema: { tags: ['two-factor'], summary: 'Confirm enrolment with a first code', security: bearer, body: TotpCodeBody, response: replies(Message) } },
+    { schema: { operationId: 'verifyTotp', tags: ['two-factor'], summary: 'Confirm enrolment with a first code', security: bearer, body: TotpCodeBody, response: replies(Message) } },
     async (request) => {
       const { user } = principal(request);
       secondFactor.enable(user, request.body.totpCode);
@@ -29,7 +29,7 @@ export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices
 
   app.post(
     '/api/auth/totp/disable',
-    { schema: { tags: ['two-factor'], summary: 'Turn two-factor off (password and a code)', security: bearer, body: TotpDisableBody, response: replies(Message) } },
+    { schema: { operationId: 'disableTotp', tags: ['two-factor'], summary: 'Turn two-factor off (password and a code)', security: bearer, body: TotpDisableBody, response: replies(Message) } },
     async (request) => {
       const { user, session } = principal(request);
       const { password, totpCode, backupCode } = request.body;
@@ -43,13 +43,13 @@ export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices
 
   app.get(
     '/api/auth/totp/status',
-    { schema: { tags: ['two-factor'], summary: 'Whether two-factor is on, and backup codes left', security: bearer, response: replies(TotpStatus) } },
+    { schema: { operationId: 'getTotpStatus', tags: ['two-factor'], summary: 'Whether two-factor is on, and backup codes left', security: bearer, response: replies(TotpStatus) } },
     async (request) => ok(secondFactor.status(principal(request).user)),
   );
 
   app.post(
     '/api/auth/totp/backup-codes',
-    { schema: { tags: ['two-factor'], summary: 'Replace the backup codes', security: bearer, body: TotpCodeBody, response: replies(BackupCodes) } },
+    { schema: { operationId: 'regenerateBackupCodes', tags: ['two-factor'], summary: 'Replace the backup codes', security: bearer, body: TotpCodeBody, response: replies(BackupCodes) } },
     async (request) => {
       const { user } = principal(request);
       const backupCodes = secondFactor.regenerateBackupCodes(user, request.body.totpCode);

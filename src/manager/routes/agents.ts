@@ -29,6 +29,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
     {
       preValidation: guards.enroll,
       schema: {
+        operationId: 'registerAgent',
         tags: ['agents'],
         summary: 'Register an agent (idempotent per hostname + org for the operator and owner tokens); returns its agent token once',
         security,
@@ -54,6 +55,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
         },
       ],
       schema: {
+        operationId: 'sendHeartbeat',
         tags: ['agents'],
         summary: "Heartbeat with the agent's metrics; tells it whether a policy is pending",
         security,
@@ -71,6 +73,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
       bodyLimit: EVENTS_BODY_LIMIT,
       preValidation: guards.ownAgent,
       schema: {
+        operationId: 'reportEvents',
         tags: ['threats'],
         summary: 'Report 1-500 threat events, stored all or nothing',
         security,
@@ -89,7 +92,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
     '/api/agents',
     {
       preValidation: guards.operator,
-      schema: { tags: ['agents'], summary: 'List agents', security, querystring: AgentListQuery, response: pagedReplies(Agent) },
+      schema: { operationId: 'listAgents', tags: ['agents'], summary: 'List agents', security, querystring: AgentListQuery, response: pagedReplies(Agent) },
     },
     async (request) => {
       const { items, total, page, limit } = agents.list(request.query);
@@ -101,7 +104,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
     '/api/agents/:id',
     {
       preValidation: guards.operator,
-      schema: { tags: ['agents'], summary: 'One agent with its last metrics', security, params: IdParams, response: replies(AgentDetail) },
+      schema: { operationId: 'getAgent', tags: ['agents'], summary: 'One agent with its last metrics', security, params: IdParams, response: replies(AgentDetail) },
     },
     async (request) => ok(agents.detail(request.params.id)),
   );
@@ -110,7 +113,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
     '/api/agents/:id',
     {
       preValidation: guards.operator,
-      schema: { tags: ['agents'], summary: 'Deregister an agent (its events are kept)', security, params: IdParams, response: replies(MessageReply) },
+      schema: { operationId: 'deregisterAgent', tags: ['agents'], summary: 'Deregister an agent (its events are kept)', security, params: IdParams, response: replies(MessageReply) },
     },
     async (request) => {
       agents.deregister(request.params.id);

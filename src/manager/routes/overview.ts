@@ -9,7 +9,7 @@ export function overviewRoutes(app: App, deps: { guards: Guards; overview: Overv
     '/api/overview',
     {
       preValidation: deps.guards.operator,
-      schema: { tags: ['overview'], summary: 'Fleet counts, threat summary and active policy', security: [{ bearer: [] }], response: replies(Overview) },
+      schema: { operationId: 'getOverview', tags: ['overview'], summary: 'Fleet counts, threat summary and active policy', security: [{ bearer: [] }], response: replies(Overview) },
     },
     async () => ok(deps.overview.overview()),
   );

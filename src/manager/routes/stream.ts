@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../../shared/base-app.js';
 import { errorResponses } from '../../shared/envelope.js';
+import { mediaResponse } from '../../shared/openapi-responses.js';
 import { unavailable } from '../../shared/errors.js';
 import type { Guards } from '../access.js';
 import type { SseHub } from '../sse-hub.js';
@@ -15,10 +16,11 @@ export function streamRoutes(app: App, deps: { guards: Guards; hub: SseHub }): v
     {
       preValidation: guards.operator,
       schema: {
+        operationId: 'streamEvents',
         tags: ['stream'],
         summary: 'Live fleet events (Server-Sent Events); Last-Event-ID replays what was missed',
         security: [{ bearer: [] }],
-        response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses },
+        response: { 200: mediaResponse('text/event-stream', Type.String(), 'Named events (`id:`, `event:`, `data:` JSON), heartbeat comments between them'), ...errorResponses },
       },
     },
     async (request, reply) => {

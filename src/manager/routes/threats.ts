@@ -13,7 +13,7 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
     '/api/threats',
     {
       preValidation: guards.operator,
-      schema: { tags: ['threats'], summary: 'Threat events, newest first', security, querystring: ThreatQuery, response: pagedReplies(Threat) },
+      schema: { operationId: 'listThreats', tags: ['threats'], summary: 'Threat events, newest first', security, querystring: ThreatQuery, response: pagedReplies(Threat) },
     },
     async (request) => {
       const { items, total, page, limit } = events.query(request.query);
@@ -25,7 +25,7 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
     '/api/threats/summary',
     {
       preValidation: guards.operator,
-      schema: { tags: ['threats'], summary: 'Threat counts over a period', security, querystring: SummaryQuery, response: replies(ThreatSummary) },
+      schema: { operationId: 'getThreatSummary', tags: ['threats'], summary: 'Threat counts over a period', security, querystring: SummaryQuery, response: replies(ThreatSummary) },
     },
     async (request) => ok(events.summary(request.query.period ?? '24h', request.query.org_id)),
   );

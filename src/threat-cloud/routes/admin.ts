@@ -27,7 +27,7 @@ export function registerKeyAdminRoutes(app: App, context: ThreatCloudContext): v
     '/api/admin/keys',
     {
       ...adminRoute,
-      schema: { tags: ['admin'], summary: 'Create an operator API key (shown once)', security: BEARER, body: CreateKeyBody, response: createdReplies(CreatedKey) },
+      schema: { operationId: 'createOperatorKey', tags: ['admin'], summary: 'Create an operator API key (shown once)', security: BEARER, body: CreateKeyBody, response: createdReplies(CreatedKey) },
     },
     async (request, reply) => {
       const created = durableTransaction(db, () => {
@@ -48,7 +48,7 @@ export function registerKeyAdminRoutes(app: App, context: ThreatCloudContext): v
 
   app.get(
     '/api/admin/keys',
-    { ...adminRoute, schema: { tags: ['admin'], summary: 'Operator and bootstrap keys that are not revoked', security: BEARER, response: replies(Type.Array(KeyInfo)) } },
+    { ...adminRoute, schema: { operationId: 'listOperatorKeys', tags: ['admin'], summary: 'Operator and bootstrap keys that are not revoked', security: BEARER, response: replies(Type.Array(KeyInfo)) } },
     async () => ok(keys.listServiceKeys().map(keyInfo)),
   );
 
@@ -57,6 +57,7 @@ export function registerKeyAdminRoutes(app: App, context: ThreatCloudContext): v
     {
       ...adminRoute,
       schema: {
+        operationId: 'revokeOperatorKey',
         tags: ['admin'],
         summary: 'Revoke any API key; effective on its next request',
         security: BEARER,
@@ -84,6 +85,7 @@ export function registerAdminRoutes(app: App, context: ThreatCloudContext): void
     {
       ...apiRoute(context, 'admin'),
       schema: {
+        operationId: 'createRule',
         tags: ['rules'],
         summary: 'Create (201) or replace (200) a detection rule for agents',
         security: BEARER,
@@ -110,7 +112,7 @@ export function registerAdminRoutes(app: App, context: ThreatCloudContext): void
     '/api/rules/:id',
     {
       ...apiRoute(context, 'admin'),
-      schema: { tags: ['rules'], summary: 'Remove a detection rule', security: BEARER, params: IdParams, response: replies(Type.Object({ id: Type.String(), removed: Type.Literal(true) })) },
+      schema: { operationId: 'deleteRule', tags: ['rules'], summary: 'Remove a detection rule', security: BEARER, params: IdParams, response: replies(Type.Object({ id: Type.String(), removed: Type.Literal(true) })) },
     },
     async (request) => {
       const removed = durableTransaction(db, () => {
@@ -127,7 +129,7 @@ export function registerAdminRoutes(app: App, context: ThreatCloudContext): void
     '/api/audit-log',
     {
       ...apiRoute(context, 'admin'),
-      schema: { tags: ['audit'], summary: 'Audit trail, newest first', security: BEARER, querystring: AuditQuery, response: pagedReplies(AuditItem) },
+      schema: { operationId: 'listAuditLog', tags: ['audit'], summary: 'Audit trail, newest first', security: BEARER, querystring: AuditQuery, response: pagedReplies(AuditItem) },
     },
     async (request) => {
       const { page = 1, limit = 50, action, since } = request.query;
@@ -140,7 +142,7 @@ export function registerAdminRoutes(app: App, context: ThreatCloudContext): void
 
   app.get(
     '/api/stats',
-    { ...apiRoute(context, 'read'), schema: { tags: ['stats'], summary: 'Totals and the last 24 hours', security: BEARER, response: replies(Stats) } },
+    { ...apiRoute(context, 'read'), schema: { operationId: 'getStats', tags: ['stats'], summary: 'Totals and the last 24 hours', security: BEARER, response: replies(Stats) } },
     async (request) => {
       queryAudit.push({ resource: 'stats', details: {}, ...actor(request) });
       return ok(stats.read());

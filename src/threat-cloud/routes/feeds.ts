@@ -3,8 +3,9 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../shared/base-app.js';
 import { toIso } from '../../shared/clock.js';
-import { errorResponses, ok, replies } from '../../shared/envelope.js';
+import { Envelope, errorResponses, ok } from '../../shared/envelope.js';
 import { badRequest } from '../../shared/errors.js';
+import { emptyResponse, FEED_CACHE_HEADERS, mediaResponse } from '../../shared/openapi-responses.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../context.js';
 import { blocklistStream, decodeCursor, encodeCursor, feedEtag, type ChangeRow } from '../feeds.js';
 import type { IocType } from '../normalise.js';
@@ -14,7 +15,14 @@ import { AgentUpdate, AgentUpdateQuery, BlocklistQuery, IocFeed, IocFeedQuery, t
 
 /** Rows of a JSON feed page read between two turns of the event loop. */
 const FEED_READ_CHUNK = 500;
-const TEXT_FEED = { 200: Type.String({ description: 'text/plain: comment header, then one value per line' }), 304: Type.Null(), ...errorResponses };
+/** Every feed answers 304 without a body when the client's copy is current. */
+const NOT_MODIFIED = emptyResponse('Not modified: the copy named by If-None-Match / If-Modified-Since is current', FEED_CACHE_HEADERS);
+const TEXT_FEED = {
+  200: mediaResponse('text/plain', Type.String(), 'Comment header, then one value per line', FEED_CACHE_HEADERS),
+  304: NOT_MODIFIED,
+  ...errorResponses,
+};
+const StixBundle = Type.Object({ type: Type.Literal('bundle'), id: Type.String(), objects: Type.Array(Type.Record(Type.String(), Type.Unknown())) });
 
 /** `If-None-Match` (weak comparison) or, without it, `If-Modified-Since`: true when the client's copy is current. */
 function isNotModified(request: FastifyRequest, etag: string, lastModified: Date): boolean {
@@ -51,12 +59,12 @@ function isListed(row: Pick<ChangeRow, 'status' | 'reputation'>, maxReputation: 
 export function registerFeedRoutes(app: App, context: ThreatCloudContext): void {
   const { feeds, queryAudit, rules, clock } = context;
 
-  const blocklist = (path: string, type: IocType, title: string, noun: string) =>
+  const blocklist = (path: string, operationId: string, type: IocType, title: string, noun: string) =>
     app.get(
       path,
       {
         ...apiRoute(context, 'read'),
-        schema: { tags: ['feeds'], summary: `${title} (text/plain)`, security: BEARER, querystring: BlocklistQuery, response: TEXT_FEED },
+        schema: { operationId, tags: ['feeds'], summary: `${title} (text/plain)`, security: BEARER, querystring: BlocklistQuery, response: TEXT_FEED },
       },
       async (request, reply) => {
         const threshold = request.query.maxReputation ?? request.query.minReputation ?? DEFAULT_THRESHOLD;
@@ -68,8 +76,8 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
         return reply.send(blocklistStream(feeds, { type, threshold, category }, { title, noun, generatedAt: toIso(clock.now()) }) as never);
       },
     );
-  blocklist('/api/feeds/ip-blocklist', 'ip', 'Panguard AI IP Blocklist', 'IPs');
-  blocklist('/api/feeds/domain-blocklist', 'domain', 'Panguard AI Domain Blocklist', 'domains');
+  blocklist('/api/feeds/ip-blocklist', 'getIpBlocklist', 'ip', 'Panguard AI IP Blocklist', 'IPs');
+  blocklist('/api/feeds/domain-blocklist', 'getDomainBlocklist', 'domain', 'Panguard AI Domain Blocklist', 'domains');
 
   /** Where a page of the change sequence starts, as the JSON and STIX feeds share it. */
   function pageStart(query: IocFeedQueryType): number {
@@ -104,11 +112,12 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
     {
       ...apiRoute(context, 'read'),
       schema: {
+        operationId: 'getIocFeed',
         tags: ['feeds'],
         summary: 'Incremental JSON feed over the change sequence',
         security: BEARER,
         querystring: IocFeedQuery,
-        response: { ...replies(IocFeed), 304: Type.Null() },
+        response: { 200: mediaResponse('application/json', Envelope(IocFeed), 'One page of changes', FEED_CACHE_HEADERS), 304: NOT_MODIFIED, ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -142,11 +151,12 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
     {
       ...apiRoute(context, 'read'),
       schema: {
+        operationId: 'getStixFeed',
         tags: ['feeds'],
         summary: 'STIX 2.1 bundle of indicators (not enveloped)',
         security: BEARER,
         querystring: IocFeedQuery,
-        response: { 200: Type.Object({ type: Type.Literal('bundle'), id: Type.String(), objects: Type.Array(Type.Record(Type.String(), Type.Unknown())) }), 304: Type.Null(), ...errorResponses },
+        response: { 200: mediaResponse('application/json', StixBundle, 'STIX 2.1 bundle: the Panguard identity, then one indicator per IoC', FEED_CACHE_HEADERS), 304: NOT_MODIFIED, ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -170,11 +180,12 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
     {
       ...apiRoute(context, 'read'),
       schema: {
+        operationId: 'getAgentUpdate',
         tags: ['feeds'],
         summary: 'Rules and blocklists for Guard agents; with currentVersion only what changed since',
         security: BEARER,
         querystring: AgentUpdateQuery,
-        response: { ...replies(AgentUpdate), 304: Type.Null() },
+        response: { 200: mediaResponse('application/json', Envelope(AgentUpdate), 'Rules and blocklists', FEED_CACHE_HEADERS), 304: NOT_MODIFIED, ...errorResponses },
       },
     },
     async (request, reply) => {

@@ -72,6 +72,7 @@ export function registerTrapIntelRoutes(app: App, context: ThreatCloudContext): 
     {
       ...apiRoute(context, 'write'),
       schema: {
+        operationId: 'reportTrapIntel',
         tags: ['trap-intel'],
         summary: 'Report a honeypot observation',
         security: BEARER,

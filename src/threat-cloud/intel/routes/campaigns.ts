@@ -14,7 +14,7 @@ export function registerCampaignRoutes(app: App, context: ThreatCloudContext, ca
     '/api/campaigns',
     {
       ...apiRoute(context, 'read'),
-      schema: { tags: ['campaigns'], summary: 'List campaigns, most recently active first', security: BEARER, querystring: CampaignListQuery, response: pagedReplies(CampaignItem) },
+      schema: { operationId: 'listCampaigns', tags: ['campaigns'], summary: 'List campaigns, most recently active first', security: BEARER, querystring: CampaignListQuery, response: pagedReplies(CampaignItem) },
     },
     async (request) => {
       const { page = 1, limit = 20, status, since } = request.query;
@@ -28,7 +28,7 @@ export function registerCampaignRoutes(app: App, context: ThreatCloudContext, ca
     '/api/campaigns/stats',
     {
       ...apiRoute(context, 'read'),
-      schema: { tags: ['campaigns'], summary: 'Campaign statistics', security: BEARER, response: replies(CampaignStatsSchema) },
+      schema: { operationId: 'getCampaignStats', tags: ['campaigns'], summary: 'Campaign statistics', security: BEARER, response: replies(CampaignStatsSchema) },
     },
     async (request) => {
       queryAudit.push({ resource: 'campaigns/stats', details: {}, ...actor(request) });
@@ -40,7 +40,7 @@ export function registerCampaignRoutes(app: App, context: ThreatCloudContext, ca
     '/api/campaigns/:id',
     {
       ...apiRoute(context, 'read'),
-      schema: { tags: ['campaigns'], summary: 'One campaign with members, timeline, geography and advice', security: BEARER, params: CampaignParams, response: replies(CampaignDetailSchema) },
+      schema: { operationId: 'getCampaign', tags: ['campaigns'], summary: 'One campaign with members, timeline, geography and advice', security: BEARER, params: CampaignParams, response: replies(CampaignDetailSchema) },
     },
     async (request) => {
       const detail = campaigns.detail(request.params.id);

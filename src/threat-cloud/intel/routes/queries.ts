@@ -26,7 +26,7 @@ export function registerQueryRoutes(app: App, context: ThreatCloudContext, memo:
     '/api/query/timeseries',
     {
       ...gated,
-      schema: { tags: ['analytics'], summary: 'New IoCs and reports per hour, day or ISO week', security: BEARER, querystring: TimeseriesQuery, response: replies(TimeseriesSchema) },
+      schema: { operationId: 'getTimeseries', tags: ['analytics'], summary: 'New IoCs and reports per hour, day or ISO week', security: BEARER, querystring: TimeseriesQuery, response: replies(TimeseriesSchema) },
     },
     async (request) => {
       const query = { ...request.query, granularity: request.query.granularity ?? 'day', period: request.query.period ?? '7d' };
@@ -39,7 +39,7 @@ export function registerQueryRoutes(app: App, context: ThreatCloudContext, memo:
     '/api/query/geo',
     {
       ...gated,
-      schema: { tags: ['analytics'], summary: 'IoCs by source country', security: BEARER, querystring: GeoQuery, response: replies(GeoSchema) },
+      schema: { operationId: 'getGeoDistribution', tags: ['analytics'], summary: 'IoCs by source country', security: BEARER, querystring: GeoQuery, response: replies(GeoSchema) },
     },
     async (request) => {
       const query = { ...request.query, period: request.query.period ?? '7d', limit: request.query.limit ?? 20 };
@@ -52,7 +52,7 @@ export function registerQueryRoutes(app: App, context: ThreatCloudContext, memo:
     '/api/query/trends',
     {
       ...gated,
-      schema: { tags: ['analytics'], summary: 'Category report rates against the previous period, and emerging IoCs', security: BEARER, querystring: TrendsQuery, response: replies(TrendsSchema) },
+      schema: { operationId: 'getTrends', tags: ['analytics'], summary: 'Category report rates against the previous period, and emerging IoCs', security: BEARER, querystring: TrendsQuery, response: replies(TrendsSchema) },
     },
     async (request) => {
       const query = { periodDays: request.query.periodDays ?? 7, minChange: request.query.minChange ?? 10 };
@@ -65,7 +65,7 @@ export function registerQueryRoutes(app: App, context: ThreatCloudContext, memo:
     '/api/query/mitre-heatmap',
     {
       ...gated,
-      schema: { tags: ['analytics'], summary: 'IoCs per MITRE ATT&CK technique and tactic', security: BEARER, querystring: HeatmapQuery, response: replies(HeatmapSchema) },
+      schema: { operationId: 'getMitreHeatmap', tags: ['analytics'], summary: 'IoCs per MITRE ATT&CK technique and tactic', security: BEARER, querystring: HeatmapQuery, response: replies(HeatmapSchema) },
     },
     async (request) => {
       const query = { period: request.query.period ?? '7d' };
