@@ -12,6 +12,7 @@ import { enrollTokensSchema } from './auth/enroll-tokens-schema.js';
 import { knownAddressesSchema } from './auth/known-addresses-schema.js';
 import { listingSchema } from './threat-cloud/listing-schema.js';
 import { keyGenerationSchema } from './shared/db/key-generation-schema.js';
+import { stixLineageSchema } from './threat-cloud/stix-lineage-schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -37,4 +38,5 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   { version: 12, name: 'shared: API-key generation counter kept by triggers, so verified keys can be cached exactly', up: keyGenerationSchema },
+  { version: 13, name: 'threat cloud: earlier STIX ids of IoCs re-activated after a revocation', up: stixLineageSchema },
 ];

@@ -61,6 +61,8 @@ export interface ChangeRow {
 /** A change row with what the STIX export also needs to date each indicator's version. */
 export interface StixChangeRow extends ChangeRow {
   updated_at: string;
+  /** JSON: the IoC's earlier STIX ids (stix-lineage-schema.ts). */
+  stix_lineage: string;
   severity: Severity;
   confidence: number;
   reporters: number;
@@ -100,7 +102,7 @@ export function createFeedStore(db: Db) {
   );
   const stixChangesAfter = db.prepare<{ after: number; type: string | null; limit: number }, StixChangeRow>(
     `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq,
-       updated_at, severity, confidence, reporters, trap FROM iocs
+       updated_at, severity, confidence, reporters, trap, stix_lineage FROM iocs
      WHERE change_seq > @after AND (@type IS NULL OR type = @type)
      ORDER BY change_seq LIMIT @limit`,
   );

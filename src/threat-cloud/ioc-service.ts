@@ -5,6 +5,7 @@ import type { Db } from '../shared/db/open.js';
 import { createCountryResolver, type CountryResolver } from './geo.js';
 import { createIocStore, type Category, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult, type Metadata, type ReportKind } from './ioc-store.js';
 import type { IocType } from './normalise.js';
+import { endOfStixId, isStixRevoked } from './stix.js';
 import { DAY_MS, SEVERITIES, UNKNOWN_REPUTATION, computeReputation, reputationFactors, type ReputationFactors, type Severity } from './reputation.js';
 
 /** One report of an IoC; `value` is already normalised for its `type`. */
@@ -253,6 +254,8 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
       const draft = { ...ioc, status, updatedAt: nowIso };
       const updated: Ioc = { ...draft, reputation: reputationFor(draft, now), changeSeq: store.nextSeq(nowIso) };
       store.update(updated);
+      // STIX never un-revokes an id: an IoC active again is a new indicator.
+      if (status === 'active' && isStixRevoked(ioc.status)) store.addStixLineage(ioc.id, endOfStixId(ioc, nowIso));
       return updated;
     },
 

@@ -1,6 +1,7 @@
 import type { Db } from '../shared/db/open.js';
 import type { IocType } from './normalise.js';
 import type { Severity } from './reputation.js';
+import type { StixLineageEntry } from './stix.js';
 
 export const CATEGORIES = ['malware', 'botnet', 'phishing', 'bruteforce', 'scanner', 'exploit', 'c2'] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -153,6 +154,7 @@ export function createIocStore(db: Db) {
     `SELECT i.* FROM json_each(?) k CROSS JOIN iocs i ON i.type = k.value ->> 0 AND i.value = k.value ->> 1`,
   );
   const byId = db.prepare<[string], IocRow>(`SELECT * FROM iocs WHERE id = ?`);
+  const addLineage = db.prepare<[string, string]>(`UPDATE iocs SET stix_lineage = json_insert(stix_lineage, '$[#]', json(?)) WHERE id = ?`);
   const insert = db.prepare<IocWrite>(
     `INSERT INTO iocs (id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap,
        source, sources, metadata, country, first_seen, last_seen, updated_at, change_seq)
@@ -222,6 +224,10 @@ export function createIocStore(db: Db) {
     },
     update(ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): void {
       update.run(toWrite(ioc));
+    },
+    /** Records that the IoC's current STIX id ended revoked and a new one began (see stix-lineage-schema.ts). */
+    addStixLineage(iocId: string, entry: StixLineageEntry): void {
+      addLineage.run(JSON.stringify(entry), iocId);
     },
     /** True when this reporter had not reported the IoC before. */
     addReporter(iocId: string, reporterId: string, nowIso: string): boolean {

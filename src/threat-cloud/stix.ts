@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { toIso } from '../shared/clock.js';
 import type { StixChangeRow } from './feeds.js';
-import type { Category, IocStatus } from './ioc-store.js';
+import type { Category, Ioc, IocStatus } from './ioc-store.js';
 import { computeReputation, corroboration, DAY_MS, SEVERITY_WEIGHT, type Severity } from './reputation.js';
 
 /** RFC 4122 §4.3 name-based UUID (SHA-1): the same name always gives the same id. */
@@ -29,6 +29,26 @@ export interface StixSource {
   updatedAt: string;
   /** The reputation formula's inputs besides time: they date a score the decay refresh changed in place. */
   score: { severity: Severity; confidence: number; sightings: number; reporters: number; trap: boolean };
+  /** Earlier STIX ids of the IoC, oldest first: each ended revoked and was followed by a re-activation. */
+  lineage?: readonly StixLineageEntry[];
+}
+
+/** One earlier STIX id of an IoC: what its last (revoked) version exported, and when the next id began. */
+export interface StixLineageEntry {
+  /** `modified` of the last version. */
+  revoked: string;
+  confidence: number;
+  category: Category | null;
+  reactivated: string;
+}
+
+/** The lineage entry that ends the current id of a revoked IoC re-activated at `reactivatedAt`. */
+export function endOfStixId(ioc: Ioc, reactivatedAt: string): StixLineageEntry {
+  const source: StixSource = {
+    ...ioc,
+    score: { severity: ioc.severity, confidence: ioc.confidence, sightings: ioc.sightings, reporters: ioc.reporters, trap: ioc.trap },
+  };
+  return { revoked: toIso(lastWriteTime(source)), confidence: exportedConfidence(source), category: ioc.category, reactivated: reactivatedAt };
 }
 
 export function stixSourceOf(row: StixChangeRow): StixSource {
@@ -42,6 +62,7 @@ export function stixSourceOf(row: StixChangeRow): StixSource {
     lastSeen: row.last_seen,
     updatedAt: row.updated_at,
     score: { severity: row.severity, confidence: row.confidence, sightings: row.sightings, reporters: row.reporters, trap: row.trap === 1 },
+    lineage: JSON.parse(row.stix_lineage) as StixLineageEntry[],
   };
 }
 
@@ -111,7 +132,14 @@ function scoreReachedAt(ioc: StixSource, reputation: number): number {
   return Date.parse(ioc.lastSeen) + Math.ceil(Math.max(0, days) * DAY_MS);
 }
 
-const isRevoked = (ioc: StixSource) => ioc.status === 'whitelisted' || ioc.status === 'revoked';
+/** Statuses STIX exports as `revoked: true`. */
+export const isStixRevoked = (status: IocStatus) => status === 'whitelisted' || status === 'revoked';
+const isRevoked = (ioc: StixSource) => isStixRevoked(ioc.status);
+
+/** When the IoC was last written; a revoked IoC's indicator keeps it as `modified` (decay never moves it). */
+export function lastWriteTime(ioc: Pick<StixSource, 'firstSeen' | 'updatedAt'>): number {
+  return Math.max(Date.parse(ioc.firstSeen), Date.parse(ioc.updatedAt));
+}
 
 /**
  * The instant the exported state of the IoC began: its last write, or later, when the hourly
@@ -122,7 +150,7 @@ const isRevoked = (ioc: StixSource) => ioc.status === 'whitelisted' || ioc.statu
  * means the stored score did not come from the formula, and then the write time stands.
  */
 function versionTime(ioc: StixSource, now: number): number {
-  const written = Math.max(Date.parse(ioc.firstSeen), Date.parse(ioc.updatedAt));
+  const written = lastWriteTime(ioc);
   if (isRevoked(ioc)) return written;
   const decayed = scoreReachedAt(ioc, ioc.reputation);
   return decayed > written && decayed <= now ? decayed : written;
@@ -156,32 +184,62 @@ function validUntil(ioc: StixSource, view: StixExport): number | null {
   return until;
 }
 
+const indicatorTypes = (category: Category | null) => [category === 'scanner' ? 'anomalous-activity' : 'malicious-activity'];
+const labelsOf = (category: Category | null) => (category ? { labels: [category] } : {});
+const exportedConfidence = (ioc: StixSource) => Math.max(0, Math.min(100, 100 - exportedReputation(ioc)));
+
+/** The id of an IoC's indicator: from type and value, and which re-activation it is (0: none yet). */
+function indicatorId(ioc: Pick<StixSource, 'type' | 'value'>, generation: number): string {
+  const name = generation === 0 ? `${ioc.type}:${ioc.value}` : `${ioc.type}:${ioc.value}#${generation}`;
+  return `indicator--${uuidV5(name, PANGUARD_STIX_NAMESPACE)}`;
+}
+
 /**
- * One IoC as a STIX 2.1 indicator; the id depends only on type and value, `created` is the
- * first sighting, and `modified` advances whenever anything exported here changes.
- * Whitelisted and revoked IoCs are exported as revoked.
+ * An IoC as STIX 2.1 indicators: its current one, after one revoked indicator per earlier
+ * id (see stix-lineage-schema.ts). An id depends only on type, value and generation,
+ * `created` is the first sighting (or the re-activation that began the id), and `modified`
+ * advances whenever anything exported here changes. Whitelisted and revoked IoCs are
+ * exported as revoked. Earlier ids are exported exactly as their last version (stored when
+ * the IoC became active again), as STIX allows no new version of a revoked object.
  */
-export function toStixIndicator(ioc: StixSource, view: StixExport): StixIndicator | null {
+export function toStixIndicators(ioc: StixSource, view: StixExport): StixIndicator[] {
   const pattern = stixPattern(ioc.type, ioc.value);
-  if (!pattern) return null;
-  const until = validUntil(ioc, view);
-  return {
-    type: 'indicator',
-    spec_version: '2.1',
-    id: `indicator--${uuidV5(`${ioc.type}:${ioc.value}`, PANGUARD_STIX_NAMESPACE)}`,
-    created: ioc.firstSeen,
-    modified: toIso(versionTime(ioc, view.now)),
+  if (!pattern) return [];
+  const lineage = ioc.lineage ?? [];
+  const common = {
+    type: 'indicator' as const,
+    spec_version: '2.1' as const,
     created_by_ref: PANGUARD_IDENTITY_ID,
-    revoked: isRevoked(ioc),
     name: `${ioc.type} ${ioc.value}`.slice(0, 256),
-    indicator_types: [ioc.category === 'scanner' ? 'anomalous-activity' : 'malicious-activity'],
+    indicator_types: indicatorTypes(ioc.category),
     pattern,
-    pattern_type: 'stix',
+    pattern_type: 'stix' as const,
     valid_from: ioc.firstSeen,
-    ...(until === null ? {} : { valid_until: toIso(until) }),
-    confidence: Math.max(0, Math.min(100, 100 - exportedReputation(ioc))),
-    ...(ioc.category ? { labels: [ioc.category] } : {}),
   };
+  const createdOf = (generation: number) => (generation === 0 ? ioc.firstSeen : lineage[generation - 1]!.reactivated);
+  const earlier = lineage.map((entry, generation): StixIndicator => ({
+    ...common,
+    indicator_types: indicatorTypes(entry.category),
+    id: indicatorId(ioc, generation),
+    created: createdOf(generation),
+    modified: entry.revoked,
+    revoked: true,
+    confidence: entry.confidence,
+    ...labelsOf(entry.category),
+  }));
+  const until = validUntil(ioc, view);
+  const current: StixIndicator = {
+    ...common,
+    id: indicatorId(ioc, lineage.length),
+    created: createdOf(lineage.length),
+    // A re-activation is a write, so the current id's versions all follow its creation.
+    modified: toIso(versionTime(ioc, view.now)),
+    revoked: isRevoked(ioc),
+    ...(until === null ? {} : { valid_until: toIso(until) }),
+    confidence: exportedConfidence(ioc),
+    ...labelsOf(ioc.category),
+  };
+  return [...earlier, current];
 }
 
 /**

@@ -60,7 +60,7 @@ function parsePattern(pattern: string): { path: string; value: string } | null {
  * two different objects under the same `id` + `modified`.
  */
 function versionTracker(t: Test) {
-  const seen = new Map<string, { created: unknown; modified: string; content: string }>();
+  const seen = new Map<string, { created: unknown; modified: string; content: string; revoked: boolean }>();
   return (query: string, object: StixObject) => {
     const { modified, ...rest } = object as StixObject & { modified: string };
     const content = JSON.stringify(rest);
@@ -72,8 +72,10 @@ function versionTracker(t: Test) {
       t.ok(Date.parse(modified) >= Date.parse(before.modified), `${object.id}: modified never goes back`);
       if (content !== before.content) t.ok(Date.parse(modified) > Date.parse(before.modified), `${object.id}: a change comes with a later modified`);
       else t.equal(modified, before.modified, `${object.id}: an unchanged object keeps its version`);
+      // STIX 2.1 §3.6: a revoked object is final.
+      if (before.revoked) t.ok(object.revoked === true && modified === before.modified, `${object.id}: a revoked indicator never gets a new version`);
     }
-    seen.set(key, { created: object.created, modified, content });
+    seen.set(key, { created: object.created, modified, content, revoked: object.revoked === true });
   };
 }
 
@@ -230,4 +232,55 @@ t.test('STIX versioning: created stays, modified advances with every exported ch
   // The identity is one unchanging object, whatever the export starts with.
   const identities = new Set([JSON.stringify((await exportTracked()).objects[0]), JSON.stringify((await exportTracked(`?cursor=${cursor}`)).objects[0]), JSON.stringify((await exportTracked('?type=hash')).objects[0])]);
   t.equal(identities.size, 1, 'the identity never changes');
+});
+
+t.test('STIX versioning: an IoC active again after a revocation is a new indicator; the earlier ids stay revoked', async (t) => {
+  const tc = await buildTc(t);
+  const track = versionTracker(t);
+  const exportTracked = async (query = '') => {
+    const bundle = await exportStix(t, tc, query);
+    for (const object of bundle.objects) track(query, object);
+    return bundle;
+  };
+  const ip = '198.51.100.9';
+  const indicatorsOf = (bundle: Bundle) => bundle.objects.filter((object) => object.pattern === ipPattern(ip));
+  const setStatus = async (status: string) => {
+    tc.clock.advance(60_000);
+    const res = await tc.inject({ method: 'PUT', url: `/api/iocs/${ip}/status`, payload: { status, reason: 'operator' } });
+    t.equal(res.statusCode, 200, res.body);
+  };
+  await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat(ip)] } });
+  const [original] = indicatorsOf(await exportTracked());
+  const cursor = (await tc.inject({ url: '/api/feeds/iocs' })).json().data.nextCursor as string;
+
+  await setStatus('whitelisted');
+  const [whitelisted] = indicatorsOf(await exportTracked());
+  t.equal(whitelisted!.id, original!.id);
+  t.equal(whitelisted!.revoked, true);
+
+  await setStatus('active');
+  for (const bundle of [await exportTracked(), await exportTracked(`?cursor=${cursor}`)]) {
+    const [earlier, current, ...more] = indicatorsOf(bundle);
+    t.equal(more.length, 0, 'two indicators: the earlier id and the current one');
+    t.same(earlier, whitelisted, 'the earlier id is exported exactly as its last, revoked version');
+    t.not(current!.id, original!.id, 'a new id');
+    t.equal(current!.revoked, false, 'the new id is active');
+    t.equal(current!.created, '2026-03-07T12:02:00.000Z', 'created when the IoC became active again');
+    t.ok(ms(current!) >= Date.parse(String(current!.created)));
+  }
+
+  await setStatus('revoked');
+  const [first, second] = indicatorsOf(await exportTracked());
+  t.same(first, whitelisted, 'the first id is untouched');
+  t.equal(second!.revoked, true, 'the second id is revoked in turn');
+  t.equal(second!.modified, '2026-03-07T12:03:00.000Z');
+
+  await setStatus('active');
+  const third = indicatorsOf(await exportTracked());
+  t.same(third.map((object) => object.revoked), [true, true, false], 'every earlier id stays revoked; the third is active');
+  t.equal(new Set(third.map((object) => object.id)).size, 3, 'three distinct ids');
+  t.same(third.slice(0, 2), [first, second], 'earlier ids keep their last versions');
+
+  // Restarts and later exports give the same ids: they come from the stored lineage.
+  t.same(indicatorsOf(await exportTracked()), third, 'stable across exports');
 });

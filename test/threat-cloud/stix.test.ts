@@ -1,6 +1,6 @@
 import t from 'tap';
 import { computeReputation, DAY_MS } from '../../src/threat-cloud/reputation.js';
-import { PANGUARD_IDENTITY_ID, panguardIdentity, stixPattern, toStixIndicator, uuidV5, type StixSource } from '../../src/threat-cloud/stix.js';
+import { PANGUARD_IDENTITY_ID, panguardIdentity, stixPattern, toStixIndicators, uuidV5, type StixSource } from '../../src/threat-cloud/stix.js';
 
 const score = { severity: 'critical' as const, confidence: 1, sightings: 2, reporters: 2, trap: false };
 const base = {
@@ -32,7 +32,7 @@ t.test('patterns per type, with quoting that cannot be broken out of', async (t)
 });
 
 t.test('indicators have the required STIX 2.1 properties and stable ids', async (t) => {
-  const indicator = toStixIndicator({ type: 'ip', value: '198.51.100.42', ...base }, view)!;
+  const indicator = toStixIndicators({ type: 'ip', value: '198.51.100.42', ...base }, view).at(-1)!;
   t.equal(indicator.type, 'indicator');
   t.equal(indicator.spec_version, '2.1');
   t.match(indicator.id, /^indicator--[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -41,9 +41,9 @@ t.test('indicators have the required STIX 2.1 properties and stable ids', async 
   t.equal(indicator.confidence, 80, 'confidence = 100 - reputation');
   t.equal(indicator.created_by_ref, PANGUARD_IDENTITY_ID);
   t.same(indicator.indicator_types, ['malicious-activity']);
-  const again = toStixIndicator({ type: 'ip', value: '198.51.100.42', ...base, reputation: 5, updatedAt: '2026-04-01T00:00:00.000Z' }, view)!;
+  const again = toStixIndicators({ type: 'ip', value: '198.51.100.42', ...base, reputation: 5, updatedAt: '2026-04-01T00:00:00.000Z' }, view).at(-1)!;
   t.equal(again.id, indicator.id, 're-exports keep the id while the score changes');
-  t.not(toStixIndicator({ type: 'domain', value: '198.51.100.42', ...base }, view)!.id, indicator.id, 'the type is part of the id');
+  t.not(toStixIndicators({ type: 'domain', value: '198.51.100.42', ...base }, view).at(-1)!.id, indicator.id, 'the type is part of the id');
 });
 
 t.test('modified: the last write, or the moment the decay moved the exported score', async (t) => {
@@ -52,45 +52,45 @@ t.test('modified: the last write, or the moment the decay moved the exported sco
   // What the refresh would have stored `days` after the last sighting.
   const decayed = (days: number) => computeReputation({ ...score, reports: score.sightings, days });
   const source = (days: number, extra: Partial<StixSource> = {}): StixSource => ({ type: 'ip', value: '198.51.100.42', ...base, reputation: decayed(days), ...extra });
-  const written = toStixIndicator(source(0), { now: at(0) })!;
+  const written = toStixIndicators(source(0), { now: at(0) }).at(-1)!;
   t.equal(written.modified, base.updatedAt, 'as written: the write time');
-  t.equal(toStixIndicator(source(0), { now: at(20) })!.modified, base.updatedAt, 'the same state keeps its version later on');
+  t.equal(toStixIndicators(source(0), { now: at(20) }).at(-1)!.modified, base.updatedAt, 'the same state keeps its version later on');
 
-  const after10 = toStixIndicator(source(10), { now: at(10) })!;
+  const after10 = toStixIndicators(source(10), { now: at(10) }).at(-1)!;
   t.not(after10.confidence, written.confidence, 'ten days of decay changed the score');
   const versionAt = Date.parse(after10.modified);
   t.ok(versionAt > lastSeen && versionAt <= at(10), 'dated after the write, not after the refresh');
   t.equal(decayed((versionAt - lastSeen) / DAY_MS), decayed(10), 'the score had its current value at the version time');
   t.not(decayed((versionAt - 1 - lastSeen) / DAY_MS), decayed(10), '... and not a millisecond before');
-  t.equal(toStixIndicator(source(10), { now: at(30) })!.modified, after10.modified, 'a later export of the same state is the same version');
-  t.ok(Date.parse(toStixIndicator(source(20), { now: at(20) })!.modified) > versionAt, 'more decay, later version');
+  t.equal(toStixIndicators(source(10), { now: at(30) }).at(-1)!.modified, after10.modified, 'a later export of the same state is the same version');
+  t.ok(Date.parse(toStixIndicators(source(20), { now: at(20) }).at(-1)!.modified) > versionAt, 'more decay, later version');
 
-  const rewritten = toStixIndicator(source(10, { updatedAt: new Date(at(11)).toISOString() }), { now: at(11) })!;
+  const rewritten = toStixIndicators(source(10, { updatedAt: new Date(at(11)).toISOString() }), { now: at(11) }).at(-1)!;
   t.equal(rewritten.modified, new Date(at(11)).toISOString(), 'a later write wins over an earlier decay');
-  const whitelisted = toStixIndicator(source(0, { status: 'whitelisted', reputation: 100 }), { now: at(5) })!;
+  const whitelisted = toStixIndicators(source(0, { status: 'whitelisted', reputation: 100 }), { now: at(5) }).at(-1)!;
   t.equal(whitelisted.modified, base.updatedAt, 'a whitelisted score is pinned, not decayed');
   t.equal(whitelisted.revoked, true);
   t.equal(whitelisted.confidence, 0);
-  const revokedNow = toStixIndicator(source(0, { status: 'revoked' }), { now: at(0) })!;
-  const revokedLater = toStixIndicator(source(10, { status: 'revoked' }), { now: at(10) })!;
+  const revokedNow = toStixIndicators(source(0, { status: 'revoked' }), { now: at(0) }).at(-1)!;
+  const revokedLater = toStixIndicators(source(10, { status: 'revoked' }), { now: at(10) }).at(-1)!;
   t.same(revokedLater, revokedNow, 'decay does not re-version a revoked indicator (STIX allows no versions after revocation)');
   t.equal(revokedNow.confidence, 100 - decayed(0), 'its confidence is the score of its last write');
-  t.equal(toStixIndicator(source(0, { reputation: 99 }), { now: at(1) })!.modified, base.updatedAt, 'a score the formula reaches only in the future is not a decay');
-  t.equal(toStixIndicator(source(0, { firstSeen: '2026-03-05T00:00:00.000Z' }), { now: at(5) })!.modified, '2026-03-05T00:00:00.000Z', 'never before created');
+  t.equal(toStixIndicators(source(0, { reputation: 99 }), { now: at(1) }).at(-1)!.modified, base.updatedAt, 'a score the formula reaches only in the future is not a decay');
+  t.equal(toStixIndicators(source(0, { firstSeen: '2026-03-05T00:00:00.000Z' }), { now: at(5) }).at(-1)!.modified, '2026-03-05T00:00:00.000Z', 'never before created');
 });
 
 t.test('revoked only for whitelisted and revoked; expiry and the threshold are validity', async (t) => {
   const ip = { type: 'ip', value: '198.51.100.42', ...base };
-  t.equal(toStixIndicator({ ...ip, status: 'revoked' }, view)!.revoked, true);
-  t.equal(toStixIndicator(ip, view)!.revoked, false);
-  t.equal(toStixIndicator(ip, view)!.valid_until, undefined);
-  const expired = toStixIndicator({ ...ip, status: 'expired', updatedAt: '2026-06-01T00:00:00.000Z' }, { now: Date.parse('2026-06-02T00:00:00.000Z') })!;
+  t.equal(toStixIndicators({ ...ip, status: 'revoked' }, view).at(-1)!.revoked, true);
+  t.equal(toStixIndicators(ip, view).at(-1)!.revoked, false);
+  t.equal(toStixIndicators(ip, view).at(-1)!.valid_until, undefined);
+  const expired = toStixIndicators({ ...ip, status: 'expired', updatedAt: '2026-06-01T00:00:00.000Z' }, { now: Date.parse('2026-06-02T00:00:00.000Z') }).at(-1)!;
   t.equal(expired.revoked, false, 'a new sighting may reactivate it under the same id; revocation is final in STIX');
   t.equal(expired.valid_until, '2026-06-01T00:00:00.000Z');
-  const above = toStixIndicator(ip, { ...view, maxReputation: 10 })!;
+  const above = toStixIndicators(ip, { ...view, maxReputation: 10 }).at(-1)!;
   t.equal(above.revoked, false);
   t.equal(above.valid_until, base.updatedAt, 'outside the requested threshold since its last write');
-  const fresh = toStixIndicator({ ...ip, updatedAt: base.firstSeen }, { ...view, maxReputation: 10 })!;
+  const fresh = toStixIndicators({ ...ip, updatedAt: base.firstSeen }, { ...view, maxReputation: 10 }).at(-1)!;
   t.ok(fresh.valid_until! > fresh.valid_from, 'valid_until always follows valid_from');
-  t.equal(toStixIndicator(ip, { ...view, maxReputation: 20 })!.valid_until, undefined, 'at the threshold: listed');
+  t.equal(toStixIndicators(ip, { ...view, maxReputation: 20 }).at(-1)!.valid_until, undefined, 'at the threshold: listed');
 });

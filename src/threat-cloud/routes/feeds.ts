@@ -10,7 +10,7 @@ import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../context.js'
 import { blocklistStream, decodeCursor, encodeCursor, feedEtag, type ChangeRow } from '../feeds.js';
 import type { IocType } from '../normalise.js';
 import { DEFAULT_THRESHOLD } from '../reputation.js';
-import { panguardIdentity, stixBundleId, stixSourceOf, toStixIndicator, type StixIndicator } from '../stix.js';
+import { panguardIdentity, stixBundleId, stixSourceOf, toStixIndicators, type StixIndicator } from '../stix.js';
 import { AgentUpdate, AgentUpdateQuery, BlocklistQuery, IocFeed, IocFeedQuery, type IocFeedQuery as IocFeedQueryType } from '../schemas.js';
 
 /** Rows of a JSON feed page read between two turns of the event loop. */
@@ -165,12 +165,9 @@ export function registerFeedRoutes(app: App, context: ThreatCloudContext): void 
       const rows = feeds.stixChangesAfter(pageStart(request.query), request.query.type ?? null, request.query.limit ?? 1000);
       const view = { maxReputation: request.query.maxReputation, now: clock.now() };
       const indicators: StixIndicator[] = [];
-      for (const row of rows) {
-        const indicator = toStixIndicator(stixSourceOf(row), view);
-        // Null for CVEs. Whitelisted and revoked IoCs stay in as revoked indicators, and expired or
-        // above-threshold ones with a valid_until, so a SIEM withdraws them.
-        if (indicator) indicators.push(indicator);
-      }
+      // None for CVEs. Whitelisted and revoked IoCs stay in as revoked indicators, and expired or
+      // above-threshold ones with a valid_until, so a SIEM withdraws them.
+      for (const row of rows) indicators.push(...toStixIndicators(stixSourceOf(row), view));
       return { type: 'bundle' as const, id: stixBundleId(indicators), objects: [panguardIdentity(), ...indicators] };
     },
   );
