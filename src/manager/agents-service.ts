@@ -233,6 +233,7 @@ export function createAgentService(deps: AgentServiceDeps) {
         uptime: row.uptime,
         recentThreats: events.recentCountForAgent(id, now - DAY_MS),
         activePolicyVersion: policy ? policyVersionName(policy.version) : null,
+        appliedPolicyVersion: row.policy_version,
       };
     },
 

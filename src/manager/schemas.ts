@@ -60,6 +60,7 @@ export const AgentDetail = Type.Composite([
     uptime: Nullable(Type.Number()),
     recentThreats: Type.Integer({ minimum: 0 }),
     activePolicyVersion: Nullable(Type.String()),
+    appliedPolicyVersion: Nullable(Type.String({ description: 'The policyVersion the agent last reported applied; differs from activePolicyVersion while a policy is pending' })),
   }),
 ]);
 export type AgentDetail = Static<typeof AgentDetail>;

@@ -299,7 +299,7 @@ t.test('list filters by status, org and tags (all must match) with pagination', 
   t.match((await app.inject({ url: '/api/agents?status=dead', headers: OPERATOR })).json().error, 'status must be one of online, stale, offline');
 });
 
-t.test('detail: metrics, recentThreats of the last 24 h, activePolicyVersion; 404', async (t) => {
+t.test('detail: metrics, recentThreats of the last 24 h, activePolicyVersion and the applied one; 404', async (t) => {
   const { app, clock } = await managerApp(t);
   const agent = await register(app, { org_id: 'acme' });
   const other = await register(app, { hostname: 'other', org_id: 'acme' });
@@ -323,6 +323,10 @@ t.test('detail: metrics, recentThreats of the last 24 h, activePolicyVersion; 40
   await app.inject({ method: 'POST', url: '/api/policy', headers: OPERATOR, payload: { name: 'global 2', rules } });
   detail = (await app.inject({ url: `/api/agents/${agent.id}`, headers: OPERATOR })).json().data;
   t.equal(detail.activePolicyVersion, 'v2', 'the org policy wins over a newer global one');
+  t.equal(detail.appliedPolicyVersion, null, 'nothing reported applied yet');
+  await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers, payload: { policyVersion: 'v1' } });
+  detail = (await app.inject({ url: `/api/agents/${agent.id}`, headers: OPERATOR })).json().data;
+  t.same([detail.activePolicyVersion, detail.appliedPolicyVersion], ['v2', 'v1'], 'drift: v2 applies, the agent still runs v1');
   clock.advance(day + 1);
   detail = (await app.inject({ url: `/api/agents/${agent.id}`, headers: OPERATOR })).json().data;
   t.equal(detail.recentThreats, 0);
