@@ -1,20 +1,23 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type } from '@sinclair/typebox';
 import type { App } from '../../shared/base-app.js';
 import { errorResponses } from '../../shared/envelope.js';
 
-const ASSETS = {
-  'index.html': 'text/html; charset=utf-8',
-  'dashboard.js': 'text/javascript; charset=utf-8',
-  'dashboard.css': 'text/css; charset=utf-8',
-  'favicon.svg': 'image/svg+xml',
-} as const;
-type AssetName = keyof typeof ASSETS;
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+/** The chart library's browser build and stylesheet, served from our own origin (no CDN). */
+const VENDOR_FILES = ['uPlot.iife.min.js', 'uPlot.min.css'];
 
 /**
- * The dashboard's files live in src/manager/dashboard/. `tsc` compiles only .ts into dist/,
+ * The console's files live in src/manager/dashboard/. `tsc` compiles only .ts into dist/,
  * so from dist/manager/routes/ the source folder is looked up as well.
  */
 export function dashboardDirectory(): string {
@@ -25,21 +28,43 @@ export function dashboardDirectory(): string {
   return found;
 }
 
-/** Static, token-free files: the page asks for the token itself and keeps it in sessionStorage. */
-export function dashboardRoutes(app: App): void {
+/** uPlot's dist folder, found through the package (wherever npm put it), not a fixed node_modules path. */
+export function uplotDistDirectory(): string {
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('uplot/package.json')), 'dist');
+}
+
+/** url → [content type, body] for every file the console needs, read once at start-up. */
+function consoleAssets(): Map<string, [string, string]> {
   const dir = dashboardDirectory();
-  const assets = new Map<AssetName, string>(
-    (Object.keys(ASSETS) as AssetName[]).map((name) => [name, readFileSync(path.join(dir, name), 'utf8')]),
-  );
-  const serve = (url: string, name: AssetName) =>
+  const assets = new Map<string, [string, string]>();
+  const add = (url: string, file: string) => assets.set(url, [TYPES[path.extname(file)] ?? 'application/octet-stream', readFileSync(file, 'utf8')]);
+  for (const name of ['dashboard.js', 'dashboard.css', 'favicon.svg']) add(`/${name}`, path.join(dir, name));
+  for (const name of readdirSync(path.join(dir, 'console')).filter((file) => file.endsWith('.js'))) {
+    add(`/console/${name}`, path.join(dir, 'console', name));
+  }
+  const vendor = uplotDistDirectory();
+  for (const name of VENDOR_FILES) add(`/vendor/${name}`, path.join(vendor, name));
+  const index = path.join(dir, 'index.html');
+  add('/', index);
+  add('/dashboard', index);
+  return assets;
+}
+
+/**
+ * Static, token-free files: the page asks for the token itself and keeps it in sessionStorage.
+ * Like /docs they are not rate limited: a page load fetches a dozen small files from memory,
+ * which would otherwise eat a fifth of an operator's 60 API requests per minute.
+ */
+export function dashboardRoutes(app: App): void {
+  for (const [url, [type, body]] of consoleAssets()) {
     app.get(
       url,
-      { schema: { tags: ['dashboard'], summary: 'Fleet dashboard asset', hide: true, response: { 200: Type.String(), ...errorResponses } } },
-      async (_request, reply) => reply.type(ASSETS[name]).header('cache-control', 'no-cache').send(assets.get(name) ?? ''),
+      {
+        config: { rateLimit: false },
+        schema: { tags: ['dashboard'], summary: 'Manager console asset', hide: true, response: { 200: Type.String(), ...errorResponses } },
+      },
+      async (_request, reply) => reply.type(type).header('cache-control', 'no-cache').send(body),
     );
-  serve('/', 'index.html');
-  serve('/dashboard', 'index.html');
-  serve('/dashboard.js', 'dashboard.js');
-  serve('/dashboard.css', 'dashboard.css');
-  serve('/favicon.svg', 'favicon.svg');
+  }
 }
