@@ -30,9 +30,13 @@ export async function launchChromium(teardown: { teardown(fn: () => unknown): vo
   return browser;
 }
 
-/** Where the README's pictures are written (test/screenshots/<name>.png). */
+/**
+ * Where a view's screenshot is saved: test/artifacts/<name>.png, a test artifact that is not
+ * committed (every run would change the files). The README's two pictures are copies kept in
+ * test/screenshots/.
+ */
 export function screenshotPath(name: string): string {
-  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
   mkdirSync(dir, { recursive: true });
   return path.join(dir, `${name}.png`);
 }

@@ -18,6 +18,7 @@ import type { CorrelationSchedule } from './intel/correlation-job.js';
 import { createIocService } from './ioc-service.js';
 import { createReputationRefresh, scheduleRefresh } from './refresh.js';
 import { registerAdminRoutes, registerKeyAdminRoutes } from './routes/admin.js';
+import { registerConsoleRoutes } from './routes/console.js';
 import { registerFeedRoutes } from './routes/feeds.js';
 import { registerIocRoutes } from './routes/iocs.js';
 import { registerTrapIntelRoutes } from './routes/trap-intel.js';
@@ -86,6 +87,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   registerFeedRoutes(app, context);
   registerAdminRoutes(app, context);
   intel.register(app, context);
+  registerConsoleRoutes(app);
 
   const refresh = createReputationRefresh(db, clock);
   const retention = createAuditRetention(db, clock, { queryDays: config.threatCloud.queryAuditDays, writeDays: config.threatCloud.auditDays });
