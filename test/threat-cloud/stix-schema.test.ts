@@ -97,6 +97,16 @@ async function exportStix(t: Test, tc: Tc, query = ''): Promise<Bundle> {
   return bundle;
 }
 
+/** Exports like exportStix and passes every object through one version tracker. */
+function trackedExporter(t: Test, tc: Tc) {
+  const track = versionTracker(t);
+  return async (query = '') => {
+    const bundle = await exportStix(t, tc, query);
+    for (const object of bundle.objects) track(query, object);
+    return bundle;
+  };
+}
+
 const indicatorFor = (bundle: Bundle, pattern: string) => bundle.objects.find((object) => object.pattern === pattern);
 const ipPattern = (ip: string) => `[ipv4-addr:value = '${ip}']`;
 const ms = (object: StixObject) => Date.parse(String(object.modified));
@@ -161,12 +171,7 @@ t.test('every bundle the export produces validates against the OASIS STIX 2.1 sc
 
 t.test('STIX versioning: created stays, modified advances with every exported change', async (t) => {
   const tc = await buildTc(t);
-  const track = versionTracker(t);
-  const exportTracked = async (query = '') => {
-    const bundle = await exportStix(t, tc, query);
-    for (const object of bundle.objects) track(query, object);
-    return bundle;
-  };
+  const exportTracked = trackedExporter(t, tc);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.1', { severity: 'high', confidence: 0.5 }), threat('198.51.100.2', { severity: 'medium' }), threat('198.51.100.3')] } });
   const first = await exportTracked();
   const original = indicatorFor(first, ipPattern('198.51.100.1'))!;
@@ -236,12 +241,7 @@ t.test('STIX versioning: created stays, modified advances with every exported ch
 
 t.test('STIX versioning: an IoC active again after a revocation is a new indicator; the earlier ids stay revoked', async (t) => {
   const tc = await buildTc(t);
-  const track = versionTracker(t);
-  const exportTracked = async (query = '') => {
-    const bundle = await exportStix(t, tc, query);
-    for (const object of bundle.objects) track(query, object);
-    return bundle;
-  };
+  const exportTracked = trackedExporter(t, tc);
   const ip = '198.51.100.9';
   const indicatorsOf = (bundle: Bundle) => bundle.objects.filter((object) => object.pattern === ipPattern(ip));
   const setStatus = async (status: string) => {
