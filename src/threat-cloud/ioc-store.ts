@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../shared/db/open.js';
 import type { IocType } from './normalise.js';
 import type { Severity } from './reputation.js';
@@ -154,7 +155,9 @@ export function createIocStore(db: Db) {
     `SELECT i.* FROM json_each(?) k CROSS JOIN iocs i ON i.type = k.value ->> 0 AND i.value = k.value ->> 1`,
   );
   const byId = db.prepare<[string], IocRow>(`SELECT * FROM iocs WHERE id = ?`);
-  const addLineage = db.prepare<[string, string]>(`UPDATE iocs SET stix_lineage = json_insert(stix_lineage, '$[#]', json(?)) WHERE id = ?`);
+  // Prepared on first use (still once): the reporter-identity migration's tests write their
+  // "before" data through this store on a file at schema version 7, which has no stix_lineage.
+  let addLineage: Statement<[string, string]> | undefined;
   const insert = db.prepare<IocWrite>(
     `INSERT INTO iocs (id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap,
        source, sources, metadata, country, first_seen, last_seen, updated_at, change_seq)
@@ -227,6 +230,7 @@ export function createIocStore(db: Db) {
     },
     /** Records that the IoC's current STIX id ended revoked and a new one began (see stix-lineage-schema.ts). */
     addStixLineage(iocId: string, entry: StixLineageEntry): void {
+      addLineage ??= db.prepare<[string, string]>(`UPDATE iocs SET stix_lineage = json_insert(stix_lineage, '$[#]', json(?)) WHERE id = ?`);
       addLineage.run(JSON.stringify(entry), iocId);
     },
     /** True when this reporter had not reported the IoC before. */
