@@ -13,6 +13,7 @@ import { knownAddressesSchema } from './auth/known-addresses-schema.js';
 import { listingSchema } from './threat-cloud/listing-schema.js';
 import { keyGenerationSchema } from './shared/db/key-generation-schema.js';
 import { stixLineageSchema } from './threat-cloud/stix-lineage-schema.js';
+import { agentSearchSchema } from './manager/agent-search-schema.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file.
@@ -39,4 +40,5 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 12, name: 'shared: API-key generation counter kept by triggers, so verified keys can be cached exactly', up: keyGenerationSchema },
   { version: 13, name: 'threat cloud: earlier STIX ids of IoCs re-activated after a revocation', up: stixLineageSchema },
+  { version: 14, name: 'manager: hostname order for fleet search and sort, threat events per 5-minute bucket for the time series', up: agentSearchSchema },
 ];

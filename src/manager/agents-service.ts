@@ -214,10 +214,12 @@ export function createAgentService(deps: AgentServiceDeps) {
       const range = query.status ? heartbeatRange(query.status, now, timeouts) : { from: null, to: null };
       const limit = query.limit ?? 50;
       const page = query.page ?? 1;
+      const sort = query.sort ?? 'registeredAt';
       const { rows, total } = agents.list(
-        { orgId: query.org_id ?? null, heartbeatFrom: range.from, heartbeatTo: range.to, tags: query.tag ?? [] },
+        { orgId: query.org_id ?? null, heartbeatFrom: range.from, heartbeatTo: range.to, tags: query.tag ?? [], q: query.q ?? null },
         limit,
         (page - 1) * limit,
+        { sort, order: query.order ?? (sort === 'hostname' ? 'asc' : 'desc') },
       );
       return { items: rows.map((row) => toAgent(row, now, timeouts)), total, page, limit };
     },

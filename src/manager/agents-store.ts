@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../shared/db/open.js';
+import { hostnamePrefix } from './hostname-prefix.js';
+import type { AgentSort, SortOrder } from './schemas.js';
 
 export interface AgentRow {
   id: string;
@@ -50,6 +52,13 @@ export interface AgentFilter {
   heartbeatFrom: number | null;
   heartbeatTo: number | null;
   tags: string[];
+  /** Hostnames starting with this, ignoring ASCII case. */
+  q?: string | null;
+}
+
+export interface AgentOrder {
+  sort: AgentSort;
+  order: SortOrder;
 }
 
 /** Where a sweep resumes in `(last_heartbeat_ms, rowid)` order. */
@@ -126,34 +135,51 @@ export function createAgentStore(db: Db) {
     WHERE id = @id`);
   const remove = db.prepare<[string]>('DELETE FROM agents WHERE id = ?');
 
-  // List filters as fixed fragments; one statement per combination present, so each is a plain
-  // indexed walk in list order (org: its own index) that stops after OFFSET + LIMIT matches.
+  // List filters as fixed fragments; one statement per combination present, order and
+  // direction, so each is a plain indexed walk in list order (org: its own index) that stops
+  // after OFFSET + LIMIT matches. A hostname search is a range of the hostname index: in
+  // hostname order the walk itself, otherwise (checked on each row) the count's range.
   const clauses = {
     orgId: 'a.org_id = @orgId',
     heartbeatFrom: 'a.last_heartbeat_ms >= @heartbeatFrom',
     heartbeatTo: 'a.last_heartbeat_ms < @heartbeatTo',
     tags: `(SELECT COUNT(*) FROM agent_tags t WHERE t.agent_id = a.id AND t.tag IN (SELECT value FROM json_each(@tags))) = @tagCount`,
+    q: `a.hostname COLLATE NOCASE >= @qLo AND a.hostname COLLATE NOCASE < @qHi AND a.hostname LIKE @qLike ESCAPE '\\'`,
   };
   type Clause = keyof typeof clauses;
-  const listStatements = new Map<string, { page: Statement<Record<string, unknown>, AgentRow>; count: Statement<Record<string, unknown>, { n: number }> | null }>();
-  const listStatementsFor = (present: Clause[]) => {
-    const cacheKey = present.join(',');
+  /**
+   * Each order's index and ORDER BY (ties by a unique key, so pages neither repeat nor skip).
+   * Last heartbeat has no per-org index (each index holding that time is rewritten by every
+   * heartbeat): with an org it walks the fleet's, checking the org on the row.
+   */
+  const ORDERS: Record<AgentSort, { index: string; orgIndex: string; by: (dir: string) => string }> = {
+    registeredAt: { index: 'agents_registered', orgIndex: 'agents_org_registered', by: (dir) => `a.registered_at ${dir}, a.id ${dir}` },
+    hostname: { index: 'agents_hostname', orgIndex: 'agents_org_hostname', by: (dir) => `a.hostname COLLATE NOCASE ${dir}, a.id ${dir}` },
+    lastHeartbeat: { index: 'agents_last_heartbeat', orgIndex: 'agents_last_heartbeat', by: (dir) => `a.last_heartbeat_ms ${dir}, a.rowid ${dir}` },
+  };
+  type CountStatement = Statement<Record<string, unknown>, { n: number }>;
+  const listStatements = new Map<string, { page: Statement<Record<string, unknown>, AgentRow>; count: CountStatement | null }>();
+  const listStatementsFor = (present: Clause[], sort: AgentSort, order: SortOrder) => {
+    const cacheKey = `${present.join(',')}|${sort}|${order}`;
     let statements = listStatements.get(cacheKey);
     if (!statements) {
-      const where = present.length > 0 ? `WHERE ${present.map((key) => clauses[key]).join(' AND ')}` : '';
-      const index = present.includes('orgId') ? 'agents_org_registered' : 'agents_registered';
+      const conditions = present.map((key) => clauses[key]).join(' AND ');
+      const where = present.length > 0 ? `WHERE ${conditions}` : '';
+      const byOrg = present.includes('orgId');
+      const index = byOrg ? ORDERS[sort].orgIndex : ORDERS[sort].index;
       // Totals: the kept per-org and fleet counts when only the org (or nothing) is given;
-      // otherwise counted, driven by the first tag's index when there are tags.
+      // otherwise counted, driven by the hostname range when searching, else the first tag's index.
       const onlyOrg = present.every((key) => key === 'orgId');
-      const count = onlyOrg
-        ? null
-        : present.includes('tags')
-          ? db.prepare<Record<string, unknown>, { n: number }>(
-              `SELECT COUNT(*) AS n FROM agent_tags f JOIN agents a ON a.id = f.agent_id WHERE f.tag = @firstTag AND ${present.map((key) => clauses[key]).join(' AND ')}`,
-            )
-          : db.prepare<Record<string, unknown>, { n: number }>(`SELECT COUNT(*) AS n FROM agents a ${where}`);
+      let count: CountStatement | null = null;
+      if (present.includes('q')) {
+        count = db.prepare(`SELECT COUNT(*) AS n FROM agents a INDEXED BY ${byOrg ? 'agents_org_hostname' : 'agents_hostname'} ${where}`);
+      } else if (present.includes('tags')) {
+        count = db.prepare(`SELECT COUNT(*) AS n FROM agent_tags f JOIN agents a ON a.id = f.agent_id WHERE f.tag = @firstTag AND ${conditions}`);
+      } else if (!onlyOrg) {
+        count = db.prepare(`SELECT COUNT(*) AS n FROM agents a ${where}`);
+      }
       statements = {
-        page: db.prepare(`SELECT a.* FROM agents a INDEXED BY ${index} ${where} ORDER BY a.registered_at DESC, a.id DESC LIMIT @limit OFFSET @offset`),
+        page: db.prepare(`SELECT a.* FROM agents a INDEXED BY ${index} ${where} ORDER BY ${ORDERS[sort].by(order.toUpperCase())} LIMIT @limit OFFSET @offset`),
         count,
       };
       listStatements.set(cacheKey, statements);
@@ -209,9 +235,13 @@ export function createAgentStore(db: Db) {
     },
     heartbeat: (update: HeartbeatUpdate) => heartbeat.run(update).changes === 1,
     remove: (id: string) => remove.run(id).changes === 1,
-    /** A page in list order and the exact total (the fleet is bounded: at most its agents are counted). */
-    list(filter: AgentFilter, limit: number, offset: number): { rows: AgentRow[]; total: number } {
+    /**
+     * A page in the given order and the exact total (the fleet is bounded: at most its agents
+     * are counted; a search counts its hostname range).
+     */
+    list(filter: AgentFilter, limit: number, offset: number, order: AgentOrder = { sort: 'registeredAt', order: 'desc' }): { rows: AgentRow[]; total: number } {
       const tags = [...new Set(filter.tags)];
+      const bounds = filter.q ? hostnamePrefix(filter.q) : null;
       const params: Record<string, unknown> = {
         orgId: filter.orgId,
         heartbeatFrom: filter.heartbeatFrom,
@@ -219,15 +249,21 @@ export function createAgentStore(db: Db) {
         tags: JSON.stringify(tags),
         tagCount: tags.length,
         firstTag: tags[0] ?? null,
+        qLo: bounds?.lo ?? null,
+        qHi: bounds?.hi ?? null,
+        qLike: bounds?.like ?? null,
       };
-      const present = (Object.keys(clauses) as Clause[]).filter((key) => (key === 'tags' ? tags.length > 0 : params[key] !== null));
-      const statements = listStatementsFor(present);
+      const present = (Object.keys(clauses) as Clause[]).filter((key) =>
+        key === 'tags' ? tags.length > 0 : key === 'q' ? bounds !== null : params[key] !== null,
+      );
+      const statements = listStatementsFor(present, order.sort, order.order);
       const total = statements.count
         ? statements.count.get(params)!.n
         : filter.orgId !== null
           ? (orgCount.get(filter.orgId)?.n ?? 0)
           : fleetCount.get()!.n;
-      const rows = offset >= total ? [] : statements.page.all({ ...params, limit, offset });
+      // Knowing how many match, the walk stops at the last one instead of searching past it.
+      const rows = offset >= total ? [] : statements.page.all({ ...params, limit: Math.min(limit, total - offset), offset });
       return { rows, total };
     },
     statusCounts(onlineFrom: number, staleFrom: number): StatusCounts {

@@ -6,7 +6,7 @@ import { badRequest } from '../shared/errors.js';
 import { newId } from '../shared/tokens.js';
 import type { AgentRow } from './agents-store.js';
 import type { EventRow, EventStore } from './events-store.js';
-import { SEVERITIES, type EventInput, type Severity, type SummaryPeriod, type Threat, type ThreatQuery, type ThreatSummary } from './schemas.js';
+import { SEVERITIES, type EventInput, type Severity, type SummaryPeriod, type Threat, type ThreatQuery, type ThreatSummary, type ThreatTimeseries } from './schemas.js';
 import type { SseHub } from './sse-hub.js';
 
 const MAX_DETAILS_BYTES = 16 * 1024;
@@ -138,6 +138,11 @@ export function createEventService(deps: { db: Db; clock: Clock; events: EventSt
         topAgents: counts.top('agent', TOP).map((row) => ({ agentId: row.key, hostname: row.label ?? '', count: row.n })),
         topSourceIps: counts.top('ip', TOP).map((row) => ({ ip: row.key, count: row.n })),
       };
+    },
+
+    /** Events per bucket over a period: the same events its summary counts (see threat-buckets.ts). */
+    timeseries(period: SummaryPeriod, orgId?: string): ThreatTimeseries {
+      return { period, ...events.series(period, clock.now(), orgId) };
     },
   };
 }

@@ -2,6 +2,7 @@ import type { Db } from '../shared/db/open.js';
 import type { Statement } from 'better-sqlite3';
 import { COUNT_CAP } from '../shared/capped-total.js';
 import { SEVERITIES, type SummaryPeriod } from './schemas.js';
+import { createThreatBucketStore } from './threat-buckets.js';
 import { createThreatCountStore, type ThreatCountStore } from './threat-counts.js';
 
 export interface EventRow {
@@ -66,6 +67,7 @@ const ROW_READ_COST = 25;
  */
 export function createEventStore(db: Db) {
   const counts = createThreatCountStore(db);
+  const buckets = createThreatBucketStore(db);
   const insert = db.prepare<EventRow>(`
     INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, confidence, rule_id, details, source_ip, timestamp, timestamp_ms, received_at)
     VALUES (@id, @agent_id, @org_id, @hostname, @type, @severity, @confidence, @rule_id, @details, @source_ip, @timestamp, @timestamp_ms, @received_at)`);
@@ -122,10 +124,13 @@ export function createEventStore(db: Db) {
   };
 
   return {
-    /** Stores a batch; runs inside the caller's transaction (all or nothing). The sweeper counts it. */
+    /** Stores a batch and adds it to the time buckets; runs inside the caller's transaction (all or nothing). The sweeper counts it. */
     insertBatch(rows: readonly EventRow[]): void {
       for (const row of rows) insert.run(row);
+      buckets.add(rows);
     },
+    /** Events per time bucket over a period ending at `now` (threat-buckets.ts). */
+    series: (period: SummaryPeriod, now: number, orgId?: string) => buckets.series(period, now, orgId),
     /**
      * A page newest first and the total: exact from the kept counts when there is no time
      * filter and at most one of agent, severity and type (with or without the org); otherwise

@@ -81,10 +81,26 @@ export const HeartbeatReply = Type.Object({
   pendingPolicies: Type.Integer({ minimum: 0, maximum: 1 }),
 });
 
+export const AGENT_SORTS = ['registeredAt', 'hostname', 'lastHeartbeat'] as const;
+export type AgentSort = (typeof AGENT_SORTS)[number];
+export const SORT_ORDERS = ['asc', 'desc'] as const;
+export type SortOrder = (typeof SORT_ORDERS)[number];
+
 export const AgentListQuery = Type.Object({
   status: Type.Optional(StringEnum(AGENT_STATUSES)),
   org_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   tag: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 20 })),
+  q: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[^\\s\\x00-\\x1f\\x7f]+$',
+      errorMessage: 'q must be 1-64 characters without spaces or control characters',
+      description: 'Hostnames starting with this text, ignoring ASCII case (a prefix search on an index)',
+    }),
+  ),
+  sort: Type.Optional(StringEnum(AGENT_SORTS, { description: 'List order; registeredAt (the default) is the order without this parameter' })),
+  order: Type.Optional(StringEnum(SORT_ORDERS, { description: 'Default: asc for hostname, desc for registeredAt and lastHeartbeat (newest first)' })),
   ...PageQuery(),
 });
 export type AgentListQuery = Static<typeof AgentListQuery>;
@@ -157,6 +173,21 @@ export const ThreatSummary = Type.Object({
   topSourceIps: Type.Array(Type.Object({ ip: Type.String(), count: Type.Integer() })),
 });
 export type ThreatSummary = Static<typeof ThreatSummary>;
+
+export const TimeseriesQuery = SummaryQuery;
+
+export const ThreatTimeseries = Type.Object({
+  period: StringEnum(SUMMARY_PERIODS),
+  bucket: Type.String({ description: 'Width of each bucket: 5m (1h), 15m (6h), 1h (24h), 6h (7d) or 1d (30d)' }),
+  series: Type.Array(
+    Type.Composite([
+      Type.Object({ timestamp: Type.String({ format: 'date-time', description: 'Start of the bucket, aligned in UTC' }), total: Type.Integer({ minimum: 0 }) }),
+      SeverityCounts,
+    ]),
+    { description: 'Every bucket from the one holding the start of the period to the one holding now, oldest first' },
+  ),
+});
+export type ThreatTimeseries = Static<typeof ThreatTimeseries>;
 
 // ---- policies ----
 const Trigger = Type.String({ minLength: 1, maxLength: 200 });

@@ -6,6 +6,7 @@ import { stepSize } from '../shared/step-size.js';
 import type { AgentStore, SweepCursor } from './agents-store.js';
 import type { SseHub } from './sse-hub.js';
 import type { StatusTimeouts } from './status.js';
+import { createThreatBucketStore } from './threat-buckets.js';
 import { createThreatCountStore } from './threat-counts.js';
 import { WINDOW_NAMES } from './threat-windows.js';
 
@@ -34,7 +35,7 @@ interface Transitions {
  * Keeps the threat counts (threat-counts.ts) and the stored statuses: counts the threat events
  * stored since the last count (every second when there are some), stores status transitions
  * online → stale → offline and announces agents that went offline, then moves each count
- * window's start to the present. All of it is walks in small transactions sized to ~10 ms:
+ * window's start to the present and deletes time-series buckets older than any period. All of it is walks in small transactions sized to ~10 ms:
  * new events by sequence number, the heartbeat index from where the last sweep left every
  * agent offline, each window's events that aged out; the timers' runs pause after each step.
  * `sweep()` does all of it at once (tests move a ManualClock and sweep).
@@ -42,6 +43,7 @@ interface Transitions {
 export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: SseHub; clock: Clock; timeouts: StatusTimeouts }) {
   const { agents, hub, clock, timeouts } = deps;
   const counts = createThreatCountStore(deps.db);
+  const buckets = createThreatBucketStore(deps.db);
   let timer: NodeJS.Timeout | null = null;
   let countTimer: NodeJS.Timeout | null = null;
   let running = false;
@@ -53,6 +55,7 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
   const agentsPerStep = sized();
   const newEventsPerStep = sized();
   const eventsPerStep = new Map(WINDOW_NAMES.map((win) => [win, sized()]));
+  const bucketsPerStep = sized();
   /** Every agent last heard from before this was stored offline by a finished sweep. */
   let settled: SweepCursor = START;
 
@@ -120,6 +123,14 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
         if (moved === 0) break;
         yield;
       }
+    }
+    // Time-series buckets older than any period (see threat-buckets.ts).
+    for (;;) {
+      const started = performance.now();
+      const pruned = buckets.prune(now, bucketsPerStep.size);
+      bucketsPerStep.took(performance.now() - started, pruned);
+      if (pruned === 0) break;
+      yield;
     }
   }
 

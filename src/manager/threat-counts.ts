@@ -1,4 +1,5 @@
 import type { Db } from '../shared/db/open.js';
+import { createThreatBucketStore, rebuildThreatBuckets } from './threat-buckets.js';
 import {
   ALL_ORGS,
   compareStarts,
@@ -133,6 +134,8 @@ export function createThreatCountStore(db: Db) {
       AND (win, kind, key) IN (SELECT win, kind, key FROM threat_counts WHERE ${orgRows})`);
   const dropOrg = db.prepare<{ orgId: string }>(`DELETE FROM threat_counts WHERE ${orgRows}`);
 
+  const buckets = createThreatBucketStore(db);
+
   const starts = (): Map<WindowName, WindowStart> =>
     new Map(startRows.all().map((row) => [row.name, { ms: row.start_ms, seq: row.start_seq }]));
 
@@ -249,10 +252,11 @@ export function createThreatCountStore(db: Db) {
     }),
     /**
      * After an org's events are deleted (account deletion, same transaction): its rows go and
-     * the all-org rows lose them. Sequence numbers of deleted events are used again (SQLite
+     * the all-org rows lose them; so do its time buckets (threat-buckets.ts). Sequence numbers of deleted events are used again (SQLite
      * reuses the largest rowids), so the counted mark comes back to the newest event left.
      */
     forgetOrg(orgId: string): void {
+      buckets.forgetOrg(orgId);
       subtractOrg.run({ orgId });
       dropOrgGlobals.run({ orgId });
       dropOrg.run({ orgId });
@@ -299,4 +303,6 @@ export function rebuildThreatCounts(db: Db, now: number): void {
   fill('type', 'type', 'threat_events INDEXED BY threat_events_org_time');
   fill('agent', 'agent_id', 'threat_events INDEXED BY threat_events_agent_time');
   fill('ip', 'source_ip', 'threat_events', `WHERE source_ip IS NOT NULL AND timestamp_ms >= ${bounds.at(-1)}`);
+  // The time buckets too, from migration 14 on (migration 11 runs this before they exist).
+  if (db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'threat_buckets'`).get()) rebuildThreatBuckets(db, now);
 }

@@ -71,15 +71,38 @@ t.test('the fleet pages through 250 agents, filters on the Manager and opens an 
   await page.click('#fleet-apply');
   await page.waitForSelector('#fleet-range:text-is("1–50 of 250")');
 
-  // Search and sort work on the page shown.
-  await page.fill('#fleet-search', 'host-24');
-  await page.waitForSelector('#fleet-range:has-text("10 on this page match")');
-  t.equal(await page.locator('#agents tbody tr').count(), 10, 'host-240 … host-249');
+  const firstRowIs = (hostname: string) =>
+    page.waitForFunction(`document.querySelector('#agents tbody tr td')?.textContent === ${JSON.stringify(hostname)}`, undefined, { timeout: 10_000 }).catch(async (error) => {
+      throw new Error(`first row ${await page.textContent('#agents tbody tr td')}, not ${hostname}: ${error}`);
+    });
+  // Search and sort run on the Manager: the total narrows to the API's, the order is the API's.
+  await page.fill('#fleet-search', 'HOST-24');
+  const search = await api('/api/agents?q=HOST-24&limit=50');
+  t.equal(search.pagination.total, 10, 'host-240 … host-249, ignoring case');
+  await page.waitForSelector('#fleet-range:text-is("1–10 of 10")');
+  t.same(await page.locator('#agents tbody tr td:first-child').allTextContents(), search.data.map((a: { hostname: string }) => a.hostname), 'the rows are the API search');
+  await page.fill('#fleet-search', 'host-2');
+  const narrowed = await api('/api/agents?q=host-2&limit=50');
+  await page.waitForSelector(`#fleet-range:text-is("1–50 of ${narrowed.pagination.total}")`);
+  t.equal(narrowed.pagination.total, 51, 'host-200 … host-250');
   await page.fill('#fleet-search', '');
+  await page.waitForSelector('#fleet-range:text-is("1–50 of 250")');
   await page.selectOption('#fleet-sort', 'hostname');
-  t.equal(await page.textContent('#agents tbody tr:first-child td:first-child'), 'host-201', 'sorted by hostname');
+  const byHostname = await api('/api/agents?sort=hostname&limit=50');
+  await firstRowIs(byHostname.data[0].hostname);
+  t.equal(byHostname.data[0].hostname, 'host-001', 'A–Z over the whole fleet, not the page');
+  t.same(await page.locator('#agents tbody tr td:first-child').allTextContents(), byHostname.data.map((a: { hostname: string }) => a.hostname), 'hostname order is the API order');
+  await page.selectOption('#fleet-order', 'desc');
+  const byHostnameDesc = await api('/api/agents?sort=hostname&order=desc&limit=50');
+  await firstRowIs(byHostnameDesc.data[0].hostname);
+  t.same(await page.locator('#agents tbody tr td:first-child').allTextContents(), byHostnameDesc.data.map((a: { hostname: string }) => a.hostname), 'Z–A is the API order');
+  await page.selectOption('#fleet-sort', 'lastHeartbeat');
+  await page.selectOption('#fleet-order', '');
+  const byBeat = await api('/api/agents?sort=lastHeartbeat&limit=50');
+  await firstRowIs(byBeat.data[0].hostname);
+  t.same(await page.locator('#agents tbody tr td:first-child').allTextContents(), byBeat.data.map((a: { hostname: string }) => a.hostname), 'newest heartbeat first, as the API');
   await page.selectOption('#fleet-sort', '');
-
+  await firstRowIs('host-250');
   await page.evaluate('document.activeElement.blur(); window.scrollTo(0, 0)');
   t.ok(await page.isHidden('#banner'), 'no error banner');
   await page.screenshot({ path: screenshotPath('manager-fleet') });

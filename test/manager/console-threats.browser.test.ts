@@ -24,7 +24,7 @@ t.test('the threats view shows the API summary, a chart by hour and severity, an
   t.equal(summary.total, 60);
 
   const browser = await launchChromium(t, ['--ignore-certificate-errors']);
-  const { page, problems } = await watchedPage(browser);
+  const { page, problems, requests } = await watchedPage(browser);
   await signInToConsole(page, origin, 'threats');
 
   await page.waitForSelector('#threat-total:text-is("60")');
@@ -43,6 +43,13 @@ t.test('the threats view shows the API summary, a chart by hour and severity, an
   severities.forEach((severity, column) => {
     t.equal(table.reduce((sum, row) => sum + row[column]!, 0), summary.bySeverity[severity], `chart table sums to the API's ${severity} count`);
   });
+  // Every hour of the chart is the Manager's time series (no sampling of the newest events).
+  const series = (await api('/api/threats/timeseries?period=24h')).data;
+  t.equal(series.bucket, '1h');
+  t.same(table, series.series.map((point: Record<string, number>) => severities.map((severity) => point[severity])), 'chart table rows are the API time series');
+  t.match(await page.textContent('#threat-chart-note'), /^60 events;/);
+  t.ok(requests.some((url) => url.includes('/api/threats/timeseries?period=24h')), 'the chart asks for the time series');
+  t.notOk(requests.some((url) => /\/api\/threats\?.*limit=200/.test(url)), 'and reads no pages of events for it');
   // Hovering a point shows its numbers in the legend.
   const box = (await page.locator('#threat-chart .u-over').boundingBox())!;
   await page.mouse.move(box.x + box.width - 30, box.y + box.height / 2);

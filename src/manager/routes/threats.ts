@@ -2,7 +2,7 @@ import type { App } from '../../shared/base-app.js';
 import { ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
 import type { Guards } from '../access.js';
 import type { EventService } from '../events-service.js';
-import { SummaryQuery, Threat, ThreatQuery, ThreatSummary } from '../schemas.js';
+import { SummaryQuery, Threat, ThreatQuery, ThreatSummary, ThreatTimeseries, TimeseriesQuery } from '../schemas.js';
 
 const security = [{ bearer: [] }];
 
@@ -28,5 +28,21 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
       schema: { operationId: 'getThreatSummary', tags: ['threats'], summary: 'Threat counts over a period', security, querystring: SummaryQuery, response: replies(ThreatSummary) },
     },
     async (request) => ok(events.summary(request.query.period ?? '24h', request.query.org_id)),
+  );
+
+  app.get(
+    '/api/threats/timeseries',
+    {
+      preValidation: guards.operator,
+      schema: {
+        operationId: 'getThreatTimeseries',
+        tags: ['threats'],
+        summary: 'Threat counts per time bucket and severity over a period (the events its summary counts), every bucket present',
+        security,
+        querystring: TimeseriesQuery,
+        response: replies(ThreatTimeseries),
+      },
+    },
+    async (request) => ok(events.timeseries(request.query.period ?? '24h', request.query.org_id)),
   );
 }

@@ -1,23 +1,21 @@
-// Fleet: the counts of /api/overview and one page of /api/agents at a time ("N of M"),
-// filtered on the Manager by status, org and tags. The API has no hostname search or sort
-// parameter, so those two apply to the page shown (and say so).
+// Fleet: the counts of /api/overview and one page of /api/agents at a time ("N of M").
+// Hostname search (a prefix, ignoring case), status, org, tags and the order all run on the
+// Manager, so the page and its total are the whole fleet's.
 import { $, link, number, pager, pill, rangeText, row, time } from './dom.js';
 
-const STATUS_ORDER = { online: 0, stale: 1, offline: 2 };
-const SORTERS = {
-  hostname: (a, b) => a.hostname.localeCompare(b.hostname),
-  status: (a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status] || a.hostname.localeCompare(b.hostname),
-  lastHeartbeat: (a, b) => b.lastHeartbeat.localeCompare(a.lastHeartbeat),
-  version: (a, b) => a.version.localeCompare(b.version, undefined, { numeric: true }),
-};
+/** How long typing may pause before the search is sent. */
+const SEARCH_DELAY_MS = 300;
 
 export function fleetView({ api }) {
-  const state = { page: 1, items: [], pagination: null };
+  const state = { page: 1, items: [], pagination: null, asked: 0 };
 
   const filters = () => ({
+    q: $('fleet-search').value.trim(),
     status: $('fleet-status').value,
     org_id: $('fleet-org').value.trim(),
     tag: $('fleet-tag').value.split(',').map((t) => t.trim()).filter(Boolean),
+    sort: $('fleet-sort').value,
+    order: $('fleet-order').value,
     limit: $('fleet-limit').value,
     page: state.page,
   });
@@ -31,12 +29,8 @@ export function fleetView({ api }) {
   }
 
   function renderAgents() {
-    const search = $('fleet-search').value.trim().toLowerCase();
-    const sorter = SORTERS[$('fleet-sort').value];
-    let shown = search ? state.items.filter((a) => a.hostname.toLowerCase().includes(search)) : state.items.slice();
-    if (sorter) shown = shown.sort(sorter);
     $('agents').querySelector('tbody').replaceChildren(
-      ...shown.map((a) => {
+      ...state.items.map((a) => {
         const tr = row([
           link(`#/agent/${encodeURIComponent(a.id)}`, a.hostname),
           pill(a.status, 'status'),
@@ -51,17 +45,19 @@ export function fleetView({ api }) {
         return tr;
       }),
     );
-    $('agents-empty').hidden = shown.length > 0;
-    const range = rangeText(state.pagination, state.items.length);
-    $('fleet-range').textContent = search ? `${range} (${shown.length} on this page match "${search}")` : range;
+    $('agents-empty').hidden = state.items.length > 0;
+    $('fleet-range').textContent = rangeText(state.pagination, state.items.length);
     pager($('fleet-prev'), $('fleet-next'), state.pagination);
   }
 
   async function refresh() {
+    // Typing sends a request per pause: only the newest one's answer is shown.
+    const asked = ++state.asked;
     const [overview, agents] = await Promise.all([
       api.request('/api/overview'),
       api.request(`/api/agents${api.query(filters())}`),
     ]);
+    if (asked !== state.asked) return;
     renderCounts(overview.data);
     // A filter change can leave the page beyond the end: go to the last one that exists.
     if (agents.data.length === 0 && agents.pagination.page > 1 && agents.pagination.pages > 0) {
@@ -78,14 +74,16 @@ export function fleetView({ api }) {
     state.page = 1;
     refresh().catch(() => {});
   });
-  for (const id of ['fleet-status', 'fleet-limit']) {
-    $(id).addEventListener('change', () => {
-      state.page = 1;
-      refresh().catch(() => {});
-    });
-  }
-  $('fleet-search').addEventListener('input', renderAgents);
-  $('fleet-sort').addEventListener('change', renderAgents);
+  const reload = () => {
+    state.page = 1;
+    refresh().catch(() => {});
+  };
+  for (const id of ['fleet-status', 'fleet-sort', 'fleet-order', 'fleet-limit']) $(id).addEventListener('change', reload);
+  let typing = null;
+  $('fleet-search').addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(reload, SEARCH_DELAY_MS);
+  });
   $('fleet-prev').addEventListener('click', () => {
     state.page = Math.max(1, state.page - 1);
     refresh().catch(() => {});

@@ -1,25 +1,11 @@
-// Threats: the 24 h summary, a chart of those events by hour and severity, and the
-// filterable, paginated list of events with each one's details.
+// Threats: the 24 h summary, a chart of those events by hour and severity (the Manager's
+// time series: every hour, the same events as the summary), and the filterable, paginated
+// list of events with each one's details.
 import { severityChart, SEVERITIES } from './charts.js';
 import { $, el, link, number, pager, pill, RANGE_MS, rangeText, row, time } from './dom.js';
 
-const HOUR = 3600e3;
-// The API has no time-series endpoint for events, so the chart buckets the events
-// themselves: at most this many pages of 200, read at most once a minute.
-const CHART_MAX_PAGES = 2;
+/** The chart's series is read at most once a minute (the summary and list on every refresh). */
 const CHART_TTL_MS = 60000;
-
-function hourlyBuckets(events, now) {
-  const first = Math.floor((now - 24 * HOUR) / HOUR) * HOUR;
-  const xs = [];
-  for (let at = first; at <= now; at += HOUR) xs.push(at / 1000);
-  const counts = Object.fromEntries(SEVERITIES.map((s) => [s, xs.map(() => 0)]));
-  for (const event of events) {
-    const index = Math.floor((Date.parse(event.timestamp) - first) / HOUR);
-    if (index >= 0 && index < xs.length) counts[event.severity][index] += 1;
-  }
-  return { xs, counts };
-}
 
 export function threatsView({ api }) {
   const state = { page: 1, items: [], pagination: null, chart: null, chartAt: 0 };
@@ -59,30 +45,19 @@ export function threatsView({ api }) {
   }
 
   async function loadChart() {
-    const now = Date.now();
-    const since = new Date(now - 24 * HOUR).toISOString();
-    const events = [];
-    let total = 0;
-    for (let page = 1; page <= CHART_MAX_PAGES; page += 1) {
-      const res = await api.request(`/api/threats${api.query({ since, limit: 200, page })}`);
-      events.push(...res.data);
-      total = res.pagination.total;
-      if (page >= res.pagination.pages) break;
-    }
-    const { xs, counts } = hourlyBuckets(events, now);
-    const peak = xs.reduce((best, _x, i) => {
-      const sum = SEVERITIES.reduce((n, s) => n + counts[s][i], 0);
-      return sum > best.sum ? { i, sum } : best;
-    }, { i: -1, sum: 0 });
+    const { data } = await api.request('/api/threats/timeseries?period=24h');
+    const xs = data.series.map((point) => Date.parse(point.timestamp) / 1000);
+    const counts = Object.fromEntries(SEVERITIES.map((s) => [s, data.series.map((point) => point[s])]));
+    const total = data.series.reduce((sum, point) => sum + point.total, 0);
+    const peak = data.series.reduce((best, point, i) => (point.total > best.sum ? { i, sum: point.total } : best), { i: -1, sum: 0 });
     const hour = (x) => new Date(x * 1000).toISOString().slice(11, 16);
     const summary =
-      `Chart of threat events per hour over the last 24 h, one line per severity: ${events.length} events` +
+      `Chart of threat events per hour over the last 24 h, one line per severity: ${total} events` +
       (peak.i >= 0 ? `, busiest hour ${hour(xs[peak.i])} UTC with ${peak.sum}` : '') +
       '. The same numbers are in the table that follows.';
     if (state.chart) state.chart.destroy();
     state.chart = severityChart($('threat-chart'), [xs, ...SEVERITIES.map((s) => counts[s])], summary);
-    $('threat-chart-note').textContent =
-      events.length < total ? `Drawn from the newest ${number(events.length)} of ${number(total)} events.` : `${number(total)} events; hover for the numbers of each hour.`;
+    $('threat-chart-note').textContent = `${number(total)} events; hover for the numbers of each hour (UTC).`;
     $('threat-chart-table').querySelector('tbody').replaceChildren(
       ...xs.map((x, i) => row([`${hour(x)}`, ...SEVERITIES.map((s) => String(counts[s][i]))])),
     );
