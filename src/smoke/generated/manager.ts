@@ -137,6 +137,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/threats/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Threat counts per time bucket and severity over a period (the events its summary counts), every bucket present */
+        get: operations["getThreatTimeseries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/policy": {
         parameters: {
             query?: never;
@@ -717,6 +734,12 @@ export interface operations {
                 status?: "online" | "stale" | "offline";
                 org_id?: string;
                 tag?: string[];
+                /** @description Hostnames starting with this text, ignoring ASCII case (a prefix search on an index) */
+                q?: string;
+                /** @description List order; registeredAt (the default) is the order without this parameter */
+                sort?: "registeredAt" | "hostname" | "lastHeartbeat";
+                /** @description Default: asc for hostname, desc for registeredAt and lastHeartbeat (newest first) */
+                order?: "asc" | "desc";
                 page?: number;
                 limit?: number;
             };
@@ -1213,6 +1236,121 @@ export interface operations {
                             topSourceIps: {
                                 ip: string;
                                 count: number;
+                            }[];
+                        };
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        ok: false;
+                        error: string;
+                        code?: string;
+                        totpRequired?: boolean;
+                    };
+                };
+            };
+            /** @description Database unavailable or server shutting down */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        ok: false;
+                        error: string;
+                        code?: string;
+                        totpRequired?: boolean;
+                    };
+                };
+            };
+            /** @description Error envelope */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        ok: false;
+                        error: string;
+                        code?: string;
+                        totpRequired?: boolean;
+                    };
+                };
+            };
+            /** @description Error envelope */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        ok: false;
+                        error: string;
+                        code?: string;
+                        totpRequired?: boolean;
+                    };
+                };
+            };
+        };
+    };
+    getThreatTimeseries: {
+        parameters: {
+            query?: {
+                period?: "1h" | "6h" | "24h" | "7d" | "30d";
+                org_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        ok: true;
+                        data: {
+                            /** @enum {string} */
+                            period: "1h" | "6h" | "24h" | "7d" | "30d";
+                            /** @description Width of each bucket: 5m (1h), 15m (6h), 1h (24h), 6h (7d) or 1d (30d) */
+                            bucket: string;
+                            /** @description Every bucket from the one holding the start of the period to the one holding now, oldest first */
+                            series: {
+                                /**
+                                 * Format: date-time
+                                 * @description Start of the bucket, aligned in UTC
+                                 */
+                                timestamp: string;
+                                total: number;
+                                low: number;
+                                medium: number;
+                                high: number;
+                                critical: number;
                             }[];
                         };
                     };
