@@ -8,20 +8,24 @@ import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { VERSION } from '../shared/version.js';
 import { createGuards, createTokenIssuer } from './authenticate.js';
 import { createAuthContext, type AuthAppOptions } from './context.js';
-import { createMaintenance, type Maintenance } from './maintenance.js';
+import { createMaintenance, type Maintenance } from './jobs/maintenance.js';
 import { registerPublicAccountRoutes, registerSessionAccountRoutes } from './routes/account.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerApiKeyRoutes } from './routes/api-keys.js';
 import { registerBillingRoutes, registerWebhookRoute } from './routes/billing.js';
 import { registerEnrollTokenRoutes } from './routes/enroll-tokens.js';
-import type { AuthServices } from './routes/services.js';
 import { registerTotpRoutes } from './routes/totp.js';
+import { registerUsageRoutes } from './routes/usage.js';
 import { createAccounts } from './services/accounts.js';
 import { createAdmin } from './services/admin.js';
 import { createUserApiKeys } from './services/api-keys.js';
 import { createBilling } from './services/billing.js';
 import { createUserEnrollTokens } from './services/enroll-tokens.js';
+import { createGdpr } from './services/gdpr.js';
+import type { AuthServices } from './services/index.js';
+import { createPasswords } from './services/passwords.js';
 import { createSecondFactor } from './services/second-factor.js';
+import { createUserSessions } from './services/sessions.js';
 import { createUsageReport } from './services/usage.js';
 
 declare module 'fastify' {
@@ -65,16 +69,19 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
   const ctx = createAuthContext({ db, config, clock, logger: deps.logger ?? pino({ level: 'silent' }) }, options);
   const tokens = createTokenIssuer(app, ctx);
   const secondFactor = createSecondFactor(ctx);
-  const usageReport = createUsageReport(ctx, db);
+  const usageReport = createUsageReport(ctx);
   const billing = createBilling(ctx);
   const services: AuthServices = {
-    ctx,
+    limits: ctx.limits,
     guards: createGuards(tokens),
-    accounts: createAccounts(ctx, tokens, secondFactor, usageReport),
+    accounts: createAccounts(ctx, tokens, secondFactor),
+    passwords: createPasswords(ctx, secondFactor),
+    sessions: createUserSessions(ctx),
+    gdpr: createGdpr(ctx, secondFactor, usageReport),
     secondFactor,
     usageReport,
     billing,
-    admin: createAdmin(ctx),
+    admin: createAdmin(ctx, { secondFactor, usageReport }),
     apiKeys: createUserApiKeys(ctx),
     enrollTokens: createUserEnrollTokens(ctx),
   };
@@ -88,6 +95,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
     registerApiKeyRoutes(signedIn, services);
     registerEnrollTokenRoutes(signedIn, services);
     registerBillingRoutes(signedIn, services);
+    registerUsageRoutes(signedIn, services);
   });
   await app.register(async (admins) => {
     admins.addHook('preValidation', services.guards.requireAdmin);

@@ -3,15 +3,15 @@ import type { ResolvedConfig } from '../config.js';
 import { createApiKeyStore, type ApiKeyStore } from '../shared/api-keys.js';
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
-import { createAfterResponse, type AfterResponse } from './after-response.js';
+import { createAfterResponse, type AfterResponse } from './jobs/after-response.js';
 import { scaled } from '../shared/service-deps.js';
 import { createUsageStore, type UsageStore } from '../shared/usage.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
-import { createOutboxStore, type OutboxStore } from './mail/outbox-store.js';
+import { createOutboxStore, type OutboxStore } from './stores/outbox.js';
 import { createSmtpTransport } from './mail/transport.js';
 import { createIpReputation, type IpReputation } from './ip-reputation.js';
 import { createOrgData, type OrgData } from './org-data.js';
-import { createPasswordHasher, type PasswordHasher } from './password.js';
+import { createPasswordHasher, type PasswordHasher } from './services/password-hasher.js';
 import { createAuditStore, type AuditStore } from './stores/audit.js';
 import { createEnrollTokenStore, type EnrollTokenStore } from './stores/enroll-tokens.js';
 import { createFailureStore, type FailureStore } from './stores/failures.js';
@@ -20,8 +20,9 @@ import { createResetTokenStore, type ResetTokenStore } from './stores/reset-toke
 import { createSessionStore, type SessionStore } from './stores/sessions.js';
 import { createSubscriptionStore, type SubscriptionStore } from './stores/subscriptions.js';
 import { createTotpStore, type TotpStore } from './stores/totp.js';
+import { createUsageCounterStore, type UsageCounterStore } from './stores/usage-counters.js';
 import { createUserStore, type UserStore } from './stores/users.js';
-import { createBackupCodeHasher, createSecretBox, type BackupCodeHasher, type SecretBox } from './totp-crypto.js';
+import { createBackupCodeHasher, createSecretBox, type BackupCodeHasher, type SecretBox } from './services/totp-crypto.js';
 
 const MINUTE = 60_000;
 
@@ -39,6 +40,7 @@ export interface AuthLimits {
   loginFailuresPerAccountAndIp: FailureLimit;
   loginFailuresPerAccount: FailureLimit;
   secondFactorFailuresPerUser: FailureLimit;
+  billingWebhook: { max: number; timeWindow: number };
 }
 
 export function authLimits(config: ResolvedConfig): AuthLimits {
@@ -49,6 +51,8 @@ export function authLimits(config: ResolvedConfig): AuthLimits {
     loginFailuresPerAccountAndIp: { max: scaled(5, config), windowMs: 15 * MINUTE },
     loginFailuresPerAccount: { max: scaled(100, config), windowMs: 60 * MINUTE },
     secondFactorFailuresPerUser: { max: scaled(5, config), windowMs: 15 * MINUTE },
+    // Deliveries come from the provider's few addresses in bursts; the signature is the gate.
+    billingWebhook: { max: scaled(600, config), timeWindow: MINUTE },
   };
 }
 
@@ -82,6 +86,7 @@ export interface AuthContext {
   apiKeys: ApiKeyStore;
   enrollTokens: EnrollTokenStore;
   usage: UsageStore;
+  usageCounters: UsageCounterStore;
   orgData: OrgData;
   ipReputation: IpReputation;
   hasher: PasswordHasher;
@@ -116,6 +121,7 @@ export function createAuthContext(
     apiKeys: createApiKeyStore(db, clock),
     enrollTokens: createEnrollTokenStore(db, clock),
     usage: createUsageStore(db),
+    usageCounters: createUsageCounterStore(db),
     orgData: createOrgData(db),
     ipReputation: createIpReputation(db),
     hasher: createPasswordHasher(options.scryptLogNOverride ?? config.auth.scryptLogN),

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import t from 'tap';
-import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../../src/auth/common-passwords.js';
+import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../../src/auth/services/common-passwords.js';
 import { authApp, count, login, PASSWORD, register, settled } from './fixtures.js';
 
 // First in this file: nothing before it may have checked a password.

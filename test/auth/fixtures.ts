@@ -5,7 +5,7 @@ import type { App } from '../../src/shared/base-app.js';
 import type { Db } from '../../src/shared/db/open.js';
 import type { ResolvedConfig } from '../../src/config.js';
 import { authHeader, buildTestApp, type Teardown } from '../helper.js';
-import { codeAt, TOTP_PERIOD_SECONDS } from '../../src/auth/totp-crypto.js';
+import { codeAt, TOTP_PERIOD_SECONDS } from '../../src/auth/services/totp-crypto.js';
 
 export const PASSWORD = 'correct horse battery';
 

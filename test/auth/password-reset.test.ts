@@ -2,7 +2,7 @@ import t from 'tap';
 import { SMTPServer } from 'smtp-server';
 import { createServer } from 'node:net';
 import { testConfig } from '../helper.js';
-import { codeAt } from '../../src/auth/totp-crypto.js';
+import { codeAt } from '../../src/auth/services/totp-crypto.js';
 import { authHeader } from '../helper.js';
 import { pino } from 'pino';
 import { buildAuthApp } from '../../src/auth/app.js';

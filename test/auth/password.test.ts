@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createPasswordHasher } from '../../src/auth/password.js';
+import { createPasswordHasher } from '../../src/auth/services/password-hasher.js';
 import { authApp, login, PASSWORD, register } from './fixtures.js';
 
 t.test('hashes name algorithm and parameters, verify, reject malformed', async (t) => {

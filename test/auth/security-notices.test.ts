@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
-import { codeAt } from '../../src/auth/totp-crypto.js';
+import { codeAt } from '../../src/auth/services/totp-crypto.js';
 import { authApp, login, PASSWORD, register, settled, wrongTotpCode, type AuthFixture } from './fixtures.js';
 
 const PUBLIC_URL = 'https://auth.example.com';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { codeAt } from '../../src/auth/totp-crypto.js';
+import { codeAt } from '../../src/auth/services/totp-crypto.js';
 import { authHeader } from '../helper.js';
 import { authApp, count, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
 

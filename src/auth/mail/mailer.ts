@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { OutboxStore } from './outbox-store.js';
+import type { OutboxStore } from '../stores/outbox.js';
 import type { MailTransport } from './transport.js';
 
 export interface OutgoingMail {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import type { App } from '../../shared/base-app.js';
 import { Envelope, ErrorEnvelope, errorResponses, ok, replies } from '../../shared/envelope.js';
-import { notFound } from '../../shared/errors.js';
 import { clientMeta, principal } from '../authenticate.js';
 import {
   ChangePasswordBody,
@@ -18,15 +18,26 @@ import {
   ResetBody,
   Session,
 } from '../schemas.js';
-import { FORGOT_MESSAGE, REGISTER_MESSAGE } from '../services/accounts.js';
-import { normaliseIdentity, type AuthServices } from './services.js';
+import { REGISTER_MESSAGE } from '../services/accounts.js';
+import { FORGOT_MESSAGE } from '../services/passwords.js';
+import type { AuthServices } from '../services/index.js';
 
 const bearer = [{ bearer: [] }];
 
+/**
+ * E-mail addresses are trimmed and lower-cased, and names trimmed, before validation, so
+ * `" A@B.io "` and `"a@b.io"` are one account. Runs as the first preValidation hook.
+ */
+export async function normaliseIdentity(request: FastifyRequest): Promise<void> {
+  const body = request.body as Record<string, unknown> | null | undefined;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return;
+  if (typeof body.email === 'string') body.email = body.email.trim().toLowerCase();
+  if (typeof body.name === 'string') body.name = body.name.trim();
+}
+
 /** Public account routes: register, login, password reset. */
 export function registerPublicAccountRoutes(app: App, services: AuthServices): void {
-  const { accounts, ctx } = services;
-  const { limits } = ctx;
+  const { accounts, passwords, limits } = services;
 
   app.post(
     '/api/auth/register',
@@ -85,7 +96,7 @@ export function registerPublicAccountRoutes(app: App, services: AuthServices): v
     },
     async (request) => {
       // Queues the lookup, token and mail to run once this answer has been sent.
-      accounts.forgotPassword(request.body.email, request.ip);
+      passwords.forgotPassword(request.body.email, request.ip);
       return ok({ message: FORGOT_MESSAGE });
     },
   );
@@ -97,7 +108,7 @@ export function registerPublicAccountRoutes(app: App, services: AuthServices): v
       schema: { operationId: 'resetPassword', security: [], tags: ['password'], summary: 'Set a new password with a reset token', body: ResetBody, response: replies(Message) },
     },
     async (request) => {
-      await accounts.resetPassword(request.body.token, request.body.newPassword, request.ip);
+      await passwords.resetPassword(request.body.token, request.body.newPassword, request.ip);
       return ok({ message: 'Password reset successfully' });
     },
   );
@@ -105,13 +116,13 @@ export function registerPublicAccountRoutes(app: App, services: AuthServices): v
 
 /** Routes of a signed-in user about their own account and sessions. */
 export function registerSessionAccountRoutes(app: App, services: AuthServices): void {
-  const { accounts, ctx } = services;
+  const { passwords, sessions, gdpr } = services;
 
   app.post(
     '/api/auth/logout',
     { schema: { operationId: 'logout', tags: ['account'], summary: 'End the current session', security: bearer, response: replies(Message) } },
     async (request) => {
-      accounts.logout(principal(request), request.ip);
+      sessions.logout(principal(request), request.ip);
       return ok({ message: 'Logged out successfully' });
     },
   );
@@ -140,7 +151,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
       schema: { operationId: 'changePassword', tags: ['password'], summary: 'Change the password; other sessions end', security: bearer, body: ChangePasswordBody, response: replies(Message) },
     },
     async (request) => {
-      await accounts.changePassword(principal(request), request.body.currentPassword, request.body.newPassword, request.ip);
+      await passwords.changePassword(principal(request), request.body.currentPassword, request.body.newPassword, request.ip);
       return ok({ message: 'Password changed successfully' });
     },
   );
@@ -148,20 +159,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
   app.get(
     '/api/auth/sessions',
     { schema: { operationId: 'listSessions', tags: ['sessions'], summary: 'My live sessions', security: bearer, response: replies(Type.Array(Session)) } },
-    async (request) => {
-      const { user, session } = principal(request);
-      return ok(
-        ctx.sessions.listLive(user.id).map((s) => ({
-          id: s.id,
-          createdAt: s.createdAt,
-          lastUsedAt: s.lastUsedAt,
-          expiresAt: s.expiresAt,
-          ip: s.ip,
-          userAgent: s.userAgent,
-          current: s.id === session.id,
-        })),
-      );
-    },
+    async (request) => ok(sessions.list(principal(request))),
   );
 
   app.delete(
@@ -170,9 +168,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
       schema: { operationId: 'revokeSession', tags: ['sessions'], summary: 'Revoke one of my sessions', security: bearer, params: IdParams, response: replies(Type.Object({ revoked: Type.Literal(true) })) },
     },
     async (request) => {
-      const { user } = principal(request);
-      if (!ctx.sessions.revoke(request.params.id, user.id)) throw notFound('Session not found');
-      ctx.audit.record({ action: 'session.revoke', actorId: user.id, targetId: user.id, ip: request.ip, details: { sessionId: request.params.id } });
+      sessions.revoke(principal(request), request.params.id, request.ip);
       return ok({ revoked: true as const });
     },
   );
@@ -181,7 +177,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
     '/api/auth/logout-all',
     { schema: { operationId: 'logoutAll', tags: ['sessions'], summary: 'End all my sessions', security: bearer, response: replies(Type.Object({ message: Type.String(), revoked: Type.Integer() })) } },
     async (request) => {
-      const revoked = accounts.logoutAll(principal(request), request.ip);
+      const revoked = sessions.logoutAll(principal(request), request.ip);
       return ok({ message: 'All sessions revoked', revoked });
     },
   );
@@ -190,7 +186,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
     '/api/auth/export-data',
     { schema: { operationId: 'exportAccountData', tags: ['gdpr'], summary: 'Everything stored about me (GDPR export)', security: bearer, response: replies(ExportData) } },
     async (request, reply) => {
-      const data = accounts.exportData(principal(request), request.ip);
+      const data = gdpr.exportData(principal(request), request.ip);
       reply.header('content-disposition', 'attachment; filename="panguard-data-export.json"');
       return ok(data);
     },
@@ -202,7 +198,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
       schema: { operationId: 'deleteAccount', tags: ['gdpr'], summary: 'Delete my account and all its data', security: bearer, body: DeleteAccountBody, response: replies(Message) },
     },
     async (request) => {
-      await accounts.deleteAccount(principal(request), request.body.password);
+      await gdpr.deleteAccount(principal(request), request.body.password);
       return ok({ message: 'Account and all associated data have been permanently deleted' });
     },
   );

@@ -3,7 +3,7 @@ import type { App } from '../../shared/base-app.js';
 import { createdReplies, ok, replies } from '../../shared/envelope.js';
 import { principal } from '../authenticate.js';
 import { ApiKeyCreateBody, ApiKeyCreated, ApiKeySummary, IdParams, Revoked } from '../schemas.js';
-import type { AuthServices } from './services.js';
+import type { AuthServices } from '../services/index.js';
 
 const bearer = [{ bearer: [] }];
 

@@ -2,13 +2,12 @@ import type { App } from '../../shared/base-app.js';
 import { ok, replies } from '../../shared/envelope.js';
 import { principal } from '../authenticate.js';
 import { BackupCodes, Message, TotpCodeBody, TotpDisableBody, TotpSetup, TotpStatus } from '../schemas.js';
-import { sendSecurityNotice } from '../mail/notices.js';
-import type { AuthServices } from './services.js';
+import type { AuthServices } from '../services/index.js';
 
 const bearer = [{ bearer: [] }];
 
 /** TOTP two-factor: enrol, confirm, disable, status, new backup codes. */
-export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices): void {
+export function registerTotpRoutes(app: App, { secondFactor }: AuthServices): void {
   app.post(
     '/api/auth/totp/setup',
     { schema: { operationId: 'setupTotp', tags: ['two-factor'], summary: 'Start enrolment: secret, otpauth URL and backup codes', security: bearer, response: replies(TotpSetup) } },
@@ -19,10 +18,7 @@ export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices
     '/api/auth/totp/verify',
     { schema: { operationId: 'verifyTotp', tags: ['two-factor'], summary: 'Confirm enrolment with a first code', security: bearer, body: TotpCodeBody, response: replies(Message) } },
     async (request) => {
-      const { user } = principal(request);
-      secondFactor.enable(user, request.body.totpCode);
-      ctx.audit.record({ action: 'totp.enable', actorId: user.id, targetId: user.id, ip: request.ip });
-      sendSecurityNotice(ctx, user, { kind: 'totp-enabled' }, request.ip);
+      secondFactor.enable(principal(request).user, request.body.totpCode, request.ip);
       return ok({ message: 'Two-factor authentication enabled successfully' });
     },
   );
@@ -31,12 +27,8 @@ export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices
     '/api/auth/totp/disable',
     { schema: { operationId: 'disableTotp', tags: ['two-factor'], summary: 'Turn two-factor off (password and a code)', security: bearer, body: TotpDisableBody, response: replies(Message) } },
     async (request) => {
-      const { user, session } = principal(request);
       const { password, totpCode, backupCode } = request.body;
-      await secondFactor.disable(user, password, { totpCode, backupCode });
-      const revoked = ctx.sessions.revokeOthers(user.id, session.id);
-      ctx.audit.record({ action: 'totp.disable', actorId: user.id, targetId: user.id, ip: request.ip, details: { sessionsRevoked: revoked } });
-      sendSecurityNotice(ctx, user, { kind: 'totp-disabled' }, request.ip);
+      await secondFactor.disable(principal(request), password, { totpCode, backupCode }, request.ip);
       return ok({ message: 'Two-factor authentication disabled' });
     },
   );
@@ -51,10 +43,7 @@ export function registerTotpRoutes(app: App, { secondFactor, ctx }: AuthServices
     '/api/auth/totp/backup-codes',
     { schema: { operationId: 'regenerateBackupCodes', tags: ['two-factor'], summary: 'Replace the backup codes', security: bearer, body: TotpCodeBody, response: replies(BackupCodes) } },
     async (request) => {
-      const { user } = principal(request);
-      const backupCodes = secondFactor.regenerateBackupCodes(user, request.body.totpCode);
-      ctx.audit.record({ action: 'totp.backup_codes.regenerate', actorId: user.id, targetId: user.id, ip: request.ip });
-      sendSecurityNotice(ctx, user, { kind: 'backup-codes-regenerated' }, request.ip);
+      const backupCodes = secondFactor.regenerateBackupCodes(principal(request).user, request.body.totpCode, request.ip);
       return ok({ backupCodes });
     },
   );

@@ -1,25 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { toIso } from '../../shared/clock.js';
-import { AppError, badRequest, forbidden, unauthorized } from '../../shared/errors.js';
-import { lockedOut } from '../stores/failures.js';
-import { sha256Hex } from '../../shared/tokens.js';
-import { SESSION_TTL_MS, type AuthPrincipal, type TokenIssuer } from '../authenticate.js';
-import type { AuthContext } from '../context.js';
-import { duplicateRegistrationMail, resetPasswordMail } from '../mail/templates.js';
-import { NOTICE_TTL_MS, sendSecurityNotice } from '../mail/notices.js';
-import type { UserRecord } from '../stores/users.js';
-import { adminView } from './admin.js';
-import { assertAtMostOneCode, type SecondFactor } from './second-factor.js';
-import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../common-passwords.js';
-import type { UsageReport } from './usage.js';
 import { durableTransaction } from '../../shared/db/durable.js';
+import { AppError, forbidden, unauthorized } from '../../shared/errors.js';
+import { SESSION_TTL_MS, type TokenIssuer } from '../authenticate.js';
+import type { AuthContext } from '../context.js';
+import { duplicateRegistrationMail } from '../mail/templates.js';
+import { lockedOut } from '../stores/failures.js';
+import type { UserRecord } from '../stores/users.js';
+import { refuseCommonPassword } from './passwords.js';
+import { assertAtMostOneCode, type SecondFactor } from './second-factor.js';
+import { NOTICE_TTL_MS, sendSecurityNotice } from './security-notices.js';
 
 export const REGISTER_MESSAGE = 'If this email can be registered, the account has been created.';
-export const FORGOT_MESSAGE = 'If an account with that email exists, a reset link has been sent.';
 export const INVALID_CREDENTIALS = 'Invalid email or password';
-export const RESET_TOKEN_INVALID = 'Reset token is invalid or has expired';
-const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
 
 export interface ClientMeta {
   ip: string;
@@ -27,10 +19,6 @@ export interface ClientMeta {
 }
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped forms: the only place a first admin may come from. */
-function refuseCommonPassword(password: string): void {
-  if (isCommonPassword(password)) throw badRequest(COMMON_PASSWORD_MESSAGE, 'COMMON_PASSWORD');
-}
-
 export function isLoopback(ip: string): boolean {
   const plain = ip.toLowerCase().startsWith('::ffff:') ? ip.slice(7) : ip;
   if (isIP(plain) === 4) return plain.startsWith('127.');
@@ -41,8 +29,8 @@ export type LoginOutcome =
   | { kind: 'second-factor-required' }
   | { kind: 'signed-in'; user: UserRecord; token: string; expiresAt: string };
 
-/** Registration, login, passwords and account deletion: the rules of the contract. */
-export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFactor: SecondFactor, usageReport: UsageReport) {
+/** Registration and sign-in: the rules of the contract. */
+export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFactor: SecondFactor) {
   const { users, sessions, audit, failures } = ctx;
 
   const openSession = (userId: string, meta: ClientMeta) =>
@@ -73,34 +61,6 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
     failures.clear(failureKey);
     audit.record({ action: 'login.success', actorId: userId, targetId: userId, ip: meta.ip });
     return session;
-  });
-
-  const replacePasswordTx = durableTransaction(ctx.db, 
-    (userId: string, passwordHash: string, keepSessionId: string | null, action: string, ip: string) => {
-      users.setPassword(userId, passwordHash);
-      if (keepSessionId) sessions.revokeOthers(userId, keepSessionId);
-      else sessions.revokeAll(userId);
-      audit.record({ action, actorId: userId, targetId: userId, ip });
-    },
-  );
-
-  // Unknown e-mails are recorded too (without a target, as failed logins are), so the work
-  // after the answer costs the same synced commit whether or not the account exists.
-  const requestResetTx = durableTransaction(ctx.db, (reset: { userId: string; tokenHash: string } | null, ip: string) => {
-    if (reset) ctx.resetTokens.issue(reset.userId, reset.tokenHash, RESET_TOKEN_TTL_MS);
-    audit.record({ action: 'password_reset.request', targetId: reset?.userId ?? null, ip });
-  });
-
-  const deleteTx = durableTransaction(ctx.db, (user: UserRecord) => {
-    if (user.role === 'admin' && !user.suspended && users.countActiveAdmins() <= 1) {
-      throw forbidden('Cannot delete the only admin account');
-    }
-    ctx.orgData.deleteOf(user.id);
-    ctx.outbox.removeForUser(user.id, user.email);
-    audit.anonymiseUser(user.id);
-    // Sessions, TOTP, reset tokens, usage, subscription, API keys and enrollment tokens cascade with the row.
-    users.delete(user.id);
-    audit.record({ action: 'account.delete', details: { subjectDeleted: true } });
   });
 
   return {
@@ -179,106 +139,6 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const session = signInTx(user.id, meta, ipKey);
       if (!session) throw unauthorized(INVALID_CREDENTIALS);
       return { kind: 'signed-in', user, ...tokens.issue(user, session) };
-    },
-
-    logout(principal: AuthPrincipal, ip: string): void {
-      sessions.revoke(principal.session.id);
-      audit.record({ action: 'logout', actorId: principal.user.id, targetId: principal.user.id, ip });
-    },
-
-    logoutAll(principal: AuthPrincipal, ip: string): number {
-      const revoked = sessions.revokeAll(principal.user.id);
-      audit.record({ action: 'logout.all', actorId: principal.user.id, targetId: principal.user.id, ip, details: { revoked } });
-      return revoked;
-    },
-
-    async changePassword(principal: AuthPrincipal, currentPassword: string, newPassword: string, ip: string): Promise<void> {
-      const { user, session } = principal;
-      const budget = secondFactor.guardFailures('change-password', user.id);
-      if (!(await ctx.hasher.verify(currentPassword, user.passwordHash))) {
-        budget.fail();
-        throw unauthorized('Current password is incorrect');
-      }
-      refuseCommonPassword(newPassword);
-      const hash = await ctx.hasher.hash(newPassword);
-      replacePasswordTx(user.id, hash, session.id, 'password.change', ip);
-      sendSecurityNotice(ctx, user, { kind: 'password-changed' }, ip);
-    },
-
-    /**
-     * Everything happens after the answer has been sent (contract): the lookup, the token and
-     * the mail would otherwise make a known e-mail's answer slower than an unknown one's.
-     */
-    forgotPassword(email: string, ip: string): void {
-      ctx.afterResponse.run('password reset request', () => {
-        const user = users.getByEmail(email);
-        if (!user) {
-          requestResetTx(null, ip);
-          return;
-        }
-        const token = randomBytes(32).toString('base64url');
-        requestResetTx({ userId: user.id, tokenHash: sha256Hex(token) }, ip);
-        const mail = resetPasswordMail(ctx.config.auth.publicUrl, token);
-        ctx.mailer.send({ userId: user.id, to: user.email, ...mail, ttlMs: RESET_TOKEN_TTL_MS });
-      });
-    },
-
-    async resetPassword(token: string, newPassword: string, ip: string): Promise<void> {
-      // A refused password must not burn the emailed token: checked before redeeming it.
-      refuseCommonPassword(newPassword);
-      // Redeemed before the slow hash, so two concurrent uses cannot both succeed.
-      const userId = ctx.resetTokens.redeem(sha256Hex(token));
-      if (!userId) throw badRequest(RESET_TOKEN_INVALID);
-      const hash = await ctx.hasher.hash(newPassword);
-      const user = users.get(userId);
-      if (!user) throw badRequest(RESET_TOKEN_INVALID);
-      replacePasswordTx(userId, hash, null, 'password_reset.complete', ip);
-      sendSecurityNotice(ctx, user, { kind: 'password-reset' }, ip);
-    },
-
-    async deleteAccount(principal: AuthPrincipal, password: string): Promise<void> {
-      const { user } = principal;
-      const budget = secondFactor.guardFailures('delete-account', user.id);
-      if (!(await ctx.hasher.verify(password, user.passwordHash))) {
-        budget.fail();
-        throw unauthorized('Invalid password');
-      }
-      const current = users.get(user.id);
-      if (!current) throw unauthorized('Invalid or expired token');
-      deleteTx.immediate(current);
-      ctx.failures.clear(`delete-account:${user.id}`);
-    },
-
-    exportData(principal: AuthPrincipal, ip: string) {
-      const { user } = principal;
-      const now = ctx.clock.now();
-      audit.record({ action: 'data.export', actorId: user.id, targetId: user.id, ip });
-      // Expired rows are shown with their past expiry; an idled-out row's expiry would
-      // still look live, so it goes now, as it would at the next sweep.
-      sessions.removeIdle(user.id);
-      const subscription = ctx.subscriptions.get(user.id);
-      return {
-        exportedAt: toIso(now),
-        user: { ...adminView(user), updatedAt: user.updatedAt },
-        sessions: sessions.listAll(user.id).map(({ id, userId, createdAt, lastUsedAt, expiresAt, ip: sessionIp, userAgent }) => ({
-          id,
-          userId,
-          createdAt,
-          lastUsedAt,
-          expiresAt,
-          ip: sessionIp,
-          userAgent,
-        })),
-        knownAddresses: ctx.knownAddresses.listAll(user.id),
-        subscription: subscription
-          ? { status: subscription.status, variantId: subscription.variantId, renewsAt: subscription.renewsAt, endsAt: subscription.endsAt, updatedAt: subscription.updatedAt }
-          : null,
-        usage: usageReport.history(user.id, user.tier),
-        apiKeys: ctx.apiKeys.listByOwner(user.id).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, createdAt: k.createdAt, revokedAt: k.revokedAt })),
-        enrollTokens: ctx.enrollTokens.listAll(user.id),
-        auditLog: audit.aboutUser(user.id),
-        ...ctx.orgData.exportOf(user.id),
-      };
     },
   };
 }

@@ -1,8 +1,15 @@
+import { toIso } from '../../shared/clock.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
 import type { AuthContext } from '../context.js';
 import type { AdminUserPatch } from '../schemas.js';
-import type { UserRecord } from '../stores/users.js';
-import { durableTransaction } from '../../shared/db/durable.js';
+import type { AuditFilter } from '../stores/audit.js';
+import type { SessionRecord } from '../stores/sessions.js';
+import type { UserRecord, UserSearch } from '../stores/users.js';
+import type { SecondFactor } from './second-factor.js';
+import type { UsageReport } from './usage.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export function adminView(user: UserRecord) {
   return {
@@ -19,8 +26,15 @@ export function adminView(user: UserRecord) {
   };
 }
 
-/** Administrative changes to accounts, with the last-admin and self rules. */
-export function createAdmin(ctx: AuthContext) {
+/** A session as administrators see it: everything but the token hash. */
+const sessionView = ({ id, userId, createdAt, lastUsedAt, expiresAt, ip, userAgent }: SessionRecord) => ({ id, userId, createdAt, lastUsedAt, expiresAt, ip, userAgent });
+
+
+/**
+ * Administration: accounts, sessions, the audit trail and statistics; changes to accounts
+ * with the last-admin and self rules.
+ */
+export function createAdmin(ctx: AuthContext, { secondFactor, usageReport }: { secondFactor: SecondFactor; usageReport: UsageReport }) {
   const { users, sessions, audit } = ctx;
 
   const updateTx = durableTransaction(ctx.db, (actor: UserRecord, targetId: string, patch: AdminUserPatch, ip: string) => {
@@ -51,6 +65,60 @@ export function createAdmin(ctx: AuthContext) {
   });
 
   return {
+    listUsers(filter: UserSearch) {
+      const { items, total } = users.search({ ...filter, q: filter.q?.trim().toLowerCase() || undefined });
+      return { items: items.map(adminView), total };
+    },
+
+    /** One account with subscription, usage, sessions, 2FA and recent audit. */
+    userDetail(id: string) {
+      const user = users.get(id);
+      if (!user) throw notFound('User not found');
+      const subscription = ctx.subscriptions.get(user.id);
+      return {
+        user: adminView(user),
+        subscription: subscription
+          ? { status: subscription.status, variantId: subscription.variantId, renewsAt: subscription.renewsAt, endsAt: subscription.endsAt, updatedAt: subscription.updatedAt }
+          : null,
+        usage: usageReport.history(user.id, user.tier),
+        sessions: sessions.listLive(user.id).map(sessionView),
+        totp: secondFactor.status(user),
+        recentAudit: audit.aboutUser(user.id, 10),
+      };
+    },
+
+    listSessions({ limit, offset }: { limit: number; offset: number }) {
+      const { items, total } = sessions.pageLive(limit, offset);
+      return { items: items.map(sessionView), total };
+    },
+
+    /** A page of the audit trail; `since`/`until` are any ISO form, compared as stored. */
+    auditLog(filter: AuditFilter) {
+      return audit.page({
+        ...filter,
+        since: filter.since ? toIso(Date.parse(filter.since)) : undefined,
+        until: filter.until ? toIso(Date.parse(filter.until)) : undefined,
+      });
+    },
+
+    /** Accounts by tier, role and signup day (the last 30 days), live sessions, 2FA adoption. */
+    stats() {
+      const now = ctx.clock.now();
+      const since = toIso(Date.parse(toIso(now - 29 * DAY_MS).slice(0, 10)));
+      const stats = users.stats(since);
+      const total = users.count();
+      const signups = new Map(stats.signups.map((s) => [s.day, s.n]));
+      const signupsByDay = Array.from({ length: 30 }, (_, i) => {
+        const day = toIso(now - (29 - i) * DAY_MS).slice(0, 10);
+        return { day, count: signups.get(day) ?? 0 };
+      });
+      return {
+        users: { total, byTier: stats.byTier, byRole: stats.byRole, signupsByDay },
+        liveSessions: sessions.countLive(),
+        twoFactor: { enabled: stats.totpEnabled, percentage: total === 0 ? 0 : Math.round((stats.totpEnabled / total) * 10_000) / 100 },
+      };
+    },
+
     updateUser(actor: UserRecord, targetId: string, patch: AdminUserPatch, ip: string): UserRecord {
       // Unknown fields are stripped by validation; a body left with nothing to change is a 400.
       if (patch.role === undefined && patch.tier === undefined && patch.planExpiresAt === undefined && patch.suspended === undefined) {

@@ -1,8 +1,10 @@
 import { AppError, badRequest, conflict, unauthorized } from '../../shared/errors.js';
 import { lockedOut } from '../stores/failures.js';
+import type { AuthPrincipal } from '../authenticate.js';
 import type { AuthContext } from '../context.js';
-import { matchingStep, newBackupCodes, newTotpSecret, otpauthUrl } from '../totp-crypto.js';
+import { matchingStep, newBackupCodes, newTotpSecret, otpauthUrl } from './totp-crypto.js';
 import type { UserRecord } from '../stores/users.js';
+import { sendSecurityNotice } from './security-notices.js';
 
 export const INVALID_TWO_FACTOR = 'Invalid two-factor code';
 export const INVALID_BACKUP_CODE = 'Invalid backup code';
@@ -90,7 +92,8 @@ export function createSecondFactor(ctx: AuthContext) {
       return { secret, otpauthUrl: otpauthUrl(secret, user.email), backupCodes: codes };
     },
 
-    enable(user: UserRecord, code: string): void {
+    /** Confirms enrolment with a first code; audited, and the owner is told. */
+    enable(user: UserRecord, code: string, ip: string): void {
       withFailureBudget('totp', user.id, () => {
         const totp = secretOf(user);
         if (totp?.enabled) throw conflict('Two-factor authentication is already enabled');
@@ -98,10 +101,16 @@ export function createSecondFactor(ctx: AuthContext) {
         const step = matchingStep(totp.secret, code, ctx.clock.now());
         if (step === null || !ctx.totp.enable(user.id, step)) throw badRequest('Invalid TOTP code. Please try again.');
       });
+      ctx.audit.record({ action: 'totp.enable', actorId: user.id, targetId: user.id, ip });
+      sendSecurityNotice(ctx, user, { kind: 'totp-enabled' }, ip);
     },
 
-    /** Needs the password and a code; removes the secret and the backup codes. */
-    async disable(user: UserRecord, password: string, input: SecondFactorInput): Promise<void> {
+    /**
+     * Needs the password and a code; removes the secret and the backup codes, and ends the
+     * caller's other sessions.
+     */
+    async disable(principal: AuthPrincipal, password: string, input: SecondFactorInput, ip: string): Promise<void> {
+      const { user, session } = principal;
       assertAtMostOneCode(input);
       if (input.totpCode === undefined && input.backupCode === undefined) throw badRequest('totpCode or backupCode is required');
       const budget = guardFailures('totp-disable', user.id);
@@ -117,15 +126,20 @@ export function createSecondFactor(ctx: AuthContext) {
         throw error;
       }
       ctx.totp.disable(user.id);
+      const revoked = ctx.sessions.revokeOthers(user.id, session.id);
+      ctx.audit.record({ action: 'totp.disable', actorId: user.id, targetId: user.id, ip, details: { sessionsRevoked: revoked } });
+      sendSecurityNotice(ctx, user, { kind: 'totp-disabled' }, ip);
     },
 
-    regenerateBackupCodes(user: UserRecord, code: string): string[] {
+    regenerateBackupCodes(user: UserRecord, code: string, ip: string): string[] {
       if (!user.totpEnabled) throw badRequest('Two-factor authentication is not enabled');
       withFailureBudget('totp', user.id, () => {
         if (!checkTotp(user, code)) throw unauthorized(INVALID_TWO_FACTOR);
       });
       const codes = newBackupCodes();
       ctx.totp.replaceBackupCodes(user.id, codes.map((c) => ctx.backupCodes.hash(c)));
+      ctx.audit.record({ action: 'totp.backup_codes.regenerate', actorId: user.id, targetId: user.id, ip });
+      sendSecurityNotice(ctx, user, { kind: 'backup-codes-regenerated' }, ip);
       return codes;
     },
 

@@ -1,13 +1,8 @@
-import type { Db } from '../../shared/db/open.js';
 import { monthPeriod, QUOTAS, RESOURCE_PERIOD, RESOURCES, UNLIMITED, type Resource, type Tier } from '../../shared/tiers.js';
 import type { AuthContext } from '../context.js';
 
 /** Usage as the server recorded it (Threat Cloud calls, agents, keys), against the tier's quota. */
-export function createUsageReport(ctx: AuthContext, db: Db) {
-  const countersOf = db.prepare<[string], { resource: string; period: string; count: number }>(
-    `SELECT resource, period, count FROM usage_counters WHERE user_id = ? ORDER BY period DESC, resource`,
-  );
-
+export function createUsageReport(ctx: AuthContext) {
   function current(userId: string, resource: Resource): number {
     switch (resource) {
       case 'guard_endpoints':
@@ -45,7 +40,7 @@ export function createUsageReport(ctx: AuthContext, db: Db) {
     },
     /** Every counter of the user plus the current lifetime counts: export and admin detail. */
     history(userId: string, tier: Tier) {
-      const monthly = countersOf.all(userId).map((row) => ({
+      const monthly = ctx.usageCounters.listOf(userId).map((row) => ({
         resource: row.resource as Resource,
         period: row.period,
         current: row.count,

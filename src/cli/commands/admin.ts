@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../../auth/common-passwords.js';
-import { createPasswordHasher } from '../../auth/password.js';
+import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../../auth/services/common-passwords.js';
+import { createPasswordHasher } from '../../auth/services/password-hasher.js';
 import { RegisterBody } from '../../auth/schemas.js';
 import { createAuditStore } from '../../auth/stores/audit.js';
 import { createUserStore } from '../../auth/stores/users.js';

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { stepSize } from '../shared/step-size.js';
-import type { Billing } from './services/billing.js';
-import type { AuthContext } from './context.js';
+import { stepSize } from '../../shared/step-size.js';
+import type { Billing } from '../services/billing.js';
+import type { AuthContext } from '../context.js';
 
 export const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
 /** How long one slice of the hourly sweep should hold the (synchronous) database and event loop (each is followed by a pause). */

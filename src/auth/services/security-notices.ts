@@ -1,6 +1,6 @@
 import { toIso } from '../../shared/clock.js';
 import type { AuthContext } from '../context.js';
-import { securityNoticeMail, type SecurityEvent } from './templates.js';
+import { securityNoticeMail, type SecurityEvent } from '../mail/templates.js';
 
 /** Long enough for the operator to read it from the outbox when there is no SMTP. */
 export const NOTICE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
