@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
-import { createIocService, type IocReport } from '../threat-cloud/ioc-service.js';
-import type { Category } from '../threat-cloud/ioc-store.js';
+import { createIocService, type IocReport } from '../threat-cloud/services/ioc-merge.js';
+import type { Category } from '../threat-cloud/stores/iocs.js';
 import { NormaliseError, normaliseIp } from '../threat-cloud/normalise.js';
 import { MANAGER_REPORTER, userReporter } from '../threat-cloud/reporters.js';
 import type { Severity } from '../threat-cloud/reputation.js';

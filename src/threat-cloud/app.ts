@@ -7,23 +7,38 @@ import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { createUsageStore } from '../shared/usage.js';
 import { VERSION } from '../shared/version.js';
 import { ANONYMOUS_LIMIT_PER_MINUTE, createAdminGuard, createApiKeyGuard, createSearchGuard } from './access.js';
-import { createAuditStore, createQueryAuditBuffer } from './audit.js';
-import { createAuditRetention, scheduleAuditRetention } from './audit-retention.js';
-import { syncBootstrapKeys } from './bootstrap-keys.js';
 import type { ThreatCloudContext } from './context.js';
-import { createFeedStore } from './feeds.js';
-import { createIocQueries } from './ioc-queries.js';
 import { createIntel } from './intel/index.js';
-import type { CorrelationSchedule } from './intel/correlation-job.js';
-import { createIocService } from './ioc-service.js';
-import { createReputationRefresh, scheduleRefresh } from './refresh.js';
-import { registerAdminRoutes, registerKeyAdminRoutes } from './routes/admin.js';
+import { createAuditRetention, scheduleAuditRetention } from './jobs/audit-retention.js';
+import type { CorrelationSchedule } from './jobs/correlation.js';
+import { createReputationRefresh, scheduleRefresh } from './jobs/refresh.js';
+import { registerKeyAdminRoutes } from './routes/admin-keys.js';
+import { registerAuditLogRoutes } from './routes/audit-log.js';
 import { registerConsoleRoutes } from './routes/console.js';
 import { registerFeedRoutes } from './routes/feeds.js';
 import { registerIocRoutes } from './routes/iocs.js';
+import { registerRuleRoutes } from './routes/rules.js';
+import { registerSightingRoutes } from './routes/sightings.js';
+import { registerStatsRoutes } from './routes/stats.js';
+import { registerThreatRoutes } from './routes/threats.js';
 import { registerTrapIntelRoutes } from './routes/trap-intel.js';
-import { createRuleStore } from './rules.js';
-import { createStatsStore } from './stats.js';
+import { createAgentUpdateService } from './services/agent-update.js';
+import { createAuditLogService } from './services/audit-log.js';
+import { syncBootstrapKeys } from './services/bootstrap-keys.js';
+import { createFeedService } from './services/feeds.js';
+import { createIocService } from './services/ioc-merge.js';
+import { createIocsService } from './services/iocs.js';
+import { createOperatorKeyService } from './services/operator-keys.js';
+import { createQueryAuditBuffer } from './services/query-audit.js';
+import { createRuleService } from './services/rules.js';
+import { createStatsService } from './services/stats.js';
+import { createTrapIntelService } from './services/trap-intel.js';
+import { createAuditStore } from './stores/audit.js';
+import { createFeedStore } from './stores/feeds.js';
+import { createIocQueries } from './stores/ioc-queries.js';
+import { createRuleStore } from './stores/rules.js';
+import { createIocStatusCounts, createStatsStore } from './stores/stats.js';
+import { createTrapIntelStore } from './stores/trap-intel.js';
 
 export { ANONYMOUS_LIMIT_PER_MINUTE };
 
@@ -36,9 +51,13 @@ export interface ThreatCloudOptions {
   auditPurge?: { firstAfterMs?: number; everyMs?: number };
 }
 
-/** The Threat Cloud: IoCs with reputation, sightings, trap intel, campaigns, feeds, analytics. */
+/**
+ * The Threat Cloud: IoCs with reputation, sightings, trap intel, campaigns, feeds, analytics.
+ * Wires stores → services → routes; routes are handed services only.
+ */
 export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatCloudOptions = {}): Promise<App> {
   const { config, db, clock } = deps;
+  const iocsByStatus = createIocStatusCounts(db);
   const app = await createBaseApp({
     service: 'threat-cloud',
     title: 'Panguard Threat Cloud',
@@ -51,44 +70,51 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     rateLimit: { max: scaled(ANONYMOUS_LIMIT_PER_MINUTE, config) },
     // IoC values up to 2,048 characters travel percent-encoded in paths.
     maxParamLength: 3 * 2048,
-    metrics: serviceMetrics(config.metrics, 'threat-cloud', db, [iocsByStatusGauge(db)]),
+    // IoCs by status from the trigger-kept counts: a scrape never scans the IoC table.
+    metrics: serviceMetrics(config.metrics, 'threat-cloud', db, [labelledGauge('panguard_iocs', 'Indicators of compromise by status', 'status', iocsByStatus)]),
   });
 
   const keys = createApiKeyStore(db, clock);
   const synced = syncBootstrapKeys(db, keys, config.threatCloud.apiKeys);
   if (synced.added + synced.revoked > 0) app.log.info(synced, 'bootstrap API keys synchronised with TC_API_KEYS');
 
-  const iocs = createIocService(db, clock);
+  // Stores (prepared SQL) and the IoC merge rules every write path shares.
+  const merge = createIocService(db, clock);
   const audit = createAuditStore(db, clock);
+  const feedStore = createFeedStore(db);
+  const ruleStore = createRuleStore(db, clock, merge.store);
   const queryAudit = createQueryAuditBuffer(audit, clock, app.log);
   const intel = createIntel({ db, clock, logger: app.log, schedule: options.correlation });
+
   const context: ThreatCloudContext = {
-    db,
-    clock,
-    config,
-    keys,
-    iocs,
-    queries: createIocQueries(db),
-    audit,
+    iocs: createIocsService({ db, merge, queries: createIocQueries(db), audit, queryAudit }),
+    trapIntel: createTrapIntelService({ db, clock, merge, store: createTrapIntelStore(db), audit, correlateNow: intel.correlateNow }),
+    feeds: createFeedService({ feeds: feedStore, iocs: merge.store, clock, queryAudit }),
+    agentUpdate: createAgentUpdateService({ feeds: feedStore, rules: ruleStore }),
+    operatorKeys: createOperatorKeyService({ db, keys, audit }),
+    rules: createRuleService({ db, rules: ruleStore, audit }),
+    auditLog: createAuditLogService({ audit, queryAudit }),
+    stats: createStatsService({ stats: createStatsStore(db, clock), queryAudit }),
     queryAudit,
-    feeds: createFeedStore(db),
-    rules: createRuleStore(db, clock, iocs.store),
-    stats: createStatsStore(db, clock),
-    campaigns: intel,
     apiKeyGuard: createApiKeyGuard(app, { keys, usage: createUsageStore(db), clock, config }),
     adminGuard: createAdminGuard(app, config),
     searchGuard: createSearchGuard(app, config),
   };
 
-  registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: () => ({ iocs: iocs.store.activeCount() }) });
+  registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: () => ({ iocs: merge.store.activeCount() }) });
   registerKeyAdminRoutes(app, context);
+  registerThreatRoutes(app, context);
   registerIocRoutes(app, context);
+  registerSightingRoutes(app, context);
   registerTrapIntelRoutes(app, context);
   registerFeedRoutes(app, context);
-  registerAdminRoutes(app, context);
+  registerRuleRoutes(app, context);
+  registerAuditLogRoutes(app, context);
+  registerStatsRoutes(app, context);
   intel.register(app, context);
   registerConsoleRoutes(app);
 
+  // Background jobs: started when the app is ready, stopped (and awaited) when it closes.
   const refresh = createReputationRefresh(db, clock);
   const retention = createAuditRetention(db, clock, { queryDays: config.threatCloud.queryAuditDays, writeDays: config.threatCloud.auditDays });
   let stopRefresh: (() => Promise<void>) | null = null;
@@ -104,12 +130,4 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     if (db.open) queryAudit.stop();
   });
   return app;
-}
-
-/** IoCs by status from the trigger-kept counts: a scrape never scans the IoC table. */
-function iocsByStatusGauge(db: ServiceDeps['db']) {
-  const byStatus = db.prepare<[], { status: string; n: number }>(`SELECT status, sum(n) AS n FROM ioc_counts GROUP BY status`);
-  return labelledGauge('panguard_iocs', 'Indicators of compromise by status', 'status', () =>
-    Object.fromEntries(byStatus.all().map((row) => [row.status, row.n])),
-  );
 }

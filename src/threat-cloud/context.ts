@@ -1,39 +1,41 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ResolvedConfig } from '../config.js';
-import type { ApiKeyStore, KeyScope } from '../shared/api-keys.js';
-import type { Clock } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import type { AuditStore, QueryAuditBuffer } from './audit.js';
-import type { CampaignLinks } from './intel/index.js';
-import type { FeedStore } from './feeds.js';
-import type { IocQueries } from './ioc-queries.js';
-import type { IocService } from './ioc-service.js';
-import type { RuleStore } from './rules.js';
-import type { createStatsStore } from './stats.js';
+import type { KeyScope } from '../shared/api-keys.js';
+import type { AgentUpdateService } from './services/agent-update.js';
+import type { AuditLogService } from './services/audit-log.js';
+import type { FeedService } from './services/feeds.js';
+import type { IocsService } from './services/iocs.js';
+import type { OperatorKeyService } from './services/operator-keys.js';
+import type { QueryAuditBuffer } from './services/query-audit.js';
+import type { RuleService } from './services/rules.js';
+import type { StatsService } from './services/stats.js';
+import type { TrapIntelService } from './services/trap-intel.js';
+import type { AuditActor } from './stores/audit.js';
 
-/** Everything the Threat Cloud's route modules are handed (no globals). */
+type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+/**
+ * Everything the Threat Cloud's route modules are handed (no globals): services and the
+ * guards, never the database or a store. Each route module takes only the part it uses.
+ */
 export interface ThreatCloudContext {
-  db: Db;
-  clock: Clock;
-  config: ResolvedConfig;
-  keys: ApiKeyStore;
-  iocs: IocService;
-  queries: IocQueries;
-  audit: AuditStore;
+  iocs: IocsService;
+  trapIntel: TrapIntelService;
+  feeds: FeedService;
+  agentUpdate: AgentUpdateService;
+  operatorKeys: OperatorKeyService;
+  rules: RuleService;
+  auditLog: AuditLogService;
+  stats: StatsService;
+  /** Read audit of the intel routes (campaigns, analytics), which record their reads themselves. */
   queryAudit: QueryAuditBuffer;
-  feeds: FeedStore;
-  rules: RuleStore;
-  stats: ReturnType<typeof createStatsStore>;
-  /** Campaign membership and trap-intel correlation (src/threat-cloud/intel). */
-  campaigns: CampaignLinks;
-  apiKeyGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
-  adminGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  apiKeyGuard: Guard;
+  adminGuard: Guard;
   /** The lower per-key limit of IoC searches (`since`, `q`), checked after the key guard. */
-  searchGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  searchGuard: Guard;
 }
 
 /** Route options of an `/api/*` route: its scope, and the key guard instead of the global per-IP limiter. */
-export function apiRoute(context: ThreatCloudContext, scope: KeyScope) {
+export function apiRoute(context: Pick<ThreatCloudContext, 'apiKeyGuard'>, scope: KeyScope) {
   return {
     config: { rateLimit: false as const, tcScope: scope },
     preValidation: context.apiKeyGuard,
@@ -41,7 +43,7 @@ export function apiRoute(context: ThreatCloudContext, scope: KeyScope) {
 }
 
 /** Who did it, as the audit log shows it: the masked key (first 4 + last 4) and the client IP. */
-export function actor(request: FastifyRequest): { apiKey: string | null; ip: string } {
+export function actor(request: FastifyRequest): AuditActor & { ip: string } {
   return { apiKey: request.tcKey?.masked ?? null, ip: request.ip };
 }
 

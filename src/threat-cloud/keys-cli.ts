@@ -7,7 +7,7 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import { migrate } from '../shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
 import { isTier, TIERS } from '../shared/tiers.js';
-import { createAuditStore } from './audit.js';
+import { createAuditStore } from './stores/audit.js';
 import { durableTransaction } from '../shared/db/durable.js';
 
 const USAGE = `usage: npm run keys -- <command>

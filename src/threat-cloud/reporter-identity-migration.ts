@@ -1,6 +1,6 @@
 import { toIso } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
-import { createCampaignStore } from './intel/campaign-store.js';
+import { createCampaignStore } from './intel/stores/campaigns.js';
 import { campaignDescription } from './intel/campaign-text.js';
 import { MANAGER_REPORTER, userReporter } from './reporters.js';
 import { DEFAULT_THRESHOLD, REPUTATION_SQL } from './reputation.js';

@@ -2,8 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { KEY_SCOPES } from '../shared/api-keys.js';
 import { PageQuery, StringEnum, Timestamp } from '../shared/envelope.js';
 import { TIERS } from '../shared/tiers.js';
-import { AUDIT_ACTIONS } from './audit.js';
-import { CATEGORIES, IOC_STATUSES } from './ioc-store.js';
+import { AUDIT_ACTIONS } from './stores/audit.js';
+import { CATEGORIES, IOC_STATUSES } from './stores/iocs.js';
 import { IOC_TYPES, MAX_VALUE_LENGTH } from './normalise.js';
 import { SEVERITIES } from './reputation.js';
 

@@ -4,7 +4,7 @@ import { MIGRATIONS } from '../migrations.js';
 import { toIso } from '../shared/clock.js';
 import { migrate } from '../shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
-import { CATEGORIES } from './ioc-store.js';
+import { CATEGORIES } from './stores/iocs.js';
 import { LISTING_TRIGGER_PREFIX, RANK_COUNTS_FROM_IOCS, SOURCE_COUNTS_FROM_IOCS, SOURCE_RANK_FROM_IOCS } from './listing-schema.js';
 import { DAY_MS, REPUTATION_SQL, SEVERITIES } from './reputation.js';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { toIso } from '../shared/clock.js';
-import type { StixChangeRow } from './feeds.js';
-import type { Category, Ioc, IocStatus } from './ioc-store.js';
+import type { StixChangeRow } from './stores/feeds.js';
+import type { Category, Ioc, IocStatus } from './stores/iocs.js';
 import { computeReputation, corroboration, DAY_MS, SEVERITY_WEIGHT, type Severity } from './reputation.js';
 
 /** RFC 4122 §4.3 name-based UUID (SHA-1): the same name always gives the same id. */

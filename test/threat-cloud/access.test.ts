@@ -3,7 +3,7 @@ import { createApiKeyStore } from '../../src/shared/api-keys.js';
 import { monthPeriod, quotaExceededMessage } from '../../src/shared/tiers.js';
 import { createUsageStore } from '../../src/shared/usage.js';
 import { tierLimits } from '../../src/threat-cloud/access.js';
-import { syncBootstrapKeys } from '../../src/threat-cloud/bootstrap-keys.js';
+import { syncBootstrapKeys } from '../../src/threat-cloud/services/bootstrap-keys.js';
 import { ADMIN, BOOTSTRAP_KEY, buildTc, count, operatorKey, threat, userKey } from './fixtures.js';
 import { testConfig } from '../helper.js';
 

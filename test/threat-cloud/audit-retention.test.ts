@@ -2,7 +2,7 @@ import t from 'tap';
 import { ManualClock, toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
-import { createAuditRetention } from '../../src/threat-cloud/audit-retention.js';
+import { createAuditRetention } from '../../src/threat-cloud/jobs/audit-retention.js';
 import { buildTestApp, testConfig, testDb } from '../helper.js';
 import { BOOTSTRAP_KEY } from './fixtures.js';
 

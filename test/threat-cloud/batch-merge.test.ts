@@ -4,8 +4,8 @@ import { MIGRATIONS } from '../../src/migrations.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { openDatabase, type Db } from '../../src/shared/db/open.js';
-import { CATEGORIES } from '../../src/threat-cloud/ioc-store.js';
-import { createIocService, type IocReport, type MergeOutcome } from '../../src/threat-cloud/ioc-service.js';
+import { CATEGORIES } from '../../src/threat-cloud/stores/iocs.js';
+import { createIocService, type IocReport, type MergeOutcome } from '../../src/threat-cloud/services/ioc-merge.js';
 import { SEVERITIES } from '../../src/threat-cloud/reputation.js';
 
 /**

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import t from 'tap';
 import { ManualClock } from '../../src/shared/clock.js';
 import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
-import { createCorrelator } from '../../src/threat-cloud/intel/correlation.js';
+import { createCorrelator } from '../../src/threat-cloud/intel/services/correlation.js';
 import { axeViolations, fitsWidth, launchChromium, screenshotPath, watchedPage } from '../browser.js';
 import { authHeader, buildTestApp, type Teardown } from '../helper.js';
 import { operatorKey } from './fixtures.js';

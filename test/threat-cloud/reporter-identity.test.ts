@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createCorrelator } from '../../src/threat-cloud/intel/correlation.js';
+import { createCorrelator } from '../../src/threat-cloud/intel/services/correlation.js';
 import { authHeader } from '../helper.js';
 import { ENROLL_TOKEN, event, managerApp, OPERATOR, register, type RegisteredAgent } from '../manager/fixtures.js';
 import { BOOTSTRAP_KEY, buildTc, threat, userKey } from './fixtures.js';

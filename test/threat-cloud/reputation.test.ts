@@ -1,8 +1,8 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { computeReputation, corroboration, DAY_MS, SEVERITIES, type ReputationInput } from '../../src/threat-cloud/reputation.js';
-import { createReputationRefresh } from '../../src/threat-cloud/refresh.js';
-import { createIocService } from '../../src/threat-cloud/ioc-service.js';
+import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
+import { createIocService } from '../../src/threat-cloud/services/ioc-merge.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { testConfig, testDb } from '../helper.js';
 

@@ -5,7 +5,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import t, { type Test } from 'tap';
 import { DAY_MS } from '../../src/threat-cloud/reputation.js';
-import { createReputationRefresh } from '../../src/threat-cloud/refresh.js';
+import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { buildTc, operatorKey, threat } from './fixtures.js';
 
 // ajv and ajv-formats are CommonJS packages whose default export arrives wrapped under ESM.

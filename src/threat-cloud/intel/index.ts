@@ -3,17 +3,17 @@ import type { App } from '../../shared/base-app.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import type { ThreatCloudContext } from '../context.js';
-import { createCampaignQueries } from './campaign-queries.js';
-import { createCorrelationJob, DEFAULT_SCHEDULE, type CorrelationSchedule } from './correlation-job.js';
-import { createCorrelator } from './correlation.js';
-import { createGeoQuery } from './geo.js';
-import { createHeatmapQuery } from './heatmap.js';
-import { createAggregateMemo } from './memo.js';
+import { createCampaignQueries } from './stores/campaign-queries.js';
+import { createCorrelationJob, DEFAULT_SCHEDULE, type CorrelationSchedule } from '../jobs/correlation.js';
+import { createCorrelator } from './services/correlation.js';
+import { createGeoQuery } from './stores/geo.js';
+import { createHeatmapQuery } from './stores/heatmap.js';
+import { createAggregateMemo } from './stores/memo.js';
 import { createMitreCatalog } from './mitre.js';
 import { registerCampaignRoutes } from './routes/campaigns.js';
 import { registerQueryRoutes } from './routes/queries.js';
-import { createTimeseriesQuery } from './timeseries.js';
-import { createTrendsQuery } from './trends.js';
+import { createTimeseriesQuery } from './stores/timeseries.js';
+import { createTrendsQuery } from './stores/trends.js';
 
 /**
  * Campaigns and analytics (issue 6) for the Threat Cloud app: built before the core's
@@ -48,6 +48,3 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
   };
 }
 export type Intel = ReturnType<typeof createIntel>;
-
-/** What the core's routes need from campaigns. */
-export type CampaignLinks = Pick<Intel, 'correlateNow'>;

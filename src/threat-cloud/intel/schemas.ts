@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { PageQuery, StringEnum, Timestamp } from '../../shared/envelope.js';
 import { CategorySchema, IocTypeSchema } from '../schemas.js';
-import { CAMPAIGN_STATUSES, SEVERITY_ORDER } from './campaign-store.js';
+import { CAMPAIGN_STATUSES, SEVERITY_ORDER } from './stores/campaigns.js';
 import { GRANULARITIES, PERIODS } from './periods.js';
 
 const Count = Type.Integer({ minimum: 0 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createCorrelator } from '../../../src/threat-cloud/intel/correlation.js';
+import { createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
 import { HOUR, count, intelApp, report } from './helper.js';
 
 /** Campaign membership as sorted value lists, independent of random ids. */
@@ -63,7 +63,7 @@ t.test('correlateNow refuses to run outside a transaction', async (t) => {
 });
 
 t.test('aggregate memo: one computation per second while the data is unchanged', async (t) => {
-  const { createAggregateMemo } = await import('../../../src/threat-cloud/intel/memo.js');
+  const { createAggregateMemo } = await import('../../../src/threat-cloud/intel/stores/memo.js');
   const h = await intelApp(t);
   const memo = createAggregateMemo(h.db, h.clock);
   let computed = 0;

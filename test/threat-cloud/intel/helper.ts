@@ -6,7 +6,7 @@ import { ManualClock } from '../../../src/shared/clock.js';
 import type { Db } from '../../../src/shared/db/open.js';
 import type { Tier } from '../../../src/shared/tiers.js';
 import { newId } from '../../../src/shared/tokens.js';
-import { createCorrelator } from '../../../src/threat-cloud/intel/correlation.js';
+import { createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
 import { authHeader, buildTestApp, type Teardown } from '../../helper.js';
 
 export const HOUR = 3_600_000;

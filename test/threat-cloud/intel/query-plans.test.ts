@@ -1,18 +1,18 @@
 import t from 'tap';
 import type { Db } from '../../../src/shared/db/open.js';
 import { ManualClock } from '../../../src/shared/clock.js';
-import { createGeoQuery } from '../../../src/threat-cloud/intel/geo.js';
-import { createHeatmapQuery } from '../../../src/threat-cloud/intel/heatmap.js';
+import { createGeoQuery } from '../../../src/threat-cloud/intel/stores/geo.js';
+import { createHeatmapQuery } from '../../../src/threat-cloud/intel/stores/heatmap.js';
 import { createMitreCatalog } from '../../../src/threat-cloud/intel/mitre.js';
-import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/timeseries.js';
-import { createTrendsQuery } from '../../../src/threat-cloud/intel/trends.js';
+import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/stores/timeseries.js';
+import { createTrendsQuery } from '../../../src/threat-cloud/intel/stores/trends.js';
 import { seedIocs } from '../../../src/threat-cloud/seed.js';
-import { createAuditStore } from '../../../src/threat-cloud/audit.js';
-import { createAuditRetention } from '../../../src/threat-cloud/audit-retention.js';
-import { createCampaignQueries } from '../../../src/threat-cloud/intel/campaign-queries.js';
-import { createIocList, type IocFilter } from '../../../src/threat-cloud/ioc-list.js';
-import { createIocQueries } from '../../../src/threat-cloud/ioc-queries.js';
-import { createStatsStore } from '../../../src/threat-cloud/stats.js';
+import { createAuditStore } from '../../../src/threat-cloud/stores/audit.js';
+import { createAuditRetention } from '../../../src/threat-cloud/jobs/audit-retention.js';
+import { createCampaignQueries } from '../../../src/threat-cloud/intel/stores/campaign-queries.js';
+import { createIocList, type IocFilter } from '../../../src/threat-cloud/stores/ioc-list.js';
+import { createIocQueries } from '../../../src/threat-cloud/stores/ioc-queries.js';
+import { createStatsStore } from '../../../src/threat-cloud/stores/stats.js';
 import { testConfig, testDb } from '../../helper.js';
 
 /** Every SQL text a factory prepares, recorded through a thin wrapper of the real database. */

@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import t from 'tap';
 import { campaignRecommendations, CATEGORY_RECOMMENDATIONS } from '../../../src/threat-cloud/intel/campaign-text.js';
-import { activityRange, statusAt } from '../../../src/threat-cloud/intel/campaign-store.js';
-import { largestRemainderTenths } from '../../../src/threat-cloud/intel/geo.js';
-import { intensityOf } from '../../../src/threat-cloud/intel/heatmap.js';
+import { activityRange, statusAt } from '../../../src/threat-cloud/intel/stores/campaigns.js';
+import { largestRemainderTenths } from '../../../src/threat-cloud/intel/stores/geo.js';
+import { intensityOf } from '../../../src/threat-cloud/intel/stores/heatmap.js';
 import { createMitreCatalog } from '../../../src/threat-cloud/intel/mitre.js';
 import { netblockLabel, netblockOf } from '../../../src/threat-cloud/intel/netblock.js';
 import { bucketStart, bucketStarts } from '../../../src/threat-cloud/intel/periods.js';
-import { changePercent } from '../../../src/threat-cloud/intel/trends.js';
+import { changePercent } from '../../../src/threat-cloud/intel/stores/trends.js';
 import { DAY } from './helper.js';
 
 t.test('netblocks: /24 of IPv4, /48 of IPv6 whatever the compression', async (t) => {

@@ -2,8 +2,8 @@ import type { App } from '../../../shared/base-app.js';
 import { ok, paged, pagedReplies, replies } from '../../../shared/envelope.js';
 import { notFound } from '../../../shared/errors.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../../context.js';
-import type { CampaignQueries } from '../campaign-queries.js';
-import type { AggregateMemo } from '../memo.js';
+import type { CampaignQueries } from '../stores/campaign-queries.js';
+import type { AggregateMemo } from '../stores/memo.js';
 import { CampaignDetailSchema, CampaignItem, CampaignListQuery, CampaignParams, CampaignStatsSchema } from '../schemas.js';
 
 /** GET /api/campaigns, /api/campaigns/stats and /api/campaigns/:id (scope read); reads audited as `query`. */

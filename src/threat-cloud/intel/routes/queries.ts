@@ -1,12 +1,12 @@
 import type { App } from '../../../shared/base-app.js';
 import { ok, replies } from '../../../shared/envelope.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../../context.js';
-import type { createGeoQuery } from '../geo.js';
-import type { createHeatmapQuery } from '../heatmap.js';
-import type { AggregateMemo } from '../memo.js';
+import type { createGeoQuery } from '../stores/geo.js';
+import type { createHeatmapQuery } from '../stores/heatmap.js';
+import type { AggregateMemo } from '../stores/memo.js';
 import { GeoQuery, GeoSchema, HeatmapQuery, HeatmapSchema, TimeseriesQuery, TimeseriesSchema, TrendsQuery, TrendsSchema } from '../schemas.js';
-import type { createTimeseriesQuery } from '../timeseries.js';
-import type { createTrendsQuery } from '../trends.js';
+import type { createTimeseriesQuery } from '../stores/timeseries.js';
+import type { createTrendsQuery } from '../stores/trends.js';
 
 export interface AnalyticsQueries {
   timeseries: ReturnType<typeof createTimeseriesQuery>;

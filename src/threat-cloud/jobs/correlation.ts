@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
-import { DEFAULT_BATCH, type Correlator } from './correlation.js';
+import { DEFAULT_BATCH, type Correlator } from '../intel/services/correlation.js';
 
 export interface CorrelationSchedule {
   /** How often new reports are looked for: new data is correlated within this (≤ 60 s). */

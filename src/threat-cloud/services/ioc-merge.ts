@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import { createCountryResolver, type CountryResolver } from './geo.js';
-import { createIocStore, type Category, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult, type Metadata, type ReportKind } from './ioc-store.js';
-import type { IocType } from './normalise.js';
-import { endOfStixId, isStixRevoked } from './stix.js';
-import { DAY_MS, SEVERITIES, UNKNOWN_REPUTATION, computeReputation, reputationFactors, type ReputationFactors, type Severity } from './reputation.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { createCountryResolver, type CountryResolver } from '../geo.js';
+import { createIocStore, type Category, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult, type Metadata, type ReportKind } from '../stores/iocs.js';
+import type { IocType } from '../normalise.js';
+import { endOfStixId, isStixRevoked } from '../stix.js';
+import { DAY_MS, SEVERITIES, UNKNOWN_REPUTATION, computeReputation, reputationFactors, type ReputationFactors, type Severity } from '../reputation.js';
 
 /** One report of an IoC; `value` is already normalised for its `type`. */
 export interface IocReport {

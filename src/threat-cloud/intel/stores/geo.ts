@@ -1,7 +1,7 @@
-import type { Clock } from '../../shared/clock.js';
-import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { PERIOD_MS, type Period } from './periods.js';
+import type { Clock } from '../../../shared/clock.js';
+import { toIso } from '../../../shared/clock.js';
+import type { Db } from '../../../shared/db/open.js';
+import { PERIOD_MS, type Period } from '../periods.js';
 import { counted } from './timeseries.js';
 
 export interface GeoDistribution {

@@ -1,7 +1,7 @@
-import type { Clock } from '../../shared/clock.js';
-import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { PERIOD_MS, bucketStart, bucketStarts, type Granularity, type Period } from './periods.js';
+import type { Clock } from '../../../shared/clock.js';
+import { toIso } from '../../../shared/clock.js';
+import type { Db } from '../../../shared/db/open.js';
+import { PERIOD_MS, bucketStart, bucketStarts, type Granularity, type Period } from '../periods.js';
 
 /** Bucket start of an ISO timestamp column, as the same ISO string JavaScript makes. */
 const BUCKET_SQL: Record<Granularity, (column: string) => string> = {

@@ -1,7 +1,7 @@
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import type { IocStore } from './ioc-store.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import type { IocStore } from './iocs.js';
 
 export interface Rule {
   id: string;

@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
+import type { Db } from '../../../shared/db/open.js';
 
 export const CAMPAIGN_STATUSES = ['active', 'dormant', 'resolved'] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];

@@ -1,4 +1,4 @@
-import type { Db } from '../shared/db/open.js';
+import type { Db } from '../../shared/db/open.js';
 import { createIocList, type IocFilter } from './ioc-list.js';
 
 export type { IocFilter };

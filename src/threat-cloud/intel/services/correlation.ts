@@ -1,10 +1,10 @@
-import type { Clock } from '../../shared/clock.js';
-import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { newId } from '../../shared/tokens.js';
-import { createCampaignStore, type Aggregates, type GroupRow } from './campaign-store.js';
-import { campaignDescription, campaignName } from './campaign-text.js';
-import { netblockLabel, netblockOf } from './netblock.js';
+import type { Clock } from '../../../shared/clock.js';
+import { toIso } from '../../../shared/clock.js';
+import type { Db } from '../../../shared/db/open.js';
+import { newId } from '../../../shared/tokens.js';
+import { createCampaignStore, type Aggregates, type GroupRow } from '../stores/campaigns.js';
+import { campaignDescription, campaignName } from '../campaign-text.js';
+import { netblockLabel, netblockOf } from '../netblock.js';
 
 /** A campaign forms when at least this many IoCs are connected. */
 export const MIN_CAMPAIGN_IOCS = 3;

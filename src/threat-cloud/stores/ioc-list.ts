@@ -1,8 +1,8 @@
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../shared/db/open.js';
-import { COUNT_CAP } from '../shared/capped-total.js';
-import { toIoc, type Category, type Ioc, type IocRow, type IocStatus } from './ioc-store.js';
-import type { IocType } from './normalise.js';
+import type { Db } from '../../shared/db/open.js';
+import { COUNT_CAP } from '../../shared/capped-total.js';
+import { toIoc, type Category, type Ioc, type IocRow, type IocStatus } from './iocs.js';
+import type { IocType } from '../normalise.js';
 
 export interface IocFilter {
   type?: IocType;

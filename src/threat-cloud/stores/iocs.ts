@@ -1,8 +1,8 @@
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../shared/db/open.js';
-import type { IocType } from './normalise.js';
-import type { Severity } from './reputation.js';
-import type { StixLineageEntry } from './stix.js';
+import type { Db } from '../../shared/db/open.js';
+import type { IocType } from '../normalise.js';
+import type { Severity } from '../reputation.js';
+import type { StixLineageEntry } from '../stix.js';
 
 export const CATEGORIES = ['malware', 'botnet', 'phishing', 'bruteforce', 'scanner', 'exploit', 'c2'] as const;
 export type Category = (typeof CATEGORIES)[number];

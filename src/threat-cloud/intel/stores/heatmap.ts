@@ -1,8 +1,8 @@
-import type { Clock } from '../../shared/clock.js';
-import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import type { MitreCatalog } from './mitre.js';
-import { PERIOD_MS, type Period } from './periods.js';
+import type { Clock } from '../../../shared/clock.js';
+import { toIso } from '../../../shared/clock.js';
+import type { Db } from '../../../shared/db/open.js';
+import type { MitreCatalog } from '../mitre.js';
+import { PERIOD_MS, type Period } from '../periods.js';
 import { counted } from './timeseries.js';
 
 export type Intensity = 'critical' | 'high' | 'medium' | 'low';

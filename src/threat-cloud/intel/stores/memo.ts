@@ -1,5 +1,5 @@
-import type { Clock } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
+import type { Clock } from '../../../shared/clock.js';
+import type { Db } from '../../../shared/db/open.js';
 
 /** Distinct answers kept; the parameters of the analytics are a few enums, so this is plenty. */
 const MAX_ENTRIES = 128;

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Db } from '../shared/db/open.js';
-import type { Category, IocRow, IocStatus } from './ioc-store.js';
-import type { IocType } from './normalise.js';
-import type { Severity } from './reputation.js';
+import type { Db } from '../../shared/db/open.js';
+import type { Category, IocRow, IocStatus } from './iocs.js';
+import type { IocType } from '../normalise.js';
+import type { Severity } from '../reputation.js';
 
 /** Rows read per statement while streaming: bounds memory whatever the feed's size. */
 export const STREAM_CHUNK = 2000;

@@ -1,6 +1,6 @@
-import type { Clock } from '../../shared/clock.js';
-import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
+import type { Clock } from '../../../shared/clock.js';
+import { toIso } from '../../../shared/clock.js';
+import type { Db } from '../../../shared/db/open.js';
 import {
   DORMANT_AFTER_MS,
   RESOLVED_AFTER_MS,
@@ -11,9 +11,9 @@ import {
   type CampaignSeverity,
   type CampaignStatus,
   type GroupRow,
-} from './campaign-store.js';
-import { campaignRecommendations } from './campaign-text.js';
-import type { MitreCatalog } from './mitre.js';
+} from './campaigns.js';
+import { campaignRecommendations } from '../campaign-text.js';
+import type { MitreCatalog } from '../mitre.js';
 
 /** How many members the detail view lists per type, and how many timeline entries. */
 const TOP_MEMBERS = 10;

@@ -1,7 +1,7 @@
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import { DAY_MS } from './reputation.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { DAY_MS } from '../reputation.js';
 
 /**
  * Aggregates of GET /api/stats, none of which reads more than a day of index entries: counts
@@ -55,4 +55,11 @@ export function createStatsStore(db: Db, clock: Clock) {
       };
     },
   };
+}
+export type StatsStore = ReturnType<typeof createStatsStore>;
+
+/** IoCs by status from the trigger-kept counts (the `panguard_iocs` gauge): a scrape never scans the IoC table. */
+export function createIocStatusCounts(db: Db): () => Record<string, number> {
+  const byStatus = db.prepare<[], { status: string; n: number }>(`SELECT status, sum(n) AS n FROM ioc_counts GROUP BY status`);
+  return () => Object.fromEntries(byStatus.all().map((row) => [row.status, row.n]));
 }

@@ -1,0 +1,60 @@
+import type { ApiKeyRecord, ApiKeyStore } from '../../shared/api-keys.js';
+import { durableTransaction } from '../../shared/db/durable.js';
+import type { Db } from '../../shared/db/open.js';
+import { notFound } from '../../shared/errors.js';
+import type { CreateKeyBody } from '../schemas.js';
+import type { AuditStore } from '../stores/audit.js';
+
+const keyInfo = (record: ApiKeyRecord) => ({
+  id: record.id,
+  prefix: record.prefix,
+  masked: record.masked,
+  name: record.name,
+  origin: record.origin,
+  tier: record.tier,
+  scopes: record.scopes,
+  createdAt: record.createdAt,
+});
+
+/**
+ * Operator key administration (TC_ADMIN_TOKEN): each change is audited in its own durable
+ * transaction. The audit entry names no API key (the admin token is not one), only the IP.
+ */
+export function createOperatorKeyService(deps: { db: Db; keys: ApiKeyStore; audit: AuditStore }) {
+  const { db, keys, audit } = deps;
+
+  return {
+    /** The key itself is in the answer once and never stored. */
+    create(input: CreateKeyBody, ip: string) {
+      const { record, key } = durableTransaction(db, () => {
+        const result = keys.create({ name: input.name, origin: 'operator', tier: input.tier, scopes: input.scopes });
+        audit.record({
+          action: 'create',
+          resource: `api-key:${result.record.id}`,
+          details: { name: result.record.name, tier: result.record.tier, scopes: result.record.scopes, key: result.record.masked },
+          apiKey: null,
+          ip,
+        });
+        return result;
+      })();
+      return { id: record.id, key, prefix: record.prefix, name: record.name, tier: record.tier, scopes: record.scopes };
+    },
+
+    /** Operator and bootstrap keys that are not revoked. */
+    list() {
+      return keys.listServiceKeys().map(keyInfo);
+    },
+
+    /** Any API key; 404 when none has this id. */
+    revoke(id: string, ip: string) {
+      const revoked = durableTransaction(db, () => {
+        const done = keys.revoke(id);
+        if (done) audit.record({ action: 'delete', resource: `api-key:${id}`, details: {}, apiKey: null, ip });
+        return done;
+      })();
+      if (!revoked) throw notFound('API key not found');
+      return { id, revoked: true as const };
+    },
+  };
+}
+export type OperatorKeyService = ReturnType<typeof createOperatorKeyService>;
