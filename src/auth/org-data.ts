@@ -1,5 +1,5 @@
-import type { EventRow as ManagerEventRow } from '../manager/events-store.js';
-import { createThreatCountStore } from '../manager/threat-counts.js';
+import type { EventRow as ManagerEventRow } from '../manager/stores/events.js';
+import { createThreatCountStore } from '../manager/stores/threat-counts.js';
 import type { Db } from '../shared/db/open.js';
 
 interface AgentRow {

@@ -2,8 +2,8 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fast
 import { forbidden, unauthorized } from '../shared/errors.js';
 import { ENROLL_TOKEN_PREFIX, type EnrollTokenVerifier } from '../shared/enroll-tokens.js';
 import { bearerToken, safeEqual, sha256Hex } from '../shared/tokens.js';
-import type { Registrant } from './enrollment.js';
-import type { AgentStore } from './agents-store.js';
+import type { Registrant } from './services/enrollment.js';
+import type { AgentStore } from './stores/agents.js';
 
 /**
  * Who may register agents (a Registrant: the operator, the installer's MANAGER_ENROLL_TOKEN or
@@ -35,7 +35,7 @@ const guard =
  * Who is calling: the operator (static token), an installer (enroll token), a user's
  * enrollment token (found by SHA-256, joined with its owner) or one agent (its own token,
  * found by SHA-256; the store remembers the agents' token hashes and forgets one the moment
- * its row is deleted or its token replaced, see agents-store.ts). Resolved once per request —
+ * its row is deleted or its token replaced, see stores/agents.ts). Resolved once per request —
  * the rate limiter's key generator at onRequest and the route guard at preValidation share
  * the answer.
  */

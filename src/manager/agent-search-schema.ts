@@ -1,5 +1,5 @@
 import type { Db } from '../shared/db/open.js';
-import { rebuildThreatBuckets } from './threat-buckets.js';
+import { rebuildThreatBuckets } from './stores/threat-buckets.js';
 
 /**
  * Migration 14: what the console's fleet search and sort and its events-over-time chart need

@@ -6,14 +6,14 @@ import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { VERSION } from '../shared/version.js';
 import { createEnrollTokenVerifier } from '../shared/enroll-tokens.js';
 import { createAccess } from './access.js';
-import { createAgentService, type RegistrationHook } from './agents-service.js';
-import { createAgentStore } from './agents-store.js';
-import { createEnrollmentRules } from './enrollment.js';
-import { createEventService, type IngestHook } from './events-service.js';
-import { createEventStore } from './events-store.js';
-import { createOverviewService } from './overview-service.js';
-import { createPolicyService } from './policies-service.js';
-import { createPolicyStore } from './policies-store.js';
+import { createAgentService, type RegistrationHook } from './services/agents.js';
+import { createAgentStore } from './stores/agents.js';
+import { createEnrollmentRules } from './services/enrollment.js';
+import { createEventService, type IngestHook } from './services/events.js';
+import { createEventStore } from './stores/events.js';
+import { createOverviewService } from './services/overview.js';
+import { createPolicyService } from './services/policies.js';
+import { createPolicyStore } from './stores/policies.js';
 import { agentRoutes } from './routes/agents.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { overviewRoutes } from './routes/overview.js';
@@ -21,10 +21,10 @@ import { policyRoutes } from './routes/policies.js';
 import { streamRoutes } from './routes/stream.js';
 import { threatRoutes } from './routes/threats.js';
 import { endpointQuota } from './endpoint-quota.js';
-import { createSseHub } from './sse-hub.js';
+import { createSseHub } from './services/sse-hub.js';
 import { threatCloudReports } from './threat-cloud-reports.js';
-import { createStreamStore } from './stream-store.js';
-import { createStatusSweeper, type StatusSweeper } from './sweeper.js';
+import { createStreamStore } from './stores/stream.js';
+import { createStatusSweeper, type StatusSweeper } from './jobs/sweeper.js';
 
 /** Knobs tests and integrations turn; the process uses the defaults. */
 export interface ManagerOptions {

@@ -1,7 +1,7 @@
 import type { Db } from '../shared/db/open.js';
 import { forbidden } from '../shared/errors.js';
 import { QUOTAS, UNLIMITED, quotaExceededMessage, type Tier } from '../shared/tiers.js';
-import type { RegistrationHook } from './agents-service.js';
+import type { RegistrationHook } from './services/agents.js';
 
 /**
  * An org whose id is an Auth user's id belongs to that user: registering one more agent

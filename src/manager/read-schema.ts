@@ -1,6 +1,6 @@
 import { moveCounterSql } from '../shared/db/counter-sql.js';
 import type { Db } from '../shared/db/open.js';
-import { rebuildThreatCounts } from './threat-counts.js';
+import { rebuildThreatCounts } from './stores/threat-counts.js';
 
 const move = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('fleet_counts', kind, key, delta);
 

@@ -5,7 +5,7 @@ import type { Category } from '../threat-cloud/stores/iocs.js';
 import { NormaliseError, normaliseIp } from '../threat-cloud/normalise.js';
 import { MANAGER_REPORTER, userReporter } from '../threat-cloud/reporters.js';
 import type { Severity } from '../threat-cloud/reputation.js';
-import type { IngestHook } from './events-service.js';
+import type { IngestHook } from './services/events.js';
 
 /** The Threat Cloud category of a detection type; other types report no category. */
 const CATEGORY_OF_EVENT: Readonly<Record<string, Category>> = {

@@ -1,6 +1,6 @@
 import { toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
-import { rebuildThreatCounts } from '../../src/manager/threat-counts.js';
+import { rebuildThreatCounts } from '../../src/manager/stores/threat-counts.js';
 
 export interface FleetSeedOptions {
   /** Manager threat events, spread over the 30 days before `now`. */

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { createAgentStore } from '../../src/manager/agents-store.js';
+import { createAgentStore } from '../../src/manager/stores/agents.js';
 import { AGENT_SORTS, SORT_ORDERS } from '../../src/manager/schemas.js';
-import { createThreatBucketStore } from '../../src/manager/threat-buckets.js';
+import { createThreatBucketStore } from '../../src/manager/stores/threat-buckets.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { seedFleetAndAccounts } from '../bench/seed-fleet.js';
 import { testConfig, testDb } from '../helper.js';

@@ -1,6 +1,6 @@
 import type { Test } from 'tap';
 import { buildManagerApp, type ManagerOptions } from '../../src/manager/app.js';
-import type { StatusSweeper } from '../../src/manager/sweeper.js';
+import type { StatusSweeper } from '../../src/manager/jobs/sweeper.js';
 import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';

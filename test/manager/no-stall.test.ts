@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { createOrgData } from '../../src/auth/org-data.js';
 import { MIGRATIONS } from '../../src/migrations.js';
-import { rebuildThreatCounts } from '../../src/manager/threat-counts.js';
+import { rebuildThreatCounts } from '../../src/manager/stores/threat-counts.js';
 import type { App } from '../../src/shared/base-app.js';
 import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { ManualClock } from '../../src/shared/clock.js';

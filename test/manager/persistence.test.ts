@@ -1,6 +1,6 @@
 import t from 'tap';
 import { buildManagerApp } from '../../src/manager/app.js';
-import { createStreamStore } from '../../src/manager/stream-store.js';
+import { createStreamStore } from '../../src/manager/stores/stream.js';
 import { MIGRATIONS } from '../../src/migrations.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';

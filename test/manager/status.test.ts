@@ -1,6 +1,6 @@
 import t from 'tap';
-import { sweepIntervalMs } from '../../src/manager/sweeper.js';
-import { statusAt } from '../../src/manager/status.js';
+import { sweepIntervalMs } from '../../src/manager/jobs/sweeper.js';
+import { statusAt } from '../../src/manager/services/status.js';
 import { managerApp, OPERATOR, register } from './fixtures.js';
 import type { Db } from '../../src/shared/db/open.js';
 

@@ -1,8 +1,8 @@
 import type { App } from '../../shared/base-app.js';
 import { Envelope, errorResponses, ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
 import type { Access } from '../access.js';
-import type { AgentService } from '../agents-service.js';
-import type { EventService } from '../events-service.js';
+import type { AgentService } from '../services/agents.js';
+import type { EventService } from '../services/events.js';
 import {
   Agent,
   AgentDetail,

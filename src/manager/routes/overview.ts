@@ -1,7 +1,7 @@
 import type { App } from '../../shared/base-app.js';
 import { ok, replies } from '../../shared/envelope.js';
 import type { Guards } from '../access.js';
-import type { OverviewService } from '../overview-service.js';
+import type { OverviewService } from '../services/overview.js';
 import { Overview } from '../schemas.js';
 
 export function overviewRoutes(app: App, deps: { guards: Guards; overview: OverviewService }): void {

@@ -2,8 +2,8 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../../shared/base-app.js';
 import { createdReplies, ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
 import type { Guards } from '../access.js';
-import type { AgentService } from '../agents-service.js';
-import type { PolicyService } from '../policies-service.js';
+import type { AgentService } from '../services/agents.js';
+import type { PolicyService } from '../services/policies.js';
 import { ActivePolicyQuery, AgentPolicy, HistoryQuery, IdParams, MessageReply, OverrideBody, Policy, PolicyBody } from '../schemas.js';
 
 const security = [{ bearer: [] }];

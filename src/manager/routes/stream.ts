@@ -4,7 +4,7 @@ import { errorResponses } from '../../shared/envelope.js';
 import { mediaResponse } from '../../shared/openapi-responses.js';
 import { unavailable } from '../../shared/errors.js';
 import type { Guards } from '../access.js';
-import type { SseHub } from '../sse-hub.js';
+import type { SseHub } from '../services/sse-hub.js';
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 

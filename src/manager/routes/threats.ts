@@ -1,7 +1,7 @@
 import type { App } from '../../shared/base-app.js';
 import { ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
 import type { Guards } from '../access.js';
-import type { EventService } from '../events-service.js';
+import type { EventService } from '../services/events.js';
 import { SummaryQuery, Threat, ThreatQuery, ThreatSummary, ThreatTimeseries, TimeseriesQuery } from '../schemas.js';
 
 const security = [{ bearer: [] }];

@@ -1,12 +1,12 @@
 import { isIP } from 'node:net';
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import { badRequest } from '../shared/errors.js';
-import { newId } from '../shared/tokens.js';
-import type { AgentRow } from './agents-store.js';
-import type { EventRow, EventStore } from './events-store.js';
-import { SEVERITIES, type EventInput, type Severity, type SummaryPeriod, type Threat, type ThreatQuery, type ThreatSummary, type ThreatTimeseries } from './schemas.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { badRequest } from '../../shared/errors.js';
+import { newId } from '../../shared/tokens.js';
+import type { AgentRow } from '../stores/agents.js';
+import type { EventRow, EventStore } from '../stores/events.js';
+import { SEVERITIES, type EventInput, type Severity, type SummaryPeriod, type Threat, type ThreatQuery, type ThreatSummary, type ThreatTimeseries } from '../schemas.js';
 import type { SseHub } from './sse-hub.js';
 
 const MAX_DETAILS_BYTES = 16 * 1024;

@@ -1,18 +1,18 @@
 import { isIP } from 'node:net';
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import { badRequest, notFound } from '../shared/errors.js';
-import { newId, newSecretToken, sha256Hex } from '../shared/tokens.js';
-import type { AgentRow, AgentStore, HeartbeatUpdate } from './agents-store.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { badRequest, notFound } from '../../shared/errors.js';
+import { newId, newSecretToken, sha256Hex } from '../../shared/tokens.js';
+import type { AgentRow, AgentStore, HeartbeatUpdate } from '../stores/agents.js';
 import type { EnrollmentRules, Registrant } from './enrollment.js';
-import type { EventStore } from './events-store.js';
-import type { PolicyStore } from './policies-store.js';
+import type { EventStore } from '../stores/events.js';
+import type { PolicyStore } from '../stores/policies.js';
 import type { Static } from '@sinclair/typebox';
-import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, HeartbeatReply, RegisterBody } from './schemas.js';
+import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, HeartbeatReply, RegisterBody } from '../schemas.js';
 import type { SseHub } from './sse-hub.js';
 import { heartbeatRange, statusAt, type StatusTimeouts } from './status.js';
-import { durableTransaction } from '../shared/db/durable.js';
+import { durableTransaction } from '../../shared/db/durable.js';
 
 export const DEFAULT_ORG = 'default';
 const DAY_MS = 24 * 60 * 60 * 1000;

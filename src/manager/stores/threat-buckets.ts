@@ -1,5 +1,5 @@
-import type { Db } from '../shared/db/open.js';
-import { SEVERITIES, type Severity, type SummaryPeriod } from './schemas.js';
+import type { Db } from '../../shared/db/open.js';
+import { SEVERITIES, type Severity, type SummaryPeriod } from '../schemas.js';
 import { WINDOW_SPANS } from './threat-windows.js';
 
 const MINUTE_MS = 60_000;

@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { StreamStore } from './stream-store.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { StreamStore } from '../stores/stream.js';
 
 export type StreamEventName = 'connected' | 'agent_online' | 'agent_offline' | 'threats_reported' | 'policy_created';
 

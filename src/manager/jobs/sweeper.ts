@@ -1,14 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import { stepSize } from '../shared/step-size.js';
-import type { AgentStore, SweepCursor } from './agents-store.js';
-import type { SseHub } from './sse-hub.js';
-import type { StatusTimeouts } from './status.js';
-import { createThreatBucketStore } from './threat-buckets.js';
-import { createThreatCountStore } from './threat-counts.js';
-import { WINDOW_NAMES } from './threat-windows.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { stepSize } from '../../shared/step-size.js';
+import type { AgentStore, SweepCursor } from '../stores/agents.js';
+import type { SseHub } from '../services/sse-hub.js';
+import type { StatusTimeouts } from '../services/status.js';
+import { createThreatBucketStore } from '../stores/threat-buckets.js';
+import { createThreatCountStore } from '../stores/threat-counts.js';
+import { WINDOW_NAMES } from '../stores/threat-windows.js';
 
 /** How often the sweeper looks for threat events to count, so reads have few uncounted ones to add. */
 export const COUNT_INTERVAL_MS = 1000;

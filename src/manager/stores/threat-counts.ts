@@ -1,4 +1,4 @@
-import type { Db } from '../shared/db/open.js';
+import type { Db } from '../../shared/db/open.js';
 import { createThreatBucketStore, rebuildThreatBuckets } from './threat-buckets.js';
 import {
   ALL_ORGS,

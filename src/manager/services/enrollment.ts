@@ -1,7 +1,7 @@
-import type { Db } from '../shared/db/open.js';
-import type { EnrollTokenVerifier } from '../shared/enroll-tokens.js';
-import { conflict, forbidden, unauthorized } from '../shared/errors.js';
-import { DEFAULT_ORG } from './agents-service.js';
+import type { Db } from '../../shared/db/open.js';
+import type { EnrollTokenVerifier } from '../../shared/enroll-tokens.js';
+import { conflict, forbidden, unauthorized } from '../../shared/errors.js';
+import { DEFAULT_ORG } from './agents.js';
 
 export const OWNER_TOKEN_NEEDED = "This organisation needs its owner's enrollment token";
 export const ANOTHER_ORGANISATION = 'Enrollment token is for another organisation';

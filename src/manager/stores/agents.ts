@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../shared/db/open.js';
+import type { Db } from '../../shared/db/open.js';
 import { hostnamePrefix } from './hostname-prefix.js';
-import type { AgentSort, SortOrder } from './schemas.js';
+import type { AgentSort, SortOrder } from '../schemas.js';
 
 export interface AgentRow {
   id: string;

@@ -1,12 +1,12 @@
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import { notFound } from '../shared/errors.js';
-import { newId } from '../shared/tokens.js';
-import type { AgentRow } from './agents-store.js';
-import { policyVersionName } from './agents-service.js';
-import type { PolicyRow, PolicyStore } from './policies-store.js';
-import type { AgentPolicy, Policy, PolicyBody, Rule, RuleInput } from './schemas.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { Db } from '../../shared/db/open.js';
+import { notFound } from '../../shared/errors.js';
+import { newId } from '../../shared/tokens.js';
+import type { AgentRow } from '../stores/agents.js';
+import { policyVersionName } from './agents.js';
+import type { PolicyRow, PolicyStore } from '../stores/policies.js';
+import type { AgentPolicy, Policy, PolicyBody, Rule, RuleInput } from '../schemas.js';
 import type { SseHub } from './sse-hub.js';
 import { statusAt, type StatusTimeouts } from './status.js';
 

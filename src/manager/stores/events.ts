@@ -1,7 +1,7 @@
-import type { Db } from '../shared/db/open.js';
+import type { Db } from '../../shared/db/open.js';
 import type { Statement } from 'better-sqlite3';
-import { COUNT_CAP } from '../shared/capped-total.js';
-import { SEVERITIES, type SummaryPeriod } from './schemas.js';
+import { COUNT_CAP } from '../../shared/capped-total.js';
+import { SEVERITIES, type SummaryPeriod } from '../schemas.js';
 import { createThreatBucketStore } from './threat-buckets.js';
 import { createThreatCountStore, type ThreatCountStore } from './threat-counts.js';
 

@@ -1,4 +1,4 @@
-import type { AgentStatus } from './schemas.js';
+import type { AgentStatus } from '../schemas.js';
 
 export interface StatusTimeouts {
   heartbeatTimeoutMs: number;

@@ -1,4 +1,4 @@
-import type { SummaryPeriod } from './schemas.js';
+import type { SummaryPeriod } from '../schemas.js';
 
 const HOUR_MS = 60 * 60 * 1000;
 

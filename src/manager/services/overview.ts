@@ -1,11 +1,11 @@
-import type { Clock } from '../shared/clock.js';
-import { toIso } from '../shared/clock.js';
-import type { AgentStore } from './agents-store.js';
-import { policyVersionName } from './agents-service.js';
-import { emptySeverityCounts, PERIOD_MS } from './events-service.js';
-import type { EventStore } from './events-store.js';
-import type { PolicyStore } from './policies-store.js';
-import { SEVERITIES, type Overview } from './schemas.js';
+import type { Clock } from '../../shared/clock.js';
+import { toIso } from '../../shared/clock.js';
+import type { AgentStore } from '../stores/agents.js';
+import { policyVersionName } from './agents.js';
+import { emptySeverityCounts, PERIOD_MS } from './events.js';
+import type { EventStore } from '../stores/events.js';
+import type { PolicyStore } from '../stores/policies.js';
+import { SEVERITIES, type Overview } from '../schemas.js';
 import type { StatusTimeouts } from './status.js';
 
 /** The fleet at a glance, from kept counts and index range counts (no per-agent or per-event work). */

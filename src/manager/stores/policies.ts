@@ -1,4 +1,4 @@
-import type { Db } from '../shared/db/open.js';
+import type { Db } from '../../shared/db/open.js';
 
 export interface PolicyRow {
   id: string;
