@@ -72,7 +72,8 @@ t.test('the fleet pages through 250 agents, filters on the Manager and opens an 
   await page.waitForSelector('#fleet-range:text-is("1–50 of 250")');
 
   const firstRowIs = (hostname: string) =>
-    page.waitForFunction(`document.querySelector('#agents tbody tr td')?.textContent === ${JSON.stringify(hostname)}`, undefined, { timeout: 10_000 }).catch(async (error) => {
+    // A selector, not a predicate string: the console's CSP forbids the eval Playwright would need.
+    page.waitForSelector(`#agents tbody tr >> nth=0 >> td >> nth=0 >> text="${hostname}"`, { timeout: 10_000 }).catch(async (error) => {
       throw new Error(`first row ${await page.textContent('#agents tbody tr td')}, not ${hostname}: ${error}`);
     });
   // Search and sort run on the Manager: the total narrows to the API's, the order is the API's.
