@@ -1,9 +1,5 @@
-import { pathToFileURL } from 'node:url';
-import { derivedPaths, loadConfig } from '../config.js';
-import { MIGRATIONS } from '../migrations.js';
 import { toIso } from '../shared/clock.js';
-import { migrate } from '../shared/db/migrate.js';
-import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
+import type { Db } from '../shared/db/open.js';
 import { CATEGORIES } from './stores/iocs.js';
 import { LISTING_TRIGGER_PREFIX, RANK_COUNTS_FROM_IOCS, SOURCE_COUNTS_FROM_IOCS, SOURCE_RANK_FROM_IOCS } from './listing-schema.js';
 import { DAY_MS, REPUTATION_SQL, SEVERITIES } from './reputation.js';
@@ -158,26 +154,3 @@ export function seedIocs(db: Db, options: SeedOptions): number {
     db.pragma(`temp_store = ${previousTempStore}`);
   }
 }
-
-/** `node --import tsx src/threat-cloud/seed.ts --iocs 1000000` against the configured database. */
-function main(argv: string[]): void {
-  const flag = argv.indexOf('--iocs');
-  const count = flag >= 0 ? Number(argv[flag + 1]) : Number.NaN;
-  if (!Number.isInteger(count) || count < 1 || count > 50_000_000) {
-    process.stderr.write('usage: npm run seed -- --iocs <count 1-50000000>\n');
-    process.exitCode = 2;
-    return;
-  }
-  const { databasePath } = derivedPaths(loadConfig());
-  const db = openDatabase(databasePath);
-  try {
-    migrate(db, MIGRATIONS);
-    const started = Date.now();
-    const inserted = seedIocs(db, { count });
-    process.stdout.write(`seeded ${inserted} IoCs into ${databasePath} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  } finally {
-    closeDatabase(db);
-  }
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main(process.argv.slice(2));

@@ -119,7 +119,12 @@ t.test('keys create prints the key once, stores only its hash; list masks; revok
   t.match(err.join('\n'), 'unknown command: rotate');
   t.equal(count('api_keys'), before, 'nothing stored by refused commands');
 
+  out.length = 0;
+  t.equal(await run(['keys', 'create']), 0);
+  t.match(out.join('\n'), /\(pro; read,write\)/, 'defaults: tier pro, scopes read and write');
   t.equal(await run(['keys', 'revoke', id!]), 0);
+  const trail = db.prepare(`SELECT action, details, ip FROM tc_audit_log WHERE resource = ? ORDER BY created_at, rowid`).all(`api-key:${id!}`) as { action: string; details: string; ip: string | null }[];
+  t.same(trail.map((entry) => [entry.action, JSON.parse(entry.details).via, entry.ip]), [['create', 'cli', null], ['delete', 'cli', null]], 'audited like the API, marked as the CLI');
   t.equal(out.at(-1), `revoked ${id!}`);
   t.ok((db.prepare(`SELECT revoked_at FROM api_keys WHERE id = ?`).get(id) as { revoked_at: string | null }).revoked_at);
   t.equal(await run(['keys', 'revoke', id!]), 1, 'a revoked key is not live any more');

@@ -1,8 +1,7 @@
 import t from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
-import { ManualClock } from '../../src/shared/clock.js';
 import { openDatabase } from '../../src/shared/db/open.js';
-import { runKeysCommand } from '../../src/threat-cloud/keys-cli.js';
+import { runCli } from '../../src/cli/index.js';
 import { authApp, register, registerAdmin, type Account } from '../auth/fixtures.js';
 import { buildTc } from './fixtures.js';
 import type { Teardown } from '../helper.js';
@@ -89,16 +88,16 @@ t.test('a tier change applies to the next request: its rate limit and its scopes
 
 t.test('the keys CLI on another connection: a revocation is refused on the next request', async (t) => {
   const tc = await buildTc(t);
-  // What `npm run keys` does: its own connection to the same file, in another process.
-  const cli = openDatabase(tc.config.databasePath);
-  t.teardown(() => cli.close());
-  const clock = new ManualClock();
-  const created = runKeysCommand(cli, clock, ['create', '--tier', 'pro', '--scopes', 'read']);
-  const key = /key \(shown once\): (pgk_\S+)/.exec(created.out)![1]!;
-  const id = /created (key_\S+)/.exec(created.out)![1]!;
+  // What `npm run keys` does: the operator CLI on its own connection to the same file.
+  const out: string[] = [];
+  const keys = (...argv: string[]) =>
+    runCli(['keys', ...argv], { out: (line) => out.push(line), err: () => {}, env: { LOG_LEVEL: 'silent', DATABASE_PATH: tc.config.databasePath }, readStdin: async () => '' });
+  t.equal(await keys('create', '--tier', 'pro', '--scopes', 'read'), 0);
+  const key = /key \(shown once\): (pgk_\S+)/.exec(out.join('\n'))![1]!;
+  const id = /created (key_\S+)/.exec(out.join('\n'))![1]!;
   t.equal((await lookup(tc, key)).statusCode, 200);
   t.equal((await lookup(tc, key)).statusCode, 200);
-  t.equal(runKeysCommand(cli, clock, ['revoke', id]).code, 0);
+  t.equal(await keys('revoke', id), 0);
   t.equal((await lookup(tc, key)).statusCode, 401);
 });
 

@@ -17,21 +17,31 @@ const keyInfo = (record: ApiKeyRecord) => ({
 });
 
 /**
- * Operator key administration (TC_ADMIN_TOKEN): each change is audited in its own durable
- * transaction. The audit entry names no API key (the admin token is not one), only the IP.
+ * Who administers keys: the admin token over HTTP (its client IP), or the operator CLI on the
+ * server's machine (no IP; the entry says `via: "cli"`).
+ */
+export type KeyAdministrator = { via: 'api'; ip: string } | { via: 'cli' };
+
+const auditedAs = (by: KeyAdministrator) => ({ details: by.via === 'cli' ? { via: 'cli' } : {}, ip: by.via === 'api' ? by.ip : null });
+
+/**
+ * Operator key administration, for `POST/DELETE /api/admin/keys` (TC_ADMIN_TOKEN) and
+ * `panguard keys`: each change is audited in its own durable transaction. The audit entry
+ * names no API key (neither the admin token nor the CLI is one).
  */
 export function createOperatorKeyService(deps: { db: Db; keys: ApiKeyStore; audit: AuditStore }) {
   const { db, keys, audit } = deps;
 
   return {
     /** The key itself is in the answer once and never stored. */
-    create(input: CreateKeyBody, ip: string) {
+    create(input: CreateKeyBody, by: KeyAdministrator) {
+      const { details, ip } = auditedAs(by);
       const { record, key } = durableTransaction(db, () => {
         const result = keys.create({ name: input.name, origin: 'operator', tier: input.tier, scopes: input.scopes });
         audit.record({
           action: 'create',
           resource: `api-key:${result.record.id}`,
-          details: { name: result.record.name, tier: result.record.tier, scopes: result.record.scopes, key: result.record.masked },
+          details: { name: result.record.name, tier: result.record.tier, scopes: result.record.scopes, key: result.record.masked, ...details },
           apiKey: null,
           ip,
         });
@@ -46,10 +56,11 @@ export function createOperatorKeyService(deps: { db: Db; keys: ApiKeyStore; audi
     },
 
     /** Any API key; 404 when none has this id. */
-    revoke(id: string, ip: string) {
+    revoke(id: string, by: KeyAdministrator) {
+      const { details, ip } = auditedAs(by);
       const revoked = durableTransaction(db, () => {
         const done = keys.revoke(id);
-        if (done) audit.record({ action: 'delete', resource: `api-key:${id}`, details: {}, apiKey: null, ip });
+        if (done) audit.record({ action: 'delete', resource: `api-key:${id}`, details, apiKey: null, ip });
         return done;
       })();
       if (!revoked) throw notFound('API key not found');
