@@ -17,7 +17,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { pino } from 'pino';
 import { installErrorHandler } from './error-handler.js';
-import { AppError, RATE_LIMITED_MESSAGE, notFound, unavailable } from './errors.js';
+import { notFound, tooManyRequests, unavailable } from './errors.js';
 import { createValidatorCompiler } from './validation.js';
 import type { ErrorEnvelope } from './envelope.js';
 import { installMetrics, type MetricsOptions } from './metrics.js';
@@ -173,7 +173,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     allowList: (request) => UNLIMITED_PATHS.test(request.url),
     errorResponseBuilder: (request, context) => {
       metrics.rateLimited(request.routeOptions.url ?? 'not_found');
-      return new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, { 'retry-after': String(Math.ceil(context.ttl / 1000)) });
+      return tooManyRequests(Math.ceil(context.ttl / 1000));
     },
   });
 

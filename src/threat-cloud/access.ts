@@ -3,7 +3,7 @@ import type { ResolvedConfig } from '../config.js';
 import type { ApiKeyStore, KeyScope, VerifiedKey } from '../shared/api-keys.js';
 import type { App } from '../shared/base-app.js';
 import type { Clock } from '../shared/clock.js';
-import { AppError, RATE_LIMITED_MESSAGE, forbidden, unauthorized } from '../shared/errors.js';
+import { forbidden, tooManyRequests, unauthorized } from '../shared/errors.js';
 import { scaled } from '../shared/service-deps.js';
 import { bearerToken, safeEqual } from '../shared/tokens.js';
 import { QUOTAS, TIERS, monthPeriod, quotaExceededMessage, tierAtLeast, type Tier } from '../shared/tiers.js';
@@ -42,7 +42,7 @@ async function enforce(limiter: Limiter, request: FastifyRequest, reply: Fastify
   reply.header('x-ratelimit-remaining', String(result.remaining));
   reply.header('x-ratelimit-reset', String(result.ttlInSeconds));
   if (result.isExceeded) {
-    throw new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, { 'retry-after': String(result.ttlInSeconds) });
+    throw tooManyRequests(result.ttlInSeconds);
   }
 }
 

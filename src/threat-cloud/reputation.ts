@@ -1,3 +1,4 @@
+import { DAY_MS } from '../shared/time.js';
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
@@ -7,7 +8,6 @@ export const SEVERITY_WEIGHT: Record<Severity, number> = { low: 30, medium: 55, 
 export const UNKNOWN_REPUTATION = 80;
 /** At or below this an IoC is on the default blocklists. */
 export const DEFAULT_THRESHOLD = 30;
-export const DAY_MS = 86_400_000;
 /** Days without a sighting after which an active IoC becomes `expired`. */
 export const EXPIRY_DAYS = 90;
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { toIso } from '../shared/clock.js';
 import type { StixChangeRow } from './stores/feeds.js';
 import type { Category, Ioc, IocStatus } from './stores/iocs.js';
-import { computeReputation, corroboration, DAY_MS, SEVERITY_WEIGHT, type Severity } from './reputation.js';
+import { computeReputation, corroboration, SEVERITY_WEIGHT, type Severity } from './reputation.js';
+import { DAY_MS } from '../shared/time.js';
 
 /** RFC 4122 §4.3 name-based UUID (SHA-1): the same name always gives the same id. */
 export function uuidV5(name: string, namespace: string): string {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { DAY_MS } from '../../src/threat-cloud/reputation.js';
+import { DAY_MS } from '../../src/shared/time.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
 import { buildTc, count, operatorKey, threat } from './fixtures.js';

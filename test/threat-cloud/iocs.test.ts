@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DAY_MS } from '../../src/threat-cloud/reputation.js';
+import { DAY_MS } from '../../src/shared/time.js';
 import { buildTc, count, operatorKey, threat, userKey } from './fixtures.js';
 
 const TABLES = ['iocs', 'sightings', 'ioc_reporters', 'ioc_sources', 'tc_audit_log'];

@@ -7,7 +7,8 @@ import { createAuditStore, type AuditAction } from '../../src/threat-cloud/store
 import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { createIocList, type IocFilter } from '../../src/threat-cloud/stores/ioc-list.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
-import { DAY_MS, DEFAULT_THRESHOLD, REPUTATION_SQL } from '../../src/threat-cloud/reputation.js';
+import { DEFAULT_THRESHOLD, REPUTATION_SQL } from '../../src/threat-cloud/reputation.js';
+import { DAY_MS } from '../../src/shared/time.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
 import { authHeader, testConfig, testDb } from '../helper.js';
 import { intelApp, report } from './intel/helper.js';

@@ -1,6 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { computeReputation, corroboration, DAY_MS, SEVERITIES, type ReputationInput } from '../../src/threat-cloud/reputation.js';
+import { computeReputation, corroboration, SEVERITIES, type ReputationInput } from '../../src/threat-cloud/reputation.js';
+import { DAY_MS } from '../../src/shared/time.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { createIocService } from '../../src/threat-cloud/services/ioc-merge.js';
 import { ManualClock } from '../../src/shared/clock.js';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import t, { type Test } from 'tap';
-import { DAY_MS } from '../../src/threat-cloud/reputation.js';
+import { DAY_MS } from '../../src/shared/time.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { buildTc, operatorKey, threat } from './fixtures.js';
 

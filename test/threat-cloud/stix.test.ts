@@ -1,5 +1,6 @@
 import t from 'tap';
-import { computeReputation, DAY_MS } from '../../src/threat-cloud/reputation.js';
+import { computeReputation } from '../../src/threat-cloud/reputation.js';
+import { DAY_MS } from '../../src/shared/time.js';
 import { PANGUARD_IDENTITY_ID, panguardIdentity, stixPattern, toStixIndicators, uuidV5, type StixSource } from '../../src/threat-cloud/stix.js';
 
 const score = { severity: 'critical' as const, confidence: 1, sightings: 2, reporters: 2, trap: false };

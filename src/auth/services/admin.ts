@@ -8,8 +8,8 @@ import type { SessionRecord } from '../stores/sessions.js';
 import type { UserRecord, UserSearch } from '../stores/users.js';
 import type { SecondFactor } from './second-factor.js';
 import type { UsageReport } from './usage.js';
+import { DAY_MS } from '../../shared/time.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export function adminView(user: UserRecord) {
   return {

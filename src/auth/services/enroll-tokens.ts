@@ -2,11 +2,11 @@ import { durableTransaction } from '../../shared/db/durable.js';
 import { conflict, notFound } from '../../shared/errors.js';
 import type { AuthContext } from '../context.js';
 import type { UserRecord } from '../stores/users.js';
+import { DAY_MS } from '../../shared/time.js';
 
 export const TOO_MANY_ENROLL_TOKENS = 'Too many enrollment tokens';
 export const MAX_LIVE_ENROLL_TOKENS = 10;
 export const DEFAULT_ENROLL_TOKEN_DAYS = 30;
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Enrollment tokens users make to install Guard agents into their own org: at most 10 live

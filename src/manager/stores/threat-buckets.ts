@@ -1,8 +1,8 @@
 import type { Db } from '../../shared/db/open.js';
 import { SEVERITIES, type Severity, type SummaryPeriod } from '../schemas.js';
 import { WINDOW_SPANS } from './threat-windows.js';
+import { MINUTE_MS } from '../../shared/time.js';
 
-const MINUTE_MS = 60_000;
 /** The kept buckets' width: every chart bucket below is a whole number of them, aligned in UTC. */
 export const BUCKET_MS = 5 * MINUTE_MS;
 /** Buckets older than the longest period (and its partial first bucket) answer nothing: the sweeper deletes them. */

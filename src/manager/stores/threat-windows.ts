@@ -1,6 +1,6 @@
 import type { SummaryPeriod } from '../schemas.js';
+import { HOUR_MS } from '../../shared/time.js';
 
-const HOUR_MS = 60 * 60 * 1000;
 
 /**
  * The windows the threat counts are kept for: every summary period (ending now, open at the

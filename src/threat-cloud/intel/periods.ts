@@ -1,5 +1,4 @@
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
+import { DAY_MS, HOUR_MS } from '../../shared/time.js';
 
 export const PERIODS = ['24h', '7d', '30d', '90d'] as const;
 export type Period = (typeof PERIODS)[number];
@@ -26,5 +25,3 @@ export function bucketStarts(fromMs: number, toMs: number, granularity: Granular
   return starts;
 }
 
-export const HOUR = HOUR_MS;
-export const DAY = DAY_MS;

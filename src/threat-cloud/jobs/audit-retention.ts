@@ -4,8 +4,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { DAY_MS } from '../../shared/time.js';
 
-const DAY_MS = 86_400_000;
 /** Rows one transaction deletes at most: a few milliseconds each, hourly counts included. */
 export const PURGE_BATCH = 500;
 export const PURGE_INTERVAL_MS = 60 * 60 * 1000;

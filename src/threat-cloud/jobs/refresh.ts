@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
-import { DAY_MS, DEFAULT_THRESHOLD, EXPIRY_DAYS, REPUTATION_SQL } from '../reputation.js';
+import { DEFAULT_THRESHOLD, EXPIRY_DAYS, REPUTATION_SQL } from '../reputation.js';
+import { DAY_MS } from '../../shared/time.js';
 
 /** How long one refresh step may hold the (synchronous) database and event loop, as the correlation's batches. */
 export const REFRESH_STEP_BUDGET_MS = 25;

@@ -6,7 +6,8 @@ import { createCountryResolver, type CountryResolver } from '../geo.js';
 import { createIocStore, type Category, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult, type Metadata, type ReportKind } from '../stores/iocs.js';
 import type { IocType } from '../normalise.js';
 import { endOfStixId, isStixRevoked } from '../stix.js';
-import { DAY_MS, SEVERITIES, UNKNOWN_REPUTATION, computeReputation, reputationFactors, type ReputationFactors, type Severity } from '../reputation.js';
+import { SEVERITIES, UNKNOWN_REPUTATION, computeReputation, reputationFactors, type ReputationFactors, type Severity } from '../reputation.js';
+import { DAY_MS } from '../../shared/time.js';
 
 /** One report of an IoC; `value` is already normalised for its `type`. */
 export interface IocReport {

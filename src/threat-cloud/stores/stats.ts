@@ -1,7 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
-import { DAY_MS } from '../reputation.js';
+import { DAY_MS } from '../../shared/time.js';
 
 /**
  * Aggregates of GET /api/stats, none of which reads more than a day of index entries: counts

@@ -1,11 +1,11 @@
 import type { Db } from '../../../shared/db/open.js';
+import { DAY_MS } from '../../../shared/time.js';
 
 export const CAMPAIGN_STATUSES = ['active', 'dormant', 'resolved'] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 export const SEVERITY_ORDER = ['low', 'medium', 'high', 'critical'] as const;
 export type CampaignSeverity = (typeof SEVERITY_ORDER)[number];
 
-const DAY_MS = 86_400_000;
 /** Last activity at most this old: `active`; up to RESOLVED_AFTER: `dormant`; older: `resolved`. */
 export const DORMANT_AFTER_MS = 7 * DAY_MS;
 export const RESOLVED_AFTER_MS = 30 * DAY_MS;

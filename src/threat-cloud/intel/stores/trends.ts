@@ -1,7 +1,7 @@
 import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
 import type { Db } from '../../../shared/db/open.js';
-import { DAY, HOUR } from '../periods.js';
+import { DAY_MS as DAY, HOUR_MS as HOUR } from '../../../shared/time.js';
 
 /** The roll-up's hour key (`YYYY-MM-DDTHH`) of an instant. */
 const hourKey = (ms: number) => toIso(ms).slice(0, 13);
