@@ -8,6 +8,9 @@ import { ErrorEnvelope } from './envelope.js';
  * this way is still serialised by its schema.
  */
 
+/** The OpenAPI security requirement of every bearer-authenticated operation. */
+export const BEARER = [{ bearer: [] as string[] }];
+
 /** A header of an OpenAPI response, as @fastify/swagger reads it. */
 type HeaderDoc = { type: 'string' | 'integer'; description: string };
 export type ResponseHeaders = Record<string, HeaderDoc>;

@@ -47,5 +47,4 @@ export function actor(request: FastifyRequest): AuditActor & { ip: string } {
   return { apiKey: request.tcKey?.masked ?? null, ip: request.ip };
 }
 
-/** OpenAPI security requirement of bearer-authenticated routes. */
-export const BEARER = [{ bearer: [] as string[] }];
+export { BEARER } from '../shared/openapi-responses.js';

@@ -21,8 +21,8 @@ import {
 import { REGISTER_MESSAGE } from '../services/accounts.js';
 import { FORGOT_MESSAGE } from '../services/passwords.js';
 import type { AuthServices } from '../services/index.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
-const bearer = [{ bearer: [] }];
 
 /**
  * E-mail addresses are trimmed and lower-cased, and names trimmed, before validation, so
@@ -120,7 +120,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.post(
     '/api/auth/logout',
-    { schema: { operationId: 'logout', tags: ['account'], summary: 'End the current session', security: bearer, response: replies(Message) } },
+    { schema: { operationId: 'logout', tags: ['account'], summary: 'End the current session', security: BEARER, response: replies(Message) } },
     async (request) => {
       sessions.logout(principal(request), request.ip);
       return ok({ message: 'Logged out successfully' });
@@ -129,7 +129,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.get(
     '/api/auth/me',
-    { schema: { operationId: 'getCurrentAccount', tags: ['account'], summary: 'The signed-in account', security: bearer, response: replies(Me) } },
+    { schema: { operationId: 'getCurrentAccount', tags: ['account'], summary: 'The signed-in account', security: BEARER, response: replies(Me) } },
     async (request) => {
       const { user } = principal(request);
       return ok({
@@ -148,7 +148,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
   app.post(
     '/api/auth/change-password',
     {
-      schema: { operationId: 'changePassword', tags: ['password'], summary: 'Change the password; other sessions end', security: bearer, body: ChangePasswordBody, response: replies(Message) },
+      schema: { operationId: 'changePassword', tags: ['password'], summary: 'Change the password; other sessions end', security: BEARER, body: ChangePasswordBody, response: replies(Message) },
     },
     async (request) => {
       await passwords.changePassword(principal(request), request.body.currentPassword, request.body.newPassword, request.ip);
@@ -158,14 +158,14 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.get(
     '/api/auth/sessions',
-    { schema: { operationId: 'listSessions', tags: ['sessions'], summary: 'My live sessions', security: bearer, response: replies(Type.Array(Session)) } },
+    { schema: { operationId: 'listSessions', tags: ['sessions'], summary: 'My live sessions', security: BEARER, response: replies(Type.Array(Session)) } },
     async (request) => ok(sessions.list(principal(request))),
   );
 
   app.delete(
     '/api/auth/sessions/:id',
     {
-      schema: { operationId: 'revokeSession', tags: ['sessions'], summary: 'Revoke one of my sessions', security: bearer, params: IdParams, response: replies(Type.Object({ revoked: Type.Literal(true) })) },
+      schema: { operationId: 'revokeSession', tags: ['sessions'], summary: 'Revoke one of my sessions', security: BEARER, params: IdParams, response: replies(Type.Object({ revoked: Type.Literal(true) })) },
     },
     async (request) => {
       sessions.revoke(principal(request), request.params.id, request.ip);
@@ -175,7 +175,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.post(
     '/api/auth/logout-all',
-    { schema: { operationId: 'logoutAll', tags: ['sessions'], summary: 'End all my sessions', security: bearer, response: replies(Type.Object({ message: Type.String(), revoked: Type.Integer() })) } },
+    { schema: { operationId: 'logoutAll', tags: ['sessions'], summary: 'End all my sessions', security: BEARER, response: replies(Type.Object({ message: Type.String(), revoked: Type.Integer() })) } },
     async (request) => {
       const revoked = sessions.logoutAll(principal(request), request.ip);
       return ok({ message: 'All sessions revoked', revoked });
@@ -184,7 +184,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
 
   app.get(
     '/api/auth/export-data',
-    { schema: { operationId: 'exportAccountData', tags: ['gdpr'], summary: 'Everything stored about me (GDPR export)', security: bearer, response: replies(ExportData) } },
+    { schema: { operationId: 'exportAccountData', tags: ['gdpr'], summary: 'Everything stored about me (GDPR export)', security: BEARER, response: replies(ExportData) } },
     async (request, reply) => {
       const data = gdpr.exportData(principal(request), request.ip);
       reply.header('content-disposition', 'attachment; filename="panguard-data-export.json"');
@@ -195,7 +195,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
   app.delete(
     '/api/auth/delete-account',
     {
-      schema: { operationId: 'deleteAccount', tags: ['gdpr'], summary: 'Delete my account and all its data', security: bearer, body: DeleteAccountBody, response: replies(Message) },
+      schema: { operationId: 'deleteAccount', tags: ['gdpr'], summary: 'Delete my account and all its data', security: BEARER, body: DeleteAccountBody, response: replies(Message) },
     },
     async (request) => {
       await gdpr.deleteAccount(principal(request), request.body.password);

@@ -16,14 +16,14 @@ import {
 } from '../schemas.js';
 import { adminView } from '../services/admin.js';
 import type { AuthServices } from '../services/index.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
-const bearer = [{ bearer: [] }];
 
 /** Administration; the caller's context requires role `admin`. */
 export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
   app.get(
     '/api/admin/users',
-    { schema: { operationId: 'adminListUsers', tags: ['admin'], summary: 'Accounts, searchable by e-mail or name prefix', security: bearer, querystring: AdminUsersQuery, response: pagedReplies(AdminUser) } },
+    { schema: { operationId: 'adminListUsers', tags: ['admin'], summary: 'Accounts, searchable by e-mail or name prefix', security: BEARER, querystring: AdminUsersQuery, response: pagedReplies(AdminUser) } },
     async (request) => {
       const { q, role, tier, page = 1, limit = 50 } = request.query;
       const { items, total } = admin.listUsers({ q, role, tier, limit, offset: (page - 1) * limit });
@@ -33,13 +33,13 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
 
   app.get(
     '/api/admin/users/:id',
-    { schema: { operationId: 'adminGetUser', tags: ['admin'], summary: 'One account with subscription, usage, sessions, 2FA and recent audit', security: bearer, params: IdParams, response: replies(AdminUserDetail) } },
+    { schema: { operationId: 'adminGetUser', tags: ['admin'], summary: 'One account with subscription, usage, sessions, 2FA and recent audit', security: BEARER, params: IdParams, response: replies(AdminUserDetail) } },
     async (request) => ok(admin.userDetail(request.params.id)),
   );
 
   app.patch(
     '/api/admin/users/:id',
-    { schema: { operationId: 'adminUpdateUser', tags: ['admin'], summary: 'Change role, tier, plan expiry or suspension', security: bearer, params: IdParams, body: AdminUserPatch, response: replies(AdminUser) } },
+    { schema: { operationId: 'adminUpdateUser', tags: ['admin'], summary: 'Change role, tier, plan expiry or suspension', security: BEARER, params: IdParams, body: AdminUserPatch, response: replies(AdminUser) } },
     async (request) => {
       const updated = admin.updateUser(principal(request).user, request.params.id, request.body, request.ip);
       return ok(adminView(updated));
@@ -48,7 +48,7 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
 
   app.get(
     '/api/admin/sessions',
-    { schema: { operationId: 'adminListSessions', tags: ['admin'], summary: 'Live sessions of all accounts', security: bearer, querystring: SessionsQuery, response: pagedReplies(AdminSession) } },
+    { schema: { operationId: 'adminListSessions', tags: ['admin'], summary: 'Live sessions of all accounts', security: BEARER, querystring: SessionsQuery, response: pagedReplies(AdminSession) } },
     async (request) => {
       const { page = 1, limit = 50 } = request.query;
       const { items, total } = admin.listSessions({ limit, offset: (page - 1) * limit });
@@ -58,7 +58,7 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
 
   app.delete(
     '/api/admin/sessions/:id',
-    { schema: { operationId: 'adminRevokeSession', tags: ['admin'], summary: 'Revoke any session', security: bearer, params: IdParams, response: replies(Revoked) } },
+    { schema: { operationId: 'adminRevokeSession', tags: ['admin'], summary: 'Revoke any session', security: BEARER, params: IdParams, response: replies(Revoked) } },
     async (request) => {
       admin.revokeSession(principal(request).user, request.params.id, request.ip);
       return ok({ revoked: true as const });
@@ -67,7 +67,7 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
 
   app.get(
     '/api/admin/audit-log',
-    { schema: { operationId: 'adminListAuditLog', tags: ['admin'], summary: 'The audit trail, newest first', security: bearer, querystring: AuditQuery, response: pagedReplies(AuditEntry) } },
+    { schema: { operationId: 'adminListAuditLog', tags: ['admin'], summary: 'The audit trail, newest first', security: BEARER, querystring: AuditQuery, response: pagedReplies(AuditEntry) } },
     async (request) => {
       const { action, actorId, since, until, page = 1, limit = 50 } = request.query;
       const { items, total } = admin.auditLog({ action, actorId, since, until, limit, offset: (page - 1) * limit });
@@ -77,7 +77,7 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
 
   app.get(
     '/api/admin/stats',
-    { schema: { operationId: 'adminGetStats', tags: ['admin'], summary: 'Accounts by tier, role and signup day; sessions; 2FA adoption', security: bearer, response: replies(Stats) } },
+    { schema: { operationId: 'adminGetStats', tags: ['admin'], summary: 'Accounts by tier, role and signup day; sessions; 2FA adoption', security: BEARER, response: replies(Stats) } },
     async () => ok(admin.stats()),
   );
 }

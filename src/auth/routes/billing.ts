@@ -3,26 +3,26 @@ import { ok, replies } from '../../shared/envelope.js';
 import { principal } from '../authenticate.js';
 import { BillingStatus, CheckoutBody, Url, WebhookReceived } from '../schemas.js';
 import type { AuthServices } from '../services/index.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
-const bearer = [{ bearer: [] }];
 
 /** Subscription status and links. */
 export function registerBillingRoutes(app: App, { billing }: AuthServices): void {
   app.get(
     '/api/billing/status',
-    { schema: { operationId: 'getBillingStatus', tags: ['billing'], summary: 'My tier and subscription', security: bearer, response: replies(BillingStatus) } },
+    { schema: { operationId: 'getBillingStatus', tags: ['billing'], summary: 'My tier and subscription', security: BEARER, response: replies(BillingStatus) } },
     async (request) => ok(billing.status(principal(request).user)),
   );
 
   app.post(
     '/api/billing/checkout',
-    { schema: { operationId: 'createCheckout', tags: ['billing'], summary: 'Checkout link for a tier', security: bearer, body: CheckoutBody, response: replies(Url) } },
+    { schema: { operationId: 'createCheckout', tags: ['billing'], summary: 'Checkout link for a tier', security: BEARER, body: CheckoutBody, response: replies(Url) } },
     async (request) => ok({ url: billing.checkoutUrl(principal(request).user, request.body.tier) }),
   );
 
   app.get(
     '/api/billing/portal',
-    { schema: { operationId: 'getBillingPortal', tags: ['billing'], summary: 'Customer portal link', security: bearer, response: replies(Url) } },
+    { schema: { operationId: 'getBillingPortal', tags: ['billing'], summary: 'Customer portal link', security: BEARER, response: replies(Url) } },
     async (request) => ok({ url: billing.portalUrl(principal(request).user) }),
   );
 }

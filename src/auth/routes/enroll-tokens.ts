@@ -4,8 +4,8 @@ import { createdReplies, ok, replies } from '../../shared/envelope.js';
 import { principal } from '../authenticate.js';
 import { EnrollTokenCreateBody, EnrollTokenCreated, EnrollTokenSummary, IdParams, Revoked } from '../schemas.js';
 import type { AuthServices } from '../services/index.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
-const bearer = [{ bearer: [] }];
 
 /** Enrollment tokens with which the signed-in user installs Guard agents into their own org. */
 export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServices): void {
@@ -16,7 +16,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
         operationId: 'createEnrollToken',
         tags: ['enroll-tokens'],
         summary: 'Create an enrollment token for my Guard agents (shown once)',
-        security: bearer,
+        security: BEARER,
         body: EnrollTokenCreateBody,
         response: createdReplies(EnrollTokenCreated),
       },
@@ -35,7 +35,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
         operationId: 'listEnrollTokens',
         tags: ['enroll-tokens'],
         summary: 'My enrollment tokens that are not revoked, without secrets',
-        security: bearer,
+        security: BEARER,
         response: replies(Type.Array(EnrollTokenSummary)),
       },
     },
@@ -49,7 +49,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
         operationId: 'revokeEnrollToken',
         tags: ['enroll-tokens'],
         summary: 'Revoke one of my enrollment tokens (agents it enrolled keep working)',
-        security: bearer,
+        security: BEARER,
         params: IdParams,
         response: replies(Revoked),
       },

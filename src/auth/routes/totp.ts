@@ -3,20 +3,20 @@ import { ok, replies } from '../../shared/envelope.js';
 import { principal } from '../authenticate.js';
 import { BackupCodes, Message, TotpCodeBody, TotpDisableBody, TotpSetup, TotpStatus } from '../schemas.js';
 import type { AuthServices } from '../services/index.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
-const bearer = [{ bearer: [] }];
 
 /** TOTP two-factor: enrol, confirm, disable, status, new backup codes. */
 export function registerTotpRoutes(app: App, { secondFactor }: AuthServices): void {
   app.post(
     '/api/auth/totp/setup',
-    { schema: { operationId: 'setupTotp', tags: ['two-factor'], summary: 'Start enrolment: secret, otpauth URL and backup codes', security: bearer, response: replies(TotpSetup) } },
+    { schema: { operationId: 'setupTotp', tags: ['two-factor'], summary: 'Start enrolment: secret, otpauth URL and backup codes', security: BEARER, response: replies(TotpSetup) } },
     async (request) => ok(secondFactor.setup(principal(request).user)),
   );
 
   app.post(
     '/api/auth/totp/verify',
-    { schema: { operationId: 'verifyTotp', tags: ['two-factor'], summary: 'Confirm enrolment with a first code', security: bearer, body: TotpCodeBody, response: replies(Message) } },
+    { schema: { operationId: 'verifyTotp', tags: ['two-factor'], summary: 'Confirm enrolment with a first code', security: BEARER, body: TotpCodeBody, response: replies(Message) } },
     async (request) => {
       secondFactor.enable(principal(request).user, request.body.totpCode, request.ip);
       return ok({ message: 'Two-factor authentication enabled successfully' });
@@ -25,7 +25,7 @@ export function registerTotpRoutes(app: App, { secondFactor }: AuthServices): vo
 
   app.post(
     '/api/auth/totp/disable',
-    { schema: { operationId: 'disableTotp', tags: ['two-factor'], summary: 'Turn two-factor off (password and a code)', security: bearer, body: TotpDisableBody, response: replies(Message) } },
+    { schema: { operationId: 'disableTotp', tags: ['two-factor'], summary: 'Turn two-factor off (password and a code)', security: BEARER, body: TotpDisableBody, response: replies(Message) } },
     async (request) => {
       const { password, totpCode, backupCode } = request.body;
       await secondFactor.disable(principal(request), password, { totpCode, backupCode }, request.ip);
@@ -35,13 +35,13 @@ export function registerTotpRoutes(app: App, { secondFactor }: AuthServices): vo
 
   app.get(
     '/api/auth/totp/status',
-    { schema: { operationId: 'getTotpStatus', tags: ['two-factor'], summary: 'Whether two-factor is on, and backup codes left', security: bearer, response: replies(TotpStatus) } },
+    { schema: { operationId: 'getTotpStatus', tags: ['two-factor'], summary: 'Whether two-factor is on, and backup codes left', security: BEARER, response: replies(TotpStatus) } },
     async (request) => ok(secondFactor.status(principal(request).user)),
   );
 
   app.post(
     '/api/auth/totp/backup-codes',
-    { schema: { operationId: 'regenerateBackupCodes', tags: ['two-factor'], summary: 'Replace the backup codes', security: bearer, body: TotpCodeBody, response: replies(BackupCodes) } },
+    { schema: { operationId: 'regenerateBackupCodes', tags: ['two-factor'], summary: 'Replace the backup codes', security: BEARER, body: TotpCodeBody, response: replies(BackupCodes) } },
     async (request) => {
       const backupCodes = secondFactor.regenerateBackupCodes(principal(request).user, request.body.totpCode, request.ip);
       return ok({ backupCodes });

@@ -16,9 +16,9 @@ import {
   RegisteredAgent,
   RegisterBody,
 } from '../schemas.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
 const EVENTS_BODY_LIMIT = 8 * 1024 * 1024;
-const security = [{ bearer: [] }];
 
 export function agentRoutes(app: App, deps: { access: Access; agents: AgentService; events: EventService }): void {
   const { access, agents, events } = deps;
@@ -32,7 +32,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
         operationId: 'registerAgent',
         tags: ['agents'],
         summary: 'Register an agent (idempotent per hostname + org for the operator and owner tokens); returns its agent token once',
-        security,
+        security: BEARER,
         body: RegisterBody,
         response: { 200: Envelope(RegisteredAgent), 201: Envelope(RegisteredAgent), ...errorResponses },
       },
@@ -58,7 +58,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
         operationId: 'sendHeartbeat',
         tags: ['agents'],
         summary: "Heartbeat with the agent's metrics; tells it whether a policy is pending",
-        security,
+        security: BEARER,
         params: IdParams,
         body: HeartbeatBody,
         response: replies(HeartbeatReply),
@@ -76,7 +76,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
         operationId: 'reportEvents',
         tags: ['threats'],
         summary: 'Report 1-500 threat events, stored all or nothing',
-        security,
+        security: BEARER,
         params: IdParams,
         body: EventsBody,
         response: { 201: Envelope(EventsReply), ...errorResponses },
@@ -92,7 +92,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
     '/api/agents',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'listAgents', tags: ['agents'], summary: 'List agents', security, querystring: AgentListQuery, response: pagedReplies(Agent) },
+      schema: { operationId: 'listAgents', tags: ['agents'], summary: 'List agents', security: BEARER, querystring: AgentListQuery, response: pagedReplies(Agent) },
     },
     async (request) => {
       const { items, total, page, limit } = agents.list(request.query);
@@ -104,7 +104,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
     '/api/agents/:id',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'getAgent', tags: ['agents'], summary: 'One agent with its last metrics', security, params: IdParams, response: replies(AgentDetail) },
+      schema: { operationId: 'getAgent', tags: ['agents'], summary: 'One agent with its last metrics', security: BEARER, params: IdParams, response: replies(AgentDetail) },
     },
     async (request) => ok(agents.detail(request.params.id)),
   );
@@ -113,7 +113,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
     '/api/agents/:id',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'deregisterAgent', tags: ['agents'], summary: 'Deregister an agent (its events are kept)', security, params: IdParams, response: replies(MessageReply) },
+      schema: { operationId: 'deregisterAgent', tags: ['agents'], summary: 'Deregister an agent (its events are kept)', security: BEARER, params: IdParams, response: replies(MessageReply) },
     },
     async (request) => {
       agents.deregister(request.params.id);

@@ -5,8 +5,8 @@ import type { Guards } from '../access.js';
 import type { AgentService } from '../services/agents.js';
 import type { PolicyService } from '../services/policies.js';
 import { ActivePolicyQuery, AgentPolicy, HistoryQuery, IdParams, MessageReply, OverrideBody, Policy, PolicyBody } from '../schemas.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
-const security = [{ bearer: [] }];
 
 export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentService; policies: PolicyService }): void {
   const { guards, agents, policies } = deps;
@@ -15,7 +15,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
     '/api/policy',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'createPolicy', tags: ['policies'], summary: 'Create a policy (global or for an org)', security, body: PolicyBody, response: createdReplies(Policy) },
+      schema: { operationId: 'createPolicy', tags: ['policies'], summary: 'Create a policy (global or for an org)', security: BEARER, body: PolicyBody, response: createdReplies(Policy) },
     },
     async (request, reply) => reply.code(201).send(ok(policies.create(request.body))),
   );
@@ -28,7 +28,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
         operationId: 'getActivePolicy',
         tags: ['policies'],
         summary: 'The newest global policy, or what an agent of org_id gets',
-        security,
+        security: BEARER,
         querystring: ActivePolicyQuery,
         response: replies(Type.Union([Policy, Type.Null()])),
       },
@@ -40,7 +40,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
     '/api/policy/history',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'listPolicyHistory', tags: ['policies'], summary: 'Every policy version, newest first', security, querystring: HistoryQuery, response: pagedReplies(Policy) },
+      schema: { operationId: 'listPolicyHistory', tags: ['policies'], summary: 'Every policy version, newest first', security: BEARER, querystring: HistoryQuery, response: pagedReplies(Policy) },
     },
     async (request) => {
       const page = request.query.page ?? 1;
@@ -54,7 +54,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
     '/api/policy/agent/:id',
     {
       preValidation: guards.ownAgent,
-      schema: { operationId: 'getAgentPolicy', tags: ['policies'], summary: 'The policy that applies to an agent', security, params: IdParams, response: replies(AgentPolicy) },
+      schema: { operationId: 'getAgentPolicy', tags: ['policies'], summary: 'The policy that applies to an agent', security: BEARER, params: IdParams, response: replies(AgentPolicy) },
     },
     async (request) => ok(policies.forAgent(agents.requireAgent(request.params.id))),
   );
@@ -63,7 +63,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
     '/api/policy/agent/:id',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'setAgentPolicyOverride', tags: ['policies'], summary: "Set an agent's policy override (its own version)", security, params: IdParams, body: OverrideBody, response: replies(Policy) },
+      schema: { operationId: 'setAgentPolicyOverride', tags: ['policies'], summary: "Set an agent's policy override (its own version)", security: BEARER, params: IdParams, body: OverrideBody, response: replies(Policy) },
     },
     async (request) => ok(policies.setOverride(agents.requireAgent(request.params.id), request.body.rules)),
   );
@@ -72,7 +72,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
     '/api/policy/agent/:id',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'removeAgentPolicyOverride', tags: ['policies'], summary: "Remove an agent's policy override", security, params: IdParams, response: replies(MessageReply) },
+      schema: { operationId: 'removeAgentPolicyOverride', tags: ['policies'], summary: "Remove an agent's policy override", security: BEARER, params: IdParams, response: replies(MessageReply) },
     },
     async (request) => {
       policies.removeOverride(agents.requireAgent(request.params.id));

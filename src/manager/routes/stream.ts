@@ -5,6 +5,7 @@ import { mediaResponse } from '../../shared/openapi-responses.js';
 import { unavailable } from '../../shared/errors.js';
 import type { Guards } from '../access.js';
 import type { SseHub } from '../services/sse-hub.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 
@@ -19,7 +20,7 @@ export function streamRoutes(app: App, deps: { guards: Guards; hub: SseHub }): v
         operationId: 'streamEvents',
         tags: ['stream'],
         summary: 'Live fleet events (Server-Sent Events); Last-Event-ID replays what was missed',
-        security: [{ bearer: [] }],
+        security: BEARER,
         response: { 200: mediaResponse('text/event-stream', Type.String(), 'Named events (`id:`, `event:`, `data:` JSON), heartbeat comments between them'), ...errorResponses },
       },
     },

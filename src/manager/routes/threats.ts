@@ -3,8 +3,8 @@ import { ok, paged, pagedReplies, replies } from '../../shared/envelope.js';
 import type { Guards } from '../access.js';
 import type { EventService } from '../services/events.js';
 import { SummaryQuery, Threat, ThreatQuery, ThreatSummary, ThreatTimeseries, TimeseriesQuery } from '../schemas.js';
+import { BEARER } from '../../shared/openapi-responses.js';
 
-const security = [{ bearer: [] }];
 
 export function threatRoutes(app: App, deps: { guards: Guards; events: EventService }): void {
   const { guards, events } = deps;
@@ -13,7 +13,7 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
     '/api/threats',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'listThreats', tags: ['threats'], summary: 'Threat events, newest first', security, querystring: ThreatQuery, response: pagedReplies(Threat) },
+      schema: { operationId: 'listThreats', tags: ['threats'], summary: 'Threat events, newest first', security: BEARER, querystring: ThreatQuery, response: pagedReplies(Threat) },
     },
     async (request) => {
       const { items, total, page, limit } = events.query(request.query);
@@ -25,7 +25,7 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
     '/api/threats/summary',
     {
       preValidation: guards.operator,
-      schema: { operationId: 'getThreatSummary', tags: ['threats'], summary: 'Threat counts over a period', security, querystring: SummaryQuery, response: replies(ThreatSummary) },
+      schema: { operationId: 'getThreatSummary', tags: ['threats'], summary: 'Threat counts over a period', security: BEARER, querystring: SummaryQuery, response: replies(ThreatSummary) },
     },
     async (request) => ok(events.summary(request.query.period ?? '24h', request.query.org_id)),
   );
@@ -38,7 +38,7 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
         operationId: 'getThreatTimeseries',
         tags: ['threats'],
         summary: 'Threat counts per time bucket and severity over a period (the events its summary counts), every bucket present',
-        security,
+        security: BEARER,
         querystring: TimeseriesQuery,
         response: replies(ThreatTimeseries),
       },
