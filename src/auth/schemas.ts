@@ -81,7 +81,7 @@ export const AdminSession = Type.Object({
   ip: Type.Union([Type.String(), Type.Null()]),
   userAgent: Type.Union([Type.String(), Type.Null()]),
 });
-export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+export { IdParams } from '../shared/envelope.js';
 export const Revoked = Type.Object({ revoked: Type.Literal(true) });
 
 export const DeleteAccountBody = Type.Object({ password: GivenPassword });

@@ -1,10 +1,10 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { PageQuery, StringEnum, Timestamp } from '../shared/envelope.js';
+import { SEVERITIES } from '../shared/severity.js';
 
 export const AGENT_STATUSES = ['online', 'stale', 'offline'] as const;
 export type AgentStatus = (typeof AGENT_STATUSES)[number];
-export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export { SEVERITIES, type Severity } from '../shared/severity.js';
 export const SUMMARY_PERIODS = ['1h', '6h', '24h', '7d', '30d'] as const;
 export type SummaryPeriod = (typeof SUMMARY_PERIODS)[number];
 export const RULE_TYPES = ['block_ip', 'alert_threshold', 'auto_respond', 'custom'] as const;
@@ -12,7 +12,7 @@ export const RULE_TYPES = ['block_ip', 'alert_threshold', 'auto_respond', 'custo
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const JsonObject = Type.Record(Type.String(), Type.Unknown());
 
-export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+export { IdParams } from '../shared/envelope.js';
 
 // ---- agents ----
 export const RegisterBody = Type.Object({

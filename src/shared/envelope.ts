@@ -1,5 +1,8 @@
 import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
 
+/** `:id` path parameters of the Auth Server and the Manager. */
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+
 /**
  * The error body of every service. Serialised through this schema, so only the fields
  * listed here ever leave the process; `totpRequired` is the one extra the contract names.

@@ -1,6 +1,6 @@
 import { DAY_MS } from '../shared/time.js';
-export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+import { type Severity } from '../shared/severity.js';
+export { SEVERITIES, type Severity } from '../shared/severity.js';
 
 export const SEVERITY_WEIGHT: Record<Severity, number> = { low: 30, medium: 55, high: 80, critical: 100 };
 
