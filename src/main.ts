@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfig, resolveConfig, type Config } from './config.js';
-import { MIGRATIONS } from './migrations.js';
+import { MIGRATIONS } from './migrations/index.js';
 import { startServers } from './servers.js';
 import { ensureSelfSignedCertificate, readTlsFiles } from './shared/certificate.js';
 import { systemClock } from './shared/clock.js';

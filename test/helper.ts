@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, resolveConfig, type ResolvedConfig } from '../src/config.js';
-import { MIGRATIONS } from '../src/migrations.js';
+import { MIGRATIONS } from '../src/migrations/index.js';
 import type { App } from '../src/shared/base-app.js';
 import { ManualClock, type Clock } from '../src/shared/clock.js';
 import { migrate } from '../src/shared/db/migrate.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { loadConfig, derivedPaths, type Config } from '../config.js';
-import { MIGRATIONS } from '../migrations.js';
+import { MIGRATIONS } from '../migrations/index.js';
 import { migrate } from '../shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
 

@@ -15,7 +15,7 @@ import openapiTS, { astToString, type OpenAPI3 } from 'openapi-typescript';
 import { loadConfig, resolveConfig } from '../config.js';
 import { buildAuthApp } from '../auth/app.js';
 import { buildManagerApp } from '../manager/app.js';
-import { MIGRATIONS } from '../migrations.js';
+import { MIGRATIONS } from '../migrations/index.js';
 import type { App } from '../shared/base-app.js';
 import { systemClock } from '../shared/clock.js';
 import { migrate } from '../shared/db/migrate.js';

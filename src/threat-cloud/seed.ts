@@ -1,7 +1,7 @@
 import { toIso } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
 import { CATEGORIES } from './stores/iocs.js';
-import { LISTING_TRIGGER_PREFIX, RANK_COUNTS_FROM_IOCS, SOURCE_COUNTS_FROM_IOCS, SOURCE_RANK_FROM_IOCS } from './listing-schema.js';
+import { LISTING_TRIGGER_PREFIX, RANK_COUNTS_FROM_IOCS, SOURCE_COUNTS_FROM_IOCS, SOURCE_RANK_FROM_IOCS } from './stores/listing-fills.js';
 import { REPUTATION_SQL, SEVERITIES } from './reputation.js';
 import { DAY_MS } from '../shared/time.js';
 

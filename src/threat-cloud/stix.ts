@@ -197,7 +197,7 @@ function indicatorId(ioc: Pick<StixSource, 'type' | 'value'>, generation: number
 
 /**
  * An IoC as STIX 2.1 indicators: its current one, after one revoked indicator per earlier
- * id (see stix-lineage-schema.ts). An id depends only on type, value and generation,
+ * id (see migrations/013-stix-lineage.ts). An id depends only on type, value and generation,
  * `created` is the first sighting (or the re-activation that began the id), and `modified`
  * advances whenever anything exported here changes. Whitelisted and revoked IoCs are
  * exported as revoked. Earlier ids are exported exactly as their last version (stored when

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import type { App } from '../../src/shared/base-app.js';
 import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { migrate } from '../../src/shared/db/migrate.js';

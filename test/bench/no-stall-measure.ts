@@ -15,7 +15,7 @@ import path from 'node:path';
 import { buildAuthApp } from '../../src/auth/app.js';
 import { loadConfig, resolveConfig } from '../../src/config.js';
 import { buildManagerApp } from '../../src/manager/app.js';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import type { App } from '../../src/shared/base-app.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { startCheckpointer } from '../../src/shared/db/checkpointer.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ensureSelfSignedCertificate } from '../../src/shared/certificate.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';

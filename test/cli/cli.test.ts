@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { runCli } from '../../src/cli/index.js';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ensureSecrets } from '../../src/shared/secrets.js';
 import { tempDir, type Teardown } from '../helper.js';
 

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { createOrgData } from '../../src/auth/org-data.js';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { rebuildThreatCounts } from '../../src/manager/stores/threat-counts.js';
 import type { App } from '../../src/shared/base-app.js';
 import { COUNT_CAP } from '../../src/shared/capped-total.js';

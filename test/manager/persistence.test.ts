@@ -1,7 +1,7 @@
 import t from 'tap';
 import { buildManagerApp } from '../../src/manager/app.js';
 import { createStreamStore } from '../../src/manager/stores/stream.js';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';

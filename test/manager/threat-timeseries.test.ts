@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { createOrgData } from '../../src/auth/org-data.js';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';

@@ -1,7 +1,7 @@
 import { statSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { migrate, MigrationError, type Migration } from '../../src/shared/db/migrate.js';
 import { closeDatabase, createReadProbe, openDatabase } from '../../src/shared/db/open.js';
 import { tempDir } from '../helper.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { openDatabase, type Db } from '../../src/shared/db/open.js';

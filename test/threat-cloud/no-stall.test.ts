@@ -2,7 +2,7 @@ import t from 'tap';
 import { ManualClock, toIso } from '../../src/shared/clock.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
 import { migrate } from '../../src/shared/db/migrate.js';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { createAuditStore, type AuditAction } from '../../src/threat-cloud/stores/audit.js';
 import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { createIocList, type IocFilter } from '../../src/threat-cloud/stores/ioc-list.js';

@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap';
-import { MIGRATIONS } from '../../src/migrations.js';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
 import { encodeCursor } from '../../src/threat-cloud/stores/feeds.js';
-import { ROLLUP_FROM_SCRATCH_SQL } from '../../src/threat-cloud/intel/rollup-schema.js';
+import { ROLLUP_FROM_SCRATCH_SQL } from '../../src/migrations/006-intel-rollups.js';
 import { createCorrelator } from '../../src/threat-cloud/intel/services/correlation.js';
 import { createIocService } from '../../src/threat-cloud/services/ioc-merge.js';
 import { computeReputation, type Severity } from '../../src/threat-cloud/reputation.js';

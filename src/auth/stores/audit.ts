@@ -89,7 +89,7 @@ export function createAuditStore(db: Db, clock: Clock) {
     }
     return found;
   };
-  // Kept by trigger (read-schema.ts): the totals of the whole trail, an action and an actor.
+  // Kept by trigger (migrations/011-read-indexes.ts): the totals of the whole trail, an action and an actor.
   const kept = db.prepare<{ kind: string; key: string }, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = @kind AND key = @key`);
   const keptTotal = (filter: AuditFilter): number | null => {
     if (filter.since !== undefined || filter.until !== undefined) return null;

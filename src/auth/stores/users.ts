@@ -111,7 +111,7 @@ export function createUserStore(db: Db, clock: Clock) {
   const remove = db.prepare(`DELETE FROM users WHERE id = ?`);
 
   // The admin list, newest first: one statement per combination of filters and index, each an
-  // ordered walk of an index that also holds the filters (see read-schema.ts).
+  // ordered walk of an index that also holds the filters (see migrations/011-read-indexes.ts).
   const listIndexes = { all: 'users_list', role: 'users_role_list', tier: 'users_tier_list' } as const;
   const searchClause = `(u.email LIKE @q ESCAPE '\\' OR u.name LIKE @q ESCAPE '\\')`;
   const listStatements = new Map<string, Statement<Record<string, unknown>, UserRow>>();

@@ -1,5 +1,5 @@
 import { derivedPaths } from '../../config.js';
-import { MIGRATIONS } from '../../migrations.js';
+import { MIGRATIONS } from '../../migrations/index.js';
 import { migrate } from '../../shared/db/migrate.js';
 import { closeDatabase, openDatabase } from '../../shared/db/open.js';
 import { cliConfig, UsageError, type CliCommand } from '../context.js';

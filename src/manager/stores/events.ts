@@ -46,7 +46,7 @@ type EqualityFilter = 'agentId' | 'orgId' | 'type' | 'severity';
 /**
  * The list's indexes: each is in (timestamp_ms, seq) order after its equality column, so a
  * page walks one of them newest first and stops after OFFSET + LIMIT matches, and each carries
- * the filters it can check without reading the row (see read-schema.ts).
+ * the filters it can check without reading the row (see migrations/011-read-indexes.ts).
  */
 const INDEXES: Record<EqualityFilter | 'none', { name: string; covers: readonly EqualityFilter[] }> = {
   agentId: { name: 'threat_events_agent_time', covers: ['agentId', 'orgId', 'severity', 'type'] },

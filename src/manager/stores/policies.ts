@@ -53,7 +53,7 @@ export function createPolicyStore(db: Db) {
     'UPDATE policies SET removed_at = ? WHERE agent_id = ? AND removed_at IS NULL',
   );
   const historyPage = db.prepare<[number, number], PolicyRow>('SELECT * FROM policies ORDER BY version DESC LIMIT ? OFFSET ?');
-  // Kept by trigger (read-schema.ts): the history's total without counting every policy.
+  // Kept by trigger (migrations/011-read-indexes.ts): the history's total without counting every policy.
   const historyCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM fleet_counts WHERE kind = 'policies'`);
 
   // broadcastedTo: online agents a new policy applies to at creation, counted in SQL on the

@@ -61,7 +61,7 @@ export interface ChangeRow {
 /** A change row with what the STIX export also needs to date each indicator's version. */
 export interface StixChangeRow extends ChangeRow {
   updated_at: string;
-  /** JSON: the IoC's earlier STIX ids (stix-lineage-schema.ts). */
+  /** JSON: the IoC's earlier STIX ids (migrations/013-stix-lineage.ts). */
   stix_lineage: string;
   severity: Severity;
   confidence: number;

@@ -228,7 +228,7 @@ export function createIocStore(db: Db) {
     update(ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): void {
       update.run(toWrite(ioc));
     },
-    /** Records that the IoC's current STIX id ended revoked and a new one began (see stix-lineage-schema.ts). */
+    /** Records that the IoC's current STIX id ended revoked and a new one began (see migrations/013-stix-lineage.ts). */
     addStixLineage(iocId: string, entry: StixLineageEntry): void {
       addLineage ??= db.prepare<[string, string]>(`UPDATE iocs SET stix_lineage = json_insert(stix_lineage, '$[#]', json(?)) WHERE id = ?`);
       addLineage.run(JSON.stringify(entry), iocId);

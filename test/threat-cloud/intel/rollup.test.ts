@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { toIso } from '../../../src/shared/clock.js';
 import type { Db } from '../../../src/shared/db/open.js';
-import { ROLLUP_FROM_SCRATCH_SQL } from '../../../src/threat-cloud/intel/rollup-schema.js';
+import { ROLLUP_FROM_SCRATCH_SQL } from '../../../src/migrations/006-intel-rollups.js';
 import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/stores/timeseries.js';
 import { createTrendsQuery } from '../../../src/threat-cloud/intel/stores/trends.js';
 import { seedIocs } from '../../../src/threat-cloud/seed.js';

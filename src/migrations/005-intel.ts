@@ -1,4 +1,11 @@
-import type { Db } from '../../shared/db/open.js';
+import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 5,
+  name: 'threat cloud intel: campaigns, correlation, technique index',
+  up: intelSchema,
+};
 
 /**
  * Migration 5: campaigns and the indexes the analytics read (issue 6). It only adds tables
@@ -17,7 +24,7 @@ import type { Db } from '../../shared/db/open.js';
  *   (`mitreIds`, `mitreId`), so the heatmap never parses JSON of every IoC.
  * - `intel_state`: the correlation watermark (last sightings rowid processed).
  */
-export function intelSchema(db: Db): void {
+function intelSchema(db: Db): void {
   db.exec(`
     CREATE TABLE campaigns (
       id            TEXT PRIMARY KEY,

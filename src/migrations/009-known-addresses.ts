@@ -1,4 +1,11 @@
 import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 9,
+  name: 'auth: known addresses that the account-wide login failure cap spares',
+  up: knownAddressesSchema,
+};
 
 /**
  * Migration v9: the addresses each account fully signed in from (password and, when enabled,
@@ -6,7 +13,7 @@ import type { Db } from '../shared/db/open.js';
  * spares them for 30 days, so a botnet cannot lock an owner out of their usual place. One row
  * per account and address; rows go with their owner; the hourly sweep drops stale ones.
  */
-export function knownAddressesSchema(db: Db): void {
+function knownAddressesSchema(db: Db): void {
   db.exec(`
     CREATE TABLE known_addresses (
       user_id         TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,

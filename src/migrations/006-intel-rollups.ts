@@ -1,6 +1,13 @@
-import type { Db } from '../../shared/db/open.js';
+import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
 
-/** IoCs that count in analytics (as `counted()` in timeseries.ts; frozen here with the migration). */
+export const migration: Migration = {
+  version: 6,
+  name: 'threat cloud intel: hourly roll-ups for time-window analytics',
+  up: analyticsRollupSchema,
+};
+
+/** IoCs that count in analytics (as `counted()` in threat-cloud/intel/stores/timeseries.ts; frozen here with the migration). */
 const COUNTED = (row: string) => `${row}.status NOT IN ('whitelisted', 'revoked')`;
 /** Type, category or counted-ness changed: the IoC's reports move to other rows. */
 const RECLASSIFIED = `(OLD.type IS NOT NEW.type OR OLD.category IS NOT NEW.category OR (${COUNTED('OLD')}) IS NOT (${COUNTED('NEW')}))`;
@@ -36,7 +43,7 @@ export const ROLLUP_FROM_SCRATCH_SQL = `
  * looking each one up (emerging threats, the edges of trend windows) then reads indexes alone
  * instead of two b-tree searches and a wide row per report.
  */
-export function analyticsRollupSchema(db: Db): void {
+function analyticsRollupSchema(db: Db): void {
   db.exec(`
     CREATE TABLE intel_hourly (
       hour      TEXT NOT NULL,

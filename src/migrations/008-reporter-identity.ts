@@ -1,9 +1,16 @@
 import { toIso } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
-import { createCampaignStore } from './intel/stores/campaigns.js';
-import { campaignDescription } from './intel/campaign-text.js';
-import { MANAGER_REPORTER, userReporter } from './reporters.js';
-import { DEFAULT_THRESHOLD, REPUTATION_SQL } from './reputation.js';
+import { createCampaignStore } from '../threat-cloud/intel/stores/campaigns.js';
+import { campaignDescription } from '../threat-cloud/intel/campaign-text.js';
+import { MANAGER_REPORTER, userReporter } from '../threat-cloud/reporters.js';
+import { DEFAULT_THRESHOLD, REPUTATION_SQL } from '../threat-cloud/reputation.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 8,
+  name: 'threat cloud: fleet reporters as their user or the one Manager, sightings without fleet ids',
+  up: reporterIdentityMigration,
+};
 
 /** Reporter ids the Manager bridge wrote before this step, `org:<org_id>`, as an index range (';' follows ':'). */
 const OLD_FLEET = `reporter_id >= 'org:' AND reporter_id < 'org;'`;
@@ -32,7 +39,7 @@ const CAMPAIGN_PAGE = 256;
  * change here, so the trigger-kept `ioc_counts`, `intel_hourly` and `ioc_techniques` stay as
  * they are, and no report is added or removed.
  */
-export function reporterIdentityMigration(db: Db): void {
+function reporterIdentityMigration(db: Db): void {
   // Every affected IoC's rows and index entries are rewritten in one transaction: a large
   // page cache for this step keeps them in memory instead of re-reading pages (about twice
   // as fast on 300,000 affected IoCs); the connection's own size comes back afterwards.

@@ -1,4 +1,11 @@
 import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 4,
+  name: 'auth: sessions, totp, reset, mail, billing, audit',
+  up: authSchema,
+};
 
 /**
  * Migration v4, the Auth Server's own tables next to the core `users`: sessions that back
@@ -6,7 +13,7 @@ import type { Db } from '../shared/db/open.js';
  * subscriptions and processed webhook deliveries, the audit trail and failure counters
  * for account lockout. Rows about a user cascade away with the user.
  */
-export function authSchema(db: Db): void {
+function authSchema(db: Db): void {
   db.exec(`
     CREATE TABLE sessions (
       id           TEXT PRIMARY KEY,

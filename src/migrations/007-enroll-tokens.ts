@@ -1,11 +1,18 @@
 import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 7,
+  name: 'auth: enrollment tokens users make for their own Guard agents',
+  up: enrollTokensSchema,
+};
 
 /**
  * Migration v7: users' enrollment tokens. The Auth Server makes and revokes them; the Manager
  * verifies them by digest (joined with the owner, so a suspended owner's tokens stop) and
  * counts the agents each one registered. Rows go with their owner.
  */
-export function enrollTokensSchema(db: Db): void {
+function enrollTokensSchema(db: Db): void {
   db.exec(`
     CREATE TABLE enroll_tokens (
       id              TEXT PRIMARY KEY,

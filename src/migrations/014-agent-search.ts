@@ -1,5 +1,12 @@
 import type { Db } from '../shared/db/open.js';
-import { rebuildThreatBuckets } from './stores/threat-buckets.js';
+import { rebuildThreatBuckets } from '../manager/stores/threat-buckets.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 14,
+  name: 'manager: hostname order for fleet search and sort, threat events per 5-minute bucket for the time series',
+  up: agentSearchSchema,
+};
 
 /**
  * Migration 14: what the console's fleet search and sort and its events-over-time chart need
@@ -9,11 +16,11 @@ import { rebuildThreatBuckets } from './stores/threat-buckets.js';
  *   hostname prefix search is a range of the same index, its total a count of that range.
  *   Neither holds the heartbeat time, so a heartbeat rewrites no more index entries than before.
  * - `threat_buckets`: threat events per 5-minute UTC bucket and severity, per org and over
- *   every org (scope ''), kept with each stored batch (see threat-buckets.ts), so the time
- *   series reads at most 8,640 rows for 30 days. Buckets more than 31 days old answer no
- *   period: the sweeper deletes them in steps (by `threat_buckets_age`).
+ *   every org (scope ''), kept with each stored batch (see manager/stores/threat-buckets.ts),
+ *   so the time series reads at most 8,640 rows for 30 days. Buckets more than 31 days old
+ *   answer no period: the sweeper deletes them in steps (by `threat_buckets_age`).
  */
-export function agentSearchSchema(db: Db): void {
+function agentSearchSchema(db: Db): void {
   db.exec(`
     CREATE INDEX agents_hostname ON agents (hostname COLLATE NOCASE, id);
     CREATE INDEX agents_org_hostname ON agents (org_id, hostname COLLATE NOCASE, id);

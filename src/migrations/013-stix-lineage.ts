@@ -1,4 +1,11 @@
 import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 13,
+  name: 'threat cloud: earlier STIX ids of IoCs re-activated after a revocation',
+  up: stixLineageSchema,
+};
 
 /**
  * Migration 13: what an IoC's earlier STIX indicators were. STIX 2.1 makes a revocation
@@ -9,6 +16,6 @@ import type { Db } from '../shared/db/open.js';
  * exported (`revoked`: its `modified`; `confidence`, `category`) and when the next id began
  * (`reactivated`). Adding a column with a constant default rewrites nothing.
  */
-export function stixLineageSchema(db: Db): void {
+function stixLineageSchema(db: Db): void {
   db.exec(`ALTER TABLE iocs ADD COLUMN stix_lineage TEXT NOT NULL DEFAULT '[]'`);
 }

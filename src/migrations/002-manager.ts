@@ -1,4 +1,11 @@
 import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 2,
+  name: 'manager: agents, events, policies, stream',
+  up: managerSchema,
+};
 
 /**
  * Migration 2: the Manager's fleet. Agents (one row per hostname and org), their threat
@@ -7,7 +14,7 @@ import type { Db } from '../shared/db/open.js';
  * Times used in range filters are stored as epoch milliseconds next to their ISO text,
  * so status and period queries compare integers on an index.
  */
-export function managerSchema(db: Db): void {
+function managerSchema(db: Db): void {
   db.exec(`
     CREATE TABLE agents (
       id               TEXT PRIMARY KEY,

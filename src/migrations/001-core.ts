@@ -1,11 +1,18 @@
-import type { Db } from './open.js';
+import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 1,
+  name: 'core: users, api keys, usage counters',
+  up: coreSchema,
+};
 
 /**
  * Tables more than one service reads: accounts (Auth writes, Threat Cloud reads the owner's
  * tier), API keys (Auth makes user keys, the operator makes others, Threat Cloud verifies),
  * and usage counters (Threat Cloud counts calls, Auth reports them).
  */
-export function coreSchema(db: Db): void {
+function coreSchema(db: Db): void {
   db.exec(`
     CREATE TABLE users (
       id             TEXT PRIMARY KEY,

@@ -1,4 +1,11 @@
 import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 3,
+  name: 'threat cloud: iocs, sightings, feeds, audit',
+  up: threatCloudSchema,
+};
 
 /**
  * Migration 3: the Threat Cloud's own tables.
@@ -20,7 +27,7 @@ import type { Db } from '../shared/db/open.js';
  *   SHA-256 of the username, never in clear.
  * - `tc_audit_log`: every write (same transaction) and batched query audits.
  */
-export function threatCloudSchema(db: Db): void {
+function threatCloudSchema(db: Db): void {
   db.exec(`
     CREATE TABLE tc_state (
       name       TEXT PRIMARY KEY,

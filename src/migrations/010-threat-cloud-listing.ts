@@ -1,33 +1,21 @@
 import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+import { COUNT_KEY, RANK_COUNTS_FROM_IOCS, SOURCE_RANK_FROM_IOCS } from '../threat-cloud/stores/listing-fills.js';
 
-/** Every trigger of this step starts so, so the seed can set them aside during a bulk load. */
-export const LISTING_TRIGGER_PREFIX = 'tc_list_';
+export const migration: Migration = {
+  version: 10,
+  name: 'threat cloud: list indexes and counters, so no list or statistic stalls the process',
+  up: listingSchema,
+};
 
 /** What an IoC's filter columns are called in `ioc_rank_counts` and `ioc_source_counts` ('' for no category). */
 const counted = (row: 'NEW' | 'OLD') => `${row}.type, coalesce(${row}.category, ''), ${row}.status, ${row}.reputation`;
-const COUNT_KEY = 'type, category, status, reputation';
 /** An update that moves the IoC to another count. */
 const RECOUNTED = `OLD.type IS NOT NEW.type OR OLD.category IS NOT NEW.category OR OLD.status IS NOT NEW.status OR OLD.reputation IS NOT NEW.reputation`;
 /** A formed campaign (groups below 3 IoCs are no campaign yet). */
 const formed = (campaignId: string) => `EXISTS (SELECT 1 FROM campaigns WHERE id = ${campaignId} AND formed_at IS NOT NULL)`;
 const inFormedCampaign = (iocId: string) =>
   `EXISTS (SELECT 1 FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = ${iocId} AND c.formed_at IS NOT NULL)`;
-
-/** The rows `ioc_source_rank` holds for IoCs of `iocs` matching `where` (the migration and the seed fill it so). */
-export const SOURCE_RANK_FROM_IOCS = (where: string) => `
-  INSERT INTO ioc_source_rank (source, reputation, last_seen, change_seq, type, category, status, updated_at, value)
-  SELECT s.source, i.reputation, i.last_seen, i.change_seq, i.type, i.category, i.status, i.updated_at, i.value
-  FROM iocs i CROSS JOIN ioc_sources s INDEXED BY ioc_sources_ioc ON s.ioc_id = i.id WHERE ${where}
-  ORDER BY 1, 2, 3 DESC, 4`;
-export const SOURCE_COUNTS_FROM_IOCS = (where: string) => `
-  INSERT INTO ioc_source_counts (source, ${COUNT_KEY}, n)
-  SELECT s.source, i.type, coalesce(i.category, ''), i.status, i.reputation, count(*)
-  FROM iocs i CROSS JOIN ioc_sources s INDEXED BY ioc_sources_ioc ON s.ioc_id = i.id WHERE ${where} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-  ON CONFLICT (source, ${COUNT_KEY}) DO UPDATE SET n = n + excluded.n`;
-export const RANK_COUNTS_FROM_IOCS = (where: string) => `
-  INSERT INTO ioc_rank_counts (${COUNT_KEY}, n)
-  SELECT type, coalesce(category, ''), status, reputation, count(*) FROM iocs WHERE ${where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (${COUNT_KEY}) DO UPDATE SET n = n + excluded.n`;
 
 /**
  * Migration 10 (issue 19): what lets every list and statistic of the Threat Cloud answer in
@@ -57,11 +45,14 @@ export const RANK_COUNTS_FROM_IOCS = (where: string) => `
  * - `campaigns_listing`: the campaign list's order with the columns its filters and
  *   statistics read.
  *
+ * Every trigger's name starts with `LISTING_TRIGGER_PREFIX` (stores/listing-fills.ts): the seed sets
+ * them aside during a bulk load and fills the counters with the same statements as this step.
+ *
  * IoCs, reports and sources are never deleted (statuses change instead). The IoC, source,
  * audit and campaign counters follow deletions anyway; the report hours, like `intel_hourly`,
  * count on reports staying.
  */
-export function listingSchema(db: Db): void {
+function listingSchema(db: Db): void {
   // The fills join a million IoCs to their sources and members: with the default 2 MiB page
   // cache each probe reads its page again (about 2 minutes instead of 45 s for 1M IoCs).
   const cacheSize = db.pragma('cache_size', { simple: true }) as number;

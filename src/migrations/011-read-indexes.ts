@@ -1,7 +1,95 @@
 import { moveCounterSql } from '../shared/db/counter-sql.js';
+import type { Migration } from '../shared/db/migrate.js';
 import type { Db } from '../shared/db/open.js';
+import { rebuildThreatCounts } from '../manager/stores/threat-counts.js';
 
-const move = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('auth_counts', kind, key, delta);
+/**
+ * One step for both services (issue 19: no request may hold the shared event loop): their
+ * read paths shipped together as one version, so they stay one transaction and one file.
+ */
+export const migration: Migration = {
+  version: 11,
+  name: 'manager and auth: list indexes, kept counts and threat windows, so no list or summary holds the event loop',
+  up: (db) => {
+    managerReadSchema(db);
+    authReadSchema(db);
+  },
+};
+
+const moveFleet = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('fleet_counts', kind, key, delta);
+const moveAuth = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('auth_counts', kind, key, delta);
+
+/**
+ * The Manager's part of migration 11 (issue 19: no request may hold the shared event loop).
+ *
+ * - Threat event indexes carry the other list filters after their order columns, so a page
+ *   filtered on two or three of org, agent, severity and type is an ordered walk of one index
+ *   that never reads a row it does not return (a walk that read rows was 20x slower).
+ * - `threat_counts` (see manager/stores/threat-counts.ts) holds counts per window, kind and
+ *   scope, kept by the sweeper; `threat_windows` where each window starts and `threat_counted`
+ *   up to which event the counts go. Summaries, the overview, an agent's recent threats and list totals read them.
+ * - Agents get an index in list order per org, and `fleet_counts` keeps the agents per OS and
+ *   per org and the number of policies, by trigger, for totals and the overview.
+ */
+function managerReadSchema(db: Db): void {
+  db.exec(`
+    DROP INDEX threat_events_org_time;
+    DROP INDEX threat_events_agent_time;
+    DROP INDEX threat_events_severity_time;
+    DROP INDEX threat_events_type_time;
+    CREATE INDEX threat_events_org_time ON threat_events (org_id, timestamp_ms, seq, severity, type);
+    CREATE INDEX threat_events_agent_time ON threat_events (agent_id, timestamp_ms, seq, severity, type, org_id);
+    CREATE INDEX threat_events_severity_time ON threat_events (severity, timestamp_ms, seq, type, org_id);
+    CREATE INDEX threat_events_type_time ON threat_events (type, timestamp_ms, seq, severity, org_id);
+
+    CREATE TABLE threat_counted (seq INTEGER NOT NULL) STRICT;
+    CREATE TABLE threat_windows (
+      name      TEXT PRIMARY KEY,
+      start_ms  INTEGER NOT NULL,
+      start_seq INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE threat_counts (
+      win   TEXT NOT NULL,
+      kind  TEXT NOT NULL CHECK (kind IN ('severity', 'type', 'agent', 'ip')),
+      scope TEXT NOT NULL,
+      key   TEXT NOT NULL,
+      n     INTEGER NOT NULL,
+      label TEXT,
+      PRIMARY KEY (win, kind, scope, key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX threat_counts_ranked ON threat_counts (win, kind, scope, n DESC, key);
+
+    CREATE INDEX agents_org_registered ON agents (org_id, registered_at, id);
+    CREATE TABLE fleet_counts (
+      kind TEXT NOT NULL CHECK (kind IN ('os', 'org', 'policies')),
+      key  TEXT NOT NULL,
+      n    INTEGER NOT NULL,
+      PRIMARY KEY (kind, key)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO fleet_counts (kind, key, n) SELECT 'os', os, count(*) FROM agents GROUP BY os;
+    INSERT INTO fleet_counts (kind, key, n) SELECT 'org', org_id, count(*) FROM agents GROUP BY org_id;
+    INSERT INTO fleet_counts (kind, key, n) SELECT 'policies', '', count(*) FROM policies;
+    CREATE TRIGGER fleet_counts_agent_insert AFTER INSERT ON agents BEGIN
+      ${moveFleet('os', 'NEW.os', 1)} ${moveFleet('org', 'NEW.org_id', 1)}
+    END;
+    CREATE TRIGGER fleet_counts_agent_delete AFTER DELETE ON agents BEGIN
+      ${moveFleet('os', 'OLD.os', -1)} ${moveFleet('org', 'OLD.org_id', -1)}
+    END;
+    CREATE TRIGGER fleet_counts_agent_os AFTER UPDATE OF os ON agents WHEN OLD.os IS NOT NEW.os BEGIN
+      ${moveFleet('os', 'OLD.os', -1)} ${moveFleet('os', 'NEW.os', 1)}
+    END;
+    CREATE TRIGGER fleet_counts_agent_org AFTER UPDATE OF org_id ON agents WHEN OLD.org_id IS NOT NEW.org_id BEGIN
+      ${moveFleet('org', 'OLD.org_id', -1)} ${moveFleet('org', 'NEW.org_id', 1)}
+    END;
+    CREATE TRIGGER fleet_counts_policy_insert AFTER INSERT ON policies BEGIN
+      INSERT INTO fleet_counts (kind, key, n) VALUES ('policies', '', 1) ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER fleet_counts_policy_delete AFTER DELETE ON policies BEGIN
+      UPDATE fleet_counts SET n = n - 1 WHERE kind = 'policies' AND key = '';
+    END;
+  `);
+  rebuildThreatCounts(db, Date.now());
+}
 
 /**
  * The Auth Server's part of migration 11 (issue 19: no request may hold the shared event loop).
@@ -16,7 +104,7 @@ const move = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('auth_
  *   (case-insensitive, like the search) count search matches. The single-column indexes the
  *   new ones replace are dropped, and plan expiry and idle sessions get theirs for the sweep.
  */
-export function authReadSchema(db: Db): void {
+function authReadSchema(db: Db): void {
   db.exec(`
     DROP INDEX users_role;
     DROP INDEX users_tier;
@@ -83,35 +171,35 @@ export function authReadSchema(db: Db): void {
     END;
 
     CREATE TRIGGER totp_counts_insert AFTER INSERT ON totp_secrets WHEN NEW.enabled = 1 BEGIN
-      ${move('totp', "'enabled'", 1)}
+      ${moveAuth('totp', "'enabled'", 1)}
     END;
     CREATE TRIGGER totp_counts_delete AFTER DELETE ON totp_secrets WHEN OLD.enabled = 1 BEGIN
-      ${move('totp', "'enabled'", -1)}
+      ${moveAuth('totp', "'enabled'", -1)}
     END;
     CREATE TRIGGER totp_counts_on AFTER UPDATE OF enabled ON totp_secrets WHEN OLD.enabled = 0 AND NEW.enabled = 1 BEGIN
-      ${move('totp', "'enabled'", 1)}
+      ${moveAuth('totp', "'enabled'", 1)}
     END;
     CREATE TRIGGER totp_counts_off AFTER UPDATE OF enabled ON totp_secrets WHEN OLD.enabled = 1 AND NEW.enabled = 0 BEGIN
-      ${move('totp', "'enabled'", -1)}
+      ${moveAuth('totp', "'enabled'", -1)}
     END;
 
     CREATE TRIGGER audit_counts_insert AFTER INSERT ON audit_log BEGIN
-      ${move('audit', "''", 1)}
-      ${move('audit_action', 'NEW.action', 1)}
+      ${moveAuth('audit', "''", 1)}
+      ${moveAuth('audit_action', 'NEW.action', 1)}
       INSERT INTO auth_counts (kind, key, n) SELECT 'audit_actor', NEW.actor_id, 1 WHERE NEW.actor_id IS NOT NULL
         ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
     END;
     CREATE TRIGGER audit_counts_delete AFTER DELETE ON audit_log BEGIN
-      ${move('audit', "''", -1)}
-      ${move('audit_action', 'OLD.action', -1)}
-      ${move('audit_actor', 'OLD.actor_id', -1)}
+      ${moveAuth('audit', "''", -1)}
+      ${moveAuth('audit_action', 'OLD.action', -1)}
+      ${moveAuth('audit_actor', 'OLD.actor_id', -1)}
     END;
     CREATE TRIGGER audit_counts_action AFTER UPDATE OF action ON audit_log WHEN OLD.action IS NOT NEW.action BEGIN
-      ${move('audit_action', 'OLD.action', -1)}
-      ${move('audit_action', 'NEW.action', 1)}
+      ${moveAuth('audit_action', 'OLD.action', -1)}
+      ${moveAuth('audit_action', 'NEW.action', 1)}
     END;
     CREATE TRIGGER audit_counts_actor AFTER UPDATE OF actor_id ON audit_log WHEN OLD.actor_id IS NOT NEW.actor_id BEGIN
-      ${move('audit_actor', 'OLD.actor_id', -1)}
+      ${moveAuth('audit_actor', 'OLD.actor_id', -1)}
       INSERT INTO auth_counts (kind, key, n) SELECT 'audit_actor', NEW.actor_id, 1 WHERE NEW.actor_id IS NOT NULL
         ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
     END;

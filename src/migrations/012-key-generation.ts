@@ -1,4 +1,11 @@
-import type { Db } from './open.js';
+import type { Db } from '../shared/db/open.js';
+import type { Migration } from '../shared/db/migrate.js';
+
+export const migration: Migration = {
+  version: 12,
+  name: 'shared: API-key generation counter kept by triggers, so verified keys can be cached exactly',
+  up: keyGenerationSchema,
+};
 
 /** What `api_key_generation` is kept by: every write that can change what a key may do. */
 const BUMP = `UPDATE api_key_generation SET n = n + 1 WHERE id = 1`;
@@ -15,7 +22,7 @@ const BUMP = `UPDATE api_key_generation SET n = n + 1 WHERE id = 1`;
  * scopes, tier of service keys, owner), and of its owner's row the tier and the suspension.
  * A new key bumps it too, cheaply: nothing may have been cached as "unknown" under it.
  */
-export function keyGenerationSchema(db: Db): void {
+function keyGenerationSchema(db: Db): void {
   db.exec(`
     CREATE TABLE api_key_generation (
       id INTEGER PRIMARY KEY CHECK (id = 1),
