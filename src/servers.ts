@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ResolvedConfig } from './config.js';
 import { buildAuthApp } from './auth/app.js';
+import { createBridges } from './bridges/index.js';
 import { buildManagerApp } from './manager/app.js';
 import { buildThreatCloudApp } from './threat-cloud/app.js';
 import type { App, TlsMaterial } from './shared/base-app.js';
@@ -38,8 +39,10 @@ export async function startServers(options: {
   tls: ServerTls;
 }): Promise<RunningServers> {
   const { config, db, clock, logger, tls } = options;
-  const auth = await buildAuthApp({ db, config, clock, logger: logger.child({ service: 'auth' }), https: tls.auth });
-  const manager = await buildManagerApp({ db, config, clock, logger: logger.child({ service: 'manager' }), https: tls.manager });
+  // The services reach one another only through these ports (src/bridges/).
+  const bridges = createBridges(db, clock);
+  const auth = await buildAuthApp({ db, config, clock, logger: logger.child({ service: 'auth' }), https: tls.auth }, bridges.auth);
+  const manager = await buildManagerApp({ db, config, clock, logger: logger.child({ service: 'manager' }), https: tls.manager }, bridges.manager);
   const threatCloud = await buildThreatCloudApp({ db, config, clock, logger: logger.child({ service: 'threat-cloud' }), https: tls.threatCloud });
   const apps = [auth, manager, threatCloud];
   try {

@@ -9,8 +9,7 @@ import { createUsageStore, type UsageStore } from '../shared/usage.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createOutboxStore, type OutboxStore } from './stores/outbox.js';
 import { createSmtpTransport } from './mail/transport.js';
-import { createIpReputation, type IpReputation } from './ip-reputation.js';
-import { createOrgData, type OrgData } from './org-data.js';
+import { NO_IP_REPUTATION, NO_ORG_DATA, type IpReputation, type OrgData } from './ports.js';
 import { createPasswordHasher, type PasswordHasher } from './services/password-hasher.js';
 import { createAuditStore, type AuditStore } from './stores/audit.js';
 import { createEnrollTokenStore, type EnrollTokenStore } from './stores/enroll-tokens.js';
@@ -56,8 +55,12 @@ export function authLimits(config: ResolvedConfig): AuthLimits {
   };
 }
 
-/** Options only tests and embedders need; production uses the defaults. */
+/** What the app needs from its neighbours (see ports.ts) and knobs tests turn. */
 export interface AuthAppOptions {
+  /** The Manager rows of a user's org: counted, exported and deleted with the account. */
+  orgData?: OrgData;
+  /** The Threat Cloud's view of a login's address (AUTH_IP_REPUTATION_CHECK). */
+  ipReputation?: IpReputation;
   /** Delays between SMTP retries. */
   mailRetryDelaysMs?: readonly number[];
   /**
@@ -122,8 +125,8 @@ export function createAuthContext(
     enrollTokens: createEnrollTokenStore(db, clock),
     usage: createUsageStore(db),
     usageCounters: createUsageCounterStore(db),
-    orgData: createOrgData(db),
-    ipReputation: createIpReputation(db),
+    orgData: options.orgData ?? NO_ORG_DATA,
+    ipReputation: options.ipReputation ?? NO_IP_REPUTATION,
     hasher: createPasswordHasher(options.scryptLogNOverride ?? config.auth.scryptLogN),
     secretBox: createSecretBox(config.auth.totpEncryptionKey),
     backupCodes: createBackupCodeHasher(config.auth.totpEncryptionKey),

@@ -20,21 +20,19 @@ import { overviewRoutes } from './routes/overview.js';
 import { policyRoutes } from './routes/policies.js';
 import { streamRoutes } from './routes/stream.js';
 import { threatRoutes } from './routes/threats.js';
-import { endpointQuota } from './endpoint-quota.js';
 import { createSseHub } from './services/sse-hub.js';
-import { threatCloudReports } from './threat-cloud-reports.js';
 import { createStreamStore } from './stores/stream.js';
 import { createStatusSweeper, type StatusSweeper } from './jobs/sweeper.js';
 
-/** Knobs tests and integrations turn; the process uses the defaults. */
+/** What the app needs from its neighbours (hooks, passed by src/servers.ts) and knobs tests turn. */
 export interface ManagerOptions {
   keepaliveMs?: number;
   maxStreams?: number;
   /** Queued bytes after which a stream client counts as too slow and is dropped. */
   maxStreamBufferBytes?: number;
-  /** Extra work inside each event batch's transaction, after the built-in Threat Cloud reports. */
+  /** Work inside each event batch's transaction, in order (the process: the Threat Cloud reports). */
   ingestHooks?: IngestHook[];
-  /** Extra checks inside a new agent's registration transaction, after the guard_endpoints quota. */
+  /** Checks inside a new agent's registration transaction, in order (the process: the guard_endpoints quota). */
   registrationHooks?: RegistrationHook[];
   /** Receives the status sweeper, so a test can sweep on its ManualClock. */
   onSweeper?: (sweeper: StatusSweeper) => void;
@@ -94,9 +92,9 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     policies: policyStore,
     hub,
     enrollment: createEnrollmentRules(db, enrollTokens),
-    registrationHooks: [endpointQuota(db), ...(options.registrationHooks ?? [])],
+    registrationHooks: options.registrationHooks ?? [],
   });
-  const events = createEventService({ db, clock, events: eventStore, hub, hooks: [threatCloudReports(db, clock), ...(options.ingestHooks ?? [])] });
+  const events = createEventService({ db, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [] });
   const policies = createPolicyService({ db, clock, timeouts, policies: policyStore, hub });
   const overview = createOverviewService({ clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore });
   const { guards } = access;

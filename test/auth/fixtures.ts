@@ -1,5 +1,6 @@
 import { ManualClock } from '../../src/shared/clock.js';
 import { buildAuthApp } from '../../src/auth/app.js';
+import { createBridges } from '../../src/bridges/index.js';
 import type { AuthAppOptions } from '../../src/auth/context.js';
 import type { App } from '../../src/shared/base-app.js';
 import type { Db } from '../../src/shared/db/open.js';
@@ -28,7 +29,8 @@ export async function authApp(
   const env = { RATE_LIMIT_SCALE: '100', ...options.env };
   // A cheap scrypt cost keeps the suite fast; test/auth/password.test.ts covers the configured one.
   const appOptions: AuthAppOptions = { scryptLogNOverride: 10, ...options.app };
-  const built = await buildTestApp(t, (deps) => buildAuthApp(deps, appOptions), {
+  // Wired to the Manager and Threat Cloud tables as src/servers.ts wires it.
+  const built = await buildTestApp(t, (deps) => buildAuthApp(deps, { ...createBridges(deps.db, deps.clock).auth, ...appOptions }), {
     env,
     clock,
     ...(options.db ? { db: options.db } : {}),

@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildAuthApp } from '../../src/auth/app.js';
+import { createBridges } from '../../src/bridges/index.js';
 import { loadConfig, resolveConfig } from '../../src/config.js';
 import { buildManagerApp } from '../../src/manager/app.js';
 import { MIGRATIONS } from '../../src/migrations/index.js';
@@ -51,8 +52,10 @@ db.pragma('wal_checkpoint(TRUNCATE)');
 const checkpointer = startCheckpointer(db);
 
 const config = resolveConfig(loadConfig({ env: { DATA_DIR: dataDir, LOG_LEVEL: 'silent', RATE_LIMIT_SCALE: '1000000', AUTH_SCRYPT_LOG_N: '14' } }), TEST_SECRETS);
-const manager = await buildManagerApp({ db, config, clock: systemClock });
-const auth = await buildAuthApp({ db, config, clock: systemClock }, { scryptLogNOverride: 10 });
+// Wired as src/servers.ts wires them: ingestion also reports to the Threat Cloud, deletion reaches the Manager.
+const bridges = createBridges(db, systemClock);
+const manager = await buildManagerApp({ db, config, clock: systemClock }, bridges.manager);
+const auth = await buildAuthApp({ db, config, clock: systemClock }, { ...bridges.auth, scryptLogNOverride: 10 });
 await manager.ready();
 await auth.ready();
 
@@ -185,7 +188,7 @@ if (args.jobs !== undefined) {
   // The set-up's own writes are checkpointed first, so the job is not charged for them.
   db.pragma('wal_checkpoint(TRUNCATE)');
   let sweeper: { sweep(): unknown; sweepInSlices?: () => Promise<void> } | undefined;
-  const twoHoursLater = await buildManagerApp({ db, config, clock: new ManualClock(later) }, { onSweeper: (s) => (sweeper = s) });
+  const twoHoursLater = await buildManagerApp({ db, config, clock: new ManualClock(later) }, { ...createBridges(db, new ManualClock(later)).manager, onSweeper: (s) => (sweeper = s) });
   await job('manager sweep 2 h late: 20,000 new events, 20,000 agents re-checked, windows moved', () =>
     sweeper!.sweepInSlices ? sweeper!.sweepInSlices() : sweeper!.sweep(),
   );

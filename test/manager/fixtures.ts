@@ -1,4 +1,5 @@
 import type { Test } from 'tap';
+import { createBridges } from '../../src/bridges/index.js';
 import { buildManagerApp, type ManagerOptions } from '../../src/manager/app.js';
 import type { StatusSweeper } from '../../src/manager/jobs/sweeper.js';
 import type { App } from '../../src/shared/base-app.js';
@@ -27,7 +28,16 @@ export async function managerApp(
   const clock = options.clock ?? new ManualClock();
   const built = await buildTestApp(
     t,
-    (deps) => buildManagerApp(deps, { ...options.manager, onSweeper: (s) => (sweeper = s) }),
+    (deps) => {
+      // Wired to the Auth and Threat Cloud tables as src/servers.ts wires it; a test's own hooks run after.
+      const bridges = createBridges(deps.db, deps.clock).manager;
+      return buildManagerApp(deps, {
+        ...options.manager,
+        ingestHooks: [...bridges.ingestHooks, ...(options.manager?.ingestHooks ?? [])],
+        registrationHooks: [...bridges.registrationHooks, ...(options.manager?.registrationHooks ?? [])],
+        onSweeper: (s) => (sweeper = s),
+      });
+    },
     { env: { MANAGER_RATE_LIMIT: '100000', ...options.env }, clock, ...(options.db ? { db: options.db } : {}), ...(options.config ? { config: options.config } : {}) },
   );
   return { app: built.app, db: built.db, config: built.config, clock, sweeper: sweeper! };

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { createOrgData } from '../../src/auth/org-data.js';
+import { createOrgData } from '../../src/bridges/auth-to-manager-org-data.js';
 import { createAgentService } from '../../src/manager/services/agents.js';
 import { createAgentStore } from '../../src/manager/stores/agents.js';
 import { createEnrollmentRules } from '../../src/manager/services/enrollment.js';

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { createOrgData } from '../../src/auth/org-data.js';
+import { createOrgData } from '../../src/bridges/auth-to-manager-org-data.js';
 import { MIGRATIONS } from '../../src/migrations/index.js';
 import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';

@@ -1,7 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
-import { normaliseIp } from '../ip-reputation.js';
+import { canonicalClientIp } from '../client-ip.js';
 
 /** How long a successful sign-in keeps its address exempt from the account-wide cap. */
 export const KNOWN_ADDRESS_TTL_MS = 30 * 24 * 60 * 60 * 1000;
@@ -12,7 +12,7 @@ export interface KnownAddress {
 }
 
 /** One address form per client: `::ffff:192.0.2.1` and `192.0.2.1` are the same place. */
-const keyOf = (ip: string): string => normaliseIp(ip) ?? ip;
+const keyOf = (ip: string): string => canonicalClientIp(ip) ?? ip;
 
 /**
  * Addresses an account signed in from successfully (both factors), with the last such time.

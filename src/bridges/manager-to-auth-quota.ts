@@ -1,7 +1,8 @@
 import type { Db } from '../shared/db/open.js';
 import { forbidden } from '../shared/errors.js';
 import { QUOTAS, UNLIMITED, quotaExceededMessage, type Tier } from '../shared/tiers.js';
-import type { RegistrationHook } from './services/agents.js';
+import type { RegistrationHook } from '../manager/services/agents.js';
+import { createOrgAgentCount } from './org-agents.js';
 
 /**
  * An org whose id is an Auth user's id belongs to that user: registering one more agent
@@ -11,11 +12,11 @@ import type { RegistrationHook } from './services/agents.js';
  */
 export function endpointQuota(db: Db): RegistrationHook {
   const owner = db.prepare<[string], { tier: Tier }>(`SELECT tier FROM users WHERE id = ?`);
-  const agentsOf = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM agents WHERE org_id = ?`);
+  const agentsOf = createOrgAgentCount(db);
   return ({ orgId }) => {
     const user = owner.get(orgId);
     if (!user) return;
     const limit = QUOTAS[user.tier].guard_endpoints;
-    if (limit !== UNLIMITED && agentsOf.get(orgId)!.n >= limit) throw forbidden(quotaExceededMessage('guard_endpoints', user.tier));
+    if (limit !== UNLIMITED && agentsOf(orgId) >= limit) throw forbidden(quotaExceededMessage('guard_endpoints', user.tier));
   };
 }

@@ -2,10 +2,10 @@ import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
 import { createIocService, type IocReport } from '../threat-cloud/services/ioc-merge.js';
 import type { Category } from '../threat-cloud/stores/iocs.js';
-import { NormaliseError, normaliseIp } from '../threat-cloud/normalise.js';
 import { MANAGER_REPORTER, userReporter } from '../threat-cloud/reporters.js';
 import type { Severity } from '../threat-cloud/reputation.js';
-import type { IngestHook } from './services/events.js';
+import type { IngestHook } from '../manager/services/events.js';
+import { publicIpOrNull } from './public-ip.js';
 
 /** The Threat Cloud category of a detection type; other types report no category. */
 const CATEGORY_OF_EVENT: Readonly<Record<string, Category>> = {
@@ -17,17 +17,6 @@ const CATEGORY_OF_EVENT: Readonly<Record<string, Category>> = {
 };
 
 const DEFAULT_CONFIDENCE = 0.5;
-
-/** The normalised public address of an event's source, or null (absent, private, reserved). */
-function publicSource(sourceIp: string | null): string | null {
-  if (!sourceIp) return null;
-  try {
-    return normaliseIp(sourceIp);
-  } catch (error) {
-    if (error instanceof NormaliseError) return null;
-    throw error;
-  }
-}
 
 /**
  * Who an agent reports as (manager.md "Reporter identity"): an agent in a user's org is that
@@ -53,7 +42,7 @@ export function threatCloudReports(db: Db, clock: Clock): IngestHook {
   return (agent, rows) => {
     const reports: IocReport[] = [];
     for (const row of rows) {
-      const ip = publicSource(row.source_ip);
+      const ip = publicIpOrNull(row.source_ip);
       if (!ip) continue;
       reports.push({
         type: 'ip',

@@ -1,6 +1,8 @@
+import type { OrgData } from '../auth/ports.js';
 import type { EventRow as ManagerEventRow } from '../manager/stores/events.js';
 import { createThreatCountStore } from '../manager/stores/threat-counts.js';
 import type { Db } from '../shared/db/open.js';
+import { createOrgAgentCount } from './org-agents.js';
 
 interface AgentRow {
   id: string;
@@ -42,8 +44,8 @@ function parseJson(text: string): unknown {
  * events and policies. Counted for the guard_endpoints quota, exported for GDPR and
  * deleted with the account. Agent tokens (their hashes) are never exported.
  */
-export function createOrgData(db: Db) {
-  const countAgents = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM agents WHERE org_id = ?`);
+export function createOrgData(db: Db): OrgData {
+  const countAgents = createOrgAgentCount(db);
   const agents = db.prepare<[string], AgentRow>(
     `SELECT id, hostname, os, version, ip, tags, status, registered_at, status_changed_at, policy_version
      FROM agents WHERE org_id = ? ORDER BY registered_at, id`,
@@ -62,11 +64,8 @@ export function createOrgData(db: Db) {
   const threatCounts = createThreatCountStore(db);
 
   return {
-    /** Current (registered, not deregistered) agents of the organisation. */
-    countAgents(orgId: string): number {
-      return countAgents.get(orgId)!.n;
-    },
-    exportOf(orgId: string) {
+    countAgents,
+    exportOf(orgId) {
       return {
         agents: agents.all(orgId).map((a) => ({
           id: a.id,
@@ -105,8 +104,8 @@ export function createOrgData(db: Db) {
         })),
       };
     },
-    /** Runs inside the account-deletion transaction; policies first, they name agents. */
-    deleteOf(orgId: string): void {
+    /** Policies first: they name agents. */
+    deleteOf(orgId) {
       deletePolicies.run({ orgId });
       deleteEvents.run(orgId);
       threatCounts.forgetOrg(orgId);
@@ -114,4 +113,3 @@ export function createOrgData(db: Db) {
     },
   };
 }
-export type OrgData = ReturnType<typeof createOrgData>;

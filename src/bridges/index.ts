@@ -1,0 +1,20 @@
+import type { AuthAppOptions } from '../auth/context.js';
+import type { ManagerOptions } from '../manager/app.js';
+import type { Clock } from '../shared/clock.js';
+import type { Db } from '../shared/db/open.js';
+import { createOrgData } from './auth-to-manager-org-data.js';
+import { createIpReputation } from './auth-to-threat-cloud-reputation.js';
+import { endpointQuota } from './manager-to-auth-quota.js';
+import { threatCloudReports } from './manager-to-threat-cloud.js';
+
+/**
+ * Every port the services declare for one another, implemented over the one database the
+ * three apps share. `src/servers.ts` passes these to the apps; so do the test fixtures.
+ */
+export function createBridges(db: Db, clock: Clock) {
+  return {
+    auth: { orgData: createOrgData(db), ipReputation: createIpReputation(db) } satisfies AuthAppOptions,
+    manager: { ingestHooks: [threatCloudReports(db, clock)], registrationHooks: [endpointQuota(db)] } satisfies ManagerOptions,
+  };
+}
+export type Bridges = ReturnType<typeof createBridges>;
