@@ -41,5 +41,13 @@ export const conflict = (message: string, code?: string) => new AppError(409, me
 export const unavailable = (message: string, code?: string) => new AppError(503, message, code);
 
 export const RATE_LIMITED_MESSAGE = 'Too many requests. Please try again later.';
-export const tooManyRequests = (retryAfterSeconds?: number) =>
-  new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) });
+/**
+ * The contract's 429. With `limit`, it also carries the rate-limit headers the route limiter
+ * sends (lockouts counted in the database answer like a limiter: nothing left until reset).
+ */
+export function tooManyRequests(retryAfterSeconds?: number, limit?: number): AppError {
+  if (retryAfterSeconds === undefined) return new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED');
+  const seconds = String(retryAfterSeconds);
+  const limiter: Record<string, string> = limit === undefined ? {} : { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': seconds };
+  return new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, { 'retry-after': seconds, ...limiter });
+}

@@ -1,10 +1,9 @@
 import { isIP } from 'node:net';
 import { durableTransaction } from '../../shared/db/durable.js';
-import { AppError, forbidden, unauthorized } from '../../shared/errors.js';
+import { AppError, forbidden, tooManyRequests, unauthorized } from '../../shared/errors.js';
 import { SESSION_TTL_MS, type TokenIssuer } from '../authenticate.js';
 import type { AuthContext } from '../context.js';
 import { duplicateRegistrationMail } from '../mail/templates.js';
-import { lockedOut } from '../stores/failures.js';
 import type { UserRecord } from '../stores/users.js';
 import { refuseCommonPassword } from './passwords.js';
 import { assertAtMostOneCode, type SecondFactor } from './second-factor.js';
@@ -93,11 +92,11 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       const user = users.getByEmail(input.email);
       // Checked before the password, so the answer is the same whether the password is right.
       const ipBlock = failures.blockedFor(ipKey, perIp.max);
-      if (ipBlock > 0) throw lockedOut(ipBlock, perIp.max);
+      if (ipBlock > 0) throw tooManyRequests(ipBlock, perIp.max);
       // Many addresses together can reach the account-wide cap; the owner's known addresses
       // (full sign-ins in the last 30 days) stay under the per-account-and-IP rule only.
       const accountBlock = failures.blockedFor(accountKey, perAccount.max);
-      if (accountBlock > 0 && !(user && ctx.knownAddresses.isKnown(user.id, meta.ip))) throw lockedOut(accountBlock, perAccount.max);
+      if (accountBlock > 0 && !(user && ctx.knownAddresses.isKnown(user.id, meta.ip))) throw tooManyRequests(accountBlock, perAccount.max);
 
       const fail = (reason: string, error: AppError): never => {
         const ipFailures = failures.record(ipKey, perIp.windowMs);

@@ -1,5 +1,4 @@
-import { AppError, badRequest, conflict, unauthorized } from '../../shared/errors.js';
-import { lockedOut } from '../stores/failures.js';
+import { AppError, badRequest, conflict, tooManyRequests, unauthorized } from '../../shared/errors.js';
 import type { AuthPrincipal } from '../authenticate.js';
 import type { AuthContext } from '../context.js';
 import { matchingStep, newBackupCodes, newTotpSecret, otpauthUrl } from './totp-crypto.js';
@@ -63,7 +62,7 @@ export function createSecondFactor(ctx: AuthContext) {
     const key = `${scope}:${userId}`;
     const limit = ctx.limits.secondFactorFailuresPerUser;
     const retryAfter = ctx.failures.blockedFor(key, limit.max);
-    if (retryAfter > 0) throw lockedOut(retryAfter, limit.max);
+    if (retryAfter > 0) throw tooManyRequests(retryAfter, limit.max);
     return { fail: () => ctx.failures.record(key, limit.windowMs) };
   }
 

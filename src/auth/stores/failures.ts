@@ -1,17 +1,5 @@
 import type { Clock } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
-import { AppError, RATE_LIMITED_MESSAGE } from '../../shared/errors.js';
-
-/** The contract's 429 with the same headers the route rate limiter sends. */
-export function lockedOut(retryAfterSeconds: number, limit: number): AppError {
-  const seconds = String(retryAfterSeconds);
-  return new AppError(429, RATE_LIMITED_MESSAGE, 'RATE_LIMITED', {}, {
-    'retry-after': seconds,
-    'x-ratelimit-limit': String(limit),
-    'x-ratelimit-remaining': '0',
-    'x-ratelimit-reset': seconds,
-  });
-}
 
 /**
  * Failure counters in fixed windows that start at the first failure (account lockout,
