@@ -2,9 +2,9 @@ import t from 'tap';
 import { createAgentStore } from '../../src/manager/stores/agents.js';
 import { AGENT_SORTS, SORT_ORDERS } from '../../src/manager/schemas.js';
 import { createThreatBucketStore } from '../../src/manager/stores/threat-buckets.js';
-import type { Db } from '../../src/shared/db/open.js';
 import { seedFleetAndAccounts } from '../bench/seed-fleet.js';
 import { testConfig, testDb } from '../helper.js';
+import { planOf, planRules, recordPrepared, subsets } from '../query-plans.js';
 
 /**
  * The query plans of the fleet search and sort and of the threat time series (issue 19: no
@@ -13,63 +13,7 @@ import { testConfig, testDb } from '../helper.js';
  * fails. (Same rules as test/shared/list-query-plans.test.ts, on the statements added here.)
  */
 const LARGE = ['threat_events', 'threat_buckets', 'agents', 'agent_tags'];
-
-function recordPrepared(db: Db): { db: Db; sources: Set<string> } {
-  const sources = new Set<string>();
-  const recording = new Proxy(db, {
-    get(target, property, receiver) {
-      if (property === 'prepare') {
-        return (source: string) => {
-          sources.add(source);
-          return target.prepare(source);
-        };
-      }
-      const value = Reflect.get(target, property, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { db: recording, sources };
-}
-
-const subsets = <T>(items: readonly T[]): T[][] => items.reduce<T[][]>((all, item) => [...all, ...all.map((subset) => [...subset, item])], [[]]);
-
-interface PlanNode {
-  id: number;
-  parent: number;
-  detail: string;
-}
-
-function planOf(db: Db, source: string): PlanNode[] {
-  const named = Object.fromEntries([...source.matchAll(/[@:$](\w+)/g)].map((m) => [m[1], null]));
-  const positional = (source.match(/\?/g) ?? []).map(() => null);
-  const explain = db.prepare(`EXPLAIN QUERY PLAN ${source}`);
-  return (Object.keys(named).length > 0 ? explain.all(named) : explain.all(...positional)) as PlanNode[];
-}
-
-function tableOf(source: string, detail: string): string {
-  const name = detail.split(' ')[1] ?? '';
-  if (LARGE.includes(name)) return name;
-  return new RegExp(`\\b(\\w+)\\s+(?:AS\\s+)?${name}\\b(?!\\s*\\.)`, 'i').exec(source)?.[1] ?? name;
-}
-
-/** A scan without an index, a whole index walked with no LIMIT, a skip-scan, or a sort of a large table's rows. */
-export function violations(source: string, plan: PlanNode[]): string[] {
-  const readsLarge = (node: PlanNode) => /^(SCAN|SEARCH) /.test(node.detail) && LARGE.includes(tableOf(source, node.detail));
-  const reads = (node: PlanNode): boolean =>
-    readsLarge(node) || (!/SUBQUERY|CO-ROUTINE|MATERIALIZE/.test(node.detail) && plan.some((child) => child.parent === node.id && reads(child)));
-  const found: string[] = [];
-  for (const node of plan) {
-    if (readsLarge(node) && /\(ANY\(/.test(node.detail)) found.push(`skip-scan: ${node.detail}`);
-    if (readsLarge(node) && node.detail.startsWith('SCAN ')) {
-      if (!/ USING (COVERING )?INDEX /.test(node.detail)) found.push(`full scan: ${node.detail}`);
-      else if (!/\bLIMIT\b/i.test(source)) found.push(`index walk without LIMIT: ${node.detail}`);
-    }
-    if (/TEMP B-TREE/.test(node.detail) && plan.some((other) => other.parent === node.parent && other !== node && reads(other))) {
-      found.push(`sort of a large table's rows: ${node.detail}`);
-    }
-  }
-  return found;
-}
+const { violations } = planRules(LARGE);
 
 t.test('fleet search, sort and order and the threat time series search or walk an index; none scans or sorts agents or events', async (t) => {
   const db = testDb(t, testConfig(t));

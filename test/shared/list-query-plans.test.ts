@@ -8,10 +8,10 @@ import { createPolicyStore } from '../../src/manager/stores/policies.js';
 import { createThreatCountStore } from '../../src/manager/stores/threat-counts.js';
 import { WINDOW_NAMES } from '../../src/manager/stores/threat-windows.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import type { Db } from '../../src/shared/db/open.js';
 import type { Tier } from '../../src/shared/tiers.js';
 import { seedFleetAndAccounts } from '../bench/seed-fleet.js';
 import { testConfig, testDb } from '../helper.js';
+import { planOf, planRules, recordPrepared, subsets } from '../query-plans.js';
 
 /**
  * Tables that grow with use (events, accounts, audit entries, sessions, the fleet): a plan
@@ -19,76 +19,7 @@ import { testConfig, testDb } from '../helper.js';
  * stops. Issue 19: one full scan or sort of such a table holds all three services.
  */
 const LARGE = ['threat_events', 'threat_counts', 'agents', 'agent_tags', 'policies', 'users', 'sessions', 'audit_log', 'totp_secrets'];
-
-/** Every SQL text the factories prepare, recorded through a thin wrapper of the real database. */
-function recordPrepared(db: Db): { db: Db; sources: Set<string> } {
-  const sources = new Set<string>();
-  const recording = new Proxy(db, {
-    get(target, property, receiver) {
-      if (property === 'prepare') {
-        return (source: string) => {
-          sources.add(source);
-          return target.prepare(source);
-        };
-      }
-      const value = Reflect.get(target, property, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { db: recording, sources };
-}
-
-/** Every subset of a list: the filter combinations a list route accepts. */
-function subsets<T>(items: readonly T[]): T[][] {
-  return items.reduce<T[][]>((all, item) => [...all, ...all.map((subset) => [...subset, item])], [[]]);
-}
-
-interface PlanNode {
-  id: number;
-  parent: number;
-  detail: string;
-}
-
-/** The plan of a statement, every parameter bound to null (the plan does not depend on values). */
-function planOf(db: Db, source: string): PlanNode[] {
-  const named = Object.fromEntries([...source.matchAll(/[@:$](\w+)/g)].map((m) => [m[1], null]));
-  const positional = (source.match(/\?/g) ?? []).map(() => null);
-  const explain = db.prepare(`EXPLAIN QUERY PLAN ${source}`);
-  return (Object.keys(named).length > 0 ? explain.all(named) : explain.all(...positional)) as PlanNode[];
-}
-
-/** The table a plan line reads, resolving an alias (`SCAN a USING INDEX …` for `agents a`). */
-function tableOf(source: string, detail: string): string {
-  const name = detail.split(' ')[1] ?? '';
-  if (LARGE.includes(name)) return name;
-  return new RegExp(`\\b(\\w+)\\s+(?:AS\\s+)?${name}\\b(?!\\s*\\.)`, 'i').exec(source)?.[1] ?? name;
-}
-
-/**
- * What a plan must not do on a large table: scan it without an index; walk a whole index
- * with no LIMIT to stop the walk (or skip-scan one); or sort its rows (a temp B-tree next to the table's read in
- * the plan tree). Sorting a subquery's result is not sorting a table: the subquery's own
- * reads are checked like any other.
- */
-function violations(source: string, plan: PlanNode[]): string[] {
-  const readsLarge = (node: PlanNode) => /^(SCAN|SEARCH) /.test(node.detail) && LARGE.includes(tableOf(source, node.detail));
-  // A node's reads: its own and those of its children, not crossing into subqueries.
-  const reads = (node: PlanNode): boolean =>
-    readsLarge(node) || (!/SUBQUERY|CO-ROUTINE|MATERIALIZE/.test(node.detail) && plan.some((child) => child.parent === node.id && reads(child)));
-  const found: string[] = [];
-  for (const node of plan) {
-    // A skip-scan steps through every distinct value of the index's first column.
-    if (readsLarge(node) && /\(ANY\(/.test(node.detail)) found.push(`skip-scan: ${node.detail}`);
-    if (readsLarge(node) && node.detail.startsWith('SCAN ')) {
-      if (!/ USING (COVERING )?INDEX /.test(node.detail)) found.push(`full scan: ${node.detail}`);
-      else if (!/\bLIMIT\b/i.test(source)) found.push(`index walk without LIMIT: ${node.detail}`);
-    }
-    if (/TEMP B-TREE/.test(node.detail) && plan.some((other) => other.parent === node.parent && other !== node && reads(other))) {
-      found.push(`sort of a large table's rows: ${node.detail}`);
-    }
-  }
-  return found;
-}
+const { violations } = planRules(LARGE);
 
 /** Reads that sort rows of a large table by design, each bounded by one account. */
 const BOUNDED_BY_DESIGN: ReadonlyArray<readonly [RegExp, string]> = [
