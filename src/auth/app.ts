@@ -6,9 +6,9 @@ import { createBaseApp, type App } from '../shared/base-app.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { VERSION } from '../shared/version.js';
-import { createGuards, createTokenIssuer } from './authenticate.js';
+import { createGuards, createTokenIssuer, decoratePrincipal } from './authenticate.js';
 import { createAuthContext, type AuthAppOptions } from './context.js';
-import { createMaintenance, type Maintenance } from './jobs/maintenance.js';
+import { createMaintenance } from './jobs/maintenance.js';
 import { registerPublicAccountRoutes, registerSessionAccountRoutes } from './routes/account.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerApiKeyRoutes } from './routes/api-keys.js';
@@ -30,8 +30,6 @@ import { createUsageReport } from './services/usage.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The Auth Server's hourly sweep, also callable on demand (tests, CLI). */
-    authMaintenance?: Maintenance;
     /** Resolves once the work routes do after answering (reset links, notices) is done (tests). */
     authSettled?: () => Promise<void>;
   }
@@ -64,7 +62,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
     sign: { algorithm: 'HS256' },
     verify: { algorithms: ['HS256'] },
   });
-  app.decorateRequest('authPrincipal', null);
+  decoratePrincipal(app);
 
   const ctx = createAuthContext({ db, config, clock, logger: deps.logger ?? pino({ level: 'silent' }) }, options);
   const tokens = createTokenIssuer(app, ctx);
@@ -103,7 +101,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
   });
 
   const maintenance = createMaintenance(ctx, billing);
-  app.decorate('authMaintenance', maintenance);
+  options.onMaintenance?.(maintenance);
   app.decorate('authSettled', () => ctx.afterResponse.settled());
   app.addHook('onReady', async () => {
     maintenance.start();

@@ -12,11 +12,16 @@ export interface AuthPrincipal {
   session: SessionRecord;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set by the Auth Server's session check; null elsewhere. */
-    authPrincipal: AuthPrincipal | null;
-  }
+/**
+ * Where the session check leaves the principal on a request: a symbol the Auth app decorates
+ * its requests with, so the Manager's and the Threat Cloud's requests carry no such field.
+ */
+const PRINCIPAL = Symbol('authPrincipal');
+type WithPrincipal = FastifyRequest & { [PRINCIPAL]: AuthPrincipal | null };
+
+/** Gives every request of the Auth app the (empty) principal slot, before any route is added. */
+export function decoratePrincipal(app: App): void {
+  app.decorateRequest(PRINCIPAL, null);
 }
 
 export const AUTH_REQUIRED = 'Authentication required';
@@ -74,11 +79,11 @@ export function createGuards(tokens: TokenIssuer) {
     if (!principal) throw unauthorized(INVALID_TOKEN);
     // Suspension revokes sessions; this covers a flag set outside the API (CLI, SQL).
     if (principal.user.suspended) throw forbidden('Account suspended');
-    request.authPrincipal = principal;
+    (request as WithPrincipal)[PRINCIPAL] = principal;
   }
   async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     await requireSession(request, reply);
-    if (request.authPrincipal!.user.role !== 'admin') throw forbidden('Admin access required');
+    if (principal(request).user.role !== 'admin') throw forbidden('Admin access required');
   }
   return { requireSession, requireAdmin };
 }
@@ -86,8 +91,9 @@ export type Guards = ReturnType<typeof createGuards>;
 
 /** The principal of a route behind `requireSession`. */
 export function principal(request: FastifyRequest): AuthPrincipal {
-  if (!request.authPrincipal) throw unauthorized(AUTH_REQUIRED);
-  return request.authPrincipal;
+  const found = (request as WithPrincipal)[PRINCIPAL];
+  if (!found) throw unauthorized(AUTH_REQUIRED);
+  return found;
 }
 
 export function clientMeta(request: FastifyRequest): { ip: string; userAgent: string | null } {

@@ -22,6 +22,7 @@ import { createTotpStore, type TotpStore } from './stores/totp.js';
 import { createUsageCounterStore, type UsageCounterStore } from './stores/usage-counters.js';
 import { createUserStore, type UserStore } from './stores/users.js';
 import { createBackupCodeHasher, createSecretBox, type BackupCodeHasher, type SecretBox } from './services/totp-crypto.js';
+import type { Maintenance } from './jobs/maintenance.js';
 
 const MINUTE = 60_000;
 
@@ -68,6 +69,8 @@ export interface AuthAppOptions {
    * every request run fast. Never set by the process itself.
    */
   scryptLogNOverride?: number;
+  /** Hands over the hourly sweep, to run it on demand (tests, benchmarks), as the Manager's `onSweeper` does. */
+  onMaintenance?: (maintenance: Maintenance) => void;
 }
 
 /** Everything the Auth Server's services work with, built once per app. */

@@ -2,6 +2,7 @@ import { ManualClock } from '../../src/shared/clock.js';
 import { buildAuthApp } from '../../src/auth/app.js';
 import { createBridges } from '../../src/bridges/index.js';
 import type { AuthAppOptions } from '../../src/auth/context.js';
+import type { Maintenance } from '../../src/auth/jobs/maintenance.js';
 import type { App } from '../../src/shared/base-app.js';
 import type { Db } from '../../src/shared/db/open.js';
 import type { ResolvedConfig } from '../../src/config.js';
@@ -15,6 +16,8 @@ export interface AuthFixture {
   db: Db;
   config: ResolvedConfig;
   clock: ManualClock;
+  /** The app's hourly sweep, to run on demand. */
+  maintenance: Maintenance;
 }
 
 /**
@@ -28,7 +31,8 @@ export async function authApp(
   const clock = new ManualClock();
   const env = { RATE_LIMIT_SCALE: '100', ...options.env };
   // A cheap scrypt cost keeps the suite fast; test/auth/password.test.ts covers the configured one.
-  const appOptions: AuthAppOptions = { scryptLogNOverride: 10, ...options.app };
+  let maintenance: Maintenance | undefined;
+  const appOptions: AuthAppOptions = { scryptLogNOverride: 10, ...options.app, onMaintenance: (sweep) => (maintenance = sweep) };
   // Wired to the Manager and Threat Cloud tables as src/servers.ts wires it.
   const built = await buildTestApp(t, (deps) => buildAuthApp(deps, { ...createBridges(deps.db, deps.clock).auth, ...appOptions }), {
     env,
@@ -36,7 +40,7 @@ export async function authApp(
     ...(options.db ? { db: options.db } : {}),
     ...(options.config ? { config: options.config } : {}),
   });
-  return { ...built, clock };
+  return { ...built, clock, maintenance: maintenance! };
 }
 
 let counter = 0;

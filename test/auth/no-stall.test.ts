@@ -191,9 +191,9 @@ t.test('sessions: the live list as before with an exact total; the hourly sweep 
     t.equal(body.pagination.total, 301, 'live sessions, the admin’s own included');
   }
   await checkStats(t, fixture, admin, 'with dead sessions');
-  t.equal(app.authMaintenance!.run().sessionsPurged, 1300, 'expired and idled-out sessions, over several slices');
+  t.equal(fixture.maintenance.run().sessionsPurged, 1300, 'expired and idled-out sessions, over several slices');
   t.equal((db.prepare('SELECT count(*) AS n FROM sessions').get() as { n: number }).n, 301);
-  t.equal(app.authMaintenance!.run().sessionsPurged, 0);
+  t.equal(fixture.maintenance.run().sessionsPurged, 0);
 });
 
 t.test('every hourly purge deletes in bounded slices and the timed sweep gives the event loop back between them', async (t) => {
@@ -215,13 +215,13 @@ t.test('every hourly purge deletes in bounded slices and the timed sweep gives t
 
   let yields = 0;
   const ticker = setInterval(() => (yields += 1), 0);
-  const report = await app.authMaintenance!.runInSlices();
+  const report = await fixture.maintenance.runInSlices();
   clearInterval(ticker);
   t.match(report, { resetTokensPurged: 3000, mailPurged: 3000, failureWindowsPurged: 3000, knownAddressesPurged: 3000 }, 'every stale row went');
   t.ok(yields >= 4, `the event loop ran between slices (${yields} timer turns)`);
   t.equal((db.prepare(`SELECT count(*) AS n FROM auth_failures WHERE key LIKE 'ip:live%'`).get() as { n: number }).n, 5, 'open failure windows stay');
   t.same({ tokens: count('password_reset_tokens'), mail: count('outbox'), addresses: count('known_addresses') }, before, 'live rows stay');
-  t.match(app.authMaintenance!.run(), { resetTokensPurged: 0, mailPurged: 0, failureWindowsPurged: 0, knownAddressesPurged: 0 }, 'nothing left the second time');
+  t.match(fixture.maintenance.run(), { resetTokensPurged: 0, mailPurged: 0, failureWindowsPurged: 0, knownAddressesPurged: 0 }, 'nothing left the second time');
 });
 
 t.test('migration 11 counts the accounts, TOTP and audit entries already stored', async (t) => {

@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildAuthApp } from '../../src/auth/app.js';
+import type { Maintenance } from '../../src/auth/jobs/maintenance.js';
 import { createBridges } from '../../src/bridges/index.js';
 import { loadConfig, resolveConfig } from '../../src/config.js';
 import { buildManagerApp } from '../../src/manager/app.js';
@@ -55,7 +56,8 @@ const config = resolveConfig(loadConfig({ env: { DATA_DIR: dataDir, LOG_LEVEL: '
 // Wired as src/servers.ts wires them: ingestion also reports to the Threat Cloud, deletion reaches the Manager.
 const bridges = createBridges(db, systemClock);
 const manager = await buildManagerApp({ db, config, clock: systemClock }, bridges.manager);
-const auth = await buildAuthApp({ db, config, clock: systemClock }, { ...bridges.auth, scryptLogNOverride: 10 });
+let authMaintenance: Maintenance | undefined;
+const auth = await buildAuthApp({ db, config, clock: systemClock }, { ...bridges.auth, scryptLogNOverride: 10, onMaintenance: (sweep) => (authMaintenance = sweep) });
 await manager.ready();
 await auth.ready();
 
@@ -195,8 +197,8 @@ if (args.jobs !== undefined) {
   await twoHoursLater.close();
   db.prepare(`UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z' WHERE rowid % 2 = 0`).run();
   db.pragma('wal_checkpoint(TRUNCATE)');
-  const maintenance = auth.authMaintenance as unknown as { run(): unknown; runInSlices?: () => Promise<void> };
-  await job('auth maintenance: half the sessions expired', () => (maintenance.runInSlices ? maintenance.runInSlices() : maintenance.run()));
+  const maintenance = authMaintenance!;
+  await job('auth maintenance: half the sessions expired', () => maintenance.runInSlices());
 }
 
 if (args.jobs === undefined) await manager.close();
