@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { App } from './base-app.js';
+import type { FastifyInstance } from 'fastify';
 import { errorResponses } from './envelope.js';
 import { unauthorized } from './errors.js';
 import { bearerToken, safeEqual } from './tokens.js';
@@ -29,7 +29,7 @@ const MISNAMED_DEFAULT_GAUGES = ['handles', 'requests', 'resources'].map((kind) 
  * services share the process, so nothing global). Labels are route patterns and status
  * codes only — never raw URLs, ids or values — so cardinality stays bounded.
  */
-export function installMetrics(app: App, options: MetricsOptions): RequestMetrics {
+export function installMetrics(app: FastifyInstance, options: MetricsOptions): RequestMetrics {
   if (!options.enabled) return { rateLimited: () => {} };
   const registry = new Registry();
   registry.setDefaultLabels({ service: options.service });
