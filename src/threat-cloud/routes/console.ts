@@ -1,20 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../shared/base-app.js';
 import { errorResponses } from '../../shared/envelope.js';
 import { notFound } from '../../shared/errors.js';
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-};
+import { CONTENT_TYPES, staticFolder, uplotDistDirectory } from '../../shared/static-assets.js';
 
 /** Our own files change with each release: the browser revalidates them (ETag) every time. */
 const OWN_FILES_CACHE = 'no-cache';
@@ -26,23 +18,6 @@ interface Asset {
   type: string;
   etag: string;
   cacheControl: string;
-}
-
-/**
- * The console's files live in src/threat-cloud/console/. `tsc` compiles only .ts into dist/,
- * so from dist/threat-cloud/routes/ the source folder is looked up as well.
- */
-export function consoleDirectory(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '../console'), path.resolve(here, '../../../src/threat-cloud/console')];
-  const found = candidates.find((dir) => existsSync(path.join(dir, 'index.html')));
-  if (!found) throw new Error(`Threat Cloud console assets not found (looked in ${candidates.join(', ')})`);
-  return found;
-}
-
-/** uPlot's dist folder, found through the package itself rather than a guessed node_modules path. */
-function uplotDirectory(): string {
-  return path.dirname(createRequire(import.meta.url).resolve('uplot'));
 }
 
 function asset(file: string, cacheControl: string): Asset {
@@ -65,7 +40,7 @@ function consoleAssets(dir: string): Map<string, Asset> {
     }
   };
   walk(dir);
-  const uplot = uplotDirectory();
+  const uplot = uplotDistDirectory();
   assets.set('vendor/uPlot.iife.min.js', asset(path.join(uplot, 'uPlot.iife.min.js'), VENDOR_CACHE));
   assets.set('vendor/uPlot.min.css', asset(path.join(uplot, 'uPlot.min.css'), VENDOR_CACHE));
   return assets;
@@ -84,7 +59,7 @@ function send(request: FastifyRequest, reply: FastifyReply, found: Asset) {
  * limit exists to slow key guessing, which these routes cannot help with.
  */
 export function registerConsoleRoutes(app: App): void {
-  const assets = consoleAssets(consoleDirectory());
+  const assets = consoleAssets(staticFolder('threat-cloud/console'));
   const index = assets.get('index.html')!;
   const favicon = assets.get('favicon.svg');
   const schema = { tags: ['console'], summary: 'Threat Cloud console asset', hide: true, response: { 200: Type.String(), 304: Type.Null(), ...errorResponses } };
