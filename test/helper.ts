@@ -87,3 +87,8 @@ export function filterCombinations<K extends string, V>(values: Record<K, V>, sq
     };
   });
 }
+
+/** Rows in a table: what a test asserts was (or was not) stored. */
+export function countRows(db: Db, table: string): number {
+  return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+}

@@ -1,9 +1,9 @@
 import t from 'tap';
-import { authHeader } from '../helper.js';
-import { authApp, count, login, PASSWORD, register, registerAdmin, settled, uniqueEmail } from './fixtures.js';
+import { authHeader, countRows } from '../helper.js';
+import { buildAuth, login, PASSWORD, register, registerAdmin, settled, uniqueEmail } from './fixtures.js';
 
 t.test('register creates a user with a working token; the first loopback user is admin', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const email = uniqueEmail();
   const res = await app.inject({
     method: 'POST',
@@ -23,7 +23,7 @@ t.test('register creates a user with a working token; the first loopback user is
   t.equal(me.json().data.role, 'admin');
   t.equal(me.json().data.tier, 'community');
   t.equal(me.json().data.totpEnabled, false);
-  t.equal(count(db, 'sessions'), 1);
+  t.equal(countRows(db, 'sessions'), 1);
 
   const second = await register(app, { ip: '127.0.0.1' });
   const secondMe = await app.inject({ url: '/api/auth/me', headers: second.headers });
@@ -31,22 +31,22 @@ t.test('register creates a user with a working token; the first loopback user is
 });
 
 t.test('the first user registered from a remote address is not admin', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const account = await register(app, { ip: '203.0.113.5' });
   const me = await app.inject({ url: '/api/auth/me', headers: account.headers });
   t.equal(me.json().data.role, 'user');
 });
 
 t.test('registering an existing e-mail answers 200 without token, changes nothing and mails a notice', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const account = await register(app);
-  const users = count(db, 'users');
+  const users = countRows(db, 'users');
   const res = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: account.email, name: 'Other', password: 'another password' } });
   t.equal(res.statusCode, 200);
   t.same(res.json(), { ok: true, data: { message: 'If this email can be registered, the account has been created.' } });
-  t.equal(count(db, 'users'), users);
-  t.equal(count(db, 'outbox'), 0, 'the notice is made after the answer, as forgot-password makes its link');
-  t.equal((db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'register.duplicate' AND target_id = ?`).get(account.id) as { n: number }).n, 1, 'audited before the answer, in one durable commit as a new account is');
+  t.equal(countRows(db, 'users'), users);
+  t.equal(countRows(db, 'outbox'), 0, 'the notice is made after the answer, as forgot-password makes its link');
+  t.equal((db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'register.duplicate' AND target_id = ?`).get(account.id) as { n: number }).n, 1, 'audited before the answer, in one durable commit as a new account is');
   await settled(app);
   const ok = await login(app, account.email, PASSWORD);
   t.equal(ok.statusCode, 200, 'old password still works');
@@ -57,7 +57,7 @@ t.test('registering an existing e-mail answers 200 without token, changes nothin
 });
 
 t.test('register validation names the field and stores nothing', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ email: 'a@example.com', name: 'A', password: 'short' }, 'Password must be between 8 and 128 characters'],
     [{ email: 'a@example.com', name: 'A', password: 'x'.repeat(129) }, 'Password must be between 8 and 128 characters'],
@@ -75,12 +75,12 @@ t.test('register validation names the field and stores nothing', async (t) => {
     t.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 80));
     t.equal(res.json().error, message);
   }
-  t.equal(count(db, 'users'), 0);
-  t.equal(count(db, 'sessions'), 0);
+  t.equal(countRows(db, 'users'), 0);
+  t.equal(countRows(db, 'sessions'), 0);
 });
 
 t.test('login: success, wrong password, unknown e-mail, suspended account', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const account = await register(app);
   const res = await login(app, account.email.toUpperCase());
   t.equal(res.statusCode, 200);
@@ -101,14 +101,14 @@ t.test('login: success, wrong password, unknown e-mail, suspended account', asyn
   const suspended = await login(app, account.email);
   t.equal(suspended.statusCode, 403);
   t.equal(suspended.json().error, 'Account suspended');
-  const failures = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'login.failure'`).get() as { n: number };
+  const failures = db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'login.failure'`).get() as { n: number };
   t.equal(failures.n, 3);
 });
 
 t.test('login validation: codes of the wrong type or format, both codes', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const account = await register(app);
-  const sessions = count(db, 'sessions');
+  const sessions = countRows(db, 'sessions');
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ totpCode: 123456 }, 'totpCode must be a string of 6 digits'],
     [{ totpCode: ['123456'] }, 'totpCode must be a string of 6 digits'],
@@ -127,11 +127,11 @@ t.test('login validation: codes of the wrong type or format, both codes', async 
   const noPassword = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: account.email } });
   t.equal(noPassword.statusCode, 400);
   t.equal(noPassword.json().error, 'password is required');
-  t.equal(count(db, 'sessions'), sessions, 'no session created by a bad request');
+  t.equal(countRows(db, 'sessions'), sessions, 'no session created by a bad request');
 });
 
 t.test('missing, malformed, foreign and expired tokens', async (t) => {
-  const { app, clock } = await authApp(t);
+  const { app, clock } = await buildAuth(t);
   const account = await register(app);
   const none = await app.inject({ url: '/api/auth/me' });
   t.equal(none.statusCode, 401);
@@ -156,7 +156,7 @@ t.test('missing, malformed, foreign and expired tokens', async (t) => {
 });
 
 t.test('logout revokes only the current token', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const account = await register(app);
   const second = (await login(app, account.email)).json().data.token as string;
   const out = await app.inject({ method: 'POST', url: '/api/auth/logout', headers: account.headers });
@@ -168,7 +168,7 @@ t.test('logout revokes only the current token', async (t) => {
 });
 
 t.test('own sessions: list, revoke one, logout-all', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const account = await register(app);
   const other = await register(app);
   const second = (await app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'user-agent': 'cli/1.0' }, remoteAddress: '198.51.100.9', payload: { email: account.email, password: PASSWORD } })).json().data.token as string;
@@ -194,7 +194,7 @@ t.test('own sessions: list, revoke one, logout-all', async (t) => {
 });
 
 t.test('change-password keeps this session, ends the others, checks the current password', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const account = await register(app);
   const other = (await login(app, account.email)).json().data.token as string;
   const wrong = await app.inject({ method: 'POST', url: '/api/auth/change-password', headers: account.headers, payload: { currentPassword: 'nope nope', newPassword: 'brand new password' } });
@@ -211,7 +211,7 @@ t.test('change-password keeps this session, ends the others, checks the current 
 });
 
 t.test('an admin-created account from loopback is admin; health is enveloped', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   await registerAdmin(app);
   const health = await app.inject({ url: '/health' });
   t.equal(health.statusCode, 200);
@@ -219,19 +219,19 @@ t.test('an admin-created account from loopback is admin; health is enveloped', a
 });
 
 t.test('two racing first registrations from loopback make exactly one admin', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const results = await Promise.all(
     [uniqueEmail('race'), uniqueEmail('race'), uniqueEmail('race')].map((email) =>
       app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '127.0.0.1', payload: { email, name: 'R', password: PASSWORD } }),
     ),
   );
   t.same(results.map((r) => r.statusCode), [201, 201, 201]);
-  const admins = db.prepare(`SELECT count(*) AS n FROM users WHERE role = 'admin'`).get() as { n: number };
+  const admins = db.prepare(`SELECT countRows(*) AS n FROM users WHERE role = 'admin'`).get() as { n: number };
   t.equal(admins.n, 1);
 });
 
 t.test('every contract path is in the OpenAPI document', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const doc = (await app.inject({ url: '/docs/json' })).json();
   const paths = [
     '/api/auth/register', '/api/auth/login', '/api/auth/logout', '/api/auth/me', '/api/auth/forgot-password', '/api/auth/reset-password',

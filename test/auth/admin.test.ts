@@ -1,8 +1,9 @@
 import t from 'tap';
-import { authApp, count, login, PASSWORD, register, registerAdmin } from './fixtures.js';
+import { buildAuth, login, PASSWORD, register, registerAdmin } from './fixtures.js';
+import { countRows } from '../helper.js';
 
 t.test('admin routes need role admin', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   await registerAdmin(app);
   const user = await register(app);
   for (const url of ['/api/admin/users', `/api/admin/users/${user.id}`, '/api/admin/sessions', '/api/admin/audit-log', '/api/admin/stats']) {
@@ -16,7 +17,7 @@ t.test('admin routes need role admin', async (t) => {
 });
 
 t.test('user list: pagination, prefix search on e-mail or name, filters', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const admin = await registerAdmin(app, 'root@example.com');
   await register(app, { email: 'alice@example.com', name: 'Alice' });
   await register(app, { email: 'bob@example.com', name: 'Zed' });
@@ -38,7 +39,7 @@ t.test('user list: pagination, prefix search on e-mail or name, filters', async 
 });
 
 t.test('user detail', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const admin = await registerAdmin(app);
   const user = await register(app);
   const res = await app.inject({ url: `/api/admin/users/${user.id}`, headers: admin.headers });
@@ -54,7 +55,7 @@ t.test('user detail', async (t) => {
 });
 
 t.test('PATCH: tier keeps tokens, role change and suspension revoke them', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const admin = await registerAdmin(app);
   const user = await register(app);
   const tier = await app.inject({ method: 'PATCH', url: `/api/admin/users/${user.id}`, headers: admin.headers, payload: { tier: 'pro', planExpiresAt: '2026-06-01T00:00:00Z' } });
@@ -81,12 +82,12 @@ t.test('PATCH: tier keeps tokens, role change and suspension revoke them', async
     t.equal(res.statusCode, 400, JSON.stringify(payload));
   }
   t.equal((await app.inject({ method: 'PATCH', url: '/api/admin/users/usr_nope', headers: admin.headers, payload: { tier: 'pro' } })).statusCode, 404);
-  const audit = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'admin.user.update'`).get() as { n: number };
+  const audit = db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'admin.user.update'`).get() as { n: number };
   t.equal(audit.n, 3);
 });
 
 t.test('PATCH: the last admin cannot be demoted or suspended, nor can an admin demote or suspend themselves', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const admin = await registerAdmin(app);
   const self = await app.inject({ method: 'PATCH', url: `/api/admin/users/${admin.id}`, headers: admin.headers, payload: { role: 'user' } });
   t.equal(self.statusCode, 409);
@@ -105,7 +106,7 @@ t.test('PATCH: the last admin cannot be demoted or suspended, nor can an admin d
 });
 
 t.test('sessions, audit log and stats', async (t) => {
-  const { app, db, clock } = await authApp(t);
+  const { app, db, clock } = await buildAuth(t);
   const admin = await registerAdmin(app);
   const user = await register(app);
   await login(app, user.email, 'wrong password');
@@ -139,5 +140,5 @@ t.test('sessions, audit log and stats', async (t) => {
   t.equal(stats.users.signupsByDay.at(-1).count, 2);
   t.equal(stats.liveSessions, 1);
   t.same(stats.twoFactor, { enabled: 0, percentage: 0 });
-  t.equal(count(db, 'users'), 2);
+  t.equal(countRows(db, 'users'), 2);
 });

@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import t from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
-import { authApp, count, register } from './fixtures.js';
+import { buildAuth, register } from './fixtures.js';
+import { countRows } from '../helper.js';
 
 const SECRET = 'whsec_test_0123456789';
 const BILLING_ENV = {
@@ -21,7 +22,7 @@ function event(name: string, userId: string, attributes: Record<string, unknown>
 }
 
 t.test('billing status, checkout and portal', async (t) => {
-  const { app } = await authApp(t, { env: BILLING_ENV });
+  const { app } = await buildAuth(t, { env: BILLING_ENV });
   const account = await register(app);
   const status = await app.inject({ url: '/api/billing/status', headers: account.headers });
   t.same(status.json().data, { tier: 'community', status: 'none', renewsAt: null, endsAt: null, planExpiresAt: null });
@@ -37,7 +38,7 @@ t.test('billing status, checkout and portal', async (t) => {
 });
 
 t.test('billing links and webhook answer 503 when not configured', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const account = await register(app);
   t.equal((await app.inject({ method: 'POST', url: '/api/billing/checkout', headers: account.headers, payload: { tier: 'pro' } })).statusCode, 503);
   t.equal((await app.inject({ url: '/api/billing/portal', headers: account.headers })).statusCode, 503);
@@ -47,7 +48,7 @@ t.test('billing links and webhook answer 503 when not configured', async (t) => 
 });
 
 t.test('webhook: signature over the raw bytes, timing-safe; bad signatures change nothing', async (t) => {
-  const { app, db } = await authApp(t, { env: BILLING_ENV });
+  const { app, db } = await buildAuth(t, { env: BILLING_ENV });
   const account = await register(app);
   const body = event('subscription_created', account.id, { variant_id: 111, status: 'active', renews_at: '2026-04-07T12:00:00.000000Z', updated_at: '2026-03-07T12:00:00Z' }, { webhookId: 'wh_1' });
   for (const signature of [undefined, 'deadbeef', sign(body, 'other secret'), sign(`${body} `)]) {
@@ -60,7 +61,7 @@ t.test('webhook: signature over the raw bytes, timing-safe; bad signatures chang
     t.equal(res.statusCode, 401);
     t.equal(res.json().error, 'Invalid webhook signature');
   }
-  t.equal(count(db, 'subscriptions'), 0);
+  t.equal(countRows(db, 'subscriptions'), 0);
   // Same JSON, different bytes: the signature must be over exactly what was sent.
   const spaced = body.replace('{', '{ ');
   const res = await app.inject({ method: 'POST', url: '/api/billing/webhook', headers: { 'content-type': 'application/json', 'x-signature': sign(spaced) }, payload: spaced });
@@ -75,7 +76,7 @@ t.test('webhook: signature over the raw bytes, timing-safe; bad signatures chang
 });
 
 t.test('webhook: replayed deliveries, unknown variant, out-of-order events, lifecycle', async (t) => {
-  const { app, db } = await authApp(t, { env: BILLING_ENV });
+  const { app, db } = await buildAuth(t, { env: BILLING_ENV });
   const account = await register(app);
   const send = (body: string) =>
     app.inject({ method: 'POST', url: '/api/billing/webhook', headers: { 'content-type': 'application/json', 'x-signature': sign(body) }, payload: body });
@@ -127,7 +128,7 @@ t.test('webhook: replayed deliveries, unknown variant, out-of-order events, life
 });
 
 t.test('hourly sweep drops expired plans to community', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db, clock } = fixture;
   const account = await register(app);
   db.prepare(`UPDATE users SET tier = 'pro', plan_expires_at = ? WHERE id = ?`).run(new Date(clock.now() + 60_000).toISOString(), account.id);
@@ -139,7 +140,7 @@ t.test('hourly sweep drops expired plans to community', async (t) => {
 });
 
 t.test('usage: summary, limits, check; the api_keys count follows the keys', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const account = await register(app);
   db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 250)`).run(account.id);
   db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-02', 999)`).run(account.id);
@@ -176,7 +177,7 @@ t.test('usage: summary, limits, check; the api_keys count follows the keys', asy
 });
 
 t.test('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation visible to the Threat Cloud', async (t) => {
-  const { app, db, clock } = await authApp(t);
+  const { app, db, clock } = await buildAuth(t);
   const account = await register(app);
   const store = createApiKeyStore(db, clock);
   const write = await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'w', scopes: ['write'] } });

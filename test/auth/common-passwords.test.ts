@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import t from 'tap';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../../src/auth/services/common-passwords.js';
-import { authApp, count, login, PASSWORD, register, settled } from './fixtures.js';
+import { buildAuth, login, PASSWORD, register, settled } from './fixtures.js';
+import { countRows } from '../helper.js';
 
 // First in this file: nothing before it may have checked a password.
 t.test('the dictionary is loaded by the first check, not at start-up', async (t) => {
@@ -18,12 +19,12 @@ t.test('the list refuses well-known passwords of policy length, whatever their c
 });
 
 t.test('register, change-password and reset-password refuse a common password with a 400', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db } = fixture;
   const refused = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'c@example.com', name: 'C', password: 'iloveyou1' } });
   t.equal(refused.statusCode, 400);
   t.same(refused.json(), { ok: false, error: COMMON_PASSWORD_MESSAGE, code: 'COMMON_PASSWORD' });
-  t.equal(count(db, 'users'), 0, 'nothing stored');
+  t.equal(countRows(db, 'users'), 0, 'nothing stored');
 
   const account = await register(app);
   const change = await app.inject({ method: 'POST', url: '/api/auth/change-password', headers: account.headers, payload: { currentPassword: PASSWORD, newPassword: 'baseball' } });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sha256Hex } from '../../src/shared/tokens.js';
-import { authHeader } from '../helper.js';
-import { authApp, count, login, register, type Account } from './fixtures.js';
+import { authHeader, countRows } from '../helper.js';
+import { buildAuth, login, register, type Account } from './fixtures.js';
 import type { App } from '../../src/shared/base-app.js';
 
 const ENROLL_TOKEN = /^pge_[0-9A-Za-z]{40}$/;
@@ -13,7 +13,7 @@ const list = (app: App, account: Account) => app.inject({ url: '/api/auth/enroll
 const revoke = (app: App, account: Account, id: string) => app.inject({ method: 'DELETE', url: `/api/auth/enroll-tokens/${id}`, headers: account.headers });
 
 t.test('a new enrollment token is shown once, for the owner org, and stored only as SHA-256', async (t) => {
-  const { app, db, clock } = await authApp(t);
+  const { app, db, clock } = await buildAuth(t);
   const account = await register(app);
   const res = await create(app, account, { name: 'laptops' });
   t.equal(res.statusCode, 201, res.body);
@@ -37,7 +37,7 @@ t.test('a new enrollment token is shown once, for the owner org, and stored only
 });
 
 t.test('the list has no secrets: neither the token nor its digest', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const account = await register(app);
   const { token, id } = (await create(app, account, { name: 'laptops' })).json().data;
   const res = await list(app, account);
@@ -59,7 +59,7 @@ t.test('the list has no secrets: neither the token nor its digest', async (t) =>
 });
 
 t.test('bodies are validated without coercion and the message names the field', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const account = await register(app);
   for (const payload of [
     {},
@@ -77,11 +77,11 @@ t.test('bodies are validated without coercion and the message names the field', 
     t.equal(res.statusCode, 400, JSON.stringify(payload));
     t.match(res.json().error, /name|expiresInDays/, JSON.stringify(payload));
   }
-  t.equal(count(db, 'enroll_tokens'), 0);
+  t.equal(countRows(db, 'enroll_tokens'), 0);
 });
 
 t.test('at most 10 live tokens; revoked and expired ones make room', async (t) => {
-  const { app, clock } = await authApp(t);
+  const { app, clock } = await buildAuth(t);
   const account = await register(app);
   const ids: string[] = [];
   for (let i = 0; i < 10; i += 1) {
@@ -105,7 +105,7 @@ t.test('at most 10 live tokens; revoked and expired ones make room', async (t) =
 });
 
 t.test('revocation: 200 once, 404 for unknown, revoked or foreign tokens; audited without secrets', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const account = await register(app);
   const other = await register(app);
   const mine = (await create(app, account, { name: 'mine' })).json().data;
@@ -141,7 +141,7 @@ t.test('revocation: 200 once, 404 for unknown, revoked or foreign tokens; audite
 });
 
 t.test('the enrollment token routes are in the OpenAPI document', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const doc = (await app.inject({ url: '/docs/json' })).json();
   t.ok(doc.paths['/api/auth/enroll-tokens']?.post);
   t.ok(doc.paths['/api/auth/enroll-tokens']?.get);

@@ -24,7 +24,7 @@ export interface AuthFixture {
  * An Auth Server on a fresh temp-file database with a manual clock. Limits are scaled up
  * unless a test is about limits, so ordinary tests never trip them.
  */
-export async function authApp(
+export async function buildAuth(
   t: Teardown,
   options: { env?: Record<string, string>; db?: Db; config?: ResolvedConfig; app?: AuthAppOptions } = {},
 ): Promise<AuthFixture> {
@@ -96,9 +96,6 @@ export async function enableTotp(fixture: AuthFixture, account: Account): Promis
   return { secret, backupCodes };
 }
 
-export function count(db: Db, table: string): number {
-  return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-}
 
 /**
  * A TOTP code the server refuses at `nowMs`. The server accepts the codes of the steps −1, 0

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
-import { authHeader } from '../helper.js';
-import { authApp, count, enableTotp, login, PASSWORD, register, registerAdmin, settled, type Account, type AuthFixture } from './fixtures.js';
+import { authHeader, countRows } from '../helper.js';
+import { buildAuth, enableTotp, login, PASSWORD, register, registerAdmin, settled, type Account, type AuthFixture } from './fixtures.js';
 
 /** Gives an account everything it can have: sessions, TOTP, keys, usage, reset token, subscription, org rows. */
 async function fullyUsedAccount(fixture: AuthFixture): Promise<{ account: Account; secrets: string[] }> {
@@ -42,7 +42,7 @@ function seedOrg(db: Db, orgId: string, now: string): void {
 }
 
 t.test('export holds everything about the user and no secret', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app } = fixture;
   const { account, secrets } = await fullyUsedAccount(fixture);
   const res = await app.inject({ url: '/api/auth/export-data', headers: account.headers });
@@ -76,7 +76,7 @@ t.test('export holds everything about the user and no secret', async (t) => {
 });
 
 t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and org data succeeds', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db } = fixture;
   await registerAdmin(app);
   const { account } = await fullyUsedAccount(fixture);
@@ -95,7 +95,7 @@ t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and
   t.equal(res.statusCode, 200);
   t.same(res.json().data, { message: 'Account and all associated data have been permanently deleted' });
   const left = (table: string, column: string) =>
-    (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).get(account.id) as { n: number }).n;
+    (db.prepare(`SELECT countRows(*) AS n FROM ${table} WHERE ${column} = ?`).get(account.id) as { n: number }).n;
   for (const [table, column] of [
     ['users', 'id'],
     ['sessions', 'user_id'],
@@ -115,21 +115,21 @@ t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and
   ] as const) {
     t.equal(left(table, column), 0, `${table}.${column} cleared`);
   }
-  t.equal((db.prepare(`SELECT count(*) AS n FROM outbox WHERE recipient = ?`).get(account.email) as { n: number }).n, 0);
-  t.ok(count(db, 'audit_log') > 0, 'audit rows kept without personal details');
-  t.equal((db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'account.delete'`).get() as { n: number }).n, 1);
-  t.equal((db.prepare(`SELECT count(*) AS n FROM agents WHERE org_id = ?`).get(bystander.id) as { n: number }).n, 1, "others' rows kept");
+  t.equal((db.prepare(`SELECT countRows(*) AS n FROM outbox WHERE recipient = ?`).get(account.email) as { n: number }).n, 0);
+  t.ok(countRows(db, 'audit_log') > 0, 'audit rows kept without personal details');
+  t.equal((db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'account.delete'`).get() as { n: number }).n, 1);
+  t.equal((db.prepare(`SELECT countRows(*) AS n FROM agents WHERE org_id = ?`).get(bystander.id) as { n: number }).n, 1, "others' rows kept");
   t.equal((await app.inject({ url: '/api/auth/me', headers: account.headers })).statusCode, 401, 'token dead');
   t.equal((await login(app, account.email)).statusCode, 401);
 });
 
 t.test('the only admin cannot delete their account', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const admin = await registerAdmin(app);
   const res = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: admin.headers, payload: { password: PASSWORD } });
   t.equal(res.statusCode, 403);
   t.equal(res.json().error, 'Cannot delete the only admin account');
-  t.equal(count(db, 'users'), 1);
+  t.equal(countRows(db, 'users'), 1);
   const second = await register(app);
   db.prepare(`UPDATE users SET role = 'admin' WHERE id = ?`).run(second.id);
   const ok = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: admin.headers, payload: { password: PASSWORD } });
@@ -137,7 +137,7 @@ t.test('the only admin cannot delete their account', async (t) => {
 });
 
 t.test('delete-account password guessing is limited per user', async (t) => {
-  const { app } = await authApp(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
+  const { app } = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
   const account = await register(app);
   for (let i = 0; i < 5; i++) {
     t.equal((await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: 'wrong password' } })).statusCode, 401);

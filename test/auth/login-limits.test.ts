@@ -2,12 +2,13 @@ import t from 'tap';
 import { codeAt } from '../../src/auth/services/totp-crypto.js';
 import { toIso } from '../../src/shared/clock.js';
 import type { App } from '../../src/shared/base-app.js';
-import { authApp, count, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
+import { buildAuth, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
+import { countRows } from '../helper.js';
 
 const NO_GLOBAL = { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '100000' };
 
 t.test('5 failed logins per account from one IP: then 429 whatever the password, other IPs unaffected', async (t) => {
-  const { app, clock } = await authApp(t, { env: NO_GLOBAL });
+  const { app, clock } = await buildAuth(t, { env: NO_GLOBAL });
   const account = await register(app);
   for (let i = 0; i < 5; i++) t.equal((await login(app, account.email, 'wrong password', {}, '198.51.100.1')).statusCode, 401);
   const right = await login(app, account.email, PASSWORD, {}, '198.51.100.1');
@@ -27,7 +28,7 @@ t.test('5 failed logins per account from one IP: then 429 whatever the password,
 
 t.test('failures per account from all IPs together lock it everywhere for the rest of the hour', async (t) => {
   // RATE_LIMIT_SCALE=0.1 turns the contract's 100 per hour into 10, so the test hashes less.
-  const { app, clock } = await authApp(t, { env: { RATE_LIMIT_SCALE: '0.1', AUTH_RATE_LIMIT: '100000' } });
+  const { app, clock } = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '0.1', AUTH_RATE_LIMIT: '100000' } });
   const account = await register(app);
   for (let i = 0; i < 10; i++) {
     t.equal((await login(app, account.email, 'wrong password', {}, `10.0.0.${i + 1}`)).statusCode, 401);
@@ -50,7 +51,7 @@ async function botnet(app: App, email: string, prefix: string, addresses = 21): 
 }
 
 t.test('21 addresses × 5 wrong passwords reach the cap; the owner still signs in from a known address', async (t) => {
-  const { app } = await authApp(t, { env: NO_GLOBAL });
+  const { app } = await buildAuth(t, { env: NO_GLOBAL });
   const account = await register(app);
   const home = '192.0.2.10';
   t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 200, 'the owner signs in from home once: a known address');
@@ -69,7 +70,7 @@ t.test('21 addresses × 5 wrong passwords reach the cap; the owner still signs i
 });
 
 t.test('only a sign-in with both factors makes an address known', async (t) => {
-  const fixture = await authApp(t, { env: NO_GLOBAL });
+  const fixture = await buildAuth(t, { env: NO_GLOBAL });
   const { app, clock } = fixture;
   const account = await register(fixture.app);
   const { secret } = await enableTotp(fixture, account);
@@ -86,7 +87,7 @@ t.test('only a sign-in with both factors makes an address known', async (t) => {
 });
 
 t.test('an address stays known for 30 days after its last successful sign-in', async (t) => {
-  const { app, clock } = await authApp(t, { env: NO_GLOBAL });
+  const { app, clock } = await buildAuth(t, { env: NO_GLOBAL });
   const account = await register(app);
   const [home, office] = ['192.0.2.30', '192.0.2.31'];
   t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 200);
@@ -101,9 +102,9 @@ t.test('an address stays known for 30 days after its last successful sign-in', a
 });
 
 t.test('known addresses: written with the sign-in, purged after 30 days in batches, gone with the account', async (t) => {
-  const { app, db, clock, maintenance } = await authApp(t, { env: NO_GLOBAL });
+  const { app, db, clock, maintenance } = await buildAuth(t, { env: NO_GLOBAL });
   const account = await register(app);
-  t.equal(count(db, 'known_addresses'), 0, 'registration alone makes no address known');
+  t.equal(countRows(db, 'known_addresses'), 0, 'registration alone makes no address known');
   t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.40')).statusCode, 200);
   t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.40')).statusCode, 200);
   t.same(db.prepare(`SELECT user_id, ip, last_success_at FROM known_addresses`).all(), [{ user_id: account.id, ip: '192.0.2.40', last_success_at: toIso(clock.now()) }], 'one row per address');
@@ -117,15 +118,15 @@ t.test('known addresses: written with the sign-in, purged after 30 days in batch
     for (let i = 0; i < 1234; i++) insert.run(account.id, `10.9.${Math.floor(i / 250)}.${i % 250}`, old);
   })();
   t.equal(maintenance.run().knownAddressesPurged, 1234, 'addresses not used for 30 days are purged');
-  t.equal(count(db, 'known_addresses'), 1, 'the recent one stays');
+  t.equal(countRows(db, 'known_addresses'), 1, 'the recent one stays');
 
   const deleted = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });
   t.equal(deleted.statusCode, 200);
-  t.equal(count(db, 'known_addresses'), 0, 'deleted with the account');
+  t.equal(countRows(db, 'known_addresses'), 0, 'deleted with the account');
 });
 
 t.test('wrong second factors count as failed logins', async (t) => {
-  const fixture = await authApp(t, { env: NO_GLOBAL });
+  const fixture = await buildAuth(t, { env: NO_GLOBAL });
   const { app, clock } = fixture;
   const account = await register(fixture.app);
   const { secret } = await enableTotp(fixture, account);
@@ -135,7 +136,7 @@ t.test('wrong second factors count as failed logins', async (t) => {
 });
 
 t.test('login route: 10 requests per 15 minutes per IP', async (t) => {
-  const { app } = await authApp(t, { env: NO_GLOBAL });
+  const { app } = await buildAuth(t, { env: NO_GLOBAL });
   for (let i = 0; i < 10; i++) {
     t.not((await login(app, `nobody${i}@example.com`, 'whatever1', {}, '198.51.100.50')).statusCode, 429);
   }
@@ -145,7 +146,7 @@ t.test('login route: 10 requests per 15 minutes per IP', async (t) => {
 });
 
 t.test('register: 5 per hour per IP', async (t) => {
-  const { app } = await authApp(t, { env: NO_GLOBAL });
+  const { app } = await buildAuth(t, { env: NO_GLOBAL });
   for (let i = 0; i < 5; i++) {
     const res = await app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '198.51.100.60', payload: { email: `r${i}@example.com`, name: 'R', password: PASSWORD } });
     t.equal(res.statusCode, 201);
@@ -155,14 +156,14 @@ t.test('register: 5 per hour per IP', async (t) => {
 });
 
 t.test('global limit per IP (AUTH_RATE_LIMIT) applies to session routes; health is exempt', async (t) => {
-  const { app } = await authApp(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '3' } });
+  const { app } = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '3' } });
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/auth/me', remoteAddress: '198.51.100.70' })).statusCode, 401);
   t.equal((await app.inject({ url: '/api/auth/me', remoteAddress: '198.51.100.70' })).statusCode, 429, '401s count toward the limit');
   t.equal((await app.inject({ url: '/health', remoteAddress: '198.51.100.70' })).statusCode, 200);
 });
 
 t.test('login from a malicious IP: 403 without TOTP (before the password), two steps with TOTP', async (t) => {
-  const fixture = await authApp(t, { env: NO_GLOBAL });
+  const fixture = await buildAuth(t, { env: NO_GLOBAL });
   const { app, db, clock } = fixture;
   const insertIoc = db.prepare(
     `INSERT INTO iocs (id, type, value, reputation, status, severity, confidence, source, first_seen, last_seen, updated_at, change_seq)
@@ -181,7 +182,7 @@ t.test('login from a malicious IP: 403 without TOTP (before the password), two s
   t.equal((await login(app, plain.email, PASSWORD, {}, '2001:0db8:0000::0066')).statusCode, 403, 'IPv6 normalised');
   t.equal((await login(app, plain.email, PASSWORD, {}, '203.0.113.67')).statusCode, 200, 'expired IoC does not block');
   t.equal((await login(app, plain.email, PASSWORD, {}, '203.0.113.68')).statusCode, 200, 'reputation above 30 does not block');
-  const failures = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'login.failure' AND details LIKE '%malicious_ip%'`).get() as { n: number };
+  const failures = db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'login.failure' AND details LIKE '%malicious_ip%'`).get() as { n: number };
   t.equal(failures.n, 3, 'counted as failed attempts');
 
   const withTotp = await register(app);
@@ -192,7 +193,7 @@ t.test('login from a malicious IP: 403 without TOTP (before the password), two s
 });
 
 t.test('AUTH_IP_REPUTATION_CHECK=false turns the check off', async (t) => {
-  const { app, db, clock } = await authApp(t, { env: { ...NO_GLOBAL, AUTH_IP_REPUTATION_CHECK: 'false' } });
+  const { app, db, clock } = await buildAuth(t, { env: { ...NO_GLOBAL, AUTH_IP_REPUTATION_CHECK: 'false' } });
   const now = toIso(clock.now());
   db.prepare(
     `INSERT INTO iocs (id, type, value, reputation, status, severity, confidence, source, first_seen, last_seen, updated_at, change_seq)

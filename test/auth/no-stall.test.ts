@@ -5,7 +5,7 @@ import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
 import { filterCombinations, testConfig } from '../helper.js';
-import { authApp, enableTotp, PASSWORD, register, registerAdmin, type Account, type AuthFixture } from './fixtures.js';
+import { buildAuth, enableTotp, PASSWORD, register, registerAdmin, type Account, type AuthFixture } from './fixtures.js';
 
 const DAY = 86_400_000;
 
@@ -81,7 +81,7 @@ async function checkStats(t: Test, fixture: AuthFixture, admin: Account, label: 
 }
 
 t.test('admin user list: prefix search, role and tier answer as before; totals exact without a search, capped with one', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db, clock } = fixture;
   const admin = await registerAdmin(app, 'root@example.com');
   insertUsers(db, clock.now());
@@ -105,7 +105,7 @@ t.test('admin user list: prefix search, role and tier answer as before; totals e
 });
 
 t.test('statistics and totals follow every write: sign-up, tier and role changes, TOTP, deletion', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, clock } = fixture;
   // Just before midnight, so the sign-ups fall on two days while every token is still valid.
   clock.set(Date.parse('2026-03-07T23:50:00.000Z'));
@@ -132,7 +132,7 @@ t.test('statistics and totals follow every write: sign-up, tier and role changes
 });
 
 t.test('audit log: every filter combination pages as before; totals exact per action or actor, capped with a time range', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db, clock } = fixture;
   const admin = await registerAdmin(app);
   const now = clock.now();
@@ -169,7 +169,7 @@ t.test('audit log: every filter combination pages as before; totals exact per ac
 });
 
 t.test('sessions: the live list as before with an exact total; the hourly sweep purges thousands in slices', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db, clock } = fixture;
   const admin = await registerAdmin(app);
   const now = clock.now();
@@ -197,7 +197,7 @@ t.test('sessions: the live list as before with an exact total; the hourly sweep 
 });
 
 t.test('every hourly purge deletes in bounded slices and the timed sweep gives the event loop back between them', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db, clock } = fixture;
   const admin = await registerAdmin(app);
   const now = clock.now();
@@ -235,7 +235,7 @@ t.test('migration 11 counts the accounts, TOTP and audit entries already stored'
     INSERT INTO audit_log (id, action, actor_id, target_id, ip, details, created_at)
       SELECT 'audit_m' || rowid, CASE rowid % 3 WHEN 0 THEN 'logout' ELSE 'register' END, CASE WHEN rowid % 4 = 0 THEN NULL ELSE id END, id, NULL, '{}', created_at FROM users;`);
   migrate(db, MIGRATIONS);
-  const fixture = await authApp(t, { db, config });
+  const fixture = await buildAuth(t, { db, config });
   const admin = await registerAdmin(fixture.app);
   db.prepare(`UPDATE users SET role = 'admin' WHERE id = ?`).run(admin.id);
   await checkStats(t, fixture, admin, 'migrated');

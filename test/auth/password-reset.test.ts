@@ -1,14 +1,14 @@
 import t from 'tap';
 import { SMTPServer } from 'smtp-server';
 import { createServer } from 'node:net';
-import { testConfig } from '../helper.js';
+import { testConfig, countRows } from '../helper.js';
 import { codeAt } from '../../src/auth/services/totp-crypto.js';
 import { authHeader } from '../helper.js';
 import { pino } from 'pino';
 import { buildAuthApp } from '../../src/auth/app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { buildTestApp } from '../helper.js';
-import { authApp, count, enableTotp, login, PASSWORD, register, settled, wrongTotpCode, type AuthFixture } from './fixtures.js';
+import { buildAuth, enableTotp, login, PASSWORD, register, settled, wrongTotpCode, type AuthFixture } from './fixtures.js';
 import type { App } from '../../src/shared/base-app.js';
 
 /** forgot-password, then wait for the link it makes after answering. */
@@ -26,7 +26,7 @@ function resetTokenFromOutbox(fixture: AuthFixture, email: string): string {
 }
 
 t.test('forgot-password always answers the same; a mail with the link goes to the outbox', async (t) => {
-  const fixture = await authApp(t, { env: { PUBLIC_AUTH_URL: 'https://auth.example.com' } });
+  const fixture = await buildAuth(t, { env: { PUBLIC_AUTH_URL: 'https://auth.example.com' } });
   const { app, db } = fixture;
   const account = await register(app);
   const expected = { ok: true, data: { message: 'If an account with that email exists, a reset link has been sent.' } };
@@ -36,7 +36,7 @@ t.test('forgot-password always answers the same; a mail with the link goes to th
   const unknown = await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: 'ghost@example.com' } });
   t.same(unknown.json(), expected);
   await settled(app);
-  t.equal(count(db, 'outbox'), 1, 'only the real account gets mail');
+  t.equal(countRows(db, 'outbox'), 1, 'only the real account gets mail');
   const body = (db.prepare(`SELECT body FROM outbox`).get() as { body: string }).body;
   t.match(body, /https:\/\/auth\.example\.com\/reset-password\?token=/);
   const token = resetTokenFromOutbox(fixture, account.email);
@@ -48,26 +48,26 @@ t.test('forgot-password always answers the same; a mail with the link goes to th
 });
 
 t.test('forgot-password answers before the token and the mail are made, for a known and an unknown e-mail alike', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db } = fixture;
   const account = await register(app);
   const audited = (action: string) => db.prepare(`SELECT target_id AS targetId, ip FROM audit_log WHERE action = ? ORDER BY rowid`).all(action);
 
   const known = await app.inject({ method: 'POST', url: '/api/auth/forgot-password', remoteAddress: '192.0.2.80', payload: { email: account.email } });
   t.equal(known.statusCode, 200);
-  t.equal(count(db, 'password_reset_tokens'), 0, 'no token yet when the answer arrives');
-  t.equal(count(db, 'outbox'), 0, 'no mail yet when the answer arrives');
+  t.equal(countRows(db, 'password_reset_tokens'), 0, 'no token yet when the answer arrives');
+  t.equal(countRows(db, 'outbox'), 0, 'no mail yet when the answer arrives');
   t.same(audited('password_reset.request'), [], 'nothing written before the answer');
   await settled(app);
-  t.equal(count(db, 'password_reset_tokens'), 1, 'the token is made after the answer');
-  t.equal(count(db, 'outbox'), 1, 'and the mail with it');
+  t.equal(countRows(db, 'password_reset_tokens'), 1, 'the token is made after the answer');
+  t.equal(countRows(db, 'outbox'), 1, 'and the mail with it');
   t.same(audited('password_reset.request'), [{ targetId: account.id, ip: '192.0.2.80' }]);
 
   const unknown = await app.inject({ method: 'POST', url: '/api/auth/forgot-password', remoteAddress: '192.0.2.81', payload: { email: 'ghost@example.com' } });
   t.same(unknown.json(), known.json(), 'the same answer');
   await settled(app);
-  t.equal(count(db, 'password_reset_tokens'), 1, 'no token for an unknown e-mail');
-  t.equal(count(db, 'outbox'), 1, 'no mail for an unknown e-mail');
+  t.equal(countRows(db, 'password_reset_tokens'), 1, 'no token for an unknown e-mail');
+  t.equal(countRows(db, 'outbox'), 1, 'no mail for an unknown e-mail');
   t.same(audited('password_reset.request'), [{ targetId: account.id, ip: '192.0.2.80' }, { targetId: null, ip: '192.0.2.81' }], 'the request is audited either way, so both paths write the same');
 });
 
@@ -84,19 +84,19 @@ t.test('work after the answer that fails is logged; the answer and later request
   t.ok(logged.some((entry) => /after the answer/.test(entry.msg) && /outbox unavailable/.test(entry.err?.message ?? '')), 'the failure is logged with its cause');
   db.exec(`DROP TRIGGER outbox_down`);
   t.equal((await requestReset(app, account.email)).statusCode, 200);
-  t.equal(count(db, 'outbox'), 1, 'the next request works');
+  t.equal(countRows(db, 'outbox'), 1, 'the next request works');
 });
 
 t.test('closing the app waits for work still to be done after an answer', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const account = await register(fixture.app);
   await fixture.app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
   await fixture.app.close();
-  t.equal(count(fixture.db, 'outbox'), 1, 'the reset mail was made before close returned');
+  t.equal(countRows(fixture.db, 'outbox'), 1, 'the reset mail was made before close returned');
 });
 
 t.test('reset-password: works once, revokes every session, then the token is dead', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app } = fixture;
   const account = await register(app);
   await requestReset(app, account.email);
@@ -118,7 +118,7 @@ t.test('reset-password: works once, revokes every session, then the token is dea
 });
 
 t.test('a password reset keeps two-factor: the new password alone is not enough (ASVS 6.4.3)', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, clock, db } = fixture;
   const account = await register(app);
   const { secret } = await enableTotp(fixture, account);
@@ -127,12 +127,12 @@ t.test('a password reset keeps two-factor: the new password alone is not enough 
   const reset = await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token, newPassword: 'a fresh password' } });
   t.equal(reset.statusCode, 200);
 
-  const sessions = count(db, 'sessions');
+  const sessions = countRows(db, 'sessions');
   const passwordOnly = await login(app, account.email, 'a fresh password');
   t.equal(passwordOnly.statusCode, 200);
   t.same(passwordOnly.json(), { ok: false, error: '2FA_REQUIRED', totpRequired: true }, 'the second factor is still asked for');
   t.notOk(passwordOnly.json().data?.token, 'no token without the code');
-  t.equal(count(db, 'sessions'), sessions, 'no session opened');
+  t.equal(countRows(db, 'sessions'), sessions, 'no session opened');
 
   const wrong = await login(app, account.email, 'a fresh password', { totpCode: wrongTotpCode(secret, clock.now()) });
   t.equal(wrong.statusCode, 401, 'a wrong code is still refused');
@@ -145,7 +145,7 @@ t.test('a password reset keeps two-factor: the new password alone is not enough 
 });
 
 t.test('reset tokens expire after one hour; a new request voids the older token', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, clock, db } = fixture;
   const account = await register(app);
   await requestReset(app, account.email);
@@ -159,9 +159,9 @@ t.test('reset tokens expire after one hour; a new request voids the older token'
   const late = await app.inject({ method: 'POST', url: '/api/auth/reset-password', payload: { token: second, newPassword: 'new password 2' } });
   t.equal(late.statusCode, 400, 'expired after one hour');
   t.equal((await app.inject({ url: '/api/auth/me', headers: account.headers })).statusCode, 200, 'nothing changed');
-  t.equal(count(db, 'outbox'), 2, 'both reset mails still kept before the sweep');
+  t.equal(countRows(db, 'outbox'), 2, 'both reset mails still kept before the sweep');
   fixture.maintenance.run();
-  t.equal(count(db, 'outbox'), 0, 'the sweep purges mail whose token has expired');
+  t.equal(countRows(db, 'outbox'), 0, 'the sweep purges mail whose token has expired');
 });
 
 t.test('with SMTP_URL the mail goes through a real SMTP server, retried after a failure', async (t) => {
@@ -190,7 +190,7 @@ t.test('with SMTP_URL the mail goes through a real SMTP server, retried after a 
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const port = (server.server.address() as { port: number }).port;
 
-  const fixture = await authApp(t, {
+  const fixture = await buildAuth(t, {
     env: { SMTP_URL: `smtp://127.0.0.1:${port}`, MAIL_FROM: 'Panguard <noreply@example.com>' },
     app: { mailRetryDelaysMs: [50, 50] },
   });
@@ -226,7 +226,7 @@ t.test('a send that keeps failing is kept as failed, never lost silently', async
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const port = (server.server.address() as { port: number }).port;
-  const fixture = await authApp(t, { env: { SMTP_URL: `smtp://127.0.0.1:${port}` }, app: { mailRetryDelaysMs: [20] } });
+  const fixture = await buildAuth(t, { env: { SMTP_URL: `smtp://127.0.0.1:${port}` }, app: { mailRetryDelaysMs: [20] } });
   const account = await register(fixture.app);
   await requestReset(fixture.app, account.email);
   let row: { status: string; attempts: number } | undefined;
@@ -240,7 +240,7 @@ t.test('a send that keeps failing is kept as failed, never lost silently', async
 });
 
 t.test('forgot and reset are limited to 5 per 15 minutes per IP', async (t) => {
-  const { app } = await authApp(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
+  const { app } = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
   for (let i = 0; i < 5; i++) {
     t.equal((await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: 'x@example.com' } })).statusCode, 200);
   }
@@ -260,7 +260,7 @@ t.test('a message still pending when the app closes is sent on the next start', 
       probe.close(() => resolve(port));
     });
   });
-  const first = await authApp(t, { env: { SMTP_URL: `smtp://127.0.0.1:${closedPort}` }, app: { mailRetryDelaysMs: [60_000] } });
+  const first = await buildAuth(t, { env: { SMTP_URL: `smtp://127.0.0.1:${closedPort}` }, app: { mailRetryDelaysMs: [60_000] } });
   const account = await register(first.app);
   await requestReset(first.app, account.email);
   const row = () => first.db.prepare(`SELECT status, attempts FROM outbox`).get() as { status: string; attempts: number };
@@ -285,7 +285,7 @@ t.test('a message still pending when the app closes is sent on the next start', 
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const port = (server.server.address() as { port: number }).port;
   const config = testConfig(t, { SMTP_URL: `smtp://127.0.0.1:${port}`, RATE_LIMIT_SCALE: '100' });
-  await authApp(t, { db: first.db, config });
+  await buildAuth(t, { db: first.db, config });
   for (let i = 0; i < 500 && row().status !== 'sent'; i++) await new Promise((r) => setTimeout(r, 20));
   t.equal(row().status, 'sent');
   t.same(received, [account.email]);

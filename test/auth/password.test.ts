@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createPasswordHasher } from '../../src/auth/services/password-hasher.js';
-import { authApp, login, PASSWORD, register } from './fixtures.js';
+import { buildAuth, login, PASSWORD, register } from './fixtures.js';
 
 t.test('hashes name algorithm and parameters, verify, reject malformed', async (t) => {
   const hasher = createPasswordHasher(10);
@@ -30,11 +30,11 @@ t.test('the production cost N=2^17 runs without maxmem errors and off the event 
 });
 
 t.test('the configured cost is used, and a login rehashes a hash made with another cost', async (t) => {
-  const cheap = await authApp(t, { env: { AUTH_SCRYPT_LOG_N: '14' } });
+  const cheap = await buildAuth(t, { env: { AUTH_SCRYPT_LOG_N: '14' } });
   const account = await register(cheap.app);
   const stored = () => (cheap.db.prepare(`SELECT password_hash FROM users WHERE id = ?`).get(account.id) as { password_hash: string }).password_hash;
   t.match(stored(), /^scrypt\$ln=10,/, 'made at the test cost');
-  const configured = await authApp(t, { db: cheap.db, config: cheap.config, app: { scryptLogNOverride: undefined } });
+  const configured = await buildAuth(t, { db: cheap.db, config: cheap.config, app: { scryptLogNOverride: undefined } });
   t.equal((await login(configured.app, account.email, PASSWORD)).statusCode, 200);
   t.match(stored(), /^scrypt\$ln=14,r=8,p=1\$/, 'rehashed at the configured cost (AUTH_SCRYPT_LOG_N)');
   t.equal((await login(configured.app, account.email, PASSWORD)).statusCode, 200, 'new hash verifies');

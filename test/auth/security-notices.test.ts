@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { codeAt } from '../../src/auth/services/totp-crypto.js';
-import { authApp, login, PASSWORD, register, settled, wrongTotpCode, type AuthFixture } from './fixtures.js';
+import { buildAuth, login, PASSWORD, register, settled, wrongTotpCode, type AuthFixture } from './fixtures.js';
 
 const PUBLIC_URL = 'https://auth.example.com';
 const CLIENT_IP = '192.0.2.44';
@@ -35,7 +35,7 @@ function assertNotice(t: Test, fixture: AuthFixture, mail: Mail | undefined, exp
 }
 
 t.test('change-password mails one notice; a wrong current password mails nothing', async (t) => {
-  const fixture = await authApp(t, { env: { PUBLIC_AUTH_URL: PUBLIC_URL } });
+  const fixture = await buildAuth(t, { env: { PUBLIC_AUTH_URL: PUBLIC_URL } });
   const { app, db } = fixture;
   const account = await register(app);
   const change = (currentPassword: string, newPassword: string) =>
@@ -56,7 +56,7 @@ t.test('change-password mails one notice; a wrong current password mails nothing
 });
 
 t.test('reset-password mails one notice after the reset link; refused resets mail nothing', async (t) => {
-  const fixture = await authApp(t, { env: { PUBLIC_AUTH_URL: PUBLIC_URL } });
+  const fixture = await buildAuth(t, { env: { PUBLIC_AUTH_URL: PUBLIC_URL } });
   const { app, db } = fixture;
   const account = await register(app);
   await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
@@ -83,7 +83,7 @@ t.test('reset-password mails one notice after the reset link; refused resets mai
 });
 
 t.test('two-factor enabled, backup codes regenerated and two-factor disabled: one notice each; wrong codes mail nothing', async (t) => {
-  const fixture = await authApp(t, { env: { PUBLIC_AUTH_URL: PUBLIC_URL } });
+  const fixture = await buildAuth(t, { env: { PUBLIC_AUTH_URL: PUBLIC_URL } });
   const { app, db, clock } = fixture;
   const account = await register(app);
   const post = (url: string, payload: Record<string, unknown>) => app.inject({ method: 'POST', url, remoteAddress: CLIENT_IP, headers: account.headers, payload });
@@ -119,7 +119,7 @@ t.test('two-factor enabled, backup codes regenerated and two-factor disabled: on
 });
 
 t.test('a login lockout mails the owner once when it begins, not on every attempt', async (t) => {
-  const fixture = await authApp(t, { env: NO_GLOBAL });
+  const fixture = await buildAuth(t, { env: NO_GLOBAL });
   const { app, db, clock } = fixture;
   const account = await register(app);
   const attacker = '198.51.100.66';
@@ -159,7 +159,7 @@ t.test('a login lockout mails the owner once when it begins, not on every attemp
 
 t.test('the account-wide lockout (all addresses) is reported once, as blocked from everywhere', async (t) => {
   // RATE_LIMIT_SCALE=0.2: 1 failure per account and IP, 20 per account per hour.
-  const fixture = await authApp(t, { env: { ...NO_GLOBAL, RATE_LIMIT_SCALE: '0.2' } });
+  const fixture = await buildAuth(t, { env: { ...NO_GLOBAL, RATE_LIMIT_SCALE: '0.2' } });
   const { app, db } = fixture;
   const account = await register(app);
   for (let i = 0; i < 20; i++) t.equal((await login(app, account.email, 'wrong password', {}, `10.1.0.${i + 1}`)).statusCode, 401);
@@ -173,7 +173,7 @@ t.test('the account-wide lockout (all addresses) is reported once, as blocked fr
 });
 
 t.test('a notice that cannot be queued does not fail the change it reports', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, db } = fixture;
   const account = await register(app);
   db.exec(`CREATE TEMP TRIGGER outbox_down BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'outbox unavailable'); END`);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { authHeader } from '../helper.js';
 import type { App } from '../../src/shared/base-app.js';
-import { authApp, login, register, registerAdmin } from './fixtures.js';
+import { buildAuth, login, register, registerAdmin } from './fixtures.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -20,7 +20,7 @@ const sessionRows = (fixture: { db: import('../../src/shared/db/open.js').Db }, 
   (fixture.db.prepare(`SELECT count(*) AS n FROM sessions WHERE id = ?`).get(id) as { n: number }).n;
 
 t.test('a session used every 7 hours stays valid until its 24-hour absolute expiry', async (t) => {
-  const { app, clock } = await authApp(t);
+  const { app, clock } = await buildAuth(t);
   const account = await register(app);
   for (const hour of [7, 14, 21]) {
     clock.advance(7 * HOUR);
@@ -35,7 +35,7 @@ t.test('a session used every 7 hours stays valid until its 24-hour absolute expi
 });
 
 t.test('8 hours and a minute of inactivity: 401 exactly like an expired token, and the row is gone', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, clock } = fixture;
   const account = await register(app);
   clock.advance(8 * HOUR - MINUTE);
@@ -60,7 +60,7 @@ t.test('8 hours and a minute of inactivity: 401 exactly like an expired token, a
 });
 
 t.test('AUTH_SESSION_IDLE_TIMEOUT_MS=0: a session never idles out, it still ends after 24 hours', async (t) => {
-  const { app, clock } = await authApp(t, { env: { AUTH_SESSION_IDLE_TIMEOUT_MS: '0' } });
+  const { app, clock } = await buildAuth(t, { env: { AUTH_SESSION_IDLE_TIMEOUT_MS: '0' } });
   const account = await register(app);
   clock.advance(24 * HOUR - MINUTE);
   t.equal((await me(app, account.headers)).statusCode, 200, 'idle for 23 h 59 min, still live');
@@ -71,7 +71,7 @@ t.test('AUTH_SESSION_IDLE_TIMEOUT_MS=0: a session never idles out, it still ends
 });
 
 t.test('a shorter timeout applies; GET /api/auth/sessions, the admin views, the GDPR export and the sweep treat idled-out sessions as gone', async (t) => {
-  const fixture = await authApp(t, { env: { AUTH_SESSION_IDLE_TIMEOUT_MS: String(30 * MINUTE) } });
+  const fixture = await buildAuth(t, { env: { AUTH_SESSION_IDLE_TIMEOUT_MS: String(30 * MINUTE) } });
   const { app, clock, db } = fixture;
   const firstAdmin = await registerAdmin(app);
   const account = await register(app);

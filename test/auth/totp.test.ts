@@ -1,10 +1,10 @@
 import t from 'tap';
 import { codeAt } from '../../src/auth/services/totp-crypto.js';
-import { authHeader } from '../helper.js';
-import { authApp, count, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
+import { authHeader, countRows } from '../helper.js';
+import { buildAuth, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
 
 t.test('setup returns secret, otpauth URL and 10 backup codes; repeated setup replaces the pending secret', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const account = await register(app);
   const first = await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers });
   t.equal(first.statusCode, 200);
@@ -22,14 +22,14 @@ t.test('setup returns secret, otpauth URL and 10 backup codes; repeated setup re
   t.notOk(codes.some((c) => data.backupCodes.includes(c.code_hash)), 'backup codes hashed');
   const second = await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers });
   t.not(second.json().data.secret, data.secret);
-  t.equal(count(db, 'totp_backup_codes'), 10);
+  t.equal(countRows(db, 'totp_backup_codes'), 10);
   const stale = await app.inject({ method: 'POST', url: '/api/auth/totp/verify', headers: account.headers, payload: { totpCode: codeAt(data.secret, Date.parse('2026-03-07T12:00:00.000Z')) } });
   t.equal(stale.statusCode, 400, 'the replaced secret no longer verifies');
   t.equal(stale.json().error, 'Invalid TOTP code. Please try again.');
 });
 
 t.test('verify enables 2FA; setup afterwards is 409; status reports it', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app } = fixture;
   const account = await register(app);
   const before = await app.inject({ url: '/api/auth/totp/status', headers: account.headers });
@@ -50,7 +50,7 @@ t.test('verify enables 2FA; setup afterwards is 409; status reports it', async (
 });
 
 t.test('login with 2FA: two steps, wrong code, replayed code, numeric code never bypasses', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, clock, db } = fixture;
   const account = await register(app);
   const { secret } = await enableTotp(fixture, account);
@@ -58,7 +58,7 @@ t.test('login with 2FA: two steps, wrong code, replayed code, numeric code never
   const step1 = await login(app, account.email);
   t.equal(step1.statusCode, 200);
   t.same(step1.json(), { ok: false, error: '2FA_REQUIRED', totpRequired: true });
-  const sessions = count(db, 'sessions');
+  const sessions = countRows(db, 'sessions');
 
   const wrongPassword = await login(app, account.email, 'wrong password', { totpCode: codeAt(secret, clock.now()) });
   t.equal(wrongPassword.statusCode, 401);
@@ -73,7 +73,7 @@ t.test('login with 2FA: two steps, wrong code, replayed code, numeric code never
     t.equal(res.statusCode, 400, `totpCode ${JSON.stringify(totpCode)} is a 400`);
     t.notOk(res.json().data?.token, 'no token');
   }
-  t.equal(count(db, 'sessions'), sessions, 'no session from a failed second step');
+  t.equal(countRows(db, 'sessions'), sessions, 'no session from a failed second step');
 
   const code = codeAt(secret, clock.now());
   const ok = await login(app, account.email, PASSWORD, { totpCode: code });
@@ -93,7 +93,7 @@ t.test('login with 2FA: two steps, wrong code, replayed code, numeric code never
 });
 
 t.test('±1 step window', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, clock } = fixture;
   const account = await register(app);
   const { secret } = await enableTotp(fixture, account);
@@ -106,7 +106,7 @@ t.test('±1 step window', async (t) => {
 });
 
 t.test('backup codes are single use; regenerated codes void the old ones', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, clock } = fixture;
   const account = await register(app);
   const { secret, backupCodes } = await enableTotp(fixture, account);
@@ -129,7 +129,7 @@ t.test('backup codes are single use; regenerated codes void the old ones', async
 });
 
 t.test('disable needs password and a code; it ends the other sessions', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const { app, clock, db } = fixture;
   const account = await register(app);
   const { secret, backupCodes } = await enableTotp(fixture, account);
@@ -144,20 +144,20 @@ t.test('disable needs password and a code; it ends the other sessions', async (t
   t.equal(wrongPassword.statusCode, 401);
   const wrongBackup = await app.inject({ method: 'POST', url: '/api/auth/totp/disable', headers: account.headers, payload: { password: PASSWORD, backupCode: 'zzzzzzzzzz' } });
   t.equal(wrongBackup.statusCode, 401);
-  t.equal(count(db, 'totp_secrets'), 1, 'still enabled');
+  t.equal(countRows(db, 'totp_secrets'), 1, 'still enabled');
 
   const res = await app.inject({ method: 'POST', url: '/api/auth/totp/disable', headers: account.headers, payload: { password: PASSWORD, backupCode: backupCodes[3] } });
   t.equal(res.statusCode, 200);
   t.same(res.json().data, { message: 'Two-factor authentication disabled' });
-  t.equal(count(db, 'totp_secrets'), 0);
-  t.equal(count(db, 'totp_backup_codes'), 0);
+  t.equal(countRows(db, 'totp_secrets'), 0);
+  t.equal(countRows(db, 'totp_backup_codes'), 0);
   t.equal((await app.inject({ url: '/api/auth/me', headers: account.headers })).statusCode, 200, 'this session kept');
   t.equal((await app.inject({ url: '/api/auth/me', headers: authHeader(other) })).statusCode, 401, 'other sessions revoked');
   t.equal((await login(app, account.email)).statusCode, 200, 'password alone signs in again');
 });
 
 t.test('TOTP guessing is limited to 5 failures per 15 minutes per user', async (t) => {
-  const fixture = await authApp(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
+  const fixture = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
   const { app, clock } = fixture;
   const account = await register(app);
   const { secret } = (await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers })).json().data as { secret: string };
@@ -175,7 +175,7 @@ t.test('TOTP guessing is limited to 5 failures per 15 minutes per user', async (
 });
 
 t.test('TOTP routes need a session', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   for (const [method, url] of [['POST', '/api/auth/totp/setup'], ['POST', '/api/auth/totp/verify'], ['POST', '/api/auth/totp/disable'], ['GET', '/api/auth/totp/status'], ['POST', '/api/auth/totp/backup-codes']] as const) {
     const res = await app.inject({ method, url, payload: method === 'POST' ? {} : undefined });
     t.equal(res.statusCode, 401, url);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { managerApp, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
+import { buildManager, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
 
 /**
  * Fleet search and sort (additive to the contract): `q` is a hostname prefix ignoring ASCII
@@ -7,7 +7,7 @@ import { managerApp, OPERATOR, register, type RegisteredAgent } from './fixtures
  * Every combination with the existing filters pages like the plain SQL below and totals exactly.
  */
 t.test('agent list: q, sort and order on every filter combination page and total like a plain query', async (t) => {
-  const { app, db, clock } = await managerApp(t);
+  const { app, db, clock } = await buildManager(t);
   const names = ['Web-01', 'web-02', 'WEB-10', 'web_x', 'webby', 'db-01', 'DB-02', 'edge%1', 'edge-2', 'Ünïcode-1', 'web-03', 'mail', 'web-04', 'web[1', 'web-05'];
   const orgs = ['default', 'acme'];
   const tagSets = [['prod'], ['prod', 'web'], [], ['web']];
@@ -89,7 +89,7 @@ t.test('agent list: q, sort and order on every filter combination page and total
 });
 
 t.test('agent list: a bad q, sort or order is a 400 in the envelope', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   await register(app);
   const cases: Array<[string, RegExp]> = [
     ['sort=name', /sort must be one of registeredAt, hostname, lastHeartbeat/],

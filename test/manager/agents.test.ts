@@ -1,12 +1,12 @@
 import t from 'tap';
 import { forbidden } from '../../src/shared/errors.js';
-import { authHeader } from '../helper.js';
-import { countRows, ENROLL_TOKEN, event, managerApp, OPERATOR, register } from './fixtures.js';
+import { authHeader, countRows } from '../helper.js';
+import { ENROLL_TOKEN, event, buildManager, OPERATOR, register } from './fixtures.js';
 
 const AGENT_TOKEN = /^pga_[0-9A-Za-z]{40}$/;
 
 t.test('registration returns the agent object with a flat agentToken, stored only as SHA-256', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const res = await app.inject({
     method: 'POST',
     url: '/api/agents/register',
@@ -40,7 +40,7 @@ t.test('registration returns the agent object with a flat agentToken, stored onl
 });
 
 t.test('ip defaults to the client address; an invalid ip is a 400', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const agent = await register(app, { ip: undefined });
   t.equal(agent.body.ip, '127.0.0.1');
   const bad = await app.inject({ method: 'POST', url: '/api/agents/register', headers: OPERATOR, payload: { hostname: 'h2', os: 'linux', version: '1', ip: '999.1.1.1' } });
@@ -52,7 +52,7 @@ t.test('ip defaults to the client address; an invalid ip is a 400', async (t) =>
 });
 
 t.test('registering the same hostname + org again returns the agent with a fresh token and kills the old one', async (t) => {
-  const { app, db, clock } = await managerApp(t);
+  const { app, db, clock } = await buildManager(t);
   const first = await register(app, { org_id: 'acme', tags: ['a'] });
   clock.advance(5000);
   const res = await app.inject({
@@ -81,7 +81,7 @@ t.test('registering the same hostname + org again returns the agent with a fresh
 });
 
 t.test('registration validation names the field and stores nothing', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const valid = { hostname: 'web-01', os: 'linux', version: '1.0.0' };
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ ...valid, hostname: '' }, /hostname/],
@@ -111,7 +111,7 @@ t.test('registration validation names the field and stores nothing', async (t) =
 });
 
 t.test('401 without or with a wrong token, on every protected route', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const agent = await register(app);
   const routes: [string, string][] = [
     ['POST', '/api/agents/register'],
@@ -143,7 +143,7 @@ t.test('401 without or with a wrong token, on every protected route', async (t) 
 });
 
 t.test('an agent token works only on its own heartbeat, events and policy: 403 elsewhere', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const a = await register(app, { hostname: 'a' });
   const b = await register(app, { hostname: 'b' });
   const own: [string, string, unknown][] = [
@@ -185,7 +185,7 @@ t.test('an agent token works only on its own heartbeat, events and policy: 403 e
 });
 
 t.test('the enroll token may only register', async (t) => {
-  const { app } = await managerApp(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+  const { app } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
   const agent = await register(app, { hostname: 'enrolled' }, authHeader(ENROLL_TOKEN));
   t.match(agent.token, AGENT_TOKEN);
   for (const [method, url] of [
@@ -203,13 +203,13 @@ t.test('the enroll token may only register', async (t) => {
 });
 
 t.test('without MANAGER_ENROLL_TOKEN no other token is accepted for registration', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const res = await app.inject({ method: 'POST', url: '/api/agents/register', headers: authHeader(ENROLL_TOKEN), payload: { hostname: 'h', os: 'linux', version: '1' } });
   t.equal(res.statusCode, 401);
 });
 
 t.test('heartbeat stores metrics, returns status and pendingPolicies; 404 for unknown agents', async (t) => {
-  const { app, db, clock } = await managerApp(t);
+  const { app, db, clock } = await buildManager(t);
   const agent = await register(app);
   clock.advance(10_000);
   const res = await app.inject({
@@ -248,7 +248,7 @@ t.test('heartbeat stores metrics, returns status and pendingPolicies; 404 for un
 });
 
 t.test('pendingPolicies is 1 until the agent reports the version of the policy that applies to it', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const agent = await register(app);
   const beat = async (payload: object = {}) =>
     (await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers, payload })).json().data.pendingPolicies;
@@ -263,7 +263,7 @@ t.test('pendingPolicies is 1 until the agent reports the version of the policy t
 });
 
 t.test('list filters by status, org and tags (all must match) with pagination', async (t) => {
-  const { app, clock, config } = await managerApp(t);
+  const { app, clock, config } = await buildManager(t);
   const old = await register(app, { hostname: 'old', org_id: 'acme', tags: ['prod'] });
   clock.advance(config.manager.offlineTimeoutMs);
   const stale = await register(app, { hostname: 'stale', org_id: 'acme', tags: ['prod', 'eu'] });
@@ -300,7 +300,7 @@ t.test('list filters by status, org and tags (all must match) with pagination', 
 });
 
 t.test('detail: metrics, recentThreats of the last 24 h, activePolicyVersion and the applied one; 404', async (t) => {
-  const { app, clock } = await managerApp(t);
+  const { app, clock } = await buildManager(t);
   const agent = await register(app, { org_id: 'acme' });
   const other = await register(app, { hostname: 'other', org_id: 'acme' });
   const day = 24 * 3600 * 1000;
@@ -337,7 +337,7 @@ t.test('detail: metrics, recentThreats of the last 24 h, activePolicyVersion and
 });
 
 t.test('deregister removes the agent and its token but keeps its events', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const agent = await register(app, { tags: ['x'] });
   await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/events`, headers: agent.headers, payload: { events: [event(), event()] } });
   const res = await app.inject({ method: 'DELETE', url: `/api/agents/${agent.id}`, headers: OPERATOR });
@@ -354,7 +354,7 @@ t.test('deregister removes the agent and its token but keeps its events', async 
 });
 
 t.test('rate limit: per agent once its token is verified, per IP otherwise; 401s count; /health exempt', async (t) => {
-  const { app } = await managerApp(t, { env: { MANAGER_RATE_LIMIT: '5' } });
+  const { app } = await buildManager(t, { env: { MANAGER_RATE_LIMIT: '5' } });
   const a = await register(app, { hostname: 'a' });
   const b = await register(app, { hostname: 'b' });
   // Two registrations used 2 of the IP's 5; agents have their own buckets.
@@ -374,7 +374,7 @@ t.test('rate limit: per agent once its token is verified, per IP otherwise; 401s
 
 t.test('a registration hook (the later quota check) can refuse a new agent inside the transaction', async (t) => {
   const seen: { orgId: string; hostname: string }[] = [];
-  const { app, db } = await managerApp(t, {
+  const { app, db } = await buildManager(t, {
     manager: {
       registrationHooks: [
         (agent) => {

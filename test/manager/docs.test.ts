@@ -1,8 +1,8 @@
 import t from 'tap';
-import { managerApp } from './fixtures.js';
+import { buildManager } from './fixtures.js';
 
 t.test('the OpenAPI document lists every Manager route and hides no secret', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const res = await app.inject({ url: '/docs/json' });
   t.equal(res.statusCode, 200);
   const doc = res.json() as { paths: Record<string, Record<string, unknown>> };
@@ -32,7 +32,7 @@ t.test('the OpenAPI document lists every Manager route and hides no secret', asy
 });
 
 t.test('the dashboard files are served without a token, with their types and the strict CSP', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   for (const [url, type] of [
     ['/', 'text/html'],
     ['/dashboard', 'text/html'],

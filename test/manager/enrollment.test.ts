@@ -1,17 +1,17 @@
 import t from 'tap';
 import type { App } from '../../src/shared/base-app.js';
 import type { Db } from '../../src/shared/db/open.js';
-import { authApp, PASSWORD, register as registerAccount, registerAdmin, type Account } from '../auth/fixtures.js';
-import { authHeader } from '../helper.js';
-import { countRows, ENROLL_TOKEN, managerApp, OPERATOR, register } from './fixtures.js';
+import { buildAuth, PASSWORD, register as registerAccount, registerAdmin, type Account } from '../auth/fixtures.js';
+import { authHeader, countRows } from '../helper.js';
+import { ENROLL_TOKEN, buildManager, OPERATOR, register } from './fixtures.js';
 
 const INSTALLER = authHeader(ENROLL_TOKEN);
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The Auth Server and the Manager over one database file and one clock, as in the process. */
-async function platform(t: Parameters<typeof managerApp>[0]) {
-  const auth = await authApp(t);
-  const manager = await managerApp(t, { db: auth.db, clock: auth.clock, env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+async function platform(t: Parameters<typeof buildManager>[0]) {
+  const auth = await buildAuth(t);
+  const manager = await buildManager(t, { db: auth.db, clock: auth.clock, env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
   return { auth: auth.app, manager: manager.app, db: auth.db, clock: auth.clock };
 }
 
@@ -36,7 +36,7 @@ async function listed(auth: App, owner: Account) {
 }
 
 t.test('the install token registers new agents but cannot re-register one: 409 and the running agent keeps its token', async (t) => {
-  const { app, db, clock } = await managerApp(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+  const { app, db, clock } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
   const running = await register(app, { hostname: 'web-01', org_id: 'acme', version: '1.0.0' }, INSTALLER);
   t.equal(running.body.orgId, 'acme');
   const before = db.prepare('SELECT * FROM agents WHERE id = ?').get(running.id);
@@ -59,7 +59,7 @@ t.test('the install token registers new agents but cannot re-register one: 409 a
 });
 
 t.test("the install token cannot put an agent into a user's org; nothing is stored and the quota is untouched", async (t) => {
-  const { app, db } = await managerApp(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+  const { app, db } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
   insertUser(db, 'usr_owner');
   const res = await registration(app, INSTALLER, { org_id: 'usr_owner' });
   t.equal(res.statusCode, 403);
@@ -173,7 +173,7 @@ t.test("suspending or deleting the owner stops the owner's enrollment tokens at 
   const session = authHeader(login.json().data.token);
   const deleted = await auth.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: session, payload: { password: PASSWORD } });
   t.equal(deleted.statusCode, 200, deleted.body);
-  t.equal((db.prepare('SELECT count(*) AS n FROM enroll_tokens WHERE id = ?').get(enroll.id) as { n: number }).n, 0, 'the token row is gone');
+  t.equal((db.prepare('SELECT countRows(*) AS n FROM enroll_tokens WHERE id = ?').get(enroll.id) as { n: number }).n, 0, 'the token row is gone');
   const after = await registration(manager, enroll.headers, { hostname: 'web-02' });
   t.equal(after.statusCode, 401);
   t.equal(countRows(db, 'agents'), 0, "the owner's agents went with the account");
@@ -181,7 +181,7 @@ t.test("suspending or deleting the owner stops the owner's enrollment tokens at 
 
 t.test('a configured install token that happens to start with pge_ is still the install token', async (t) => {
   const installer = `pge_${'x'.repeat(40)}`;
-  const { app } = await managerApp(t, { env: { MANAGER_ENROLL_TOKEN: installer } });
+  const { app } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: installer } });
   const res = await registration(app, authHeader(installer), { org_id: 'acme' });
   t.equal(res.statusCode, 201, res.body);
   t.equal((await registration(app, authHeader(installer), { org_id: 'acme' })).statusCode, 409, 'with the install token rules');

@@ -1,8 +1,9 @@
 import t from 'tap';
-import { countRows, event, managerApp, OPERATOR, register } from './fixtures.js';
+import { event, buildManager, OPERATOR, register } from './fixtures.js';
+import { countRows } from '../helper.js';
 
 t.test('a batch is stored with ids, normalised timestamps and the agent hostname', async (t) => {
-  const { app, db, clock } = await managerApp(t);
+  const { app, db, clock } = await buildManager(t);
   const agent = await register(app, { org_id: 'acme' });
   clock.advance(1000);
   const res = await app.inject({
@@ -50,7 +51,7 @@ t.test('a batch is stored with ids, normalised timestamps and the agent hostname
 });
 
 t.test('a bad item is a 400 naming its index, and none of the batch is stored', async (t) => {
-  const { app, db, clock } = await managerApp(t);
+  const { app, db, clock } = await buildManager(t);
   const agent = await register(app);
   const future = new Date(clock.now() + 5 * 60_000 + 1000).toISOString();
   const nearFuture = new Date(clock.now() + 4 * 60_000).toISOString();
@@ -91,7 +92,7 @@ t.test('a bad item is a 400 naming its index, and none of the batch is stored', 
 });
 
 t.test('a batch is all or nothing when the transaction fails midway', async (t) => {
-  const { app, db } = await managerApp(t, {
+  const { app, db } = await buildManager(t, {
     manager: {
       ingestHooks: [
         (_agent, rows) => {
@@ -109,7 +110,7 @@ t.test('a batch is all or nothing when the transaction fails midway', async (t) 
 });
 
 t.test('events for an unknown agent are a 404; bodies up to 8 MiB are read, larger is 413', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const agent = await register(app);
   const res = await app.inject({ method: 'POST', url: '/api/agents/agent-none/events', headers: OPERATOR, payload: { events: [event()] } });
   t.equal(res.statusCode, 404);
@@ -124,7 +125,7 @@ t.test('events for an unknown agent are a 404; bodies up to 8 MiB are read, larg
 });
 
 t.test('threats query: filters, pagination, newest first; bad ISO time is 400', async (t) => {
-  const { app, clock } = await managerApp(t);
+  const { app, clock } = await buildManager(t);
   const a = await register(app, { hostname: 'a', org_id: 'acme' });
   const b = await register(app, { hostname: 'b' });
   const at = (minutesAgo: number) => new Date(clock.now() - minutesAgo * 60_000).toISOString();
@@ -164,7 +165,7 @@ t.test('threats query: filters, pagination, newest first; bad ISO time is 400', 
 });
 
 t.test('summary by period with severity, types, top agents and top source IPs', async (t) => {
-  const { app, clock } = await managerApp(t);
+  const { app, clock } = await buildManager(t);
   const a = await register(app, { hostname: 'a', org_id: 'acme' });
   const b = await register(app, { hostname: 'b' });
   const hoursAgo = (h: number) => new Date(clock.now() - h * 3600_000).toISOString();
@@ -219,7 +220,7 @@ t.test('summary by period with severity, types, top agents and top source IPs', 
 });
 
 t.test('overview: agent counts by status and os, threat summaries, top threats, active policy', async (t) => {
-  const { app, clock, config } = await managerApp(t);
+  const { app, clock, config } = await buildManager(t);
   const empty = (await app.inject({ url: '/api/overview', headers: OPERATOR })).json().data;
   t.same(empty, {
     totalAgents: 0,

@@ -20,7 +20,7 @@ export interface ManagerTestApp {
 }
 
 /** A Manager on a fresh temp file with a ManualClock and direct access to its sweeper. */
-export async function managerApp(
+export async function buildManager(
   t: Test,
   options: { env?: Record<string, string>; db?: Db; config?: ResolvedConfig; clock?: ManualClock; manager?: ManagerOptions } = {},
 ): Promise<ManagerTestApp> {
@@ -62,9 +62,6 @@ export async function register(app: App, payload: Record<string, unknown> = {}, 
   return { id: data.id, token: data.agentToken, headers: authHeader(data.agentToken), body: data };
 }
 
-export function countRows(db: Db, table: string): number {
-  return (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
-}
 
 export function event(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return { type: 'brute_force', severity: 'high', details: { sourceIp: '203.0.113.7', attempts: 12 }, ...overrides };

@@ -12,13 +12,13 @@ import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { pino } from 'pino';
 import { testConfig, testDb } from '../helper.js';
-import { managerApp, OPERATOR, register } from './fixtures.js';
+import { buildManager, OPERATOR, register } from './fixtures.js';
 
 const streamEvents = (db: Db, event: string) =>
   (db.prepare('SELECT data FROM stream_events WHERE event = ? ORDER BY id').all(event) as { data: string }[]).map((row) => JSON.parse(row.data) as Record<string, unknown>);
 
 t.test('a revoked agent token is refused on the very next request, however it was revoked', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const beat = (id: string, headers: Record<string, string>) => app.inject({ method: 'POST', url: `/api/agents/${id}/heartbeat`, headers, payload: {} });
 
   // Re-registration replaces the token: the old one is dead at once, though it just worked.
@@ -46,7 +46,7 @@ t.test('a revoked agent token is refused on the very next request, however it wa
 });
 
 t.test('an answered heartbeat is already in every read: detail, lists by status, overview and health', async (t) => {
-  const { app, clock, config } = await managerApp(t);
+  const { app, clock, config } = await buildManager(t);
   const agents = await Promise.all(['a', 'b', 'c'].map((hostname) => register(app, { hostname })));
   clock.advance(config.manager.offlineTimeoutMs);
   const beats = await Promise.all(
@@ -65,7 +65,7 @@ t.test('an answered heartbeat is already in every read: detail, lists by status,
 });
 
 t.test('heartbeats arriving together from an offline agent: each answered, agent_online announced once, before the answers', async (t) => {
-  const { app, db, clock, config } = await managerApp(t);
+  const { app, db, clock, config } = await buildManager(t);
   const agent = await register(app, { hostname: 'flaky', ip: '10.9.9.9' });
   clock.advance(config.manager.offlineTimeoutMs + 1);
   const before = streamEvents(db, 'agent_online').length;

@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
 import { filterCombinations, testConfig } from '../helper.js';
-import { managerApp, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
+import { buildManager, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -99,7 +99,7 @@ function checkRecount(t: Test, db: Db, now: number, label: string) {
 }
 
 t.test('summaries, the overview and recent threats stay exact while the windows move, lag behind or run ahead', async (t) => {
-  const { app, db, clock, sweeper } = await managerApp(t);
+  const { app, db, clock, sweeper } = await buildManager(t);
   const next = random(19);
   const agents = [
     await register(app, { hostname: 'web-01' }),
@@ -147,7 +147,7 @@ function referencePage(db: Db, where: string, params: Record<string, unknown>, l
 }
 
 t.test('threat list: pages as before on every filter combination; totals exact from the counts, else counted up to 10,000', async (t) => {
-  const { app, db, clock } = await managerApp(t);
+  const { app, db, clock } = await buildManager(t);
   const next = random(7);
   const busy = await register(app, { hostname: 'busy', org_id: 'acme' });
   const quiet = await register(app, { hostname: 'quiet' });
@@ -182,7 +182,7 @@ t.test('threat list: pages as before on every filter combination; totals exact f
 });
 
 t.test('agent list: pages and exact totals on every filter combination; fleet counts follow registrations and removals', async (t) => {
-  const { app, db, clock } = await managerApp(t);
+  const { app, db, clock } = await buildManager(t);
   const orgs = ['default', 'acme', 'globex'];
   const tagSets = [['prod'], ['prod', 'web'], ['web'], [], ['prod', 'db']];
   const agents: RegisteredAgent[] = [];
@@ -227,7 +227,7 @@ t.test('agent list: pages and exact totals on every filter combination; fleet co
 });
 
 t.test('the sweep walks the fleet in steps: hundreds of transitions at once, each stored and announced once', async (t) => {
-  const { app, db, clock, sweeper } = await managerApp(t);
+  const { app, db, clock, sweeper } = await buildManager(t);
   const insert = db.prepare(`
     WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < @count)
     INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
@@ -280,7 +280,7 @@ t.test('migration 11 counts the events, agents and policies already stored', asy
   migrate(db, MIGRATIONS);
 
   const clock = new ManualClock(now);
-  const { app } = await managerApp(t, { db, config, clock });
+  const { app } = await buildManager(t, { db, config, clock });
   const agents = (db.prepare('SELECT id FROM agents').all() as { id: string }[]).map(({ id }) => ({ id }) as RegisteredAgent);
   await checkCounts(t, app, db, now, agents, 'migrated');
   const list = (await app.inject({ url: '/api/threats?limit=10', headers: OPERATOR })).json();

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { countRows, managerApp, OPERATOR, register } from './fixtures.js';
+import { buildManager, OPERATOR, register } from './fixtures.js';
+import { countRows } from '../helper.js';
 
 const blockIp = { type: 'block_ip', config: { trigger: 'brute_force', threshold: 5, duration: '24h', scope: 'host' } };
 const alert = { type: 'alert_threshold', config: { severity: 'high', countPerHour: 10, notifyChannels: ['email', 'slack'] } };
@@ -7,7 +8,7 @@ const respond = { type: 'auto_respond', config: { trigger: 'malware_detected', a
 const custom = { type: 'custom', config: { condition: 'event.type == "x"', action: 'log', params: { level: 'warn' } }, enabled: false };
 
 t.test('create: 201 with version vN, rules with enabled defaulting to true, broadcastedTo', async (t) => {
-  const { app, clock, config } = await managerApp(t);
+  const { app, clock, config } = await buildManager(t);
   await register(app, { hostname: 'online-1' });
   await register(app, { hostname: 'acme-1', org_id: 'acme' });
   clock.advance(config.manager.heartbeatTimeoutMs);
@@ -41,7 +42,7 @@ t.test('create: 201 with version vN, rules with enabled defaulting to true, broa
 });
 
 t.test('broadcastedTo counts the online agents a policy applies to (override and org policies shadow)', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const plain = await register(app, { hostname: 'plain' });
   await register(app, { hostname: 'acme-1', org_id: 'acme' });
   await register(app, { hostname: 'acme-2', org_id: 'acme' });
@@ -55,7 +56,7 @@ t.test('broadcastedTo counts the online agents a policy applies to (override and
 });
 
 t.test('rule configs are validated per type, naming the field; nothing stored', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const with_ = (rule: object) => ({ name: 'p', rules: [blockIp, rule] });
   const cases: [object, string][] = [
     [with_({ ...blockIp, config: { ...blockIp.config, threshold: 0 } }), 'rules[1].config.threshold must be >= 1'],
@@ -100,7 +101,7 @@ t.test('rule configs are validated per type, naming the field; nothing stored', 
 });
 
 t.test('active: newest global without org_id; with org_id the org policy else the global; null when none', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const active = async (query = '') => (await app.inject({ url: `/api/policy/active${query}`, headers: OPERATOR })).json();
   t.same(await active(), { ok: true, data: null });
   t.same(await active('?org_id=acme'), { ok: true, data: null });
@@ -117,7 +118,7 @@ t.test('active: newest global without org_id; with org_id the org policy else th
 });
 
 t.test('agent policy: override, else org, else global; PUT and DELETE overrides; 404s', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const agent = await register(app, { org_id: 'acme' });
   const view = async (headers = agent.headers) => {
     const res = await app.inject({ url: `/api/policy/agent/${agent.id}`, headers });
@@ -158,7 +159,7 @@ t.test('agent policy: override, else org, else global; PUT and DELETE overrides;
 });
 
 t.test('history lists every version newest first, paginated; the overview shows the newest global version', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const agent = await register(app);
   const create = (payload: object) => app.inject({ method: 'POST', url: '/api/policy', headers: OPERATOR, payload });
   await create({ name: 'g1', rules: [blockIp] });

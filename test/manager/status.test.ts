@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sweepIntervalMs } from '../../src/manager/jobs/sweeper.js';
 import { statusAt } from '../../src/manager/services/status.js';
-import { managerApp, OPERATOR, register } from './fixtures.js';
+import { buildManager, OPERATOR, register } from './fixtures.js';
 import type { Db } from '../../src/shared/db/open.js';
 
 const streamEvents = (db: Db) =>
@@ -22,7 +22,7 @@ t.test('status boundaries follow the configured timeouts', async (t) => {
 });
 
 t.test('the sweep stores online → stale → offline and emits agent_offline once', async (t) => {
-  const { app, db, clock, sweeper, config } = await managerApp(t);
+  const { app, db, clock, sweeper, config } = await buildManager(t);
   const agent = await register(app, { hostname: 'edge-1', ip: '10.1.1.1' });
   const other = await register(app, { hostname: 'edge-2' });
   t.same(sweeper.sweep(), { offline: [], stale: [] });
@@ -54,7 +54,7 @@ t.test('the sweep stores online → stale → offline and emits agent_offline on
 });
 
 t.test('a stale agent heartbeating is announced online; an agent skipping stale still goes offline', async (t) => {
-  const { app, db, clock, sweeper, config } = await managerApp(t);
+  const { app, db, clock, sweeper, config } = await buildManager(t);
   const agent = await register(app);
   clock.advance(config.manager.heartbeatTimeoutMs + 1);
   const before = streamEvents(db).length;
@@ -66,7 +66,7 @@ t.test('a stale agent heartbeating is announced online; an agent skipping stale 
 });
 
 t.test('the sweeper runs by itself after ready and stops on close', async (t) => {
-  const { app, db, clock } = await managerApp(t, { env: { MANAGER_HEARTBEAT_TIMEOUT_MS: '1000', MANAGER_OFFLINE_TIMEOUT_MS: '2000' } });
+  const { app, db, clock } = await buildManager(t, { env: { MANAGER_HEARTBEAT_TIMEOUT_MS: '1000', MANAGER_OFFLINE_TIMEOUT_MS: '2000' } });
   const agent = await register(app);
   clock.advance(5000);
   const deadline = Date.now() + 3000;

@@ -7,7 +7,7 @@ import { createStreamStore } from '../../src/manager/stores/stream.js';
 import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { testConfig, testDb } from '../helper.js';
-import { event, managerApp, OPERATOR, register } from './fixtures.js';
+import { event, buildManager, OPERATOR, register } from './fixtures.js';
 
 interface Frame {
   id?: number;
@@ -75,8 +75,8 @@ function openStream(app: App, headers: Record<string, string> = OPERATOR) {
   return stream;
 }
 
-async function listening(t: Parameters<typeof managerApp>[0], options: Parameters<typeof managerApp>[1] = {}) {
-  const built = await managerApp(t, options);
+async function listening(t: Parameters<typeof buildManager>[0], options: Parameters<typeof buildManager>[1] = {}) {
+  const built = await buildManager(t, options);
   await built.app.listen({ port: 0, host: '127.0.0.1' });
   return built;
 }

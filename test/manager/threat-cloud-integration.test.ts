@@ -1,20 +1,20 @@
 import t from 'tap';
-import { authHeader } from '../helper.js';
-import { BOOTSTRAP_KEY, buildTc, operatorKey, threat, userKey } from '../threat-cloud/fixtures.js';
-import { countRows, event, managerApp, OPERATOR, register } from './fixtures.js';
+import { authHeader, countRows } from '../helper.js';
+import { BOOTSTRAP_KEY, buildThreatCloud, operatorKey, threat, userKey } from '../threat-cloud/fixtures.js';
+import { event, buildManager, OPERATOR, register } from './fixtures.js';
 
 /** A Manager and a Threat Cloud over one database file, as in the process. */
-async function platform(t: Parameters<typeof managerApp>[0]) {
-  const manager = await managerApp(t);
-  const tc = await buildTc(t, { db: manager.db });
+async function platform(t: Parameters<typeof buildManager>[0]) {
+  const manager = await buildManager(t);
+  const tc = await buildThreatCloud(t, { db: manager.db });
   const lookup = async (ip: string) => (await tc.app.inject({ url: `/api/iocs/${encodeURIComponent(ip)}`, headers: authHeader(BOOTSTRAP_KEY) })).json().data;
   return { ...manager, tc, lookup };
 }
 
-const post = (app: Awaited<ReturnType<typeof managerApp>>['app'], agentId: string, events: unknown[]) =>
+const post = (app: Awaited<ReturnType<typeof buildManager>>['app'], agentId: string, events: unknown[]) =>
   app.inject({ method: 'POST', url: `/api/agents/${agentId}/events`, headers: OPERATOR, payload: { events } });
 
-const reportersOf = (db: Awaited<ReturnType<typeof managerApp>>['db'], ip: string) =>
+const reportersOf = (db: Awaited<ReturnType<typeof buildManager>>['db'], ip: string) =>
   db.prepare(`SELECT r.reporter_id FROM ioc_reporters r JOIN iocs i ON i.id = r.ioc_id WHERE i.value = ? ORDER BY 1`).pluck().all(ip);
 
 t.test('an event from a public source IP becomes a Threat Cloud report of the Manager, at once', async (t) => {

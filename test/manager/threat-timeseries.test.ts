@@ -6,7 +6,7 @@ import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
 import { testConfig } from '../helper.js';
-import { event, managerApp, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
+import { event, buildManager, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -77,7 +77,7 @@ async function checkSeries(t: Test, app: App, db: Db, now: number, label: string
 t.test('time series: every bucket aligned in UTC, counts exact and equal to the summary, per org, as time passes and data is deleted', async (t) => {
   // Not on a bucket boundary, so the first bucket of every period is partial.
   const clock = new ManualClock(Date.parse('2026-03-07T12:02:17.123Z'));
-  const { app, db, sweeper } = await managerApp(t, { clock });
+  const { app, db, sweeper } = await buildManager(t, { clock });
   const next = random(14);
   const web = await register(app, { hostname: 'web-01' });
   const db1 = await register(app, { hostname: 'db-01', org_id: 'acme' });
@@ -118,7 +118,7 @@ t.test('time series: every bucket aligned in UTC, counts exact and equal to the 
 });
 
 t.test('time series: operator only; a bad period is a 400 in the envelope', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const agent = await register(app);
   t.equal((await app.inject({ url: '/api/threats/timeseries' })).statusCode, 401, 'no token');
   const summaryAsAgent = await app.inject({ url: '/api/threats/summary', headers: agent.headers });
@@ -148,6 +148,6 @@ t.test('migration 14 fills the buckets from the events already stored', async (t
       CASE sev WHEN 0 THEN 'low' WHEN 1 THEN 'medium' WHEN 2 THEN 'high' ELSE 'critical' END, '{}', '', @now - age, ''
     FROM e ORDER BY @now - age`).run({ now });
   migrate(db, MIGRATIONS);
-  const { app } = await managerApp(t, { db, config, clock: new ManualClock(now) });
+  const { app } = await buildManager(t, { db, config, clock: new ManualClock(now) });
   await checkSeries(t, app, db, now, 'migrated');
 });

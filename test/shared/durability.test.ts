@@ -2,10 +2,10 @@ import path from 'node:path';
 import t from 'tap';
 import { commitDurably, durableTransaction, writeDurably } from '../../src/shared/db/durable.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
-import { authApp, register as registerAccount, login } from '../auth/fixtures.js';
+import { buildAuth, register as registerAccount, login } from '../auth/fixtures.js';
 import { tempDir } from '../helper.js';
-import { event, managerApp, register as registerAgent, OPERATOR } from '../manager/fixtures.js';
-import { buildTc, threat } from '../threat-cloud/fixtures.js';
+import { event, buildManager, register as registerAgent, OPERATOR } from '../manager/fixtures.js';
+import { buildThreatCloud, threat } from '../threat-cloud/fixtures.js';
 
 const NORMAL = 1;
 const FULL = 2;
@@ -88,9 +88,9 @@ function recordCommitLevels(db: Db, tables: string[]) {
 }
 
 t.test('credentials and audit entries commit with FULL; fleet telemetry and agent reports with NORMAL', async (t) => {
-  const manager = await managerApp(t);
-  const tc = await buildTc(t, { db: manager.db });
-  const auth = await authApp(t, { db: manager.db });
+  const manager = await buildManager(t);
+  const tc = await buildThreatCloud(t, { db: manager.db });
+  const auth = await buildAuth(t, { db: manager.db });
   const { levels, clear } = recordCommitLevels(manager.db, [
     'users', 'sessions', 'audit_log', 'api_keys', 'totp_secrets', 'agents', 'threat_events', 'iocs', 'tc_audit_log',
   ]);

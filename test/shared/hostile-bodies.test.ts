@@ -3,9 +3,10 @@ import { Type } from '@sinclair/typebox';
 import type { InjectOptions } from 'fastify';
 import { createBaseApp, type App } from '../../src/shared/base-app.js';
 import { createdReplies, ok } from '../../src/shared/envelope.js';
-import { authApp, uniqueEmail } from '../auth/fixtures.js';
-import { countRows, event, managerApp, OPERATOR, register } from '../manager/fixtures.js';
-import { buildTc, count, threat } from '../threat-cloud/fixtures.js';
+import { buildAuth, uniqueEmail } from '../auth/fixtures.js';
+import { event, buildManager, OPERATOR, register } from '../manager/fixtures.js';
+import { buildThreatCloud, threat } from '../threat-cloud/fixtures.js';
+import { countRows } from '../helper.js';
 
 const TOO_DEEP = { ok: false, error: 'Body is nested too deeply', code: 'BODY_TOO_DEEP' };
 const MAX_DEPTH = 32;
@@ -108,7 +109,7 @@ t.test('the JSON parser keeps its other behaviour: malformed, empty, poisoned, w
 });
 
 t.test('Manager: deep event details and policy rules are 400 and store nothing', async (t) => {
-  const { app, db } = await managerApp(t);
+  const { app, db } = await buildManager(t);
   const agent = await register(app);
   const eventsUrl = `/api/agents/${agent.id}/events`;
   const eventsPayload = { events: [event({ details: { sourceIp: '203.0.113.7', nested: '@@deep@@' } })] };
@@ -132,12 +133,12 @@ t.test('Manager: deep event details and policy rules are 400 and store nothing',
 });
 
 t.test('Threat Cloud: deep threat metadata and sighting context are 400 and store nothing', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   t.equal((await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.40')] } })).statusCode, 201);
   const threatsPayload = { threats: [threat('198.51.100.41', { metadata: { nested: '@@deep@@' } })] };
   const sightingPayload = { value: '198.51.100.40', source: 'fw', context: { nested: '@@deep@@' } };
-  const iocs = count(tc.db, 'iocs');
-  const sightings = count(tc.db, 'sightings');
+  const iocs = countRows(tc.db, 'iocs');
+  const sightings = countRows(tc.db, 'sightings');
   for (const [label, url, payload] of [
     ['threats, 100,000 [', '/api/threats', withDeep(threatsPayload, 100_000)],
     ['threats, 33 levels', '/api/threats', bodyOfDepth(threatsPayload, MAX_DEPTH + 1)],
@@ -147,14 +148,14 @@ t.test('Threat Cloud: deep threat metadata and sighting context are 400 and stor
     const res = await tc.inject(json(url, payload));
     t.equal(res.statusCode, 400, label);
     t.same(res.json(), TOO_DEEP, label);
-    t.equal(count(tc.db, 'iocs'), iocs, `${label}: no IoC stored`);
-    t.equal(count(tc.db, 'sightings'), sightings, `${label}: no sighting stored`);
+    t.equal(countRows(tc.db, 'iocs'), iocs, `${label}: no IoC stored`);
+    t.equal(countRows(tc.db, 'sightings'), sightings, `${label}: no sighting stored`);
   }
   t.equal((await tc.inject(json('/api/sightings', bodyOfDepth(sightingPayload, 8)))).statusCode, 201, 'a shallow context is still stored');
 });
 
 t.test('Auth Server: a deep body is 400 before validation and creates no account', async (t) => {
-  const { app, db } = await authApp(t);
+  const { app, db } = await buildAuth(t);
   const users = countRows(db, 'users');
   const payload = () => ({ email: uniqueEmail('deep'), name: 'Deep', password: 'correct horse battery staple', extra: '@@deep@@' });
   for (const [label, body] of [

@@ -8,10 +8,10 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import type { LightMyRequestResponse } from 'fastify';
 import t, { type Test } from 'tap';
 import type { App } from '../../src/shared/base-app.js';
-import { authApp, register as registerAccount } from '../auth/fixtures.js';
+import { buildAuth, register as registerAccount } from '../auth/fixtures.js';
 import { tempDir } from '../helper.js';
-import { managerApp, OPERATOR } from '../manager/fixtures.js';
-import { buildTc, threat } from '../threat-cloud/fixtures.js';
+import { buildManager, OPERATOR } from '../manager/fixtures.js';
+import { buildThreatCloud, threat } from '../threat-cloud/fixtures.js';
 
 type Json = Record<string, unknown>;
 interface Operation {
@@ -150,7 +150,7 @@ async function checkDocument(t: Test, app: App, name: string): Promise<Document>
 }
 
 t.test('Auth Server: the document is valid and says what each route sends', async (t) => {
-  const { app } = await authApp(t);
+  const { app } = await buildAuth(t);
   const doc = await checkDocument(t, app, 'auth');
   const account = await registerAccount(app);
   const me = await app.inject({ url: '/api/auth/me', headers: account.headers });
@@ -161,7 +161,7 @@ t.test('Auth Server: the document is valid and says what each route sends', asyn
 });
 
 t.test('Manager: the document is valid and says what each route sends, the event stream included', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   const doc = await checkDocument(t, app, 'manager');
   const agents = await app.inject({ url: '/api/agents', headers: OPERATOR });
   t.equal(agents.statusCode, 200);
@@ -182,7 +182,7 @@ t.test('Manager: the document is valid and says what each route sends, the event
 });
 
 t.test('Manager: a rate-limited answer carries the headers the document names', async (t) => {
-  const { app } = await managerApp(t, { env: { MANAGER_RATE_LIMIT: '1' } });
+  const { app } = await buildManager(t, { env: { MANAGER_RATE_LIMIT: '1' } });
   const doc = await documentOf(app);
   await app.inject({ url: '/api/agents', headers: OPERATOR });
   const limited = await app.inject({ url: '/api/agents', headers: OPERATOR });
@@ -192,7 +192,7 @@ t.test('Manager: a rate-limited answer carries the headers the document names', 
 });
 
 t.test('Threat Cloud: the document is valid and the feeds are documented with the media types they send', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const doc = await checkDocument(t, tc.app, 'threat-cloud');
   const upload = await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('203.0.113.9'), { type: 'domain', value: 'evil.example', source: 'test-sensor' }] } });
   t.equal(upload.statusCode, 201, upload.body);

@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
 import type { App } from '../../src/shared/base-app.js';
 import { MAX_PAGE_OFFSET, PAGE_TOO_DEEP_MESSAGE } from '../../src/shared/page-depth.js';
-import { authApp, registerAdmin } from '../auth/fixtures.js';
-import { managerApp, OPERATOR } from '../manager/fixtures.js';
-import { BOOTSTRAP_KEY, buildTc } from '../threat-cloud/fixtures.js';
+import { buildAuth, registerAdmin } from '../auth/fixtures.js';
+import { buildManager, OPERATOR } from '../manager/fixtures.js';
+import { BOOTSTRAP_KEY, buildThreatCloud } from '../threat-cloud/fixtures.js';
 import { authHeader } from '../helper.js';
 
 interface Operation {
@@ -47,17 +47,17 @@ async function checkService(t: Test, app: App, headers: Record<string, string>, 
 }
 
 t.test('Auth Server: pages that start beyond row 10,000 are a 400 on every paginated route', async (t) => {
-  const fixture = await authApp(t);
+  const fixture = await buildAuth(t);
   const admin = await registerAdmin(fixture.app);
   await checkService(t, fixture.app, admin.headers, ['/api/admin/users', '/api/admin/sessions', '/api/admin/audit-log']);
 });
 
 t.test('Manager: pages that start beyond row 10,000 are a 400 on every paginated route', async (t) => {
-  const { app } = await managerApp(t);
+  const { app } = await buildManager(t);
   await checkService(t, app, OPERATOR, ['/api/agents', '/api/threats', '/api/policy/history']);
 });
 
 t.test('Threat Cloud: pages that start beyond row 10,000 are a 400 on every paginated route', async (t) => {
-  const { app } = await buildTc(t);
+  const { app } = await buildThreatCloud(t);
   await checkService(t, app, authHeader(BOOTSTRAP_KEY), ['/api/iocs', '/api/sightings', '/api/campaigns', '/api/audit-log']);
 });

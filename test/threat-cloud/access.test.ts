@@ -4,11 +4,11 @@ import { monthPeriod, quotaExceededMessage } from '../../src/shared/tiers.js';
 import { createUsageStore } from '../../src/shared/usage.js';
 import { tierLimits } from '../../src/threat-cloud/access.js';
 import { syncBootstrapKeys } from '../../src/threat-cloud/services/bootstrap-keys.js';
-import { ADMIN, BOOTSTRAP_KEY, buildTc, count, operatorKey, threat, userKey } from './fixtures.js';
-import { testConfig } from '../helper.js';
+import { ADMIN, BOOTSTRAP_KEY, buildThreatCloud, operatorKey, threat, userKey } from './fixtures.js';
+import { testConfig, countRows } from '../helper.js';
 
 t.test('401 without a key or with a wrong or revoked one', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   let res = await tc.inject({ url: '/api/iocs', key: null });
   t.equal(res.statusCode, 401);
   t.same(res.json(), { ok: false, error: 'API key required', code: 'UNAUTHORIZED' });
@@ -25,12 +25,12 @@ t.test('401 without a key or with a wrong or revoked one', async (t) => {
 });
 
 t.test('scopes: read, write and admin are enforced; user keys never get admin', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const reader = operatorKey(tc.db, tc.clock, 'enterprise', ['read']).key;
   let res = await tc.inject({ method: 'POST', url: '/api/threats', key: reader, payload: { threats: [threat('198.51.100.1')] } });
   t.equal(res.statusCode, 403);
   t.equal(res.json().error, 'Missing scope: write');
-  t.equal(count(tc.db, 'iocs'), 0);
+  t.equal(countRows(tc.db, 'iocs'), 0);
   res = await tc.inject({ url: '/api/audit-log', key: reader });
   t.equal(res.json().error, 'Missing scope: admin');
   const writer = operatorKey(tc.db, tc.clock, 'enterprise', ['write']).key;
@@ -48,7 +48,7 @@ t.test('scopes: read, write and admin are enforced; user keys never get admin', 
 });
 
 t.test('a suspended owner gets 403; user keys count api_calls and get 403 past the quota', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const suspended = userKey(tc.db, tc.clock, 'pro', { suspended: true });
   let res = await tc.inject({ url: '/api/iocs', key: suspended.key });
   t.equal(res.statusCode, 403);
@@ -65,11 +65,11 @@ t.test('a suspended owner gets 403; user keys count api_calls and get 403 past t
   t.equal(usage.current(solo.userId, 'api_calls', period), 10000, 'a refused call is not counted');
   // Service keys are not counted against anyone.
   await tc.inject({ url: '/api/stats' });
-  t.equal(count(tc.db, 'usage_counters'), 1);
+  t.equal(countRows(tc.db, 'usage_counters'), 1);
 });
 
 t.test('per-key limits by tier, with the 429 envelope and headers', async (t) => {
-  const tc = await buildTc(t, { env: { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: '{"community":3}' } });
+  const tc = await buildThreatCloud(t, { env: { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: '{"community":3}' } });
   t.same(tierLimits(tc.config), { community: 3, solo: 120, pro: 600, business: 1200, enterprise: 6000 });
   const community = userKey(tc.db, tc.clock, 'community');
   for (let i = 0; i < 3; i += 1) t.equal((await tc.inject({ url: '/api/stats', key: community.key })).statusCode, 200);
@@ -85,7 +85,7 @@ t.test('per-key limits by tier, with the 429 envelope and headers', async (t) =>
 });
 
 t.test('requests without a valid key: 30 per minute per IP, 401s counted', async (t) => {
-  const tc = await buildTc(t, { env: { RATE_LIMIT_SCALE: '1' } });
+  const tc = await buildThreatCloud(t, { env: { RATE_LIMIT_SCALE: '1' } });
   for (let i = 0; i < 30; i += 1) t.equal((await tc.inject({ url: '/api/iocs', key: `wrong-key-${i}` })).statusCode, 401);
   const res = await tc.inject({ url: '/api/iocs', key: 'wrong-key-x' });
   t.equal(res.statusCode, 429);
@@ -95,7 +95,7 @@ t.test('requests without a valid key: 30 per minute per IP, 401s counted', async
 });
 
 t.test('operator key administration with TC_ADMIN_TOKEN only', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   let res = await tc.inject({ method: 'POST', url: '/api/admin/keys', payload: { name: 'siem', tier: 'pro', scopes: ['read'] } });
   t.equal(res.statusCode, 401, 'an API key (even with admin scope) cannot make keys');
   res = await tc.inject({ method: 'POST', url: '/api/admin/keys', key: null, headers: { authorization: 'Bearer not-the-admin-token' }, payload: { name: 'x', tier: 'pro', scopes: ['read'] } });
@@ -127,7 +127,7 @@ t.test('operator key administration with TC_ADMIN_TOKEN only', async (t) => {
 });
 
 t.test('bootstrap keys are synchronised with TC_API_KEYS idempotently', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const keys = createApiKeyStore(tc.db, tc.clock);
   t.equal(keys.verify(BOOTSTRAP_KEY)?.origin, 'bootstrap');
   t.same(keys.verify(BOOTSTRAP_KEY)?.scopes, ['read', 'write', 'admin']);
@@ -142,7 +142,7 @@ t.test('bootstrap keys are synchronised with TC_API_KEYS idempotently', async (t
 });
 
 t.test('/docs/json documents every Threat Cloud route, without a key', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const res = await tc.inject({ url: '/docs/json', key: null });
   t.equal(res.statusCode, 200);
   const paths = Object.keys(res.json().paths);

@@ -5,9 +5,9 @@ import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { createAuditStore, QUERY_SAMPLES } from '../../src/threat-cloud/stores/audit.js';
 import { createQueryAuditBuffer, queryKind, querySample } from '../../src/threat-cloud/services/query-audit.js';
-import { testConfig, testDb } from '../helper.js';
-import { buildTc, count, threat } from './fixtures.js';
-import { intelApp, type IntelHarness } from './intel/helper.js';
+import { testConfig, testDb, countRows } from '../helper.js';
+import { buildThreatCloud, threat } from './fixtures.js';
+import { buildIntelHarness, type IntelHarness } from './intel/helper.js';
 
 interface QueryRow {
   id: string;
@@ -37,9 +37,9 @@ async function report(h: IntelHarness, values: string[]) {
 }
 
 t.test('query audits are batched: written within a second, and on close', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.1')] } });
-  t.equal(count(tc.db, 'tc_audit_log'), 1, 'the write is audited at once, in its transaction');
+  t.equal(countRows(tc.db, 'tc_audit_log'), 1, 'the write is audited at once, in its transaction');
   await tc.inject({ url: '/api/iocs/198.51.100.1' });
   await tc.inject({ url: '/api/feeds/ip-blocklist' });
   t.equal(queryRows(tc.db).length, 0, 'reads wait in the buffer');
@@ -57,15 +57,15 @@ t.test('query audits are batched: written within a second, and on close', async 
 });
 
 t.test('a failed write leaves no audit entry; a failed batch stores nothing', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const res = await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.1'), threat('127.0.0.1')] } });
   t.equal(res.statusCode, 400);
-  t.equal(count(tc.db, 'tc_audit_log'), 0);
-  t.equal(count(tc.db, 'iocs'), 0);
+  t.equal(countRows(tc.db, 'tc_audit_log'), 0);
+  t.equal(countRows(tc.db, 'iocs'), 0);
 });
 
 t.test('1,000 lookups by one key in one minute are one entry with their count and a few samples', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await report(h, ['198.51.100.1', '198.51.100.2']);
   const statuses = new Set<number>();
   for (let i = 0; i < 1000; i += 1) {
@@ -93,7 +93,7 @@ t.test('1,000 lookups by one key in one minute are one entry with their count an
 });
 
 t.test('two keys are two entries; a new minute starts new entries', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   for (let i = 0; i < 3; i += 1) await h.get('/api/iocs/198.51.100.1');
   await h.get('/api/iocs/198.51.100.1', h.otherKey);
   h.clock.advance(60_000);
@@ -112,7 +112,7 @@ t.test('two keys are two entries; a new minute starts new entries', async (t) =>
 });
 
 t.test('reads after a flush within the same minute add to the same entry; totals count it once', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await report(h, ['198.51.100.1']);
   for (let i = 0; i < 4; i += 1) await h.get('/api/iocs/198.51.100.1');
   let log = await auditLog(h);
@@ -132,7 +132,7 @@ t.test('reads after a flush within the same minute add to the same entry; totals
 });
 
 t.test('every read is counted under its kind', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const reads = [
     '/api/iocs/198.51.100.1', '/api/iocs', '/api/sightings?value=198.51.100.1', '/api/feeds/ip-blocklist', '/api/feeds/domain-blocklist',
     '/api/feeds/iocs', '/api/feeds/stix', '/api/feeds/agent-update', '/api/campaigns', '/api/campaigns/stats', '/api/campaigns/campaign_x',
@@ -168,9 +168,9 @@ t.test('a flood of distinct actors flushes early; anonymous reads count per clie
   read('192.0.2.1');
   read('192.0.2.2');
   read('192.0.2.3');
-  t.equal(count(db, 'tc_audit_log'), 0, 'three open entries fit');
+  t.equal(countRows(db, 'tc_audit_log'), 0, 'three open entries fit');
   read('192.0.2.4');
-  t.equal(count(db, 'tc_audit_log'), 3, 'a fourth actor writes the open three first');
+  t.equal(countRows(db, 'tc_audit_log'), 3, 'a fourth actor writes the open three first');
   t.equal(buffer.pendingCount, 1);
   read('192.0.2.1');
   buffer.stop();
@@ -194,7 +194,7 @@ t.test('a key read from several addresses keeps the first as its IP and up to fi
 });
 
 t.test('the audit log lists, filters and totals writes next to aggregated reads', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await report(h, ['198.51.100.1']);
   await h.get('/api/iocs/198.51.100.1');
   const creates = await auditLog(h, 'action=create');

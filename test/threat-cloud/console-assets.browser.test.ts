@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import t from 'tap';
-import { buildTc } from './fixtures.js';
+import { buildThreatCloud } from './fixtures.js';
 
 // What the browser tests load, checked at the HTTP level: types, caching, CSP, no limiter.
 
 t.test('the console and uPlot are served from our own origin with types and cache headers', async (t) => {
-  const tc = await buildTc(t, { env: { RATE_LIMIT_SCALE: '1' } });
+  const tc = await buildThreatCloud(t, { env: { RATE_LIMIT_SCALE: '1' } });
   const get = (url: string, headers: Record<string, string> = {}) => tc.inject({ method: 'GET', url, key: null, headers });
 
   const index = await get('/');

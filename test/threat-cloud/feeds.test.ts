@@ -3,9 +3,10 @@ import fc from 'fast-check';
 import { DAY_MS } from '../../src/shared/time.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
-import { buildTc, count, operatorKey, threat } from './fixtures.js';
+import { buildThreatCloud, operatorKey, threat } from './fixtures.js';
+import { countRows } from '../helper.js';
 
-type Tc = Awaited<ReturnType<typeof buildTc>>;
+type Tc = Awaited<ReturnType<typeof buildThreatCloud>>;
 
 /** Puts an IP on the default blocklist: two independent reporters, critical. */
 async function listIp(tc: Tc, ip: string, second: string, extra: Record<string, unknown> = {}) {
@@ -18,7 +19,7 @@ async function listIp(tc: Tc, ip: string, second: string, extra: Record<string, 
 const blocklistLines = (body: string) => body.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
 
 t.test('text blocklists: header, most malicious first, category filter, excluded statuses', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
   await listIp(tc, '198.51.100.1', second, { category: 'c2' });
   tc.clock.advance(1000);
@@ -57,7 +58,7 @@ t.test('text blocklists: header, most malicious first, category filter, excluded
 });
 
 t.test('ETag, Last-Modified and 304 on every feed; a change invalidates', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.9')] } });
   const feeds = ['/api/feeds/ip-blocklist', '/api/feeds/domain-blocklist', '/api/feeds/iocs', '/api/feeds/agent-update', '/api/feeds/stix'];
   for (const [index, url] of feeds.entries()) {
@@ -81,7 +82,7 @@ t.test('ETag, Last-Modified and 304 on every feed; a change invalidates', async 
 });
 
 t.test('JSON feed: fields, removed, maxReputation, cursor', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
   await listIp(tc, '198.51.100.1', second);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2', { metadata: { ports: [80] } }), { type: 'hash', value: 'b'.repeat(64), source: 's' }] } });
@@ -110,7 +111,7 @@ t.test('JSON feed: fields, removed, maxReputation, cursor', async (t) => {
 });
 
 t.test('property: cursor sync yields every change exactly once, in its latest state, under interleaved writes', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const pool = Array.from({ length: 30 }, (_, i) => `198.51.100.${i + 1}`);
   const op = fc.oneof(
     fc.record({ kind: fc.constant('upload' as const), ips: fc.uniqueArray(fc.constantFrom(...pool), { minLength: 1, maxLength: 5 }) }),
@@ -162,7 +163,7 @@ t.test('property: cursor sync yields every change exactly once, in its latest st
 });
 
 t.test('agent update: versions v<seq>, deltas, rules upsert and delete', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
   const reader = operatorKey(tc.db, tc.clock, 'enterprise', ['read']).key;
   let res = await tc.inject({ method: 'POST', url: '/api/rules', key: reader, payload: { id: 'r1', name: 'R1', content: 'x' } });
@@ -215,7 +216,7 @@ t.test('agent update: versions v<seq>, deltas, rules upsert and delete', async (
 });
 
 t.test('STIX bundle: indicators with stable ids and patterns', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.42'), threat('2001:db8::7'), { type: 'hash', value: 'd'.repeat(64), source: 's' }, { type: 'url', value: "http://x.example/it's", source: 's' }] } });
   const first = (await tc.inject({ url: '/api/feeds/stix' })).json();
   t.equal(first.type, 'bundle');
@@ -234,7 +235,7 @@ t.test('STIX bundle: indicators with stable ids and patterns', async (t) => {
 });
 
 t.test('decay refresh: hourly in SQL, change sequence only on crossing 30 or status, expiry after 90 days', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
   await listIp(tc, '198.51.100.1', second);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2', { severity: 'medium' })] } });
@@ -267,11 +268,11 @@ t.test('decay refresh: hourly in SQL, change sequence only on crossing 30 or sta
   t.equal((await tc.inject({ url: '/health', key: null })).json().data.iocs, 0);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2')] } });
   t.equal(seqOf('198.51.100.2').status, 'active', 'expired → active on a new report');
-  t.equal(count(tc.db, 'iocs'), 2);
+  t.equal(countRows(tc.db, 'iocs'), 2);
 });
 
 t.test('a JSON feed page larger than one read chunk is the same unbroken run of the change sequence', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   seedIocs(tc.db, { count: 1_300, now: tc.clock.now(), childRows: false });
   const expected = (tc.db.prepare(`SELECT value FROM iocs ORDER BY change_seq`).all() as { value: string }[]).map((row) => row.value);
   const first = (await tc.inject({ url: '/api/feeds/iocs?limit=1200' })).json().data;

@@ -11,7 +11,7 @@ export const BOOTSTRAP_KEY = 'tc-bootstrap-key-0123456789abcdefghijklmnopqrstuvw
 export const ADMIN = authHeader(TEST_SECRETS.tcAdminToken);
 
 /** A Threat Cloud app on a temp-file database with one bootstrap key and a manual clock. */
-export async function buildTc(t: Teardown, options: { env?: Record<string, string>; db?: Db } = {}) {
+export async function buildThreatCloud(t: Teardown, options: { env?: Record<string, string>; db?: Db } = {}) {
   const clock = new ManualClock();
   const built = await buildTestApp(t, (deps) => buildThreatCloudApp(deps), {
     clock,
@@ -43,7 +43,6 @@ export function operatorKey(db: Db, clock: ManualClock, tier: Tier, scopes: KeyS
   return createApiKeyStore(db, clock).create({ name: 'operator key', origin: 'operator', tier, scopes });
 }
 
-export const count = (db: Db, table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 
 export function threat(value: string, extra: Record<string, unknown> = {}) {
   return { type: 'ip', value, source: 'test-sensor', ...extra };

@@ -1,12 +1,13 @@
 import t from 'tap';
 import { DAY_MS } from '../../src/shared/time.js';
-import { buildTc, count, operatorKey, threat, userKey } from './fixtures.js';
+import { buildThreatCloud, operatorKey, threat, userKey } from './fixtures.js';
+import { countRows } from '../helper.js';
 
 const TABLES = ['iocs', 'sightings', 'ioc_reporters', 'ioc_sources', 'tc_audit_log'];
-const snapshot = (db: Parameters<typeof count>[0]) => TABLES.map((table) => count(db, table));
+const snapshot = (db: Parameters<typeof countRows>[0]) => TABLES.map((table) => countRows(db, table));
 
 t.test('POST /api/threats creates and merges exactly as the contract says', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   let res = await tc.inject({
     method: 'POST',
     url: '/api/threats',
@@ -51,7 +52,7 @@ t.test('POST /api/threats creates and merges exactly as the contract says', asyn
 });
 
 t.test('one key alone never puts an IoC on the blocklist; a second reporter does', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const upload = (key?: string) => tc.inject({ method: 'POST', url: '/api/threats', ...(key ? { key } : {}), payload: { threats: Array.from({ length: 20 }, () => threat('203.0.113.50', { severity: 'critical', confidence: 1 })) } });
   await upload();
   await upload();
@@ -70,7 +71,7 @@ t.test('one key alone never puts an IoC on the blocklist; a second reporter does
 });
 
 t.test('a bad item is a 400 naming its index and nothing is stored', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.1')] } });
   const before = snapshot(tc.db);
   const good = threat('198.51.100.2');
@@ -105,7 +106,7 @@ t.test('a bad item is a 400 naming its index and nothing is stored', async (t) =
 });
 
 t.test('GET /api/iocs filters, orders and paginates', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [
     threat('198.51.100.10', { severity: 'critical', confidence: 1, category: 'c2' }),
@@ -140,7 +141,7 @@ t.test('GET /api/iocs filters, orders and paginates', async (t) => {
 });
 
 t.test('GET /api/iocs/:value: found, unknown, unparseable, relations and country', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [
     threat('8.8.8.8'),
     threat('9.9.9.9', { metadata: { country: 'ch' } }),
@@ -170,7 +171,7 @@ t.test('GET /api/iocs/:value: found, unknown, unparseable, relations and country
 });
 
 t.test('PUT /api/iocs/:value/status: admin only, audited, whitelisted is 100', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.20')] } });
   const writer = userKey(tc.db, tc.clock, 'enterprise').key;
   let res = await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.20/status', key: writer, payload: { status: 'whitelisted', reason: 'ours' } });
@@ -194,7 +195,7 @@ t.test('PUT /api/iocs/:value/status: admin only, audited, whitelisted is 100', a
 });
 
 t.test('sightings: record for known IoCs, list newest first', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.30', { severity: 'high' })] } });
   let res = await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: '198.51.100.31', source: 'fw' } });
   t.equal(res.statusCode, 404);
@@ -221,7 +222,7 @@ t.test('sightings: record for known IoCs, list newest first', async (t) => {
 });
 
 t.test('POST /api/trap-intel: attacker IP, payloads, contacted hosts, credentials only as counts', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const body = {
     trapId: 'trap-1',
     attackerIp: '203.0.113.9',
@@ -290,7 +291,7 @@ t.test('POST /api/trap-intel: attacker IP, payloads, contacted hosts, credential
 });
 
 t.test('GET /api/stats, /health and the audit log', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.40', { category: 'c2' }), threat('198.51.100.41', { category: 'c2' }), { type: 'domain', value: 'x.example', source: 'feed', category: 'malware' }] } });
   await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.41/status', payload: { status: 'revoked', reason: 'fp' } });
   let res = await tc.inject({ url: '/api/stats' });

@@ -2,8 +2,8 @@ import t from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
 import { openDatabase } from '../../src/shared/db/open.js';
 import { runCli } from '../../src/cli/index.js';
-import { authApp, register, registerAdmin, type Account } from '../auth/fixtures.js';
-import { buildTc } from './fixtures.js';
+import { buildAuth, register, registerAdmin, type Account } from '../auth/fixtures.js';
+import { buildThreatCloud } from './fixtures.js';
 import type { Teardown } from '../helper.js';
 
 /**
@@ -15,14 +15,14 @@ import type { Teardown } from '../helper.js';
 
 /** A Threat Cloud and an Auth Server over one database, as the process runs them. */
 async function platform(t: Teardown, env: Record<string, string> = {}) {
-  const tc = await buildTc(t, { env });
-  const auth = await authApp(t, { db: tc.db });
+  const tc = await buildThreatCloud(t, { env });
+  const auth = await buildAuth(t, { db: tc.db });
   const admin = await registerAdmin(auth.app);
   return { tc, auth, admin };
 }
 
 /** A registered account and a Threat Cloud key it made through the Auth routes. */
-async function accountWithKey(auth: Awaited<ReturnType<typeof authApp>>, scopes: string[] = ['read']): Promise<Account & { key: string; keyId: string }> {
+async function accountWithKey(auth: Awaited<ReturnType<typeof buildAuth>>, scopes: string[] = ['read']): Promise<Account & { key: string; keyId: string }> {
   const account = await register(auth.app);
   const res = await auth.app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'sensor', scopes } });
   if (res.statusCode !== 201) throw new Error(`key creation failed: ${res.body}`);
@@ -30,7 +30,7 @@ async function accountWithKey(auth: Awaited<ReturnType<typeof authApp>>, scopes:
   return { ...account, key, keyId: id };
 }
 
-type Tc = Awaited<ReturnType<typeof buildTc>>;
+type Tc = Awaited<ReturnType<typeof buildThreatCloud>>;
 const lookup = (tc: Tc, key: string) => tc.inject({ url: '/api/iocs/198.51.100.7', key });
 
 t.test('a key revoked through the Auth routes is refused on the next request', async (t) => {
@@ -87,7 +87,7 @@ t.test('a tier change applies to the next request: its rate limit and its scopes
 });
 
 t.test('the keys CLI on another connection: a revocation is refused on the next request', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   // What `npm run keys` does: the operator CLI on its own connection to the same file.
   const out: string[] = [];
   const keys = (...argv: string[]) =>
@@ -140,7 +140,7 @@ t.test('only writes that can change a verdict move the key generation', async (t
 });
 
 t.test('an unknown secret is never remembered: a key created with it works at once', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const secret = `pgk_${'k'.repeat(40)}`;
   t.equal((await lookup(tc, secret)).statusCode, 401);
   createApiKeyStore(tc.db, tc.clock).create({ name: 'late', origin: 'operator', tier: 'pro', scopes: ['read'], key: secret });
@@ -148,7 +148,7 @@ t.test('an unknown secret is never remembered: a key created with it works at on
 });
 
 t.test('a verified key record cannot be changed by whoever holds it', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const keys = createApiKeyStore(tc.db, tc.clock);
   const { key } = keys.create({ name: 'reader', origin: 'operator', tier: 'pro', scopes: ['read'] });
   const record = keys.verify(key)!;

@@ -11,8 +11,8 @@ import { DEFAULT_THRESHOLD, REPUTATION_SQL } from '../../src/threat-cloud/reputa
 import { DAY_MS } from '../../src/shared/time.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
 import { authHeader, testConfig, testDb } from '../helper.js';
-import { intelApp, report } from './intel/helper.js';
-import { buildTc, threat, userKey } from './fixtures.js';
+import { buildIntelHarness, report } from './intel/helper.js';
+import { buildThreatCloud, threat, userKey } from './fixtures.js';
 
 const all = <T>(db: Db, sql: string, ...params: unknown[]) => db.prepare(sql).all(...params) as T[];
 
@@ -176,7 +176,7 @@ const NO_DRIFT = {
 };
 
 t.test('the list and statistics counters stay equal to a recount through uploads, sightings, statuses, refreshes and campaigns', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const ips = (block: number, from: number, n: number) => Array.from({ length: n }, (_, i) => `198.51.${block}.${from + i}`);
   await report(h, ips(100, 1, 3).map((value) => ({ type: 'ip', value, category: 'scanner', metadata: { mitreIds: ['T1046'] } })));
   h.correlate();
@@ -266,7 +266,7 @@ t.test('audit-log totals: whole hours from the counts, the hour of `since` from 
 });
 
 t.test('sightings: newest first, ties in the order stored, the IoC\'s report count as total', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.7')] } });
   for (let i = 0; i < 3; i += 1) await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: '198.51.100.7', source: `fw-${i}` } });
   tc.clock.advance(1000);
@@ -279,7 +279,7 @@ t.test('sightings: newest first, ties in the order stored, the IoC\'s report cou
 });
 
 t.test('IoC searches (since, q) have their own per-key limit, a sixth of the tier\'s', async (t) => {
-  const tc = await buildTc(t, { env: { RATE_LIMIT_SCALE: '1' } });
+  const tc = await buildThreatCloud(t, { env: { RATE_LIMIT_SCALE: '1' } });
   const { key } = userKey(tc.db, tc.clock, 'community');
   for (let i = 0; i < 10; i += 1) t.equal((await tc.inject({ url: `/api/iocs?q=198.${i}`, key })).statusCode, 200, `search ${i + 1}`);
   const refused = await tc.inject({ url: '/api/iocs?since=2026-01-01T00:00:00.000Z', key });

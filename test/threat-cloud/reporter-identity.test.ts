@@ -1,8 +1,8 @@
 import t from 'tap';
 import { createCorrelator } from '../../src/threat-cloud/intel/services/correlation.js';
 import { authHeader } from '../helper.js';
-import { ENROLL_TOKEN, event, managerApp, OPERATOR, register, type RegisteredAgent } from '../manager/fixtures.js';
-import { BOOTSTRAP_KEY, buildTc, threat, userKey } from './fixtures.js';
+import { ENROLL_TOKEN, event, buildManager, OPERATOR, register, type RegisteredAgent } from '../manager/fixtures.js';
+import { BOOTSTRAP_KEY, buildThreatCloud, threat, userKey } from './fixtures.js';
 
 /**
  * Who counts as a reporter when the Manager's fleet feeds the Threat Cloud (threat-cloud.md
@@ -14,9 +14,9 @@ const ATTACKED = '9.9.9.9';
 /** The strongest single report there is: what an attacker would send. */
 const STRONGEST = { type: 'brute_force', severity: 'critical', confidence: 1 };
 
-async function platform(t: Parameters<typeof managerApp>[0]) {
-  const manager = await managerApp(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
-  const tc = await buildTc(t, { db: manager.db });
+async function platform(t: Parameters<typeof buildManager>[0]) {
+  const manager = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+  const tc = await buildThreatCloud(t, { db: manager.db });
   const enroll = (org: string, hostname = `host-${org}`) => register(manager.app, { hostname, org_id: org }, authHeader(ENROLL_TOKEN));
   const enrollByOperator = (org: string, hostname = `host-${org}`) => register(manager.app, { hostname, org_id: org }, OPERATOR);
   const detect = async (agent: RegisteredAgent, ip: string, times = 1, extra: Record<string, unknown> = STRONGEST) => {

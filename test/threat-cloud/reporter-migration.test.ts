@@ -11,7 +11,7 @@ import { computeReputation, type Severity } from '../../src/threat-cloud/reputat
 import { DAY_MS } from '../../src/shared/time.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
 import { testConfig } from '../helper.js';
-import { BOOTSTRAP_KEY, buildTc } from './fixtures.js';
+import { BOOTSTRAP_KEY, buildThreatCloud } from './fixtures.js';
 
 /**
  * Migration 8 rewrites what the Manager bridge stored before reporter identity was fixed
@@ -175,7 +175,7 @@ t.test('migration 8 merges org reporters into users and the Manager, rescoring, 
   });
 
   t.test('through the Threat Cloud: off the blocklist, and incremental consumers see the change', async (t) => {
-    const tc = await buildTc(t, { db });
+    const tc = await buildThreatCloud(t, { db });
     const blocklist = (await tc.inject({ url: '/api/feeds/ip-blocklist' })).body.split('\n');
     t.notOk(blocklist.includes('9.9.9.9'), 'two invented orgs no longer blocklist an address');
     t.notOk(blocklist.includes('198.51.100.9'), 'a user no longer corroborates themself');

@@ -6,13 +6,13 @@ import addFormatsModule from 'ajv-formats';
 import t, { type Test } from 'tap';
 import { DAY_MS } from '../../src/shared/time.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
-import { buildTc, operatorKey, threat } from './fixtures.js';
+import { buildThreatCloud, operatorKey, threat } from './fixtures.js';
 
 // ajv and ajv-formats are CommonJS packages whose default export arrives wrapped under ESM.
 const Ajv2020 = Ajv2020Module.default ?? Ajv2020Module;
 const addFormats = addFormatsModule.default ?? addFormatsModule;
 
-type Tc = Awaited<ReturnType<typeof buildTc>>;
+type Tc = Awaited<ReturnType<typeof buildThreatCloud>>;
 type StixObject = Record<string, unknown> & { type: string; id: string };
 interface Bundle {
   type: string;
@@ -138,7 +138,7 @@ const EXPECTED_PATTERNS = [
 ];
 
 t.test('every bundle the export produces validates against the OASIS STIX 2.1 schemas', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
   const res = await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: REPORTS.map((report) => ({ ...report, source: 's', category: 'c2', severity: 'critical', confidence: 1 })) } });
   t.equal(res.statusCode, 201, res.body);
@@ -170,7 +170,7 @@ t.test('every bundle the export produces validates against the OASIS STIX 2.1 sc
 });
 
 t.test('STIX versioning: created stays, modified advances with every exported change', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const exportTracked = trackedExporter(t, tc);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.1', { severity: 'high', confidence: 0.5 }), threat('198.51.100.2', { severity: 'medium' }), threat('198.51.100.3')] } });
   const first = await exportTracked();
@@ -240,7 +240,7 @@ t.test('STIX versioning: created stays, modified advances with every exported ch
 });
 
 t.test('STIX versioning: an IoC active again after a revocation is a new indicator; the earlier ids stay revoked', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const exportTracked = trackedExporter(t, tc);
   const ip = '198.51.100.9';
   const indicatorsOf = (bundle: Bundle) => bundle.objects.filter((object) => object.pattern === ipPattern(ip));

@@ -2,12 +2,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
-import { BOOTSTRAP_KEY, buildTc } from './fixtures.js';
+import { BOOTSTRAP_KEY, buildThreatCloud } from './fixtures.js';
 
 const COUNT = 100_000;
 
 t.test('a 100,000-IoC blocklist streams with bounded memory and does not hold the database', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const seeded = seedIocs(tc.db, { count: COUNT, now: tc.clock.now(), ipOnly: true, childRows: false });
   t.equal(seeded, COUNT);
   await tc.app.listen({ port: 0, host: '127.0.0.1' });

@@ -1,10 +1,10 @@
 import t from 'tap';
-import { DAY, HOUR, intelApp, report } from './helper.js';
+import { DAY, HOUR, buildIntelHarness, report } from './helper.js';
 
 const at = (iso: string) => Date.parse(iso);
 
 t.test('/api/query/* needs the solo tier or higher and a key', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const community = h.userKey('community');
   const solo = h.userKey('solo');
   for (const path of ['timeseries', 'geo', 'trends', 'mitre-heatmap']) {
@@ -17,7 +17,7 @@ t.test('/api/query/* needs the solo tier or higher and a key', async (t) => {
 });
 
 t.test('timeseries: every bucket from now − period to now, counts by first report and by report', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   h.clock.set(at('2026-03-04T12:00:00.000Z'));
   await report(h, [{ type: 'ip', value: '198.51.100.1', category: 'bruteforce' }]);
   h.clock.set(at('2026-03-06T10:00:00.000Z'));
@@ -65,7 +65,7 @@ t.test('timeseries: every bucket from now − period to now, counts by first rep
 });
 
 t.test('geo: countries of IoCs seen in the period, percentages adding up to exactly 100', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   h.clock.advance(-10 * DAY);
   await report(h, [{ type: 'ip', value: '203.0.113.50', metadata: { country: 'JP' } }]);
   h.clock.advance(10 * DAY);
@@ -97,7 +97,7 @@ t.test('geo: countries of IoCs seen in the period, percentages adding up to exac
 });
 
 t.test('trends: category rates against the previous period, and emerging IoCs by last-day reports', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const now = h.clock.now();
   const uploads = async (value: string, category: string, times: number) => {
     for (let i = 0; i < times; i++) await report(h, [{ type: 'ip', value, category }]);
@@ -152,7 +152,7 @@ t.test('trends: category rates against the previous period, and emerging IoCs by
 });
 
 t.test('mitre-heatmap: IoCs per technique seen in the period, tactics summed, intensity relative to the top', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   h.clock.advance(-10 * DAY);
   await report(h, [{ type: 'ip', value: '198.51.100.60', metadata: { mitreIds: ['T1046'] } }]);
   h.clock.advance(10 * DAY);
@@ -188,7 +188,7 @@ t.test('mitre-heatmap: IoCs per technique seen in the period, tactics summed, in
 });
 
 t.test('analytics reads are audited as query entries', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await h.get('/api/query/geo?limit=5');
   await h.get('/api/query/trends');
   await h.app.close();

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { authHeader } from '../../helper.js';
-import { DAY, HOUR, count, intelApp, report } from './helper.js';
+import { authHeader, countRows } from '../../helper.js';
+import { DAY, HOUR, buildIntelHarness, report } from './helper.js';
 
 const PAYLOAD_A = 'a'.repeat(64);
 const PAYLOAD_B = 'b'.repeat(64);
@@ -19,7 +19,7 @@ interface CampaignBody {
 }
 
 t.test('trap intel linking an attacker to two payloads forms a campaign at once', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const res = await h.post('/api/trap-intel', {
     trapId: 'trap-1',
     attackerIp: '203.0.113.7',
@@ -63,7 +63,7 @@ t.test('trap intel linking an attacker to two payloads forms a campaign at once'
 });
 
 t.test('a second trap report of the same attacker matches the existing campaign', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const first = await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.8', honeypotType: 'http', payloads: [PAYLOAD_A, PAYLOAD_B] });
   const again = await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.8', honeypotType: 'http', credentials: [{ username: 'root', password: 'x' }] });
   t.equal(again.json().data.campaignMatch, first.json().data.campaignMatch);
@@ -72,7 +72,7 @@ t.test('a second trap report of the same attacker matches the existing campaign'
 });
 
 t.test('IPs of one category in one /24 reported within 24 h form a campaign; other blocks, categories and times do not', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await report(h, [
     { type: 'ip', value: '198.51.100.1', category: 'bruteforce' },
     { type: 'ip', value: '198.51.100.2', category: 'bruteforce' },
@@ -81,7 +81,7 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
   ]);
   h.correlate();
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 0, 'two connected IoCs are not a campaign yet');
-  const grouped = h.db.prepare(`SELECT count(*) FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE i.value = '198.51.100.1'`).pluck().get();
+  const grouped = h.db.prepare(`SELECT countRows(*) FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE i.value = '198.51.100.1'`).pluck().get();
   t.equal(grouped, 1, 'the two are grouped, the group not yet a campaign');
   t.same((await h.get('/api/iocs/198.51.100.1')).json().data.campaigns, [], 'a lookup names no group that has not formed');
 
@@ -106,7 +106,7 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
 });
 
 t.test('IPv6 addresses in one /48 meet whatever their compressed form', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await report(h, [
     { type: 'ip', value: '2001:db8:aa::1', category: 'scanner' },
     { type: 'ip', value: '2001:db8:aa:1::2', category: 'scanner' },
@@ -121,7 +121,7 @@ t.test('IPv6 addresses in one /48 meet whatever their compressed form', async (t
 });
 
 t.test('new IoCs extend a campaign, connected campaigns merge and the older id survives', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const a = await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.10', honeypotType: 'ssh', payloads: ['1'.repeat(64), '2'.repeat(64)] });
   const older = a.json().data.campaignMatch as string;
   h.clock.advance(HOUR);
@@ -142,7 +142,7 @@ t.test('new IoCs extend a campaign, connected campaigns merge and the older id s
   t.same(detail.tags, ['ftp', 'malware', 'scanner', 'ssh'], 'member categories and honeypot types of both');
   t.ok(detail.timeline.some((e: { event: string; details: string }) => e.event === 'Campaigns merged' && e.details.includes(younger)));
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 1);
-  t.equal(count(h.db, 'campaign_iocs'), 7);
+  t.equal(countRows(h.db, 'campaign_iocs'), 7);
 
   h.clock.advance(HOUR);
   await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.10', honeypotType: 'ssh', payloads: ['6'.repeat(64)] });
@@ -154,7 +154,7 @@ t.test('new IoCs extend a campaign, connected campaigns merge and the older id s
 });
 
 t.test('status follows last activity; the list filters by status and since', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const first = (await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.20', honeypotType: 'ssh', payloads: ['7'.repeat(64), '8'.repeat(64)] })).json().data.campaignMatch;
   const createdAt = new Date(h.clock.now()).toISOString();
   h.clock.advance(8 * DAY);
@@ -178,7 +178,7 @@ t.test('status follows last activity; the list filters by status and since', asy
 });
 
 t.test('stats count campaigns by status and severity, with techniques and reporters', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const empty = (await h.get('/api/campaigns/stats')).json().data;
   t.same(empty, {
     totalCampaigns: 0, activeCampaigns: 0, dormantCampaigns: 0, resolvedCampaigns: 0,
@@ -221,7 +221,7 @@ t.test('stats count campaigns by status and severity, with techniques and report
 });
 
 t.test('geography lists source countries by frequency and target countries from metadata', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await report(h, [
     { type: 'ip', value: '198.51.100.1', category: 'c2', metadata: { country: 'DE', targetCountry: 'FR' } },
     { type: 'ip', value: '198.51.100.2', category: 'c2', metadata: { country: 'NL' } },
@@ -235,7 +235,7 @@ t.test('geography lists source countries by frequency and target countries from 
 });
 
 t.test('whitelisted IoCs link nothing', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await report(h, [{ type: 'ip', value: '198.51.100.1', category: 'botnet' }]);
   const put = await h.app.inject({ method: 'PUT', url: '/api/iocs/198.51.100.1/status', payload: { status: 'whitelisted', reason: 'ours' }, headers: authHeader(h.key) });
   t.equal(put.statusCode, 200);
@@ -245,7 +245,7 @@ t.test('whitelisted IoCs link nothing', async (t) => {
 });
 
 t.test('errors: unknown campaign, bad query, missing key, missing scope', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   t.same((await h.get('/api/campaigns/campaign_nope')).json(), { ok: false, error: 'Campaign not found', code: 'NOT_FOUND' });
   t.equal((await h.get('/api/campaigns/campaign_nope')).statusCode, 404);
   for (const query of ['status=gone', 'limit=101', 'limit=0', 'page=0', 'since=yesterday']) {
@@ -264,7 +264,7 @@ t.test('errors: unknown campaign, bad query, missing key, missing scope', async 
 });
 
 t.test('campaign reads are audited as query entries', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   await h.get('/api/campaigns');
   await h.get('/api/campaigns/stats');
   await h.get('/api/campaigns/campaign_x');
@@ -276,7 +276,7 @@ t.test('campaign reads are audited as query entries', async (t) => {
 });
 
 t.test('the background job correlates new reports without a request', async (t) => {
-  const h = await intelApp(t, { correlation: { checkMs: 10, everyMs: 60_000 } });
+  const h = await buildIntelHarness(t, { correlation: { checkMs: 10, everyMs: 60_000 } });
   await report(h, [
     { type: 'ip', value: '198.51.100.1', category: 'phishing' },
     { type: 'ip', value: '198.51.100.2', category: 'phishing' },
@@ -291,7 +291,7 @@ t.test('the background job correlates new reports without a request', async (t) 
 });
 
 t.test('the OpenAPI document lists the campaign and analytics routes', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const res = await h.app.inject({ method: 'GET', url: '/docs/json' });
   t.equal(res.statusCode, 200);
   const paths = Object.keys(res.json().paths);

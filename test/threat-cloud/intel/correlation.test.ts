@@ -1,9 +1,10 @@
 import t from 'tap';
 import { createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
-import { HOUR, count, intelApp, report } from './helper.js';
+import { HOUR, buildIntelHarness, report } from './helper.js';
+import { countRows } from '../../helper.js';
 
 /** Campaign membership as sorted value lists, independent of random ids. */
-function groups(db: Parameters<typeof count>[0]): string[][] {
+function groups(db: Parameters<typeof countRows>[0]): string[][] {
   const rows = db.prepare(
     `SELECT c.id, i.value FROM campaigns c JOIN campaign_iocs m ON m.campaign_id = c.id JOIN iocs i ON i.id = m.ioc_id
      WHERE c.formed_at IS NOT NULL ORDER BY i.value`,
@@ -13,7 +14,7 @@ function groups(db: Parameters<typeof count>[0]): string[][] {
   return [...byId.values()].sort((a, b) => a[0]!.localeCompare(b[0]!));
 }
 
-async function seed(h: Awaited<ReturnType<typeof intelApp>>): Promise<void> {
+async function seed(h: Awaited<ReturnType<typeof buildIntelHarness>>): Promise<void> {
   // Two chains of same-block reports an hour apart, and a pair that never reaches three.
   for (let i = 1; i <= 4; i++) {
     await report(h, [
@@ -26,37 +27,37 @@ async function seed(h: Awaited<ReturnType<typeof intelApp>>): Promise<void> {
 }
 
 t.test('the result does not depend on how reports are batched, and re-running changes nothing', async (t) => {
-  const whole = await intelApp(t);
+  const whole = await buildIntelHarness(t);
   await seed(whole);
-  t.equal(whole.correlate(), count(whole.db, 'sightings'));
+  t.equal(whole.correlate(), countRows(whole.db, 'sightings'));
   const expected = groups(whole.db);
   t.same(expected, [
     ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'],
     ['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4'],
   ]);
-  t.equal(count(whole.db, 'campaigns'), 3, 'the c2 pair is kept as a group below campaign size');
+  t.equal(countRows(whole.db, 'campaigns'), 3, 'the c2 pair is kept as a group below campaign size');
 
-  const oneByOne = await intelApp(t);
+  const oneByOne = await buildIntelHarness(t);
   await seed(oneByOne);
   const correlator = createCorrelator(oneByOne.db, oneByOne.clock);
   t.ok(correlator.hasPending());
   let batches = 0;
   while (correlator.runBatch(1) > 0) batches++;
-  t.equal(batches, count(oneByOne.db, 'sightings'));
+  t.equal(batches, countRows(oneByOne.db, 'sightings'));
   t.notOk(correlator.hasPending());
   t.same(groups(oneByOne.db), expected);
 
-  const events = count(oneByOne.db, 'campaign_events');
+  const events = countRows(oneByOne.db, 'campaign_events');
   const updated = oneByOne.db.prepare(`SELECT group_concat(updated_at) AS u FROM campaigns`).get();
   oneByOne.db.prepare(`UPDATE intel_state SET value = 0`).run();
   oneByOne.correlate();
   t.same(groups(oneByOne.db), expected, 'reprocessing every report is idempotent');
-  t.equal(count(oneByOne.db, 'campaign_events'), events, 'no timeline noise from a re-run');
+  t.equal(countRows(oneByOne.db, 'campaign_events'), events, 'no timeline noise from a re-run');
   t.same(oneByOne.db.prepare(`SELECT group_concat(updated_at) AS u FROM campaigns`).get(), updated, 'nothing marked updated');
 });
 
 t.test('correlateNow refuses to run outside a transaction', async (t) => {
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const correlator = createCorrelator(h.db, h.clock);
   t.throws(() => correlator.correlateNow(['ioc_x']), /inside a transaction/);
   t.equal(h.db.transaction(() => correlator.correlateNow(['ioc_unknown']))(), null);
@@ -64,7 +65,7 @@ t.test('correlateNow refuses to run outside a transaction', async (t) => {
 
 t.test('aggregate memo: one computation per second while the data is unchanged', async (t) => {
   const { createAggregateMemo } = await import('../../../src/threat-cloud/intel/stores/memo.js');
-  const h = await intelApp(t);
+  const h = await buildIntelHarness(t);
   const memo = createAggregateMemo(h.db, h.clock);
   let computed = 0;
   const compute = () => ++computed;

@@ -28,7 +28,7 @@ export interface IntelHarness {
   post(url: string, payload: object, key?: string): Promise<LightMyRequestResponse>;
 }
 
-export async function intelApp(t: Teardown, options: ThreatCloudOptions = {}): Promise<IntelHarness> {
+export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions = {}): Promise<IntelHarness> {
   const clock = new ManualClock();
   const { app, db } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, options), {
     clock,
@@ -79,4 +79,3 @@ export async function report(h: IntelHarness, threats: ThreatInput[], key = h.ke
   return (res.json() as { data: { iocIds: string[] } }).data.iocIds;
 }
 
-export const count = (db: Db, table: string): number => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;

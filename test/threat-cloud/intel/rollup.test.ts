@@ -7,7 +7,7 @@ import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/stores/ti
 import { createTrendsQuery } from '../../../src/threat-cloud/intel/stores/trends.js';
 import { seedIocs } from '../../../src/threat-cloud/seed.js';
 import { testConfig, testDb } from '../../helper.js';
-import { buildTc } from '../fixtures.js';
+import { buildThreatCloud } from '../fixtures.js';
 import { DAY, HOUR } from './helper.js';
 
 const CATEGORIES = ['malware', 'phishing', 'scanner'] as const;
@@ -65,7 +65,7 @@ t.test('property: after any mix of uploads, sightings, reclassification and stat
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), fc.integer({ min: 0, max: DAY - 1 }), async (ops, extra) => {
       runs += 1;
-      const tc = await buildTc(t);
+      const tc = await buildThreatCloud(t);
       for (const step of ops) {
         tc.clock.advance(1 + (step.kind === 'wait' ? step.ms : 0));
         if (step.kind === 'upload') {
@@ -106,7 +106,7 @@ t.test('property: after any mix of uploads, sightings, reclassification and stat
 });
 
 t.test('trend windows count reports exactly at millisecond edges that cut through hours', async (t) => {
-  const tc = await buildTc(t);
+  const tc = await buildThreatCloud(t);
   const start = tc.clock.now();
   // Reports at 00:30 and 00:59:59.999 of hour 0 and at 01:00 of hour 1, for one phishing IoC.
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [{ type: 'ip', value: '198.51.100.40', source: 'a', category: 'phishing' }] } });
