@@ -46,7 +46,7 @@ t.test('registering an existing e-mail answers 200 without token, changes nothin
   t.same(res.json(), { ok: true, data: { message: 'If this email can be registered, the account has been created.' } });
   t.equal(countRows(db, 'users'), users);
   t.equal(countRows(db, 'outbox'), 0, 'the notice is made after the answer, as forgot-password makes its link');
-  t.equal((db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'register.duplicate' AND target_id = ?`).get(account.id) as { n: number }).n, 1, 'audited before the answer, in one durable commit as a new account is');
+  t.equal((db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'register.duplicate' AND target_id = ?`).get(account.id) as { n: number }).n, 1, 'audited before the answer, in one durable commit as a new account is');
   await settled(app);
   const ok = await login(app, account.email, PASSWORD);
   t.equal(ok.statusCode, 200, 'old password still works');
@@ -101,7 +101,7 @@ t.test('login: success, wrong password, unknown e-mail, suspended account', asyn
   const suspended = await login(app, account.email);
   t.equal(suspended.statusCode, 403);
   t.equal(suspended.json().error, 'Account suspended');
-  const failures = db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'login.failure'`).get() as { n: number };
+  const failures = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'login.failure'`).get() as { n: number };
   t.equal(failures.n, 3);
 });
 
@@ -226,7 +226,7 @@ t.test('two racing first registrations from loopback make exactly one admin', as
     ),
   );
   t.same(results.map((r) => r.statusCode), [201, 201, 201]);
-  const admins = db.prepare(`SELECT countRows(*) AS n FROM users WHERE role = 'admin'`).get() as { n: number };
+  const admins = db.prepare(`SELECT count(*) AS n FROM users WHERE role = 'admin'`).get() as { n: number };
   t.equal(admins.n, 1);
 });
 

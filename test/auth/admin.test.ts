@@ -82,7 +82,7 @@ t.test('PATCH: tier keeps tokens, role change and suspension revoke them', async
     t.equal(res.statusCode, 400, JSON.stringify(payload));
   }
   t.equal((await app.inject({ method: 'PATCH', url: '/api/admin/users/usr_nope', headers: admin.headers, payload: { tier: 'pro' } })).statusCode, 404);
-  const audit = db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'admin.user.update'`).get() as { n: number };
+  const audit = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'admin.user.update'`).get() as { n: number };
   t.equal(audit.n, 3);
 });
 

@@ -95,7 +95,7 @@ t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and
   t.equal(res.statusCode, 200);
   t.same(res.json().data, { message: 'Account and all associated data have been permanently deleted' });
   const left = (table: string, column: string) =>
-    (db.prepare(`SELECT countRows(*) AS n FROM ${table} WHERE ${column} = ?`).get(account.id) as { n: number }).n;
+    (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).get(account.id) as { n: number }).n;
   for (const [table, column] of [
     ['users', 'id'],
     ['sessions', 'user_id'],
@@ -115,10 +115,10 @@ t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and
   ] as const) {
     t.equal(left(table, column), 0, `${table}.${column} cleared`);
   }
-  t.equal((db.prepare(`SELECT countRows(*) AS n FROM outbox WHERE recipient = ?`).get(account.email) as { n: number }).n, 0);
+  t.equal((db.prepare(`SELECT count(*) AS n FROM outbox WHERE recipient = ?`).get(account.email) as { n: number }).n, 0);
   t.ok(countRows(db, 'audit_log') > 0, 'audit rows kept without personal details');
-  t.equal((db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'account.delete'`).get() as { n: number }).n, 1);
-  t.equal((db.prepare(`SELECT countRows(*) AS n FROM agents WHERE org_id = ?`).get(bystander.id) as { n: number }).n, 1, "others' rows kept");
+  t.equal((db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'account.delete'`).get() as { n: number }).n, 1);
+  t.equal((db.prepare(`SELECT count(*) AS n FROM agents WHERE org_id = ?`).get(bystander.id) as { n: number }).n, 1, "others' rows kept");
   t.equal((await app.inject({ url: '/api/auth/me', headers: account.headers })).statusCode, 401, 'token dead');
   t.equal((await login(app, account.email)).statusCode, 401);
 });

@@ -182,7 +182,7 @@ t.test('login from a malicious IP: 403 without TOTP (before the password), two s
   t.equal((await login(app, plain.email, PASSWORD, {}, '2001:0db8:0000::0066')).statusCode, 403, 'IPv6 normalised');
   t.equal((await login(app, plain.email, PASSWORD, {}, '203.0.113.67')).statusCode, 200, 'expired IoC does not block');
   t.equal((await login(app, plain.email, PASSWORD, {}, '203.0.113.68')).statusCode, 200, 'reputation above 30 does not block');
-  const failures = db.prepare(`SELECT countRows(*) AS n FROM audit_log WHERE action = 'login.failure' AND details LIKE '%malicious_ip%'`).get() as { n: number };
+  const failures = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'login.failure' AND details LIKE '%malicious_ip%'`).get() as { n: number };
   t.equal(failures.n, 3, 'counted as failed attempts');
 
   const withTotp = await register(app);

@@ -173,7 +173,7 @@ t.test("suspending or deleting the owner stops the owner's enrollment tokens at 
   const session = authHeader(login.json().data.token);
   const deleted = await auth.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: session, payload: { password: PASSWORD } });
   t.equal(deleted.statusCode, 200, deleted.body);
-  t.equal((db.prepare('SELECT countRows(*) AS n FROM enroll_tokens WHERE id = ?').get(enroll.id) as { n: number }).n, 0, 'the token row is gone');
+  t.equal((db.prepare('SELECT count(*) AS n FROM enroll_tokens WHERE id = ?').get(enroll.id) as { n: number }).n, 0, 'the token row is gone');
   const after = await registration(manager, enroll.headers, { hostname: 'web-02' });
   t.equal(after.statusCode, 401);
   t.equal(countRows(db, 'agents'), 0, "the owner's agents went with the account");

@@ -81,7 +81,7 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
   ]);
   h.correlate();
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 0, 'two connected IoCs are not a campaign yet');
-  const grouped = h.db.prepare(`SELECT countRows(*) FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE i.value = '198.51.100.1'`).pluck().get();
+  const grouped = h.db.prepare(`SELECT count(*) FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE i.value = '198.51.100.1'`).pluck().get();
   t.equal(grouped, 1, 'the two are grouped, the group not yet a campaign');
   t.same((await h.get('/api/iocs/198.51.100.1')).json().data.campaigns, [], 'a lookup names no group that has not formed');
 
