@@ -1,3 +1,4 @@
+import { seedUser } from '../seed.js';
 import type { InjectOptions } from 'fastify';
 import { createApiKeyStore, type KeyScope } from '../../src/shared/api-keys.js';
 import { ManualClock } from '../../src/shared/clock.js';
@@ -30,10 +31,7 @@ export async function buildThreatCloud(t: Teardown, options: { env?: Record<stri
 /** A user row and a user key of that tier (what the Auth Server would make). */
 export function userKey(db: Db, clock: ManualClock, tier: Tier, options: { suspended?: boolean; scopes?: KeyScope[] } = {}) {
   const userId = newId('usr_');
-  const now = new Date(clock.now()).toISOString();
-  db.prepare(
-    `INSERT INTO users (id, email, name, password_hash, tier, suspended, created_at, updated_at) VALUES (?, ?, 'Test', 'x', ?, ?, ?, ?)`,
-  ).run(userId, `${userId}@example.com`, tier, options.suspended ? 1 : 0, now, now);
+  seedUser(db, { id: userId, tier, suspended: options.suspended, createdAt: new Date(clock.now()).toISOString() });
   const { key, record } = createApiKeyStore(db, clock).create({ name: 'user key', origin: 'user', ownerUserId: userId, scopes: options.scopes ?? ['read', 'write'] });
   return { userId, key, record };
 }

@@ -7,6 +7,7 @@ import type { Db } from '../../../src/shared/db/open.js';
 import type { Tier } from '../../../src/shared/tiers.js';
 import { newId } from '../../../src/shared/tokens.js';
 import { createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
+import { seedUser } from '../../seed.js';
 import { authHeader, buildTestApp, type Teardown } from '../../helper.js';
 
 export const HOUR = 3_600_000;
@@ -48,10 +49,7 @@ export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions
     otherKey,
     userKey(tier) {
       const userId = newId('usr_');
-      db.prepare(
-        `INSERT INTO users (id, email, name, password_hash, role, tier, suspended, created_at, updated_at)
-         VALUES (?, ?, 'Test', 'x', 'user', ?, 0, ?, ?)`,
-      ).run(userId, `${userId}@example.com`, tier, new Date(clock.now()).toISOString(), new Date(clock.now()).toISOString());
+      seedUser(db, { id: userId, tier, createdAt: new Date(clock.now()).toISOString() });
       return keys.create({ name: 'user key', origin: 'user', ownerUserId: userId, scopes: ['read', 'write'] }).key;
     },
     correlate() {

@@ -1,0 +1,108 @@
+import type { Db } from '../src/shared/db/open.js';
+import type { Tier } from '../src/shared/tiers.js';
+
+/**
+ * Rows written straight into the database, for tests whose subject is what another part does
+ * with them (an ownerless key, an org seen from the Manager, a known-bad address at login)
+ * and for states the API cannot reach quickly (a suspended owner, an IoC of a given age).
+ * One place knows the columns, so a migration that adds a NOT NULL column breaks one file.
+ */
+
+const EPOCH_ISO = '2026-01-01T00:00:00.000Z';
+
+export interface SeedUser {
+  id: string;
+  email?: string;
+  name?: string;
+  role?: 'user' | 'admin';
+  tier?: Tier;
+  suspended?: boolean;
+  /** Unusable by default: seeded users are never meant to log in. */
+  passwordHash?: string;
+  createdAt?: string;
+}
+
+export function seedUser(db: Db, user: SeedUser): { id: string; email: string } {
+  const email = user.email ?? `${user.id}@example.com`;
+  const createdAt = user.createdAt ?? EPOCH_ISO;
+  db.prepare(
+    `INSERT INTO users (id, email, name, password_hash, role, tier, suspended, created_at, updated_at)
+     VALUES (@id, @email, @name, @passwordHash, @role, @tier, @suspended, @createdAt, @createdAt)`,
+  ).run({
+    id: user.id,
+    email,
+    name: user.name ?? 'Seeded User',
+    passwordHash: user.passwordHash ?? 'not-a-password-hash',
+    role: user.role ?? 'user',
+    tier: user.tier ?? 'community',
+    suspended: user.suspended ? 1 : 0,
+    createdAt,
+  });
+  return { id: user.id, email };
+}
+
+export interface SeedAgent {
+  id: string;
+  orgId: string;
+  hostname?: string;
+  os?: string;
+  version?: string;
+  ip?: string;
+  tokenHash?: string;
+  status?: 'online' | 'stale' | 'offline';
+  lastHeartbeatMs?: number;
+  registeredAt?: string;
+}
+
+export function seedAgent(db: Db, agent: SeedAgent): { id: string } {
+  const registeredAt = agent.registeredAt ?? EPOCH_ISO;
+  db.prepare(
+    `INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
+     VALUES (@id, @orgId, @hostname, @os, @version, @ip, @tokenHash, @status, @registeredAt, @lastHeartbeatMs, @registeredAt)`,
+  ).run({
+    id: agent.id,
+    orgId: agent.orgId,
+    hostname: agent.hostname ?? agent.id,
+    os: agent.os ?? 'linux',
+    version: agent.version ?? '1.0.0',
+    ip: agent.ip ?? '10.0.0.1',
+    tokenHash: agent.tokenHash ?? `token-hash-${agent.id}`,
+    status: agent.status ?? 'online',
+    lastHeartbeatMs: agent.lastHeartbeatMs ?? 0,
+    registeredAt,
+  });
+  return { id: agent.id };
+}
+
+export interface SeedIoc {
+  id: string;
+  type?: 'ip' | 'domain' | 'hash' | 'url' | 'email' | 'cve';
+  value: string;
+  reputation: number;
+  status?: 'active' | 'expired' | 'whitelisted' | 'revoked';
+  severity?: 'low' | 'medium' | 'high' | 'critical';
+  confidence?: number;
+  /** Unique per IoC: the feeds' change cursor. */
+  changeSeq: number;
+  at?: string;
+}
+
+/** An IoC as the Threat Cloud stores it, without the merge rules (no sighting, no reporter). */
+export function seedIoc(db: Db, ioc: SeedIoc): { id: string } {
+  const at = ioc.at ?? EPOCH_ISO;
+  db.prepare(
+    `INSERT INTO iocs (id, type, value, reputation, status, severity, confidence, source, first_seen, last_seen, updated_at, change_seq)
+     VALUES (@id, @type, @value, @reputation, @status, @severity, @confidence, 'test', @at, @at, @at, @changeSeq)`,
+  ).run({
+    id: ioc.id,
+    type: ioc.type ?? 'ip',
+    value: ioc.value,
+    reputation: ioc.reputation,
+    status: ioc.status ?? 'active',
+    severity: ioc.severity ?? 'high',
+    confidence: ioc.confidence ?? 0.9,
+    changeSeq: ioc.changeSeq,
+    at,
+  });
+  return { id: ioc.id };
+}
