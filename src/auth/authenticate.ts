@@ -5,6 +5,7 @@ import { bearerToken } from '../shared/tokens.js';
 import type { AuthContext } from './context.js';
 import type { SessionRecord } from './stores/sessions.js';
 import type { UserRecord } from './stores/users.js';
+import { DAY_MS } from '../shared/time.js';
 
 /** The caller of a session route: the account as stored now and the session in use. */
 export interface AuthPrincipal {
@@ -26,7 +27,7 @@ export function decoratePrincipal(app: App): void {
 
 export const AUTH_REQUIRED = 'Authentication required';
 export const INVALID_TOKEN = 'Invalid or expired token';
-export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+export const SESSION_TTL_MS = DAY_MS;
 
 interface Claims {
   sub?: unknown;

@@ -5,6 +5,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
 import { createAfterResponse, type AfterResponse } from './jobs/after-response.js';
 import { scaled } from '../shared/service-deps.js';
+import { MINUTE_MS } from '../shared/time.js';
 import { createUsageStore, type UsageStore } from '../shared/usage.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createOutboxStore, type OutboxStore } from './stores/outbox.js';
@@ -24,7 +25,6 @@ import { createUserStore, type UserStore } from './stores/users.js';
 import { createBackupCodeHasher, createSecretBox, type BackupCodeHasher, type SecretBox } from './services/totp-crypto.js';
 import type { Maintenance } from './jobs/maintenance.js';
 
-const MINUTE = 60_000;
 
 /** A failure budget: at most `max` failures per `windowMs`. */
 export interface FailureLimit {
@@ -45,14 +45,14 @@ export interface AuthLimits {
 
 export function authLimits(config: ResolvedConfig): AuthLimits {
   return {
-    login: { max: scaled(10, config), timeWindow: 15 * MINUTE },
-    register: { max: scaled(5, config), timeWindow: 60 * MINUTE },
-    passwordReset: { max: scaled(5, config), timeWindow: 15 * MINUTE },
-    loginFailuresPerAccountAndIp: { max: scaled(5, config), windowMs: 15 * MINUTE },
-    loginFailuresPerAccount: { max: scaled(100, config), windowMs: 60 * MINUTE },
-    secondFactorFailuresPerUser: { max: scaled(5, config), windowMs: 15 * MINUTE },
+    login: { max: scaled(10, config), timeWindow: 15 * MINUTE_MS },
+    register: { max: scaled(5, config), timeWindow: 60 * MINUTE_MS },
+    passwordReset: { max: scaled(5, config), timeWindow: 15 * MINUTE_MS },
+    loginFailuresPerAccountAndIp: { max: scaled(5, config), windowMs: 15 * MINUTE_MS },
+    loginFailuresPerAccount: { max: scaled(100, config), windowMs: 60 * MINUTE_MS },
+    secondFactorFailuresPerUser: { max: scaled(5, config), windowMs: 15 * MINUTE_MS },
     // Deliveries come from the provider's few addresses in bursts; the signature is the gate.
-    billingWebhook: { max: scaled(600, config), timeWindow: MINUTE },
+    billingWebhook: { max: scaled(600, config), timeWindow: MINUTE_MS },
   };
 }
 

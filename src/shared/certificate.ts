@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { TlsMaterial } from './base-app.js';
+import { DAY_MS } from './time.js';
 
 const VALIDITY_DAYS = 825;
 
@@ -26,7 +27,7 @@ export async function ensureSelfSignedCertificate(certFile: string, keyFile: str
     curve: 'P-256',
     algorithm: 'sha256',
     notBeforeDate: now,
-    notAfterDate: new Date(now.getTime() + VALIDITY_DAYS * 86_400_000),
+    notAfterDate: new Date(now.getTime() + VALIDITY_DAYS * DAY_MS),
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },

@@ -2,8 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { stepSize } from '../../shared/step-size.js';
 import type { Billing } from '../services/billing.js';
 import type { AuthContext } from '../context.js';
+import { HOUR_MS } from '../../shared/time.js';
 
-export const MAINTENANCE_INTERVAL_MS = 60 * 60 * 1000;
+export const MAINTENANCE_INTERVAL_MS = HOUR_MS;
 /** How long one slice of the hourly sweep should hold the (synchronous) database and event loop (each is followed by a pause). */
 const SLICE_BUDGET_MS = 10;
 

@@ -8,10 +8,11 @@ import { resetPasswordMail } from '../mail/templates.js';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from './common-passwords.js';
 import type { SecondFactor } from './second-factor.js';
 import { sendSecurityNotice } from './security-notices.js';
+import { HOUR_MS } from '../../shared/time.js';
 
 export const FORGOT_MESSAGE = 'If an account with that email exists, a reset link has been sent.';
 export const RESET_TOKEN_INVALID = 'Reset token is invalid or has expired';
-const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
+const RESET_TOKEN_TTL_MS = HOUR_MS;
 
 /** A password that meets the length policy but appears in breach lists is a 400 (ASVS 6.2.4). */
 export function refuseCommonPassword(password: string): void {

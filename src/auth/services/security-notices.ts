@@ -1,9 +1,10 @@
 import { toIso } from '../../shared/clock.js';
 import type { AuthContext } from '../context.js';
 import { securityNoticeMail, type SecurityEvent } from '../mail/templates.js';
+import { DAY_MS } from '../../shared/time.js';
 
 /** Long enough for the operator to read it from the outbox when there is no SMTP. */
-export const NOTICE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+export const NOTICE_TTL_MS = 7 * DAY_MS;
 
 /**
  * Mails the account owner a security notice (ASVS 6.3.5, 6.3.7). Called after the change

@@ -2,9 +2,10 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { canonicalClientIp } from '../client-ip.js';
+import { DAY_MS } from '../../shared/time.js';
 
 /** How long a successful sign-in keeps its address exempt from the account-wide cap. */
-export const KNOWN_ADDRESS_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+export const KNOWN_ADDRESS_TTL_MS = 30 * DAY_MS;
 
 export interface KnownAddress {
   ip: string;

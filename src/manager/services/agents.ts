@@ -13,9 +13,9 @@ import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, HeartbeatReply,
 import type { SseHub } from './sse-hub.js';
 import { heartbeatRange, statusAt, type StatusTimeouts } from './status.js';
 import { durableTransaction } from '../../shared/db/durable.js';
+import { DAY_MS } from '../../shared/time.js';
 
 export const DEFAULT_ORG = 'default';
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const agentNotFound = () => notFound('Agent not found', 'AGENT_NOT_FOUND');
 

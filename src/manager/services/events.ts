@@ -3,6 +3,7 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { badRequest } from '../../shared/errors.js';
+import { MINUTE_MS, PERIOD_MS } from '../../shared/time.js';
 import { newId } from '../../shared/tokens.js';
 import type { AgentRow } from '../stores/agents.js';
 import type { EventRow, EventStore } from '../stores/events.js';
@@ -10,16 +11,8 @@ import { SEVERITIES, type EventInput, type Severity, type SummaryPeriod, type Th
 import type { SseHub } from './sse-hub.js';
 
 const MAX_DETAILS_BYTES = 16 * 1024;
-const MAX_FUTURE_MS = 5 * 60 * 1000;
+const MAX_FUTURE_MS = 5 * MINUTE_MS;
 const SOURCE_IP_KEYS = ['sourceIp', 'source_ip', 'srcIp', 'remoteAddress'] as const;
-const HOUR_MS = 60 * 60 * 1000;
-export const PERIOD_MS: Record<SummaryPeriod, number> = {
-  '1h': HOUR_MS,
-  '6h': 6 * HOUR_MS,
-  '24h': 24 * HOUR_MS,
-  '7d': 7 * 24 * HOUR_MS,
-  '30d': 30 * 24 * HOUR_MS,
-};
 const TOP = 10;
 
 /**

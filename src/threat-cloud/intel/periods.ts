@@ -1,8 +1,8 @@
-import { DAY_MS, HOUR_MS } from '../../shared/time.js';
+import { DAY_MS, HOUR_MS, PERIOD_MS } from '../../shared/time.js';
 
 export const PERIODS = ['24h', '7d', '30d', '90d'] as const;
 export type Period = (typeof PERIODS)[number];
-export const PERIOD_MS: Record<Period, number> = { '24h': DAY_MS, '7d': 7 * DAY_MS, '30d': 30 * DAY_MS, '90d': 90 * DAY_MS };
+export { PERIOD_MS };
 
 export const GRANULARITIES = ['hour', 'day', 'week'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
