@@ -1,7 +1,7 @@
 import type { Db } from '../src/shared/db/open.js';
 
 /**
- * The machinery of the query-plan tests (issue 19: no request may stall the process): which
+ * The machinery of the query-plan tests (no request may stall the process): which
  * SQL a factory prepares, its plan, and what a plan must not do on a table that grows with use.
  */
 

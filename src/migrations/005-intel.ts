@@ -8,7 +8,7 @@ export const migration: Migration = {
 };
 
 /**
- * Migration 5: campaigns and the indexes the analytics read (issue 6). It only adds tables
+ * Migration 5: campaigns and the indexes the analytics read. It only adds tables
  * and triggers; the Threat Cloud core's tables (migration 3) are read, never altered.
  *
  * - `campaigns`: connected groups of IoCs. A group of fewer than 3 IoCs is kept with

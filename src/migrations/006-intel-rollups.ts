@@ -29,8 +29,8 @@ export const ROLLUP_FROM_SCRATCH_SQL = `
   ) GROUP BY hour, type, category`;
 
 /**
- * Migration 6: hourly roll-ups for the time-window analytics (issue 6's "< 200 ms on a
- * million IoCs"). Counting a 30-day window row by row joins every report of the window to
+ * Migration 6: hourly roll-ups for the time-window analytics (the contract's "< 200 ms on
+ * a million IoCs"). Counting a 30-day window row by row joins every report of the window to
  * its IoC, seconds on a large database; `intel_hourly` holds, per UTC hour (`YYYY-MM-DDTHH`),
  * type and category ('' when none), the counted IoCs first reported and the reports made in
  * that hour, so a window is at most a few thousand rows. Triggers keep it exact: a new IoC or

@@ -20,7 +20,7 @@ const MIGRATION_CACHE_KIB = -262_144;
 const CAMPAIGN_PAGE = 256;
 
 /**
- * Migration 8 (issue 12): the Manager bridge counted each agent's org as a reporter of its
+ * Migration 8: the Manager bridge counted each agent's org as a reporter of its
  * own, so two invented org names could corroborate an address onto the blocklist and a user
  * and their own agent counted twice; its sightings kept event and agent ids that every read
  * key could see. This step rewrites what was stored that way:

@@ -18,7 +18,7 @@ const inFormedCampaign = (iocId: string) =>
   `EXISTS (SELECT 1 FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = ${iocId} AND c.formed_at IS NOT NULL)`;
 
 /**
- * Migration 10 (issue 19): what lets every list and statistic of the Threat Cloud answer in
+ * Migration 10: what lets every list and statistic of the Threat Cloud answer in
  * about the time of its first page at a million rows, because one slow query stalls all three
  * services (better-sqlite3 runs on the one event loop). Counters are kept exact by triggers in
  * the transaction of the write, as `ioc_counts` is; rows only ever go in one of these tables

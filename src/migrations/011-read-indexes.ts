@@ -4,7 +4,7 @@ import type { Db } from '../shared/db/open.js';
 import { rebuildThreatCounts } from '../manager/stores/threat-counts.js';
 
 /**
- * One step for both services (issue 19: no request may hold the shared event loop): their
+ * One step for both services (no request may hold the event loop all three share): their
  * read paths shipped together as one version, so they stay one transaction and one file.
  */
 export const migration: Migration = {
@@ -20,7 +20,7 @@ const moveFleet = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('
 const moveAuth = (kind: string, key: string, delta: 1 | -1) => moveCounterSql('auth_counts', kind, key, delta);
 
 /**
- * The Manager's part of migration 11 (issue 19: no request may hold the shared event loop).
+ * The Manager's part of migration 11 (no request may hold the shared event loop).
  *
  * - Threat event indexes carry the other list filters after their order columns, so a page
  *   filtered on two or three of org, agent, severity and type is an ordered walk of one index
@@ -92,7 +92,7 @@ function managerReadSchema(db: Db): void {
 }
 
 /**
- * The Auth Server's part of migration 11 (issue 19: no request may hold the shared event loop).
+ * The Auth Server's part of migration 11 (no request may hold the shared event loop).
  *
  * - Counters kept by triggers, so totals and statistics read a few rows: accounts per role and
  *   tier, signups per UTC day, accounts with TOTP on, and audit entries in all, per action and

@@ -11,7 +11,7 @@ export const migration: Migration = {
 const BUMP = `UPDATE api_key_generation SET n = n + 1 WHERE id = 1`;
 
 /**
- * Migration 12 (issue 13): a counter that moves whenever anything a verified API key depends
+ * Migration 12: a counter that moves whenever anything a verified API key depends
  * on changes, so the Threat Cloud can keep verified keys in memory and still see a revocation,
  * a suspension or a tier change on the very next request. Triggers keep it, in the
  * transaction of the write, whichever code or process writes: the Auth routes, the Threat

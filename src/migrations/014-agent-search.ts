@@ -10,7 +10,8 @@ export const migration: Migration = {
 
 /**
  * Migration 14: what the console's fleet search and sort and its events-over-time chart need
- * without a request walking the fleet or the events (issue 19).
+ * without a request walking the fleet or the events: one slow query
+ * would stall all three services, which share one event loop.
  *
  * - Agents in hostname order ignoring ASCII case (the sort) over the fleet and per org: a
  *   hostname prefix search is a range of the same index, its total a count of that range.

@@ -33,7 +33,7 @@ export function createValidatorCompiler(): FastifySchemaCompiler<unknown> {
   let coercing: ReturnType<typeof buildAjv> | null = null;
   return ({ schema, httpPart }) => {
     // Compiled on the route's first request, not at start-up: about a hundred routes' Ajv
-    // code generation was a quarter of the time to listening (issue 13), and most routes of
+    // code generation was a quarter of the time to listening, and most routes of
     // a given deployment are never called. Fastify reads `errors` off the function it holds.
     let compiled: ValidateFunction | null = null;
     const validate = ((data: unknown) => {

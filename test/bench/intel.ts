@@ -63,7 +63,7 @@ async function settle(context: BenchContext): Promise<number> {
 }
 
 /**
- * Campaigns and analytics (issue 6): read throughput and latency of the campaign list and
+ * Campaigns and analytics: read throughput and latency of the campaign list and
  * of each /api/query/* aggregate over 10,000 IoCs and 100 trap reports, once the background
  * correlation has caught up. Aggregates are SQL memoised per second and data version, so p99
  * shows the cost of the one recomputation per second that requests queue behind.

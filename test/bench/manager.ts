@@ -59,7 +59,7 @@ async function registerFleet(base: string, token: string): Promise<{ id: string;
 
 /**
  * A batch of detections. From private addresses they are only stored; from public ones each
- * also becomes a Threat Cloud report in the same transaction (issue 7), a heavier path.
+ * also becomes a Threat Cloud report in the same transaction, a heavier path.
  */
 function eventBatch(publicSources = false): { events: Record<string, unknown>[] } {
   return {

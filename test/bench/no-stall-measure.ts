@@ -1,6 +1,6 @@
 /**
  * Times every list, filter, search, statistics and summary request of the Manager and the
- * Auth administration on a large seeded database (issue 19), in process with `inject`, so
+ * Auth administration on a large seeded database, in process with `inject`, so
  * the time is the event loop's own. Not part of `npm test`:
  *
  *   node --import tsx test/bench/no-stall-measure.ts [--data=DIR] [--events=N] [--agents=N]

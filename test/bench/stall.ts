@@ -11,7 +11,7 @@ import { seedFleetAndAccounts } from './seed-fleet.js';
 import type { BenchContext, BenchRow, Scenario } from './types.js';
 
 /**
- * Issue 19: no request may stall the process. Every paginated, filter, search, statistics and
+ * No request may stall the process. Every paginated, filter, search, statistics and
  * analytics read of the three services runs once on a large database while a probe asks
  * another service's /health in a loop; then 20 heavy reads at once. All three services share
  * one event loop, so the probe's worst latency is how long any other caller waited.

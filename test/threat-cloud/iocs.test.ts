@@ -238,7 +238,7 @@ t.test('POST /api/trap-intel: attacker IP, payloads, contacted hosts, credential
   let res = await tc.inject({ method: 'POST', url: '/api/trap-intel', payload: body });
   t.equal(res.statusCode, 201);
   const result = res.json().data;
-  // The attacker, its payload and contacted hosts are connected IoCs: a campaign (issue 6) at once.
+  // The attacker, its payload and contacted hosts are connected IoCs: a campaign at once.
   t.match(result.campaignMatch, /^campaign_[0-9a-f]{32}$/);
   t.same((await tc.inject({ url: '/api/iocs/203.0.113.9' })).json().data.campaigns, [result.campaignMatch]);
   t.equal(result.reputationDelta, (await tc.inject({ url: '/api/iocs/203.0.113.9' })).json().data.reputation - 80);

@@ -67,7 +67,7 @@ const used = (filter: IocFilter, keys: readonly (keyof IocFilter)[]) => keys.fil
 
 /**
  * The filtered, ordered IoC list (GET /api/iocs) at the cost of its first page whatever the
- * size of the table (issue 19):
+ * size of the table (a slow list would stall all three services):
  *
  * - totals of type, category, status, source and reputation filters come from trigger-kept
  *   counts (exact), and so does the size of each index prefix, so the list walks the
