@@ -3,6 +3,7 @@ import t from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
 import { buildAuth, register } from './fixtures.js';
 import { countRows } from '../helper.js';
+import { seedAgent } from '../seed.js';
 
 const SECRET = 'whsec_test_0123456789';
 const BILLING_ENV = {
@@ -144,11 +145,7 @@ t.test('usage: summary, limits, check; the api_keys count follows the keys', asy
   const account = await register(app);
   db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 250)`).run(account.id);
   db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-02', 999)`).run(account.id);
-  const now = new Date().toISOString();
-  db.prepare(
-    `INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status_changed_at, last_heartbeat_ms, registered_at)
-     VALUES ('agent-1', ?, 'h1', 'linux', '1', '10.0.0.1', 'th1', ?, 0, ?)`,
-  ).run(account.id, now, now);
+  seedAgent(db, { id: 'agent-1', orgId: account.id });
   await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'k' } });
   const summary = (await app.inject({ url: '/api/usage', headers: account.headers })).json().data;
   t.equal(summary.tier, 'community');

@@ -2,6 +2,7 @@ import t from 'tap';
 import { toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { authHeader, countRows } from '../helper.js';
+import { seedAgent } from '../seed.js';
 import { buildAuth, enableTotp, login, PASSWORD, register, registerAdmin, settled, type Account, type AuthFixture } from './fixtures.js';
 
 /** Gives an account everything it can have: sessions, TOTP, keys, usage, reset token, subscription, org rows. */
@@ -28,17 +29,16 @@ async function fullyUsedAccount(fixture: AuthFixture): Promise<{ account: Accoun
 }
 
 function seedOrg(db: Db, orgId: string, now: string): void {
-  db.prepare(
-    `INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status_changed_at, last_heartbeat_ms, registered_at)
-     VALUES (?, ?, 'web-1', 'linux', '1.0.0', '10.0.0.1', ?, ?, 0, ?)`,
-  ).run(`agent-${orgId}`, orgId, `agent-token-hash-${orgId}`, now, now);
+  seedAgent(db, { id: `agent-${orgId}`, orgId, hostname: 'web-1', tokenHash: `agent-token-hash-${orgId}`, registeredAt: now });
   db.prepare(
     `INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, details, timestamp, timestamp_ms, received_at)
      VALUES (?, ?, ?, 'web-1', 'bruteforce', 'high', '{"attempts":5}', ?, 0, ?)`,
   ).run(`evt_${orgId}`, `agent-${orgId}`, orgId, now, now);
+  // Policy versions are unique across all orgs: each seeded org takes the next one.
   db.prepare(
-    `INSERT INTO policies (id, org_id, agent_id, version, name, rules, created_at) VALUES (?, ?, NULL, ?, 'baseline', '[]', ?)`,
-  ).run(`pol_${orgId}`, orgId, Math.floor(Math.random() * 1e9), now);
+    `INSERT INTO policies (id, org_id, agent_id, version, name, rules, created_at)
+     VALUES (?, ?, NULL, (SELECT coalesce(max(version), 0) + 1 FROM policies), 'baseline', '[]', ?)`,
+  ).run(`pol_${orgId}`, orgId, now);
 }
 
 t.test('export holds everything about the user and no secret', async (t) => {

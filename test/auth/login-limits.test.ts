@@ -4,6 +4,7 @@ import { toIso } from '../../src/shared/clock.js';
 import type { App } from '../../src/shared/base-app.js';
 import { buildAuth, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
 import { countRows } from '../helper.js';
+import { seedIoc } from '../seed.js';
 
 const NO_GLOBAL = { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '100000' };
 
@@ -143,6 +144,8 @@ t.test('login route: 10 requests per 15 minutes per IP', async (t) => {
   const limited = await login(app, 'nobody@example.com', 'whatever1', {}, '198.51.100.50');
   t.equal(limited.statusCode, 429);
   t.equal(limited.headers['x-ratelimit-limit'], '10');
+  const retryAfter = Number(limited.headers['retry-after']);
+  t.ok(retryAfter > 14 * 60 && retryAfter <= 15 * 60, `the window is 15 minutes (Retry-After ${retryAfter} s)`);
 });
 
 t.test('register: 5 per hour per IP', async (t) => {
@@ -153,6 +156,8 @@ t.test('register: 5 per hour per IP', async (t) => {
   }
   const limited = await app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '198.51.100.60', payload: { email: 'r9@example.com', name: 'R', password: PASSWORD } });
   t.equal(limited.statusCode, 429);
+  const retryAfter = Number(limited.headers['retry-after']);
+  t.ok(retryAfter > 59 * 60 && retryAfter <= 60 * 60, `the window is an hour (Retry-After ${retryAfter} s)`);
 });
 
 t.test('global limit per IP (AUTH_RATE_LIMIT) applies to session routes; health is exempt', async (t) => {
@@ -165,15 +170,11 @@ t.test('global limit per IP (AUTH_RATE_LIMIT) applies to session routes; health 
 t.test('login from a malicious IP: 403 without TOTP (before the password), two steps with TOTP', async (t) => {
   const fixture = await buildAuth(t, { env: NO_GLOBAL });
   const { app, db, clock } = fixture;
-  const insertIoc = db.prepare(
-    `INSERT INTO iocs (id, type, value, reputation, status, severity, confidence, source, first_seen, last_seen, updated_at, change_seq)
-     VALUES (?, 'ip', ?, ?, ?, 'high', 0.9, 'test', ?, ?, ?, ?)`,
-  );
-  const now = toIso(clock.now());
-  insertIoc.run('ioc_bad', '203.0.113.66', 10, 'active', now, now, now, 1);
-  insertIoc.run('ioc_v6', '2001:db8::66', 30, 'active', now, now, now, 2);
-  insertIoc.run('ioc_old', '203.0.113.67', 10, 'expired', now, now, now, 3);
-  insertIoc.run('ioc_meh', '203.0.113.68', 31, 'active', now, now, now, 4);
+  const at = toIso(clock.now());
+  seedIoc(db, { id: 'ioc_bad', value: '203.0.113.66', reputation: 10, changeSeq: 1, at });
+  seedIoc(db, { id: 'ioc_v6', value: '2001:db8::66', reputation: 30, changeSeq: 2, at });
+  seedIoc(db, { id: 'ioc_old', value: '203.0.113.67', reputation: 10, status: 'expired', changeSeq: 3, at });
+  seedIoc(db, { id: 'ioc_meh', value: '203.0.113.68', reputation: 31, changeSeq: 4, at });
   const plain = await register(app);
   const blocked = await login(app, plain.email, 'wrong password', {}, '203.0.113.66');
   t.equal(blocked.statusCode, 403);
@@ -194,11 +195,7 @@ t.test('login from a malicious IP: 403 without TOTP (before the password), two s
 
 t.test('AUTH_IP_REPUTATION_CHECK=false turns the check off', async (t) => {
   const { app, db, clock } = await buildAuth(t, { env: { ...NO_GLOBAL, AUTH_IP_REPUTATION_CHECK: 'false' } });
-  const now = toIso(clock.now());
-  db.prepare(
-    `INSERT INTO iocs (id, type, value, reputation, status, severity, confidence, source, first_seen, last_seen, updated_at, change_seq)
-     VALUES ('ioc_x', 'ip', '203.0.113.66', 0, 'active', 'high', 1, 'test', ?, ?, ?, 1)`,
-  ).run(now, now, now);
+  seedIoc(db, { id: 'ioc_x', value: '203.0.113.66', reputation: 0, confidence: 1, changeSeq: 1, at: toIso(clock.now()) });
   const account = await register(app);
   t.equal((await login(app, account.email, PASSWORD, {}, '203.0.113.66')).statusCode, 200);
 });

@@ -4,16 +4,15 @@ import type { App } from '../../src/shared/base-app.js';
 import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
-import { filterCombinations, testConfig } from '../helper.js';
+import { countRows, filterCombinations, testConfig } from '../helper.js';
+import { prepareUserSeeder, seedUser } from '../seed.js';
 import { buildAuth, enableTotp, PASSWORD, register, registerAdmin, type Account, type AuthFixture } from './fixtures.js';
 
 const DAY = 86_400_000;
 
 /** Accounts written straight into the table (the counters follow by trigger): awkward e-mails and names, ties in time. */
 function insertUsers(db: Db, now: number): void {
-  const insert = db.prepare(
-    `INSERT INTO users (id, email, name, password_hash, role, tier, suspended, created_at, updated_at) VALUES (?, ?, ?, 'x', ?, ?, 0, ?, ?)`,
-  );
+  const seed = prepareUserSeeder(db);
   const people: Array<[string, string]> = [
     ['alice@example.com', 'Alice Smith'], ['alicia@example.org', 'alice'], ['ALI.UPPER@EXAMPLE.COM', 'ALICE'], ['bob@example.com', 'Bob_Builder'],
     ['per%cent@example.com', '100% Real'], ['under_score@example.com', 'Under Score'], ['back\\slash@example.com', 'Back Slash'],
@@ -26,11 +25,11 @@ function insertUsers(db: Db, now: number): void {
     people.forEach(([email, name], i) => {
       // Three accounts share each creation time: the list breaks ties by id.
       const at = new Date(now - Math.floor(i / 3) * DAY).toISOString();
-      insert.run(`usr_p${String(i).padStart(3, '0')}`, email, name, roles[i % 3], tiers[i % 5], at, at);
+      seed({ id: `usr_p${String(i).padStart(3, '0')}`, email, name, role: roles[i % 3], tier: tiers[i % 5], createdAt: at });
     });
     for (let i = 0; i < 10_050; i++) {
       const at = new Date(now - (i % 45) * DAY - i).toISOString();
-      insert.run(`usr_b${String(i).padStart(5, '0')}`, `bulk${i}@example.net`, `Bulk ${i % 7}`, 'user', tiers[i % 5], at, at);
+      seed({ id: `usr_b${String(i).padStart(5, '0')}`, email: `bulk${i}@example.net`, name: `Bulk ${i % 7}`, tier: tiers[i % 5], createdAt: at });
     }
   })();
 }
@@ -56,7 +55,7 @@ function referenceStats(fixture: AuthFixture) {
   const now = clock.now();
   const since = new Date(Date.parse(new Date(now - 29 * DAY).toISOString().slice(0, 10))).toISOString();
   const rows = <T>(sql: string, ...params: unknown[]) => db.prepare(sql).all(...params) as T[];
-  const total = (db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+  const total = countRows(db, 'users');
   const signups = new Map(rows<{ day: string; n: number }>(`SELECT substr(created_at, 1, 10) AS day, count(*) AS n FROM users WHERE created_at >= ? GROUP BY day`, since).map((r) => [r.day, r.n]));
   const enabled = (db.prepare('SELECT count(*) AS n FROM totp_secrets WHERE enabled = 1').get() as { n: number }).n;
   const idle = fixture.config.auth.sessionIdleTimeoutMs;
@@ -128,7 +127,7 @@ t.test('statistics and totals follow every write: sign-up, tier and role changes
   await checkStats(t, fixture, admin, 'account deleted');
   t.equal((await get(app, admin, `/api/admin/audit-log?actorId=${user.id}`)).pagination.total, 0, "the deleted account's entries lost their actor");
   const all = await get(app, admin, '/api/admin/audit-log?limit=1');
-  t.equal(all.pagination.total, (fixture.db.prepare('SELECT count(*) AS n FROM audit_log').get() as { n: number }).n);
+  t.equal(all.pagination.total, countRows(fixture.db, 'audit_log'));
 });
 
 t.test('audit log: every filter combination pages as before; totals exact per action or actor, capped with a time range', async (t) => {
@@ -162,7 +161,7 @@ t.test('audit log: every filter combination pages as before; totals exact per ac
   }
   t.ok(capped > 0, `${capped} totals were capped`);
   // An account's last ten entries, as actor or target, in the admin detail.
-  db.prepare(`INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ('usr_a1', 'a1@example.com', 'A', 'x', '2026-01-01', '2026-01-01')`).run();
+  seedUser(db, { id: 'usr_a1' });
   const detail = await get(app, admin, '/api/admin/users/usr_a1');
   const recent = (db.prepare(`SELECT id FROM audit_log WHERE actor_id = ? OR target_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 10`).all('usr_a1', 'usr_a1') as { id: string }[]).map((r) => r.id);
   t.same(detail.data.recentAudit.map((e: { id: string }) => e.id), recent, 'recent audit of one account');
@@ -192,7 +191,7 @@ t.test('sessions: the live list as before with an exact total; the hourly sweep 
   }
   await checkStats(t, fixture, admin, 'with dead sessions');
   t.equal(fixture.maintenance.run().sessionsPurged, 1300, 'expired and idled-out sessions, over several slices');
-  t.equal((db.prepare('SELECT count(*) AS n FROM sessions').get() as { n: number }).n, 301);
+  t.equal(countRows(db, 'sessions'), 301);
   t.equal(fixture.maintenance.run().sessionsPurged, 0);
 });
 
@@ -202,8 +201,8 @@ t.test('every hourly purge deletes in bounded slices and the timed sweep gives t
   const admin = await registerAdmin(app);
   const now = clock.now();
   const iso = (ms: number) => new Date(ms).toISOString();
-  const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-  const before = { tokens: count('password_reset_tokens'), mail: count('outbox'), addresses: count('known_addresses') };
+  const counts = () => ({ tokens: countRows(db, 'password_reset_tokens'), mail: countRows(db, 'outbox'), addresses: countRows(db, 'known_addresses') });
+  const before = counts();
   const fill = (sql: string, count: number) =>
     db.prepare(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${count}) ${sql}`).run();
   fill(`INSERT INTO password_reset_tokens (token_hash, user_id, created_at, expires_at) SELECT 'old' || i, '${admin.id}', '${iso(now - 7200_000)}', '${iso(now - 3600_000)}' FROM n`, 3000);
@@ -220,7 +219,7 @@ t.test('every hourly purge deletes in bounded slices and the timed sweep gives t
   t.match(report, { resetTokensPurged: 3000, mailPurged: 3000, failureWindowsPurged: 3000, knownAddressesPurged: 3000 }, 'every stale row went');
   t.ok(yields >= 4, `the event loop ran between slices (${yields} timer turns)`);
   t.equal((db.prepare(`SELECT count(*) AS n FROM auth_failures WHERE key LIKE 'ip:live%'`).get() as { n: number }).n, 5, 'open failure windows stay');
-  t.same({ tokens: count('password_reset_tokens'), mail: count('outbox'), addresses: count('known_addresses') }, before, 'live rows stay');
+  t.same(counts(), before, 'live rows stay');
   t.match(fixture.maintenance.run(), { resetTokensPurged: 0, mailPurged: 0, failureWindowsPurged: 0, knownAddressesPurged: 0 }, 'nothing left the second time');
 });
 

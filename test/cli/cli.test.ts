@@ -5,7 +5,8 @@ import t from 'tap';
 import { runCli } from '../../src/cli/index.js';
 import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ensureSecrets } from '../../src/shared/secrets.js';
-import { tempDir, type Teardown } from '../helper.js';
+import { countRows, tempDir, type Teardown } from '../helper.js';
+import { prepareUserSeeder } from '../seed.js';
 
 function cli(env: Record<string, string>) {
   const out: string[] = [];
@@ -48,10 +49,10 @@ t.test('backup copies a consistent snapshot while another connection writes', as
   const writer = new Database(path.join(dir, 'panguard.db'));
   writer.pragma('journal_mode = WAL');
   t.teardown(() => writer.close());
-  const insert = writer.prepare(`INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (?, ?, 'n', 'h', 'now', 'now')`);
+  const seed = prepareUserSeeder(writer);
   let written = 0;
   const writing = setInterval(() => {
-    for (let i = 0; i < 50; i++, written++) insert.run(`usr_${written}`, `u${written}@example.com`);
+    for (let i = 0; i < 50; i++, written++) seed({ id: `usr_${written}` });
   }, 1);
   const target = path.join(dir, 'backup.db');
   const code = await run('backup', target);
@@ -62,7 +63,7 @@ t.test('backup copies a consistent snapshot while another connection writes', as
   const copy = new Database(target, { readonly: true });
   t.teardown(() => copy.close());
   t.equal(copy.pragma('integrity_check', { simple: true }), 'ok');
-  const copied = (copy.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+  const copied = countRows(copy, 'users');
   t.ok(copied <= written, `the snapshot holds ${copied} of ${written} rows written so far`);
   t.equal(await run('backup', target), 1, 'never overwrites an existing file');
   t.equal(await run('backup'), 2);

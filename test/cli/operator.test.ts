@@ -7,7 +7,7 @@ import { createPasswordHasher } from '../../src/auth/services/password-hasher.js
 import { runCli } from '../../src/cli/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { sha256Hex } from '../../src/shared/tokens.js';
-import { buildTestApp, testConfig, testDb, type Teardown } from '../helper.js';
+import { buildTestApp, countRows, testConfig, testDb, type Teardown } from '../helper.js';
 
 const PASSWORD = 'Correct-Horse-Battery-9';
 
@@ -27,7 +27,7 @@ function operator(t: Teardown) {
   const count = (table: string): number => {
     const db = new Database(config.databasePath, { readonly: true });
     try {
-      return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+      return countRows(db, table);
     } finally {
       db.close();
     }

@@ -46,7 +46,7 @@ t.test('requests the HTTP parser refuses get the envelope, a request id, the sec
   await server.waitHealthy(5000);
 });
 
-t.test('idle keep-alive connections are announced and closed after 5 s; slow clients do not hold SIGTERM', async (t) => {
+t.test('idle keep-alive connections are announced as 5 s and closed by the server; slow clients do not hold SIGTERM', async (t) => {
   const server = await run(t);
   const health = await rawExchange({ port: server.ports.threatCloud }, 'GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n', 15_000);
   t.equal(health.status, 200);

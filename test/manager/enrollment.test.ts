@@ -1,8 +1,8 @@
 import t from 'tap';
 import type { App } from '../../src/shared/base-app.js';
-import type { Db } from '../../src/shared/db/open.js';
 import { buildAuth, PASSWORD, register as registerAccount, registerAdmin, type Account } from '../auth/fixtures.js';
 import { authHeader, countRows } from '../helper.js';
+import { seedUser } from '../seed.js';
 import { ENROLL_TOKEN, buildManager, OPERATOR, register } from './fixtures.js';
 
 const INSTALLER = authHeader(ENROLL_TOKEN);
@@ -19,10 +19,6 @@ const registration = (app: App, headers: Record<string, string>, payload: Record
   app.inject({ method: 'POST', url: '/api/agents/register', headers, payload: { hostname: 'web-01', os: 'linux', version: '1.0.0', ip: '10.0.0.5', ...payload } });
 const heartbeat = (app: App, id: string, token: string) =>
   app.inject({ method: 'POST', url: `/api/agents/${id}/heartbeat`, headers: authHeader(token), payload: {} });
-
-function insertUser(db: Db, id: string, tier = 'community'): void {
-  db.prepare(`INSERT INTO users (id, email, name, password_hash, tier, created_at, updated_at) VALUES (?, ?, 'U', 'x', ?, 'now', 'now')`).run(id, `${id}@example.com`, tier);
-}
 
 async function enrollToken(auth: App, owner: Account, payload: Record<string, unknown> = { name: 'servers' }) {
   const res = await auth.inject({ method: 'POST', url: '/api/auth/enroll-tokens', headers: owner.headers, payload });
@@ -60,7 +56,7 @@ t.test('the install token registers new agents but cannot re-register one: 409 a
 
 t.test("the install token cannot put an agent into a user's org; nothing is stored and the quota is untouched", async (t) => {
   const { app, db } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
-  insertUser(db, 'usr_owner');
+  seedUser(db, { id: 'usr_owner', tier: 'community' });
   const res = await registration(app, INSTALLER, { org_id: 'usr_owner' });
   t.equal(res.statusCode, 403);
   t.same(res.json(), { ok: false, error: "This organisation needs its owner's enrollment token", code: 'FORBIDDEN' });

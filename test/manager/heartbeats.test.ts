@@ -139,7 +139,7 @@ t.test('one agent\'s heartbeats of one turn: answered and stored as one-at-a-tim
   t.equal(online.n, 2, 'registration and the first of these beats');
 });
 
-t.test('a heartbeat waiting for its commit is written when the app closes', async (t) => {
+t.test('flushHeartbeats (run by the app on close) writes a heartbeat still waiting for its commit; an unknown agent is a 404', async (t) => {
   const { clock, agents, service, agent } = agentService(t);
   clock.advance(5000);
   const answer = service.heartbeat(agent.id, { cpu: 42 });

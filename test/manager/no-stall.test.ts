@@ -262,7 +262,7 @@ t.test('migration 11 counts the events, agents and policies already stored', asy
   const db = openDatabase(config.databasePath);
   t.teardown(() => closeDatabase(db));
   migrate(db, MIGRATIONS.filter((migration) => migration.version < 11));
-  const now = Date.now();
+  const now = Date.parse('2026-03-07T12:00:00.000Z');
   db.prepare(`
     WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < 30)
     INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
@@ -271,7 +271,8 @@ t.test('migration 11 counts the events, agents and policies already stored', asy
     FROM n`).run(now);
   db.prepare(`
     WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < 3000),
-    e AS MATERIALIZED (SELECT i, abs(random()) % 30 AS agent, abs(random()) % (40 * 86400000) AS age, abs(random()) % 4 AS sev, abs(random()) % 5 AS kind FROM n)
+    -- Spread over agents, 40 days, severities and types by fixed strides, so a failure can be replayed.
+    e AS MATERIALIZED (SELECT i, (i * 7) % 30 AS agent, (i * 1234567) % (40 * 86400000) AS age, (i / 3) % 4 AS sev, (i / 5) % 5 AS kind FROM n)
     INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, details, source_ip, timestamp, timestamp_ms, received_at)
     SELECT 'evt_old_' || e.i, a.id, a.org_id, a.hostname, 'type-' || e.kind, CASE e.sev WHEN 0 THEN 'low' WHEN 1 THEN 'medium' WHEN 2 THEN 'high' ELSE 'critical' END,
       '{}', CASE WHEN e.i % 3 = 0 THEN NULL ELSE '10.0.1.' || (e.i % 25) END, '', @now - e.age, ''

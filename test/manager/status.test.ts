@@ -65,7 +65,7 @@ t.test('a stale agent heartbeating is announced online; an agent skipping stale 
   t.same(sweeper.sweep(), { offline: [agent.id], stale: [] });
 });
 
-t.test('the sweeper runs by itself after ready and stops on close', async (t) => {
+t.test('the sweeper runs by itself once the app is ready', async (t) => {
   const { app, db, clock } = await buildManager(t, { env: { MANAGER_HEARTBEAT_TIMEOUT_MS: '1000', MANAGER_OFFLINE_TIMEOUT_MS: '2000' } });
   const agent = await register(app);
   clock.advance(5000);

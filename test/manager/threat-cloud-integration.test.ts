@@ -1,5 +1,6 @@
 import t from 'tap';
 import { authHeader, countRows } from '../helper.js';
+import { seedUser } from '../seed.js';
 import { BOOTSTRAP_KEY, buildThreatCloud, operatorKey, threat, userKey } from '../threat-cloud/fixtures.js';
 import { event, buildManager, OPERATOR, register } from './fixtures.js';
 
@@ -123,7 +124,7 @@ t.test('a refused batch reports nothing to the Threat Cloud', async (t) => {
 
 t.test('guard_endpoints: agents of a user org count against the owner tier', async (t) => {
   const { app, db } = await platform(t);
-  db.prepare(`INSERT INTO users (id, email, name, password_hash, tier, created_at, updated_at) VALUES ('usr_owner', 'o@example.com', 'O', 'x', 'community', 'now', 'now')`).run();
+  seedUser(db, { id: 'usr_owner', tier: 'community' });
   const first = await register(app, { hostname: 'one', org_id: 'usr_owner' });
   const second = await app.inject({ method: 'POST', url: '/api/agents/register', headers: OPERATOR, payload: { hostname: 'two', os: 'linux', version: '1', org_id: 'usr_owner' } });
   t.equal(second.statusCode, 403);

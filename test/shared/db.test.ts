@@ -4,7 +4,8 @@ import t from 'tap';
 import { MIGRATIONS } from '../../src/migrations/index.js';
 import { migrate, MigrationError, type Migration } from '../../src/shared/db/migrate.js';
 import { closeDatabase, createReadProbe, openDatabase } from '../../src/shared/db/open.js';
-import { tempDir } from '../helper.js';
+import { countRows, tempDir } from '../helper.js';
+import { seedUser } from '../seed.js';
 
 const tables = (db: ReturnType<typeof openDatabase>) =>
   (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>).map((r) => r.name);
@@ -23,7 +24,7 @@ t.test('opening creates the file 0600 with WAL, foreign keys and a busy timeout'
   migrate(db, [...MIGRATIONS, { version: 1000, name: 'probe', up: (d) => void (tempStoreDuringMigration = d.pragma('temp_store', { simple: true })) }]);
   t.equal(tempStoreDuringMigration, 1, 'migrations sort on disk, so an index build over millions of rows keeps memory bounded');
   t.equal(db.pragma('temp_store', { simple: true }), 2, 'and the serving connection is back in memory afterwards');
-  db.prepare(`INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ('usr_1', 'a@b.c', 'A', 'x', 'now', 'now')`).run();
+  seedUser(db, { id: 'usr_1' });
   t.ok(existsSync(`${file}-wal`), 'WAL file exists');
   t.equal(statSync(`${file}-wal`).mode & 0o777, 0o600, 'the WAL is as private as the database');
   t.ok(createReadProbe(db)());
@@ -60,7 +61,7 @@ t.test('a failing step leaves the file as the previous step left it', async (t) 
   t.throws(() => migrate(db, steps), new MigrationError('Migration 2 (two) failed: near "THIS": syntax error'));
   t.equal(db.pragma('user_version', { simple: true }), 1, 'version of the last good step');
   t.same(tables(db), ['one'], 'the failed step created nothing');
-  t.equal((db.prepare('SELECT count(*) AS n FROM one').get() as { n: number }).n, 0, 'and changed no row');
+  t.equal(countRows(db, 'one'), 0, 'and changed no row');
 });
 
 t.test('a file from a newer build and a disordered list are refused', async (t) => {
@@ -85,12 +86,12 @@ t.test('core schema enforces key ownership and cascades on user deletion', async
   t.throws(() => insertKey.run('key_1', 'h1', 'user', null, null), /CHECK constraint/, 'a user key needs an owner');
   t.throws(() => insertKey.run('key_2', 'h2', 'operator', null, null), /CHECK constraint/, 'an operator key needs a tier');
   t.throws(() => insertKey.run('key_3', 'h3', 'user', 'usr_missing', null), /FOREIGN KEY/, 'owner must exist');
-  db.prepare(`INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ('usr_1', 'a@b.c', 'A', 'x', 'now', 'now')`).run();
+  seedUser(db, { id: 'usr_1' });
   insertKey.run('key_4', 'h4', 'user', 'usr_1', null);
   db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES ('usr_1', 'api_calls', '2026-03', 5)`).run();
   db.prepare(`DELETE FROM users WHERE id = 'usr_1'`).run();
-  t.equal((db.prepare('SELECT count(*) AS n FROM api_keys').get() as { n: number }).n, 0);
-  t.equal((db.prepare('SELECT count(*) AS n FROM usage_counters').get() as { n: number }).n, 0);
+  t.equal(countRows(db, 'api_keys'), 0);
+  t.equal(countRows(db, 'usage_counters'), 0);
 });
 
 t.test('a closed database is reported unreadable', async (t) => {

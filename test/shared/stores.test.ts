@@ -4,10 +4,11 @@ import { ManualClock } from '../../src/shared/clock.js';
 import { createUsageStore } from '../../src/shared/usage.js';
 import { bearerToken, maskSecret, newSecretToken, safeEqual } from '../../src/shared/tokens.js';
 import { testConfig, testDb } from '../helper.js';
+import { seedUser } from '../seed.js';
 
 function setup(t: Parameters<typeof testConfig>[0]) {
   const db = testDb(t, testConfig(t));
-  db.prepare(`INSERT INTO users (id, email, name, password_hash, tier, created_at, updated_at) VALUES ('usr_a', 'a@x.io', 'A', 'h', 'community', 'now', 'now')`).run();
+  seedUser(db, { id: 'usr_a', tier: 'community' });
   return { db, keys: createApiKeyStore(db, new ManualClock()), usage: createUsageStore(db) };
 }
 
