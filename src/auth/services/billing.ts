@@ -1,40 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { toIso } from '../../shared/clock.js';
-import { badRequest, unauthorized, unavailable } from '../../shared/errors.js';
-import { safeEqual, sha256Hex } from '../../shared/tokens.js';
+import { unauthorized, unavailable } from '../../shared/errors.js';
+import { safeEqual } from '../../shared/tokens.js';
 import { isTier, type Tier } from '../../shared/tiers.js';
 import type { AuthContext } from '../context.js';
 import type { SubscriptionRecord } from '../stores/subscriptions.js';
 import type { UserRecord } from '../stores/users.js';
 import { durableTransaction } from '../../shared/db/durable.js';
-
-const SETS_TIER = new Set(['subscription_created', 'subscription_updated', 'subscription_resumed', 'subscription_payment_success']);
-const HANDLED = new Set([...SETS_TIER, 'subscription_cancelled', 'subscription_expired', 'subscription_payment_failed']);
-
-interface WebhookEvent {
-  meta?: { event_name?: unknown; webhook_id?: unknown; custom_data?: { user_id?: unknown } };
-  data?: {
-    id?: unknown;
-    attributes?: {
-      variant_id?: unknown;
-      status?: unknown;
-      renews_at?: unknown;
-      ends_at?: unknown;
-      updated_at?: unknown;
-      subscription_id?: unknown;
-    };
-  };
-}
-
-const text = (value: unknown): string | null =>
-  typeof value === 'string' && value !== '' ? value : typeof value === 'number' && Number.isFinite(value) ? String(value) : null;
-
-/** An ISO timestamp from the provider, normalised; null when absent or unreadable. */
-function instant(value: unknown): string | null {
-  if (typeof value !== 'string') return null;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? null : toIso(ms);
-}
+import { nextSubscriptionState, parseWebhookDelivery, type SubscriptionChange, type WebhookDelivery } from './subscription-state.js';
 
 export type WebhookResult = { received: true; ignored?: string };
 
@@ -48,11 +21,7 @@ export function createBilling(ctx: AuthContext) {
   }
 
   const applyTx = durableTransaction(ctx.db, 
-    (deliveryId: string, eventName: string, user: UserRecord, existing: SubscriptionRecord | null, change: {
-      tier: Tier;
-      planExpiresAt: string | null;
-      subscription: Omit<SubscriptionRecord, 'updatedAt'>;
-    }): boolean => {
+    (deliveryId: string, eventName: string, user: UserRecord, existing: SubscriptionRecord | null, change: SubscriptionChange): boolean => {
       if (!subscriptions.recordDelivery(deliveryId, eventName)) return false;
       subscriptions.save(change.subscription);
       users.setTier(user.id, change.tier, change.planExpiresAt);
@@ -72,6 +41,16 @@ export function createBilling(ctx: AuthContext) {
     if (typeof signature !== 'string' || !safeEqual(expected, signature.trim().toLowerCase())) {
       throw unauthorized('Invalid webhook signature');
     }
+  }
+
+  /** The stored subscription the event names, else the checkout link's user and their subscription. */
+  function resolveSubscriber(delivery: WebhookDelivery): { user: UserRecord; existing: SubscriptionRecord | null } | null {
+    const { providerSubscriptionId } = delivery;
+    const bySubscription = providerSubscriptionId ? subscriptions.getByProviderId(providerSubscriptionId) : null;
+    const userId = bySubscription?.userId ?? delivery.customUserId;
+    const user = userId ? users.get(userId) : null;
+    if (!user) return null;
+    return { user, existing: bySubscription ?? subscriptions.get(user.id) };
   }
 
   return {
@@ -102,85 +81,35 @@ export function createBilling(ctx: AuthContext) {
      */
     handleWebhook(raw: Buffer, signature: string | undefined): WebhookResult {
       verifySignature(raw, signature);
-      let event: WebhookEvent;
-      try {
-        event = JSON.parse(raw.toString('utf8')) as WebhookEvent;
-      } catch {
-        throw badRequest('Malformed JSON body');
-      }
-      if (typeof event !== 'object' || event === null) throw badRequest('Webhook body must be a JSON object');
-      const eventName = text(event.meta?.event_name);
-      if (!eventName) throw badRequest('meta.event_name is required');
-      const deliveryId = text(event.meta?.webhook_id) ?? `sha256:${sha256Hex(raw)}`;
+      const delivery = parseWebhookDelivery(raw);
+      const { eventName, deliveryId } = delivery;
       if (subscriptions.deliverySeen(deliveryId)) return { received: true, ignored: 'duplicate delivery' };
-      if (!HANDLED.has(eventName)) {
+      if (!delivery.handled) {
         ctx.logger.info({ eventName }, 'billing webhook: event ignored');
         return { received: true, ignored: 'unsupported event' };
       }
 
-      const attributes = event.data?.attributes ?? {};
-      const isPayment = eventName.startsWith('subscription_payment_');
-      const providerSubscriptionId = isPayment ? text(attributes.subscription_id) : text(event.data?.id);
-      const bySubscription = providerSubscriptionId ? subscriptions.getByProviderId(providerSubscriptionId) : null;
-      const userId = bySubscription?.userId ?? text(event.meta?.custom_data?.user_id);
-      const user = userId ? users.get(userId) : null;
-      if (!user) {
+      const subscriber = resolveSubscriber(delivery);
+      if (!subscriber) {
         ctx.logger.warn({ eventName }, 'billing webhook: no matching user');
         return { received: true, ignored: 'unknown user' };
       }
-      const existing = bySubscription ?? subscriptions.get(user.id);
+      const { user, existing } = subscriber;
 
-      const variantId = text(attributes.variant_id);
-      let variantTier: Tier | null = null;
-      if (variantId !== null) {
-        const mapped = billing.variantTiers[variantId];
-        if (!isTier(mapped)) {
-          ctx.logger.warn({ eventName, variantId }, 'billing webhook: unknown variant refused, tier unchanged');
-          return { received: true, ignored: 'unknown variant' };
-        }
-        variantTier = mapped;
+      const { variantId } = delivery.attributes;
+      const variantTier = variantId === null ? null : billing.variantTiers[variantId];
+      if (variantId !== null && !isTier(variantTier)) {
+        ctx.logger.warn({ eventName, variantId }, 'billing webhook: unknown variant refused, tier unchanged');
+        return { received: true, ignored: 'unknown variant' };
       }
 
-      const updatedAt = instant(attributes.updated_at);
-      if (updatedAt && existing?.lastEventAt && updatedAt < existing.lastEventAt) {
+      const next = nextSubscriptionState(delivery, user, existing, variantTier ?? null);
+      if (next.ignored) {
+        // Recorded, so a redelivery of the stale event is a duplicate rather than re-judged.
         subscriptions.recordDelivery(deliveryId, eventName);
-        return { received: true, ignored: 'out of order' };
+        return { received: true, ignored: next.ignored };
       }
-
-      const renewsAt = instant(attributes.renews_at) ?? (isPayment ? (existing?.renewsAt ?? null) : null);
-      const endsAt = instant(attributes.ends_at) ?? (isPayment ? (existing?.endsAt ?? null) : null);
-      const providerStatus = text(attributes.status);
-      let tier: Tier = user.tier;
-      let planExpiresAt = user.planExpiresAt;
-      let status = providerStatus ?? existing?.status ?? 'active';
-      if (SETS_TIER.has(eventName)) {
-        tier = variantTier ?? user.tier;
-        planExpiresAt = endsAt ?? renewsAt;
-        if (eventName === 'subscription_payment_success') status = 'active';
-      } else if (eventName === 'subscription_cancelled') {
-        status = 'cancelled';
-        planExpiresAt = endsAt ?? planExpiresAt;
-      } else if (eventName === 'subscription_expired') {
-        tier = 'community';
-        planExpiresAt = null;
-        status = 'expired';
-      } else if (eventName === 'subscription_payment_failed') {
-        status = 'past_due';
-      }
-
-      const applied = applyTx(deliveryId, eventName, user, existing, {
-        tier,
-        planExpiresAt,
-        subscription: {
-          userId: user.id,
-          providerSubscriptionId: providerSubscriptionId ?? existing?.providerSubscriptionId ?? null,
-          variantId: variantId ?? existing?.variantId ?? null,
-          status,
-          renewsAt: eventName === 'subscription_payment_failed' ? (existing?.renewsAt ?? renewsAt) : renewsAt,
-          endsAt,
-          lastEventAt: updatedAt,
-        },
-      });
+      const applied = applyTx(deliveryId, eventName, user, existing, next.change);
       return applied ? { received: true } : { received: true, ignored: 'duplicate delivery' };
     },
 
