@@ -1,13 +1,14 @@
 import { isIP } from 'node:net';
 import { durableTransaction } from '../../shared/db/durable.js';
-import { AppError, forbidden, tooManyRequests, unauthorized } from '../../shared/errors.js';
+import { AppError, forbidden, unauthorized } from '../../shared/errors.js';
 import { SESSION_TTL_MS, type TokenIssuer } from '../authenticate.js';
 import type { AuthContext } from '../context.js';
 import { duplicateRegistrationMail } from '../mail/templates.js';
 import type { UserRecord } from '../stores/users.js';
 import { refuseCommonPassword } from './passwords.js';
 import { assertAtMostOneCode, type SecondFactor } from './second-factor.js';
-import { NOTICE_TTL_MS, sendSecurityNotice } from './security-notices.js';
+import { loginAttempt } from './login-throttle.js';
+import { NOTICE_TTL_MS } from './security-notices.js';
 
 export const REGISTER_MESSAGE = 'If this email can be registered, the account has been created.';
 export const INVALID_CREDENTIALS = 'Invalid email or password';
@@ -85,40 +86,18 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
       meta: ClientMeta,
     ): Promise<LoginOutcome> {
       assertAtMostOneCode(input);
-      const perIp = ctx.limits.loginFailuresPerAccountAndIp;
-      const perAccount = ctx.limits.loginFailuresPerAccount;
-      const ipKey = `login:${input.email}|${meta.ip}`;
-      const accountKey = `login:${input.email}`;
       const user = users.getByEmail(input.email);
-      // Checked before the password, so the answer is the same whether the password is right.
-      const ipBlock = failures.blockedFor(ipKey, perIp.max);
-      if (ipBlock > 0) throw tooManyRequests(ipBlock, perIp.max);
-      // Many addresses together can reach the account-wide cap; the owner's known addresses
-      // (full sign-ins in the last 30 days) stay under the per-account-and-IP rule only.
-      const accountBlock = failures.blockedFor(accountKey, perAccount.max);
-      if (accountBlock > 0 && !(user && ctx.knownAddresses.isKnown(user.id, meta.ip))) throw tooManyRequests(accountBlock, perAccount.max);
-
-      const fail = (reason: string, error: AppError): never => {
-        const ipFailures = failures.record(ipKey, perIp.windowMs);
-        const accountFailures = failures.record(accountKey, perAccount.windowMs);
-        audit.record({ action: 'login.failure', targetId: user?.id ?? null, ip: meta.ip, details: { reason } });
-        // The failure that reaches a limit starts the lockout: the owner hears of it once.
-        if (user && accountFailures === perAccount.max) {
-          sendSecurityNotice(ctx, user, { kind: 'login-locked-everywhere', failures: perAccount.max, minutes: perAccount.windowMs / 60_000 }, meta.ip);
-        } else if (user && ipFailures === perIp.max) {
-          sendSecurityNotice(ctx, user, { kind: 'login-locked-for-ip', failures: perIp.max, minutes: perIp.windowMs / 60_000 }, meta.ip);
-        }
-        throw error;
-      };
+      const attempt = loginAttempt(ctx, input.email, user, meta.ip);
+      attempt.assertAllowed();
 
       if (ctx.config.auth.ipReputationCheck && !user?.totpEnabled && ctx.ipReputation.isMalicious(meta.ip)) {
-        fail('malicious_ip', forbidden('Login blocked from a known malicious address'));
+        attempt.fail('malicious_ip', forbidden('Login blocked from a known malicious address'));
       }
       if (!user) {
         await ctx.hasher.burn(input.password);
-        return fail('invalid_credentials', unauthorized(INVALID_CREDENTIALS));
+        return attempt.fail('invalid_credentials', unauthorized(INVALID_CREDENTIALS));
       }
-      if (!(await ctx.hasher.verify(input.password, user.passwordHash))) fail('invalid_credentials', unauthorized(INVALID_CREDENTIALS));
+      if (!(await ctx.hasher.verify(input.password, user.passwordHash))) attempt.fail('invalid_credentials', unauthorized(INVALID_CREDENTIALS));
       if (user.suspended) {
         audit.record({ action: 'login.failure', targetId: user.id, ip: meta.ip, details: { reason: 'suspended' } });
         throw forbidden('Account suspended');
@@ -128,14 +107,14 @@ export function createAccounts(ctx: AuthContext, tokens: TokenIssuer, secondFact
         try {
           secondFactor.verify(user, input);
         } catch (error) {
-          if (error instanceof AppError) fail(input.totpCode !== undefined ? 'invalid_totp' : 'invalid_backup_code', error);
+          if (error instanceof AppError) attempt.fail(input.totpCode !== undefined ? 'invalid_totp' : 'invalid_backup_code', error);
           throw error;
         }
       }
       if (ctx.hasher.needsRehash(user.passwordHash)) {
         users.setPassword(user.id, await ctx.hasher.hash(input.password));
       }
-      const session = signInTx(user.id, meta, ipKey);
+      const session = signInTx(user.id, meta, attempt.ipKey);
       if (!session) throw unauthorized(INVALID_CREDENTIALS);
       return { kind: 'signed-in', user, ...tokens.issue(user, session) };
     },
