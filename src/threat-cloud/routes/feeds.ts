@@ -1,13 +1,12 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../shared/base-app.js';
+import { answerIfCurrent } from '../../shared/conditional-get.js';
 import { Envelope, errorResponses, ok } from '../../shared/envelope.js';
 import { emptyResponse, FEED_CACHE_HEADERS, mediaResponse } from '../../shared/openapi-responses.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../context.js';
 import type { IocType } from '../normalise.js';
 import { DEFAULT_THRESHOLD } from '../reputation.js';
 import { AgentUpdate, AgentUpdateQuery, BlocklistQuery, IocFeed, IocFeedQuery } from '../schemas.js';
-import type { FeedService } from '../services/feeds.js';
 
 /** Every feed answers 304 without a body when the client's copy is current. */
 const NOT_MODIFIED = emptyResponse('Not modified: the copy named by If-None-Match / If-Modified-Since is current', FEED_CACHE_HEADERS);
@@ -17,30 +16,6 @@ const TEXT_FEED = {
   ...errorResponses,
 };
 const StixBundle = Type.Object({ type: Type.Literal('bundle'), id: Type.String(), objects: Type.Array(Type.Record(Type.String(), Type.Unknown())) });
-
-/** `If-None-Match` (weak comparison) or, without it, `If-Modified-Since`: true when the client's copy is current. */
-function isNotModified(request: FastifyRequest, etag: string, lastModified: Date): boolean {
-  const ifNoneMatch = request.headers['if-none-match'];
-  if (ifNoneMatch !== undefined) {
-    const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
-    return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => opaque(tag) === opaque(etag));
-  }
-  const since = request.headers['if-modified-since'];
-  if (since === undefined) return false;
-  const sinceMs = Date.parse(since);
-  return Number.isFinite(sinceMs) && Math.floor(lastModified.getTime() / 1000) * 1000 <= sinceMs;
-}
-
-/** Sets the validators; answers 304 when the client is current. Returns true when answered. */
-function conditional(feeds: FeedService, request: FastifyRequest, reply: FastifyReply, kind: string, query: unknown): boolean {
-  const { etag, lastModified } = feeds.validators(kind, query);
-  reply.header('etag', etag);
-  reply.header('last-modified', lastModified.toUTCString());
-  reply.header('cache-control', 'no-cache');
-  if (!isNotModified(request, etag, lastModified)) return false;
-  reply.code(304).send();
-  return true;
-}
 
 /** /api/feeds/*: blocklists, the JSON and STIX feeds, the agent update (scope read); every read audited. */
 export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, 'apiKeyGuard' | 'feeds' | 'agentUpdate'>): void {
@@ -57,7 +32,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
         const threshold = request.query.maxReputation ?? request.query.minReputation ?? DEFAULT_THRESHOLD;
         const category = request.query.category ?? null;
         feeds.recordRead(path.slice('/api/feeds/'.length), { threshold, category }, actor(request));
-        if (conditional(feeds, request, reply, type, { threshold, category })) return reply;
+        if (answerIfCurrent(request, reply, feeds.validators(type, { threshold, category }))) return reply;
         reply.type('text/plain; charset=utf-8');
         // A stream bypasses the typed serialiser on purpose: the body is never held in memory.
         return reply.send(feeds.blocklist({ type, threshold, category }, { title, noun }) as never);
@@ -81,7 +56,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
     },
     async (request, reply) => {
       feeds.recordRead('feeds/iocs', { ...request.query }, actor(request));
-      if (conditional(feeds, request, reply, 'iocs', request.query)) return reply;
+      if (answerIfCurrent(request, reply, feeds.validators('iocs', request.query))) return reply;
       return ok(await feeds.iocFeed(request.query));
     },
   );
@@ -101,7 +76,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
     },
     async (request, reply) => {
       feeds.recordRead('feeds/stix', { ...request.query }, actor(request));
-      if (conditional(feeds, request, reply, 'stix', request.query)) return reply;
+      if (answerIfCurrent(request, reply, feeds.validators('stix', request.query))) return reply;
       return feeds.stixBundle(request.query);
     },
   );
@@ -122,7 +97,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
     async (request, reply) => {
       const { currentVersion } = request.query;
       feeds.recordRead('feeds/agent-update', { currentVersion: currentVersion ?? null, agentId: request.query.agentId ?? null }, actor(request));
-      if (conditional(feeds, request, reply, 'agent-update', { currentVersion: currentVersion ?? null })) return reply;
+      if (answerIfCurrent(request, reply, feeds.validators('agent-update', { currentVersion: currentVersion ?? null }))) return reply;
       reply.type('application/json; charset=utf-8');
       return reply.send(agentUpdate.stream(currentVersion) as never);
     },
