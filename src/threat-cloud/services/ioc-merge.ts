@@ -3,28 +3,13 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { createCountryResolver, type CountryResolver } from '../geo.js';
-import { createIocStore, type Category, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult, type Metadata, type ReportKind } from '../stores/iocs.js';
+import { createIocStore, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult } from '../stores/iocs.js';
 import type { IocType } from '../normalise.js';
 import { endOfStixId, isStixRevoked } from '../stix.js';
-import { SEVERITIES, UNKNOWN_REPUTATION, computeReputation, reputationFactors, type ReputationFactors, type Severity } from '../reputation.js';
-import { DAY_MS } from '../../shared/time.js';
+import { UNKNOWN_REPUTATION, reputationFactors, type ReputationFactors } from '../reputation.js';
+import { mergedIoc, newIoc, reputationFor, reputationInputs, type IocReport, type MergeMoment } from './ioc-builders.js';
 
-/** One report of an IoC; `value` is already normalised for its `type`. */
-export interface IocReport {
-  type: IocType;
-  value: string;
-  source: string;
-  kind: ReportKind;
-  category?: Category | null;
-  /** Absent on a plain sighting: the IoC keeps what it has. */
-  severity?: Severity;
-  confidence?: number;
-  metadata?: Metadata;
-  /** Honeypot intel named it. */
-  trap?: boolean;
-  /** Stored with the sighting (JSON). */
-  context?: Record<string, unknown>;
-}
+export type { IocReport } from './ioc-builders.js';
 
 export interface MergeOutcome {
   ioc: Ioc;
@@ -34,37 +19,11 @@ export interface MergeOutcome {
   sightingId: string;
 }
 
-const DEFAULT_SEVERITY: Severity = 'medium';
-const DEFAULT_CONFIDENCE = 0.5;
-/** Bounds growth of merged arrays and source lists over many re-uploads. */
-const MAX_MERGED_ITEMS = 256;
+/** A report's moment, with the id and context of the sighting it writes. */
+type ReportMoment = MergeMoment & { sightingId: string; context: string | null };
 
 export class NotInTransactionError extends Error {
   override name = 'NotInTransactionError';
-}
-
-/** Arrays are unioned (by JSON identity), anything else takes the newer value. */
-export function mergeMetadata(current: Metadata, incoming: Metadata | undefined): Metadata {
-  if (!incoming) return current;
-  const merged: Metadata = { ...current };
-  for (const [key, value] of Object.entries(incoming)) {
-    const previous = merged[key];
-    if (Array.isArray(previous) && Array.isArray(value)) {
-      const seen = new Set(previous.map((item) => JSON.stringify(item)));
-      const union = [...previous];
-      for (const item of value) {
-        const id = JSON.stringify(item);
-        if (!seen.has(id) && union.length < MAX_MERGED_ITEMS) {
-          seen.add(id);
-          union.push(item);
-        }
-      }
-      merged[key] = union;
-    } else {
-      merged[key] = value;
-    }
-  }
-  return merged;
 }
 
 const ID_RANDOM_BYTES = 10;
@@ -95,10 +54,6 @@ function createOrderedIds() {
 /** One map key per IoC of a batch (a type never holds a space). */
 const batchKey = (type: IocType, value: string) => `${type} ${value}`;
 
-function higherSeverity(a: Severity, b: Severity): Severity {
-  return SEVERITIES.indexOf(a) >= SEVERITIES.indexOf(b) ? a : b;
-}
-
 /**
  * Rules of the IoC store: merging reports, reputation, status changes. Every write method
  * must run inside a transaction the caller opens (a batch is all-or-nothing), so the Manager
@@ -113,30 +68,7 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
     if (!db.inTransaction) throw new NotInTransactionError('IoC writes must run inside a transaction');
   };
 
-  const daysSince = (iso: string, now: number) => Math.max(0, (now - Date.parse(iso)) / DAY_MS);
-
-  /** What the reputation formula reads of an IoC, as of `now`. */
-  const inputsOf = (ioc: Pick<Ioc, 'severity' | 'confidence' | 'sightings' | 'reporters' | 'trap' | 'lastSeen'>, now: number) => ({
-    severity: ioc.severity,
-    confidence: ioc.confidence,
-    reports: ioc.sightings,
-    reporters: ioc.reporters,
-    trap: ioc.trap,
-    days: daysSince(ioc.lastSeen, now),
-  });
-
-  const factorsOf = (ioc: IocView, now: number): ReputationFactors => reputationFactors(inputsOf(ioc, now));
-
-  const reputationFor = (ioc: Pick<Ioc, 'status' | 'severity' | 'confidence' | 'sightings' | 'reporters' | 'trap' | 'lastSeen'>, now: number) =>
-    ioc.status === 'whitelisted' ? 100 : computeReputation(inputsOf(ioc, now));
-
-  /** The stored country: `metadata.country` when given, else GeoIP for IPs. */
-  const countryFor = (type: IocType, value: string, metadata: Metadata, previous: string | null): string | null => {
-    const given = metadata.country;
-    if (typeof given === 'string' && /^[A-Za-z]{2}$/.test(given)) return given.toUpperCase();
-    if (previous) return previous;
-    return type === 'ip' ? countryOf(value) : null;
-  };
+  const factorsOf = (ioc: IocView, now: number): ReputationFactors => reputationFactors(reputationInputs(ioc, now));
 
   const newId = createOrderedIds();
 
@@ -152,30 +84,9 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
     return stored;
   }
 
-  function createIoc(report: IocReport, reporterId: string, at: { now: number; nowIso: string; seq: number; sightingId: string; context: string | null }): MergeOutcome {
-    const metadata = mergeMetadata({}, report.metadata);
-    const country = countryFor(report.type, report.value, metadata, null);
-    if (country) metadata.country = country;
-    const draft = {
-      id: newId('ioc_', at.now),
-      type: report.type,
-      value: report.value,
-      status: 'active' as IocStatus,
-      category: report.category ?? null,
-      severity: report.severity ?? DEFAULT_SEVERITY,
-      confidence: report.confidence ?? DEFAULT_CONFIDENCE,
-      sightings: 1,
-      reporters: 1,
-      trap: report.trap === true,
-      source: report.source,
-      sources: [report.source],
-      metadata,
-      country,
-      firstSeen: at.nowIso,
-      lastSeen: at.nowIso,
-      updatedAt: at.nowIso,
-    };
-    const ioc: Ioc = { ...draft, reputation: reputationFor(draft, at.now), changeSeq: at.seq };
+  /** Stores a report's IoC row, reporter, source and sighting, as the builders made it. */
+  function createIoc(report: IocReport, reporterId: string, at: ReportMoment): MergeOutcome {
+    const ioc = newIoc(report, newId('ioc_', at.now), at, countryOf);
     store.insert(ioc);
     store.addReporter(ioc.id, reporterId, at.nowIso);
     store.addIocSource(ioc.id, report.source);
@@ -183,30 +94,9 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
     return { ioc, isNew: true, before: UNKNOWN_REPUTATION, sightingId: at.sightingId };
   }
 
-  function mergeInto(existing: Ioc, report: IocReport, reporterId: string, at: { now: number; nowIso: string; seq: number; sightingId: string; context: string | null }): MergeOutcome {
+  function mergeInto(existing: Ioc, report: IocReport, reporterId: string, at: ReportMoment): MergeOutcome {
     const newReporter = store.addReporter(existing.id, reporterId, at.nowIso);
-    const metadata = mergeMetadata(existing.metadata, report.metadata);
-    const country = countryFor(existing.type, existing.value, report.metadata ?? {}, existing.country);
-    if (country) metadata.country = country;
-    const sources = existing.sources.includes(report.source) || existing.sources.length >= MAX_MERGED_ITEMS
-      ? existing.sources
-      : [...existing.sources, report.source];
-    const draft = {
-      ...existing,
-      status: existing.status === 'expired' ? ('active' as IocStatus) : existing.status,
-      category: existing.category ?? report.category ?? null,
-      severity: report.severity ? higherSeverity(existing.severity, report.severity) : existing.severity,
-      confidence: report.confidence === undefined ? existing.confidence : Math.max(existing.confidence, report.confidence),
-      sightings: existing.sightings + 1,
-      reporters: existing.reporters + (newReporter ? 1 : 0),
-      trap: existing.trap || report.trap === true,
-      sources,
-      metadata,
-      country,
-      lastSeen: at.nowIso,
-      updatedAt: at.nowIso,
-    };
-    const ioc: Ioc = { ...draft, reputation: reputationFor(draft, at.now), changeSeq: at.seq };
+    const ioc = mergedIoc(existing, report, { ...at, newReporter }, countryOf);
     store.update(ioc);
     store.addIocSource(ioc.id, report.source);
     store.addSighting(at.sightingId, ioc.id, report.kind, report.source, reporterId, at.context, at.nowIso);
