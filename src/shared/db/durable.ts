@@ -14,14 +14,24 @@ type Work = Parameters<Db['transaction']>[0];
  */
 export function commitDurably<T>(db: Db, work: () => T): T {
   if (db.inTransaction) return work();
-  const level = db.pragma('synchronous', { simple: true }) as number;
-  if (level >= FULL) return work();
-  db.pragma('synchronous = FULL');
+  const restore = raiseToFull(db);
   try {
     return work();
   } finally {
-    db.pragma(`synchronous = ${level}`);
+    restore();
   }
+}
+
+/**
+ * Raises `synchronous` to FULL and returns what restores the level before. Outside a
+ * transaction only (SQLite refuses the change inside one), so an asynchronous transaction
+ * holds FULL from before BEGIN to after COMMIT.
+ */
+export function raiseToFull(db: Db): () => void {
+  const level = db.pragma('synchronous', { simple: true }) as number;
+  if (level >= FULL) return () => {};
+  db.pragma('synchronous = FULL');
+  return () => db.pragma(`synchronous = ${level}`);
 }
 
 /**

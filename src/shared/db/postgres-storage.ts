@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { numberedValues, toNumberedParameters, type NumberedSql } from './sql-params.js';
+import type { Params, RunResult, Statement, Storage, Transaction, TransactionOptions } from './storage.js';
+
+export interface PostgresStorageOptions {
+  /** `postgres://user:password@host:port/database?…` */
+  connectionString: string;
+  /** Connections the pool opens at most. */
+  poolSize: number;
+  /** The server cancels any statement running longer (0 = no limit). */
+  statementTimeoutMs: number;
+  /** TLS to the server; false for a local socket or a trusted network. */
+  ssl: false | { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string };
+  /** An idle pooled connection failed (server restart, network): the pool drops it and opens another when needed. */
+  onIdleConnectionError?: (error: Error) => void;
+}
+
+const INT8 = 20;
+const NUMERIC = 1700;
+
+/**
+ * Counts, sums and averages come back as int8 or numeric, which node-postgres hands over as
+ * strings because they may exceed a double. Ours are counts: numbers, as on SQLite. A value a
+ * double cannot hold exactly fails loudly instead of being rounded silently.
+ */
+function parsedAsNumber(text: string): number {
+  const value = Number(text);
+  if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+    throw new RangeError(`${text} does not fit a JavaScript number`);
+  }
+  return value;
+}
+
+/** Collations under which text orders by code point, as SQLite's BINARY collation does. */
+const CODE_POINT_ORDER = new Set(['c', 'posix', 'c.utf8', 'c.utf-8']);
+
+/**
+ * ISO timestamps, keyset cursors and prefix searches rely on text ordering byte by byte as on
+ * SQLite; a linguistic collation (en_US, ICU) orders 'a' before 'B' and breaks them. The
+ * provider columns differ by version, hence the row as JSON.
+ */
+async function refuseLinguisticCollation(pool: pg.Pool): Promise<void> {
+  const { rows } = await pool.query<{ name: string; collate: string; provider: string | null; locale: string | null }>(
+    `SELECT d.datname AS name, d.datcollate AS collate,
+            to_jsonb(d) ->> 'datlocprovider' AS provider,
+            coalesce(to_jsonb(d) ->> 'datlocale', to_jsonb(d) ->> 'daticulocale') AS locale
+       FROM pg_database d WHERE d.datname = current_database()`,
+  );
+  const database = rows[0]!;
+  const provider = database.provider ?? 'c';
+  const collation = provider === 'c' ? database.collate : provider === 'b' ? database.locale ?? '' : `${database.locale} (ICU)`;
+  if ((provider === 'c' || provider === 'b') && CODE_POINT_ORDER.has(collation.toLowerCase())) return;
+  throw new Error(
+    `The PostgreSQL database "${database.name}" uses the collation ${collation}; Panguard needs text ordered byte by byte ` +
+      `as on SQLite (timestamps, cursors, prefix searches). Create the database with ` +
+      `CREATE DATABASE "${database.name}" LOCALE_PROVIDER libc LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 and point DATABASE_URL at it.`,
+  );
+}
+
+interface Prepared extends NumberedSql {
+  /** node-postgres parses a named statement once per connection and reuses it afterwards. */
+  readonly name: string;
+}
+
+/**
+ * The storage port on a node-postgres pool. Statements are rewritten to `$n` parameters once,
+ * then run as named prepared statements; transactions hold one pooled connection from BEGIN
+ * to COMMIT and take their advisory locks right after BEGIN.
+ */
+export async function openPostgresStorage(options: PostgresStorageOptions): Promise<Storage> {
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(INT8, parsedAsNumber);
+  types.setTypeParser(NUMERIC, parsedAsNumber);
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize,
+    statement_timeout: options.statementTimeoutMs > 0 ? options.statementTimeoutMs : false,
+    ssl: options.ssl,
+    types,
+  });
+  pool.on('error', options.onIdleConnectionError ?? (() => {}));
+  try {
+    await refuseLinguisticCollation(pool);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+
+  const prepared = new WeakMap<Statement<Params, unknown>, Prepared>();
+  function preparedFor(statement: Statement<Params, unknown>): Prepared {
+    let entry = prepared.get(statement);
+    if (entry === undefined) {
+      const numbered = toNumberedParameters(statement.sql);
+      // Named by content: the same text always gets the same name, on every connection and replica.
+      const name = `pg_${createHash('sha256').update(numbered.text).digest('hex').slice(0, 24)}`;
+      entry = { ...numbered, name };
+      prepared.set(statement, entry);
+    }
+    return entry;
+  }
+
+  type Runner = Pick<pg.Pool, 'query'> | pg.PoolClient;
+  async function query(on: Runner, statement: Statement<Params, unknown>, params: unknown): Promise<pg.QueryResult> {
+    const entry = preparedFor(statement);
+    return on.query({ name: entry.name, text: entry.text, values: numberedValues(entry, params) });
+  }
+  const queries = (on: () => Runner) => ({
+    all: async (statement: Statement<Params, unknown>, params?: unknown) => (await query(on(), statement, params)).rows,
+    get: async (statement: Statement<Params, unknown>, params?: unknown) => (await query(on(), statement, params)).rows[0],
+    run: async (statement: Statement<Params, unknown>, params?: unknown): Promise<RunResult> => ({
+      changes: (await query(on(), statement, params)).rowCount ?? 0,
+    }),
+  });
+
+  function createTransaction(client: pg.PoolClient): Transaction & { end(): void } {
+    let ended = false;
+    let savepoints = 0;
+    const tx = {
+      ...queries(() => {
+        if (ended) throw new Error('The transaction has ended');
+        return client;
+      }),
+      async savepoint<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+        if (ended) throw new Error('The transaction has ended');
+        const name = `nested_${++savepoints}`;
+        await client.query(`SAVEPOINT ${name}`);
+        try {
+          const result = await work(tx as Transaction);
+          await client.query(`RELEASE SAVEPOINT ${name}`);
+          return result;
+        } catch (error) {
+          await client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+          await client.query(`RELEASE SAVEPOINT ${name}`);
+          throw error;
+        }
+      },
+      end: () => {
+        ended = true;
+      },
+    };
+    return tx as Transaction & { end(): void };
+  }
+
+  const takeLock = { name: 'panguard_advisory_xact_lock', text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))' };
+
+  return {
+    engine: 'postgres',
+    ...queries(() => pool),
+    async transaction<T>({ durable, locks = [] }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      const tx = createTransaction(client);
+      let broken: Error | undefined;
+      try {
+        // One round trip: a simple query may carry several statements when it has no parameters.
+        await client.query(`BEGIN; SET LOCAL synchronous_commit = ${durable ? 'on' : 'off'}`);
+        // Sorted, so two transactions wanting the same locks queue instead of deadlocking.
+        for (const lock of [...new Set(locks)].sort()) await client.query({ ...takeLock, values: [lock] });
+        const result = await work(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          // The connection is unusable; the pool must not hand it out again.
+          broken = rollbackError;
+        });
+        throw error;
+      } finally {
+        tx.end();
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  } as Storage;
+}

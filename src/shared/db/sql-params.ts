@@ -1,0 +1,91 @@
+/**
+ * SQL as the stores write it (SQLite's `@name` or `?` parameters) turned into PostgreSQL's
+ * numbered `$n` parameters, once per statement. Quotes and comments are skipped so an `@` or
+ * a `?` inside a string literal, a quoted identifier or a comment stays what it is.
+ */
+export interface NumberedSql {
+  /** The SQL with `$1`, `$2`… in place of the parameters. */
+  readonly text: string;
+  /** For `@name` SQL, the name each `$n` stands for (a repeated name keeps its number); null for `?` SQL. */
+  readonly names: readonly string[] | null;
+  /** How many values the statement takes. */
+  readonly count: number;
+}
+
+const NAME_START = /[A-Za-z_]/;
+const NAME_PART = /[A-Za-z0-9_]/;
+
+/** Index just past the end of the quoted text or comment that starts at `at`, or `at` if none starts there. */
+function skipQuotedOrComment(sql: string, at: number): number {
+  const char = sql[at];
+  if (char === "'" || char === '"') {
+    // A doubled quote inside is an escaped quote: leaving and re-entering handles it.
+    const end = sql.indexOf(char, at + 1);
+    return end === -1 ? sql.length : end + 1;
+  }
+  if (char === '-' && sql[at + 1] === '-') {
+    const end = sql.indexOf('\n', at);
+    return end === -1 ? sql.length : end + 1;
+  }
+  if (char === '/' && sql[at + 1] === '*') {
+    const end = sql.indexOf('*/', at + 2);
+    return end === -1 ? sql.length : end + 2;
+  }
+  return at;
+}
+
+export function toNumberedParameters(sql: string): NumberedSql {
+  const names: string[] = [];
+  let positional = 0;
+  let text = '';
+  let at = 0;
+  while (at < sql.length) {
+    const skipped = skipQuotedOrComment(sql, at);
+    if (skipped !== at) {
+      text += sql.slice(at, skipped);
+      at = skipped;
+      continue;
+    }
+    const char = sql[at]!;
+    if (char === '@' && NAME_START.test(sql[at + 1] ?? '')) {
+      let end = at + 2;
+      while (end < sql.length && NAME_PART.test(sql[end]!)) end++;
+      const name = sql.slice(at + 1, end);
+      let index = names.indexOf(name);
+      if (index === -1) index = names.push(name) - 1;
+      text += `$${index + 1}`;
+      at = end;
+    } else if (char === '?') {
+      // SQLite's `?NNN` would need a different numbering; no store uses it, so refuse it loudly.
+      if (/[0-9]/.test(sql[at + 1] ?? '')) throw new Error(`Numbered ?NNN parameters are not supported: ${sql}`);
+      positional++;
+      text += `$${positional}`;
+      at++;
+    } else {
+      text += char;
+      at++;
+    }
+  }
+  if (names.length > 0 && positional > 0) throw new Error(`A statement mixes @name and ? parameters: ${sql}`);
+  return names.length > 0 ? { text, names, count: names.length } : { text, names: null, count: positional };
+}
+
+/** The values in `$n` order, refusing a missing one as better-sqlite3 does, so both engines fail alike. */
+export function numberedValues(sql: NumberedSql, params: unknown): unknown[] {
+  if (sql.names === null) {
+    const values = params === undefined ? [] : params;
+    if (!Array.isArray(values) || values.length !== sql.count) {
+      throw new RangeError(`The statement takes ${sql.count} positional values`);
+    }
+    return values;
+  }
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    throw new TypeError('The statement takes named parameters: pass an object');
+  }
+  const named = params as Record<string, unknown>;
+  return sql.names.map((name) => {
+    if (!(name in named)) throw new RangeError(`Missing named parameter "${name}"`);
+    // better-sqlite3 binds a present but undefined value as NULL; so does this.
+    return named[name] ?? null;
+  });
+}

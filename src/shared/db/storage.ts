@@ -1,0 +1,73 @@
+/**
+ * The storage port: what services and stores see of the database, the same on SQLite and on
+ * PostgreSQL. Every call returns a Promise (PostgreSQL answers over the network), statements
+ * are values declared once at module level, and a transaction is an explicit handle passed
+ * down to the code that must run inside it.
+ */
+
+/** `@name` parameters take an object, `?` parameters an array, a statement without any nothing. */
+export type Params = Readonly<Record<string, unknown>> | readonly unknown[] | void;
+
+declare const shape: unique symbol;
+
+/**
+ * One SQL statement in SQLite's dialect with `@name` or `?` parameters. Only its identity and
+ * text matter at run time: each adapter prepares it once per connection and caches that by
+ * the statement object, so declare it once (module level), never inside a function.
+ */
+export interface Statement<P extends Params, Row> {
+  readonly sql: string;
+  /** Carries the parameter and row types; never present at run time. */
+  readonly [shape]?: (params: P) => Row;
+}
+
+export function defineStatement<P extends Params = void, Row = unknown>(sql: string): Statement<P, Row> {
+  return Object.freeze({ sql });
+}
+
+/** The parameters argument: absent for a statement that takes none. */
+export type ParamsArg<P extends Params> = [P] extends [void] ? [] : [params: P];
+
+export interface RunResult {
+  /** Rows inserted, updated or deleted by the statement itself (not by triggers). */
+  changes: number;
+}
+
+export interface Queryable {
+  all<P extends Params, Row>(statement: Statement<P, Row>, ...params: ParamsArg<P>): Promise<Row[]>;
+  /** The first row, or undefined when there is none. */
+  get<P extends Params, Row>(statement: Statement<P, Row>, ...params: ParamsArg<P>): Promise<Row | undefined>;
+  run<P extends Params, Row>(statement: Statement<P, Row>, ...params: ParamsArg<P>): Promise<RunResult>;
+}
+
+export interface TransactionOptions {
+  /**
+   * True for what a power loss must not undo once the client was told it happened
+   * (credentials, audit entries): FULL sync on SQLite, `synchronous_commit = on` on PostgreSQL.
+   */
+  durable: boolean;
+  /**
+   * Names of the domains whose read-then-write this transaction must not interleave with
+   * another's (`'tc:changes'`, `'org:42:quota'`): advisory transaction locks on PostgreSQL,
+   * taken in sorted order so two transactions never deadlock on them; SQLite's single writer
+   * already serialises every write transaction.
+   */
+  locks?: readonly string[];
+}
+
+export interface Transaction extends Queryable {
+  /** Runs `work` as nested work: if it throws, only its own writes are undone and the error propagates. */
+  savepoint<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+}
+
+export interface Storage extends Queryable {
+  readonly engine: 'sqlite' | 'postgres';
+  /**
+   * Runs `work` in one transaction: committed when its promise resolves, rolled back when it
+   * rejects. Inside `work` use `tx` only; the Storage itself waits for the transaction on
+   * SQLite, so calling it from inside would never finish.
+   */
+  transaction<T>(options: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** Waits for work already started, then releases the connections. */
+  close(): Promise<void>;
+}

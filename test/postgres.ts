@@ -1,0 +1,90 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { Teardown } from './helper.js';
+import { freePort } from './process.js';
+
+const run = promisify(execFile);
+
+/** Debian's `postgresql` package puts its server binaries here; PG_BIN points elsewhere. */
+const BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+export interface PostgresCluster {
+  /** The server's port on 127.0.0.1. */
+  readonly port: number;
+  /**
+   * A connection URL of a new, empty database, copied from template0 (or from `template`,
+   * a database prepared once, which makes a migrated schema cheap per test). `icuLocale`
+   * makes one that orders text linguistically, such as 'en-US'.
+   */
+  freshDatabase(options?: { template?: string; icuLocale?: string }): Promise<string>;
+}
+
+/** initdb refuses to run as root: the cluster belongs to the postgres user then. */
+function asClusterOwner(command: string, args: string[]): [string, string[]] {
+  const root = process.getuid?.() === 0;
+  return root ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+}
+
+function ownerIds(): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/**
+ * Starts a throw-away PostgreSQL cluster in a temp folder and stops it (and removes the
+ * folder) at teardown. Durability is switched off (`fsync=off`, initdb `--no-sync`): a test
+ * cluster never survives a power loss, and syncing would only make every test slower.
+ */
+export async function startPostgres(t: Teardown): Promise<PostgresCluster> {
+  const initdb = path.join(BIN, 'initdb');
+  if (!existsSync(initdb)) {
+    throw new Error(`PostgreSQL server binaries not found in ${BIN}: install Debian's package (apt-get install postgresql) or set PG_BIN`);
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'panguard-pg-'));
+  const owner = ownerIds();
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  const data = path.join(dir, 'data');
+  const pgCtl = path.join(BIN, 'pg_ctl');
+  const stop = () => {
+    try {
+      execFileSync(...asClusterOwner(pgCtl, ['-D', data, '-m', 'immediate', '-w', 'stop']), { stdio: 'ignore' });
+    } catch {
+      // Not running (start failed, or already stopped).
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // A test process that dies on an uncaught error still takes its server down.
+  process.once('exit', stop);
+  t.teardown(() => {
+    process.removeListener('exit', stop);
+    stop();
+  });
+
+  await run(...asClusterOwner(initdb, ['-D', data, '-U', 'postgres', '--locale=C.UTF-8', '-E', 'UTF8', '--auth=trust', '--no-sync']));
+  const port = await freePort();
+  const serverOptions = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c full_page_writes=off`;
+  await run(...asClusterOwner(pgCtl, ['-D', data, '-w', '-l', path.join(dir, 'server.log'), '-o', serverOptions, 'start']));
+
+  const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  let created = 0;
+  return {
+    port,
+    async freshDatabase({ template = 'template0', icuLocale }: { template?: string; icuLocale?: string } = {}) {
+      const name = `test_${++created}`;
+      const admin = new pg.Client({ connectionString: url('postgres') });
+      await admin.connect();
+      try {
+        const ordering = icuLocale ? ` LOCALE_PROVIDER icu ICU_LOCALE '${icuLocale}'` : '';
+        await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}${ordering}`);
+      } finally {
+        await admin.end();
+      }
+      return url(name);
+    },
+  };
+}

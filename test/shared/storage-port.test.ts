@@ -1,0 +1,316 @@
+import path from 'node:path';
+import t from 'tap';
+import { openDatabase, type Db } from '../../src/shared/db/open.js';
+import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
+import { toNumberedParameters } from '../../src/shared/db/sql-params.js';
+import { createSqliteStorage } from '../../src/shared/db/sqlite-storage.js';
+import { defineStatement, type Storage, type Transaction } from '../../src/shared/db/storage.js';
+import { tempDir, type Teardown } from '../helper.js';
+import { startPostgres } from '../postgres.js';
+
+const cluster = await startPostgres(t);
+
+// Written once, in SQLite's dialect, exactly as a store would declare them.
+const createItems = defineStatement('CREATE TABLE items (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
+const insertItem = defineStatement<{ name: string; value: number }>('INSERT INTO items (name, value) VALUES (@name, @value)');
+const itemNames = defineStatement<void, { name: string }>('SELECT name FROM items ORDER BY name');
+const itemByName = defineStatement<{ name: string }, { name: string; value: number }>('SELECT name, value FROM items WHERE name = @name');
+const setValue = defineStatement<{ name: string; value: number }>('UPDATE items SET value = @value WHERE name = @name');
+const doubleAll = defineStatement('UPDATE items SET value = value * 2');
+const totals = defineStatement<void, { n: number; total: number; mean: number }>(
+  'SELECT count(*) AS n, sum(value) AS total, avg(value) AS mean FROM items',
+);
+const repeated = defineStatement<{ a: number; b: string }, Record<string, unknown>>(
+  `SELECT CAST(@a AS INTEGER) * 2 AS twice, CAST(@b AS TEXT) AS b, '@a ? it''s @b' AS literal, 7 AS "at@a?" -- @a ? in a comment
+   , /* @b ? */ CAST(@a AS INTEGER) * 3 AS thrice`,
+);
+const positional = defineStatement<[number, string], { first: number; second: string }>('SELECT ? + 1 AS first, ? AS second');
+
+interface Opened {
+  storage: Storage;
+  /** What the engine reports as the commit level inside a transaction: 'durable' or 'normal'. */
+  commitLevel(tx: Transaction): Promise<'durable' | 'normal'>;
+  /** Resolves once another transaction waits for a lock this one holds, or once the rival settled. */
+  rivalWaits(rival: () => Promise<unknown>): Promise<void>;
+}
+
+const sqliteLevel = defineStatement<void, { synchronous: number }>('PRAGMA synchronous');
+const pgLevel = defineStatement<void, { synchronous_commit: string }>('SHOW synchronous_commit');
+const lockWaiters = defineStatement<void, { n: number }>(
+  `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+);
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function settledFlag(promise: Promise<unknown>) {
+  const state = { settled: false };
+  promise.then(
+    () => (state.settled = true),
+    () => (state.settled = true),
+  );
+  return state;
+}
+
+async function openSqlite(t: Teardown): Promise<Opened & { db: Db }> {
+  const db = openDatabase(path.join(tempDir(t), 'port.db'));
+  const storage = createSqliteStorage(db);
+  t.teardown(() => storage.close());
+  return {
+    db,
+    storage,
+    commitLevel: async (tx) => ((await tx.get(sqliteLevel))!.synchronous === 2 ? 'durable' : 'normal'),
+    // The gate queues the rival where nothing can be observed; a few turns give it every chance to slip in.
+    rivalWaits: async () => {
+      for (let i = 0; i < 5; i++) await turn();
+    },
+  };
+}
+
+async function openPostgres(t: Teardown, poolSize = 4): Promise<Opened> {
+  const storage = await openPostgresStorage({ connectionString: await cluster.freshDatabase(), poolSize, statementTimeoutMs: 60_000, ssl: false });
+  t.teardown(() => storage.close());
+  return {
+    storage,
+    commitLevel: async (tx) => ((await tx.get(pgLevel))!.synchronous_commit === 'on' ? 'durable' : 'normal'),
+    rivalWaits: async (rival) => {
+      await turn();
+      const state = settledFlag(rival());
+      while (!state.settled && (await storage.get(lockWaiters))!.n === 0) await turn();
+    },
+  };
+}
+
+const engines = { sqlite: openSqlite, postgres: openPostgres } as const;
+
+t.test('@name parameters become $n once per name; quotes and comments are left alone', async (t) => {
+  const { text, names } = toNumberedParameters(repeated.sql);
+  t.match(text, /CAST\(\$1 AS INTEGER\) \* 2 AS twice, CAST\(\$2 AS TEXT\) AS b, '@a \? it''s @b' AS literal, 7 AS "at@a\?" -- @a \? in a comment/);
+  t.match(text, /\/\* @b \? \*\/ CAST\(\$1 AS INTEGER\) \* 3 AS thrice/);
+  t.same(names, ['a', 'b']);
+  t.same(toNumberedParameters(positional.sql), { text: 'SELECT $1 + 1 AS first, $2 AS second', names: null, count: 2 });
+  t.throws(() => toNumberedParameters('SELECT @a, ?'), /mixes/);
+});
+
+for (const [engine, open] of Object.entries(engines)) {
+  t.test(engine, async (t) => {
+    t.test('parameters: repeated names, literals untouched, positional values, a missing name refused', async (t) => {
+      const { storage } = await open(t);
+      t.same(await storage.get(repeated, { a: 2, b: 'x' }), { twice: 4, b: 'x', literal: "@a ? it's @b", 'at@a?': 7, thrice: 6 });
+      t.same(await storage.get(positional, [41, 'two']), { first: 42, second: 'two' });
+      await t.rejects(storage.get(repeated, { a: 1 } as never), /Missing named parameter/);
+    });
+
+    t.test('get, all and run answer alike; counts and sums are numbers', async (t) => {
+      const { storage } = await open(t);
+      await storage.run(createItems);
+      for (const [name, value] of [['b', 2], ['a', 1], ['c', 3]] as const) {
+        t.same(await storage.run(insertItem, { name, value }), { changes: 1 });
+      }
+      t.same(await storage.all(itemNames), [{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+      t.same(await storage.get(itemByName, { name: 'b' }), { name: 'b', value: 2 });
+      t.equal(await storage.get(itemByName, { name: 'none' }), undefined, 'no row is undefined');
+      t.same(await storage.run(doubleAll), { changes: 3 });
+      t.same(await storage.run(setValue, { name: 'none', value: 1 }), { changes: 0 });
+      t.strictSame(await storage.get(totals), { n: 3, total: 12, mean: 4 }, 'count(*), sum and avg as JS numbers');
+    });
+
+    t.test('a transaction commits what its work wrote, and an error inside leaves nothing', async (t) => {
+      const { storage } = await open(t);
+      await storage.run(createItems);
+      const answer = await storage.transaction({ durable: false }, async (tx) => {
+        await tx.run(insertItem, { name: 'kept', value: 1 });
+        return 'done';
+      });
+      t.equal(answer, 'done');
+      await t.rejects(
+        storage.transaction({ durable: true }, async (tx) => {
+          await tx.run(insertItem, { name: 'lost', value: 1 });
+          throw new Error('refused');
+        }),
+        /refused/,
+      );
+      await t.rejects(
+        storage.transaction({ durable: false }, async (tx) => {
+          await tx.run(insertItem, { name: 'lost too', value: 1 });
+          await tx.run(insertItem, { name: 'kept', value: 2 });
+        }),
+        /UNIQUE|unique/,
+        'a failing statement rolls back the earlier ones',
+      );
+      t.same(await storage.all(itemNames), [{ name: 'kept' }]);
+    });
+
+    t.test('a failing savepoint undoes only its own work', async (t) => {
+      const { storage } = await open(t);
+      await storage.run(createItems);
+      await storage.transaction({ durable: false }, async (tx) => {
+        await tx.run(insertItem, { name: 'before', value: 1 });
+        await t.rejects(
+          tx.savepoint(async (nested) => {
+            await nested.run(insertItem, { name: 'nested', value: 1 });
+            throw new Error('nested failure');
+          }),
+          /nested failure/,
+        );
+        await t.rejects(
+          tx.savepoint((nested) => nested.run(insertItem, { name: 'before', value: 2 })),
+          /UNIQUE|unique/,
+          'a failing statement too, and the transaction goes on',
+        );
+        t.equal(await tx.savepoint(async (nested) => (await nested.run(insertItem, { name: 'nested ok', value: 1 })).changes), 1);
+        await tx.run(insertItem, { name: 'after', value: 1 });
+      });
+      t.same(await storage.all(itemNames), [{ name: 'after' }, { name: 'before' }, { name: 'nested ok' }]);
+    });
+
+    t.test('durable transactions commit at the durable level, others at the normal one', async (t) => {
+      const { storage, commitLevel } = await open(t);
+      t.equal(await storage.transaction({ durable: true }, commitLevel), 'durable');
+      t.equal(await storage.transaction({ durable: false }, commitLevel), 'normal');
+      t.equal(await storage.transaction({ durable: true }, commitLevel), 'durable');
+    });
+
+    t.test('a handle used after its transaction ended is refused', async (t) => {
+      const { storage } = await open(t);
+      await storage.run(createItems);
+      const leaked = await storage.transaction({ durable: false }, async (tx) => tx);
+      await t.rejects(leaked.run(insertItem, { name: 'late', value: 1 }), /ended/);
+      t.same(await storage.all(itemNames), []);
+    });
+
+    t.test('two read-then-write increments under the same lock never lose an update', async (t) => {
+      const { storage, rivalWaits } = await open(t);
+      await storage.run(createItems);
+      await storage.run(insertItem, { name: 'counter', value: 0 });
+      let firstHasRead!: () => void;
+      const read = new Promise<void>((resolve) => (firstHasRead = resolve));
+      let second: Promise<void> = Promise.resolve();
+      const increment = async (tx: Transaction, beforeWrite: () => Promise<void>) => {
+        const { value } = (await tx.get(itemByName, { name: 'counter' }))!;
+        await beforeWrite();
+        await tx.run(setValue, { name: 'counter', value: value + 1 });
+      };
+      const locks = ['items:counter'];
+      const first = storage.transaction({ durable: false, locks }, (tx) =>
+        increment(tx, async () => {
+          firstHasRead();
+          await rivalWaits(() => second);
+        }),
+      );
+      await read;
+      second = storage.transaction({ durable: false, locks }, (tx) => increment(tx, async () => {}));
+      await Promise.all([first, second]);
+      t.same(await storage.get(itemByName, { name: 'counter' }), { name: 'counter', value: 2 });
+    });
+  });
+}
+
+t.test('postgres only', async (t) => {
+  t.test('different locks do not wait for each other', async (t) => {
+    const { storage } = await openPostgres(t);
+    const outcome = await storage.transaction({ durable: false, locks: ['domain:a'] }, async () => {
+      const other = storage.transaction({ durable: false, locks: ['domain:b', 'domain:c'] }, async () => 'ran');
+      const state = settledFlag(other);
+      while (!state.settled) {
+        if ((await storage.get(lockWaiters))!.n > 0) return 'blocked';
+        await turn();
+      }
+      return other;
+    });
+    t.equal(outcome, 'ran');
+  });
+
+  t.test('the server cancels a statement that runs longer than the statement timeout', async (t) => {
+    const storage = await openPostgresStorage({ connectionString: await cluster.freshDatabase(), poolSize: 1, statementTimeoutMs: 100, ssl: false });
+    t.teardown(() => storage.close());
+    await t.rejects(storage.get(defineStatement('SELECT pg_sleep(30)')), /statement timeout/);
+  });
+
+  t.test('a database that orders text linguistically is refused with the fix', async (t) => {
+    const url = await cluster.freshDatabase({ icuLocale: 'en-US' });
+    await t.rejects(
+      openPostgresStorage({ connectionString: url, poolSize: 1, statementTimeoutMs: 0, ssl: false }),
+      /collation en-US \(ICU\).*LC_COLLATE 'C'.*TEMPLATE template0/,
+    );
+  });
+
+  t.test('a statement is prepared once per connection, however often it runs', async (t) => {
+    const { storage } = await openPostgres(t, 1);
+    const prepared = defineStatement<{ text: string }, { name: string; runs: number }>(
+      'SELECT name, generic_plans + custom_plans AS runs FROM pg_prepared_statements WHERE statement = @text',
+    );
+    for (let i = 0; i < 10; i++) await storage.get(positional, [i, 'x']);
+    await storage.transaction({ durable: false }, async (tx) => {
+      for (let i = 0; i < 5; i++) await tx.get(positional, [i, 'x']);
+    });
+    const rows = await storage.all(prepared, { text: toNumberedParameters(positional.sql).text });
+    t.equal(rows.length, 1, 'one prepared statement on the connection');
+    t.equal(rows[0]!.runs, 15, 'and it ran every time');
+  });
+});
+
+t.test('sqlite only', async (t) => {
+  t.test('each statement is prepared once on the connection', async (t) => {
+    const { db, storage } = await openSqlite(t);
+    const prepareSql = db.prepare.bind(db);
+    const prepared: string[] = [];
+    db.prepare = ((sql: string) => (prepared.push(sql), prepareSql(sql))) as Db['prepare'];
+    for (let i = 0; i < 10; i++) await storage.get(positional, [i, 'x']);
+    await storage.transaction({ durable: false }, async (tx) => {
+      for (let i = 0; i < 5; i++) await tx.get(positional, [i, 'x']);
+    });
+    t.same(prepared, [positional.sql]);
+  });
+
+  t.test('transactions started together run one after the other', async (t) => {
+    const { storage } = await openSqlite(t);
+    await storage.run(createItems);
+    const steps: string[] = [];
+    const work = (id: string) => async (tx: Transaction) => {
+      await tx.run(insertItem, { name: `${id}1`, value: 1 });
+      steps.push(`${id} wrote`);
+      await turn();
+      await tx.run(insertItem, { name: `${id}2`, value: 2 });
+      steps.push(`${id} done`);
+    };
+    await Promise.all([
+      storage.transaction({ durable: false }, work('a')),
+      storage.transaction({ durable: true }, work('b')),
+      storage.transaction({ durable: false }, work('c')),
+    ]);
+    t.same(steps, ['a wrote', 'a done', 'b wrote', 'b done', 'c wrote', 'c done']);
+    t.equal((await storage.all(itemNames)).length, 6);
+  });
+
+  t.test('a read outside waits for the open transaction and never sees its uncommitted rows', async (t) => {
+    const { storage } = await openSqlite(t);
+    await storage.run(createItems);
+    for (const outcome of ['rollback', 'commit'] as const) {
+      let finish!: () => void;
+      const finishing = new Promise<void>((resolve) => (finish = resolve));
+      let wrote!: () => void;
+      const written = new Promise<void>((resolve) => (wrote = resolve));
+      const transaction = storage.transaction({ durable: false }, async (tx) => {
+        await tx.run(insertItem, { name: outcome, value: 1 });
+        wrote();
+        await finishing;
+        if (outcome === 'rollback') throw new Error('rolled back');
+      });
+      await written;
+      const read = storage.all(itemNames);
+      const state = settledFlag(read);
+      for (let i = 0; i < 5; i++) await turn();
+      t.notOk(state.settled, `the read waits while the transaction is open (${outcome})`);
+      finish();
+      await transaction.catch(() => {});
+      t.same(await read, outcome === 'commit' ? [{ name: 'commit' }] : [], `and sees only committed rows (${outcome})`);
+    }
+  });
+
+  t.test('the durable level is put back once the transaction ends', async (t) => {
+    const { storage } = await openSqlite(t);
+    await storage.transaction({ durable: true }, async () => {});
+    await t.rejects(storage.transaction({ durable: true }, async () => Promise.reject(new Error('x'))), /x/);
+    t.same(await storage.get(sqliteLevel), { synchronous: 1 });
+  });
+});
