@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { copyAssets } from './copy-assets.mjs';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Files at the top level that change what tsc emits (options, dependency versions). */
@@ -52,13 +53,14 @@ export function staleReason(root) {
   return null;
 }
 
-/** Compiles with the project's own TypeScript; stamps dist/ only when tsc succeeded. */
+/** Compiles with the project's own TypeScript, copies the assets; stamps dist/ only when tsc succeeded. */
 export function build(root) {
   // Taken before compiling: a file saved while tsc runs makes the next check see a change.
   const inputs = fingerprint(root);
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
   if (result.status !== 0) return result.status ?? 1;
+  copyAssets(root);
   writeFileSync(path.join(root, 'dist', STAMP), `${inputs}\n`);
   return 0;
 }

@@ -12,15 +12,13 @@ export const CONTENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 /**
- * A console's folder under src/ (`manager/dashboard`, `threat-cloud/console`). `tsc` compiles
- * only .ts into dist/, so from dist/shared/ the source folder is looked up as well.
+ * A console's folder (`manager/dashboard`, `threat-cloud/console`), relative to the program:
+ * src/ under tsx, dist/ once built (the build copies the assets, src/build/copy-assets.mjs).
  */
-export function staticFolder(underSrc: string): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '..', underSrc), path.resolve(here, '../../src', underSrc)];
-  const found = candidates.find((dir) => existsSync(path.join(dir, 'index.html')));
-  if (!found) throw new Error(`Console assets not found (looked in ${candidates.join(', ')})`);
-  return found;
+export function staticFolder(folder: string): string {
+  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', folder);
+  if (!existsSync(path.join(dir, 'index.html'))) throw new Error(`Console assets not found in ${dir} (run npm run build)`);
+  return dir;
 }
 
 /** uPlot's dist folder, found through the package (wherever npm put it), not a fixed node_modules path. */

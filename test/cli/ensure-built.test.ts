@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { REPO_ROOT } from '../process.js';
@@ -80,4 +80,32 @@ t.test('npm start compiles only when dist/ is missing, its inputs changed or the
 
   rmSync(path.join(root, 'dist'), { recursive: true });
   t.match(check(root), { status: 1, output: /dist\/main\.js is missing/ }, 'dist removed: stale');
+});
+
+t.test('the build puts assets beside the compiled code, so dist/ never reads src/', async (t) => {
+  const root = tempDir(t);
+  project(root);
+  mkdirSync(path.join(root, 'src', 'lib', 'data'), { recursive: true });
+  writeFileSync(path.join(root, 'src', 'lib', 'data', 'table.json'), '{"rows":1}');
+  writeFileSync(path.join(root, 'src', 'lib', 'index.html'), '<!doctype html>');
+  mkdirSync(path.join(root, 'src', 'build'), { recursive: true });
+  writeFileSync(path.join(root, 'src', 'build', 'tool.mjs'), '// a build script');
+  t.equal(run(root).status, 0, 'built');
+  t.equal(readFileSync(path.join(root, 'dist', 'lib', 'data', 'table.json'), 'utf8'), '{"rows":1}', 'data files copied at their relative path');
+  t.ok(existsSync(path.join(root, 'dist', 'lib', 'index.html')), 'console files copied');
+  t.notOk(existsSync(path.join(root, 'dist', 'build')), 'build scripts are not assets');
+  t.notOk(existsSync(path.join(root, 'dist', 'lib', 'greeting.ts')), 'sources are compiled, not copied');
+});
+
+t.test('no module of this project reaches back into src/ for a file (it would break from dist/)', async (t) => {
+  const offenders: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, name.name);
+      if (name.isDirectory()) walk(full);
+      else if (name.name.endsWith('.ts') && /['"`](\.\.\/)+src\//.test(readFileSync(full, 'utf8'))) offenders.push(path.relative(REPO_ROOT, full));
+    }
+  };
+  walk(path.join(REPO_ROOT, 'src'));
+  t.same(offenders, []);
 });

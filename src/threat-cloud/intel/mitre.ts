@@ -15,10 +15,10 @@ interface MitreTable {
 
 /**
  * MITRE ATT&CK Enterprise, reduced to id, name and tactics, as MITRE publishes it (the file
- * keeps its source and licence notice). It sits beside the sources, so the same path works
- * under tsx and from dist/.
+ * keeps its source and licence notice). Read relative to this module: the build copies data
+ * files into dist/ beside the compiled code (src/build/copy-assets.mjs).
  */
-const TABLE_FILE = new URL('../../../src/threat-cloud/data/mitre-attack-enterprise.json', import.meta.url);
+const TABLE_FILE = new URL('../data/mitre-attack-enterprise.json', import.meta.url);
 
 /**
  * Read-only lookup over the bundled ATT&CK Enterprise table. The file is read on the first
