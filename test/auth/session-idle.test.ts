@@ -1,5 +1,5 @@
 import t from 'tap';
-import { authHeader } from '../helper.js';
+import { authHeader, countRows } from '../helper.js';
 import type { App } from '../../src/shared/base-app.js';
 import { buildAuth, login, register, registerAdmin } from './fixtures.js';
 
@@ -108,10 +108,10 @@ t.test('a shorter timeout applies; GET /api/auth/sessions, the admin views, the 
   // The sweep removes idled-out rows that nobody came back with.
   const other = await register(app);
   clock.advance(31 * MINUTE);
-  const swept = fixture.maintenance.run();
+  const swept = fixture.jobs.maintenance.run();
   // Left: the admin's registration session (never used again), the admin's and the
   // account's sessions used 31 minutes ago, and the new account's.
   t.equal(swept.sessionsPurged, 4, 'every remaining session had idled out');
-  t.equal((db.prepare(`SELECT count(*) AS n FROM sessions`).get() as { n: number }).n, 0);
+  t.equal(countRows(db, 'sessions'), 0);
   t.equal((await me(app, other.headers)).statusCode, 401);
 });

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import * as OTPAuth from 'otpauth';
 import t from 'tap';
 import { REPO_ROOT, request, startServerProcess, type HttpResult } from '../process.js';
-import { tempDir } from '../helper.js';
+import { countRows, tempDir } from '../helper.js';
 
 const run = promisify(execFile);
 const BOOTSTRAP_KEY = 'tc-bootstrap-key-for-the-platform-story-0123456789';
@@ -190,8 +190,8 @@ t.test('the platform story: account with TOTP, fleet detections feed the Threat 
   const copy = new Database(backupFile, { readonly: true });
   t.teardown(() => copy.close());
   t.equal(copy.pragma('integrity_check', { simple: true }), 'ok');
-  t.equal((copy.prepare(`SELECT count(*) AS n FROM users`).get() as { n: number }).n, 2);
-  const copiedEvents = (copy.prepare(`SELECT count(*) AS n FROM threat_events`).get() as { n: number }).n;
+  t.equal(countRows(copy, 'users'), 2);
+  const copiedEvents = countRows(copy, 'threat_events');
   t.ok(copiedEvents >= 3 + 3 * 20 && copiedEvents <= 3 + statuses.length * 20, `the snapshot holds ${copiedEvents} events, a consistent prefix of the writes`);
   t.equal(copiedEvents % 20, 3, 'whole batches only: each batch is one transaction');
 

@@ -7,7 +7,7 @@ import { testConfig, testDb } from '../helper.js';
 import { planOf, planRules, recordPrepared, subsets } from '../query-plans.js';
 
 /**
- * The query plans of the fleet search and sort and of the threat time series (issue 19: no
+ * The query plans of the fleet search and sort and of the threat time series (no
  * request may stall the process): each reaches agents, events and buckets only through an
  * index search or an ordered index walk that a LIMIT stops; a full scan or a sort of agents
  * fails. (Same rules as test/shared/list-query-plans.test.ts, on the statements added here.)

@@ -16,7 +16,7 @@ import { planOf, planRules, recordPrepared, subsets } from '../query-plans.js';
 /**
  * Tables that grow with use (events, accounts, audit entries, sessions, the fleet): a plan
  * may only reach their rows through an index search, or an ordered index walk that a LIMIT
- * stops. Issue 19: one full scan or sort of such a table holds all three services.
+ * stops: one full scan or sort of such a table holds all three services, which share one event loop.
  */
 const LARGE = ['threat_events', 'threat_counts', 'agents', 'agent_tags', 'policies', 'users', 'sessions', 'audit_log', 'totp_secrets'];
 const { violations } = planRules(LARGE);
