@@ -101,7 +101,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
   });
 
   const maintenance = createMaintenance(ctx, billing);
-  options.onMaintenance?.(maintenance);
+  options.onJobs?.({ maintenance });
   app.decorate('authSettled', () => ctx.afterResponse.settled());
   app.addHook('onReady', async () => {
     maintenance.start();

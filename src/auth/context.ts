@@ -69,8 +69,14 @@ export interface AuthAppOptions {
    * every request run fast. Never set by the process itself.
    */
   scryptLogNOverride?: number;
-  /** Hands over the hourly sweep, to run it on demand (tests, benchmarks), as the Manager's `onSweeper` does. */
-  onMaintenance?: (maintenance: Maintenance) => void;
+  /** Hands over the background jobs the app runs, to run them on demand (tests, benchmarks). */
+  onJobs?: (jobs: AuthJobs) => void;
+}
+
+/** The Auth Server's background jobs: the very instances the app schedules. */
+export interface AuthJobs {
+  /** Hourly: expired sessions, reset tokens, mail, failure windows and known addresses purged; lapsed plans ended. */
+  maintenance: Maintenance;
 }
 
 /** Everything the Auth Server's services work with, built once per app. */

@@ -34,8 +34,14 @@ export interface ManagerOptions {
   ingestHooks?: IngestHook[];
   /** Checks inside a new agent's registration transaction, in order (the process: the guard_endpoints quota). */
   registrationHooks?: RegistrationHook[];
-  /** Receives the status sweeper, so a test can sweep on its ManualClock. */
-  onSweeper?: (sweeper: StatusSweeper) => void;
+  /** Hands over the background jobs the app runs, to run them on demand (tests on a ManualClock, benchmarks). */
+  onJobs?: (jobs: ManagerJobs) => void;
+}
+
+/** The Manager's background jobs: the very instances the app schedules. */
+export interface ManagerJobs {
+  /** Agent statuses, threat counts and old time-series buckets, every few seconds. */
+  sweeper: StatusSweeper;
 }
 
 /** The Manager: Guard agents, heartbeats, threat events, policies, live stream, dashboard. */
@@ -81,7 +87,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
   });
   streamClients = () => hub.size;
   const sweeper = createStatusSweeper({ db, agents: agentStore, hub, clock, timeouts });
-  options.onSweeper?.(sweeper);
+  options.onJobs?.({ sweeper });
 
   const agents = createAgentService({
     db,

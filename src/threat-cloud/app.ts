@@ -9,9 +9,9 @@ import { VERSION } from '../shared/version.js';
 import { ANONYMOUS_LIMIT_PER_MINUTE, createAdminGuard, createApiKeyGuard, createSearchGuard } from './access.js';
 import type { ThreatCloudContext } from './context.js';
 import { createIntel } from './intel/index.js';
-import { createAuditRetention, scheduleAuditRetention } from './jobs/audit-retention.js';
-import type { CorrelationSchedule } from './jobs/correlation.js';
-import { createReputationRefresh, scheduleRefresh } from './jobs/refresh.js';
+import { createAuditRetention, scheduleAuditRetention, type AuditRetention } from './jobs/audit-retention.js';
+import type { CorrelationJob, CorrelationSchedule } from './jobs/correlation.js';
+import { createReputationRefresh, scheduleRefresh, type ReputationRefresh } from './jobs/refresh.js';
 import { registerKeyAdminRoutes } from './routes/admin-keys.js';
 import { registerAuditLogRoutes } from './routes/audit-log.js';
 import { registerConsoleRoutes } from './routes/console.js';
@@ -37,6 +37,7 @@ import { createAuditStore } from './stores/audit.js';
 import { createFeedStore } from './stores/feeds.js';
 import { createIocQueries } from './stores/ioc-queries.js';
 import { createRuleStore } from './stores/rules.js';
+import { createReputationRefreshStore } from './stores/reputation-refresh.js';
 import { createIocStatusCounts, createStatsStore } from './stores/stats.js';
 import { createTrapIntelStore } from './stores/trap-intel.js';
 
@@ -47,8 +48,20 @@ export interface ThreatCloudOptions {
   refreshIntervalMs?: number;
   /** How often campaign correlation looks for new reports (15 s) and runs at the latest (5 min). */
   correlation?: CorrelationSchedule;
-  /** When the audit purge first runs after start (30 s) and how often then (hourly). */
-  auditPurge?: { firstAfterMs?: number; everyMs?: number };
+  /** When the audit purge first runs after start (30 s), how often then (hourly), and rows per transaction (500). */
+  auditPurge?: { firstAfterMs?: number; everyMs?: number; batchSize?: number };
+  /** Hands over the background jobs the app runs, to run them on demand (tests, benchmarks). */
+  onJobs?: (jobs: ThreatCloudJobs) => void;
+}
+
+/** The Threat Cloud's background jobs: the very instances the app schedules. */
+export interface ThreatCloudJobs {
+  /** Hourly reputation decay and expiry. */
+  refresh: ReputationRefresh;
+  /** Audit entries past their retention purged, shortly after start and hourly. */
+  auditRetention: AuditRetention;
+  /** Campaign correlation of new reports, on the correlator trap intel also uses. */
+  correlation: CorrelationJob;
 }
 
 /**
@@ -84,7 +97,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   const feedStore = createFeedStore(db);
   const ruleStore = createRuleStore(db, clock, merge.store);
   const queryAudit = createQueryAuditBuffer(audit, clock, app.log);
-  const intel = createIntel({ db, clock, logger: app.log, schedule: options.correlation });
+  const intel = createIntel({ db, clock, logger: app.log, queryAudit, schedule: options.correlation });
 
   const context: ThreatCloudContext = {
     iocs: createIocsService({ db, merge, queries: createIocQueries(db), audit, queryAudit }),
@@ -95,7 +108,8 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     rules: createRuleService({ db, rules: ruleStore, audit }),
     auditLog: createAuditLogService({ audit, queryAudit }),
     stats: createStatsService({ stats: createStatsStore(db, clock), queryAudit }),
-    queryAudit,
+    campaigns: intel.campaigns,
+    analytics: intel.analytics,
     apiKeyGuard: createApiKeyGuard(app, { keys, usage: createUsageStore(db), clock, config }),
     adminGuard: createAdminGuard(app, config),
     searchGuard: createSearchGuard(app, config),
@@ -115,16 +129,28 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   registerConsoleRoutes(app);
 
   // Background jobs: started when the app is ready, stopped (and awaited) when it closes.
-  const refresh = createReputationRefresh(db, clock);
-  const retention = createAuditRetention(db, clock, { queryDays: config.threatCloud.queryAuditDays, writeDays: config.threatCloud.auditDays });
+  const jobs: ThreatCloudJobs = {
+    refresh: createReputationRefresh({ db, iocs: createReputationRefreshStore(db), clock }),
+    auditRetention: createAuditRetention({
+      db,
+      audit,
+      clock,
+      days: { queryDays: config.threatCloud.queryAuditDays, writeDays: config.threatCloud.auditDays },
+      batchSize: options.auditPurge?.batchSize,
+    }),
+    correlation: intel.correlation,
+  };
+  options.onJobs?.(jobs);
   let stopRefresh: (() => Promise<void>) | null = null;
   let stopRetention: (() => Promise<void>) | null = null;
   app.addHook('onReady', async () => {
+    jobs.correlation.start();
     queryAudit.start();
-    stopRefresh = scheduleRefresh(refresh, app.log, options.refreshIntervalMs);
-    stopRetention = scheduleAuditRetention(retention, app.log, options.auditPurge);
+    stopRefresh = scheduleRefresh(jobs.refresh, app.log, options.refreshIntervalMs);
+    stopRetention = scheduleAuditRetention(jobs.auditRetention, app.log, options.auditPurge);
   });
   app.addHook('onClose', async () => {
+    await jobs.correlation.stop();
     await stopRefresh?.();
     await stopRetention?.();
     if (db.open) queryAudit.stop();

@@ -1,11 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyScope } from '../shared/api-keys.js';
+import type { AnalyticsService } from './intel/services/analytics.js';
+import type { CampaignService } from './intel/services/campaigns.js';
 import type { AgentUpdateService } from './services/agent-update.js';
 import type { AuditLogService } from './services/audit-log.js';
 import type { FeedService } from './services/feeds.js';
 import type { IocsService } from './services/iocs.js';
 import type { OperatorKeyService } from './services/operator-keys.js';
-import type { QueryAuditBuffer } from './services/query-audit.js';
 import type { RuleService } from './services/rules.js';
 import type { StatsService } from './services/stats.js';
 import type { TrapIntelService } from './services/trap-intel.js';
@@ -26,8 +27,8 @@ export interface ThreatCloudContext {
   rules: RuleService;
   auditLog: AuditLogService;
   stats: StatsService;
-  /** Read audit of the intel routes (campaigns, analytics), which record their reads themselves. */
-  queryAudit: QueryAuditBuffer;
+  campaigns: CampaignService;
+  analytics: AnalyticsService;
   apiKeyGuard: Guard;
   adminGuard: Guard;
   /** The lower per-key limit of IoC searches (`since`, `q`), checked after the key guard. */

@@ -1,8 +1,7 @@
 import { ManualClock } from '../../src/shared/clock.js';
 import { buildAuthApp } from '../../src/auth/app.js';
 import { createBridges } from '../../src/bridges/index.js';
-import type { AuthAppOptions } from '../../src/auth/context.js';
-import type { Maintenance } from '../../src/auth/jobs/maintenance.js';
+import type { AuthAppOptions, AuthJobs } from '../../src/auth/context.js';
 import type { App } from '../../src/shared/base-app.js';
 import type { Db } from '../../src/shared/db/open.js';
 import type { ResolvedConfig } from '../../src/config.js';
@@ -16,8 +15,8 @@ export interface AuthFixture {
   db: Db;
   config: ResolvedConfig;
   clock: ManualClock;
-  /** The app's hourly sweep, to run on demand. */
-  maintenance: Maintenance;
+  /** The app's own background jobs, to run on demand. */
+  jobs: AuthJobs;
 }
 
 /**
@@ -31,8 +30,15 @@ export async function buildAuth(
   const clock = new ManualClock();
   const env = { RATE_LIMIT_SCALE: '100', ...options.env };
   // A cheap scrypt cost keeps the suite fast; test/auth/password.test.ts covers the configured one.
-  let maintenance: Maintenance | undefined;
-  const appOptions: AuthAppOptions = { scryptLogNOverride: 10, ...options.app, onMaintenance: (sweep) => (maintenance = sweep) };
+  let jobs: AuthJobs | undefined;
+  const appOptions: AuthAppOptions = {
+    scryptLogNOverride: 10,
+    ...options.app,
+    onJobs: (appJobs) => {
+      jobs = appJobs;
+      options.app?.onJobs?.(appJobs);
+    },
+  };
   // Wired to the Manager and Threat Cloud tables as src/servers.ts wires it.
   const built = await buildTestApp(t, (deps) => buildAuthApp(deps, { ...createBridges(deps.db, deps.clock).auth, ...appOptions }), {
     env,
@@ -40,7 +46,7 @@ export async function buildAuth(
     ...(options.db ? { db: options.db } : {}),
     ...(options.config ? { config: options.config } : {}),
   });
-  return { ...built, clock, maintenance: maintenance! };
+  return { ...built, clock, jobs: jobs! };
 }
 
 let counter = 0;

@@ -103,7 +103,7 @@ t.test('an address stays known for 30 days after its last successful sign-in', a
 });
 
 t.test('known addresses: written with the sign-in, purged after 30 days in batches, gone with the account', async (t) => {
-  const { app, db, clock, maintenance } = await buildAuth(t, { env: NO_GLOBAL });
+  const { app, db, clock, jobs } = await buildAuth(t, { env: NO_GLOBAL });
   const account = await register(app);
   t.equal(countRows(db, 'known_addresses'), 0, 'registration alone makes no address known');
   t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.40')).statusCode, 200);
@@ -118,7 +118,7 @@ t.test('known addresses: written with the sign-in, purged after 30 days in batch
   db.transaction(() => {
     for (let i = 0; i < 1234; i++) insert.run(account.id, `10.9.${Math.floor(i / 250)}.${i % 250}`, old);
   })();
-  t.equal(maintenance.run().knownAddressesPurged, 1234, 'addresses not used for 30 days are purged');
+  t.equal(jobs.maintenance.run().knownAddressesPurged, 1234, 'addresses not used for 30 days are purged');
   t.equal(countRows(db, 'known_addresses'), 1, 'the recent one stays');
 
   const deleted = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });

@@ -57,7 +57,7 @@ const config = resolveConfig(loadConfig({ env: { DATA_DIR: dataDir, LOG_LEVEL: '
 const bridges = createBridges(db, systemClock);
 const manager = await buildManagerApp({ db, config, clock: systemClock }, bridges.manager);
 let authMaintenance: Maintenance | undefined;
-const auth = await buildAuthApp({ db, config, clock: systemClock }, { ...bridges.auth, scryptLogNOverride: 10, onMaintenance: (sweep) => (authMaintenance = sweep) });
+const auth = await buildAuthApp({ db, config, clock: systemClock }, { ...bridges.auth, scryptLogNOverride: 10, onJobs: (jobs) => (authMaintenance = jobs.maintenance) });
 await manager.ready();
 await auth.ready();
 
@@ -190,7 +190,7 @@ if (args.jobs !== undefined) {
   // The set-up's own writes are checkpointed first, so the job is not charged for them.
   db.pragma('wal_checkpoint(TRUNCATE)');
   let sweeper: { sweep(): unknown; sweepInSlices?: () => Promise<void> } | undefined;
-  const twoHoursLater = await buildManagerApp({ db, config, clock: new ManualClock(later) }, { ...createBridges(db, new ManualClock(later)).manager, onSweeper: (s) => (sweeper = s) });
+  const twoHoursLater = await buildManagerApp({ db, config, clock: new ManualClock(later) }, { ...createBridges(db, new ManualClock(later)).manager, onJobs: (jobs) => (sweeper = jobs.sweeper) });
   await job('manager sweep 2 h late: 20,000 new events, 20,000 agents re-checked, windows moved', () =>
     sweeper!.sweepInSlices ? sweeper!.sweepInSlices() : sweeper!.sweep(),
   );

@@ -1,7 +1,6 @@
 import type { Test } from 'tap';
 import { createBridges } from '../../src/bridges/index.js';
-import { buildManagerApp, type ManagerOptions } from '../../src/manager/app.js';
-import type { StatusSweeper } from '../../src/manager/jobs/sweeper.js';
+import { buildManagerApp, type ManagerJobs, type ManagerOptions } from '../../src/manager/app.js';
 import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
@@ -16,15 +15,16 @@ export interface ManagerTestApp {
   db: Db;
   config: ResolvedConfig;
   clock: ManualClock;
-  sweeper: StatusSweeper;
+  /** The app's own background jobs, to run on demand. */
+  jobs: ManagerJobs;
 }
 
-/** A Manager on a fresh temp file with a ManualClock and direct access to its sweeper. */
+/** A Manager on a fresh temp file with a ManualClock and direct access to its background jobs. */
 export async function buildManager(
   t: Test,
   options: { env?: Record<string, string>; db?: Db; config?: ResolvedConfig; clock?: ManualClock; manager?: ManagerOptions } = {},
 ): Promise<ManagerTestApp> {
-  let sweeper: StatusSweeper | undefined;
+  let jobs: ManagerJobs | undefined;
   const clock = options.clock ?? new ManualClock();
   const built = await buildTestApp(
     t,
@@ -35,12 +35,15 @@ export async function buildManager(
         ...options.manager,
         ingestHooks: [...bridges.ingestHooks, ...(options.manager?.ingestHooks ?? [])],
         registrationHooks: [...bridges.registrationHooks, ...(options.manager?.registrationHooks ?? [])],
-        onSweeper: (s) => (sweeper = s),
+        onJobs: (appJobs) => {
+          jobs = appJobs;
+          options.manager?.onJobs?.(appJobs);
+        },
       });
     },
     { env: { MANAGER_RATE_LIMIT: '100000', ...options.env }, clock, ...(options.db ? { db: options.db } : {}), ...(options.config ? { config: options.config } : {}) },
   );
-  return { app: built.app, db: built.db, config: built.config, clock, sweeper: sweeper! };
+  return { app: built.app, db: built.db, config: built.config, clock, jobs: jobs! };
 }
 
 export interface RegisteredAgent {

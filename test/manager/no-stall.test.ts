@@ -99,7 +99,7 @@ function checkRecount(t: Test, db: Db, now: number, label: string) {
 }
 
 t.test('summaries, the overview and recent threats stay exact while the windows move, lag behind or run ahead', async (t) => {
-  const { app, db, clock, sweeper } = await buildManager(t);
+  const { app, db, clock, jobs } = await buildManager(t);
   const next = random(19);
   const agents = [
     await register(app, { hostname: 'web-01' }),
@@ -111,7 +111,7 @@ t.test('summaries, the overview and recent threats stay exact while the windows 
   for (const [i, agent] of agents.entries()) await ingest(app, agent, clock.now(), 150 + 60 * i, 35 * DAY, next);
   // The windows still start where the migration put them (by the real clock): every read corrects.
   await checkCounts(t, app, db, clock.now(), agents, 'before any sweep');
-  sweeper.sweep();
+  jobs.sweeper.sweep();
   await checkCounts(t, app, db, clock.now(), agents, 'swept');
   checkRecount(t, db, clock.now(), 'swept');
 
@@ -119,17 +119,17 @@ t.test('summaries, the overview and recent threats stay exact while the windows 
   clock.advance(7 * HOUR + 1234);
   await ingest(app, agents[0]!, clock.now(), 120, 2 * HOUR, next);
   await checkCounts(t, app, db, clock.now(), agents, 'seven hours unswept');
-  sweeper.sweep();
+  jobs.sweeper.sweep();
   await checkCounts(t, app, db, clock.now(), agents, 'seven hours swept');
   checkRecount(t, db, clock.now(), 'seven hours swept');
 
   // Days pass, more events, then the clock goes back: the windows start ahead of the reads.
   clock.advance(8 * DAY);
   await ingest(app, agents[2]!, clock.now(), 200, 10 * DAY, next);
-  sweeper.sweep();
+  jobs.sweeper.sweep();
   clock.set(clock.now() - 3 * DAY - 5 * HOUR);
   await checkCounts(t, app, db, clock.now(), agents, 'clock moved back');
-  sweeper.sweep();
+  jobs.sweeper.sweep();
   await checkCounts(t, app, db, clock.now(), agents, 'clock moved back, swept');
   checkRecount(t, db, clock.now(), 'clock moved back, swept');
 
@@ -227,7 +227,7 @@ t.test('agent list: pages and exact totals on every filter combination; fleet co
 });
 
 t.test('the sweep walks the fleet in steps: hundreds of transitions at once, each stored and announced once', async (t) => {
-  const { app, db, clock, sweeper } = await buildManager(t);
+  const { app, db, clock, jobs } = await buildManager(t);
   const insert = db.prepare(`
     WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < @count)
     INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
@@ -236,24 +236,24 @@ t.test('the sweep walks the fleet in steps: hundreds of transitions at once, eac
   insert.run({ count: 450, prefix: 'agent-bulk-', beat: clock.now(), iso });
   insert.run({ count: 230, prefix: 'agent-later-', beat: clock.now() + 200_000, iso });
   clock.advance(400_000);
-  const swept = sweeper.sweep();
+  const swept = jobs.sweeper.sweep();
   t.equal(swept.offline.length, 450, 'every agent past the offline timeout, over several steps');
   t.equal(swept.stale.length, 230, 'every agent past the heartbeat timeout');
   const announced = () => (db.prepare(`SELECT COUNT(*) AS n FROM stream_events WHERE event = 'agent_offline'`).get() as { n: number }).n;
   t.equal(announced(), 450);
-  t.same(sweeper.sweep(), { offline: [], stale: [] }, 'nothing twice');
+  t.same(jobs.sweeper.sweep(), { offline: [], stale: [] }, 'nothing twice');
   t.equal(db.prepare(`SELECT COUNT(*) AS n FROM agents WHERE status = 'offline'`).pluck().get(), 450);
 
   clock.advance(200_000);
-  t.equal(sweeper.sweep().offline.length, 230, 'the stale ones go offline in turn');
+  t.equal(jobs.sweeper.sweep().offline.length, 230, 'the stale ones go offline in turn');
   // An agent back online and silent again is announced again; one beating at an earlier clock is still found.
   const back = await register(app, { hostname: 'agent-bulk-7' });
   clock.advance(400_000);
-  t.same(sweeper.sweep().offline, [back.id]);
+  t.same(jobs.sweeper.sweep().offline, [back.id]);
   clock.set(clock.now() - 3_600_000);
   const early = await register(app, { hostname: 'early' });
   clock.advance(400_000);
-  t.same(sweeper.sweep().offline, [early.id], 'found after the clock went back');
+  t.same(jobs.sweeper.sweep().offline, [early.id], 'found after the clock went back');
   t.equal(announced(), 682);
 });
 

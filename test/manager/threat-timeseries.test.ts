@@ -77,7 +77,7 @@ async function checkSeries(t: Test, app: App, db: Db, now: number, label: string
 t.test('time series: every bucket aligned in UTC, counts exact and equal to the summary, per org, as time passes and data is deleted', async (t) => {
   // Not on a bucket boundary, so the first bucket of every period is partial.
   const clock = new ManualClock(Date.parse('2026-03-07T12:02:17.123Z'));
-  const { app, db, sweeper } = await buildManager(t, { clock });
+  const { app, db, jobs } = await buildManager(t, { clock });
   const next = random(14);
   const web = await register(app, { hostname: 'web-01' });
   const db1 = await register(app, { hostname: 'db-01', org_id: 'acme' });
@@ -97,7 +97,7 @@ t.test('time series: every bucket aligned in UTC, counts exact and equal to the 
   t.same([hour.bucket, hour.series.length, hour.series[0].timestamp], ['5m', 13, '2026-03-07T11:00:00.000Z']);
 
   await checkSeries(t, app, db, clock.now(), 'stored, never swept');
-  sweeper.sweep();
+  jobs.sweeper.sweep();
   await checkSeries(t, app, db, clock.now(), 'swept');
 
   clock.advance(7 * HOUR + 1234);
@@ -112,7 +112,7 @@ t.test('time series: every bucket aligned in UTC, counts exact and equal to the 
   clock.advance(40 * DAY);
   await post(app, web, Array.from({ length: 200 }, () => clock.now() - Math.floor(next() * 31 * DAY)), next);
   t.ok(db.prepare('SELECT count(*) FROM threat_buckets WHERE bucket_ms < ?').pluck().get(clock.now() - 31 * DAY) as number > 0, 'old buckets before the sweep');
-  sweeper.sweep();
+  jobs.sweeper.sweep();
   t.equal(db.prepare('SELECT count(*) FROM threat_buckets WHERE bucket_ms < ?').pluck().get(clock.now() - 31 * DAY), 0, 'old buckets pruned');
   await checkSeries(t, app, db, clock.now(), 'forty days later, pruned');
 });

@@ -1,8 +1,9 @@
 import t from 'tap';
 import { ManualClock, toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
-import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
+import { buildThreatCloudApp, type ThreatCloudJobs } from '../../src/threat-cloud/app.js';
 import { createAuditRetention } from '../../src/threat-cloud/jobs/audit-retention.js';
+import { createAuditStore } from '../../src/threat-cloud/stores/audit.js';
 import { buildTestApp, testConfig, testDb } from '../helper.js';
 import { BOOTSTRAP_KEY } from './fixtures.js';
 
@@ -44,9 +45,11 @@ t.test('a purge deletes exactly the entries past their retention, in batches, an
   seed(db, 'query', [...OLD_QUERY, ...KEPT_QUERY], 4);
   for (const action of ['create', 'update', 'delete']) seed(db, action, [...OLD_WRITE, ...KEPT_WRITE], 2);
   const clock = new ManualClock(NOW);
-  const { app } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps), { config, db, clock });
+  let jobs: ThreatCloudJobs | undefined;
+  const { app } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, { auditPurge: { batchSize: 5 }, onJobs: (appJobs) => (jobs = appJobs) }), { config, db, clock });
 
-  const retention = createAuditRetention(db, clock, { queryDays: 30, writeDays: 400 }, 5);
+  // The app's own purge, with the default days (30 for reads, 400 for writes) and small batches.
+  const retention = jobs!.auditRetention;
   t.same(await retention.purge(), { query: 12, writes: 18 }, 'every old entry, several batches each');
   t.same(
     ids(db),
@@ -69,7 +72,8 @@ t.test('a purge deletes exactly the entries past their retention, in batches, an
 t.test('a stopped purge ends after its current batch', async (t) => {
   const db = testDb(t, testConfig(t));
   seed(db, 'query', [40], 10);
-  const retention = createAuditRetention(db, new ManualClock(NOW), { queryDays: 30, writeDays: 400 }, 3);
+  const clock = new ManualClock(NOW);
+  const retention = createAuditRetention({ db, audit: createAuditStore(db, clock), clock, days: { queryDays: 30, writeDays: 400 }, batchSize: 3 });
   const running = retention.purge();
   retention.halt();
   t.same(await running, { query: 3, writes: 0 });

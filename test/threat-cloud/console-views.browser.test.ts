@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import t from 'tap';
 import { ManualClock } from '../../src/shared/clock.js';
-import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
-import { createCorrelator } from '../../src/threat-cloud/intel/services/correlation.js';
+import { buildThreatCloudApp, type ThreatCloudJobs } from '../../src/threat-cloud/app.js';
 import { axeViolations, fitsWidth, launchChromium, screenshotPath, watchedPage } from '../browser.js';
 import { authHeader, buildTestApp, type Teardown } from '../helper.js';
 import { operatorKey } from './fixtures.js';
@@ -19,7 +18,8 @@ const num = (value: number) => new Intl.NumberFormat('en').format(value);
  */
 async function seededThreatCloud(t: Teardown) {
   const clock = new ManualClock();
-  const { app, db } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps), { clock });
+  let jobs: ThreatCloudJobs | undefined;
+  const { app, db } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, { onJobs: (appJobs) => (jobs = appJobs) }), { clock });
   const key = operatorKey(db, clock, 'enterprise', ['read', 'write']).key;
   const otherKey = operatorKey(db, clock, 'enterprise', ['read', 'write']).key;
   const post = async (url: string, payload: object, withKey = key) => {
@@ -59,8 +59,7 @@ async function seededThreatCloud(t: Teardown) {
   });
   await post('/api/sightings', { value: '198.51.100.10', source: 'edge-fw', context: { port: 22 } });
   await post('/api/sightings', { value: '198.51.100.10', source: 'edge-fw', context: { port: 2222 } }, otherKey);
-  const correlator = createCorrelator(db, clock);
-  while (correlator.runBatch() > 0);
+  while (jobs!.correlation.runBatch() > 0);
 
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;

@@ -1,7 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { DAY_MS } from '../../src/shared/time.js';
-import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
 import { buildThreatCloud, operatorKey, threat } from './fixtures.js';
 import { countRows } from '../helper.js';
@@ -239,7 +238,7 @@ t.test('decay refresh: hourly in SQL, change sequence only on crossing 30 or sta
   const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
   await listIp(tc, '198.51.100.1', second);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2', { severity: 'medium' })] } });
-  const refresh = createReputationRefresh(tc.db, tc.clock);
+  const { refresh } = tc.jobs;
   const seqOf = (ip: string) => (tc.db.prepare(`SELECT change_seq, reputation, status FROM iocs WHERE value = ?`).get(ip) as { change_seq: number; reputation: number; status: string });
   const start1 = seqOf('198.51.100.1');
   const start2 = seqOf('198.51.100.2');

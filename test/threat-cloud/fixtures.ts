@@ -5,16 +5,20 @@ import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import type { Tier } from '../../src/shared/tiers.js';
 import { newId } from '../../src/shared/tokens.js';
-import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
+import { buildThreatCloudApp, type ThreatCloudJobs } from '../../src/threat-cloud/app.js';
 import { authHeader, buildTestApp, TEST_SECRETS, type Teardown } from '../helper.js';
 
 export const BOOTSTRAP_KEY = 'tc-bootstrap-key-0123456789abcdefghijklmnopqrstuvwxyz';
 export const ADMIN = authHeader(TEST_SECRETS.tcAdminToken);
 
-/** A Threat Cloud app on a temp-file database with one bootstrap key and a manual clock. */
+/**
+ * A Threat Cloud app on a temp-file database with one bootstrap key and a manual clock, and
+ * its own background jobs (`jobs`) to run on demand.
+ */
 export async function buildThreatCloud(t: Teardown, options: { env?: Record<string, string>; db?: Db } = {}) {
   const clock = new ManualClock();
-  const built = await buildTestApp(t, (deps) => buildThreatCloudApp(deps), {
+  let jobs: ThreatCloudJobs | undefined;
+  const built = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, { onJobs: (appJobs) => (jobs = appJobs) }), {
     clock,
     env: { TC_API_KEYS: BOOTSTRAP_KEY, RATE_LIMIT_SCALE: '100', ...options.env },
     ...(options.db ? { db: options.db } : {}),
@@ -25,7 +29,7 @@ export async function buildThreatCloud(t: Teardown, options: { env?: Record<stri
     if (key !== null) headers.authorization = `Bearer ${key ?? BOOTSTRAP_KEY}`;
     return built.app.inject({ ...rest, headers });
   };
-  return { ...built, clock, inject };
+  return { ...built, clock, jobs: jobs!, inject };
 }
 
 /** A user row and a user key of that tier (what the Auth Server would make). */

@@ -7,6 +7,7 @@ import { createAuditStore, type AuditAction } from '../../src/threat-cloud/store
 import { COUNT_CAP } from '../../src/shared/capped-total.js';
 import { createIocList, type IocFilter } from '../../src/threat-cloud/stores/ioc-list.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
+import { createReputationRefreshStore } from '../../src/threat-cloud/stores/reputation-refresh.js';
 import { DEFAULT_THRESHOLD, REPUTATION_SQL } from '../../src/threat-cloud/reputation.js';
 import { DAY_MS } from '../../src/shared/time.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
@@ -198,9 +199,9 @@ t.test('the list and statistics counters stay equal to a recount through uploads
   t.same(counterDrift(h.db), NO_DRIFT, 'after campaigns merge and trap intel');
   // Decay: scores cross the threshold, then IoCs expire.
   h.clock.advance(40 * DAY_MS);
-  await createReputationRefresh(h.db, h.clock).run();
+  await h.jobs.refresh.run();
   h.clock.advance(60 * DAY_MS);
-  await createReputationRefresh(h.db, h.clock).run();
+  await h.jobs.refresh.run();
   t.ok(all(h.db, `SELECT 1 FROM iocs WHERE status = 'expired'`).length > 0, 'some expired');
   h.correlate();
   t.same(counterDrift(h.db), NO_DRIFT, 'after refreshes');
@@ -305,7 +306,7 @@ t.test('the decay refresh in short steps gives every IoC the score and status a 
      FROM iocs ORDER BY id`,
     { now, cutoff: toIso(clock.now() - 90 * DAY_MS) },
   );
-  const result = await createReputationRefresh(db, clock).run();
+  const result = await createReputationRefresh({ db, iocs: createReputationRefreshStore(db), clock }).run();
   const after = all<{ id: string; reputation: number; status: string; change_seq: number }>(db, `SELECT id, reputation, status, change_seq FROM iocs ORDER BY id`);
   t.same(after.map(({ id, reputation, status }) => ({ id, reputation, status })), expected.map(({ id, reputation, status }) => ({ id, reputation, status })));
   const moved = after.filter((row) => row.change_seq > seqBefore).length;

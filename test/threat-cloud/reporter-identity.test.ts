@@ -1,5 +1,4 @@
 import t from 'tap';
-import { createCorrelator } from '../../src/threat-cloud/intel/services/correlation.js';
 import { authHeader } from '../helper.js';
 import { ENROLL_TOKEN, event, buildManager, OPERATOR, register, type RegisteredAgent } from '../manager/fixtures.js';
 import { BOOTSTRAP_KEY, buildThreatCloud, threat, userKey } from './fixtures.js';
@@ -104,9 +103,8 @@ t.test('a genuinely independent second reporter still corroborates onto the bloc
 
 t.test('campaign affectedOrgs counts the Manager fleet once, and an independent reporter once more', async (t) => {
   const p = await platform(t);
-  const correlator = createCorrelator(p.db, p.tc.clock);
   const correlate = () => {
-    while (correlator.runBatch() > 0);
+    while (p.tc.jobs.correlation.runBatch() > 0);
   };
   const scan = { type: 'port_scan', severity: 'medium' };
   for (const [n, org] of ['org-x', 'org-y', 'org-z'].entries()) await p.detect(await p.enroll(org), `198.51.100.${n + 1}`, 1, scan);

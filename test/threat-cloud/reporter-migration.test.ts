@@ -14,8 +14,8 @@ import { testConfig } from '../helper.js';
 import { BOOTSTRAP_KEY, buildThreatCloud } from './fixtures.js';
 
 /**
- * Migration 8 rewrites what the Manager bridge stored before reporter identity was fixed
- * (issue 12): reporters `org:<x>` become `user:<x>` when x is a user's id, else the one
+ * Migration 8 rewrites what the Manager bridge stored while it trusted the org an agent
+ * claimed: reporters `org:<x>` become `user:<x>` when x is a user's id, else the one
  * reporter `manager`; guard-agent sighting contexts lose their event and agent ids; reporter
  * counts, reputations, feeds and campaign reporter counts follow.
  */

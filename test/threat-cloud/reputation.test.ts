@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { computeReputation, corroboration, SEVERITIES, type ReputationInput } from '../../src/threat-cloud/reputation.js';
 import { DAY_MS } from '../../src/shared/time.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
+import { createReputationRefreshStore } from '../../src/threat-cloud/stores/reputation-refresh.js';
 import { createIocService } from '../../src/threat-cloud/services/ioc-merge.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { testConfig, testDb } from '../helper.js';
@@ -76,7 +77,7 @@ t.test('the SQL refresh computes the same scores as the JS formula', async (t) =
     });
   })();
   clock.advance(17.3 * DAY_MS);
-  await createReputationRefresh(db, clock).run();
+  await createReputationRefresh({ db, iocs: createReputationRefreshStore(db), clock }).run();
   const rows = db.prepare(`SELECT * FROM iocs`).all() as Array<{ severity: 'low'; confidence: number; sightings: number; reporters: number; trap: number; last_seen: string; reputation: number }>;
   t.ok(rows.length > 100);
   for (const row of rows) {

@@ -5,7 +5,6 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import t, { type Test } from 'tap';
 import { DAY_MS } from '../../src/shared/time.js';
-import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { buildThreatCloud, operatorKey, threat } from './fixtures.js';
 
 // ajv and ajv-formats are CommonJS packages whose default export arrives wrapped under ESM.
@@ -162,7 +161,7 @@ t.test('every bundle the export produces validates against the OASIS STIX 2.1 sc
 
   // After the decay refresh has made everything expire, the export still validates.
   tc.clock.advance(91 * DAY_MS);
-  await createReputationRefresh(tc.db, tc.clock).run();
+  await tc.jobs.refresh.run();
   const expired = await exportStix(t, tc);
   t.ok(expired.objects.length > 1);
   const empty = await exportStix(t, tc, `?since=${encodeURIComponent(new Date(tc.clock.now() + 1000).toISOString())}`);
@@ -210,7 +209,7 @@ t.test('STIX versioning: created stays, modified advances with every exported ch
 
   // The hourly decay lowers the exported confidence in place (outside the change sequence): a full export dates it.
   tc.clock.advance(3 * DAY_MS);
-  const refreshed = await createReputationRefresh(tc.db, tc.clock).run();
+  const refreshed = await tc.jobs.refresh.run();
   t.ok(refreshed.rescored >= 1, 'scores decayed');
   const afterDecay = await exportTracked();
   t.same(indicatorFor(afterDecay, ipPattern('198.51.100.3')), revoked, 'decay does not re-version a revoked indicator');
@@ -222,7 +221,7 @@ t.test('STIX versioning: created stays, modified advances with every exported ch
 
   // Expiry is validity, not revocation (a new sighting brings the IoC back under the same id).
   tc.clock.advance(90 * DAY_MS);
-  await createReputationRefresh(tc.db, tc.clock).run();
+  await tc.jobs.refresh.run();
   const expired = indicatorFor(await exportTracked(), ipPattern('198.51.100.2'))!;
   t.notOk(expired.revoked, 'an expired IoC is not revoked');
   t.equal(expired.valid_until, expired.modified, 'valid until it expired');

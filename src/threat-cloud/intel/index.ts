@@ -3,47 +3,55 @@ import type { App } from '../../shared/base-app.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import type { ThreatCloudContext } from '../context.js';
-import { createCampaignQueries } from './stores/campaign-queries.js';
 import { createCorrelationJob, DEFAULT_SCHEDULE, type CorrelationSchedule } from '../jobs/correlation.js';
-import { createCorrelator } from './services/correlation.js';
-import { createGeoQuery } from './stores/geo.js';
-import { createHeatmapQuery } from './stores/heatmap.js';
-import { createAggregateMemo } from './stores/memo.js';
+import type { QueryAuditBuffer } from '../services/query-audit.js';
 import { createMitreCatalog } from './mitre.js';
 import { registerCampaignRoutes } from './routes/campaigns.js';
 import { registerQueryRoutes } from './routes/queries.js';
+import { createAnalyticsService } from './services/analytics.js';
+import { createCampaignService } from './services/campaigns.js';
+import { createCorrelator } from './services/correlation.js';
+import { createAggregateMemo } from './services/memo.js';
+import { createCampaignQueries } from './stores/campaign-queries.js';
+import { createDataVersionStore } from './stores/data-version.js';
+import { createGeoQuery } from './stores/geo.js';
+import { createHeatmapQuery } from './stores/heatmap.js';
 import { createTimeseriesQuery } from './stores/timeseries.js';
 import { createTrendsQuery } from './stores/trends.js';
 
 /**
- * Campaigns and analytics (issue 6) for the Threat Cloud app: built before the core's
- * routes so trap intel can correlate at once (`correlateNow`), then `register` adds the
- * routes and the background correlation. Lookups read an IoC's campaign in their own row.
+ * Campaigns and analytics for the Threat Cloud app, wired like the app itself: stores →
+ * services (handed to routes through the app's context) and the correlation job (started and
+ * stopped by the app with its other jobs). Built before the core's services so trap intel can
+ * correlate at once (`correlateNow`); `register` adds the routes.
  */
-export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLogger; schedule?: CorrelationSchedule }) {
-  const { db, clock } = deps;
+export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLogger; queryAudit: QueryAuditBuffer; schedule?: CorrelationSchedule }) {
+  const { db, clock, queryAudit } = deps;
   const mitre = createMitreCatalog();
+  // One memo for campaigns and analytics: both read data the same version describes.
+  const memo = createAggregateMemo(createDataVersionStore(db), clock);
   const correlator = createCorrelator(db, clock);
-  const campaigns = createCampaignQueries(db, clock, mitre);
-  const job = createCorrelationJob(correlator, deps.logger, deps.schedule ?? DEFAULT_SCHEDULE);
 
   return {
-    correlator,
-    job,
-    /** Trap intel, inside its transaction: correlate the IoCs it touched, return the attacker's campaign. */
-    correlateNow: (iocIds: readonly string[]): string | null => correlator.correlateNow(iocIds),
-
-    register(app: App, context: ThreatCloudContext): void {
-      const memo = createAggregateMemo(db, clock);
-      registerCampaignRoutes(app, context, campaigns, memo);
-      registerQueryRoutes(app, context, memo, {
+    campaigns: createCampaignService({ campaigns: createCampaignQueries(db, clock, mitre), memo, queryAudit }),
+    analytics: createAnalyticsService({
+      queries: {
         timeseries: createTimeseriesQuery(db, clock),
         geo: createGeoQuery(db, clock),
         trends: createTrendsQuery(db, clock),
         heatmap: createHeatmapQuery(db, clock, mitre),
-      });
-      app.addHook('onReady', async () => job.start());
-      app.addHook('onClose', async () => job.stop());
+      },
+      memo,
+      queryAudit,
+    }),
+    /** The background correlation over the same correlator trap intel uses. */
+    correlation: createCorrelationJob(correlator, deps.logger, deps.schedule ?? DEFAULT_SCHEDULE),
+    /** Trap intel, inside its transaction: correlate the IoCs it touched, return the attacker's campaign. */
+    correlateNow: (iocIds: readonly string[]): string | null => correlator.correlateNow(iocIds),
+
+    register(app: App, context: ThreatCloudContext): void {
+      registerCampaignRoutes(app, context);
+      registerQueryRoutes(app, context);
     },
   };
 }

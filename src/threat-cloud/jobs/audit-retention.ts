@@ -5,6 +5,7 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { DAY_MS } from '../../shared/time.js';
+import type { AuditStore, PurgeKind } from '../stores/audit.js';
 
 /** Rows one transaction deletes at most: a few milliseconds each, hourly counts included. */
 export const PURGE_BATCH = 500;
@@ -25,22 +26,11 @@ export interface PurgeResult {
 }
 
 /**
- * Deletes audit entries past their retention, oldest first, in batches walked along
- * `tc_audit_log_action` (action, created_at), so a batch reads only the rows it deletes. The
- * delete trigger keeps `tc_audit_hours`, and so the audit-log totals, right. Commits are not
- * durable: a purge a power loss undoes is simply done again.
+ * Deletes audit entries past their retention, oldest first, in batches (the store's
+ * `purgeBatch`). The job only learns from `db` whether the database is still open.
  */
-export function createAuditRetention(db: Db, clock: Clock, days: RetentionDays, batchSize = PURGE_BATCH) {
-  const deleteOld = (actions: string) =>
-    db.prepare<{ cutoff: string; batch: number }>(
-      `DELETE FROM tc_audit_log WHERE rowid IN (
-         SELECT rowid FROM tc_audit_log INDEXED BY tc_audit_log_action
-         WHERE action IN (${actions}) AND created_at < @cutoff LIMIT @batch)`,
-    );
-  const queries = deleteOld(`'query'`);
-  const writes = deleteOld(`'create', 'update', 'delete'`);
-  const batch = db.transaction((statement: typeof queries, cutoff: string) => statement.run({ cutoff, batch: batchSize }).changes);
-
+export function createAuditRetention(deps: { db: Pick<Db, 'open'>; audit: AuditStore; clock: Clock; days: RetentionDays; batchSize?: number }) {
+  const { db, audit, clock, days, batchSize = PURGE_BATCH } = deps;
   let stopping = false;
 
   /**
@@ -48,11 +38,11 @@ export function createAuditRetention(db: Db, clock: Clock, days: RetentionDays, 
    * long as it took: requests run in between, and a backlog (the first purge of a large log)
    * takes at most half of the event loop.
    */
-  async function drain(statement: typeof queries, cutoff: string): Promise<number> {
+  async function drain(kind: PurgeKind, cutoff: string): Promise<number> {
     let deleted = 0;
     while (!stopping && db.open) {
       const started = performance.now();
-      const removed = batch(statement, cutoff);
+      const removed = audit.purgeBatch(kind, cutoff, batchSize);
       deleted += removed;
       if (removed < batchSize) break;
       await sleep(Math.ceil(performance.now() - started));
@@ -64,8 +54,8 @@ export function createAuditRetention(db: Db, clock: Clock, days: RetentionDays, 
     /** One purge; cut-offs are taken when it starts. */
     async purge(): Promise<PurgeResult> {
       const now = clock.now();
-      const query = await drain(queries, toIso(now - days.queryDays * DAY_MS));
-      const written = await drain(writes, toIso(now - days.writeDays * DAY_MS));
+      const query = await drain('query', toIso(now - days.queryDays * DAY_MS));
+      const written = await drain('writes', toIso(now - days.writeDays * DAY_MS));
       return { query, writes: written };
     },
     /** Ends a running purge after its current batch. */

@@ -81,6 +81,14 @@ export function createCorrelationJob(correlator: Correlator, logger: FastifyBase
       tick();
       await running;
     },
+    /** One batch now, on the app's own correlator, outside the schedule (tests, benchmarks); returns how many reports. */
+    runBatch(limit?: number): number {
+      return correlator.runBatch(limit);
+    },
+    /** Whether reports arrived that no run has looked at yet. */
+    hasPending(): boolean {
+      return correlator.hasPending();
+    },
   };
 }
 export type CorrelationJob = ReturnType<typeof createCorrelationJob>;

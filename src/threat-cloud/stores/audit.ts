@@ -13,6 +13,9 @@ export type QueryKind = (typeof QUERY_KINDS)[number];
 /** Distinct sample values (and client IPs) an aggregated entry keeps, and how long a sample may be. */
 export const QUERY_SAMPLES = 5;
 
+/** What retention purges separately: `query` (read) entries, and the writes (every other action). */
+export type PurgeKind = 'query' | 'writes';
+
 /** Who did something: the masked key (null for the admin token or an anonymous read) and the client IP. */
 export type AuditActor = Pick<AuditEntry, 'apiKey' | 'ip'>;
 
@@ -107,7 +110,25 @@ export function createAuditStore(db: Db, clock: Clock) {
     }
   });
 
+  // Retention walks `tc_audit_log_action` (action, created_at), so a batch reads only the rows it deletes.
+  const deleteOld = (actions: string) =>
+    db.prepare<{ cutoff: string; batch: number }>(
+      `DELETE FROM tc_audit_log WHERE rowid IN (
+         SELECT rowid FROM tc_audit_log INDEXED BY tc_audit_log_action
+         WHERE action IN (${actions}) AND created_at < @cutoff LIMIT @batch)`,
+    );
+  const purgeStatements = { query: deleteOld(`'query'`), writes: deleteOld(`'create', 'update', 'delete'`) };
+  const purgeBatch = db.transaction((kind: PurgeKind, cutoff: string, batch: number) => purgeStatements[kind].run({ cutoff, batch }).changes);
+
   return {
+    /**
+     * Deletes up to `batch` entries of the kind created before `cutoff`; returns how many. The
+     * delete trigger keeps the hourly counts right. Committed without a sync on purpose: a
+     * purge a power loss undoes is simply done again.
+     */
+    purgeBatch(kind: PurgeKind, cutoff: string, batch: number): number {
+      return purgeBatch(kind, cutoff, batch);
+    },
     /** Synced at commit (see writeDurably): the trail must survive a power loss. */
     record(entry: AuditEntry): void {
       writeDurably(db, () => write(entry, toIso(clock.now())));

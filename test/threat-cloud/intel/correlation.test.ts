@@ -1,7 +1,8 @@
 import t from 'tap';
 import { createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
 import { HOUR, buildIntelHarness, report } from './helper.js';
-import { countRows } from '../../helper.js';
+import { countRows, testConfig, testDb } from '../../helper.js';
+import { ManualClock } from '../../../src/shared/clock.js';
 
 /** Campaign membership as sorted value lists, independent of random ids. */
 function groups(db: Parameters<typeof countRows>[0]): string[][] {
@@ -39,12 +40,12 @@ t.test('the result does not depend on how reports are batched, and re-running ch
 
   const oneByOne = await buildIntelHarness(t);
   await seed(oneByOne);
-  const correlator = createCorrelator(oneByOne.db, oneByOne.clock);
-  t.ok(correlator.hasPending());
+  const { correlation } = oneByOne.jobs;
+  t.ok(correlation.hasPending());
   let batches = 0;
-  while (correlator.runBatch(1) > 0) batches++;
+  while (correlation.runBatch(1) > 0) batches++;
   t.equal(batches, countRows(oneByOne.db, 'sightings'));
-  t.notOk(correlator.hasPending());
+  t.notOk(correlation.hasPending());
   t.same(groups(oneByOne.db), expected);
 
   const events = countRows(oneByOne.db, 'campaign_events');
@@ -57,16 +58,17 @@ t.test('the result does not depend on how reports are batched, and re-running ch
 });
 
 t.test('correlateNow refuses to run outside a transaction', async (t) => {
-  const h = await buildIntelHarness(t);
-  const correlator = createCorrelator(h.db, h.clock);
+  const db = testDb(t, testConfig(t));
+  const correlator = createCorrelator(db, new ManualClock());
   t.throws(() => correlator.correlateNow(['ioc_x']), /inside a transaction/);
-  t.equal(h.db.transaction(() => correlator.correlateNow(['ioc_unknown']))(), null);
+  t.equal(db.transaction(() => correlator.correlateNow(['ioc_unknown']))(), null);
 });
 
 t.test('aggregate memo: one computation per second while the data is unchanged', async (t) => {
-  const { createAggregateMemo } = await import('../../../src/threat-cloud/intel/stores/memo.js');
+  const { createAggregateMemo } = await import('../../../src/threat-cloud/intel/services/memo.js');
+  const { createDataVersionStore } = await import('../../../src/threat-cloud/intel/stores/data-version.js');
   const h = await buildIntelHarness(t);
-  const memo = createAggregateMemo(h.db, h.clock);
+  const memo = createAggregateMemo(createDataVersionStore(h.db), h.clock);
   let computed = 0;
   const compute = () => ++computed;
   t.equal(memo('x', { a: 1 }, compute), 1);

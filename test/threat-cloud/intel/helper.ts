@@ -1,4 +1,4 @@
-import { buildThreatCloudApp, type ThreatCloudOptions } from '../../../src/threat-cloud/app.js';
+import { buildThreatCloudApp, type ThreatCloudJobs, type ThreatCloudOptions } from '../../../src/threat-cloud/app.js';
 import { createApiKeyStore } from '../../../src/shared/api-keys.js';
 import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../../src/shared/base-app.js';
@@ -6,7 +6,6 @@ import { ManualClock } from '../../../src/shared/clock.js';
 import type { Db } from '../../../src/shared/db/open.js';
 import type { Tier } from '../../../src/shared/tiers.js';
 import { newId } from '../../../src/shared/tokens.js';
-import { createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
 import { seedUser } from '../../seed.js';
 import { authHeader, buildTestApp, type Teardown } from '../../helper.js';
 
@@ -21,9 +20,11 @@ export interface IntelHarness {
   key: string;
   /** Another operator key: a second, independent reporter. */
   otherKey: string;
+  /** The app's own background jobs, to run on demand. */
+  jobs: ThreatCloudJobs;
   /** A user-owned key of the given tier (the owner is created). */
   userKey(tier: Tier): string;
-  /** Runs the campaign correlation over everything reported so far, as the job would. */
+  /** Runs the app's campaign correlation over everything reported so far, batch after batch as the job does. */
   correlate(): number;
   get(url: string, key?: string): Promise<LightMyRequestResponse>;
   post(url: string, payload: object, key?: string): Promise<LightMyRequestResponse>;
@@ -31,7 +32,12 @@ export interface IntelHarness {
 
 export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions = {}): Promise<IntelHarness> {
   const clock = new ManualClock();
-  const { app, db } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, options), {
+  let jobs: ThreatCloudJobs | undefined;
+  const onJobs = (appJobs: ThreatCloudJobs) => {
+    jobs = appJobs;
+    options.onJobs?.(appJobs);
+  };
+  const { app, db } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, { ...options, onJobs }), {
     clock,
     // Limits out of the way: these tests are about data, not throttling.
     env: { TC_TIER_LIMITS: JSON.stringify({ community: 100000, solo: 100000, enterprise: 100000 }) },
@@ -40,13 +46,14 @@ export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions
   const operator = () => keys.create({ name: 'test', origin: 'operator', tier: 'enterprise', scopes: ['read', 'write', 'admin'] }).key;
   const key = operator();
   const otherKey = operator();
-  const correlator = createCorrelator(db, clock);
+  const { correlation } = jobs!;
   return {
     app,
     db,
     clock,
     key,
     otherKey,
+    jobs: jobs!,
     userKey(tier) {
       const userId = newId('usr_');
       seedUser(db, { id: userId, tier, createdAt: new Date(clock.now()).toISOString() });
@@ -54,7 +61,7 @@ export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions
     },
     correlate() {
       let total = 0;
-      for (let n = correlator.runBatch(); n > 0; n = correlator.runBatch()) total += n;
+      for (let n = correlation.runBatch(); n > 0; n = correlation.runBatch()) total += n;
       return total;
     },
     get: (url, withKey = key) => app.inject({ method: 'GET', url, headers: authHeader(withKey) }),
