@@ -48,13 +48,18 @@ export function noteAdded(pass: PassChanges, groupId: string, n: number): void {
 /**
  * `loser` was absorbed into `survivorId` with its `moved` members. A campaign that disappears
  * is told as a merge; a group below campaign size counts as new indicators of the survivor.
- * Either way what the pass had noted for the loser now belongs to the survivor.
+ * Either way the loser leaves the pass, and each IoC is counted as new once.
  */
 export function noteMerged(pass: PassChanges, survivorId: string, loser: Pick<GroupRow, 'id' | 'formed_at'>, moved: number): void {
   const count = (n: number) => pass.added.set(survivorId, (pass.added.get(survivorId) ?? 0) + n);
-  if (loser.formed_at) pass.merged.set(survivorId, [...(pass.merged.get(survivorId) ?? []), loser.id]);
-  else count(moved);
-  count(pass.added.get(loser.id) ?? 0);
+  if (loser.formed_at) {
+    pass.merged.set(survivorId, [...(pass.merged.get(survivorId) ?? []), loser.id]);
+    // The campaign's old members arrive as a merge; only the ones it gained in this pass are new.
+    count(pass.added.get(loser.id) ?? 0);
+  } else {
+    // All of a small group's members are new to the survivor, those it gained in this pass included.
+    count(moved);
+  }
   pass.added.delete(loser.id);
   pass.touched.delete(loser.id);
   pass.touched.add(survivorId);

@@ -81,6 +81,16 @@ t.test('absorbing a group below campaign size counts its members as new indicato
   t.same([...pass.touched], ['survivor']);
 });
 
+t.test('a group formed in this pass and absorbed in it counts each of its members once', async (t) => {
+  // Three addresses of one /24 form a campaign; two more reported together first form their
+  // own pair, which the campaign then absorbs: 2 new indicators, not 4.
+  const pass = newPassChanges(iso(T0));
+  noteAdded(pass, 'pair', 2);
+  noteMerged(pass, 'campaign', { id: 'pair', formed_at: null }, 2);
+  t.same(Object.fromEntries(pass.added), { campaign: 2 });
+  t.same([...pass.touched], ['campaign']);
+});
+
 t.test('chains: reports sorted by time, cut where two consecutive ones are more than the window apart', async (t) => {
   const at = (hours: number) => T0 + hours * 3_600_000;
   const reports = [
