@@ -10,7 +10,12 @@ const MIGRATIONS_DIR = path.join(SRC, 'migrations');
 const SERVICES = ['auth', 'manager', 'threat-cloud'];
 const STEP_FILE = /^(\d{3})-[a-z0-9]+(?:-[a-z0-9]+)*\.ts$/;
 
-const stepFiles = () => readdirSync(MIGRATIONS_DIR).filter((name) => name !== 'index.ts').sort();
+/** The SQLite step files; `postgres/` holds the PostgreSQL baseline and its own list. */
+const stepFiles = () =>
+  readdirSync(MIGRATIONS_DIR, { withFileTypes: true })
+    .filter((entry) => entry.isFile() && entry.name !== 'index.ts')
+    .map((entry) => entry.name)
+    .sort();
 
 function tsFilesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
