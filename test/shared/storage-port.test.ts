@@ -3,7 +3,7 @@ import t from 'tap';
 import { openDatabase, type Db } from '../../src/shared/db/open.js';
 import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
 import { toNumberedParameters } from '../../src/shared/db/sql-params.js';
-import { createSqliteStorage } from '../../src/shared/db/sqlite-storage.js';
+import { createSqliteStorage, SPANNED_TURNS } from '../../src/shared/db/sqlite-storage.js';
 import { defineStatement, type Storage, type Transaction } from '../../src/shared/db/storage.js';
 import { tempDir, type Teardown } from '../helper.js';
 import { startPostgres } from '../postgres.js';
@@ -41,6 +41,14 @@ const lockWaiters = defineStatement<void, { n: number }>(
 );
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Lets every other pending continuation run without leaving the event-loop turn: a SQLite
+ * transaction must finish within its turn (it is rolled back otherwise), so the SQLite tests
+ * give rivals their chance this way.
+ */
+const yieldWithinTurn = async (times = 20) => {
+  for (let i = 0; i < times; i++) await Promise.resolve();
+};
 
 function settledFlag(promise: Promise<unknown>) {
   const state = { settled: false };
@@ -59,10 +67,8 @@ async function openSqlite(t: Teardown): Promise<Opened & { db: Db }> {
     db,
     storage,
     commitLevel: async (tx) => ((await tx.get(sqliteLevel))!.synchronous === 2 ? 'durable' : 'normal'),
-    // The gate queues the rival where nothing can be observed; a few turns give it every chance to slip in.
-    rivalWaits: async () => {
-      for (let i = 0; i < 5; i++) await turn();
-    },
+    // The gate queues the rival where nothing can be observed; many yields give it every chance to slip in.
+    rivalWaits: () => yieldWithinTurn(),
   };
 }
 
@@ -269,7 +275,7 @@ t.test('sqlite only', async (t) => {
     const work = (id: string) => async (tx: Transaction) => {
       await tx.run(insertItem, { name: `${id}1`, value: 1 });
       steps.push(`${id} wrote`);
-      await turn();
+      await yieldWithinTurn();
       await tx.run(insertItem, { name: `${id}2`, value: 2 });
       steps.push(`${id} done`);
     };
@@ -286,25 +292,33 @@ t.test('sqlite only', async (t) => {
     const { storage } = await openSqlite(t);
     await storage.run(createItems);
     for (const outcome of ['rollback', 'commit'] as const) {
-      let finish!: () => void;
-      const finishing = new Promise<void>((resolve) => (finish = resolve));
-      let wrote!: () => void;
-      const written = new Promise<void>((resolve) => (wrote = resolve));
+      let read!: Promise<Array<{ name: string }>>;
       const transaction = storage.transaction({ durable: false }, async (tx) => {
         await tx.run(insertItem, { name: outcome, value: 1 });
-        wrote();
-        await finishing;
+        read = storage.all(itemNames);
+        const state = settledFlag(read);
+        await yieldWithinTurn();
+        t.notOk(state.settled, `the read waits while the transaction is open (${outcome})`);
         if (outcome === 'rollback') throw new Error('rolled back');
       });
-      await written;
-      const read = storage.all(itemNames);
-      const state = settledFlag(read);
-      for (let i = 0; i < 5; i++) await turn();
-      t.notOk(state.settled, `the read waits while the transaction is open (${outcome})`);
-      finish();
       await transaction.catch(() => {});
       t.same(await read, outcome === 'commit' ? [{ name: 'commit' }] : [], `and sees only committed rows (${outcome})`);
     }
+  });
+
+  t.test('a transaction that waits for anything but the database is rolled back, with what ran meanwhile', async (t) => {
+    const { db, storage } = await openSqlite(t);
+    await storage.run(createItems);
+    const attempt = storage.transaction({ durable: false }, async (tx) => {
+      await tx.run(insertItem, { name: 'inside', value: 1 });
+      // Meanwhile the rest of the process, still on the connection directly, writes too.
+      setImmediate(() => db.prepare(`INSERT INTO items (name, value) VALUES ('meanwhile', 2)`).run());
+      await turn();
+      await turn();
+    });
+    await t.rejects(attempt, { message: SPANNED_TURNS });
+    t.same(await storage.all(itemNames), [], 'neither its write nor the one that slipped into it is kept');
+    t.same(await storage.transaction({ durable: false }, async (tx) => tx.run(insertItem, { name: 'next', value: 3 })), { changes: 1 }, 'the next transaction runs normally');
   });
 
   t.test('the durable level is put back once the transaction ends', async (t) => {

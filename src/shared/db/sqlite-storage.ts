@@ -32,6 +32,24 @@ function createGate() {
   };
 }
 
+export const SPANNED_TURNS =
+  'A SQLite transaction waited for something other than the database (a timer, a hash, the network): ' +
+  'do that work before or after the transaction';
+
+/**
+ * Whether the event loop moved on since the watch began. SQLite answers synchronously, so a
+ * transaction that awaits only the storage finishes within one turn; one that awaited other
+ * I/O let the rest of the process (code that still uses the connection directly) run inside it
+ * and write into it, and held the gate, and so every other transaction, while it waited.
+ */
+function watchTurn(): { ended(): boolean; stop(): void } {
+  let ended = false;
+  const probe = setImmediate(() => {
+    ended = true;
+  });
+  return { ended: () => ended, stop: () => clearImmediate(probe) };
+}
+
 function bound(params: unknown): unknown[] {
   if (params === undefined) return [];
   return Array.isArray(params) ? params : [params];
@@ -118,15 +136,19 @@ export function createSqliteStorage(db: Db): Storage {
         if (closed) throw new Error('The storage is closed');
         const restoreLevel = durable ? raiseToFull(db) : () => {};
         const tx = createTransaction();
+        const turn = watchTurn();
         try {
           db.exec('BEGIN IMMEDIATE');
           const result = await work(tx);
+          // Checked before COMMIT, so what the other code may have written in between is undone too.
+          if (turn.ended()) throw new Error(SPANNED_TURNS);
           db.exec('COMMIT');
           return result;
         } catch (error) {
           if (db.inTransaction) db.exec('ROLLBACK');
           throw error;
         } finally {
+          turn.stop();
           tx.end();
           restoreLevel();
         }

@@ -65,7 +65,9 @@ export interface Storage extends Queryable {
   /**
    * Runs `work` in one transaction: committed when its promise resolves, rolled back when it
    * rejects. Inside `work` use `tx` only; the Storage itself waits for the transaction on
-   * SQLite, so calling it from inside would never finish.
+   * SQLite, so calling it from inside would never finish. `work` awaits nothing but `tx`:
+   * hashing, mail or HTTP happen before or after, never while locks are held (on SQLite a
+   * transaction that outlives its event-loop turn is rolled back: SPANNED_TURNS).
    */
   transaction<T>(options: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Waits for work already started, then releases the connections. */
