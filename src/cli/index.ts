@@ -4,6 +4,7 @@ import { adminCommand } from './commands/admin.js';
 import { backupCommand } from './commands/backup.js';
 import { keysCommand } from './commands/keys.js';
 import { migrateCommand } from './commands/migrate.js';
+import { migrateDataCommand } from './commands/migrate-data.js';
 import { outboxCommand } from './commands/outbox.js';
 import { seedCommand } from './commands/seed.js';
 import { tokenCommand } from './commands/token.js';
@@ -13,6 +14,7 @@ export const COMMANDS: readonly CliCommand[] = [
   tokenCommand,
   backupCommand,
   migrateCommand,
+  migrateDataCommand,
   adminCommand,
   keysCommand,
   seedCommand,

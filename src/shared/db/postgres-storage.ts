@@ -40,7 +40,7 @@ const CODE_POINT_ORDER = new Set(['c', 'posix', 'c.utf8', 'c.utf-8']);
  * SQLite; a linguistic collation (en_US, ICU) orders 'a' before 'B' and breaks them. The
  * provider columns differ by version, hence the row as JSON.
  */
-async function refuseLinguisticCollation(pool: pg.Pool): Promise<void> {
+export async function refuseLinguisticCollation(pool: pg.Pool): Promise<void> {
   const { rows } = await pool.query<{ name: string; collate: string; provider: string | null; locale: string | null }>(
     `SELECT d.datname AS name, d.datcollate AS collate,
             to_jsonb(d) ->> 'datlocprovider' AS provider,

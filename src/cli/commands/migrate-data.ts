@@ -1,0 +1,127 @@
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type Database from 'better-sqlite3';
+import pg from 'pg';
+import { POSTGRES_MIGRATIONS } from '../../migrations/postgres/index.js';
+import { migratePostgres } from '../../shared/db/migrate-postgres.js';
+import { refuseLinguisticCollation } from '../../shared/db/postgres-storage.js';
+import { CommandError, UsageError, type CliCommand, type CliIo } from '../context.js';
+import { copyIntoTarget, type CopySummary } from '../data-copy.js';
+import { seededRowCounts, whyNotEmpty } from '../postgres-target.js';
+import { openLiveSqlite, takeSnapshot } from '../sqlite-snapshot.js';
+
+interface MigrateDataArgs {
+  from: string;
+  to: string;
+}
+
+/** The one check of the command line: both options, once each, a file path and a postgres:// URL. */
+function parseMigrateDataArgs(args: string[]): MigrateDataArgs {
+  let values: { from?: string; to?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' } }, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (!values.from) throw new UsageError('--from <sqlite file> is required');
+  if (!values.to) throw new UsageError('--to <postgres://…> is required');
+  let url: URL;
+  try {
+    url = new URL(values.to);
+  } catch {
+    throw new UsageError('--to must be a PostgreSQL connection URL (postgres://user:password@host:port/database)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new UsageError(`--to must be a postgres:// or postgresql:// URL, not ${url.protocol}//…`);
+  }
+  return { from: path.resolve(values.from), to: values.to };
+}
+
+/** The URL as the operator may see it in a terminal or a log: no password. */
+function shown(connection: string): string {
+  const url = new URL(connection);
+  if (url.password) url.password = '***';
+  return url.toString();
+}
+
+export const migrateDataCommand: CliCommand = {
+  name: 'migrate-data',
+  summary: 'copy a SQLite deployment (live or stopped) into a new, empty PostgreSQL database and verify the copy',
+  usage: 'panguard migrate-data --from <sqlite file> --to <postgres://user:password@host:port/database>',
+  async run(args, io) {
+    const { from, to } = parseMigrateDataArgs(args);
+    const version = POSTGRES_MIGRATIONS.at(-1)!.version;
+
+    const live = openLiveSqlite(from);
+    let snapshot: Awaited<ReturnType<typeof takeSnapshot>>;
+    try {
+      checkSourceVersion(live.pragma('user_version', { simple: true }) as number, version, from);
+      snapshot = await takeSnapshot(live, io.env.TMPDIR || tmpdir());
+    } finally {
+      live.close();
+    }
+
+    try {
+      // Checked again on the snapshot: the live file may have been migrated since.
+      checkSourceVersion(snapshot.db.pragma('user_version', { simple: true }) as number, version, from);
+      io.out(`snapshot of ${from} taken (schema version ${version})`);
+      const summary = await copyToPostgres(snapshot.db, to, version, io);
+      const width = Math.max(...summary.tables.map((t) => t.name.length));
+      for (const table of summary.tables) io.out(`  ${table.name.padEnd(width)}  ${table.rows}`);
+      const total = summary.tables.reduce((sum, t) => sum + t.rows, 0);
+      io.out(
+        `copied ${total} rows in ${summary.tables.length} tables; row counts equal, ` +
+          `${summary.reputationsChecked} IoC reputations identical, identity sequences reset`,
+      );
+    } finally {
+      snapshot.remove();
+    }
+  },
+};
+
+/** Checks, migrates and fills the target over one connection (a pool of one, which the collation check and migratePostgres take). */
+async function copyToPostgres(source: Database.Database, to: string, version: number, io: CliIo): Promise<CopySummary> {
+  const pool = new pg.Pool({ connectionString: to, max: 1 });
+  pool.on('error', () => {});
+  try {
+    try {
+      (await pool.connect()).release();
+    } catch (error) {
+      throw new CommandError(`cannot connect to ${shown(to)}: ${(error as Error).message}`);
+    }
+    try {
+      await refuseLinguisticCollation(pool);
+    } catch (error) {
+      throw new CommandError((error as Error).message);
+    }
+    const seeded = seededRowCounts(version);
+    const client = await pool.connect();
+    try {
+      const refused = await whyNotEmpty(client, version, seeded);
+      if (refused) throw new CommandError(`the target database is not empty: ${refused}; migrate-data copies only into a new, empty database`);
+      const migrated = await migratePostgres(client, POSTGRES_MIGRATIONS);
+      io.out(`${shown(to)} is at schema version ${migrated.version}`);
+      return await copyIntoTarget(client, source, { version, seeded });
+    } catch (error) {
+      if (error instanceof pg.DatabaseError) throw new CommandError(`PostgreSQL refused the copy, which was rolled back: ${error.message}`);
+      throw error;
+    } finally {
+      client.release();
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+function checkSourceVersion(found: number, expected: number, file: string): void {
+  if (found < expected) {
+    throw new CommandError(
+      `${file} is at schema version ${found}, PostgreSQL starts at ${expected}: run "panguard migrate" on it first ` +
+        `(DATABASE_PATH=${file} panguard migrate), then try again`,
+    );
+  }
+  if (found > expected) {
+    throw new CommandError(`${file} is at schema version ${found}, newer than this build knows (${expected}); upgrade Panguard first`);
+  }
+}
