@@ -4,12 +4,17 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { CommandError, UsageError } from './context.js';
 
-/**
- * SQLite's online backup API, all pages in one step: one step reads one snapshot, and with the
- * default of 100 pages a step, every write of the live server between steps restarts the copy,
- * so under steady writes it might never end. (The first step only sets the backup up.)
- */
 const ALL_PAGES = 0x7fffffff;
+
+/**
+ * SQLite's online backup API, all pages in one step: one step reads one snapshot, so the copy
+ * is consistent, and it finishes while the server keeps writing; with the default of 100 pages
+ * a step, every write by another connection between steps restarts the copy, and under steady
+ * writes it might never end. (The first step only sets the backup up and copies nothing.)
+ */
+export function onlineBackup(db: Database.Database, destination: string) {
+  return db.backup(destination, { progress: () => ALL_PAGES });
+}
 
 /** A consistent copy of a live SQLite file, opened read-only, that `remove()` deletes with its folder. */
 export interface SqliteSnapshot {
@@ -50,7 +55,7 @@ export async function takeSnapshot(live: Database.Database, tempRoot: string): P
   const remove = () => rmSync(folder, { recursive: true, force: true });
   const file = path.join(folder, 'snapshot.db');
   try {
-    await live.backup(file, { progress: () => ALL_PAGES });
+    await onlineBackup(live, file);
     const db = new Database(file, { readonly: true, fileMustExist: true });
     return {
       db,

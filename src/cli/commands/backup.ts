@@ -2,17 +2,7 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { cliConfig, CommandError, openExistingDatabase, UsageError, type CliCommand } from '../context.js';
-
-/**
- * SQLite's online backup API, all pages in one step. A step reads one snapshot, so the copy is
- * consistent, and it finishes while the server keeps writing: with the default of 100 pages a
- * step, every write by another connection between steps restarts the copy, and under steady
- * writes it may never end. (The first step only sets the backup up and copies nothing.)
- */
-function onlineBackup(db: Database.Database, destination: string) {
-  return db.backup(destination, { progress: () => ALL_PAGES });
-}
-const ALL_PAGES = 0x7fffffff;
+import { onlineBackup } from '../sqlite-snapshot.js';
 
 /** Created exclusively and 0600 before a byte of the database is in it; never overwrites. */
 function createPrivateFile(file: string): void {
