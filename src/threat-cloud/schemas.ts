@@ -210,8 +210,8 @@ export const CreatedKey = Type.Object({
   tier: TierSchema,
   scopes: Type.Array(KeyScopeSchema),
 });
-/** Threat Cloud ids (keys, rules, campaigns): rule ids are chosen by operators and may be longer than the others' 100. */
-export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+/** The id of a rule or an operator key: rule ids are chosen by operators and may be longer than the shared IdParams allows. */
+export const RuleOrKeyIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 
 export const RuleBody = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' }),

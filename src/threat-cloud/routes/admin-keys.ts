@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../../shared/base-app.js';
 import { createdReplies, ok, replies } from '../../shared/envelope.js';
 import { BEARER, type ThreatCloudContext } from '../context.js';
-import { CreatedKey, CreateKeyBody, IdParams, KeyInfo } from '../schemas.js';
+import { CreatedKey, CreateKeyBody, RuleOrKeyIdParams, KeyInfo } from '../schemas.js';
 
 /** /api/admin/keys: operator key administration, only with TC_ADMIN_TOKEN, never an API key. */
 export function registerKeyAdminRoutes(app: App, context: Pick<ThreatCloudContext, 'adminGuard' | 'operatorKeys'>): void {
@@ -33,7 +33,7 @@ export function registerKeyAdminRoutes(app: App, context: Pick<ThreatCloudContex
         tags: ['admin'],
         summary: 'Revoke any API key; effective on its next request',
         security: BEARER,
-        params: IdParams,
+        params: RuleOrKeyIdParams,
         response: replies(Type.Object({ id: Type.String(), revoked: Type.Literal(true) })),
       },
     },

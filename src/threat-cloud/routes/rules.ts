@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../../shared/base-app.js';
 import { Envelope, errorResponses, ok, replies } from '../../shared/envelope.js';
 import { actor, apiRoute, BEARER, type ThreatCloudContext } from '../context.js';
-import { IdParams, RuleBody, RuleInfo } from '../schemas.js';
+import { RuleOrKeyIdParams, RuleBody, RuleInfo } from '../schemas.js';
 
 /** /api/rules: detection rules for agents (scope admin). */
 export function registerRuleRoutes(app: App, context: Pick<ThreatCloudContext, 'apiKeyGuard' | 'rules'>): void {
@@ -31,7 +31,7 @@ export function registerRuleRoutes(app: App, context: Pick<ThreatCloudContext, '
     '/api/rules/:id',
     {
       ...apiRoute(context, 'admin'),
-      schema: { operationId: 'deleteRule', tags: ['rules'], summary: 'Remove a detection rule', security: BEARER, params: IdParams, response: replies(Type.Object({ id: Type.String(), removed: Type.Literal(true) })) },
+      schema: { operationId: 'deleteRule', tags: ['rules'], summary: 'Remove a detection rule', security: BEARER, params: RuleOrKeyIdParams, response: replies(Type.Object({ id: Type.String(), removed: Type.Literal(true) })) },
     },
     async (request) => ok(rules.remove(request.params.id, actor(request))),
   );
