@@ -88,3 +88,13 @@ export async function startPostgres(t: Teardown): Promise<PostgresCluster> {
     },
   };
 }
+
+/** A client that reads int8 as numbers, as the storage adapter does; ended at teardown. */
+export async function connectPostgres(t: Teardown, url: string): Promise<pg.Client> {
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(20, Number);
+  const client = new pg.Client({ connectionString: url, types });
+  await client.connect();
+  t.teardown(() => client.end());
+  return client;
+}

@@ -14,7 +14,7 @@ import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.j
 import { buildAuth } from '../auth/fixtures.js';
 import { countRows, tempDir, testConfig, type Teardown } from '../helper.js';
 import { event, buildManager, OPERATOR, register } from '../manager/fixtures.js';
-import { startPostgres } from '../postgres.js';
+import { connectPostgres, startPostgres } from '../postgres.js';
 import { buildThreatCloud, operatorKey, threat } from '../threat-cloud/fixtures.js';
 
 const cluster = await startPostgres(t);
@@ -31,15 +31,6 @@ function cli(t: Teardown) {
   return { run, out, err, tmp };
 }
 
-/** A client that reads int8 as numbers, as the storage adapter does. */
-async function connect(t: Teardown, url: string): Promise<pg.Client> {
-  const types = new pg.TypeOverrides();
-  types.setTypeParser(20, Number);
-  const client = new pg.Client({ connectionString: url, types });
-  await client.connect();
-  t.teardown(() => client.end());
-  return client;
-}
 
 /**
  * A SQLite deployment filled through the three real apps over one file, as the process runs
@@ -153,7 +144,7 @@ t.test('copies a SQLite deployment into an empty PostgreSQL database, verified, 
 
   const source = readSource();
   t.teardown(() => source.close());
-  const client = await connect(t, url);
+  const client = await connectPostgres(t, url);
   const tables = sqliteTables(source);
   for (const table of ['users', 'sessions', 'audit_log', 'agents', 'threat_events', 'iocs', 'sightings', 'ioc_reporters', 'campaigns', 'campaign_iocs', 'trap_events', 'api_keys']) {
     t.ok(countRows(source, table) > 0, `the source has ${table} rows`);
@@ -206,7 +197,7 @@ t.test('a target migrated to the baseline and never used is accepted; the seeded
   await migratePostgres(url, POSTGRES_MIGRATIONS);
   const { run, err } = cli(t);
   t.equal(await run('migrate-data', '--from', SOURCE, '--to', url), 0, err.join('\n'));
-  const client = await connect(t, url);
+  const client = await connectPostgres(t, url);
   const source = readSource();
   t.teardown(() => source.close());
   const { rows } = await client.query(`SELECT name, value FROM tc_state ORDER BY name`);
@@ -230,8 +221,8 @@ t.test('a copy that fails part-way leaves the target as the baseline left it', a
   t.match(err.join('\n'), /PostgreSQL refused the copy, which was rolled back/);
   t.same(readdirSync(tmp), [], 'no snapshot is left behind');
 
-  const client = await connect(t, url);
-  const baseline = await connect(t, await cluster.freshDatabase());
+  const client = await connectPostgres(t, url);
+  const baseline = await connectPostgres(t, await cluster.freshDatabase());
   await migratePostgres(baseline, POSTGRES_MIGRATIONS);
   const source = readSource();
   t.teardown(() => source.close());
@@ -247,7 +238,7 @@ t.test('a copy that fails part-way leaves the target as the baseline left it', a
 
 t.test('refuses a target that is not empty or orders text linguistically', async (t) => {
   const foreign = await cluster.freshDatabase();
-  const client = await connect(t, foreign);
+  const client = await connectPostgres(t, foreign);
   await client.query(`CREATE TABLE orders (id int)`);
   const { run, err } = cli(t);
   t.equal(await run('migrate-data', '--from', SOURCE, '--to', foreign), 1);
@@ -279,7 +270,7 @@ t.test('refuses a SQLite file at another schema version, before touching the tar
   t.equal(await run('migrate-data', '--from', newer, '--to', url), 1);
   t.match(err.at(-1), `newer.db is at schema version ${VERSION + 1}, newer than this build knows (${VERSION})`);
   t.same(readdirSync(tmp), []);
-  const client = await connect(t, url);
+  const client = await connectPostgres(t, url);
   const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'public'::regnamespace`);
   t.same(rows, [{ n: 0 }], 'the target was not touched');
 });
@@ -330,7 +321,7 @@ t.test('copies from a consistent snapshot while the live service keeps writing',
   const code = await run('migrate-data', '--from', live, '--to', url);
   clearInterval(writing);
   t.equal(code, 0, err.join('\n'));
-  const client = await connect(t, url);
+  const client = await connectPostgres(t, url);
   const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE action = 'test.write'`);
   t.ok(rows[0]!.n <= written, `the copy holds ${rows[0]!.n} of the ${written} rows written so far`);
   const { rows: counted } = await client.query<{ n: number }>(`SELECT n FROM auth_counts WHERE kind = 'audit' AND key = ''`);

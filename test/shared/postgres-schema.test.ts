@@ -8,7 +8,7 @@ import { migrate, MigrationError } from '../../src/shared/db/migrate.js';
 import { migratePostgres, type PostgresMigration } from '../../src/shared/db/migrate-postgres.js';
 import { openDatabase, type Db } from '../../src/shared/db/open.js';
 import { tempDir, type Teardown } from '../helper.js';
-import { startPostgres } from '../postgres.js';
+import { connectPostgres, startPostgres } from '../postgres.js';
 
 const cluster = await startPostgres(t);
 const LATEST = POSTGRES_MIGRATIONS.at(-1)!.version;
@@ -20,20 +20,11 @@ function migratedSqlite(t: Teardown): Db {
   return db;
 }
 
-/** A client that reads counts as numbers, as the storage adapter does. */
-async function connect(t: Teardown, url: string): Promise<pg.Client> {
-  const types = new pg.TypeOverrides();
-  types.setTypeParser(20, Number);
-  const client = new pg.Client({ connectionString: url, types });
-  await client.connect();
-  t.teardown(() => client.end());
-  return client;
-}
 
 async function migratedPostgres(t: Teardown): Promise<pg.Client> {
   const url = await cluster.freshDatabase();
   await migratePostgres(url, POSTGRES_MIGRATIONS);
-  return connect(t, url);
+  return connectPostgres(t, url);
 }
 
 const sqliteNames = (db: Db, type: 'table' | 'index' | 'trigger' | 'view') =>
@@ -340,7 +331,7 @@ t.test('two processes migrating one fresh database together apply each step once
   const [first, second] = await Promise.all([migratePostgres(url, POSTGRES_MIGRATIONS), migratePostgres(pool, POSTGRES_MIGRATIONS)]);
   t.same([first.version, second.version], [LATEST, LATEST], 'both report the version reached');
   t.same([...first.applied, ...second.applied], POSTGRES_MIGRATIONS.map((m) => m.version), 'each step applied by one of them');
-  const client = await connect(t, url);
+  const client = await connectPostgres(t, url);
   t.same(await versions(client), POSTGRES_MIGRATIONS.map((m) => m.version));
   t.same(await migratePostgres(url, POSTGRES_MIGRATIONS), { applied: [], version: LATEST }, 'a later start applies nothing');
 });
@@ -356,7 +347,7 @@ t.test('a failing step leaves the database as the previous step left it', async 
   const error = await migratePostgres(url, [...POSTGRES_MIGRATIONS, failing]).catch((e: unknown) => e);
   t.type(error, MigrationError);
   t.match((error as Error).message, new RegExp(`Migration ${LATEST + 1} \\(a step that breaks halfway\\) failed at "SELECT \\* FROM missing_table"`));
-  const client = await connect(t, url);
+  const client = await connectPostgres(t, url);
   t.equal((await client.query(`SELECT to_regclass('doomed') AS found`)).rows[0].found, null, 'the table it created is gone');
   t.same((await client.query(`SELECT DISTINCT n FROM tc_list_totals`)).rows, [{ n: 0 }], 'the rows it changed are as they were');
   t.same(await versions(client), [LATEST], 'the version is unchanged');
@@ -365,7 +356,7 @@ t.test('a failing step leaves the database as the previous step left it', async 
 t.test('a database newer than this build is refused', async (t) => {
   const url = await cluster.freshDatabase();
   await migratePostgres(url, POSTGRES_MIGRATIONS);
-  const client = await connect(t, url);
+  const client = await connectPostgres(t, url);
   await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [LATEST + 5]);
   await t.rejects(migratePostgres(url, POSTGRES_MIGRATIONS), {
     name: 'MigrationError',
