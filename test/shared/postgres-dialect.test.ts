@@ -16,7 +16,6 @@ import {
   postgresRefusal,
   skipReason,
   statementKey,
-  withoutSqliteHints,
 } from '../postgres-dialect.js';
 
 /**
@@ -35,8 +34,6 @@ interface Gap {
   file: string | null;
   kind: string;
   message: string;
-  /** What PostgreSQL says once SQLite's index hints and `:name` parameters are rewritten mechanically. */
-  afterHintRewrite: { kind: string; message: string } | 'compatible';
   sql: string;
 }
 
@@ -86,14 +83,11 @@ t.test('every statement the apps prepare parses on PostgreSQL or is listed as a 
     for (const risk of behaviourRisks(sql, ROWID_TABLES)) risks.set(risk, [...(risks.get(risk) ?? []), key]);
     const message = await postgresRefusal(client, sql);
     if (message === null) continue;
-    const rewritten = withoutSqliteHints(sql);
-    const behind = rewritten === sql ? message : await postgresRefusal(client, rewritten);
     gaps.push({
       key,
       file: findSource(sql),
       kind: gapKind(sql, message),
       message,
-      afterHintRewrite: behind === null ? 'compatible' : { kind: gapKind(rewritten, behind), message: behind },
       sql: normaliseSql(sql),
     });
   }
@@ -106,9 +100,6 @@ t.test('every statement the apps prepare parses on PostgreSQL or is listed as a 
   t.comment(`${statements.size} statements collected (${collected.prepared.size} prepared, ${collected.executed.size} executed); skipped: ${[...skipped].map(([r, n]) => `${n} ${r}`).join(', ') || 'none'}`);
   t.comment(`${statements.size - gaps.length} compatible, ${gaps.length} gaps`);
   t.comment(`gaps by kind: ${byKind(gaps, (gap) => gap.kind).map(([kind, n]) => `${kind} ${n}`).join(', ')}`);
-  t.comment(
-    `after rewriting hints mechanically: ${byKind(gaps, (gap) => (gap.afterHintRewrite === 'compatible' ? 'compatible' : gap.afterHintRewrite.kind)).map(([kind, n]) => `${kind} ${n}`).join(', ')}`,
-  );
   for (const [risk, keys] of [...risks].sort((a, b) => b[1].length - a[1].length)) t.comment(`may answer differently once it runs (${keys.length}): ${risk}`);
 
   if (process.env.UPDATE_DIALECT_GAPS === '1') {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import t from 'tap';
 import { openDatabase, type Db } from '../../src/shared/db/open.js';
 import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
-import { toNumberedParameters } from '../../src/shared/db/sql-params.js';
+import { toNumberedParameters, withoutPlannerHints } from '../../src/shared/db/sql-params.js';
 import { createSqliteStorage, SPANNED_TURNS } from '../../src/shared/db/sqlite-storage.js';
 import { defineStatement, type Storage, type Transaction } from '../../src/shared/db/storage.js';
 import { tempDir, type Teardown } from '../helper.js';
@@ -95,6 +95,15 @@ t.test('@name parameters become $n once per name; quotes and comments are left a
   t.same(names, ['a', 'b']);
   t.same(toNumberedParameters(positional.sql), { text: 'SELECT $1 + 1 AS first, $2 AS second', names: null, count: 2 });
   t.throws(() => toNumberedParameters('SELECT @a, ?'), /mixes/);
+  t.same(toNumberedParameters('SELECT :now - x::float8 AS age, @now AS at').text, 'SELECT $1 - x::float8 AS age, $1 AS at', ':name is a named parameter too; :: stays a cast');
+});
+
+t.test("SQLite's planner hints are dropped for PostgreSQL, outside quotes only", async (t) => {
+  t.equal(withoutPlannerHints('SELECT * FROM t INDEXED BY t_at WHERE +org = @org'), 'SELECT * FROM t WHERE org = @org');
+  t.equal(withoutPlannerHints('SELECT a FROM t NOT INDEXED WHERE (+a > 1)'), 'SELECT a FROM t WHERE (a > 1)');
+  t.equal(withoutPlannerHints('SELECT i.id FROM json_each(?) k CROSS JOIN iocs i ON i.id = k.value'), 'SELECT i.id FROM json_each(?) k JOIN iocs i ON i.id = k.value');
+  t.equal(withoutPlannerHints('SELECT a + b, a+b, 1 + 2 FROM t'), 'SELECT a + b, a+b, 1 + 2 FROM t', 'a binary plus stays');
+  t.equal(withoutPlannerHints("SELECT ' INDEXED BY x +y' AS s -- NOT INDEXED +z"), "SELECT ' INDEXED BY x +y' AS s -- NOT INDEXED +z", 'literals and comments untouched');
 });
 
 for (const [engine, open] of Object.entries(engines)) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { numberedValues, toNumberedParameters, type NumberedSql } from './sql-params.js';
+import { numberedValues, toNumberedParameters, withoutPlannerHints, type NumberedSql } from './sql-params.js';
 import type { Params, RunResult, Statement, Storage, Transaction, TransactionOptions } from './storage.js';
 
 export interface PostgresStorageOptions {
@@ -91,7 +91,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   function preparedFor(statement: Statement<Params, unknown>): Prepared {
     let entry = prepared.get(statement);
     if (entry === undefined) {
-      const numbered = toNumberedParameters(statement.sql);
+      const numbered = toNumberedParameters(withoutPlannerHints(statement.sql));
       // Named by content: the same text always gets the same name, on every connection and replica.
       const name = `pg_${createHash('sha256').update(numbered.text).digest('hex').slice(0, 24)}`;
       entry = { ...numbered, name };

@@ -34,6 +34,42 @@ function skipQuotedOrComment(sql: string, at: number): number {
   return at;
 }
 
+/** Applies `rewrite` to the SQL outside string literals, quoted identifiers and comments. */
+function outsideQuotes(sql: string, rewrite: (code: string) => string): string {
+  let out = '';
+  let code = '';
+  let at = 0;
+  while (at < sql.length) {
+    const skipped = skipQuotedOrComment(sql, at);
+    if (skipped === at) {
+      code += sql[at];
+      at++;
+      continue;
+    }
+    out += rewrite(code) + sql.slice(at, skipped);
+    code = '';
+    at = skipped;
+  }
+  return out + rewrite(code);
+}
+
+/**
+ * SQLite's planner hints, which mean nothing (or something else) to PostgreSQL, removed once
+ * per statement: `INDEXED BY x` and `NOT INDEXED` pin or forbid an index; a unary `+` before a
+ * column keeps SQLite from using an index on it; `CROSS JOIN t ON …` keeps the join order
+ * (PostgreSQL's CROSS JOIN takes no ON). PostgreSQL's planner chooses by its own statistics.
+ */
+export function withoutPlannerHints(sql: string): string {
+  return outsideQuotes(sql, (code) =>
+    code
+      .replace(/\s+INDEXED\s+BY\s+\w+/gi, '')
+      .replace(/\s+NOT\s+INDEXED\b/gi, '')
+      .replace(/\bCROSS\s+JOIN(\s+\w+(?:\s+(?:AS\s+)?\w+)?\s+ON)\b/gi, 'JOIN$1')
+      // A binary plus has an operand before it; a hint follows `(`, a comma, `=`, or a keyword's space.
+      .replace(/(^|[\s(,=])\+(?=[A-Za-z_])/g, '$1'),
+  );
+}
+
 export function toNumberedParameters(sql: string): NumberedSql {
   const names: string[] = [];
   let positional = 0;
@@ -47,7 +83,9 @@ export function toNumberedParameters(sql: string): NumberedSql {
       continue;
     }
     const char = sql[at]!;
-    if (char === '@' && NAME_START.test(sql[at + 1] ?? '')) {
+    // `@name` and `:name` (both SQLite spellings of a named parameter); `::` is PostgreSQL's cast.
+    const named = (char === '@' || (char === ':' && sql[at - 1] !== ':' && sql[at + 1] !== ':')) && NAME_START.test(sql[at + 1] ?? '');
+    if (named) {
       let end = at + 2;
       while (end < sql.length && NAME_PART.test(sql[end]!)) end++;
       const name = sql.slice(at + 1, end);
