@@ -8,12 +8,12 @@ import { UNLIMITED } from './tiers.js';
 export function createUsageStore(db: Db) {
   const consumeLimited = db.prepare<[string, string, string, number], { count: number }>(
     `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, ?, ?, 1)
-     ON CONFLICT (user_id, resource, period) DO UPDATE SET count = count + 1 WHERE count < ?
+     ON CONFLICT (user_id, resource, period) DO UPDATE SET count = usage_counters.count + 1 WHERE usage_counters.count < ?
      RETURNING count`,
   );
   const consumeUnlimited = db.prepare<[string, string, string], { count: number }>(
     `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, ?, ?, 1)
-     ON CONFLICT (user_id, resource, period) DO UPDATE SET count = count + 1
+     ON CONFLICT (user_id, resource, period) DO UPDATE SET count = usage_counters.count + 1
      RETURNING count`,
   );
   const current = db.prepare<[string, string, string], { count: number }>(

@@ -83,7 +83,7 @@ export function createAuditStore(db: Db, clock: Clock) {
       const from = `FROM audit_log INDEXED BY ${index} ${present.length > 0 ? `WHERE ${present.map((c) => clauses[c]).join(' AND ')}` : ''}`;
       found = {
         page: db.prepare(`SELECT * ${from} ORDER BY created_at DESC, rowid DESC LIMIT @limit OFFSET @offset`),
-        count: db.prepare(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap)`),
+        count: db.prepare(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap) AS capped`),
       };
       statements.set(key, found);
     }
@@ -104,10 +104,10 @@ export function createAuditStore(db: Db, clock: Clock) {
   // A user's recent entries: the newest of each side (as actor, as target) merged, not all of them.
   const aboutUserNewest = db.prepare<{ userId: string; limit: number }, AuditRow>(`
     SELECT * FROM (
-      SELECT * FROM (SELECT rowid AS r, * FROM audit_log WHERE actor_id = @userId ORDER BY created_at DESC, rowid DESC LIMIT @limit)
+      SELECT * FROM (SELECT rowid AS r, * FROM audit_log WHERE actor_id = @userId ORDER BY created_at DESC, rowid DESC LIMIT @limit) AS as_actor
       UNION
-      SELECT * FROM (SELECT rowid AS r, * FROM audit_log WHERE target_id = @userId ORDER BY created_at DESC, rowid DESC LIMIT @limit)
-    ) ORDER BY created_at DESC, r DESC LIMIT @limit`);
+      SELECT * FROM (SELECT rowid AS r, * FROM audit_log WHERE target_id = @userId ORDER BY created_at DESC, rowid DESC LIMIT @limit) AS as_target
+    ) AS newest ORDER BY created_at DESC, r DESC LIMIT @limit`);
   const anonymise = db.prepare(
     `UPDATE audit_log SET actor_id = CASE WHEN actor_id = @userId THEN NULL ELSE actor_id END,
                           target_id = CASE WHEN target_id = @userId THEN NULL ELSE target_id END,

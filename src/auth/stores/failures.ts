@@ -10,10 +10,10 @@ export function createFailureStore(db: Db, clock: Clock) {
     `SELECT count, window_ends FROM auth_failures WHERE key = ? AND window_ends > ?`,
   );
   const bump = db.prepare(
-    `INSERT INTO auth_failures (key, count, window_ends) VALUES (@key, 1, @now + @windowMs)
+    `INSERT INTO auth_failures (key, count, window_ends) VALUES (@key, 1, CAST(@now AS BIGINT) + CAST(@windowMs AS BIGINT))
      ON CONFLICT (key) DO UPDATE SET
-       count = CASE WHEN window_ends > @now THEN count + 1 ELSE 1 END,
-       window_ends = CASE WHEN window_ends > @now THEN window_ends ELSE @now + @windowMs END
+       count = CASE WHEN auth_failures.window_ends > @now THEN auth_failures.count + 1 ELSE 1 END,
+       window_ends = CASE WHEN auth_failures.window_ends > @now THEN auth_failures.window_ends ELSE CAST(@now AS BIGINT) + CAST(@windowMs AS BIGINT) END
      RETURNING count`,
   );
   const clear = db.prepare(`DELETE FROM auth_failures WHERE key = ?`);

@@ -43,14 +43,14 @@ export function createSubscriptionStore(db: Db, clock: Clock) {
     `INSERT INTO subscriptions (user_id, provider_subscription_id, variant_id, status, renews_at, ends_at, last_event_at, updated_at)
      VALUES (@userId, @providerSubscriptionId, @variantId, @status, @renewsAt, @endsAt, @lastEventAt, @now)
      ON CONFLICT (user_id) DO UPDATE SET
-       provider_subscription_id = coalesce(@providerSubscriptionId, provider_subscription_id),
-       variant_id = coalesce(@variantId, variant_id),
+       provider_subscription_id = coalesce(@providerSubscriptionId, subscriptions.provider_subscription_id),
+       variant_id = coalesce(@variantId, subscriptions.variant_id),
        status = @status, renews_at = @renewsAt, ends_at = @endsAt,
-       last_event_at = coalesce(@lastEventAt, last_event_at), updated_at = @now`,
+       last_event_at = coalesce(@lastEventAt, subscriptions.last_event_at), updated_at = @now`,
   );
   const deliverySeen = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM billing_webhook_deliveries WHERE delivery_id = ?`);
   const recordDelivery = db.prepare(
-    `INSERT OR IGNORE INTO billing_webhook_deliveries (delivery_id, event_name, received_at) VALUES (?, ?, ?)`,
+    `INSERT INTO billing_webhook_deliveries (delivery_id, event_name, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
   );
 
   return {

@@ -24,7 +24,7 @@ export function createTotpStore(db: Db, clock: Clock) {
     `INSERT INTO totp_secrets (user_id, secret_encrypted, enabled, last_used_step, created_at)
      VALUES (@userId, @secret, 0, NULL, @now)
      ON CONFLICT (user_id) DO UPDATE SET secret_encrypted = @secret, enabled = 0, last_used_step = NULL, created_at = @now, enabled_at = NULL
-     WHERE enabled = 0`,
+     WHERE totp_secrets.enabled = 0`,
   );
   const enable = db.prepare(`UPDATE totp_secrets SET enabled = 1, enabled_at = ?, last_used_step = ? WHERE user_id = ? AND enabled = 0`);
   // Only a newer step moves forward: a concurrent replay of the same code finds no row to update.

@@ -131,17 +131,17 @@ export function createUserStore(db: Db, clock: Clock) {
     return statement;
   };
   const roleTierCount = db.prepare<{ role: string | null; tier: string | null }, { n: number }>(
-    `SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE (@role IS NULL OR role = @role) AND (@tier IS NULL OR tier = @tier)`,
+    `SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE (CAST(@role AS TEXT) IS NULL OR role = @role) AND (CAST(@tier AS TEXT) IS NULL OR tier = @tier)`,
   );
   // Search matches counted on the prefix indexes, each side stopping at the cap, so a count
   // costs what it finds, not the whole table; LIKE keeps the exact semantics of the list's filter.
   const prefixMatches = (column: 'email' | 'name') =>
     `SELECT rowid FROM (SELECT rowid FROM users INDEXED BY users_${column}_prefix
        WHERE ${column} COLLATE NOCASE >= @lo AND ${column} COLLATE NOCASE < @hi AND ${column} LIKE @q ESCAPE '\\'
-         AND (@role IS NULL OR role = @role) AND (@tier IS NULL OR tier = @tier) LIMIT @cap)`;
+         AND (@role IS NULL OR role = @role) AND (@tier IS NULL OR tier = @tier) LIMIT @cap) AS ${column}_matches`;
   // Either side may hold up to the cap, their union more: the answer is capped again.
   const searchCount = db.prepare<Record<string, unknown>, { n: number }>(
-    `SELECT min(count(*), @cap) AS n FROM (${prefixMatches('email')} UNION ${prefixMatches('name')})`,
+    `SELECT min(count(*), @cap) AS n FROM (${prefixMatches('email')} UNION ${prefixMatches('name')}) AS matches`,
   );
   const byTier = db.prepare<[], { key: string; n: number }>(`SELECT tier AS key, sum(n) AS n FROM user_counts GROUP BY tier HAVING sum(n) > 0`);
   const byRole = db.prepare<[], { key: string; n: number }>(`SELECT role AS key, sum(n) AS n FROM user_counts GROUP BY role HAVING sum(n) > 0`);
