@@ -127,7 +127,7 @@ export function createAgentStore(db: Db) {
       last_heartbeat_ms = @nowMs
     WHERE id = @id`);
   const clearTags = db.prepare<[string]>('DELETE FROM agent_tags WHERE agent_id = ?');
-  const addTag = db.prepare<[string, string]>('INSERT OR IGNORE INTO agent_tags (agent_id, tag) VALUES (?, ?)');
+  const addTag = db.prepare<[string, string]>('INSERT INTO agent_tags (agent_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING');
   const heartbeat = db.prepare(`
     UPDATE agents SET last_heartbeat_ms = @nowMs, cpu = @cpu, memory = @memory, uptime = @uptime,
       version = COALESCE(@version, version), policy_version = COALESCE(@policyVersion, policy_version),

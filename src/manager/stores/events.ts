@@ -151,7 +151,7 @@ export function createEventStore(db: Db) {
         limit: exact === null ? limit : Math.min(limit, exact - offset),
         offset,
       });
-      const total = exact ?? prepared<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap)`).get({ ...params, cap: COUNT_CAP })!.n;
+      const total = exact ?? prepared<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap) AS page`).get({ ...params, cap: COUNT_CAP })!.n;
       return { rows, total };
     },
     /** Events of an agent at or after `sinceMs` (its recent threats; the 24-hour window's counts). */

@@ -33,22 +33,22 @@ export function createPolicyStore(db: Db) {
   // Override first, then the agent's org, then global; newest version within each.
   const applicable = db.prepare<{ agentId: string; orgId: string }, PolicyRow>(`
     SELECT * FROM (
-      SELECT *, 0 AS rank FROM (SELECT * FROM policies WHERE agent_id = @agentId AND removed_at IS NULL ORDER BY version DESC LIMIT 1)
+      SELECT *, 0 AS rank FROM (SELECT * FROM policies WHERE agent_id = @agentId AND removed_at IS NULL ORDER BY version DESC LIMIT 1) AS agent_override
       UNION ALL
-      SELECT *, 1 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id = @orgId ORDER BY version DESC LIMIT 1)
+      SELECT *, 1 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id = @orgId ORDER BY version DESC LIMIT 1) AS of_org
       UNION ALL
-      SELECT *, 2 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1)
-    ) ORDER BY rank LIMIT 1`);
+      SELECT *, 2 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1) AS global_policy
+    ) AS candidates ORDER BY rank LIMIT 1`);
   const newestGlobal = db.prepare<[], PolicyRow>(
     'SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1',
   );
   // The org's newest, else the newest global: two index lookups rather than a sort of every policy.
   const newestForOrg = db.prepare<[string], PolicyRow>(`
     SELECT * FROM (
-      SELECT *, 0 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id = ? ORDER BY version DESC LIMIT 1)
+      SELECT *, 0 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id = ? ORDER BY version DESC LIMIT 1) AS of_org
       UNION ALL
-      SELECT *, 1 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1)
-    ) ORDER BY rank LIMIT 1`);
+      SELECT *, 1 AS rank FROM (SELECT * FROM policies WHERE agent_id IS NULL AND org_id IS NULL ORDER BY version DESC LIMIT 1) AS global_policy
+    ) AS candidates ORDER BY rank LIMIT 1`);
   const removeOverride = db.prepare<[string, string]>(
     'UPDATE policies SET removed_at = ? WHERE agent_id = ? AND removed_at IS NULL',
   );

@@ -60,7 +60,7 @@ export function createThreatBucketStore(db: Db) {
       'SELECT bucket_ms, low, medium, high, critical FROM threat_buckets WHERE scope = @scope AND bucket_ms >= @fromMs ORDER BY bucket_ms',
     )
     .raw();
-  const sums = SEVERITIES.map((s) => `sum(severity = '${s}') AS ${s}`).join(', ');
+  const sums = SEVERITIES.map((s) => `sum(CASE WHEN severity = '${s}' THEN 1 ELSE 0 END) AS ${s}`).join(', ');
   const edgeAll = db.prepare<{ fromMs: number; toMs: number }, SeverityRow>(
     `SELECT ${sums} FROM threat_events INDEXED BY threat_events_severity_time
      WHERE severity IN ('low', 'medium', 'high', 'critical') AND timestamp_ms >= @fromMs AND timestamp_ms < @toMs`,
@@ -74,7 +74,7 @@ export function createThreatBucketStore(db: Db) {
 
   const upsert = db.prepare<{ scope: string; bucketMs: number } & Record<Severity, number>>(`
     INSERT INTO threat_buckets (scope, bucket_ms, low, medium, high, critical) VALUES (@scope, @bucketMs, @low, @medium, @high, @critical)
-    ON CONFLICT (scope, bucket_ms) DO UPDATE SET low = low + excluded.low, medium = medium + excluded.medium, high = high + excluded.high, critical = critical + excluded.critical`);
+    ON CONFLICT (scope, bucket_ms) DO UPDATE SET low = threat_buckets.low + excluded.low, medium = threat_buckets.medium + excluded.medium, high = threat_buckets.high + excluded.high, critical = threat_buckets.critical + excluded.critical`);
   const subtractOrg = db.prepare<{ orgId: string }>(`
     UPDATE threat_buckets AS g SET low = g.low - o.low, medium = g.medium - o.medium, high = g.high - o.high, critical = g.critical - o.critical
     FROM (SELECT bucket_ms, low, medium, high, critical FROM threat_buckets WHERE scope = @orgId) AS o
@@ -150,7 +150,7 @@ export type ThreatBucketStore = ReturnType<typeof createThreatBucketStore>;
 
 /** Recounts the buckets of the last 31 days from the events (migration 14, and after a bulk load). */
 export function rebuildThreatBuckets(db: Db, now: number): void {
-  const sums = SEVERITIES.map((s) => `sum(severity = '${s}') AS ${s}`).join(', ');
+  const sums = SEVERITIES.map((s) => `sum(CASE WHEN severity = '${s}' THEN 1 ELSE 0 END) AS ${s}`).join(', ');
   db.exec('DELETE FROM threat_buckets');
   db.prepare(`
     WITH g AS MATERIALIZED (

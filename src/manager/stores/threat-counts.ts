@@ -90,7 +90,7 @@ export function createThreatCountStore(db: Db) {
   const latestSeq = db.prepare<[], { seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM threat_events');
   const upsert = db.prepare<Delta, { n: number }>(`
     INSERT INTO threat_counts (win, kind, scope, key, n, label) VALUES (@win, @kind, @scope, @key, @n, @label)
-    ON CONFLICT (win, kind, scope, key) DO UPDATE SET n = n + excluded.n, label = coalesce(excluded.label, label)
+    ON CONFLICT (win, kind, scope, key) DO UPDATE SET n = threat_counts.n + excluded.n, label = coalesce(excluded.label, threat_counts.label)
     RETURNING n`);
   const dropRow = db.prepare<Omit<Delta, 'n' | 'label'>>('DELETE FROM threat_counts WHERE win = @win AND kind = @kind AND scope = @scope AND key = @key');
   const rowOf = db.prepare<{ win: string; kind: string; scope: string; key: string }, RankedCount>(
