@@ -76,7 +76,7 @@ export function createAuditStore(db: Db, clock: Clock) {
     ),
   };
   const hoursTotal = db.prepare<Where & { afterHour: string }, { n: number }>(
-    `SELECT coalesce(sum(n), 0) AS n FROM tc_audit_hours WHERE (@action IS NULL OR action = @action) AND hour > @afterHour`,
+    `SELECT coalesce(sum(n), 0) AS n FROM tc_audit_hours WHERE (CAST(@action AS TEXT) IS NULL OR action = @action) AND hour > @afterHour`,
   );
   const sinceHourTotal = {
     all: db.prepare<Where & { hourEnd: string }, { n: number }>(

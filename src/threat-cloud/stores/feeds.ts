@@ -75,7 +75,7 @@ export interface StixChangeRow extends ChangeRow {
  * indexed seek, so a million-row feed never sits in memory and never holds the connection.
  */
 export function createFeedStore(db: Db) {
-  const listed = `type = @type AND status = 'active' AND (@category IS NULL OR category = @category)`;
+  const listed = `type = @type AND status = 'active' AND (CAST(@category AS TEXT) IS NULL OR category = @category)`;
   const sameInstant = db.prepare<Record<string, unknown>, ListedRow>(
     `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
      WHERE ${listed} AND reputation = @reputation AND last_seen = @lastSeen AND rowid > @rid
@@ -97,13 +97,13 @@ export function createFeedStore(db: Db) {
   );
   const changesAfter = db.prepare<{ after: number; until: number; type: string | null; limit: number }, ChangeRow>(
     `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq FROM iocs
-     WHERE change_seq > @after AND change_seq <= @until AND (@type IS NULL OR type = @type)
+     WHERE change_seq > @after AND change_seq <= @until AND (CAST(@type AS TEXT) IS NULL OR type = @type)
      ORDER BY change_seq LIMIT @limit`,
   );
   const stixChangesAfter = db.prepare<{ after: number; type: string | null; limit: number }, StixChangeRow>(
     `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq,
        updated_at, severity, confidence, reporters, trap, stix_lineage FROM iocs
-     WHERE change_seq > @after AND (@type IS NULL OR type = @type)
+     WHERE change_seq > @after AND (CAST(@type AS TEXT) IS NULL OR type = @type)
      ORDER BY change_seq LIMIT @limit`,
   );
   const firstSeqAfterTime = db.prepare<[string], { seq: number | null }>(

@@ -106,10 +106,10 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
   // How many IoCs a since or q range holds, counted on its own index up to SMALL_SET.
   const rangeSize = {
     q: db.prepare<Record<string, unknown>, { n: number }>(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM iocs INDEXED BY iocs_value WHERE value >= @q AND value < @qEnd LIMIT @small)`,
+      `SELECT count(*) AS n FROM (SELECT 1 FROM iocs INDEXED BY iocs_value WHERE value >= @q AND value < @qEnd LIMIT @small) AS page`,
     ),
     since: db.prepare<Record<string, unknown>, { n: number }>(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM iocs INDEXED BY iocs_updated_at WHERE updated_at > @since LIMIT @small)`,
+      `SELECT count(*) AS n FROM (SELECT 1 FROM iocs INDEXED BY iocs_updated_at WHERE updated_at > @since LIMIT @small) AS page`,
     ),
   };
   // The exact size of a since or q range alone (index entries only, ~10 ns each).
@@ -169,7 +169,7 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
       const hit = output === 'keys' ? `type || ' ' || value` : '1';
       return `SELECT ${output === 'keys' ? 'hit' : 'count(*)'} FROM (
         SELECT CASE WHEN ${match} THEN ${hit} END AS hit FROM ${from(driver)} WHERE ${where} ${ORDER} LIMIT @step
-      ) WHERE hit IS NOT NULL`;
+      ) AS walked WHERE hit IS NOT NULL`;
     }).pluck();
   /** Where the step ends: its last entry, or none when fewer entries were left. */
   const stepEndStatement = (driver: Driver, part: Part) =>

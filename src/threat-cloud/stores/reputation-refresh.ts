@@ -36,7 +36,7 @@ export function createReputationRefreshStore(db: Db) {
     `UPDATE iocs SET reputation = r.score, updated_at = @nowIso, change_seq = @base + r.rn
      FROM (SELECT rid, score, row_number() OVER (ORDER BY rid) AS rn FROM (
              SELECT rowid AS rid, reputation AS old, ${REPUTATION_SQL} AS score FROM iocs
-             WHERE rowid BETWEEN @lo AND @hi AND +status = 'active')
+             WHERE rowid BETWEEN @lo AND @hi AND +status = 'active') AS scored
            WHERE (old <= ${DEFAULT_THRESHOLD}) <> (score <= ${DEFAULT_THRESHOLD})) AS r
      WHERE iocs.rowid BETWEEN @lo AND @hi AND iocs.rowid = r.rid`,
   );

@@ -20,7 +20,7 @@ export function createTrapIntelStore(db: Db) {
   );
   const countCredential = db.prepare<{ trapId: string; usernameHash: string; at: string }>(
     `INSERT INTO trap_credentials (trap_id, username_hash, attempts, last_seen) VALUES (@trapId, @usernameHash, 1, @at)
-     ON CONFLICT (trap_id, username_hash) DO UPDATE SET attempts = attempts + 1, last_seen = @at`,
+     ON CONFLICT (trap_id, username_hash) DO UPDATE SET attempts = trap_credentials.attempts + 1, last_seen = @at`,
   );
 
   return {

@@ -74,7 +74,7 @@ export function createCampaignQueries(db: Db, clock: Clock, mitre: MitreCatalog)
   const events = db.prepare<[string, number], { at: string; event: string; details: string }>(
     `SELECT at, event, details FROM (
        SELECT seq, at, event, details FROM campaign_events WHERE campaign_id = ? ORDER BY at DESC, seq DESC LIMIT ?
-     ) ORDER BY at, seq`,
+     ) AS recent ORDER BY at, seq`,
   );
   const firstMember = db.prepare<[string], { value: string; type: string; first_seen: string }>(
     `SELECT i.value, i.type, i.first_seen FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id

@@ -145,7 +145,7 @@ export function createCampaignStore(db: Db) {
      WHERE id = @id`,
   );
   const clearTechniques = db.prepare<[string]>(`DELETE FROM campaign_techniques WHERE campaign_id = ?`);
-  const addTechnique = db.prepare<[string, string]>(`INSERT OR IGNORE INTO campaign_techniques (campaign_id, technique_id) VALUES (?, ?)`);
+  const addTechnique = db.prepare<[string, string]>(`INSERT INTO campaign_techniques (campaign_id, technique_id) VALUES (?, ?) ON CONFLICT (campaign_id, technique_id) DO NOTHING`);
 
   return {
     groupOf(iocId: string): string | null {

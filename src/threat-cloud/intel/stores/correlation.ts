@@ -52,7 +52,7 @@ export function createCorrelationStore(db: Db) {
   const blockPeers = db.prepare<BlockPeerQuery, { id: string }>(
     `SELECT min(b.ioc_id) AS id
      FROM ioc_netblocks b LEFT JOIN campaign_iocs m ON m.ioc_id = b.ioc_id JOIN iocs i ON i.id = b.ioc_id
-     WHERE b.block = @block AND b.ioc_id <> @id AND (@group IS NULL OR m.campaign_id IS NULL OR m.campaign_id <> @group)
+     WHERE b.block = @block AND b.ioc_id <> @id AND (CAST(@group AS TEXT) IS NULL OR m.campaign_id IS NULL OR m.campaign_id <> @group)
        AND i.category = @category AND i.status NOT IN ('whitelisted', 'revoked')
        AND EXISTS (SELECT 1 FROM sightings s WHERE s.ioc_id = b.ioc_id AND s.created_at BETWEEN @from AND @to)
      GROUP BY coalesce(m.campaign_id, b.ioc_id)

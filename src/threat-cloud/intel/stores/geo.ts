@@ -35,7 +35,7 @@ export function largestRemainderTenths(counts: readonly number[]): number[] {
 export function createGeoQuery(db: Db, clock: Clock) {
   const byCountry = db.prepare<{ from: string; type: string | null }, { code: string; n: number }>(
     `SELECT country AS code, count(*) AS n FROM iocs
-     WHERE country IS NOT NULL AND last_seen >= @from AND ${counted()} AND (@type IS NULL OR type = @type)
+     WHERE country IS NOT NULL AND last_seen >= @from AND ${counted()} AND (CAST(@type AS TEXT) IS NULL OR type = @type)
      GROUP BY country ORDER BY n DESC, code`,
   );
   const names = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });

@@ -39,7 +39,7 @@ export function createTimeseriesQuery(db: Db, clock: Clock) {
     db.prepare<Filter, { bucket: string; newIocs: number; sightings: number }>(
       `SELECT ${BUCKET_SQL[granularity]('hour')} AS bucket, sum(new_iocs) AS newIocs, sum(sightings) AS sightings FROM intel_hourly
        WHERE hour >= substr(@from, 1, 13) AND hour <= substr(@to, 1, 13)
-         AND (@type IS NULL OR type = @type) AND (@category IS NULL OR category = @category)
+         AND (CAST(@type AS TEXT) IS NULL OR type = @type) AND (CAST(@category AS TEXT) IS NULL OR category = @category)
        GROUP BY bucket`,
     );
   const statements = { hour: prepare('hour'), day: prepare('day'), week: prepare('week') };

@@ -73,7 +73,7 @@ export function createTrendsQuery(db: Db, clock: Clock) {
   const dayGroups = `SELECT ioc_id, count(*) AS n FROM sightings INDEXED BY sightings_created_ioc
     WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id`;
   const busiestGroups = db.prepare<{ dayAgo: string; now: string }, { ioc_id: string; n: number }>(
-    `SELECT ioc_id, n FROM (${dayGroups}) ORDER BY n DESC LIMIT ${TOP_GROUPS}`,
+    `SELECT ioc_id, n FROM (${dayGroups}) AS day_groups ORDER BY n DESC LIMIT ${TOP_GROUPS}`,
   );
   const factsOf = db.prepare<[string, string], { value: string; type: string; first_seen: string }>(
     `SELECT value, type, first_seen FROM iocs INDEXED BY iocs_id_analytics WHERE id = ? AND first_seen > ? AND +status = 'active'`,
