@@ -3,12 +3,14 @@ import { toIso } from '../../../shared/clock.js';
 import type { Db } from '../../../shared/db/open.js';
 import { PERIOD_MS, bucketStart, bucketStarts, type Granularity, type Period } from '../periods.js';
 
-/** Bucket start of an ISO timestamp column, as the same ISO string JavaScript makes. */
-const BUCKET_SQL: Record<Granularity, (column: string) => string> = {
+/**
+ * Bucket start of an ISO timestamp column, as the same ISO string JavaScript makes. Weeks are
+ * folded from days in JavaScript (at most 91 rows): the week start needs date arithmetic,
+ * which SQLite and PostgreSQL spell differently.
+ */
+const BUCKET_SQL: Record<'hour' | 'day', (column: string) => string> = {
   hour: (column) => `substr(${column}, 1, 13) || ':00:00.000Z'`,
   day: (column) => `substr(${column}, 1, 10) || 'T00:00:00.000Z'`,
-  // ISO weeks start on Monday: step back 6 days, then forward to the next Monday.
-  week: (column) => `date(substr(${column}, 1, 10), '-6 days', 'weekday 1') || 'T00:00:00.000Z'`,
 };
 
 /**
@@ -35,20 +37,33 @@ export interface Timeseries {
 export function createTimeseriesQuery(db: Db, clock: Clock) {
   // From the hourly roll-up (migration 6): buckets are whole hours, days or weeks, so summing
   // the hours from the first bucket's start to now counts exactly what the raw rows would.
-  const prepare = (granularity: Granularity) =>
+  const prepare = (granularity: 'hour' | 'day') =>
     db.prepare<Filter, { bucket: string; newIocs: number; sightings: number }>(
       `SELECT ${BUCKET_SQL[granularity]('hour')} AS bucket, sum(new_iocs) AS newIocs, sum(sightings) AS sightings FROM intel_hourly
        WHERE hour >= substr(@from, 1, 13) AND hour <= substr(@to, 1, 13)
          AND (CAST(@type AS TEXT) IS NULL OR type = @type) AND (CAST(@category AS TEXT) IS NULL OR category = @category)
        GROUP BY bucket`,
     );
-  const statements = { hour: prepare('hour'), day: prepare('day'), week: prepare('week') };
+  const statements = { hour: prepare('hour'), day: prepare('day') };
+
+  function countsByBucket(granularity: Granularity, filter: Filter): Map<string, { newIocs: number; sightings: number }> {
+    const rows = statements[granularity === 'hour' ? 'hour' : 'day'].all(filter);
+    const counts = new Map<string, { newIocs: number; sightings: number }>();
+    for (const row of rows) {
+      const bucket = granularity === 'week' ? toIso(bucketStart(Date.parse(row.bucket), 'week')) : row.bucket;
+      const sum = counts.get(bucket) ?? { newIocs: 0, sightings: 0 };
+      sum.newIocs += row.newIocs;
+      sum.sightings += row.sightings;
+      counts.set(bucket, sum);
+    }
+    return counts;
+  }
 
   return (query: { granularity: Granularity; period: Period; type?: string; category?: string }): Timeseries => {
     const now = clock.now();
     const first = bucketStart(now - PERIOD_MS[query.period], query.granularity);
     const filter: Filter = { from: toIso(first), to: toIso(now), type: query.type ?? null, category: query.category ?? null };
-    const counts = new Map(statements[query.granularity].all(filter).map((row) => [row.bucket, row]));
+    const counts = countsByBucket(query.granularity, filter);
     return {
       granularity: query.granularity,
       period: query.period,
