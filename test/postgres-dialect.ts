@@ -8,46 +8,9 @@ import { toNumberedParameters, withoutPlannerHints } from '../src/shared/db/sql-
 import { codeAt } from '../src/auth/services/totp-crypto.js';
 import { buildAuth, enableTotp, login, register, registerAdmin, PASSWORD } from './auth/fixtures.js';
 import { testConfig, testDb, type Teardown } from './helper.js';
+import { recordSql, type RecordedSql } from './query-plans.js';
 import { buildManager, event, OPERATOR, register as registerAgent } from './manager/fixtures.js';
 import { ADMIN, buildThreatCloud, threat } from './threat-cloud/fixtures.js';
-
-/**
- * The machinery of the dialect inventory: which SQL the three apps (with their bridges and
- * shared stores) prepare at run time, which of it PostgreSQL refuses and why, and which of
- * what it accepts would answer differently from SQLite.
- */
-
-export interface RecordedSql {
-  /** Every text handed to `db.prepare`, in first-seen order. */
-  prepared: Set<string>;
-  /** Every text handed to `db.exec` (several statements at once, never parameterised). */
-  executed: Set<string>;
-}
-
-/** A thin wrapper of the real database that records the SQL texts passing through it. */
-export function recordSql(db: Db): { db: Db; recorded: RecordedSql } {
-  const recorded: RecordedSql = { prepared: new Set(), executed: new Set() };
-  const recording = new Proxy(db, {
-    get(target, property, receiver) {
-      if (property === 'prepare') {
-        return (source: string) => {
-          recorded.prepared.add(source);
-          return target.prepare(source);
-        };
-      }
-      if (property === 'exec') {
-        return (source: string) => {
-          // The agent store's temp triggers carry a random per-store suffix; the text is recorded without it.
-          recorded.executed.add(source.replace(/(panguard_\w+?_)[0-9a-f]{12}(?![0-9a-f])/g, '$1<random>'));
-          return target.exec(source);
-        };
-      }
-      const value = Reflect.get(target, property, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { db: recording, recorded };
-}
 
 /** A request the drive expects to succeed; what it answered otherwise, so a shrinking drive is seen. */
 export interface Drive {
@@ -235,7 +198,7 @@ async function driveThreatCloud(t: Teardown, db: Db, drive: Drive): Promise<void
  */
 export async function collectRuntimeSql(t: Teardown): Promise<RecordedSql & Drive> {
   const db = testDb(t, testConfig(t));
-  const { db: recording, recorded } = recordSql(db);
+  const { db: recording, prepared, executed } = recordSql(db);
   const drive: Drive = { failures: [] };
   // The jobs' slices pause on unref'd timers: without a ref'd one the process would exit mid-drive.
   const keepAlive = setInterval(() => {}, 1000);
@@ -246,7 +209,9 @@ export async function collectRuntimeSql(t: Teardown): Promise<RecordedSql & Driv
   } finally {
     clearInterval(keepAlive);
   }
-  return { ...recorded, ...drive };
+  // The agent store's temp triggers carry a random per-store suffix; the text is kept without it.
+  const stable = [...executed].map((source) => source.replace(/(panguard_\w+?_)[0-9a-f]{12}(?![0-9a-f])/g, '$1<random>'));
+  return { prepared, executed: new Set(stable), ...drive };
 }
 
 /** One statement's text as the inventory knows it: whitespace collapsed, no trailing semicolon. */

@@ -5,22 +5,36 @@ import type { Db } from '../src/shared/db/open.js';
  * SQL a factory prepares, its plan, and what a plan must not do on a table that grows with use.
  */
 
-/** Every SQL text the factories prepare, recorded through a thin wrapper of the real database. */
-export function recordPrepared(db: Db): { db: Db; sources: Set<string> } {
-  const sources = new Set<string>();
+export interface RecordedSql {
+  /** Every text handed to `db.prepare`, in first-seen order. */
+  prepared: Set<string>;
+  /** Every text handed to `db.exec` (several statements at once, never parameterised). */
+  executed: Set<string>;
+}
+
+/** Every SQL text the factories prepare or execute, recorded through a thin wrapper of the real database. */
+export function recordSql(db: Db): { db: Db } & RecordedSql {
+  const prepared = new Set<string>();
+  const executed = new Set<string>();
   const recording = new Proxy(db, {
     get(target, property, receiver) {
       if (property === 'prepare') {
         return (source: string) => {
-          sources.add(source);
+          prepared.add(source);
           return target.prepare(source);
+        };
+      }
+      if (property === 'exec') {
+        return (source: string) => {
+          executed.add(source);
+          return target.exec(source);
         };
       }
       const value = Reflect.get(target, property, receiver) as unknown;
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
-  return { db: recording, sources };
+  return { db: recording, prepared, executed };
 }
 
 /** Every subset of a list: the filter combinations a list route accepts. */

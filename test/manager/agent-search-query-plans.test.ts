@@ -4,7 +4,7 @@ import { AGENT_SORTS, SORT_ORDERS } from '../../src/manager/schemas.js';
 import { createThreatBucketStore } from '../../src/manager/stores/threat-buckets.js';
 import { seedFleetAndAccounts } from '../bench/seed-fleet.js';
 import { testConfig, testDb } from '../helper.js';
-import { planOf, planRules, recordPrepared, subsets } from '../query-plans.js';
+import { planOf, planRules, recordSql, subsets } from '../query-plans.js';
 
 /**
  * The query plans of the fleet search and sort and of the threat time series (no
@@ -20,7 +20,7 @@ t.test('fleet search, sort and order and the threat time series search or walk a
   const now = Date.parse('2026-03-07T12:00:00.000Z');
   seedFleetAndAccounts(db, { events: 4000, agents: 400, users: 10, audit: 10, now, log: () => {} });
   db.exec('ANALYZE');
-  const { db: recorder, sources } = recordPrepared(db);
+  const { db: recorder, prepared: sources } = recordSql(db);
   const agents = createAgentStore(recorder);
   const buckets = createThreatBucketStore(recorder);
 

@@ -11,7 +11,7 @@ import { ManualClock } from '../../src/shared/clock.js';
 import type { Tier } from '../../src/shared/tiers.js';
 import { seedFleetAndAccounts } from '../bench/seed-fleet.js';
 import { testConfig, testDb } from '../helper.js';
-import { planOf, planRules, recordPrepared, subsets } from '../query-plans.js';
+import { planOf, planRules, recordSql, subsets } from '../query-plans.js';
 
 /**
  * Tables that grow with use (events, accounts, audit entries, sessions, the fleet): a plan
@@ -34,7 +34,7 @@ t.test('every Manager and Auth list, filter, total and summary statement searche
   seedFleetAndAccounts(db, { events: 4000, agents: 400, users: 2000, audit: 4000, now, log: () => {} });
   db.exec('ANALYZE');
   const clock = new ManualClock(now);
-  const { db: recorder, sources } = recordPrepared(db);
+  const { db: recorder, prepared: sources } = recordSql(db);
 
   const events = createEventStore(recorder);
   const agents = createAgentStore(recorder);

@@ -13,24 +13,7 @@ import { createIocList, type IocFilter } from '../../../src/threat-cloud/stores/
 import { createIocQueries } from '../../../src/threat-cloud/stores/ioc-queries.js';
 import { createStatsStore } from '../../../src/threat-cloud/stores/stats.js';
 import { testConfig, testDb } from '../../helper.js';
-
-/** Every SQL text a factory prepares, recorded through a thin wrapper of the real database. */
-function recordPrepared(db: Db): { db: Db; sources: string[] } {
-  const sources: string[] = [];
-  const recording = new Proxy(db, {
-    get(target, property, receiver) {
-      if (property === 'prepare') {
-        return (source: string) => {
-          sources.push(source);
-          return target.prepare(source);
-        };
-      }
-      const value = Reflect.get(target, property, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { db: recording, sources };
-}
+import { planOf, recordSql } from '../../query-plans.js';
 
 t.test('per-period analytics queries search indexes; none scans a whole table', async (t) => {
   const db = testDb(t, testConfig(t));
@@ -39,19 +22,14 @@ t.test('per-period analytics queries search indexes; none scans a whole table', 
   db.exec(`UPDATE iocs SET metadata = json_object('mitreIds', json_array('T1110', 'T1046')) WHERE rowid % 10 = 0`);
   db.exec('ANALYZE');
   const clock = new ManualClock(Date.now());
-  const { db: recorder, sources } = recordPrepared(db);
+  const { db: recorder, prepared: sources } = recordSql(db);
   createTimeseriesQuery(recorder, clock);
   createGeoQuery(recorder, clock);
   createTrendsQuery(recorder, clock);
   createHeatmapQuery(recorder, clock, createMitreCatalog());
-  t.ok(sources.length >= 4, `${sources.length} statements prepared by the analytics queries`);
+  t.ok(sources.size >= 4, `${sources.size} statements prepared by the analytics queries`);
   for (const source of sources) {
-    // EXPLAIN needs every parameter bound; the plan does not depend on the values.
-    const named = Object.fromEntries([...source.matchAll(/[@:$](\w+)/g)].map((m) => [m[1], null]));
-    const positional = (source.match(/\?/g) ?? []).map(() => null);
-    const explain = db.prepare(`EXPLAIN QUERY PLAN ${source}`);
-    const rows = Object.keys(named).length > 0 ? explain.all(named) : explain.all(...positional);
-    const plan = (rows as Array<{ detail: string }>).map((row) => row.detail);
+    const plan = planLines(db, source);
     // Scanning a subquery's own result (a co-routine or materialised view) reads no table.
     const derived = new Set(plan.flatMap((detail) => /^(?:CO-ROUTINE|MATERIALIZE) (\S+)/.exec(detail)?.slice(1) ?? []));
     const scans = plan.filter((detail) => /^SCAN (?!CONSTANT ROW)/.test(detail) && !derived.has(detail.split(' ')[1]!));
@@ -65,12 +43,9 @@ const LARGE_TABLES = new Set([
   'tc_audit_log', 'campaigns', 'campaign_iocs', 'campaign_events', 'campaign_techniques', 'trap_events',
 ]);
 
-function planOf(db: Db, source: string): string[] {
-  const named = Object.fromEntries([...source.matchAll(/[@:$](\w+)/g)].map((m) => [m[1], null]));
-  const positional = (source.match(/\?/g) ?? []).map(() => null);
-  const explain = db.prepare(`EXPLAIN QUERY PLAN ${source}`);
-  const rows = Object.keys(named).length > 0 ? explain.all(named) : explain.all(...positional);
-  return (rows as Array<{ detail: string }>).map((row) => row.detail);
+/** The plan lines of a statement (see test/query-plans.ts). */
+function planLines(db: Db, source: string): string[] {
+  return planOf(db, source).map((node) => node.detail);
 }
 
 /**
@@ -114,7 +89,7 @@ function everyFilter(now: number): IocFilter[] {
 t.test('every IoC list filter and sort reads an index in its order; no page sorts or scans the IoC table', async (t) => {
   const db = testDb(t, testConfig(t));
   varied(db);
-  const { db: recorder, sources } = recordPrepared(db);
+  const { db: recorder, prepared: sources } = recordSql(db);
   // Thresholds that force each way of reading: whole small ranges, stepped walks, and the defaults.
   const lists = [createIocList(recorder), createIocList(recorder, { smallSet: 0, walkStep: 500 }), createIocList(recorder, { smallSet: 1e9 })];
   for (const filter of everyFilter(Date.now())) {
@@ -123,7 +98,7 @@ t.test('every IoC list filter and sort reads an index in its order; no page sort
       await list.list(filter, 40, 50);
     }
   }
-  const statements = [...new Set(sources)];
+  const statements = [...sources];
   const readers = statements.filter((source) => /FROM (iocs INDEXED BY iocs_rank\w*|ioc_source_rank)/.test(source));
   for (const driver of ['iocs_rank ', 'iocs_rank_type ', 'iocs_rank_category ', 'iocs_rank_status ', 'ioc_source_rank ']) {
     t.ok(readers.some((source) => source.includes(driver)), `some filter reads ${driver.trim()}`);
@@ -131,7 +106,7 @@ t.test('every IoC list filter and sort reads an index in its order; no page sort
   t.ok(statements.some((source) => source.includes('INDEXED BY iocs_value')) && statements.some((source) => source.includes('INDEXED BY iocs_updated_at')),
     'small since and q ranges are read from their own indexes');
   for (const source of statements) {
-    const plan = planOf(db, source);
+    const plan = planLines(db, source);
     const label = `${source.replace(/\s+/g, ' ').slice(0, 160)}\n  plan: ${plan.join(' | ')}`;
     t.same(unboundedReads(source, plan), [], label);
     const sorted = plan.some((detail) => /USE TEMP B-TREE FOR (RIGHT PART OF )?ORDER BY/.test(detail));
@@ -148,16 +123,16 @@ t.test('sightings, campaign, audit-log and statistics reads search indexes and k
   const db = testDb(t, testConfig(t));
   varied(db);
   const clock = new ManualClock(Date.now());
-  const { db: recorder, sources } = recordPrepared(db);
+  const { db: recorder, prepared: sources } = recordSql(db);
   createIocQueries(recorder);
   // The audit store's statements include the retention purge's batched deletes.
   createAuditStore(recorder, clock);
   createCampaignQueries(recorder, clock, createMitreCatalog());
   createStatsStore(recorder, clock);
-  t.ok(sources.length >= 20, `${sources.length} statements prepared`);
-  t.equal(sources.filter((source) => /^\s*DELETE FROM tc_audit_log/.test(source)).length, 2, 'the purges of reads and of writes are checked');
-  for (const source of new Set(sources)) {
-    const plan = planOf(db, source);
+  t.ok(sources.size >= 20, `${sources.size} statements prepared`);
+  t.equal([...sources].filter((source) => /^\s*DELETE FROM tc_audit_log/.test(source)).length, 2, 'the purges of reads and of writes are checked');
+  for (const source of sources) {
+    const plan = planLines(db, source);
     const label = `${source.replace(/\s+/g, ' ').slice(0, 160)}\n  plan: ${plan.join(' | ')}`;
     t.same(unboundedReads(source, plan), [], label);
     if (/^\s*DELETE FROM tc_audit_log/.test(source)) {
