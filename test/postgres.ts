@@ -4,6 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { copyIntoTarget } from '../src/cli/data-copy.js';
+import { seededRowCounts } from '../src/cli/postgres-target.js';
+import { POSTGRES_MIGRATIONS } from '../src/migrations/postgres/index.js';
+import { migratePostgres } from '../src/shared/db/migrate-postgres.js';
+import type { Db } from '../src/shared/db/open.js';
 import type { Teardown } from './helper.js';
 import { freePort } from './process.js';
 
@@ -97,4 +102,18 @@ export async function connectPostgres(t: Teardown, url: string): Promise<pg.Clie
   await client.connect();
   t.teardown(() => client.end());
   return client;
+}
+
+/**
+ * A migrated PostgreSQL database holding exactly the rows of a SQLite one, copied the way
+ * `panguard migrate-data` copies them: what a test needs to run a statement's two texts on
+ * the same data.
+ */
+export async function mirrorToPostgres(t: Teardown, cluster: PostgresCluster, source: Db): Promise<string> {
+  const url = await cluster.freshDatabase();
+  await migratePostgres(url, POSTGRES_MIGRATIONS);
+  const client = await connectPostgres(t, url);
+  const version = POSTGRES_MIGRATIONS.at(-1)!.version;
+  await copyIntoTarget(client, source, { version, seeded: seededRowCounts(version) });
+  return url;
 }

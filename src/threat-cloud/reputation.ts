@@ -72,3 +72,26 @@ export const REPUTATION_SQL = `
         ELSE min(1, 0.45 + 0.15 * (sightings - 1) + 0.2 * (reporters - 1) + trap * 0.25) END)
     * pow(0.5, max(0, (:now - julianday(last_seen))) / 30)
   )))`;
+
+/**
+ * REPUTATION_SQL in PostgreSQL's dialect, giving the same integer for every row. Each piece
+ * copies what SQLite (and the JS formula) does, because PostgreSQL would otherwise differ:
+ * - its decimal literals are exact numerics (0.15 * 3 is 0.45 there, 0.44999… as a double),
+ *   so every literal is cast to float8 and the sums happen in doubles in SQLite's order;
+ * - least/greatest stand for SQLite's scalar min/max;
+ * - SQLite rounds as floor(x + 0.5) on the double and so does this; round(float8) would round
+ *   halves to even, and round(CAST(x AS numeric)) first cuts the double to 15 digits, which
+ *   turns 45.49999999999999 into 45.5;
+ * - julianday(t) is SQLite's integer milliseconds since the Julian epoch (the Unix epoch at
+ *   210866760000000) divided by 86400000.0, rebuilt here from the epoch milliseconds.
+ */
+export const REPUTATION_SQL_POSTGRES = `
+  CAST(least(100, greatest(0, floor(CAST(100 AS float8) -
+    (CASE severity WHEN 'low' THEN 30 WHEN 'medium' THEN 55 WHEN 'high' THEN 80 ELSE 100 END)
+    * (CAST(0.5 AS float8) + CAST(0.5 AS float8) * confidence)
+    * (CASE WHEN reporters <= 1
+        THEN least(CAST(0.6 AS float8), CAST(0.45 AS float8) + CAST(0.15 AS float8) * (sightings - 1) + CAST(0.2 AS float8) * (reporters - 1) + trap * CAST(0.25 AS float8))
+        ELSE least(CAST(1 AS float8), CAST(0.45 AS float8) + CAST(0.15 AS float8) * (sightings - 1) + CAST(0.2 AS float8) * (reporters - 1) + trap * CAST(0.25 AS float8)) END)
+    * power(CAST(0.5 AS float8), greatest(0, CAST(:now AS float8)
+        - CAST(CAST(extract(epoch FROM CAST(last_seen AS timestamptz)) * 1000 AS bigint) + 210866760000000 AS float8) / CAST(86400000 AS float8)) / 30)
+    + CAST(0.5 AS float8)))) AS bigint)`;

@@ -25,6 +25,11 @@ const repeated = defineStatement<{ a: number; b: string }, Record<string, unknow
    , /* @b ? */ CAST(@a AS INTEGER) * 3 AS thrice`,
 );
 const positional = defineStatement<[number, string], { first: number; second: string }>('SELECT ? + 1 AS first, ? AS second');
+/** Case-insensitive prefix order, written per engine: NOCASE on SQLite, the ASCII fold on PostgreSQL. */
+const namesFolded = defineStatement<{ from: string }, { name: string }>({
+  sqlite: 'SELECT name FROM items WHERE name COLLATE NOCASE >= @from ORDER BY name COLLATE NOCASE, name',
+  postgres: "SELECT name FROM items WHERE translate(name, 'ABC', 'abc') >= @from ORDER BY translate(name, 'ABC', 'abc'), name",
+});
 
 interface Opened {
   storage: Storage;
@@ -127,6 +132,14 @@ for (const [engine, open] of Object.entries(engines)) {
       t.same(await storage.run(doubleAll), { changes: 3 });
       t.same(await storage.run(setValue, { name: 'none', value: 1 }), { changes: 0 });
       t.strictSame(await storage.get(totals), { n: 3, total: 12, mean: 4 }, 'count(*), sum and avg as JS numbers');
+    });
+
+    t.test("a statement written per engine runs each engine's own text, with the same parameters and rows", async (t) => {
+      const { storage } = await open(t);
+      await storage.run(createItems);
+      for (const [name, value] of [['b', 1], ['A', 2], ['C', 3], ['a', 4]] as const) await storage.run(insertItem, { name, value });
+      t.same(await storage.all(namesFolded, { from: 'b' }), [{ name: 'b' }, { name: 'C' }]);
+      t.same(await storage.all(namesFolded, { from: 'a' }), [{ name: 'A' }, { name: 'a' }, { name: 'b' }, { name: 'C' }]);
     });
 
     t.test('a transaction commits what its work wrote, and an error inside leaves nothing', async (t) => {

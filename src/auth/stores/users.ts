@@ -4,7 +4,9 @@ import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 import type { Tier } from '../../shared/tiers.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
-import type { Statement } from 'better-sqlite3';
+import type { Statement as SqliteStatement } from 'better-sqlite3';
+import { prefixSearch } from '../../shared/db/prefix-search.js';
+import { defineStatement, type PerEngineSql, type Statement } from '../../shared/db/storage.js';
 
 export type Role = 'user' | 'admin';
 
@@ -59,18 +61,67 @@ const SELECT = `
   SELECT u.*, coalesce(t.enabled, 0) AS totp_enabled
   FROM users u LEFT JOIN totp_secrets t ON t.user_id = u.id`;
 
-/**
- * Bounds on the prefix indexes (NOCASE) that hold every account whose e-mail or name starts
- * with `q` ignoring ASCII case, as LIKE matches it: `q` itself up to `q` with its last
- * character's successor (a BLOB sorts after all text, the bound when there is none).
- */
-function prefixBounds(q: string): { lo: string; hi: string | Buffer } {
-  const lo = q.replace(/[A-Z]/g, (c) => c.toLowerCase());
-  const chars = [...lo];
-  const last = chars.pop()!.codePointAt(0)!;
-  if (last >= 0x10ffff) return { lo, hi: Buffer.from([0xff]) };
-  const next = last + 1 >= 0xd800 && last + 1 <= 0xdfff ? 0xe000 : last + 1;
-  return { lo, hi: chars.join('') + String.fromCodePoint(next) };
+// The admin list, newest first: one statement per combination of filters and index, each an
+// ordered walk of an index that also holds the filters (see migrations/011-read-indexes.ts).
+// On PostgreSQL, whose planner chooses the index itself, ascii_lower on both sides of LIKE
+// keeps the search blind to ASCII case only, as SQLite's LIKE is (lower() would fold more).
+const USER_LIST_INDEXES = { all: 'users_list', role: 'users_role_list', tier: 'users_tier_list' } as const;
+export type UserListIndex = keyof typeof USER_LIST_INDEXES;
+const SEARCH_CLAUSE: PerEngineSql = {
+  sqlite: `(u.email LIKE @q ESCAPE '\\' OR u.name LIKE @q ESCAPE '\\')`,
+  postgres: `(ascii_lower(u.email) LIKE ascii_lower(@q) ESCAPE '\\' OR ascii_lower(u.name) LIKE ascii_lower(@q) ESCAPE '\\')`,
+};
+/** SQLite's `u.*`: every column but PostgreSQL's rowid identity column, so both engines answer the same rows. */
+const USER_COLUMNS = ['id', 'email', 'name', 'password_hash', 'role', 'tier', 'suspended', 'plan_expires_at', 'created_at', 'updated_at', 'last_login_at']
+  .map((column) => `u.${column}`)
+  .join(', ');
+const composedLists = new Map<string, Statement<Record<string, unknown>, UserRow>>();
+
+/** The admin list's page statement for a walk and the filters present: composed once, the same object after. */
+export function userListStatement(index: UserListIndex, filter: { q: boolean; role: boolean; tier: boolean }): Statement<Record<string, unknown>, UserRow> {
+  const key = `${index}:${filter.q}:${filter.role}:${filter.tier}`;
+  let statement = composedLists.get(key);
+  if (!statement) {
+    const inDialect = (engine: keyof PerEngineSql) => {
+      const where = [filter.q ? SEARCH_CLAUSE[engine] : '', filter.role ? 'u.role = @role' : '', filter.tier ? 'u.tier = @tier' : ''].filter(Boolean);
+      // The TOTP flag as a result column: looked up for the returned rows only, not the skipped ones.
+      return `
+        SELECT ${engine === 'sqlite' ? 'u.*' : USER_COLUMNS}, coalesce((SELECT t.enabled FROM totp_secrets t WHERE t.user_id = u.id), 0) AS totp_enabled
+        FROM users u${engine === 'sqlite' ? ` INDEXED BY ${USER_LIST_INDEXES[index]}` : ''}
+        ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY u.created_at DESC, u.id LIMIT @limit OFFSET @offset`;
+    };
+    statement = defineStatement<Record<string, unknown>, UserRow>({ sqlite: inDialect('sqlite'), postgres: inDialect('postgres') });
+    composedLists.set(key, statement);
+  }
+  return statement;
+}
+
+// Search matches counted on the prefix indexes, each side stopping at the cap, so a count
+// costs what it finds, not the whole table; LIKE keeps the exact semantics of the list's filter.
+// No upper bound (null) is a BLOB on SQLite, above all text there, so the range keeps both ends.
+const prefixMatches = (column: 'email' | 'name', engine: keyof PerEngineSql) =>
+  engine === 'sqlite'
+    ? `SELECT rowid FROM (SELECT rowid FROM users INDEXED BY users_${column}_prefix
+       WHERE ${column} COLLATE NOCASE >= @lo AND ${column} COLLATE NOCASE < coalesce(@hi, x'ff') AND ${column} LIKE @q ESCAPE '\\'
+         AND (@role IS NULL OR role = @role) AND (@tier IS NULL OR tier = @tier) LIMIT @cap) AS ${column}_matches`
+    : `SELECT rowid FROM (SELECT rowid FROM users
+       WHERE ascii_lower(${column}) >= @lo AND (CAST(@hi AS text) IS NULL OR ascii_lower(${column}) < @hi) AND ascii_lower(${column}) LIKE ascii_lower(@q) ESCAPE '\\'
+         AND (CAST(@role AS text) IS NULL OR role = @role) AND (CAST(@tier AS text) IS NULL OR tier = @tier) LIMIT @cap) AS ${column}_matches`;
+/** Accounts matching a search, up to the cap: either side may hold up to the cap, their union more, so the answer is capped again. */
+export const USER_SEARCH_COUNT = defineStatement<Record<string, unknown>, { n: number }>({
+  sqlite: `SELECT min(count(*), @cap) AS n FROM (${prefixMatches('email', 'sqlite')} UNION ${prefixMatches('name', 'sqlite')}) AS matches`,
+  postgres: `SELECT least(count(*), @cap) AS n FROM (${prefixMatches('email', 'postgres')} UNION ${prefixMatches('name', 'postgres')}) AS matches`,
+});
+
+/** A search's parameters, the same on both engines: the list's (the page takes `limit` and `offset` besides) and the count's, with a search only. */
+export function userSearchParams(filter: Pick<UserSearch, 'q' | 'role' | 'tier'>): {
+  list: { q: string | null; role: Role | null; tier: Tier | null };
+  count: Record<string, unknown> | null;
+} {
+  const search = filter.q ? prefixSearch(filter.q) : null;
+  const list = { q: search?.like ?? null, role: filter.role ?? null, tier: filter.tier ?? null };
+  return { list, count: search ? { ...list, lo: search.lo, hi: search.hi, cap: COUNT_CAP } : null };
 }
 
 export interface UserSearch {
@@ -110,50 +161,31 @@ export function createUserStore(db: Db, clock: Clock) {
   );
   const remove = db.prepare(`DELETE FROM users WHERE id = ?`);
 
-  // The admin list, newest first: one statement per combination of filters and index, each an
-  // ordered walk of an index that also holds the filters (see migrations/011-read-indexes.ts).
-  const listIndexes = { all: 'users_list', role: 'users_role_list', tier: 'users_tier_list' } as const;
-  const searchClause = `(u.email LIKE @q ESCAPE '\\' OR u.name LIKE @q ESCAPE '\\')`;
-  const listStatements = new Map<string, Statement<Record<string, unknown>, UserRow>>();
-  const listPage = (index: keyof typeof listIndexes, filter: { q: boolean; role: boolean; tier: boolean }) => {
-    const where = [filter.q ? searchClause : '', filter.role ? 'u.role = @role' : '', filter.tier ? 'u.tier = @tier' : ''].filter(Boolean);
-    const key = `${index}:${where.join(' AND ')}`;
-    let statement = listStatements.get(key);
+  const listStatements = new Map<Statement<Record<string, unknown>, UserRow>, SqliteStatement<Record<string, unknown>, UserRow>>();
+  const listPage = (index: UserListIndex, filter: { q: boolean; role: boolean; tier: boolean }) => {
+    const declared = userListStatement(index, filter);
+    let statement = listStatements.get(declared);
     if (!statement) {
-      // The TOTP flag as a result column: looked up for the returned rows only, not the skipped ones.
-      statement = db.prepare<Record<string, unknown>, UserRow>(`
-        SELECT u.*, coalesce((SELECT t.enabled FROM totp_secrets t WHERE t.user_id = u.id), 0) AS totp_enabled
-        FROM users u INDEXED BY ${listIndexes[index]}
-        ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY u.created_at DESC, u.id LIMIT @limit OFFSET @offset`);
-      listStatements.set(key, statement);
+      statement = db.prepare<Record<string, unknown>, UserRow>(declared.sql);
+      listStatements.set(declared, statement);
     }
     return statement;
   };
   const roleTierCount = db.prepare<{ role: string | null; tier: string | null }, { n: number }>(
     `SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE (CAST(@role AS TEXT) IS NULL OR role = @role) AND (CAST(@tier AS TEXT) IS NULL OR tier = @tier)`,
   );
-  // Search matches counted on the prefix indexes, each side stopping at the cap, so a count
-  // costs what it finds, not the whole table; LIKE keeps the exact semantics of the list's filter.
-  const prefixMatches = (column: 'email' | 'name') =>
-    `SELECT rowid FROM (SELECT rowid FROM users INDEXED BY users_${column}_prefix
-       WHERE ${column} COLLATE NOCASE >= @lo AND ${column} COLLATE NOCASE < @hi AND ${column} LIKE @q ESCAPE '\\'
-         AND (@role IS NULL OR role = @role) AND (@tier IS NULL OR tier = @tier) LIMIT @cap) AS ${column}_matches`;
-  // Either side may hold up to the cap, their union more: the answer is capped again.
-  const searchCount = db.prepare<Record<string, unknown>, { n: number }>(
-    `SELECT min(count(*), @cap) AS n FROM (${prefixMatches('email')} UNION ${prefixMatches('name')}) AS matches`,
-  );
+  const searchCount = db.prepare<Record<string, unknown>, { n: number }>(USER_SEARCH_COUNT.sql);
   const byTier = db.prepare<[], { key: string; n: number }>(`SELECT tier AS key, sum(n) AS n FROM user_counts GROUP BY tier HAVING sum(n) > 0`);
   const byRole = db.prepare<[], { key: string; n: number }>(`SELECT role AS key, sum(n) AS n FROM user_counts GROUP BY role HAVING sum(n) > 0`);
   const signupsSince = db.prepare<[string], { day: string; n: number }>(`SELECT day, n FROM user_signups WHERE day >= ? ORDER BY day`);
   const totpAdoption = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = 'totp'`);
 
   /** The walk that reads least: the role's or tier's index when it holds few accounts, else the full list's. */
-  const chooseIndex = (filter: UserSearch): keyof typeof listIndexes => {
+  const chooseIndex = (filter: UserSearch): UserListIndex => {
     // Walking the role or tier index reads each account's row to check the search: a row read
     // costs about 20 index entries (measured on 100,000 accounts).
     const rowReads = filter.q ? 20 : 1;
-    let best: keyof typeof listIndexes = 'all';
+    let best: UserListIndex = 'all';
     let bestCost = filter.role || filter.tier || filter.q ? countAll.get()!.n : 0;
     for (const key of ['role', 'tier'] as const) {
       const value = filter[key];
@@ -215,14 +247,8 @@ export function createUserStore(db: Db, clock: Clock) {
      * with one, counted up to `COUNT_CAP`.
      */
     search(filter: UserSearch): { items: UserRecord[]; total: number } {
-      const params = {
-        q: filter.q ? `${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null,
-        role: filter.role ?? null,
-        tier: filter.tier ?? null,
-      };
-      const total = filter.q
-        ? searchCount.get({ ...params, ...prefixBounds(filter.q), cap: COUNT_CAP })!.n
-        : roleTierCount.get({ role: params.role, tier: params.tier })!.n;
+      const { list: params, count } = userSearchParams(filter);
+      const total = count ? searchCount.get(count)!.n : roleTierCount.get({ role: params.role, tier: params.tier })!.n;
       if (filter.offset >= total) return { items: [], total };
       const statement = listPage(chooseIndex(filter), { q: Boolean(filter.q), role: params.role !== null, tier: params.tier !== null });
       return { items: statement.all({ ...params, limit: filter.limit, offset: filter.offset }).map(toUser), total };

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
+import type { Statement as SqliteStatement } from 'better-sqlite3';
 import type { Db } from '../../shared/db/open.js';
-import { hostnamePrefix } from './hostname-prefix.js';
+import { prefixSearch } from '../../shared/db/prefix-search.js';
+import { defineStatement, type PerEngineSql, type Statement } from '../../shared/db/storage.js';
 import type { AgentSort, SortOrder } from '../schemas.js';
 
 export interface AgentRow {
@@ -82,6 +83,124 @@ export interface StatusCounts {
   offline: number;
 }
 
+const both = (sql: string): PerEngineSql => ({ sqlite: sql, postgres: sql });
+
+// List filters as fixed fragments, each in both dialects; one statement per combination
+// present, order and direction, so each is a plain indexed walk in list order (org: its own
+// index) that stops after OFFSET + LIMIT matches. A hostname search is a range of the
+// hostname index: in hostname order the walk itself, otherwise (checked on each row) the
+// count's range. PostgreSQL folds with ascii_lower (its indexes hold it): NOCASE and SQLite's
+// LIKE ignore ASCII case only, lower() and PostgreSQL's LIKE do otherwise. No upper bound
+// (null) is a BLOB on SQLite, above all text there, so the index range keeps both ends.
+const CLAUSES = {
+  orgId: both('a.org_id = @orgId'),
+  heartbeatFrom: both('a.last_heartbeat_ms >= @heartbeatFrom'),
+  heartbeatTo: both('a.last_heartbeat_ms < @heartbeatTo'),
+  tags: {
+    sqlite: `(SELECT COUNT(*) FROM agent_tags t WHERE t.agent_id = a.id AND t.tag IN (SELECT value FROM json_each(@tags))) = @tagCount`,
+    postgres: `(SELECT COUNT(*) FROM agent_tags t WHERE t.agent_id = a.id AND t.tag IN (SELECT json_array_elements_text(CAST(@tags AS json)))) = @tagCount`,
+  },
+  q: {
+    sqlite: `a.hostname COLLATE NOCASE >= @qLo AND a.hostname COLLATE NOCASE < coalesce(@qHi, x'ff') AND a.hostname LIKE @qLike ESCAPE '\\'`,
+    postgres: `ascii_lower(a.hostname) >= @qLo AND (CAST(@qHi AS text) IS NULL OR ascii_lower(a.hostname) < @qHi) AND ascii_lower(a.hostname) LIKE ascii_lower(@qLike) ESCAPE '\\'`,
+  },
+} satisfies Record<string, PerEngineSql>;
+export type AgentListClause = keyof typeof CLAUSES;
+
+/**
+ * Each order's index and ORDER BY (ties by a unique key, so pages neither repeat nor skip).
+ * Last heartbeat has no per-org index (each index holding that time is rewritten by every
+ * heartbeat): with an org it walks the fleet's, checking the org on the row.
+ */
+const ORDERS: Record<AgentSort, { index: string; orgIndex: string; by: (dir: string) => PerEngineSql }> = {
+  registeredAt: { index: 'agents_registered', orgIndex: 'agents_org_registered', by: (dir) => both(`a.registered_at ${dir}, a.id ${dir}`) },
+  hostname: {
+    index: 'agents_hostname',
+    orgIndex: 'agents_org_hostname',
+    by: (dir) => ({ sqlite: `a.hostname COLLATE NOCASE ${dir}, a.id ${dir}`, postgres: `ascii_lower(a.hostname) ${dir}, a.id ${dir}` }),
+  },
+  lastHeartbeat: { index: 'agents_last_heartbeat', orgIndex: 'agents_last_heartbeat', by: (dir) => both(`a.last_heartbeat_ms ${dir}, a.rowid ${dir}`) },
+};
+
+/** SQLite's `a.*`: every column but PostgreSQL's rowid identity column, so both engines answer the same rows. */
+const AGENT_COLUMNS = [
+  'id', 'org_id', 'hostname', 'os', 'version', 'ip', 'tags', 'token_hash', 'status', 'status_changed_at',
+  'last_heartbeat_ms', 'cpu', 'memory', 'uptime', 'policy_version', 'registered_at',
+].map((column) => `a.${column}`).join(', ');
+
+export interface AgentListStatements {
+  page: Statement<Record<string, unknown>, AgentRow>;
+  /** Null when the total is a kept count (only the org, or nothing, given). */
+  count: Statement<Record<string, unknown>, { n: number }> | null;
+}
+
+const definePerEngine = <Row>(sql: PerEngineSql) =>
+  defineStatement<Record<string, unknown>, Row>(sql.sqlite === sql.postgres ? sql.sqlite : sql);
+
+const composedLists = new Map<string, AgentListStatements>();
+
+/** The list statements for the filters present, an order and a direction: composed once, the same objects after. */
+export function agentListStatements(present: readonly AgentListClause[], sort: AgentSort, order: SortOrder): AgentListStatements {
+  const cacheKey = `${present.join(',')}|${sort}|${order}`;
+  let statements = composedLists.get(cacheKey);
+  if (!statements) {
+    const byOrg = present.includes('orgId');
+    const index = byOrg ? ORDERS[sort].orgIndex : ORDERS[sort].index;
+    const by = ORDERS[sort].by(order.toUpperCase());
+    const inDialect = (engine: keyof PerEngineSql) => {
+      const conditions = present.map((key) => CLAUSES[key][engine]).join(' AND ');
+      const where = present.length > 0 ? `WHERE ${conditions}` : '';
+      // PostgreSQL's planner chooses by its own statistics: SQLite's index pins stay on SQLite.
+      const indexedBy = (name: string) => (engine === 'sqlite' ? ` INDEXED BY ${name}` : '');
+      // Totals: the kept per-org and fleet counts when only the org (or nothing) is given;
+      // otherwise counted, driven by the hostname range when searching, else the first tag's index.
+      let count: string | null = null;
+      if (present.includes('q')) {
+        count = `SELECT COUNT(*) AS n FROM agents a${indexedBy(byOrg ? 'agents_org_hostname' : 'agents_hostname')} ${where}`;
+      } else if (present.includes('tags')) {
+        count = `SELECT COUNT(*) AS n FROM agent_tags f JOIN agents a ON a.id = f.agent_id WHERE f.tag = @firstTag AND ${conditions}`;
+      } else if (!present.every((key) => key === 'orgId')) {
+        count = `SELECT COUNT(*) AS n FROM agents a ${where}`;
+      }
+      const columns = engine === 'sqlite' ? 'a.*' : AGENT_COLUMNS;
+      const page = `SELECT ${columns} FROM agents a${indexedBy(index)} ${where} ORDER BY ${by[engine]} LIMIT @limit OFFSET @offset`;
+      return { page, count };
+    };
+    const sqlite = inDialect('sqlite');
+    const postgres = inDialect('postgres');
+    statements = {
+      page: definePerEngine<AgentRow>({ sqlite: sqlite.page, postgres: postgres.page }),
+      count: sqlite.count === null ? null : definePerEngine<{ n: number }>({ sqlite: sqlite.count, postgres: postgres.count! }),
+    };
+    composedLists.set(cacheKey, statements);
+  }
+  return statements;
+}
+
+/**
+ * A list request as statements and parameters, the same parameters on both engines (the page
+ * takes `limit` and `offset` besides).
+ */
+export function agentListQuery(filter: AgentFilter, order: AgentOrder): { params: Record<string, unknown>; statements: AgentListStatements } {
+  const tags = [...new Set(filter.tags)];
+  const bounds = filter.q ? prefixSearch(filter.q) : null;
+  const params: Record<string, unknown> = {
+    orgId: filter.orgId,
+    heartbeatFrom: filter.heartbeatFrom,
+    heartbeatTo: filter.heartbeatTo,
+    tags: JSON.stringify(tags),
+    tagCount: tags.length,
+    firstTag: tags[0] ?? null,
+    qLo: bounds?.lo ?? null,
+    qHi: bounds?.hi ?? null,
+    qLike: bounds?.like ?? null,
+  };
+  const present = (Object.keys(CLAUSES) as AgentListClause[]).filter((key) =>
+    key === 'tags' ? tags.length > 0 : key === 'q' ? bounds !== null : params[key] !== null,
+  );
+  return { params, statements: agentListStatements(present, order.sort, order.order) };
+}
+
 /**
  * Agent ids by token hash, remembered so an agent's every request does not read the table to
  * learn who it is. Exact, not a time-limited cache: TEMP triggers on this connection (never
@@ -135,56 +254,17 @@ export function createAgentStore(db: Db) {
     WHERE id = @id`);
   const remove = db.prepare<[string]>('DELETE FROM agents WHERE id = ?');
 
-  // List filters as fixed fragments; one statement per combination present, order and
-  // direction, so each is a plain indexed walk in list order (org: its own index) that stops
-  // after OFFSET + LIMIT matches. A hostname search is a range of the hostname index: in
-  // hostname order the walk itself, otherwise (checked on each row) the count's range.
-  const clauses = {
-    orgId: 'a.org_id = @orgId',
-    heartbeatFrom: 'a.last_heartbeat_ms >= @heartbeatFrom',
-    heartbeatTo: 'a.last_heartbeat_ms < @heartbeatTo',
-    tags: `(SELECT COUNT(*) FROM agent_tags t WHERE t.agent_id = a.id AND t.tag IN (SELECT value FROM json_each(@tags))) = @tagCount`,
-    q: `a.hostname COLLATE NOCASE >= @qLo AND a.hostname COLLATE NOCASE < @qHi AND a.hostname LIKE @qLike ESCAPE '\\'`,
-  };
-  type Clause = keyof typeof clauses;
-  /**
-   * Each order's index and ORDER BY (ties by a unique key, so pages neither repeat nor skip).
-   * Last heartbeat has no per-org index (each index holding that time is rewritten by every
-   * heartbeat): with an org it walks the fleet's, checking the org on the row.
-   */
-  const ORDERS: Record<AgentSort, { index: string; orgIndex: string; by: (dir: string) => string }> = {
-    registeredAt: { index: 'agents_registered', orgIndex: 'agents_org_registered', by: (dir) => `a.registered_at ${dir}, a.id ${dir}` },
-    hostname: { index: 'agents_hostname', orgIndex: 'agents_org_hostname', by: (dir) => `a.hostname COLLATE NOCASE ${dir}, a.id ${dir}` },
-    lastHeartbeat: { index: 'agents_last_heartbeat', orgIndex: 'agents_last_heartbeat', by: (dir) => `a.last_heartbeat_ms ${dir}, a.rowid ${dir}` },
-  };
-  type CountStatement = Statement<Record<string, unknown>, { n: number }>;
-  const listStatements = new Map<string, { page: Statement<Record<string, unknown>, AgentRow>; count: CountStatement | null }>();
-  const listStatementsFor = (present: Clause[], sort: AgentSort, order: SortOrder) => {
-    const cacheKey = `${present.join(',')}|${sort}|${order}`;
-    let statements = listStatements.get(cacheKey);
-    if (!statements) {
-      const conditions = present.map((key) => clauses[key]).join(' AND ');
-      const where = present.length > 0 ? `WHERE ${conditions}` : '';
-      const byOrg = present.includes('orgId');
-      const index = byOrg ? ORDERS[sort].orgIndex : ORDERS[sort].index;
-      // Totals: the kept per-org and fleet counts when only the org (or nothing) is given;
-      // otherwise counted, driven by the hostname range when searching, else the first tag's index.
-      const onlyOrg = present.every((key) => key === 'orgId');
-      let count: CountStatement | null = null;
-      if (present.includes('q')) {
-        count = db.prepare(`SELECT COUNT(*) AS n FROM agents a INDEXED BY ${byOrg ? 'agents_org_hostname' : 'agents_hostname'} ${where}`);
-      } else if (present.includes('tags')) {
-        count = db.prepare(`SELECT COUNT(*) AS n FROM agent_tags f JOIN agents a ON a.id = f.agent_id WHERE f.tag = @firstTag AND ${conditions}`);
-      } else if (!onlyOrg) {
-        count = db.prepare(`SELECT COUNT(*) AS n FROM agents a ${where}`);
-      }
-      statements = {
-        page: db.prepare(`SELECT a.* FROM agents a INDEXED BY ${index} ${where} ORDER BY ${ORDERS[sort].by(order.toUpperCase())} LIMIT @limit OFFSET @offset`),
-        count,
+  const listStatements = new Map<AgentListStatements, { page: SqliteStatement<Record<string, unknown>, AgentRow>; count: SqliteStatement<Record<string, unknown>, { n: number }> | null }>();
+  const prepareList = (statements: AgentListStatements) => {
+    let prepared = listStatements.get(statements);
+    if (!prepared) {
+      prepared = {
+        page: db.prepare<Record<string, unknown>, AgentRow>(statements.page.sql),
+        count: statements.count ? db.prepare<Record<string, unknown>, { n: number }>(statements.count.sql) : null,
       };
-      listStatements.set(cacheKey, statements);
+      listStatements.set(statements, prepared);
     }
-    return statements;
+    return prepared;
   };
   const fleetCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM fleet_counts WHERE kind = 'os'`);
   const orgCount = db.prepare<[string], { n: number }>(`SELECT n FROM fleet_counts WHERE kind = 'org' AND key = ?`);
@@ -240,23 +320,8 @@ export function createAgentStore(db: Db) {
      * are counted; a search counts its hostname range).
      */
     list(filter: AgentFilter, limit: number, offset: number, order: AgentOrder = { sort: 'registeredAt', order: 'desc' }): { rows: AgentRow[]; total: number } {
-      const tags = [...new Set(filter.tags)];
-      const bounds = filter.q ? hostnamePrefix(filter.q) : null;
-      const params: Record<string, unknown> = {
-        orgId: filter.orgId,
-        heartbeatFrom: filter.heartbeatFrom,
-        heartbeatTo: filter.heartbeatTo,
-        tags: JSON.stringify(tags),
-        tagCount: tags.length,
-        firstTag: tags[0] ?? null,
-        qLo: bounds?.lo ?? null,
-        qHi: bounds?.hi ?? null,
-        qLike: bounds?.like ?? null,
-      };
-      const present = (Object.keys(clauses) as Clause[]).filter((key) =>
-        key === 'tags' ? tags.length > 0 : key === 'q' ? bounds !== null : params[key] !== null,
-      );
-      const statements = listStatementsFor(present, order.sort, order.order);
+      const { params, statements: declared } = agentListQuery(filter, order);
+      const statements = prepareList(declared);
       const total = statements.count
         ? statements.count.get(params)!.n
         : filter.orgId !== null

@@ -91,7 +91,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   function preparedFor(statement: Statement<Params, unknown>): Prepared {
     let entry = prepared.get(statement);
     if (entry === undefined) {
-      const numbered = toNumberedParameters(withoutPlannerHints(statement.sql));
+      const numbered = toNumberedParameters(statement.postgresSql ?? withoutPlannerHints(statement.sql));
       // Named by content: the same text always gets the same name, on every connection and replica.
       const name = `pg_${createHash('sha256').update(numbered.text).digest('hex').slice(0, 24)}`;
       entry = { ...numbered, name };

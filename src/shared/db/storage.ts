@@ -17,12 +17,36 @@ declare const shape: unique symbol;
  */
 export interface Statement<P extends Params, Row> {
   readonly sql: string;
+  /**
+   * PostgreSQL's own text, for the few statements whose meaning needs another dialect there
+   * (case-folding search, JSON arrays, scalar min/max): same parameters, same rows. Without
+   * it the adapter runs `sql`, parameters numbered and SQLite's planner hints dropped.
+   */
+  readonly postgresSql?: string;
   /** Carries the parameter and row types; never present at run time. */
   readonly [shape]?: (params: P) => Row;
 }
 
-export function defineStatement<P extends Params = void, Row = unknown>(sql: string): Statement<P, Row> {
-  return Object.freeze({ sql });
+/** A statement written once per engine: the rows must be the same on both. */
+export interface PerEngineSql {
+  sqlite: string;
+  postgres: string;
+}
+
+const postgresTextBySqlite = new Map<string, string>();
+
+export function defineStatement<P extends Params = void, Row = unknown>(sql: string | PerEngineSql): Statement<P, Row> {
+  if (typeof sql === 'string') return Object.freeze({ sql });
+  postgresTextBySqlite.set(sql.sqlite, sql.postgres);
+  return Object.freeze({ sql: sql.sqlite, postgresSql: sql.postgres });
+}
+
+/**
+ * The PostgreSQL text declared for a statement whose SQLite text is `sqliteSql`, if it has
+ * one: how the dialect inventory checks, by the SQL a store prepared, what will run there.
+ */
+export function declaredPostgresText(sqliteSql: string): string | undefined {
+  return postgresTextBySqlite.get(sqliteSql);
 }
 
 /** The parameters argument: absent for a statement that takes none. */

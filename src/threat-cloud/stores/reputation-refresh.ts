@@ -1,6 +1,7 @@
 import type { Db } from '../../shared/db/open.js';
+import { defineStatement } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
-import { DEFAULT_THRESHOLD, REPUTATION_SQL } from '../reputation.js';
+import { DEFAULT_THRESHOLD, REPUTATION_SQL, REPUTATION_SQL_POSTGRES } from '../reputation.js';
 
 /** A rowid range of one refresh step and the instant it refreshes to. */
 export interface RefreshRange {
@@ -13,7 +14,60 @@ export interface RefreshRange {
 }
 
 /** REPUTATION_SQL reads the present as a Julian day. */
-const julianDay = (epochMs: number) => epochMs / DAY_MS + 2440587.5;
+export const julianDay = (epochMs: number) => epochMs / DAY_MS + 2440587.5;
+
+/**
+ * What every scoring statement takes: a rowid range and the present as a Julian day (`:now`).
+ * A type alias, as the port's parameters must be assignable to a record, which an interface is not.
+ */
+export type ScoreParams = {
+  lo: number;
+  hi: number;
+  now: number;
+};
+
+/*
+ * The statements that score rows, one text per engine: PostgreSQL has no scalar min/max nor
+ * julianday and rounds differently (REPUTATION_SQL_POSTGRES), and SQLite's unary `+` hints
+ * (which keep it on the rowid range instead of a status index that would scan the whole
+ * table for every step) mean nothing to PostgreSQL's planner.
+ */
+
+/** Active IoCs whose decayed score crosses the default threshold: new score and change-sequence positions from `base` on. */
+export const CROSS_THRESHOLD = defineStatement<ScoreParams & { nowIso: string; base: number }>({
+  sqlite: `UPDATE iocs SET reputation = r.score, updated_at = @nowIso, change_seq = @base + r.rn
+     FROM (SELECT rid, score, row_number() OVER (ORDER BY rid) AS rn FROM (
+             SELECT rowid AS rid, reputation AS old, ${REPUTATION_SQL} AS score FROM iocs
+             WHERE rowid BETWEEN @lo AND @hi AND +status = 'active') AS scored
+           WHERE (old <= ${DEFAULT_THRESHOLD}) <> (score <= ${DEFAULT_THRESHOLD})) AS r
+     WHERE iocs.rowid BETWEEN @lo AND @hi AND iocs.rowid = r.rid`,
+  postgres: `UPDATE iocs SET reputation = r.score, updated_at = @nowIso, change_seq = @base + r.rn
+     FROM (SELECT rid, score, row_number() OVER (ORDER BY rid) AS rn FROM (
+             SELECT rowid AS rid, reputation AS old, ${REPUTATION_SQL_POSTGRES} AS score FROM iocs
+             WHERE rowid BETWEEN @lo AND @hi AND status = 'active') AS scored
+           WHERE (old <= ${DEFAULT_THRESHOLD}) <> (score <= ${DEFAULT_THRESHOLD})) AS r
+     WHERE iocs.rowid BETWEEN @lo AND @hi AND iocs.rowid = r.rid`,
+});
+
+/** Every other changed score, in place. */
+export const RESCORE = defineStatement<ScoreParams>({
+  sqlite: `UPDATE iocs SET reputation = ${REPUTATION_SQL}
+     WHERE rowid BETWEEN @lo AND @hi AND +status IN ('active', 'revoked', 'expired') AND reputation <> ${REPUTATION_SQL}`,
+  postgres: `UPDATE iocs SET reputation = ${REPUTATION_SQL_POSTGRES}
+     WHERE rowid BETWEEN @lo AND @hi AND status IN ('active', 'revoked', 'expired') AND reputation <> ${REPUTATION_SQL_POSTGRES}`,
+});
+
+/** The first row past `changes` rows that a step would change: where that step must stop. */
+export const STEP_STOP = defineStatement<ScoreParams & { cutoff: string; changes: number }, { rid: number }>({
+  sqlite: `SELECT rowid AS rid FROM iocs
+     WHERE rowid BETWEEN @lo AND @hi AND ((+status = 'active' AND +last_seen < @cutoff)
+       OR (+status IN ('active', 'revoked', 'expired') AND reputation <> ${REPUTATION_SQL}))
+     ORDER BY rowid LIMIT 1 OFFSET @changes`,
+  postgres: `SELECT rowid AS rid FROM iocs
+     WHERE rowid BETWEEN @lo AND @hi AND ((status = 'active' AND last_seen < @cutoff)
+       OR (status IN ('active', 'revoked', 'expired') AND reputation <> ${REPUTATION_SQL_POSTGRES}))
+     ORDER BY rowid LIMIT 1 OFFSET @changes`,
+});
 
 /**
  * The decay refresh's SQL, all of it over rowid ranges (the unary `+` keeps SQLite on the
@@ -32,25 +86,9 @@ export function createReputationRefreshStore(db: Db) {
            WHERE rowid BETWEEN @lo AND @hi AND +status = 'active' AND +last_seen < @cutoff) AS r
      WHERE iocs.rowid BETWEEN @lo AND @hi AND iocs.rowid = r.rid`,
   );
-  const cross = db.prepare(
-    `UPDATE iocs SET reputation = r.score, updated_at = @nowIso, change_seq = @base + r.rn
-     FROM (SELECT rid, score, row_number() OVER (ORDER BY rid) AS rn FROM (
-             SELECT rowid AS rid, reputation AS old, ${REPUTATION_SQL} AS score FROM iocs
-             WHERE rowid BETWEEN @lo AND @hi AND +status = 'active') AS scored
-           WHERE (old <= ${DEFAULT_THRESHOLD}) <> (score <= ${DEFAULT_THRESHOLD})) AS r
-     WHERE iocs.rowid BETWEEN @lo AND @hi AND iocs.rowid = r.rid`,
-  );
-  const rescore = db.prepare(
-    `UPDATE iocs SET reputation = ${REPUTATION_SQL}
-     WHERE rowid BETWEEN @lo AND @hi AND +status IN ('active', 'revoked', 'expired') AND reputation <> ${REPUTATION_SQL}`,
-  );
-  // The first row past `changes` rows that a step would change: where that step must stop.
-  const stopAt = db.prepare<Record<string, unknown>, { rid: number }>(
-    `SELECT rowid AS rid FROM iocs
-     WHERE rowid BETWEEN @lo AND @hi AND ((+status = 'active' AND +last_seen < @cutoff)
-       OR (+status IN ('active', 'revoked', 'expired') AND reputation <> ${REPUTATION_SQL}))
-     ORDER BY rowid LIMIT 1 OFFSET @changes`,
-  );
+  const cross = db.prepare(CROSS_THRESHOLD.sql);
+  const rescore = db.prepare(RESCORE.sql);
+  const stopAt = db.prepare<Record<string, unknown>, { rid: number }>(STEP_STOP.sql);
 
   const params = (range: RefreshRange) => ({ lo: range.lo, hi: range.hi, now: julianDay(range.nowMs), nowIso: range.nowIso, cutoff: range.cutoff });
   /** Runs a write that gives each row it changes the next change-sequence position, then moves the sequence past them. */

@@ -1,6 +1,7 @@
 import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
 import type { Db } from '../../../shared/db/open.js';
+import { defineStatement } from '../../../shared/db/storage.js';
 import {
   DORMANT_AFTER_MS,
   RESOLVED_AFTER_MS,
@@ -19,6 +20,21 @@ import type { MitreCatalog } from '../mitre.js';
 const TOP_MEMBERS = 10;
 const TIMELINE_EVENTS = 100;
 const TOP_TECHNIQUES = 10;
+
+/**
+ * The countries a campaign's members name as `metadata.targetCountry` (a string, or strings in
+ * an array or object), upper-cased. SQLite's upper() folds ASCII letters only, so PostgreSQL
+ * folds with the baseline's ascii_upper() rather than its locale-dependent upper(); json_strings_at() is the
+ * baseline's counterpart of the json_each read, skipping text that is not JSON as json_valid does.
+ */
+export const TARGET_COUNTRIES = defineStatement<[campaignId: string], { country: string }>({
+  sqlite: `SELECT DISTINCT upper(j.value) AS country FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id,
+       json_each(CASE WHEN json_valid(i.metadata) THEN i.metadata ELSE '{}' END, '$.targetCountry') j
+     WHERE c.campaign_id = ? AND j.type = 'text' ORDER BY 1`,
+  postgres: `SELECT DISTINCT ascii_upper(j.value) AS country
+     FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id, json_strings_at(i.metadata, 'targetCountry') AS j (value)
+     WHERE c.campaign_id = ? ORDER BY 1`,
+});
 
 export interface CampaignDetail extends Campaign {
   description: string;
@@ -84,11 +100,7 @@ export function createCampaignQueries(db: Db, clock: Clock, mitre: MitreCatalog)
     `SELECT i.country FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id
      WHERE c.campaign_id = ? AND i.country IS NOT NULL GROUP BY i.country ORDER BY count(*) DESC, i.country`,
   ).pluck();
-  const targetCountries = db.prepare<[string], string>(
-    `SELECT DISTINCT upper(j.value) FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id,
-       json_each(CASE WHEN json_valid(i.metadata) THEN i.metadata ELSE '{}' END, '$.targetCountry') j
-     WHERE c.campaign_id = ? AND j.type = 'text' ORDER BY 1`,
-  ).pluck();
+  const targetCountries = db.prepare<[string], string>(TARGET_COUNTRIES.sql).pluck();
   const categories = db.prepare<[string], string>(
     `SELECT i.category FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id
      WHERE c.campaign_id = ? AND i.category IS NOT NULL GROUP BY i.category ORDER BY count(*) DESC, i.category`,
