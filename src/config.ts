@@ -21,6 +21,14 @@ export const ConfigSchema = Type.Object({
   corsAllowedOrigins: Type.Array(Type.String({ minLength: 1 })),
   rateLimitScale: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }),
   sqliteSynchronous: Type.Union([Type.Literal('NORMAL'), Type.Literal('FULL')]),
+  database: Type.Object({
+    url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+    poolSize: Type.Integer({ minimum: 1, maximum: 1000 }),
+    // 0 = no limit; otherwise up to a day.
+    statementTimeoutMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
+    tls: Type.Union([Type.Literal('disable'), Type.Literal('require'), Type.Literal('verify-full')]),
+    tlsCa: OptionalText,
+  }),
   metrics: Type.Object({ enabled: Type.Boolean(), token: OptionalText }),
   auth: Type.Object({
     port: Port,
@@ -75,13 +83,15 @@ export type ResolvedConfig = Config & {
   threatCloud: Config['threatCloud'] & { adminToken: string };
 };
 
-type EnvKind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'json' | 'trustProxy' | 'upper';
+type EnvKind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'json' | 'trustProxy' | 'upper' | 'lower';
 interface Setting {
   env: string;
   path: string;
   kind: EnvKind;
   /** How the allowed values are described in the start-up error. */
   allowed: string;
+  /** A URL that may carry a password: errors show it with the password masked. */
+  credentials?: true;
 }
 
 /** Every environment variable of the contract, where it lands in the config and what it accepts. */
@@ -94,6 +104,11 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'CORS_ALLOWED_ORIGINS', path: 'corsAllowedOrigins', kind: 'list', allowed: 'a comma-separated list of origins, or *' },
   { env: 'RATE_LIMIT_SCALE', path: 'rateLimitScale', kind: 'number', allowed: 'a number greater than 0' },
   { env: 'SQLITE_SYNCHRONOUS', path: 'sqliteSynchronous', kind: 'upper', allowed: 'NORMAL or FULL' },
+  { env: 'DATABASE_URL', path: 'database.url', kind: 'string', allowed: 'a postgres:// or postgresql:// URL', credentials: true },
+  { env: 'DATABASE_POOL_SIZE', path: 'database.poolSize', kind: 'int', allowed: 'an integer 1-1000' },
+  { env: 'DATABASE_STATEMENT_TIMEOUT_MS', path: 'database.statementTimeoutMs', kind: 'int', allowed: '0 (no limit) or an integer up to 86400000' },
+  { env: 'DATABASE_TLS', path: 'database.tls', kind: 'lower', allowed: 'disable, require or verify-full' },
+  { env: 'DATABASE_TLS_CA', path: 'database.tlsCa', kind: 'string', allowed: 'a file path' },
   { env: 'METRICS_ENABLED', path: 'metrics.enabled', kind: 'bool', allowed: 'true or false' },
   { env: 'METRICS_TOKEN', path: 'metrics.token', kind: 'string', allowed: 'a non-empty token' },
   { env: 'AUTH_PORT', path: 'auth.port', kind: 'int', allowed: 'an integer 1-65535' },
@@ -104,7 +119,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'TOTP_ENCRYPTION_KEY', path: 'auth.totpEncryptionKey', kind: 'string', allowed: '64 hexadecimal characters (32 bytes)' },
   { env: 'AUTH_SCRYPT_LOG_N', path: 'auth.scryptLogN', kind: 'int', allowed: 'an integer 14-20' },
   { env: 'PUBLIC_AUTH_URL', path: 'auth.publicUrl', kind: 'string', allowed: 'an http(s) URL' },
-  { env: 'SMTP_URL', path: 'auth.smtpUrl', kind: 'string', allowed: 'an smtp:// or smtps:// URL' },
+  { env: 'SMTP_URL', path: 'auth.smtpUrl', kind: 'string', allowed: 'an smtp:// or smtps:// URL', credentials: true },
   { env: 'MAIL_FROM', path: 'auth.mailFrom', kind: 'string', allowed: 'an e-mail address' },
   { env: 'AUTH_IP_REPUTATION_CHECK', path: 'auth.ipReputationCheck', kind: 'bool', allowed: 'true or false' },
   { env: 'AUTH_SESSION_IDLE_TIMEOUT_MS', path: 'auth.sessionIdleTimeoutMs', kind: 'int', allowed: '0 (off) or an integer 300000-86400000 (5 minutes to 24 hours)' },
@@ -165,7 +180,57 @@ export function loadConfig({ env = process.env, defaultsFile = DEFAULTS_FILE }: 
       throw new ConfigError(`${service}_TLS_CERT and ${service}_TLS_KEY must be set together`);
     }
   }
+  if (config.database.url !== undefined) checkDatabaseUrl(config.database.url, 'DATABASE_URL');
+  if (config.database.tlsCa !== undefined && config.database.tls !== 'verify-full') {
+    throw new ConfigError(`DATABASE_TLS_CA is only used with DATABASE_TLS=verify-full, got DATABASE_TLS=${config.database.tls}`);
+  }
   return config;
+}
+
+/**
+ * TLS is chosen by DATABASE_TLS alone: node-postgres would let `sslmode` and friends in the URL
+ * override it (and read `sslmode=require` as verify-full), so two settings could disagree.
+ */
+const TLS_URL_PARAMETERS = ['ssl', 'sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'sslpassword', 'sslcrl', 'sslnegotiation'];
+
+/** Refuses a PostgreSQL URL that names no database or host, or sets TLS itself; `label` names where it came from. */
+export function checkDatabaseUrl(url: string, label: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`${label} must be a postgres:// or postgresql:// URL, got ${maskedUrl(url)}`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ConfigError(`${label} must be a postgres:// or postgresql:// URL, got ${maskedUrl(url)}`);
+  }
+  let database: string;
+  try {
+    database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  } catch {
+    throw new ConfigError(`${label} must be a postgres:// or postgresql:// URL, got ${maskedUrl(url)}`);
+  }
+  if (database === '' || database.includes('/')) {
+    throw new ConfigError(`${label} must name one database (postgres://user:password@host:5432/panguard), got ${maskedUrl(url)}`);
+  }
+  if (parsed.hostname === '' && !parsed.searchParams.has('host')) {
+    throw new ConfigError(`${label} must name a host (or ?host=/path/of/socket/folder), got ${maskedUrl(url)}`);
+  }
+  const tlsParameters = TLS_URL_PARAMETERS.filter((name) => parsed.searchParams.has(name));
+  if (tlsParameters.length > 0) {
+    throw new ConfigError(`${label} must not carry ${tlsParameters.join(', ')}: TLS to PostgreSQL is set by DATABASE_TLS (and DATABASE_TLS_CA)`);
+  }
+}
+
+/** The URL as an error or a terminal may show it: any password replaced, or nothing when it does not parse. */
+export function maskedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return JSON.stringify(parsed.href);
+  } catch {
+    return '(value hidden)';
+  }
 }
 
 function parseEnv(setting: Setting, raw: string): unknown {
@@ -179,6 +244,8 @@ function parseEnv(setting: Setting, raw: string): unknown {
       return text === 'true' ? true : text === 'false' ? false : raw;
     case 'upper':
       return text.toUpperCase();
+    case 'lower':
+      return text.toLowerCase();
     case 'list':
       return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
     case 'trustProxy':
@@ -202,7 +269,7 @@ function describeError(errorPath: string, merged: Record<string, unknown>): stri
   if (!setting) return `configuration key ${dotted || '(root)'} is invalid`;
   const secret = /SECRET|TOKEN|KEY$|KEYS$/.test(setting.env) && !setting.env.endsWith('_TLS_KEY');
   const got = getPath(merged, setting.path);
-  const shown = secret ? '(value hidden)' : JSON.stringify(got);
+  const shown = secret ? '(value hidden)' : setting.credentials && typeof got === 'string' ? maskedUrl(got) : JSON.stringify(got);
   return `${setting.env} must be ${setting.allowed}, got ${shown}`;
 }
 

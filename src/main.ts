@@ -28,6 +28,15 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
+  if (config.database.url !== undefined) {
+    // Said before anything is created, so an operator who expected PostgreSQL is not left
+    // with a fresh, empty SQLite deployment running instead.
+    fail(
+      'DATABASE_URL is set, but this version runs the services on the SQLite file only; with DATABASE_URL, ' +
+        '"panguard migrate" and "panguard migrate-data" prepare and fill PostgreSQL (README: "PostgreSQL: where it stands"). ' +
+        'Unset DATABASE_URL to start on SQLite.',
+    );
+  }
   const logger = createRootLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { secrets, generated, file: secretsFile } = ensureSecrets(config.dataDir, {

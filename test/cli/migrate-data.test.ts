@@ -22,12 +22,12 @@ const VERSION = POSTGRES_MIGRATIONS.at(-1)!.version;
 const PASSWORD = 'Moving-Up-Passphrase-Seven-7';
 
 /** The CLI in process, with its temp folder (where the snapshot goes) under the test's control. */
-function cli(t: Teardown) {
+function cli(t: Teardown, env: Record<string, string> = {}) {
   const tmp = tempDir(t, 'panguard-migrate-tmp-');
   const out: string[] = [];
   const err: string[] = [];
   const run = (...argv: string[]) =>
-    runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env: { LOG_LEVEL: 'silent', TMPDIR: tmp }, readStdin: async () => '' });
+    runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env: { LOG_LEVEL: 'silent', TMPDIR: tmp, DATABASE_TLS: 'disable', ...env }, readStdin: async () => '' });
   return { run, out, err, tmp };
 }
 
@@ -236,6 +236,22 @@ t.test('a copy that fails part-way leaves the target as the baseline left it', a
   t.equal(await run('migrate-data', '--from', SOURCE, '--to', url), 0, `a retry with a good file succeeds: ${err.join('\n')}`);
 });
 
+t.test('without --to the target is DATABASE_URL, reached with the TLS DATABASE_TLS asks for', async (t) => {
+  const url = await cluster.freshDatabase();
+  const publicTables = async () =>
+    (await (await connectPostgres(t, url)).query(`SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'`)).rows[0].n;
+
+  // The test server speaks no TLS: the secure default must refuse rather than fall back.
+  const strict = cli(t, { DATABASE_URL: url, DATABASE_TLS: 'verify-full' });
+  t.equal(await strict.run('migrate-data', '--from', SOURCE), 1);
+  t.match(strict.err.at(-1), /cannot connect to postgres:\/\/postgres@127\.0\.0\.1:\d+\/test_\d+: .*does not support SSL.*set DATABASE_TLS=disable only if/);
+  t.equal(await publicTables(), 0, 'nothing was created');
+
+  const local = cli(t, { DATABASE_URL: url });
+  t.equal(await local.run('migrate-data', '--from', SOURCE), 0, local.err.join('\n'));
+  t.match(local.out.join('\n'), /copied \d+ rows/);
+});
+
 t.test('refuses a target that is not empty or orders text linguistically', async (t) => {
   const foreign = await cluster.freshDatabase();
   const client = await connectPostgres(t, foreign);
@@ -282,8 +298,10 @@ t.test('bad arguments exit 2 with one line; help lists the command', async (t) =
     [[], /--from <sqlite file> is required/],
     [['--from', SOURCE], /--to <postgres:\/\/…> is required/],
     [['--to', url], /--from <sqlite file> is required/],
-    [['--from', SOURCE, '--to', 'mysql://root@localhost/db'], /--to must be a postgres:\/\/ or postgresql:\/\/ URL, not mysql:/],
-    [['--from', SOURCE, '--to', 'not a url'], /--to must be a PostgreSQL connection URL/],
+    [['--from', SOURCE, '--to', 'mysql://root:hunter2@localhost/db'], /--to must be a postgres:\/\/ or postgresql:\/\/ URL, got "mysql:\/\/root:\*\*\*@localhost\/db"/],
+    [['--from', SOURCE, '--to', 'not a url'], /--to must be a postgres:\/\/ or postgresql:\/\/ URL, got \(value hidden\)/],
+    [['--from', SOURCE, '--to', `${url}?sslmode=require`], /--to must not carry sslmode: TLS to PostgreSQL is set by DATABASE_TLS/],
+    [['--from', SOURCE, '--to', 'postgres://postgres@127.0.0.1:5432/'], /--to must name one database/],
     [['--from', SOURCE, '--to', url, 'extra'], /Unexpected argument 'extra'/],
     [['--from', SOURCE, '--to', url, '--force'], /Unknown option '--force'/],
     [['--from', path.join(tempDir(t), 'missing.db'), '--to', url], /--from: no SQLite file at .*missing\.db/],
@@ -297,7 +315,7 @@ t.test('bad arguments exit 2 with one line; help lists the command', async (t) =
   t.equal(await run('--help'), 0);
   t.match(out.join('\n'), /\n {2}migrate-data +copy a SQLite deployment/);
   t.equal(await run('migrate-data', '--help'), 0);
-  t.match(out.at(-1), 'usage: panguard migrate-data --from <sqlite file> --to <postgres://');
+  t.match(out.at(-1), 'usage: panguard migrate-data --from <sqlite file> [--to <postgres://');
 
   t.equal(await run('migrate-data', '--from', SOURCE, '--to', 'postgres://postgres:secret-word@127.0.0.1:1/none'), 1, 'no server there');
   t.match(err.at(-1), /cannot connect to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none/);

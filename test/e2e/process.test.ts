@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { request, startServerProcess, type ServerProcess } from '../process.js';
@@ -56,6 +56,16 @@ t.test('a bad configuration value stops the process with exit 1 and one clear li
   t.equal(result.code, 1);
   t.match(server.output(), 'MANAGER_HEARTBEAT_TIMEOUT_MS must be an integer of at least 1000, got "soon"');
   t.notMatch(server.output(), /\n\s+at /, 'no stack trace');
+});
+
+t.test('with DATABASE_URL the process says what PostgreSQL support there is and starts nothing on SQLite', async (t) => {
+  const dataDir = tempDir(t);
+  const server = await startServerProcess(dataDir, { DATABASE_URL: 'postgres://panguard:never-printed@db.internal:5432/panguard' });
+  const result = await server.waitExit(10_000);
+  t.equal(result.code, 1);
+  t.match(server.output(), 'DATABASE_URL is set, but this version runs the services on the SQLite file only');
+  t.notMatch(server.output(), 'never-printed', 'the password is not printed');
+  t.same(readdirSync(dataDir), [], 'no database file, secrets or certificate were created');
 });
 
 t.test('MANAGER_TLS=false serves the Manager over plain HTTP', async (t) => {

@@ -23,6 +23,7 @@ t.test('defaults alone give the contract defaults', async (t) => {
   t.equal(loadConfig({ env: { AUTH_SESSION_IDLE_TIMEOUT_MS: '0' } }).auth.sessionIdleTimeoutMs, 0, '0 turns the idle timeout off');
   t.equal(config.threatCloud.queryAuditDays, 30, 'read audit kept 30 days');
   t.equal(config.threatCloud.auditDays, 400, 'write audit kept 400 days');
+  t.same(config.database, { poolSize: 10, statementTimeoutMs: 30_000, tls: 'verify-full' }, 'no DATABASE_URL: the SQLite file; TLS verified once one is set');
   t.same(derivedPaths(config), { databasePath: path.join('./data', 'panguard.db'), publicAuthUrl: 'http://localhost:3000' });
 });
 
@@ -58,6 +59,26 @@ t.test('environment variables override the defaults and are parsed by type', asy
   t.equal(config.sqliteSynchronous, 'FULL');
   t.equal(derivedPaths(config).databasePath, '/tmp/x/panguard.db');
   t.equal(loadConfig({ env: { TRUST_PROXY: 'true' } }).trustProxy, true);
+});
+
+t.test('DATABASE_* settings: a PostgreSQL URL with pool, statement timeout and TLS', async (t) => {
+  const config = loadConfig({
+    env: {
+      DATABASE_URL: 'postgresql://panguard:pw@db.internal:5432/panguard?application_name=panguard',
+      DATABASE_POOL_SIZE: '25',
+      DATABASE_STATEMENT_TIMEOUT_MS: '0',
+      DATABASE_TLS: 'VERIFY-FULL',
+      DATABASE_TLS_CA: '/etc/panguard/db-ca.pem',
+    },
+  });
+  t.same(config.database, {
+    url: 'postgresql://panguard:pw@db.internal:5432/panguard?application_name=panguard',
+    poolSize: 25,
+    statementTimeoutMs: 0,
+    tls: 'verify-full',
+    tlsCa: '/etc/panguard/db-ca.pem',
+  });
+  t.equal(loadConfig({ env: { DATABASE_URL: 'postgres:///panguard?host=/run/postgresql', DATABASE_TLS: 'disable' } }).database.tls, 'disable', 'a local socket');
 });
 
 t.test('a file named by PANGUARD_CONFIG overrides defaults; the environment overrides the file', async (t) => {
@@ -97,6 +118,16 @@ t.test('bad values stop with one line naming the key and what is allowed', async
     [{ TC_AUDIT_DAYS: '-1' }, 'TC_AUDIT_DAYS must be a whole number of days 1-36500, got -1'],
     [{ TC_AUDIT_DAYS: '30d' }, 'TC_AUDIT_DAYS must be a whole number of days 1-36500, got "30d"'],
     [{ TC_AUDIT_DAYS: '36501' }, 'TC_AUDIT_DAYS must be a whole number of days 1-36500, got 36501'],
+    // URLs may carry a password: it is masked, never echoed.
+    [{ SMTP_URL: 'ftp://mailer:hunter2@mail.example' }, 'SMTP_URL must be an smtp:// or smtps:// URL, got "ftp://mailer:***@mail.example/"'],
+    [{ DATABASE_URL: 'mysql://root:hunter2@db.internal/panguard' }, 'DATABASE_URL must be a postgres:// or postgresql:// URL, got "mysql://root:***@db.internal/panguard"'],
+    [{ DATABASE_URL: 'postgres://root:hunter2@db.internal:5432/' }, 'DATABASE_URL must name one database (postgres://user:password@host:5432/panguard), got "postgres://root:***@db.internal:5432/"'],
+    [{ DATABASE_URL: 'postgres://root:hunter2@db.internal/panguard?sslmode=require' }, 'DATABASE_URL must not carry sslmode: TLS to PostgreSQL is set by DATABASE_TLS (and DATABASE_TLS_CA)'],
+    [{ DATABASE_URL: 'postgres://root:hunter2@[oops/panguard' }, 'DATABASE_URL must be a postgres:// or postgresql:// URL, got (value hidden)'],
+    [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE must be an integer 1-1000, got 0'],
+    [{ DATABASE_STATEMENT_TIMEOUT_MS: '-1' }, 'DATABASE_STATEMENT_TIMEOUT_MS must be 0 (no limit) or an integer up to 86400000, got -1'],
+    [{ DATABASE_TLS: 'prefer' }, 'DATABASE_TLS must be disable, require or verify-full, got "prefer"'],
+    [{ DATABASE_TLS: 'require', DATABASE_TLS_CA: '/ca.pem' }, 'DATABASE_TLS_CA is only used with DATABASE_TLS=verify-full, got DATABASE_TLS=require'],
   ];
   for (const [env, message] of cases) {
     t.throws(() => loadConfig({ env }), new ConfigError(message), JSON.stringify(env));

@@ -17,13 +17,23 @@ function createPrivateFile(file: string): void {
 
 export const backupCommand: CliCommand = {
   name: 'backup',
-  summary: 'copy the database consistently with the SQLite online backup API, also while the server runs',
+  summary: 'copy the SQLite database consistently with its online backup API, also while the server runs (PostgreSQL: pg_dump)',
   usage: 'panguard backup <file>',
   async run(args, io) {
     const [target, ...rest] = args;
     if (!target || rest.length > 0) throw new UsageError('backup needs exactly one argument: the file to write');
+    const config = cliConfig(io);
+    if (config.database.url !== undefined) {
+      // A copy of a PostgreSQL database is the server's business: pg_dump takes a consistent
+      // snapshot without stopping writers, and is what its restore tools read.
+      throw new CommandError(
+        `DATABASE_URL points at PostgreSQL: back it up with pg_dump, for example ` +
+          `pg_dump --format=custom --file=${target} "$DATABASE_URL" (restore with pg_restore --dbname=… ${target}), ` +
+          `or with your provider's snapshots; panguard backup copies the SQLite file only`,
+      );
+    }
     const destination = path.resolve(target);
-    const db = openExistingDatabase(cliConfig(io));
+    const db = openExistingDatabase(config);
     try {
       createPrivateFile(destination);
       try {

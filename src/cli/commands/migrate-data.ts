@@ -5,19 +5,22 @@ import type Database from 'better-sqlite3';
 import pg from 'pg';
 import { POSTGRES_MIGRATIONS } from '../../migrations/postgres/index.js';
 import { migratePostgres } from '../../shared/db/migrate-postgres.js';
-import { refuseLinguisticCollation } from '../../shared/db/postgres-storage.js';
-import { CommandError, UsageError, type CliCommand, type CliIo } from '../context.js';
+import { ConfigError, checkDatabaseUrl, maskedUrl } from '../../config.js';
+import { explainedConnectionError, postgresStorageOptions } from '../../shared/db/postgres-config.js';
+import { refuseLinguisticCollation, type PostgresStorageOptions } from '../../shared/db/postgres-storage.js';
+import { cliConfig, CommandError, UsageError, type CliCommand, type CliIo } from '../context.js';
 import { copyIntoTarget, type CopySummary } from '../data-copy.js';
 import { seededRowCounts, whyNotEmpty } from '../postgres-target.js';
 import { openLiveSqlite, takeSnapshot } from '../sqlite-snapshot.js';
 
 interface MigrateDataArgs {
   from: string;
+  /** The target: `--to`, else DATABASE_URL. */
   to: string;
 }
 
-/** The one check of the command line: both options, once each, a file path and a postgres:// URL. */
-function parseMigrateDataArgs(args: string[]): MigrateDataArgs {
+/** The one check of the command line: a file path, and a postgres:// URL given or configured. */
+function parseMigrateDataArgs(args: string[], configuredUrl: string | undefined): MigrateDataArgs {
   let values: { from?: string; to?: string };
   try {
     ({ values } = parseArgs({ args, options: { from: { type: 'string' }, to: { type: 'string' } }, strict: true, allowPositionals: false }));
@@ -25,32 +28,28 @@ function parseMigrateDataArgs(args: string[]): MigrateDataArgs {
     throw new UsageError((error as Error).message);
   }
   if (!values.from) throw new UsageError('--from <sqlite file> is required');
-  if (!values.to) throw new UsageError('--to <postgres://…> is required');
-  let url: URL;
+  const to = values.to ?? configuredUrl;
+  if (!to) throw new UsageError('--to <postgres://…> is required when DATABASE_URL is not set');
   try {
-    url = new URL(values.to);
-  } catch {
-    throw new UsageError('--to must be a PostgreSQL connection URL (postgres://user:password@host:port/database)');
+    checkDatabaseUrl(to, values.to ? '--to' : 'DATABASE_URL');
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new UsageError(`--to must be a postgres:// or postgresql:// URL, not ${url.protocol}//…`);
-  }
-  return { from: path.resolve(values.from), to: values.to };
+  return { from: path.resolve(values.from), to };
 }
 
 /** The URL as the operator may see it in a terminal or a log: no password. */
-function shown(connection: string): string {
-  const url = new URL(connection);
-  if (url.password) url.password = '***';
-  return url.toString();
-}
+const shown = (connection: string) => JSON.parse(maskedUrl(connection)) as string;
 
 export const migrateDataCommand: CliCommand = {
   name: 'migrate-data',
   summary: 'copy a SQLite deployment (live or stopped) into a new, empty PostgreSQL database and verify the copy',
-  usage: 'panguard migrate-data --from <sqlite file> --to <postgres://user:password@host:port/database>',
+  usage: 'panguard migrate-data --from <sqlite file> [--to <postgres://user:password@host:port/database>]  (default: DATABASE_URL; TLS as DATABASE_TLS says)',
   async run(args, io) {
-    const { from, to } = parseMigrateDataArgs(args);
+    const config = cliConfig(io);
+    const { from, to } = parseMigrateDataArgs(args, config.database.url);
+    const ssl = postgresStorageOptions({ ...config.database, url: to }).ssl;
     const version = POSTGRES_MIGRATIONS.at(-1)!.version;
 
     const live = openLiveSqlite(from);
@@ -66,7 +65,7 @@ export const migrateDataCommand: CliCommand = {
       // Checked again on the snapshot: the live file may have been migrated since.
       checkSourceVersion(snapshot.db.pragma('user_version', { simple: true }) as number, version, from);
       io.out(`snapshot of ${from} taken (schema version ${version})`);
-      const summary = await copyToPostgres(snapshot.db, to, version, io);
+      const summary = await copyToPostgres(snapshot.db, { connectionString: to, ssl }, version, io);
       const width = Math.max(...summary.tables.map((t) => t.name.length));
       for (const table of summary.tables) io.out(`  ${table.name.padEnd(width)}  ${table.rows}`);
       const total = summary.tables.reduce((sum, t) => sum + t.rows, 0);
@@ -81,14 +80,20 @@ export const migrateDataCommand: CliCommand = {
 };
 
 /** Checks, migrates and fills the target over one connection (a pool of one, which the collation check and migratePostgres take). */
-async function copyToPostgres(source: Database.Database, to: string, version: number, io: CliIo): Promise<CopySummary> {
-  const pool = new pg.Pool({ connectionString: to, max: 1 });
+async function copyToPostgres(
+  source: Database.Database,
+  target: { connectionString: string; ssl: PostgresStorageOptions['ssl'] },
+  version: number,
+  io: CliIo,
+): Promise<CopySummary> {
+  const to = target.connectionString;
+  const pool = new pg.Pool({ connectionString: to, ssl: target.ssl, max: 1 });
   pool.on('error', () => {});
   try {
     try {
       (await pool.connect()).release();
     } catch (error) {
-      throw new CommandError(`cannot connect to ${shown(to)}: ${(error as Error).message}`);
+      throw new CommandError(`cannot connect to ${shown(to)}: ${explainedConnectionError(error as Error)}`);
     }
     try {
       await refuseLinguisticCollation(pool);

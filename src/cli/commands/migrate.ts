@@ -1,16 +1,25 @@
-import { derivedPaths } from '../../config.js';
+import pg from 'pg';
+import { derivedPaths, maskedUrl } from '../../config.js';
 import { MIGRATIONS } from '../../migrations/index.js';
+import { POSTGRES_MIGRATIONS } from '../../migrations/postgres/index.js';
 import { migrate } from '../../shared/db/migrate.js';
+import { migratePostgres } from '../../shared/db/migrate-postgres.js';
 import { closeDatabase, openDatabase } from '../../shared/db/open.js';
-import { cliConfig, UsageError, type CliCommand } from '../context.js';
+import { explainedConnectionError, postgresStorageOptions } from '../../shared/db/postgres-config.js';
+import { refuseLinguisticCollation } from '../../shared/db/postgres-storage.js';
+import { cliConfig, CommandError, UsageError, type CliCommand, type CliIo } from '../context.js';
 
 export const migrateCommand: CliCommand = {
   name: 'migrate',
-  summary: 'create the database or bring its schema up to date',
+  summary: 'create the database or bring its schema up to date (the SQLite file, or PostgreSQL when DATABASE_URL is set)',
   usage: 'panguard migrate',
   async run(args, io) {
     if (args.length > 0) throw new UsageError(`migrate takes no arguments, got "${args[0]}"`);
     const config = cliConfig(io);
+    if (config.database.url !== undefined) {
+      await migrateConfiguredPostgres({ ...config.database, url: config.database.url }, io);
+      return;
+    }
     const { databasePath } = derivedPaths(config);
     const db = openDatabase(databasePath, { synchronous: config.sqliteSynchronous });
     try {
@@ -22,3 +31,27 @@ export const migrateCommand: CliCommand = {
     }
   },
 };
+
+/** The same checks the server will make (collation), then the ordered list under its advisory lock. */
+async function migrateConfiguredPostgres(database: Parameters<typeof postgresStorageOptions>[0], io: CliIo): Promise<void> {
+  const options = postgresStorageOptions(database);
+  const shown = JSON.parse(maskedUrl(database.url)) as string;
+  const pool = new pg.Pool({ connectionString: options.connectionString, ssl: options.ssl, max: 1 });
+  pool.on('error', () => {});
+  try {
+    try {
+      (await pool.connect()).release();
+    } catch (error) {
+      throw new CommandError(`cannot connect to ${shown}: ${explainedConnectionError(error as Error)}`);
+    }
+    try {
+      await refuseLinguisticCollation(pool);
+    } catch (error) {
+      throw new CommandError((error as Error).message);
+    }
+    const result = await migratePostgres(pool, POSTGRES_MIGRATIONS);
+    io.out(result.applied.length > 0 ? `applied migrations ${result.applied.join(', ')}; ${shown} is at version ${result.version}` : `${shown} is up to date (version ${result.version})`);
+  } finally {
+    await pool.end();
+  }
+}
