@@ -18,6 +18,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { pino } from 'pino';
 import { installErrorHandler } from './error-handler.js';
 import { notFound, tooManyRequests, unavailable } from './errors.js';
+import { lazySerializerBuilder } from './serialization.js';
 import { createValidatorCompiler } from './validation.js';
 import type { ErrorEnvelope } from './envelope.js';
 import { installMetrics, type MetricsOptions } from './metrics.js';
@@ -102,6 +103,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     trustProxy: options.trustProxy,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     genReqId: requestIdFrom,
+    schemaController: { compilersFactory: { buildSerializer: lazySerializerBuilder } },
     childLoggerFactory: lazyRequestLogger,
     logController: new LogController({ disableRequestLogging: isProbe }),
     routerOptions: { maxParamLength: options.maxParamLength ?? 200 },

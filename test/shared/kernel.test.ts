@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { Type } from '@sinclair/typebox';
 import { createBaseApp, type App } from '../../src/shared/base-app.js';
-import { createdReplies, ok, StringEnum } from '../../src/shared/envelope.js';
+import { createdReplies, ok, replies, StringEnum } from '../../src/shared/envelope.js';
 import { AppError } from '../../src/shared/errors.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -25,6 +25,9 @@ async function kernelApp(t: Test, overrides: { cors?: string[]; max?: number; me
   );
   app.get('/query', { schema: { querystring: Type.Object({ n: Type.Integer({ minimum: 1, maximum: 5 }) }) } }, async (request) => ok({ n: request.query.n }));
   app.get('/things/:id', async (request) => ok({ id: (request.params as { id: string }).id }));
+  app.get('/profile', { schema: { response: replies(Type.Object({ name: Type.String() })) } }, async () =>
+    ok({ name: 'alice', passwordHash: 'scrypt$secret' } as { name: string }),
+  );
   app.get('/boom', async () => {
     throw new Error('secret detail: SELECT * FROM users');
   });
@@ -47,6 +50,15 @@ t.test('success responses are enveloped and carry request id and security header
   t.equal(res.headers['content-security-policy'], "default-src 'self'");
   t.equal(res.headers['referrer-policy'], 'no-referrer');
   t.notOk(res.headers['strict-transport-security'], 'no HSTS on plain HTTP');
+});
+
+t.test('responses are written from the route schema: a property it does not name never leaves, first time or later', async (t) => {
+  const app = await kernelApp(t);
+  for (const attempt of ['first', 'second']) {
+    const res = await app.inject({ method: 'GET', url: '/profile' });
+    t.equal(res.statusCode, 200);
+    t.equal(res.body, '{"ok":true,"data":{"name":"alice"}}', `${attempt} response`);
+  }
 });
 
 t.test('a safe incoming X-Request-Id is echoed, anything else replaced', async (t) => {
