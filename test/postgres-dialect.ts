@@ -179,7 +179,7 @@ async function driveThreatCloud(t: Teardown, db: Db, drive: Drive): Promise<void
   const campaigns = await tc.inject({ url: '/api/campaigns' });
   const campaignId = (campaigns.json().data as Array<{ id: string }> | undefined)?.[0]?.id;
   if (campaignId) await ok({ url: `/api/campaigns/${campaignId}` });
-  for (const query of ['timeseries', 'geo', 'trends', 'mitre-heatmap', 'timeseries?period=7d', 'trends?period=30d']) {
+  for (const query of ['timeseries', 'geo', 'trends', 'mitre-heatmap', 'timeseries?period=7d', 'timeseries?granularity=hour&period=24h', 'trends?period=30d']) {
     await ok({ url: `/api/query/${query}` });
   }
   const key = await ok({ method: 'POST', url: '/api/admin/keys', headers: ADMIN, key: null, payload: { name: 'siem', tier: 'pro', scopes: ['read'] } });

@@ -162,3 +162,20 @@ export function createSqliteStorage(db: Db): Storage {
     },
   } as Storage;
 }
+
+const storageByConnection = new WeakMap<Db, Storage>();
+
+/**
+ * The one port over a connection: every part of the process that reads through the port gets
+ * the same instance, so there is one gate and transactions can never run two at a time.
+ * Reads through it are safe next to code still using the connection directly: each runs at
+ * once, as a statement of its own, exactly as the direct call would.
+ */
+export function sqliteStorageOf(db: Db): Storage {
+  let storage = storageByConnection.get(db);
+  if (storage === undefined) {
+    storage = createSqliteStorage(db);
+    storageByConnection.set(db, storage);
+  }
+  return storage;
+}

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { App } from '../../shared/base-app.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import type { ThreatCloudContext } from '../context.js';
 import { createCorrelationJob, DEFAULT_SCHEDULE, type CorrelationSchedule } from '../jobs/correlation.js';
 import type { QueryAuditBuffer } from '../services/query-audit.js';
@@ -31,15 +32,17 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
   // One memo for campaigns and analytics: both read data the same version describes.
   const memo = createAggregateMemo(createDataVersionStore(db), clock);
   const correlator = createCorrelator(db, clock);
+  // The analytics that read through the storage port (the first stores moved onto it).
+  const storage = sqliteStorageOf(db);
 
   return {
     campaigns: createCampaignService({ campaigns: createCampaignQueries(db, clock, mitre), memo, queryAudit }),
     analytics: createAnalyticsService({
       queries: {
-        timeseries: createTimeseriesQuery(db, clock),
-        geo: createGeoQuery(db, clock),
+        timeseries: createTimeseriesQuery(storage, clock),
+        geo: createGeoQuery(storage, clock),
         trends: createTrendsQuery(db, clock),
-        heatmap: createHeatmapQuery(db, clock, mitre),
+        heatmap: createHeatmapQuery(storage, clock, mitre),
       },
       memo,
       queryAudit,

@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { Db } from '../../../src/shared/db/open.js';
 import { ManualClock } from '../../../src/shared/clock.js';
+import { sqliteStorageOf } from '../../../src/shared/db/sqlite-storage.js';
 import { createGeoQuery } from '../../../src/threat-cloud/intel/stores/geo.js';
 import { createHeatmapQuery } from '../../../src/threat-cloud/intel/stores/heatmap.js';
 import { createMitreCatalog } from '../../../src/threat-cloud/intel/mitre.js';
@@ -23,10 +24,12 @@ t.test('per-period analytics queries search indexes; none scans a whole table', 
   db.exec('ANALYZE');
   const clock = new ManualClock(Date.now());
   const { db: recorder, prepared: sources } = recordSql(db);
-  createTimeseriesQuery(recorder, clock);
-  createGeoQuery(recorder, clock);
+  // The port prepares a statement when it first runs: each query runs once.
+  const storage = sqliteStorageOf(recorder);
+  for (const granularity of ['hour', 'day'] as const) await createTimeseriesQuery(storage, clock)({ granularity, period: '7d' });
+  await createGeoQuery(storage, clock)({ period: '7d', limit: 20 });
   createTrendsQuery(recorder, clock);
-  createHeatmapQuery(recorder, clock, createMitreCatalog());
+  await createHeatmapQuery(storage, clock, createMitreCatalog())({ period: '7d' });
   t.ok(sources.size >= 4, `${sources.size} statements prepared by the analytics queries`);
   for (const source of sources) {
     const plan = planLines(db, source);

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
+import { sqliteStorageOf } from '../../../src/shared/db/sqlite-storage.js';
 import { toIso } from '../../../src/shared/clock.js';
 import type { Db } from '../../../src/shared/db/open.js';
 import { ROLLUP_FROM_SCRATCH_SQL } from '../../../src/migrations/006-intel-rollups.js';
@@ -84,7 +85,7 @@ t.test('property: after any mix of uploads, sightings, reclassification and stat
       // Ask at an instant inside an hour, a while after the last write, so the window edges cut hours.
       tc.clock.advance(extra);
       const now = tc.clock.now();
-      const series = createTimeseriesQuery(tc.db, tc.clock)({ granularity: 'hour', period: '7d' });
+      const series = await createTimeseriesQuery(sqliteStorageOf(tc.db), tc.clock)({ granularity: 'hour', period: '7d' });
       const raw = rawTimeseries(tc.db, series.series[0]!.timestamp, toIso(now));
       for (const bucket of series.series) {
         const expected = raw.get(bucket.timestamp.slice(0, 13)) ?? { newIocs: 0, sightings: 0 };

@@ -15,7 +15,7 @@ export function registerQueryRoutes(app: App, context: Pick<ThreatCloudContext, 
       ...gated,
       schema: { operationId: 'getTimeseries', tags: ['analytics'], summary: 'New IoCs and reports per hour, day or ISO week', security: BEARER, querystring: TimeseriesQuery, response: replies(TimeseriesSchema) },
     },
-    async (request) => ok(analytics.timeseries(request.query, actor(request))),
+    async (request) => ok(await analytics.timeseries(request.query, actor(request))),
   );
 
   app.get(
@@ -24,7 +24,7 @@ export function registerQueryRoutes(app: App, context: Pick<ThreatCloudContext, 
       ...gated,
       schema: { operationId: 'getGeoDistribution', tags: ['analytics'], summary: 'IoCs by source country', security: BEARER, querystring: GeoQuery, response: replies(GeoSchema) },
     },
-    async (request) => ok(analytics.geo(request.query, actor(request))),
+    async (request) => ok(await analytics.geo(request.query, actor(request))),
   );
 
   app.get(
@@ -42,6 +42,6 @@ export function registerQueryRoutes(app: App, context: Pick<ThreatCloudContext, 
       ...gated,
       schema: { operationId: 'getMitreHeatmap', tags: ['analytics'], summary: 'IoCs per MITRE ATT&CK technique and tactic', security: BEARER, querystring: HeatmapQuery, response: replies(HeatmapSchema) },
     },
-    async (request) => ok(analytics.heatmap(request.query, actor(request))),
+    async (request) => ok(await analytics.heatmap(request.query, actor(request))),
   );
 }

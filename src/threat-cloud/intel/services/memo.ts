@@ -19,7 +19,15 @@ export function createAggregateMemo(version: DataVersionStore, clock: Clock) {
     const v = version.read();
     const key = `${name}|${JSON.stringify(params)}|${v.reports}|${v.seq}|${v.correlated}|${Math.floor(clock.now() / WINDOW_MS)}`;
     if (entries.has(key)) return entries.get(key) as T;
-    const value = compute();
+    let value = compute();
+    // An answer still on its way is shared by the requests asking meanwhile; a failed one is
+    // forgotten, so the next request asks again.
+    if (value instanceof Promise) {
+      value = value.catch((error: unknown) => {
+        entries.delete(key);
+        throw error;
+      }) as T;
+    }
     entries.set(key, value);
     if (entries.size > MAX_ENTRIES) entries.delete(entries.keys().next().value!);
     return value;

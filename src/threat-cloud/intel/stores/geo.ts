@@ -1,6 +1,6 @@
 import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
-import type { Db } from '../../../shared/db/open.js';
+import { defineStatement, type Queryable } from '../../../shared/db/storage.js';
 import { PERIOD_MS, type Period } from '../periods.js';
 import { counted } from './timeseries.js';
 
@@ -32,12 +32,13 @@ export function largestRemainderTenths(counts: readonly number[]): number[] {
 }
 
 /** IoCs by source country (stored at ingest) among those seen in the period. */
-export function createGeoQuery(db: Db, clock: Clock) {
-  const byCountry = db.prepare<{ from: string; type: string | null }, { code: string; n: number }>(
-    `SELECT country AS code, count(*) AS n FROM iocs
-     WHERE country IS NOT NULL AND last_seen >= @from AND ${counted()} AND (CAST(@type AS TEXT) IS NULL OR type = @type)
-     GROUP BY country ORDER BY n DESC, code`,
-  );
+const COUNTRY_COUNTS = defineStatement<{ from: string; type: string | null }, { code: string; n: number }>(
+  `SELECT country AS code, count(*) AS n FROM iocs
+   WHERE country IS NOT NULL AND last_seen >= @from AND ${counted()} AND (CAST(@type AS TEXT) IS NULL OR type = @type)
+   GROUP BY country ORDER BY n DESC, code`,
+);
+
+export function createGeoQuery(storage: Queryable, clock: Clock) {
   const names = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
   const nameOf = (code: string) => {
     try {
@@ -47,8 +48,8 @@ export function createGeoQuery(db: Db, clock: Clock) {
     }
   };
 
-  return (query: { period: Period; type?: string; limit: number }): GeoDistribution => {
-    const rows = byCountry.all({ from: toIso(clock.now() - PERIOD_MS[query.period]), type: query.type ?? null });
+  return async (query: { period: Period; type?: string; limit: number }): Promise<GeoDistribution> => {
+    const rows = await storage.all(COUNTRY_COUNTS, { from: toIso(clock.now() - PERIOD_MS[query.period]), type: query.type ?? null });
     const tenths = largestRemainderTenths(rows.map((row) => row.n));
     return {
       period: query.period,

@@ -1,6 +1,6 @@
 import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
-import type { Db } from '../../../shared/db/open.js';
+import { defineStatement, type Queryable } from '../../../shared/db/storage.js';
 import type { MitreCatalog } from '../mitre.js';
 import { PERIOD_MS, type Period } from '../periods.js';
 import { counted } from './timeseries.js';
@@ -26,19 +26,18 @@ export function intensityOf(count: number, top: number): Intensity {
  * `ioc_techniques` index. Ids the bundled table does not know are still listed, with
  * `name: null` and no tactic, so a typo or a newer ATT&CK id is visible instead of lost.
  */
-export function createHeatmapQuery(db: Db, clock: Clock, mitre: MitreCatalog) {
-  // The period's range of ioc_techniques drives (INDEXED BY, CROSS JOIN fixes the loop order)
-  // and each IoC is one primary-key probe, whatever the statistics say; without it SQLite may
-  // walk every technique row to spare itself the GROUP BY sort.
-  const counts = db.prepare<{ from: string }, { id: string; n: number }>(
-    `SELECT t.technique_id AS id, count(*) AS n FROM ioc_techniques t INDEXED BY ioc_techniques_last_seen CROSS JOIN iocs i ON i.id = t.ioc_id
-     WHERE t.last_seen >= @from AND ${counted('i.')}
-     GROUP BY t.technique_id`,
-  );
+// The period's range of ioc_techniques drives (INDEXED BY, CROSS JOIN fixes the loop order)
+// and each IoC is one primary-key probe, whatever the statistics say; without it SQLite may
+// walk every technique row to spare itself the GROUP BY sort.
+const TECHNIQUE_COUNTS = defineStatement<{ from: string }, { id: string; n: number }>(
+  `SELECT t.technique_id AS id, count(*) AS n FROM ioc_techniques t INDEXED BY ioc_techniques_last_seen CROSS JOIN iocs i ON i.id = t.ioc_id
+   WHERE t.last_seen >= @from AND ${counted('i.')}
+   GROUP BY t.technique_id`,
+);
 
-  return <P extends Period>(query: { period: P }): Heatmap<P> => {
-    const rows = counts
-      .all({ from: toIso(clock.now() - PERIOD_MS[query.period]) })
+export function createHeatmapQuery(storage: Queryable, clock: Clock, mitre: MitreCatalog) {
+  return async <P extends Period>(query: { period: P }): Promise<Heatmap<P>> => {
+    const rows = (await storage.all(TECHNIQUE_COUNTS, { from: toIso(clock.now() - PERIOD_MS[query.period]) }))
       .map((row) => ({ id: row.id, technique: mitre.get(row.id), count: row.n }))
       .sort((a, b) => b.count - a.count || a.id.localeCompare(b.id));
     const top = rows[0]?.count ?? 0;

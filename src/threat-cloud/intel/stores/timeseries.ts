@@ -1,6 +1,6 @@
 import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
-import type { Db } from '../../../shared/db/open.js';
+import { defineStatement, type Queryable } from '../../../shared/db/storage.js';
 import { PERIOD_MS, bucketStart, bucketStarts, type Granularity, type Period } from '../periods.js';
 
 /**
@@ -20,12 +20,12 @@ const BUCKET_SQL: Record<'hour' | 'day', (column: string) => string> = {
  */
 export const counted = (alias = '') => `${alias}status NOT IN ('whitelisted', 'revoked')`;
 
-interface Filter {
+type Filter = {
   from: string;
   to: string;
   type: string | null;
   category: string | null;
-}
+};
 
 export interface Timeseries {
   granularity: Granularity;
@@ -33,21 +33,21 @@ export interface Timeseries {
   series: Array<{ timestamp: string; newIocs: number; sightings: number }>;
 }
 
-/** New IoCs (by first report) and reports per UTC hour, day or ISO week, every bucket present. */
-export function createTimeseriesQuery(db: Db, clock: Clock) {
-  // From the hourly roll-up (migration 6): buckets are whole hours, days or weeks, so summing
-  // the hours from the first bucket's start to now counts exactly what the raw rows would.
-  const prepare = (granularity: 'hour' | 'day') =>
-    db.prepare<Filter, { bucket: string; newIocs: number; sightings: number }>(
-      `SELECT ${BUCKET_SQL[granularity]('hour')} AS bucket, sum(new_iocs) AS newIocs, sum(sightings) AS sightings FROM intel_hourly
-       WHERE hour >= substr(@from, 1, 13) AND hour <= substr(@to, 1, 13)
-         AND (CAST(@type AS TEXT) IS NULL OR type = @type) AND (CAST(@category AS TEXT) IS NULL OR category = @category)
-       GROUP BY bucket`,
-    );
-  const statements = { hour: prepare('hour'), day: prepare('day') };
+// From the hourly roll-up (migration 6): buckets are whole hours, days or weeks, so summing
+// the hours from the first bucket's start to now counts exactly what the raw rows would.
+const bucketCounts = (granularity: 'hour' | 'day') =>
+  defineStatement<Filter, { bucket: string; newIocs: number; sightings: number }>(
+    `SELECT ${BUCKET_SQL[granularity]('hour')} AS bucket, sum(new_iocs) AS newIocs, sum(sightings) AS sightings FROM intel_hourly
+     WHERE hour >= substr(@from, 1, 13) AND hour <= substr(@to, 1, 13)
+       AND (CAST(@type AS TEXT) IS NULL OR type = @type) AND (CAST(@category AS TEXT) IS NULL OR category = @category)
+     GROUP BY bucket`,
+  );
+const BUCKET_COUNTS = { hour: bucketCounts('hour'), day: bucketCounts('day') };
 
-  function countsByBucket(granularity: Granularity, filter: Filter): Map<string, { newIocs: number; sightings: number }> {
-    const rows = statements[granularity === 'hour' ? 'hour' : 'day'].all(filter);
+/** New IoCs (by first report) and reports per UTC hour, day or ISO week, every bucket present. */
+export function createTimeseriesQuery(storage: Queryable, clock: Clock) {
+  async function countsByBucket(granularity: Granularity, filter: Filter): Promise<Map<string, { newIocs: number; sightings: number }>> {
+    const rows = await storage.all(BUCKET_COUNTS[granularity === 'hour' ? 'hour' : 'day'], filter);
     const counts = new Map<string, { newIocs: number; sightings: number }>();
     for (const row of rows) {
       const bucket = granularity === 'week' ? toIso(bucketStart(Date.parse(row.bucket), 'week')) : row.bucket;
@@ -59,11 +59,11 @@ export function createTimeseriesQuery(db: Db, clock: Clock) {
     return counts;
   }
 
-  return (query: { granularity: Granularity; period: Period; type?: string; category?: string }): Timeseries => {
+  return async (query: { granularity: Granularity; period: Period; type?: string; category?: string }): Promise<Timeseries> => {
     const now = clock.now();
     const first = bucketStart(now - PERIOD_MS[query.period], query.granularity);
     const filter: Filter = { from: toIso(first), to: toIso(now), type: query.type ?? null, category: query.category ?? null };
-    const counts = countsByBucket(query.granularity, filter);
+    const counts = await countsByBucket(query.granularity, filter);
     return {
       granularity: query.granularity,
       period: query.period,

@@ -1,0 +1,52 @@
+import t from 'tap';
+import { ManualClock } from '../../../src/shared/clock.js';
+import { createAggregateMemo } from '../../../src/threat-cloud/intel/services/memo.js';
+import { createDataVersionStore } from '../../../src/threat-cloud/intel/stores/data-version.js';
+import { testConfig, testDb } from '../../helper.js';
+
+/** The analytics memo over the real data version: one computation per data version and second. */
+function memoOverDatabase(t: Parameters<typeof testDb>[0]) {
+  const db = testDb(t, testConfig(t));
+  const clock = new ManualClock(Date.parse('2026-03-07T12:00:00.000Z'));
+  return { db, clock, memo: createAggregateMemo(createDataVersionStore(db), clock) };
+}
+
+t.test('answers that arrive later are shared by the requests asking meanwhile, and kept like the others', async (t) => {
+  const { memo } = memoOverDatabase(t);
+  let computed = 0;
+  const slow = () => {
+    computed += 1;
+    return new Promise<number>((resolve) => setImmediate(() => resolve(42)));
+  };
+  const [a, b] = await Promise.all([memo('geo', { period: '7d' }, slow), memo('geo', { period: '7d' }, slow)]);
+  t.same([a, b, computed], [42, 42, 1], 'two requests, one computation');
+  t.equal(await memo('geo', { period: '7d' }, slow), 42);
+  t.equal(computed, 1, 'still the same answer within the second and data version');
+  t.equal(await memo('geo', { period: '30d' }, slow), 42);
+  t.equal(computed, 2, 'other parameters compute their own');
+});
+
+t.test('a failed answer is forgotten: the next request computes again', async (t) => {
+  const { memo } = memoOverDatabase(t);
+  let attempts = 0;
+  const flaky = async () => {
+    attempts += 1;
+    if (attempts === 1) throw new Error('database is locked');
+    return 'fine';
+  };
+  await t.rejects(memo('trends', {}, flaky), /database is locked/);
+  t.equal(await memo('trends', {}, flaky), 'fine');
+  t.equal(attempts, 2);
+});
+
+t.test('new data or a new second computes again', async (t) => {
+  const { memo, db, clock } = memoOverDatabase(t);
+  let computed = 0;
+  const count = () => ++computed;
+  t.equal(memo('heatmap', {}, count), 1);
+  t.equal(memo('heatmap', {}, count), 1, 'same version, same second');
+  clock.advance(1000);
+  t.equal(memo('heatmap', {}, count), 2, 'the next second');
+  db.prepare(`UPDATE tc_state SET value = value + 1 WHERE name = 'seq'`).run();
+  t.equal(memo('heatmap', {}, count), 3, 'the change sequence moved (a new or changed IoC)');
+});
