@@ -32,11 +32,11 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
   // One memo for campaigns and analytics: both read data the same version describes.
   const memo = createAggregateMemo(createDataVersionStore(db), clock);
   const correlator = createCorrelator(db, clock);
-  // The analytics that read through the storage port (the first stores moved onto it).
+  // The campaign reads and analytics that read through the storage port (the first stores moved onto it).
   const storage = sqliteStorageOf(db);
 
   return {
-    campaigns: createCampaignService({ campaigns: createCampaignQueries(db, clock, mitre), memo, queryAudit }),
+    campaigns: createCampaignService({ campaigns: createCampaignQueries(storage, clock, mitre), memo, queryAudit }),
     analytics: createAnalyticsService({
       queries: {
         timeseries: createTimeseriesQuery(storage, clock),

@@ -15,7 +15,7 @@ export function registerCampaignRoutes(app: App, context: Pick<ThreatCloudContex
     },
     async (request) => {
       const { page = 1, limit = 20, status, since } = request.query;
-      const { items, total } = campaigns.list({ status, since, page, limit }, actor(request));
+      const { items, total } = await campaigns.list({ status, since, page, limit }, actor(request));
       return paged(items, total, page, limit);
     },
   );
@@ -26,7 +26,7 @@ export function registerCampaignRoutes(app: App, context: Pick<ThreatCloudContex
       ...apiRoute(context, 'read'),
       schema: { operationId: 'getCampaignStats', tags: ['campaigns'], summary: 'Campaign statistics', security: BEARER, response: replies(CampaignStatsSchema) },
     },
-    async (request) => ok(campaigns.stats(actor(request))),
+    async (request) => ok(await campaigns.stats(actor(request))),
   );
 
   app.get(
@@ -35,6 +35,6 @@ export function registerCampaignRoutes(app: App, context: Pick<ThreatCloudContex
       ...apiRoute(context, 'read'),
       schema: { operationId: 'getCampaign', tags: ['campaigns'], summary: 'One campaign with members, timeline, geography and advice', security: BEARER, params: CampaignParams, response: replies(CampaignDetailSchema) },
     },
-    async (request) => ok(campaigns.detail(request.params.id, actor(request))),
+    async (request) => ok(await campaigns.detail(request.params.id, actor(request))),
   );
 }
