@@ -88,7 +88,7 @@ t.test('every Manager and Auth list, filter, total and summary statement searche
       offset: 0,
     });
   }
-  users.stats('2026-02-06T00:00:00.000Z');
+  await users.stats('2026-02-06T00:00:00.000Z');
   users.count();
   users.countActiveAdmins();
   users.withExpiredPlans('2026-03-07T12:00:00.000Z');

@@ -78,6 +78,6 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
   app.get(
     '/api/admin/stats',
     { schema: { operationId: 'adminGetStats', tags: ['admin'], summary: 'Accounts by tier, role and signup day; sessions; 2FA adoption', security: BEARER, response: replies(Stats) } },
-    async () => ok(admin.stats()),
+    async () => ok(await admin.stats()),
   );
 }

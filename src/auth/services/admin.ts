@@ -102,10 +102,10 @@ export function createAdmin(ctx: AuthContext, { secondFactor, usageReport }: { s
     },
 
     /** Accounts by tier, role and signup day (the last 30 days), live sessions, 2FA adoption. */
-    stats() {
+    async stats() {
       const now = ctx.clock.now();
       const since = toIso(Date.parse(toIso(now - 29 * DAY_MS).slice(0, 10)));
-      const stats = users.stats(since);
+      const stats = await users.stats(since);
       const total = users.count();
       const signups = new Map(stats.signups.map((s) => [s.day, s.n]));
       const signupsByDay = Array.from({ length: 30 }, (_, i) => {

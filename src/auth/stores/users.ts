@@ -6,6 +6,7 @@ import type { Tier } from '../../shared/tiers.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import type { Statement as SqliteStatement } from 'better-sqlite3';
 import { prefixSearch } from '../../shared/db/prefix-search.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { defineStatement, type PerEngineSql, type Statement } from '../../shared/db/storage.js';
 
 export type Role = 'user' | 'admin';
@@ -124,6 +125,14 @@ export function userSearchParams(filter: Pick<UserSearch, 'q' | 'role' | 'tier'>
   return { list, count: search ? { ...list, lo: search.lo, hi: search.hi, cap: COUNT_CAP } : null };
 }
 
+/** The administration's account statistics, from the trigger-kept counts (never the accounts themselves). */
+const USER_STATS = {
+  byTier: defineStatement<void, { key: string; n: number }>(`SELECT tier AS key, sum(n) AS n FROM user_counts GROUP BY tier HAVING sum(n) > 0`),
+  byRole: defineStatement<void, { key: string; n: number }>(`SELECT role AS key, sum(n) AS n FROM user_counts GROUP BY role HAVING sum(n) > 0`),
+  signupsSince: defineStatement<[day: string], { day: string; n: number }>(`SELECT day, n FROM user_signups WHERE day >= ? ORDER BY day`),
+  totpAdoption: defineStatement<void, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = 'totp'`),
+};
+
 export interface UserSearch {
   q?: string;
   role?: Role;
@@ -175,10 +184,7 @@ export function createUserStore(db: Db, clock: Clock) {
     `SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE (CAST(@role AS TEXT) IS NULL OR role = @role) AND (CAST(@tier AS TEXT) IS NULL OR tier = @tier)`,
   );
   const searchCount = db.prepare<Record<string, unknown>, { n: number }>(USER_SEARCH_COUNT.sql);
-  const byTier = db.prepare<[], { key: string; n: number }>(`SELECT tier AS key, sum(n) AS n FROM user_counts GROUP BY tier HAVING sum(n) > 0`);
-  const byRole = db.prepare<[], { key: string; n: number }>(`SELECT role AS key, sum(n) AS n FROM user_counts GROUP BY role HAVING sum(n) > 0`);
-  const signupsSince = db.prepare<[string], { day: string; n: number }>(`SELECT day, n FROM user_signups WHERE day >= ? ORDER BY day`);
-  const totpAdoption = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = 'totp'`);
+  const storage = sqliteStorageOf(db);
 
   /** The walk that reads least: the role's or tier's index when it holds few accounts, else the full list's. */
   const chooseIndex = (filter: UserSearch): UserListIndex => {
@@ -254,12 +260,12 @@ export function createUserStore(db: Db, clock: Clock) {
       return { items: statement.all({ ...params, limit: filter.limit, offset: filter.offset }).map(toUser), total };
     },
     /** Accounts by tier and role, signups per day from `signupsSinceIso` (the start of a UTC day), TOTP adoption. */
-    stats(signupsSinceIso: string) {
+    async stats(signupsSinceIso: string) {
       return {
-        byTier: Object.fromEntries(byTier.all().map((r) => [r.key, r.n])) as Record<string, number>,
-        byRole: Object.fromEntries(byRole.all().map((r) => [r.key, r.n])) as Record<string, number>,
-        signups: signupsSince.all(signupsSinceIso.slice(0, 10)),
-        totpEnabled: totpAdoption.get()!.n,
+        byTier: Object.fromEntries((await storage.all(USER_STATS.byTier)).map((r) => [r.key, r.n])) as Record<string, number>,
+        byRole: Object.fromEntries((await storage.all(USER_STATS.byRole)).map((r) => [r.key, r.n])) as Record<string, number>,
+        signups: await storage.all(USER_STATS.signupsSince, [signupsSinceIso.slice(0, 10)]),
+        totpEnabled: (await storage.get(USER_STATS.totpAdoption))!.n,
       };
     },
   };
