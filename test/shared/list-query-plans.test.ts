@@ -72,7 +72,7 @@ t.test('every Manager and Auth list, filter, total and summary statement searche
   agents.statusCounts(now - 120_000, now - 300_000);
   agents.countByOs();
   agents.notOnlineAfter({ hb: 0, rowid: 0 }, now, 200);
-  policies.history(50, 0);
+  await policies.history(50, 0);
   counts.hasUncounted();
   counts.countNew(1000);
   for (const win of WINDOW_NAMES) counts.advance(win, now + 60_000, 1000);

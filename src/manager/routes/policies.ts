@@ -45,7 +45,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
     async (request) => {
       const page = request.query.page ?? 1;
       const limit = request.query.limit ?? 50;
-      const { items, total } = policies.history(page, limit);
+      const { items, total } = await policies.history(page, limit);
       return paged(items, total, page, limit);
     },
   );

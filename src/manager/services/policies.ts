@@ -107,8 +107,8 @@ export function createPolicyService(deps: { db: Db; clock: Clock; timeouts: Stat
       }
     },
 
-    history(page: number, limit: number) {
-      const { rows, total } = policies.history(limit, (page - 1) * limit);
+    async history(page: number, limit: number) {
+      const { rows, total } = await policies.history(limit, (page - 1) * limit);
       return { items: rows.map(toPolicy), total };
     },
   };

@@ -1,4 +1,6 @@
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement } from '../../shared/db/storage.js';
 
 export interface PolicyRow {
   id: string;
@@ -22,6 +24,11 @@ export interface NewPolicy {
   rules: string;
   createdAt: string;
 }
+
+/** Every version, newest first, read through the storage port. */
+const HISTORY_PAGE = defineStatement<[limit: number, offset: number], PolicyRow>('SELECT * FROM policies ORDER BY version DESC LIMIT ? OFFSET ?');
+// Kept by trigger (migrations/011-read-indexes.ts): the history's total without counting every policy.
+const HISTORY_COUNT = defineStatement<void, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM fleet_counts WHERE kind = 'policies'`);
 
 /** SQL of the policies; versions come from one counter shared by every scope. */
 export function createPolicyStore(db: Db) {
@@ -52,9 +59,7 @@ export function createPolicyStore(db: Db) {
   const removeOverride = db.prepare<[string, string]>(
     'UPDATE policies SET removed_at = ? WHERE agent_id = ? AND removed_at IS NULL',
   );
-  const historyPage = db.prepare<[number, number], PolicyRow>('SELECT * FROM policies ORDER BY version DESC LIMIT ? OFFSET ?');
-  // Kept by trigger (migrations/011-read-indexes.ts): the history's total without counting every policy.
-  const historyCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM fleet_counts WHERE kind = 'policies'`);
+  const storage = sqliteStorageOf(db);
 
   // broadcastedTo: online agents a new policy applies to at creation, counted in SQL on the
   // heartbeat index (only online agents are read, however many are offline).
@@ -76,8 +81,9 @@ export function createPolicyStore(db: Db) {
     newestGlobal: () => newestGlobal.get(),
     newestForOrg: (orgId: string) => newestForOrg.get(orgId),
     removeOverride: (agentId: string, removedAt: string) => removeOverride.run(removedAt, agentId).changes > 0,
-    history(limit: number, offset: number): { rows: PolicyRow[]; total: number } {
-      return { rows: historyPage.all(limit, offset), total: historyCount.get()!.n };
+    async history(limit: number, offset: number): Promise<{ rows: PolicyRow[]; total: number }> {
+      const rows = await storage.all(HISTORY_PAGE, [limit, offset]);
+      return { rows, total: (await storage.get(HISTORY_COUNT))!.n };
     },
     onlineReachOfGlobal: (onlineFrom: number) => reachOfGlobal.get(onlineFrom)!.n,
     onlineReachOfOrg: (orgId: string, onlineFrom: number) => reachOfOrg.get(orgId, onlineFrom)!.n,
