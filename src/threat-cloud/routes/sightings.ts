@@ -24,7 +24,7 @@ export function registerSightingRoutes(app: App, context: Pick<ThreatCloudContex
     },
     async (request) => {
       const { value, page = 1, limit = 50 } = request.query;
-      const { items, total } = iocs.sightings(value, page, limit, actor(request));
+      const { items, total } = await iocs.sightings(value, page, limit, actor(request));
       return paged(items, total, page, limit);
     },
   );

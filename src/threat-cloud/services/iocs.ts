@@ -146,11 +146,11 @@ export function createIocsService(deps: { db: Db; merge: IocService; queries: Io
       return { sightingId: outcome.sightingId, iocValue: outcome.ioc.value, totalSightings: outcome.ioc.sightings, reputationChange: outcome.ioc.reputation - outcome.before };
     },
 
-    sightings(raw: string, page: number, limit: number, actor: AuditActor) {
+    async sightings(raw: string, page: number, limit: number, actor: AuditActor) {
       const { ioc, value } = findByValue(raw);
       queryAudit.push({ resource: 'sightings', details: { value, page, limit }, ...actor });
       if (!ioc) return { items: [], total: 0 };
-      return queries.sightings(ioc.id, page, limit);
+      return await queries.sightings(ioc.id, page, limit);
     },
   };
 }

@@ -1,4 +1,6 @@
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement } from '../../shared/db/storage.js';
 import { createIocList, type IocFilter } from './ioc-list.js';
 
 export type { IocFilter };
@@ -11,6 +13,15 @@ interface SightingRow {
   created_at: string;
 }
 
+/** A sighting page and its total (the IoC's own report count), through the storage port. */
+export const SIGHTING_READS = {
+  page: defineStatement<[iocId: string, limit: number, offset: number], SightingRow>(
+    `SELECT s.id, i.value, s.source, s.context, s.created_at FROM sightings s INDEXED BY sightings_ioc JOIN iocs i ON i.id = s.ioc_id
+     WHERE s.ioc_id = ? ORDER BY s.created_at DESC, s.rowid LIMIT ? OFFSET ?`,
+  ),
+  count: defineStatement<[iocId: string], { n: number }>(`SELECT sightings AS n FROM iocs WHERE id = ?`),
+};
+
 /**
  * Read side of IoCs: the filtered listing (ioc-list.ts) and sighting history. A sighting
  * page is read in the order of the (IoC, time) index, ties in the order they were stored, and
@@ -19,19 +30,17 @@ interface SightingRow {
  */
 export function createIocQueries(db: Db) {
   const list = createIocList(db);
-  const sightings = db.prepare<[string, number, number], SightingRow>(
-    `SELECT s.id, i.value, s.source, s.context, s.created_at FROM sightings s INDEXED BY sightings_ioc JOIN iocs i ON i.id = s.ioc_id
-     WHERE s.ioc_id = ? ORDER BY s.created_at DESC, s.rowid LIMIT ? OFFSET ?`,
-  );
-  const countSightings = db.prepare<[string], { n: number }>(`SELECT sightings AS n FROM iocs WHERE id = ?`);
+  const storage = sqliteStorageOf(db);
 
   return {
     list: list.list,
 
-    sightings(iocId: string, page: number, limit: number) {
+    async sightings(iocId: string, page: number, limit: number) {
+      const total = (await storage.get(SIGHTING_READS.count, [iocId]))?.n ?? 0;
+      const rows = await storage.all(SIGHTING_READS.page, [iocId, limit, (page - 1) * limit]);
       return {
-        total: countSightings.get(iocId)?.n ?? 0,
-        items: sightings.all(iocId, limit, (page - 1) * limit).map((row) => ({
+        total,
+        items: rows.map((row) => ({
           id: row.id,
           value: row.value,
           source: row.source,

@@ -11,7 +11,7 @@ import { seedIocs } from '../../../src/threat-cloud/seed.js';
 import { createAuditStore } from '../../../src/threat-cloud/stores/audit.js';
 import { CAMPAIGN_READS } from '../../../src/threat-cloud/intel/stores/campaign-queries.js';
 import { createIocList, type IocFilter } from '../../../src/threat-cloud/stores/ioc-list.js';
-import { createIocQueries } from '../../../src/threat-cloud/stores/ioc-queries.js';
+import { createIocQueries, SIGHTING_READS } from '../../../src/threat-cloud/stores/ioc-queries.js';
 import { createStatsStore } from '../../../src/threat-cloud/stores/stats.js';
 import { testConfig, testDb } from '../../helper.js';
 import { planOf, recordSql } from '../../query-plans.js';
@@ -128,6 +128,7 @@ t.test('sightings, campaign, audit-log and statistics reads search indexes and k
   const clock = new ManualClock(Date.now());
   const { db: recorder, prepared: sources } = recordSql(db);
   createIocQueries(recorder);
+  for (const statement of Object.values(SIGHTING_READS)) sources.add(statement.sql);
   // The audit store's statements include the retention purge's batched deletes.
   createAuditStore(recorder, clock);
   // Statements on the port are declared up front: their texts are planned as they are.
