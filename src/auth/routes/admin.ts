@@ -70,7 +70,7 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
     { schema: { operationId: 'adminListAuditLog', tags: ['admin'], summary: 'The audit trail, newest first', security: BEARER, querystring: AuditQuery, response: pagedReplies(AuditEntry) } },
     async (request) => {
       const { action, actorId, since, until, page = 1, limit = 50 } = request.query;
-      const { items, total } = admin.auditLog({ action, actorId, since, until, limit, offset: (page - 1) * limit });
+      const { items, total } = await admin.auditLog({ action, actorId, since, until, limit, offset: (page - 1) * limit });
       return paged(items, total, page, limit);
     },
   );

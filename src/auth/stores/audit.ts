@@ -4,7 +4,8 @@ import { writeDurably } from '../../shared/db/durable.js';
 import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
-import type { Statement } from 'better-sqlite3';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Statement } from '../../shared/db/storage.js';
 
 export interface AuditEntry {
   id: string;
@@ -54,41 +55,47 @@ export interface AuditFilter {
   offset: number;
 }
 
+// One statement per combination of filters, each on the index that holds every filter given
+// (actor, action, or both) in list order, so a page stops after OFFSET + LIMIT entries.
+const CLAUSES = {
+  action: 'action = @action',
+  actorId: 'actor_id = @actorId',
+  since: 'created_at >= @since',
+  until: 'created_at <= @until',
+};
+export type AuditClause = keyof typeof CLAUSES;
+type Clause = AuditClause;
+type PageStatements = { page: Statement<Record<string, unknown>, AuditRow>; count: Statement<Record<string, unknown>, { n: number }> };
+const composedPages = new Map<string, PageStatements>();
+
+/** The page and count statements for the filters present: composed once, the same objects after. */
+export function auditPageStatements(present: readonly Clause[]): PageStatements {
+  const key = present.join(',');
+  let found = composedPages.get(key);
+  if (!found) {
+    const index = present.includes('actorId')
+      ? present.includes('action')
+        ? 'audit_log_actor_action'
+        : 'audit_log_actor'
+      : present.includes('action')
+        ? 'audit_log_action'
+        : 'audit_log_created';
+    const from = `FROM audit_log INDEXED BY ${index} ${present.length > 0 ? `WHERE ${present.map((c) => CLAUSES[c]).join(' AND ')}` : ''}`;
+    found = {
+      page: defineStatement(`SELECT * ${from} ORDER BY created_at DESC, rowid DESC LIMIT @limit OFFSET @offset`),
+      count: defineStatement(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap) AS capped`),
+    };
+    composedPages.set(key, found);
+  }
+  return found;
+}
+
 /** The audit trail: who did what to whom, from where, when. */
 export function createAuditStore(db: Db, clock: Clock) {
   const insert = db.prepare(
     `INSERT INTO audit_log (id, action, actor_id, target_id, ip, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  // One statement per combination of filters, each on the index that holds every filter given
-  // (actor, action, or both) in list order, so a page stops after OFFSET + LIMIT entries.
-  const clauses = {
-    action: 'action = @action',
-    actorId: 'actor_id = @actorId',
-    since: 'created_at >= @since',
-    until: 'created_at <= @until',
-  };
-  type Clause = keyof typeof clauses;
-  const statements = new Map<string, { page: Statement<Record<string, unknown>, AuditRow>; count: Statement<Record<string, unknown>, { n: number }> }>();
-  const statementsFor = (present: Clause[]) => {
-    const key = present.join(',');
-    let found = statements.get(key);
-    if (!found) {
-      const index = present.includes('actorId')
-        ? present.includes('action')
-          ? 'audit_log_actor_action'
-          : 'audit_log_actor'
-        : present.includes('action')
-          ? 'audit_log_action'
-          : 'audit_log_created';
-      const from = `FROM audit_log INDEXED BY ${index} ${present.length > 0 ? `WHERE ${present.map((c) => clauses[c]).join(' AND ')}` : ''}`;
-      found = {
-        page: db.prepare(`SELECT * ${from} ORDER BY created_at DESC, rowid DESC LIMIT @limit OFFSET @offset`),
-        count: db.prepare(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap) AS capped`),
-      };
-      statements.set(key, found);
-    }
-    return found;
-  };
+  const storage = sqliteStorageOf(db);
   // Kept by trigger (migrations/011-read-indexes.ts): the totals of the whole trail, an action and an actor.
   const kept = db.prepare<{ kind: string; key: string }, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = @kind AND key = @key`);
   const keptTotal = (filter: AuditFilter): number | null => {
@@ -134,16 +141,16 @@ export function createAuditStore(db: Db, clock: Clock) {
      * A page newest first and the total: exact from the kept counts for the whole trail, one
      * action or one actor; with a time range or both, counted up to `COUNT_CAP`.
      */
-    page(filter: AuditFilter): { items: AuditEntry[]; total: number } {
-      const present = (Object.keys(clauses) as Clause[]).filter((key) => filter[key] !== undefined);
+    async page(filter: AuditFilter): Promise<{ items: AuditEntry[]; total: number }> {
+      const present = (Object.keys(CLAUSES) as Clause[]).filter((key) => filter[key] !== undefined);
       const params = { action: filter.action, actorId: filter.actorId, since: filter.since, until: filter.until };
-      const { page, count } = statementsFor(present);
+      const { page, count } = auditPageStatements(present);
       const exact = keptTotal(filter);
-      const total = exact ?? count.get({ ...params, cap: COUNT_CAP })!.n;
+      const total = exact ?? (await storage.get(count, { ...params, cap: COUNT_CAP }))!.n;
       if (filter.offset >= total) return { items: [], total };
       // With the total known, the walk stops at the last entry instead of searching past it.
       const limit = exact === null ? filter.limit : Math.min(filter.limit, exact - filter.offset);
-      return { items: page.all({ ...params, limit, offset: filter.offset }).map(toEntry), total };
+      return { items: (await storage.all(page, { ...params, limit, offset: filter.offset })).map(toEntry), total };
     },
     /** The user's entries (as actor or target) newest first; all of them without a limit (GDPR export). */
     aboutUser(userId: string, limit = -1): AuditEntry[] {
