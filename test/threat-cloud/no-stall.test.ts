@@ -254,7 +254,7 @@ t.test('audit-log totals: whole hours from the counts, the hour of `since` from 
   })();
   for (const since of [undefined, '2026-03-07T09:00:00.000Z', '2026-03-07T10:00:00.000Z', '2026-03-07T11:17:23.456Z', '2026-03-07T13:59:59.999Z', '2026-03-08T00:00:00.000Z']) {
     for (const action of [undefined, ...actions]) {
-      const { total, items } = audit.list({ ...(action ? { action } : {}), ...(since ? { since } : {}), page: 2, limit: 10 });
+      const { total, items } = await audit.list({ ...(action ? { action } : {}), ...(since ? { since } : {}), page: 2, limit: 10 });
       const rows = all<{ id: string }>(
         db,
         `SELECT id FROM tc_audit_log WHERE (@action IS NULL OR action = @action) AND (@since IS NULL OR created_at > @since) ORDER BY created_at DESC, rowid DESC`,

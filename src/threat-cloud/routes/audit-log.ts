@@ -15,7 +15,7 @@ export function registerAuditLogRoutes(app: App, context: Pick<ThreatCloudContex
     },
     async (request) => {
       const { page = 1, limit = 50, action, since } = request.query;
-      const { items, total } = auditLog.list({ ...(action ? { action } : {}), ...(since ? { since } : {}), page, limit });
+      const { items, total } = await auditLog.list({ ...(action ? { action } : {}), ...(since ? { since } : {}), page, limit });
       return paged(items, total, page, limit);
     },
   );

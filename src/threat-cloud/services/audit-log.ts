@@ -5,10 +5,10 @@ import type { QueryAuditBuffer } from './query-audit.js';
 export function createAuditLogService(deps: { audit: AuditStore; queryAudit: QueryAuditBuffer }) {
   const { audit, queryAudit } = deps;
   return {
-    list(filter: { action?: AuditAction; since?: string; page: number; limit: number }) {
+    async list(filter: { action?: AuditAction; since?: string; page: number; limit: number }) {
       // Pending query audits are written first so the trail is complete up to this request.
       queryAudit.flush();
-      return audit.list(filter);
+      return await audit.list(filter);
     },
   };
 }

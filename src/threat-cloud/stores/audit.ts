@@ -2,6 +2,8 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import { writeDurably } from '../../shared/db/durable.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'query'] as const;
@@ -48,51 +50,56 @@ interface AuditRow {
   created_at: string;
 }
 
-interface Where {
+type Where = {
   action: string | null;
   since: string | null;
-}
+};
 type Page = Where & { limit: number; offset: number };
 const NEWEST = 'ORDER BY created_at DESC, rowid DESC';
+
+// One statement per filter shape, each walking an index in the list's order (newest first):
+// a page stops after offset + limit entries. Totals come from the trigger-kept hourly
+// counts (migration 10), plus the entries after `since` within its own hour.
+export const AUDIT_READS = {
+  list: {
+    all: defineStatement<Page, AuditRow>(`SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_created_at ${NEWEST} LIMIT @limit OFFSET @offset`),
+    action: defineStatement<Page, AuditRow>(
+      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action ${NEWEST} LIMIT @limit OFFSET @offset`,
+    ),
+    since: defineStatement<Page, AuditRow>(
+      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_created_at WHERE created_at > @since ${NEWEST} LIMIT @limit OFFSET @offset`,
+    ),
+    both: defineStatement<Page, AuditRow>(
+      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action AND created_at > @since ${NEWEST} LIMIT @limit OFFSET @offset`,
+    ),
+  },
+  hoursTotal: defineStatement<Where & { afterHour: string }, { n: number }>(
+    `SELECT coalesce(sum(n), 0) AS n FROM tc_audit_hours WHERE (CAST(@action AS TEXT) IS NULL OR action = @action) AND hour > @afterHour`,
+  ),
+  sinceHourTotal: {
+    all: defineStatement<Where & { hourEnd: string }, { n: number }>(
+      `SELECT count(*) AS n FROM tc_audit_log INDEXED BY tc_audit_log_created_at WHERE created_at > @since AND created_at < @hourEnd`,
+    ),
+    action: defineStatement<Where & { hourEnd: string }, { n: number }>(
+      `SELECT count(*) AS n FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action AND created_at > @since AND created_at < @hourEnd`,
+    ),
+  },
+};
 
 /** The Threat Cloud audit trail. `record` is synchronous so writes audit in their own transaction. */
 export function createAuditStore(db: Db, clock: Clock) {
   const insert = db.prepare<[string, AuditAction, string, string, string | null, string | null, string]>(
     `INSERT INTO tc_audit_log (id, action, resource, details, api_key, ip, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  // One statement per filter shape, each walking an index in the list's order (newest first):
-  // a page stops after offset + limit entries. Totals come from the trigger-kept hourly
-  // counts (migration 10), plus the entries after `since` within its own hour.
-  const list = {
-    all: db.prepare<Page, AuditRow>(`SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_created_at ${NEWEST} LIMIT @limit OFFSET @offset`),
-    action: db.prepare<Page, AuditRow>(
-      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action ${NEWEST} LIMIT @limit OFFSET @offset`,
-    ),
-    since: db.prepare<Page, AuditRow>(
-      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_created_at WHERE created_at > @since ${NEWEST} LIMIT @limit OFFSET @offset`,
-    ),
-    both: db.prepare<Page, AuditRow>(
-      `SELECT * FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action AND created_at > @since ${NEWEST} LIMIT @limit OFFSET @offset`,
-    ),
-  };
-  const hoursTotal = db.prepare<Where & { afterHour: string }, { n: number }>(
-    `SELECT coalesce(sum(n), 0) AS n FROM tc_audit_hours WHERE (CAST(@action AS TEXT) IS NULL OR action = @action) AND hour > @afterHour`,
-  );
-  const sinceHourTotal = {
-    all: db.prepare<Where & { hourEnd: string }, { n: number }>(
-      `SELECT count(*) AS n FROM tc_audit_log INDEXED BY tc_audit_log_created_at WHERE created_at > @since AND created_at < @hourEnd`,
-    ),
-    action: db.prepare<Where & { hourEnd: string }, { n: number }>(
-      `SELECT count(*) AS n FROM tc_audit_log INDEXED BY tc_audit_log_action WHERE action = @action AND created_at > @since AND created_at < @hourEnd`,
-    ),
-  };
+  const storage = sqliteStorageOf(db);
+  const { list, hoursTotal, sinceHourTotal } = AUDIT_READS;
 
   /** Entries matching the filter: whole hours from the counts, the hour `since` falls in from the log. */
-  function total(where: Where): number {
-    if (where.since === null) return hoursTotal.get({ ...where, afterHour: '' })!.n;
+  async function total(where: Where): Promise<number> {
+    if (where.since === null) return (await storage.get(hoursTotal, { ...where, afterHour: '' }))!.n;
     const hour = where.since.slice(0, 13);
-    const within = (where.action === null ? sinceHourTotal.all : sinceHourTotal.action).get({ ...where, hourEnd: `${hour};` })!.n;
-    return within + hoursTotal.get({ ...where, afterHour: hour })!.n;
+    const within = (await storage.get(where.action === null ? sinceHourTotal.all : sinceHourTotal.action, { ...where, hourEnd: `${hour};` }))!.n;
+    return within + (await storage.get(hoursTotal, { ...where, afterHour: hour }))!.n;
   }
 
   const write = (entry: AuditEntry, at: string) =>
@@ -141,12 +148,12 @@ export function createAuditStore(db: Db, clock: Clock) {
     addQueryAggregates(aggregates: Iterable<QueryAggregate>): void {
       addAggregates(aggregates);
     },
-    list(filter: { action?: AuditAction; since?: string; page: number; limit: number }): { items: AuditRecord[]; total: number } {
+    async list(filter: { action?: AuditAction; since?: string; page: number; limit: number }): Promise<{ items: AuditRecord[]; total: number }> {
       const where: Where = { action: filter.action ?? null, since: filter.since ?? null };
       const statement = where.action === null ? (where.since === null ? list.all : list.since) : where.since === null ? list.action : list.both;
-      const rows = statement.all({ ...where, limit: filter.limit, offset: (filter.page - 1) * filter.limit });
+      const rows = await storage.all(statement, { ...where, limit: filter.limit, offset: (filter.page - 1) * filter.limit });
       return {
-        total: total(where),
+        total: await total(where),
         items: rows.map((row) => ({
           id: row.id,
           action: row.action,

@@ -8,7 +8,7 @@ import { createMitreCatalog } from '../../../src/threat-cloud/intel/mitre.js';
 import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/stores/timeseries.js';
 import { createTrendsQuery } from '../../../src/threat-cloud/intel/stores/trends.js';
 import { seedIocs } from '../../../src/threat-cloud/seed.js';
-import { createAuditStore } from '../../../src/threat-cloud/stores/audit.js';
+import { AUDIT_READS, createAuditStore } from '../../../src/threat-cloud/stores/audit.js';
 import { CAMPAIGN_READS } from '../../../src/threat-cloud/intel/stores/campaign-queries.js';
 import { createIocList, type IocFilter } from '../../../src/threat-cloud/stores/ioc-list.js';
 import { createIocQueries, SIGHTING_READS } from '../../../src/threat-cloud/stores/ioc-queries.js';
@@ -131,6 +131,7 @@ t.test('sightings, campaign, audit-log and statistics reads search indexes and k
   for (const statement of Object.values(SIGHTING_READS)) sources.add(statement.sql);
   // The audit store's statements include the retention purge's batched deletes.
   createAuditStore(recorder, clock);
+  for (const statement of [...Object.values(AUDIT_READS.list), AUDIT_READS.hoursTotal, ...Object.values(AUDIT_READS.sinceHourTotal)]) sources.add(statement.sql);
   // Statements on the port are declared up front: their texts are planned as they are.
   for (const statement of Object.values(CAMPAIGN_READS)) sources.add(statement.sql);
   createStatsStore(recorder, clock);
