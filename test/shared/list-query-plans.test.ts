@@ -1,6 +1,6 @@
 import t from 'tap';
 import { auditPageStatements, createAuditStore } from '../../src/auth/stores/audit.js';
-import { createSessionStore } from '../../src/auth/stores/sessions.js';
+import { createSessionStore, LIVE_SESSIONS } from '../../src/auth/stores/sessions.js';
 import { createUserStore } from '../../src/auth/stores/users.js';
 import { createAgentStore } from '../../src/manager/stores/agents.js';
 import { createEventStore, type ThreatFilter } from '../../src/manager/stores/events.js';
@@ -92,8 +92,9 @@ t.test('every Manager and Auth list, filter, total and summary statement searche
   users.count();
   users.countActiveAdmins();
   users.withExpiredPlans('2026-03-07T12:00:00.000Z');
-  sessions.pageLive(50, 0);
-  sessions.countLive();
+  await sessions.pageLive(50, 0);
+  await sessions.countLive();
+  for (const statement of Object.values(LIVE_SESSIONS)) sources.add(statement.sql);
   sessions.purgeExpired(500);
   for (const keys of subsets(['action', 'actorId', 'since', 'until'] as const)) {
     await audit.page({

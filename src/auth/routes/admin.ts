@@ -51,7 +51,7 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
     { schema: { operationId: 'adminListSessions', tags: ['admin'], summary: 'Live sessions of all accounts', security: BEARER, querystring: SessionsQuery, response: pagedReplies(AdminSession) } },
     async (request) => {
       const { page = 1, limit = 50 } = request.query;
-      const { items, total } = admin.listSessions({ limit, offset: (page - 1) * limit });
+      const { items, total } = await admin.listSessions({ limit, offset: (page - 1) * limit });
       return paged(items, total, page, limit);
     },
   );

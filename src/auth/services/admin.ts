@@ -87,8 +87,8 @@ export function createAdmin(ctx: AuthContext, { secondFactor, usageReport }: { s
       };
     },
 
-    listSessions({ limit, offset }: { limit: number; offset: number }) {
-      const { items, total } = sessions.pageLive(limit, offset);
+    async listSessions({ limit, offset }: { limit: number; offset: number }) {
+      const { items, total } = await sessions.pageLive(limit, offset);
       return { items: items.map(sessionView), total };
     },
 
@@ -114,7 +114,7 @@ export function createAdmin(ctx: AuthContext, { secondFactor, usageReport }: { s
       });
       return {
         users: { total, byTier: stats.byTier, byRole: stats.byRole, signupsByDay },
-        liveSessions: sessions.countLive(),
+        liveSessions: await sessions.countLive(),
         twoFactor: { enabled: stats.totpEnabled, percentage: total === 0 ? 0 : Math.round((stats.totpEnabled / total) * 10_000) / 100 },
       };
     },

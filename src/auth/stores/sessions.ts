@@ -1,6 +1,8 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
 
 export interface SessionRecord {
@@ -36,6 +38,18 @@ const toSession = (row: SessionRow): SessionRecord => ({
 /** Last-used stamps are written at most this often per session, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** The administration's view of live sessions, through the storage port. */
+export const LIVE_SESSIONS = {
+  // Walks sessions_list in list order and checks liveness from the index: only returned rows are read.
+  page: defineStatement<[now: string, idleCutoff: string, limit: number, offset: number], SessionRow>(
+    `SELECT * FROM sessions INDEXED BY sessions_list WHERE expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
+  ),
+  // Counted on sessions_live: the unexpired sessions' index entries, no row read.
+  count: defineStatement<[now: string, idleCutoff: string], { n: number }>(
+    `SELECT count(*) AS n FROM sessions INDEXED BY sessions_live WHERE expires_at > ? AND last_used_at > ?`,
+  ),
+};
+
 /**
  * The `sessions` rows that back every JWT: a token is valid only while its row lives. A row
  * lives until its absolute expiry and, when `idleTimeoutMs` > 0, only while it was used
@@ -51,14 +65,7 @@ export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
   const liveOfUser = db.prepare<[string, string, string], SessionRow>(
     `SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id`,
   );
-  // Walks sessions_list in list order and checks liveness from the index: only returned rows are read.
-  const allLive = db.prepare<[string, string, number, number], SessionRow>(
-    `SELECT * FROM sessions INDEXED BY sessions_list WHERE expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
-  );
-  // Counted on sessions_live: the unexpired sessions' index entries, no row read.
-  const countLive = db.prepare<[string, string], { n: number }>(
-    `SELECT count(*) AS n FROM sessions INDEXED BY sessions_live WHERE expires_at > ? AND last_used_at > ?`,
-  );
+  const storage = sqliteStorageOf(db);
   const removeOne = db.prepare(`DELETE FROM sessions WHERE id = ?`);
   const removeOwned = db.prepare(`DELETE FROM sessions WHERE id = ? AND user_id = ?`);
   const removeAll = db.prepare(`DELETE FROM sessions WHERE user_id = ?`);
@@ -112,15 +119,15 @@ export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
     listAll(userId: string): SessionRecord[] {
       return ofUser.all(userId).map(toSession);
     },
-    pageLive(limit: number, offset: number): { items: SessionRecord[]; total: number } {
+    async pageLive(limit: number, offset: number): Promise<{ items: SessionRecord[]; total: number }> {
       const now = clock.now();
       const [at, cutoff] = [toIso(now), idleCutoff(now)];
-      const total = countLive.get(at, cutoff)!.n;
-      return { items: offset >= total ? [] : allLive.all(at, cutoff, limit, offset).map(toSession), total };
+      const total = (await storage.get(LIVE_SESSIONS.count, [at, cutoff]))!.n;
+      return { items: offset >= total ? [] : (await storage.all(LIVE_SESSIONS.page, [at, cutoff, limit, offset])).map(toSession), total };
     },
-    countLive(): number {
+    async countLive(): Promise<number> {
       const now = clock.now();
-      return countLive.get(toIso(now), idleCutoff(now))!.n;
+      return (await storage.get(LIVE_SESSIONS.count, [toIso(now), idleCutoff(now)]))!.n;
     },
     revoke(id: string, userId?: string): boolean {
       return (userId ? removeOwned.run(id, userId) : removeOne.run(id)).changes === 1;
