@@ -32,7 +32,7 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
   // One memo for campaigns and analytics: both read data the same version describes.
   const memo = createAggregateMemo(createDataVersionStore(db), clock);
   const correlator = createCorrelator(db, clock);
-  // The campaign reads and analytics that read through the storage port (the first stores moved onto it).
+  // Campaign reads and most analytics go through the storage port (trends still read the connection directly).
   const storage = sqliteStorageOf(db);
 
   return {
