@@ -10,6 +10,6 @@ export function registerStatsRoutes(app: App, context: Pick<ThreatCloudContext, 
   app.get(
     '/api/stats',
     { ...apiRoute(context, 'read'), schema: { operationId: 'getStats', tags: ['stats'], summary: 'Totals and the last 24 hours', security: BEARER, response: replies(Stats) } },
-    async (request) => ok(stats.read(actor(request))),
+    async (request) => ok(await stats.read(actor(request))),
   );
 }

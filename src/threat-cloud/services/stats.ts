@@ -6,9 +6,9 @@ import type { QueryAuditBuffer } from './query-audit.js';
 export function createStatsService(deps: { stats: StatsStore; queryAudit: QueryAuditBuffer }) {
   const { stats, queryAudit } = deps;
   return {
-    read(actor: AuditActor) {
+    async read(actor: AuditActor) {
       queryAudit.push({ resource: 'stats', details: {}, ...actor });
-      return stats.read();
+      return await stats.read();
     },
   };
 }

@@ -1,6 +1,8 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
 
 /**
@@ -10,35 +12,37 @@ import { DAY_MS } from '../../shared/time.js';
  * (`tc_report_hours`, migration 10) of the hours the day touches, so that one is counted per
  * whole hour (the last 24 to 25 hours).
  */
-export function createStatsStore(db: Db, clock: Clock) {
-  const counts = db.prepare<[], { type: string; category: string; status: string; n: number }>(
-    `SELECT type, category, status, n FROM ioc_counts WHERE n > 0`,
-  );
-  const totals = db.prepare<[], { name: string; n: number }>(`SELECT name, n FROM tc_list_totals`);
-  const newIocs = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM iocs INDEXED BY iocs_first_seen WHERE first_seen > ?`);
-  const newSightings = db.prepare<[string], { n: number }>(
+export const STATS_READS = {
+  counts: defineStatement<void, { type: string; category: string; status: string; n: number }>(`SELECT type, category, status, n FROM ioc_counts WHERE n > 0`),
+  totals: defineStatement<void, { name: string; n: number }>(`SELECT name, n FROM tc_list_totals`),
+  newIocs: defineStatement<[since: string], { n: number }>(`SELECT count(*) AS n FROM iocs INDEXED BY iocs_first_seen WHERE first_seen > ?`),
+  newSightings: defineStatement<[since: string], { n: number }>(
     `SELECT count(*) AS n FROM sightings INDEXED BY sightings_created_ioc WHERE created_at > ?`,
-  );
-  const topCategory = db.prepare<[string], { category: string }>(
+  ),
+  topCategory: defineStatement<[fromHour: string], { category: string }>(
     `SELECT category FROM tc_report_hours WHERE hour >= ? AND category <> '' GROUP BY category HAVING sum(n) > 0
      ORDER BY sum(n) DESC, category LIMIT 1`,
-  );
+  ),
+};
 
+export function createStatsStore(db: Db, clock: Clock) {
+  const storage = sqliteStorageOf(db);
+  const q = STATS_READS;
   return {
-    read() {
+    async read() {
       const now = clock.now();
       const dayAgo = toIso(now - DAY_MS);
       const byType: Record<string, number> = {};
       const byCategory: Record<string, number> = {};
       let totalIocs = 0;
       let activeIocs = 0;
-      for (const row of counts.all()) {
+      for (const row of await storage.all(q.counts)) {
         totalIocs += row.n;
         if (row.status === 'active') activeIocs += row.n;
         byType[row.type] = (byType[row.type] ?? 0) + row.n;
         if (row.category) byCategory[row.category] = (byCategory[row.category] ?? 0) + row.n;
       }
-      const kept = Object.fromEntries(totals.all().map((row) => [row.name, row.n]));
+      const kept = Object.fromEntries((await storage.all(q.totals)).map((row) => [row.name, row.n]));
       return {
         totalIocs,
         activeIocs,
@@ -47,9 +51,9 @@ export function createStatsStore(db: Db, clock: Clock) {
         byType,
         byCategory,
         last24h: {
-          newIocs: newIocs.get(dayAgo)!.n,
-          newSightings: newSightings.get(dayAgo)!.n,
-          topCategory: topCategory.get(dayAgo.slice(0, 13))?.category ?? null,
+          newIocs: (await storage.get(q.newIocs, [dayAgo]))!.n,
+          newSightings: (await storage.get(q.newSightings, [dayAgo]))!.n,
+          topCategory: (await storage.get(q.topCategory, [dayAgo.slice(0, 13)]))?.category ?? null,
         },
         updatedAt: toIso(now),
       };

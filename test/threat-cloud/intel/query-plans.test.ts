@@ -12,7 +12,7 @@ import { AUDIT_READS, createAuditStore } from '../../../src/threat-cloud/stores/
 import { CAMPAIGN_READS } from '../../../src/threat-cloud/intel/stores/campaign-queries.js';
 import { createIocList, type IocFilter } from '../../../src/threat-cloud/stores/ioc-list.js';
 import { createIocQueries, SIGHTING_READS } from '../../../src/threat-cloud/stores/ioc-queries.js';
-import { createStatsStore } from '../../../src/threat-cloud/stores/stats.js';
+import { createStatsStore, STATS_READS } from '../../../src/threat-cloud/stores/stats.js';
 import { testConfig, testDb } from '../../helper.js';
 import { planOf, recordSql } from '../../query-plans.js';
 
@@ -135,6 +135,7 @@ t.test('sightings, campaign, audit-log and statistics reads search indexes and k
   // Statements on the port are declared up front: their texts are planned as they are.
   for (const statement of Object.values(CAMPAIGN_READS)) sources.add(statement.sql);
   createStatsStore(recorder, clock);
+  for (const statement of Object.values(STATS_READS)) sources.add(statement.sql);
   t.ok(sources.size >= 20, `${sources.size} statements prepared`);
   t.equal([...sources].filter((source) => /^\s*DELETE FROM tc_audit_log/.test(source)).length, 2, 'the purges of reads and of writes are checked');
   for (const source of sources) {
