@@ -222,15 +222,21 @@ export function checkDatabaseUrl(url: string, label: string): void {
   }
 }
 
-/** The URL as an error or a terminal may show it: any password replaced, or nothing when it does not parse. */
-export function maskedUrl(url: string): string {
+/** The URL as a terminal or a log may show it: any password replaced, or nothing when it does not parse. */
+export function withoutPassword(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
-    return JSON.stringify(parsed.href);
+    return parsed.href;
   } catch {
     return '(value hidden)';
   }
+}
+
+/** The same, quoted as a configuration error shows values. */
+function maskedUrl(url: string): string {
+  const shown = withoutPassword(url);
+  return shown === '(value hidden)' ? shown : JSON.stringify(shown);
 }
 
 function parseEnv(setting: Setting, raw: string): unknown {

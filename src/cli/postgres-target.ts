@@ -2,7 +2,37 @@ import pg from 'pg';
 import { MIGRATIONS } from '../migrations/index.js';
 import { migrate } from '../shared/db/migrate.js';
 import { openDatabase } from '../shared/db/open.js';
+import type { PostgresStorageOptions } from '../shared/db/postgres-storage.js';
+import { explainedConnectionError } from '../shared/db/postgres-config.js';
+import { refuseLinguisticCollation } from '../shared/db/postgres-storage.js';
+import { withoutPassword } from '../config.js';
 import { CommandError } from './context.js';
+
+/**
+ * A one-connection pool to the database a command works on, connected and checked as the
+ * server will check it (text ordered byte by byte); each failure is a CommandError that names
+ * the database without its password. The caller ends the pool.
+ */
+export async function openCheckedPool(target: { connectionString: string; ssl: PostgresStorageOptions['ssl'] }): Promise<pg.Pool> {
+  const pool = new pg.Pool({ connectionString: target.connectionString, ssl: target.ssl, max: 1 });
+  pool.on('error', () => {});
+  try {
+    try {
+      (await pool.connect()).release();
+    } catch (error) {
+      throw new CommandError(`cannot connect to ${withoutPassword(target.connectionString)}: ${explainedConnectionError(error as Error)}`);
+    }
+    try {
+      await refuseLinguisticCollation(pool);
+    } catch (error) {
+      throw new CommandError((error as Error).message);
+    }
+    return pool;
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+}
 
 export interface TargetTable {
   name: string;

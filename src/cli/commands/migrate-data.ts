@@ -5,12 +5,12 @@ import type Database from 'better-sqlite3';
 import pg from 'pg';
 import { POSTGRES_MIGRATIONS } from '../../migrations/postgres/index.js';
 import { migratePostgres } from '../../shared/db/migrate-postgres.js';
-import { ConfigError, checkDatabaseUrl, maskedUrl } from '../../config.js';
-import { explainedConnectionError, postgresStorageOptions } from '../../shared/db/postgres-config.js';
-import { refuseLinguisticCollation, type PostgresStorageOptions } from '../../shared/db/postgres-storage.js';
+import { ConfigError, checkDatabaseUrl, withoutPassword } from '../../config.js';
+import { postgresStorageOptions } from '../../shared/db/postgres-config.js';
+import type { PostgresStorageOptions } from '../../shared/db/postgres-storage.js';
 import { cliConfig, CommandError, UsageError, type CliCommand, type CliIo } from '../context.js';
 import { copyIntoTarget, type CopySummary } from '../data-copy.js';
-import { seededRowCounts, whyNotEmpty } from '../postgres-target.js';
+import { openCheckedPool, seededRowCounts, whyNotEmpty } from '../postgres-target.js';
 import { openLiveSqlite, takeSnapshot } from '../sqlite-snapshot.js';
 
 interface MigrateDataArgs {
@@ -38,9 +38,6 @@ function parseMigrateDataArgs(args: string[], configuredUrl: string | undefined)
   }
   return { from: path.resolve(values.from), to };
 }
-
-/** The URL as the operator may see it in a terminal or a log: no password. */
-const shown = (connection: string) => JSON.parse(maskedUrl(connection)) as string;
 
 export const migrateDataCommand: CliCommand = {
   name: 'migrate-data',
@@ -86,27 +83,15 @@ async function copyToPostgres(
   version: number,
   io: CliIo,
 ): Promise<CopySummary> {
-  const to = target.connectionString;
-  const pool = new pg.Pool({ connectionString: to, ssl: target.ssl, max: 1 });
-  pool.on('error', () => {});
+  const pool = await openCheckedPool(target);
   try {
-    try {
-      (await pool.connect()).release();
-    } catch (error) {
-      throw new CommandError(`cannot connect to ${shown(to)}: ${explainedConnectionError(error as Error)}`);
-    }
-    try {
-      await refuseLinguisticCollation(pool);
-    } catch (error) {
-      throw new CommandError((error as Error).message);
-    }
     const seeded = seededRowCounts(version);
     const client = await pool.connect();
     try {
       const refused = await whyNotEmpty(client, version, seeded);
       if (refused) throw new CommandError(`the target database is not empty: ${refused}; migrate-data copies only into a new, empty database`);
       const migrated = await migratePostgres(client, POSTGRES_MIGRATIONS);
-      io.out(`${shown(to)} is at schema version ${migrated.version}`);
+      io.out(`${withoutPassword(target.connectionString)} is at schema version ${migrated.version}`);
       return await copyIntoTarget(client, source, { version, seeded });
     } catch (error) {
       if (error instanceof pg.DatabaseError) throw new CommandError(`PostgreSQL refused the copy, which was rolled back: ${error.message}`);

@@ -1,13 +1,12 @@
-import pg from 'pg';
-import { derivedPaths, maskedUrl } from '../../config.js';
+import { derivedPaths, withoutPassword } from '../../config.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { POSTGRES_MIGRATIONS } from '../../migrations/postgres/index.js';
 import { migrate } from '../../shared/db/migrate.js';
 import { migratePostgres } from '../../shared/db/migrate-postgres.js';
 import { closeDatabase, openDatabase } from '../../shared/db/open.js';
-import { explainedConnectionError, postgresStorageOptions } from '../../shared/db/postgres-config.js';
-import { refuseLinguisticCollation } from '../../shared/db/postgres-storage.js';
-import { cliConfig, CommandError, UsageError, type CliCommand, type CliIo } from '../context.js';
+import { postgresStorageOptions } from '../../shared/db/postgres-config.js';
+import { openCheckedPool } from '../postgres-target.js';
+import { cliConfig, UsageError, type CliCommand, type CliIo } from '../context.js';
 
 export const migrateCommand: CliCommand = {
   name: 'migrate',
@@ -34,21 +33,9 @@ export const migrateCommand: CliCommand = {
 
 /** The same checks the server will make (collation), then the ordered list under its advisory lock. */
 async function migrateConfiguredPostgres(database: Parameters<typeof postgresStorageOptions>[0], io: CliIo): Promise<void> {
-  const options = postgresStorageOptions(database);
-  const shown = JSON.parse(maskedUrl(database.url)) as string;
-  const pool = new pg.Pool({ connectionString: options.connectionString, ssl: options.ssl, max: 1 });
-  pool.on('error', () => {});
+  const shown = withoutPassword(database.url);
+  const pool = await openCheckedPool(postgresStorageOptions(database));
   try {
-    try {
-      (await pool.connect()).release();
-    } catch (error) {
-      throw new CommandError(`cannot connect to ${shown}: ${explainedConnectionError(error as Error)}`);
-    }
-    try {
-      await refuseLinguisticCollation(pool);
-    } catch (error) {
-      throw new CommandError((error as Error).message);
-    }
     const result = await migratePostgres(pool, POSTGRES_MIGRATIONS);
     io.out(result.applied.length > 0 ? `applied migrations ${result.applied.join(', ')}; ${shown} is at version ${result.version}` : `${shown} is up to date (version ${result.version})`);
   } finally {
