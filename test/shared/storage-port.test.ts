@@ -310,6 +310,47 @@ t.test('sqlite only', async (t) => {
     t.equal((await storage.all(itemNames)).length, 6);
   });
 
+  t.test('code still on the connection directly never runs inside a transaction, so a rollback never undoes it', async (t) => {
+    const { db, storage } = await openSqlite(t);
+    await storage.run(createItems);
+    const direct = db.prepare<[string]>('INSERT INTO items (name, value) VALUES (?, 0)');
+    const seenInsideTransaction: string[] = [];
+    const writeDirectly = (name: string) => {
+      if (db.inTransaction) seenInsideTransaction.push(name);
+      direct.run(name);
+    };
+    const afterHops = async (name: string, hops: number) => {
+      await yieldWithinTurn(hops);
+      writeDirectly(name);
+    };
+    // Requests of the rest of the process, started in the same turn as the transactions and
+    // continuing in every way a handler can: after promise hops, next ticks and turns.
+    const others: Array<Promise<void>> = [];
+    const rolledBack: Array<Promise<string>> = [];
+    for (let round = 0; round < 5; round++) {
+      for (let hops = 0; hops <= 40; hops += 4) others.push(afterHops(`r${round}-hops${hops}`, hops));
+      others.push(new Promise((resolve) => process.nextTick(() => resolve(writeDirectly(`r${round}-tick`)))));
+      others.push(new Promise((resolve) => setImmediate(() => resolve(writeDirectly(`r${round}-turn`)))));
+      rolledBack.push(
+        storage.transaction({ durable: false }, async (tx) => {
+          await tx.run(insertItem, { name: `tx${round}`, value: 1 });
+          await yieldWithinTurn(60);
+          throw new Error('rolled back');
+        }).then(
+          () => 'committed',
+          (error: Error) => error.message,
+        ),
+      );
+      others.push(new Promise((resolve) => setImmediate(() => resolve(writeDirectly(`r${round}-later-turn`)))));
+    }
+    await Promise.all(others);
+    t.same(await Promise.all(rolledBack), Array(5).fill('rolled back'));
+    t.same(seenInsideTransaction, [], 'no direct statement ran while a transaction was open');
+    const names = (await storage.all(itemNames)).map((row) => row.name);
+    t.equal(names.length, others.length, 'every direct write is kept');
+    t.notOk(names.some((name) => name.startsWith('tx')), 'and the transactions left nothing');
+  });
+
   t.test('a read outside waits for the open transaction and never sees its uncommitted rows', async (t) => {
     const { storage } = await openSqlite(t);
     await storage.run(createItems);

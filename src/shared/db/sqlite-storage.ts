@@ -5,32 +5,48 @@ import type { Params, RunResult, Statement, Storage, Transaction, TransactionOpt
 
 
 /**
- * A first-in first-out lock. The process shares one connection, so an open transaction is
- * the connection's state: a second transaction started while the first awaits would run its
- * statements inside the first one's, and a plain read would see its uncommitted writes.
+ * Runs transactions one at a time, each at the start of an event-loop turn of its own
+ * (a `setImmediate` callback). The process shares one connection, so an open transaction is
+ * the connection's state: any statement that runs while it is open joins it. Other requests
+ * only run in other turns, or as continuations already waiting in the same turn; a turn that
+ * begins with a transaction has none waiting, so between its BEGIN and COMMIT only the
+ * transaction's own continuations run — code that still uses the connection directly can
+ * neither write into it nor read its uncommitted rows, and a rollback never undoes their work.
  */
-function createGate() {
-  let tail: Promise<void> = Promise.resolve();
-  let holdersAndWaiters = 0;
+function createTurnScheduler() {
+  const waiting: Array<() => Promise<unknown>> = [];
+  let running: Promise<unknown> | null = null;
+
+  function runNext(): void {
+    const next = waiting.shift();
+    if (next === undefined) return;
+    // Only reachable when a transaction outlived its turn (it is rolled back): the next one waits for its end.
+    if (running !== null) {
+      waiting.unshift(next);
+      return;
+    }
+    const current = next().finally(() => {
+      running = null;
+      if (waiting.length > 0) setImmediate(runNext);
+    });
+    running = current;
+  }
+
   return {
-    get busy() {
-      return holdersAndWaiters > 0;
+    /** Settles once the transaction now running (if any) has ended. */
+    afterCurrent(): Promise<unknown> | null {
+      return running === null ? null : running.then(noop, noop);
     },
-    async run<T>(work: () => Promise<T>): Promise<T> {
-      holdersAndWaiters++;
-      const previous = tail;
-      let release!: () => void;
-      tail = new Promise((resolve) => (release = resolve));
-      try {
-        await previous;
-        return await work();
-      } finally {
-        holdersAndWaiters--;
-        release();
-      }
+    schedule<T>(work: () => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        waiting.push(() => work().then(resolve, reject));
+        setImmediate(runNext);
+      });
     },
   };
 }
+
+function noop(): void {}
 
 export const SPANNED_TURNS =
   'A SQLite transaction waited for something other than the database (a timer, a hash, the network): ' +
@@ -40,7 +56,7 @@ export const SPANNED_TURNS =
  * Whether the event loop moved on since the watch began. SQLite answers synchronously, so a
  * transaction that awaits only the storage finishes within one turn; one that awaited other
  * I/O let the rest of the process (code that still uses the connection directly) run inside it
- * and write into it, and held the gate, and so every other transaction, while it waited.
+ * and write into it, and held up every other transaction while it waited.
  */
 function watchTurn(): { ended(): boolean; stop(): void } {
   let ended = false;
@@ -58,12 +74,12 @@ function bound(params: unknown): unknown[] {
 /**
  * The storage port over the process's better-sqlite3 connection. Every write transaction
  * starts with BEGIN IMMEDIATE, so it holds SQLite's one write lock from its first statement:
- * together with the gate, transactions run one at a time, which is why `locks` need nothing
+ * with the turn scheduler, transactions run one at a time, which is why `locks` need nothing
  * more here. `close()` waits for the work in flight and closes the database.
  */
 export function createSqliteStorage(db: Db): Storage {
   const prepared = new WeakMap<Statement<Params, unknown>, BetterSqlite3.Statement>();
-  const gate = createGate();
+  const turns = createTurnScheduler();
   let closed = false;
 
   function statementFor(statement: Statement<Params, unknown>): BetterSqlite3.Statement {
@@ -92,9 +108,13 @@ export function createSqliteStorage(db: Db): Storage {
       settle((): RunResult => ({ changes: statementFor(statement).run(...bound(params)).changes })),
   };
 
-  // Outside a transaction a query runs at once, unless one is open or waiting: then it queues behind it.
-  const outside = (query: keyof typeof direct) => (statement: Statement<Params, unknown>, params?: unknown) =>
-    gate.busy ? gate.run(() => direct[query](statement, params)) : direct[query](statement, params);
+  // A query outside a transaction runs at once. One called while a transaction is open can only
+  // come from that transaction's own continuations (or one that outlived its turn): it waits
+  // for the end, so it never sees uncommitted rows.
+  const outside = (query: keyof typeof direct) => (statement: Statement<Params, unknown>, params?: unknown) => {
+    const current = turns.afterCurrent();
+    return current === null ? direct[query](statement, params) : current.then(() => direct[query](statement, params));
+  };
 
   function createTransaction(): Transaction & { end(): void } {
     let ended = false;
@@ -132,7 +152,7 @@ export function createSqliteStorage(db: Db): Storage {
     get: outside('get'),
     run: outside('run'),
     transaction<T>({ durable }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
-      return gate.run(async () => {
+      return turns.schedule(async () => {
         if (closed) throw new Error('The storage is closed');
         const restoreLevel = durable ? raiseToFull(db) : () => {};
         const tx = createTransaction();
@@ -155,7 +175,7 @@ export function createSqliteStorage(db: Db): Storage {
       });
     },
     async close() {
-      await gate.run(async () => {
+      await turns.schedule(async () => {
         closed = true;
         closeDatabase(db);
       });
@@ -167,9 +187,10 @@ const storageByConnection = new WeakMap<Db, Storage>();
 
 /**
  * The one port over a connection: every part of the process that reads through the port gets
- * the same instance, so there is one gate and transactions can never run two at a time.
- * Reads through it are safe next to code still using the connection directly: each runs at
- * once, as a statement of its own, exactly as the direct call would.
+ * the same instance, so there is one scheduler and transactions can never run two at a time.
+ * The port is safe next to code still using the connection directly: a read runs at once, as
+ * a statement of its own, and a transaction has an event-loop turn to itself (see
+ * createTurnScheduler), so stores can move to the port one at a time.
  */
 export function sqliteStorageOf(db: Db): Storage {
   let storage = storageByConnection.get(db);
