@@ -1,7 +1,9 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import type { App } from './base-app.js';
 import type { Clock } from './clock.js';
-import { createReadProbe, type Db } from './db/open.js';
+import type { Db } from './db/open.js';
+import { sqliteStorageOf } from './db/sqlite-storage.js';
+import { databaseReadable } from './db/read-probe.js';
 import { replies } from './envelope.js';
 import { unavailable } from './errors.js';
 import { VERSION } from './version.js';
@@ -17,6 +19,7 @@ export const HEALTH_MEMO_MS = 1000;
 
 const HealthBase = {
   status: Type.Literal('healthy'),
+  engine: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], { description: 'The database engine this service runs on' }),
   version: Type.String(),
   uptime: Type.Number({ description: 'Seconds since this service started' }),
 };
@@ -29,23 +32,37 @@ const HealthBase = {
  */
 export function registerHealth<P extends TProperties>(
   app: App,
-  options: { db: Db; clock: Clock; details: TObject<P>; read: () => Static<TObject<P>> },
+  options: { db: Db; clock: Clock; details: TObject<P>; read: () => Static<TObject<P>> | Promise<Static<TObject<P>>> },
 ): void {
   const { clock } = options;
   const startedAt = clock.now();
-  const databaseReadable = createReadProbe(options.db);
+  const storage = sqliteStorageOf(options.db);
   const Health = Type.Composite([Type.Object(HealthBase), options.details]);
   type Data = Static<typeof Health>;
   /** The last look: when, and the answer's data but its uptime (null: the database could not be read). */
   let last: { at: number; data: Data | null } | null = null;
+  /** A look on its way: probes arriving meanwhile share it instead of each asking the database. */
+  let pending: Promise<Data | null> | null = null;
 
-  const look = (now: number): Data | null => {
+  const readDetails = async (): Promise<Static<TObject<P>> | null> => ((await databaseReadable(storage)) ? options.read() : null);
+
+  const look = (now: number): Data | null | Promise<Data | null> => {
     if (last && now >= last.at && now - last.at < HEALTH_MEMO_MS) return last.data;
-    const details = databaseReadable() ? options.read() : null;
-    if (details === null) app.log.warn('health: the database cannot be read');
-    const data = details === null ? null : ({ status: 'healthy', version: VERSION, uptime: 0, ...details } as unknown as Data);
-    last = { at: now, data };
-    return data;
+    pending ??= readDetails().then((details) => {
+      if (details === null) app.log.warn('health: the database cannot be read');
+      const data = details === null ? null : ({ status: 'healthy', engine: storage.engine, version: VERSION, uptime: 0, ...details } as unknown as Data);
+      last = { at: now, data };
+      return data;
+    }).finally(() => {
+      pending = null;
+    });
+    return pending;
+  };
+
+  const answer = (now: number, data: Data | null) => {
+    if (data === null) throw unavailable('Database unavailable');
+    // A copy of one object with only uptime changed keeps one shape for the serialiser.
+    return { ok: true as const, data: { ...data, uptime: Math.max(0, (now - startedAt) / 1000) } };
   };
 
   app.get(
@@ -54,13 +71,11 @@ export function registerHealth<P extends TProperties>(
       config: { rateLimit: false },
       schema: { operationId: 'getHealth', security: [], tags: ['health'], summary: 'Liveness and database status', response: replies(Health) },
     },
-    // Not async: nothing here waits, so no promise per probe.
+    // Not async: a probe within HEALTH_MEMO_MS of the last look is answered without a promise.
     () => {
       const now = clock.now();
       const data = look(now);
-      if (data === null) throw unavailable('Database unavailable');
-      // A copy of one object with only uptime changed keeps one shape for the serialiser.
-      return { ok: true as const, data: { ...data, uptime: Math.max(0, (now - startedAt) / 1000) } };
+      return data instanceof Promise ? data.then((ready) => answer(now, ready)) : answer(now, data);
     },
   );
 }

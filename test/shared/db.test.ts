@@ -3,7 +3,9 @@ import path from 'node:path';
 import t from 'tap';
 import { MIGRATIONS } from '../../src/migrations/index.js';
 import { migrate, MigrationError, type Migration } from '../../src/shared/db/migrate.js';
-import { closeDatabase, createReadProbe, openDatabase } from '../../src/shared/db/open.js';
+import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
+import { databaseReadable } from '../../src/shared/db/read-probe.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { countRows, tempDir } from '../helper.js';
 import { seedUser } from '../seed.js';
 
@@ -27,7 +29,7 @@ t.test('opening creates the file 0600 with WAL, foreign keys and a busy timeout'
   seedUser(db, { id: 'usr_1' });
   t.ok(existsSync(`${file}-wal`), 'WAL file exists');
   t.equal(statSync(`${file}-wal`).mode & 0o777, 0o600, 'the WAL is as private as the database');
-  t.ok(createReadProbe(db)());
+  t.ok(await databaseReadable(sqliteStorageOf(db)));
 });
 
 t.test('migrations apply once on a fresh file and are skipped when already applied', async (t) => {
@@ -96,9 +98,9 @@ t.test('core schema enforces key ownership and cascades on user deletion', async
 
 t.test('a closed database is reported unreadable', async (t) => {
   const db = openDatabase(path.join(tempDir(t), 'x.db'));
-  const readable = createReadProbe(db);
-  t.ok(readable());
+  const storage = sqliteStorageOf(db);
+  t.ok(await databaseReadable(storage));
   closeDatabase(db);
-  t.notOk(readable());
+  t.notOk(await databaseReadable(storage));
   t.doesNotThrow(() => closeDatabase(db), 'closing twice is harmless');
 });

@@ -10,7 +10,7 @@ import { requestSerializer } from '../../src/shared/logger.js';
 import { testConfig, testDb } from '../helper.js';
 
 /** A kernel app with /health over a counter table, and the log lines it writes at `level`. */
-async function healthApp(t: Test, level: Level = 'info') {
+async function healthApp(t: Test, level: Level = 'info', { asynchronous = false } = {}) {
   const db = testDb(t, testConfig(t));
   db.exec('CREATE TABLE things (id INTEGER PRIMARY KEY)');
   const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM things');
@@ -23,9 +23,11 @@ async function healthApp(t: Test, level: Level = 'info') {
     db,
     clock,
     details: Type.Object({ things: Type.Integer() }),
+    // A service's counts come synchronously or through the storage port (a promise).
     read: () => {
       reads++;
-      return { things: count.get()!.n };
+      const things = count.get()!.n;
+      return asynchronous ? new Promise((resolve) => setImmediate(() => resolve({ things }))) : { things };
     },
   });
   app.get('/work', async (request) => {
@@ -44,7 +46,7 @@ async function healthApp(t: Test, level: Level = 'info') {
 
 t.test('/health looks at the database at most once a second: counts lag by at most that', async (t) => {
   const { clock, health, reads, add } = await healthApp(t);
-  t.same((await health()).body, { ok: true, data: { status: 'healthy', version: '0.1.0', uptime: 0, things: 0 } });
+  t.same((await health()).body, { ok: true, data: { status: 'healthy', engine: 'sqlite', version: '0.1.0', uptime: 0, things: 0 } });
   add();
   clock.advance(HEALTH_MEMO_MS - 1);
   const memo = await health();
@@ -53,6 +55,17 @@ t.test('/health looks at the database at most once a second: counts lag by at mo
   t.equal(reads(), 1, 'one read for both probes');
   clock.advance(1);
   t.equal((await health()).body.data.things, 1, 'a second later: looked again');
+  t.equal(reads(), 2);
+});
+
+t.test('/health over counts read asynchronously: probes arriving during a look share it', async (t) => {
+  const { clock, health, reads, add } = await healthApp(t, 'info', { asynchronous: true });
+  const first = await Promise.all(Array.from({ length: 8 }, () => health()));
+  t.same(first.map((answer) => answer.body.data.things), Array(8).fill(0));
+  t.equal(reads(), 1, 'eight probes, one look');
+  add();
+  clock.advance(HEALTH_MEMO_MS);
+  t.same((await health()).body, { ok: true, data: { status: 'healthy', engine: 'sqlite', version: '0.1.0', uptime: 1, things: 1 } });
   t.equal(reads(), 2);
 });
 

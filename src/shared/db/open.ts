@@ -44,18 +44,3 @@ export function closeDatabase(db: Db): void {
     db.close();
   }
 }
-
-/**
- * A probe of whether the file can still be read: what /health reports. The statement reads
- * the schema page, so a file that was removed or corrupted underneath fails it.
- */
-export function createReadProbe(db: Db): () => boolean {
-  const probe = db.prepare('SELECT count(*) AS n FROM (SELECT 1 FROM sqlite_master LIMIT 1)');
-  return () => {
-    try {
-      return db.open && probe.get() !== undefined;
-    } catch {
-      return false;
-    }
-  };
-}
