@@ -27,7 +27,7 @@ async function healthApp(t: Test, level: Level = 'info', { asynchronous = false 
     read: () => {
       reads++;
       const things = count.get()!.n;
-      return asynchronous ? new Promise((resolve) => setImmediate(() => resolve({ things }))) : { things };
+      return asynchronous ? new Promise<{ things: number }>((resolve) => setImmediate(() => resolve({ things }))) : { things };
     },
   });
   app.get('/work', async (request) => {
