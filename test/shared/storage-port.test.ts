@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { Registry } from 'prom-client';
 import t from 'tap';
 import { openDatabase, type Db } from '../../src/shared/db/open.js';
+import { poolMetrics } from '../../src/shared/db/pool-metrics.js';
 import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
 import { toNumberedParameters, withoutPlannerHints } from '../../src/shared/db/sql-params.js';
 import { createSqliteStorage, SPANNED_TURNS } from '../../src/shared/db/sqlite-storage.js';
@@ -262,6 +265,32 @@ t.test('postgres only', async (t) => {
     );
   });
 
+  t.test('/metrics shows the pool: connections in use and idle, and what waits for one', async (t) => {
+    const { storage } = await openPostgres(t, 2);
+    const registry = new Registry();
+    poolMetrics(storage)(registry);
+    const gauges = async () => {
+      const text = await registry.metrics();
+      const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1]);
+      return { inUse: value('panguard_db_pool_connections{state="in_use"}'), idle: value('panguard_db_pool_connections{state="idle"}'), waiting: value('panguard_db_pool_waiting') };
+    };
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const holders = [0, 1].map(() => storage.transaction({ durable: false }, async (tx) => {
+      await tx.get(positional, [1, 'x']);
+      await held;
+    }));
+    while ((await gauges()).inUse < 2) await turn();
+    const waitingRead = storage.get(positional, [2, 'y']);
+    t.same(await gauges(), { inUse: 2, idle: 0, waiting: 1 }, 'both connections held by transactions, a read waiting');
+    release();
+    await Promise.all(holders);
+    t.same(await waitingRead, { first: 3, second: 'y' }, 'the waiting read ran once a connection was free');
+    t.same(await gauges(), { inUse: 0, idle: 2, waiting: 0 });
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: await registry.metrics(), encoding: 'utf8' });
+    t.equal(`${check.stdout}${check.stderr}`.trim(), '', 'promtool check metrics reports nothing');
+  });
+
   t.test('a statement is prepared once per connection, however often it runs', async (t) => {
     const { storage } = await openPostgres(t, 1);
     const prepared = defineStatement<{ text: string }, { name: string; runs: number }>(
@@ -382,6 +411,13 @@ t.test('sqlite only', async (t) => {
     await t.rejects(attempt, { message: SPANNED_TURNS });
     t.same(await storage.all(itemNames), [], 'neither its write nor the one that slipped into it is kept');
     t.same(await storage.transaction({ durable: false }, async (tx) => tx.run(insertItem, { name: 'next', value: 3 })), { changes: 1 }, 'the next transaction runs normally');
+  });
+
+  t.test('no pool gauges: the one connection is never waited for', async (t) => {
+    const { storage } = await openSqlite(t);
+    const registry = new Registry();
+    poolMetrics(storage)(registry);
+    t.equal(await registry.metrics(), '\n');
   });
 
   t.test('the durable level is put back once the transaction ends', async (t) => {

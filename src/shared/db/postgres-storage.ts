@@ -170,6 +170,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
         client.release(broken);
       }
     },
+    poolUse: () => ({ inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => pool.end(),
   } as Storage;
 }

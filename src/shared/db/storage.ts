@@ -84,6 +84,15 @@ export interface Transaction extends Queryable {
   savepoint<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
 }
 
+export interface PoolUse {
+  /** Connections running a query or holding a transaction. */
+  inUse: number;
+  /** Open connections waiting for work. */
+  idle: number;
+  /** Queries and transactions waiting for a connection because all are in use. */
+  waiting: number;
+}
+
 export interface Storage extends Queryable {
   readonly engine: 'sqlite' | 'postgres';
   /**
@@ -94,6 +103,11 @@ export interface Storage extends Queryable {
    * transaction that outlives its event-loop turn is rolled back: SPANNED_TURNS).
    */
   transaction<T>(options: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * How the connection pool is used right now (PostgreSQL); absent on SQLite, whose one
+   * connection is never waited for.
+   */
+  poolUse?(): PoolUse;
   /** Waits for work already started, then releases the connections. */
   close(): Promise<void>;
 }
