@@ -291,6 +291,8 @@ export interface operations {
                         data: {
                             /** @enum {string} */
                             status: "healthy";
+                            /** @description The database engine this service runs on */
+                            engine: "sqlite" | "postgres";
                             version: string;
                             /** @description Seconds since this service started */
                             uptime: number;
