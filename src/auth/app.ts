@@ -105,7 +105,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
   app.decorate('authSettled', () => ctx.afterResponse.settled());
   app.addHook('onReady', async () => {
     maintenance.start();
-    ctx.mailer.resumePending();
+    await ctx.mailer.resumePending();
   });
   app.addHook('onClose', async () => {
     maintenance.stop();

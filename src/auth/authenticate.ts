@@ -48,7 +48,7 @@ export function createTokenIssuer(app: App, ctx: AuthContext) {
      * The principal behind a bearer token: signature (HS256 only), expiry on the service
      * clock, a live session row of the same user, and the account as it is now.
      */
-    principalOf(token: string): AuthPrincipal | null {
+    async principalOf(token: string): Promise<AuthPrincipal | null> {
       let claims: Claims;
       try {
         // Signature, HS256 only, and `exp` against the service clock (tests move it).
@@ -57,9 +57,9 @@ export function createTokenIssuer(app: App, ctx: AuthContext) {
         return null;
       }
       if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string' || typeof claims.exp !== 'number') return null;
-      const session = ctx.sessions.use(claims.sid);
+      const session = await ctx.sessions.use(claims.sid);
       if (!session || session.userId !== claims.sub) return null;
-      const user = ctx.users.get(session.userId);
+      const user = await ctx.users.get(ctx.storage, session.userId);
       if (!user) return null;
       return { user, session };
     },
@@ -76,7 +76,7 @@ export function createGuards(tokens: TokenIssuer) {
     const header = request.headers.authorization;
     if (header === undefined || header.trim() === '') throw unauthorized(AUTH_REQUIRED);
     const token = bearerToken(header);
-    const principal = token ? tokens.principalOf(token) : null;
+    const principal = token ? await tokens.principalOf(token) : null;
     if (!principal) throw unauthorized(INVALID_TOKEN);
     // Suspension revokes sessions; this covers a flag set outside the API (CLI, SQL).
     if (principal.user.suspended) throw forbidden('Account suspended');

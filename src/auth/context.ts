@@ -3,6 +3,8 @@ import type { ResolvedConfig } from '../config.js';
 import { createApiKeyStore, type ApiKeyStore } from '../shared/api-keys.js';
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
+import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
+import type { Storage } from '../shared/db/storage.js';
 import { createAfterResponse, type AfterResponse } from './jobs/after-response.js';
 import { scaled } from '../shared/service-deps.js';
 import { MINUTE_MS } from '../shared/time.js';
@@ -81,7 +83,10 @@ export interface AuthJobs {
 
 /** Everything the Auth Server's services work with, built once per app. */
 export interface AuthContext {
+  /** The connection, for the stores shared with the Threat Cloud that still use it directly. */
   db: Db;
+  /** The storage port: every transaction of the Auth Server runs through it. */
+  storage: Storage;
   config: ResolvedConfig;
   clock: Clock;
   logger: FastifyBaseLogger;
@@ -117,6 +122,7 @@ export function createAuthContext(
   const outbox = createOutboxStore(db, clock);
   return {
     db,
+    storage: sqliteStorageOf(db),
     config,
     clock,
     logger,

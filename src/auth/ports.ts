@@ -3,6 +3,7 @@
  * them: `src/servers.ts` passes implementations from `src/bridges/`. An Auth app built alone
  * (tests, the OpenAPI generator) gets `NO_ORG_DATA` and `NO_IP_REPUTATION`.
  */
+import type { Transaction } from '../shared/db/storage.js';
 
 /** The Manager records of an organisation as the GDPR export shows them. */
 export interface OrgDataExport {
@@ -14,25 +15,25 @@ export interface OrgDataExport {
 /** The Manager rows of a user's organisation (org id = user id). */
 export interface OrgData {
   /** Current (registered, not deregistered) agents: the guard_endpoints usage. */
-  countAgents(orgId: string): number;
+  countAgents(orgId: string): Promise<number>;
   /** Agents, threat events and policies for the GDPR export; no secrets. */
-  exportOf(orgId: string): OrgDataExport;
-  /** Runs inside the account-deletion transaction. */
-  deleteOf(orgId: string): void;
+  exportOf(orgId: string): Promise<OrgDataExport>;
+  /** Runs inside the account-deletion transaction, through its handle. */
+  deleteOf(tx: Transaction, orgId: string): Promise<void>;
 }
 
 /** The Threat Cloud's verdict on a login's client address. */
 export interface IpReputation {
   /** True when the address is an active IoC with reputation low enough to refuse a login. */
-  isMalicious(ip: string): boolean;
+  isMalicious(ip: string): Promise<boolean>;
 }
 
 /** No Manager beside this app: no agents to count, export or delete. */
 export const NO_ORG_DATA: OrgData = {
-  countAgents: () => 0,
-  exportOf: () => ({ agents: [], threatEvents: [], policies: [] }),
-  deleteOf: () => {},
+  countAgents: async () => 0,
+  exportOf: async () => ({ agents: [], threatEvents: [], policies: [] }),
+  deleteOf: async () => {},
 };
 
 /** No Threat Cloud beside this app: no address is known to be malicious. */
-export const NO_IP_REPUTATION: IpReputation = { isMalicious: () => false };
+export const NO_IP_REPUTATION: IpReputation = { isMalicious: async () => false };

@@ -2,9 +2,11 @@ import type { OrgData } from '../auth/ports.js';
 import type { EventRow as ManagerEventRow } from '../manager/stores/events.js';
 import { createThreatCountStore } from '../manager/stores/threat-counts.js';
 import type { Db } from '../shared/db/open.js';
-import { createOrgAgentCount } from './org-agents.js';
+import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
+import { defineStatement } from '../shared/db/storage.js';
+import { countOrgAgents } from './org-agents.js';
 
-interface AgentRow {
+type AgentRow = {
   id: string;
   hostname: string;
   os: string;
@@ -15,7 +17,7 @@ interface AgentRow {
   registered_at: string;
   status_changed_at: string;
   policy_version: string | null;
-}
+};
 
 /** A Manager event as exported: the Manager's own row without its index-only columns. */
 type EventRow = Omit<ManagerEventRow, 'org_id' | 'timestamp_ms'>;
@@ -39,35 +41,39 @@ function parseJson(text: string): unknown {
   }
 }
 
+const AGENTS = defineStatement<[orgId: string], AgentRow>(
+  `SELECT id, hostname, os, version, ip, tags, status, registered_at, status_changed_at, policy_version
+     FROM agents WHERE org_id = ? ORDER BY registered_at, id`,
+);
+const EVENTS = defineStatement<[orgId: string], EventRow>(
+  `SELECT id, agent_id, hostname, type, severity, confidence, rule_id, details, source_ip, timestamp, received_at
+     FROM threat_events WHERE org_id = ? ORDER BY timestamp_ms, seq`,
+);
+const ORG_POLICIES = `org_id = @orgId OR agent_id IN (SELECT id FROM agents WHERE org_id = @orgId)`;
+const POLICIES = defineStatement<{ orgId: string }, PolicyRow>(
+  `SELECT id, agent_id, version, name, description, rules, created_at, removed_at FROM policies WHERE ${ORG_POLICIES} ORDER BY version`,
+);
+const DELETE_POLICIES = defineStatement<{ orgId: string }>(`DELETE FROM policies WHERE ${ORG_POLICIES}`);
+const DELETE_EVENTS = defineStatement<[orgId: string]>(`DELETE FROM threat_events WHERE org_id = ?`);
+const DELETE_AGENTS = defineStatement<[orgId: string]>(`DELETE FROM agents WHERE org_id = ?`);
+
 /**
  * The Manager rows of a user's organisation (org id = user id): agents, their threat
  * events and policies. Counted for the guard_endpoints quota, exported for GDPR and
  * deleted with the account. Agent tokens (their hashes) are never exported.
  */
 export function createOrgData(db: Db): OrgData {
-  const countAgents = createOrgAgentCount(db);
-  const agents = db.prepare<[string], AgentRow>(
-    `SELECT id, hostname, os, version, ip, tags, status, registered_at, status_changed_at, policy_version
-     FROM agents WHERE org_id = ? ORDER BY registered_at, id`,
-  );
-  const events = db.prepare<[string], EventRow>(
-    `SELECT id, agent_id, hostname, type, severity, confidence, rule_id, details, source_ip, timestamp, received_at
-     FROM threat_events WHERE org_id = ? ORDER BY timestamp_ms, seq`,
-  );
-  const orgPolicies = `org_id = @orgId OR agent_id IN (SELECT id FROM agents WHERE org_id = @orgId)`;
-  const policies = db.prepare<[{ orgId: string }], PolicyRow>(
-    `SELECT id, agent_id, version, name, description, rules, created_at, removed_at FROM policies WHERE ${orgPolicies} ORDER BY version`,
-  );
-  const deletePolicies = db.prepare(`DELETE FROM policies WHERE ${orgPolicies}`);
-  const deleteEvents = db.prepare(`DELETE FROM threat_events WHERE org_id = ?`);
-  const deleteAgents = db.prepare(`DELETE FROM agents WHERE org_id = ?`);
+  const storage = sqliteStorageOf(db);
   const threatCounts = createThreatCountStore(db);
 
   return {
-    countAgents,
-    exportOf(orgId) {
+    countAgents: (orgId) => countOrgAgents(storage, orgId),
+    async exportOf(orgId) {
+      const agents = await storage.all(AGENTS, [orgId]);
+      const events = await storage.all(EVENTS, [orgId]);
+      const policies = await storage.all(POLICIES, { orgId });
       return {
-        agents: agents.all(orgId).map((a) => ({
+        agents: agents.map((a) => ({
           id: a.id,
           hostname: a.hostname,
           os: a.os,
@@ -79,7 +85,7 @@ export function createOrgData(db: Db): OrgData {
           statusChangedAt: a.status_changed_at,
           policyVersion: a.policy_version,
         })),
-        threatEvents: events.all(orgId).map((e) => ({
+        threatEvents: events.map((e) => ({
           id: e.id,
           agentId: e.agent_id,
           hostname: e.hostname,
@@ -92,7 +98,7 @@ export function createOrgData(db: Db): OrgData {
           timestamp: e.timestamp,
           receivedAt: e.received_at,
         })),
-        policies: policies.all({ orgId }).map((p) => ({
+        policies: policies.map((p) => ({
           id: p.id,
           agentId: p.agent_id,
           version: p.version,
@@ -104,12 +110,15 @@ export function createOrgData(db: Db): OrgData {
         })),
       };
     },
-    /** Policies first: they name agents. */
-    deleteOf(orgId) {
-      deletePolicies.run({ orgId });
-      deleteEvents.run(orgId);
-      threatCounts.forgetOrg(orgId);
-      deleteAgents.run(orgId);
+    /**
+     * Policies first: they name agents. The caller's transaction should hold
+     * THREAT_COUNTS_LOCK: the threat counts are read, then written.
+     */
+    async deleteOf(tx, orgId) {
+      await tx.run(DELETE_POLICIES, { orgId });
+      await tx.run(DELETE_EVENTS, [orgId]);
+      await threatCounts.forgetOrg(tx, orgId);
+      await tx.run(DELETE_AGENTS, [orgId]);
     },
   };
 }

@@ -1,9 +1,15 @@
 import type { IpReputation } from '../auth/ports.js';
 import type { Db } from '../shared/db/open.js';
+import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
+import { defineStatement } from '../shared/db/storage.js';
 import { publicIpOrNull } from './public-ip.js';
 
 /** Reputation at or below this marks an address as known-malicious for logins. */
 export const MALICIOUS_REPUTATION = 30;
+
+const MALICIOUS_IPS = defineStatement<[value: string, maxReputation: number], { n: number }>(
+  `SELECT count(*) AS n FROM iocs WHERE type = 'ip' AND value = ? AND status = 'active' AND reputation <= ?`,
+);
 
 /**
  * A dual-stack listener reports IPv4 clients IPv4-mapped (`::ffff:203.0.113.5`); the Threat
@@ -16,13 +22,11 @@ function unmapped(ip: string): string {
 
 /** Reads the Threat Cloud's `iocs` table: is this client address known to be malicious? */
 export function createIpReputation(db: Db): IpReputation {
-  const lookup = db.prepare<[string, number], { n: number }>(
-    `SELECT count(*) AS n FROM iocs WHERE type = 'ip' AND value = ? AND status = 'active' AND reputation <= ?`,
-  );
+  const storage = sqliteStorageOf(db);
   return {
-    isMalicious(ip) {
+    async isMalicious(ip) {
       const value = publicIpOrNull(unmapped(ip));
-      return value !== null && lookup.get(value, MALICIOUS_REPUTATION)!.n > 0;
+      return value !== null && (await storage.get(MALICIOUS_IPS, [value, MALICIOUS_REPUTATION]))!.n > 0;
     },
   };
 }

@@ -6,6 +6,7 @@ import { createOrgData } from './auth-to-manager-org-data.js';
 import { createIpReputation } from './auth-to-threat-cloud-reputation.js';
 import { endpointQuota } from './manager-to-auth-quota.js';
 import { threatCloudReports } from './manager-to-threat-cloud.js';
+import { TC_CHANGES } from '../threat-cloud/services/ioc-merge.js';
 
 /**
  * Every port the services declare for one another, implemented over the one database the
@@ -14,7 +15,8 @@ import { threatCloudReports } from './manager-to-threat-cloud.js';
 export function createBridges(db: Db, clock: Clock) {
   return {
     auth: { orgData: createOrgData(db), ipReputation: createIpReputation(db) } satisfies AuthAppOptions,
-    manager: { ingestHooks: [threatCloudReports(db, clock)], registrationHooks: [endpointQuota(db)] } satisfies ManagerOptions,
+    // The reports take Threat Cloud change positions inside the event batch: its transaction holds their lock.
+    manager: { ingestHooks: [threatCloudReports(db, clock)], ingestLocks: [TC_CHANGES], registrationHooks: [endpointQuota()] } satisfies ManagerOptions,
   };
 }
 export type Bridges = ReturnType<typeof createBridges>;

@@ -1,5 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import type { Db } from '../shared/db/open.js';
+import { defineStatement, type Queryable } from '../shared/db/storage.js';
 import { createIocService, type IocReport } from '../threat-cloud/services/ioc-merge.js';
 import type { Category } from '../threat-cloud/stores/iocs.js';
 import { MANAGER_REPORTER, userReporter } from '../threat-cloud/reporters.js';
@@ -18,15 +19,16 @@ const CATEGORY_OF_EVENT: Readonly<Record<string, Category>> = {
 
 const DEFAULT_CONFIDENCE = 0.5;
 
+const IS_USER = defineStatement<[id: string], unknown>(`SELECT 1 FROM users WHERE id = ?`);
+
 /**
  * Who an agent reports as (manager.md "Reporter identity"): an agent in a user's org is that
  * user, the same reporter as their Threat Cloud keys; every other agent is the operator's
  * fleet, one reporter whatever org it names, because org names are chosen by whoever
  * registers the agent and must not make one party count as many.
  */
-function fleetReporter(db: Db): (orgId: string) => string {
-  const isUser = db.prepare<[string], number>(`SELECT 1 FROM users WHERE id = ?`).pluck();
-  return (orgId) => (isUser.get(orgId) === undefined ? MANAGER_REPORTER : userReporter(orgId));
+async function fleetReporter(q: Queryable, orgId: string): Promise<string> {
+  return (await q.get(IS_USER, [orgId])) === undefined ? MANAGER_REPORTER : userReporter(orgId);
 }
 
 /**
@@ -34,12 +36,12 @@ function fleetReporter(db: Db): (orgId: string) => string {
  * Threat Cloud report from source `guard-agent`, merged inside the event batch's own
  * transaction — the IP is searchable the moment the batch is acknowledged, and a failed
  * batch reports nothing. The sighting keeps only the event type: event, agent and org ids
- * would show one tenant's fleet to every read key.
+ * would show one tenant's fleet to every read key. The merge reads and writes IoCs and takes
+ * change positions: the batch's transaction must hold TC_CHANGES (services/ioc-merge.ts).
  */
 export function threatCloudReports(db: Db, clock: Clock): IngestHook {
   const iocs = createIocService(db, clock);
-  const reporterOf = fleetReporter(db);
-  return (agent, rows) => {
+  return async (tx, agent, rows) => {
     const reports: IocReport[] = [];
     for (const row of rows) {
       const ip = publicIpOrNull(row.source_ip);
@@ -56,6 +58,6 @@ export function threatCloudReports(db: Db, clock: Clock): IngestHook {
       });
     }
     // One merge for the batch: its IoCs are read in one statement and its change positions taken at once.
-    if (reports.length > 0) iocs.mergeReports(reports, reporterOf(agent.org_id));
+    if (reports.length > 0) await iocs.mergeReports(tx, reports, await fleetReporter(tx, agent.org_id));
   };
 }

@@ -32,6 +32,8 @@ export interface ManagerOptions {
   maxStreamBufferBytes?: number;
   /** Work inside each event batch's transaction, in order (the process: the Threat Cloud reports). */
   ingestHooks?: IngestHook[];
+  /** The locks the ingest hooks' read-then-write needs, held by each event batch's transaction. */
+  ingestLocks?: string[];
   /** Checks inside a new agent's registration transaction, in order (the process: the guard_endpoints quota). */
   registrationHooks?: RegistrationHook[];
   /** Hands over the background jobs the app runs, to run them on demand (tests on a ManualClock, benchmarks). */
@@ -68,7 +70,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     metrics: serviceMetrics(config.metrics, 'manager', db, [
       labelledGauge('panguard_agents', 'Registered agents by status (from the last heartbeat)', 'status', () => {
         const now = clock.now();
-        const { online, stale, offline } = agentStore.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
+        const { online, stale, offline } = agentStore.statusCountsForScrape(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
         return { online, stale, offline };
       }),
       // The hub is made once the app exists; a scrape before that sees no client.
@@ -97,10 +99,10 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     events: eventStore,
     policies: policyStore,
     hub,
-    enrollment: createEnrollmentRules(db, enrollTokens),
+    enrollment: createEnrollmentRules(enrollTokens),
     registrationHooks: options.registrationHooks ?? [],
   });
-  const events = createEventService({ db, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [] });
+  const events = createEventService({ db, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [], locks: options.ingestLocks ?? [] });
   const policies = createPolicyService({ db, clock, timeouts, policies: policyStore, hub });
   const overview = createOverviewService({ clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore });
   const { guards } = access;
@@ -109,7 +111,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     db,
     clock,
     details: Type.Object({ agents: Type.Object({ total: Type.Integer(), online: Type.Integer() }) }),
-    read: () => ({ agents: overview.agentCounts() }),
+    read: async () => ({ agents: await overview.agentCounts() }),
   });
   agentRoutes(app, { access, agents, events });
   threatRoutes(app, { guards, events });
@@ -129,7 +131,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
   app.addHook('onClose', async () => {
     sweeper.stop();
     // Requests finished before this, so nothing should wait; written anyway if something does.
-    agents.flushHeartbeats();
+    await agents.flushHeartbeats();
     agentStore.close();
   });
   return app;

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { createApiKeyStore } from '../shared/api-keys.js';
 import { labelledGauge, serviceMetrics } from '../shared/metrics.js';
 import { createBaseApp, type App } from '../shared/base-app.js';
+import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { createUsageStore } from '../shared/usage.js';
@@ -38,7 +39,7 @@ import { createFeedStore } from './stores/feeds.js';
 import { createIocQueries } from './stores/ioc-queries.js';
 import { createRuleStore } from './stores/rules.js';
 import { createReputationRefreshStore } from './stores/reputation-refresh.js';
-import { createIocStatusCounts, createStatsStore } from './stores/stats.js';
+import { createActiveIocCount, createIocStatusCounts, createStatsStore } from './stores/stats.js';
 import { createTrapIntelStore } from './stores/trap-intel.js';
 
 export { ANONYMOUS_LIMIT_PER_MINUTE };
@@ -87,8 +88,9 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     metrics: serviceMetrics(config.metrics, 'threat-cloud', db, [labelledGauge('panguard_iocs', 'Indicators of compromise by status', 'status', iocsByStatus)]),
   });
 
+  const storage = sqliteStorageOf(db);
   const keys = createApiKeyStore(db, clock);
-  const synced = syncBootstrapKeys(db, keys, config.threatCloud.apiKeys);
+  const synced = await syncBootstrapKeys(storage, keys, config.threatCloud.apiKeys);
   if (synced.added + synced.revoked > 0) app.log.info(synced, 'bootstrap API keys synchronised with TC_API_KEYS');
 
   // Stores (prepared SQL) and the IoC merge rules every write path shares.
@@ -100,12 +102,19 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   const intel = createIntel({ db, clock, logger: app.log, queryAudit, schedule: options.correlation });
 
   const context: ThreatCloudContext = {
-    iocs: createIocsService({ db, merge, queries: createIocQueries(db), audit, queryAudit }),
-    trapIntel: createTrapIntelService({ db, clock, merge, store: createTrapIntelStore(db), audit, correlateNow: intel.correlateNow }),
+    iocs: createIocsService({ storage, merge, queries: createIocQueries(db), audit, queryAudit }),
+    trapIntel: createTrapIntelService({
+      storage,
+      clock,
+      merge,
+      store: createTrapIntelStore(),
+      audit,
+      correlateNow: intel.correlateNow,
+    }),
     feeds: createFeedService({ feeds: feedStore, iocs: merge.store, clock, queryAudit }),
     agentUpdate: createAgentUpdateService({ feeds: feedStore, rules: ruleStore }),
-    operatorKeys: createOperatorKeyService({ db, keys, audit }),
-    rules: createRuleService({ db, rules: ruleStore, audit }),
+    operatorKeys: createOperatorKeyService({ storage, keys, audit }),
+    rules: createRuleService({ storage, rules: ruleStore, audit }),
     auditLog: createAuditLogService({ audit, queryAudit }),
     stats: createStatsService({ stats: createStatsStore(db, clock), queryAudit }),
     campaigns: intel.campaigns,
@@ -115,7 +124,8 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     searchGuard: createSearchGuard(app, config),
   };
 
-  registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: () => ({ iocs: merge.store.activeCount() }) });
+  const activeIocs = createActiveIocCount(db);
+  registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: () => ({ iocs: activeIocs() }) });
   registerKeyAdminRoutes(app, context);
   registerThreatRoutes(app, context);
   registerIocRoutes(app, context);
@@ -153,7 +163,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     await jobs.correlation.stop();
     await stopRefresh?.();
     await stopRetention?.();
-    if (db.open) queryAudit.stop();
+    if (db.open) await queryAudit.stop();
   });
   return app;
 }

@@ -133,9 +133,9 @@ t.test('hourly sweep drops expired plans to community', async (t) => {
   const { app, db, clock } = fixture;
   const account = await register(app);
   db.prepare(`UPDATE users SET tier = 'pro', plan_expires_at = ? WHERE id = ?`).run(new Date(clock.now() + 60_000).toISOString(), account.id);
-  t.equal(fixture.jobs.maintenance.run().plansExpired, 0);
+  t.equal((await fixture.jobs.maintenance.run()).plansExpired, 0);
   clock.advance(61_000);
-  t.equal(fixture.jobs.maintenance.run().plansExpired, 1);
+  t.equal((await fixture.jobs.maintenance.run()).plansExpired, 1);
   const me = (await app.inject({ url: '/api/auth/me', headers: account.headers })).json().data;
   t.equal(me.tier, 'community');
 });

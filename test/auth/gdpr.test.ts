@@ -1,6 +1,8 @@
 import t from 'tap';
 import { toIso } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
+import { defineStatement } from '../../src/shared/db/storage.js';
+import { NO_ORG_DATA, type OrgData } from '../../src/auth/ports.js';
 import { authHeader, countRows } from '../helper.js';
 import { seedAgent } from '../seed.js';
 import { buildAuth, enableTotp, login, PASSWORD, register, registerAdmin, settled, type Account, type AuthFixture } from './fixtures.js';
@@ -144,4 +146,29 @@ t.test('delete-account password guessing is limited per user', async (t) => {
   }
   t.equal((await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } })).statusCode, 429);
   t.equal((await app.inject({ url: '/api/auth/me', headers: authHeader(account.token) })).statusCode, 200, 'account still there');
+});
+
+const DELETE_ORG_AGENTS = defineStatement<[orgId: string]>(`DELETE FROM agents WHERE org_id = ?`);
+
+t.test('an account deletion that fails part-way leaves everything as it was', async (t) => {
+  // The org's rows go first, through the deletion's own transaction; then the step fails.
+  const orgData: OrgData = {
+    ...NO_ORG_DATA,
+    async deleteOf(tx, orgId) {
+      await tx.run(DELETE_ORG_AGENTS, [orgId]);
+      throw new Error('the Manager refused');
+    },
+  };
+  const fixture = await buildAuth(t, { app: { orgData } });
+  const { app, db, clock } = fixture;
+  const account = await register(app);
+  seedOrg(db, account.id, toIso(clock.now()));
+
+  const res = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });
+  t.equal(res.statusCode, 500);
+  const count = (sql: string) => (db.prepare(sql).get(account.id) as { n: number }).n;
+  t.equal(count(`SELECT count(*) AS n FROM agents WHERE org_id = ?`), 1, "the org's rows deleted before the failure are back");
+  t.equal(count(`SELECT count(*) AS n FROM users WHERE id = ?`), 1, 'the account is still there');
+  t.equal(count(`SELECT count(*) AS n FROM audit_log WHERE action = 'account.delete' AND ? IS NOT NULL`), 0, 'no deletion recorded');
+  t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: account.headers })).statusCode, 200, 'its session still works');
 });

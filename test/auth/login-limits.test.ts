@@ -118,7 +118,7 @@ t.test('known addresses: written with the sign-in, purged after 30 days in batch
   db.transaction(() => {
     for (let i = 0; i < 1234; i++) insert.run(account.id, `10.9.${Math.floor(i / 250)}.${i % 250}`, old);
   })();
-  t.equal(jobs.maintenance.run().knownAddressesPurged, 1234, 'addresses not used for 30 days are purged');
+  t.equal((await jobs.maintenance.run()).knownAddressesPurged, 1234, 'addresses not used for 30 days are purged');
   t.equal(countRows(db, 'known_addresses'), 1, 'the recent one stays');
 
   const deleted = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });

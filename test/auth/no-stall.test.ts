@@ -190,9 +190,9 @@ t.test('sessions: the live list as before with an exact total; the hourly sweep 
     t.equal(body.pagination.total, 301, 'live sessions, the admin’s own included');
   }
   await checkStats(t, fixture, admin, 'with dead sessions');
-  t.equal(fixture.jobs.maintenance.run().sessionsPurged, 1300, 'expired and idled-out sessions, over several slices');
+  t.equal((await fixture.jobs.maintenance.run()).sessionsPurged, 1300, 'expired and idled-out sessions, over several slices');
   t.equal(countRows(db, 'sessions'), 301);
-  t.equal(fixture.jobs.maintenance.run().sessionsPurged, 0);
+  t.equal((await fixture.jobs.maintenance.run()).sessionsPurged, 0);
 });
 
 t.test('every hourly purge deletes in bounded slices and the timed sweep gives the event loop back between them', async (t) => {
@@ -220,7 +220,7 @@ t.test('every hourly purge deletes in bounded slices and the timed sweep gives t
   t.ok(yields >= 4, `the event loop ran between slices (${yields} timer turns)`);
   t.equal((db.prepare(`SELECT count(*) AS n FROM auth_failures WHERE key LIKE 'ip:live%'`).get() as { n: number }).n, 5, 'open failure windows stay');
   t.same(counts(), before, 'live rows stay');
-  t.match(fixture.jobs.maintenance.run(), { resetTokensPurged: 0, mailPurged: 0, failureWindowsPurged: 0, knownAddressesPurged: 0 }, 'nothing left the second time');
+  t.match(await fixture.jobs.maintenance.run(), { resetTokensPurged: 0, mailPurged: 0, failureWindowsPurged: 0, knownAddressesPurged: 0 }, 'nothing left the second time');
 });
 
 t.test('migration 11 counts the accounts, TOTP and audit entries already stored', async (t) => {

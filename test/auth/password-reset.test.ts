@@ -160,7 +160,7 @@ t.test('reset tokens expire after one hour; a new request voids the older token'
   t.equal(late.statusCode, 400, 'expired after one hour');
   t.equal((await app.inject({ url: '/api/auth/me', headers: account.headers })).statusCode, 200, 'nothing changed');
   t.equal(countRows(db, 'outbox'), 2, 'both reset mails still kept before the sweep');
-  fixture.jobs.maintenance.run();
+  await fixture.jobs.maintenance.run();
   t.equal(countRows(db, 'outbox'), 0, 'the sweep purges mail whose token has expired');
 });
 

@@ -108,7 +108,7 @@ t.test('a shorter timeout applies; GET /api/auth/sessions, the admin views, the 
   // The sweep removes idled-out rows that nobody came back with.
   const other = await register(app);
   clock.advance(31 * MINUTE);
-  const swept = fixture.jobs.maintenance.run();
+  const swept = await fixture.jobs.maintenance.run();
   // Left: the admin's registration session (never used again), the admin's and the
   // account's sessions used 31 minutes ago, and the new account's.
   t.equal(swept.sessionsPurged, 4, 'every remaining session had idled out');

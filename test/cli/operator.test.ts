@@ -156,12 +156,12 @@ t.test('outbox lists the newest mails with their bodies; a sent body is gone', a
 
   const clock = new ManualClock();
   const outbox = createOutboxStore(db, clock);
-  outbox.add({ userId: null, recipient: 'old@example.com', subject: 'Welcome', body: 'first mail', status: 'stored', ttlMs: 86_400_000 });
+  await outbox.add({ userId: null, recipient: 'old@example.com', subject: 'Welcome', body: 'first mail', status: 'stored', ttlMs: 86_400_000 });
   clock.advance(60_000);
-  const sent = outbox.add({ userId: null, recipient: 'sent@example.com', subject: 'Delivered', body: 'gone', status: 'pending', ttlMs: 86_400_000 });
-  outbox.markSent(sent.id);
+  const sent = await outbox.add({ userId: null, recipient: 'sent@example.com', subject: 'Delivered', body: 'gone', status: 'pending', ttlMs: 86_400_000 });
+  await outbox.markSent(sent.id);
   clock.advance(60_000);
-  const reset = outbox.add({
+  const reset = await outbox.add({
     userId: null,
     recipient: 'user@example.com',
     subject: 'Reset your Panguard password',

@@ -2,6 +2,7 @@ import t from 'tap';
 import { createAgentStore } from '../../src/manager/stores/agents.js';
 import { AGENT_SORTS, SORT_ORDERS } from '../../src/manager/schemas.js';
 import { createThreatBucketStore } from '../../src/manager/stores/threat-buckets.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { seedFleetAndAccounts } from '../bench/seed-fleet.js';
 import { testConfig, testDb } from '../helper.js';
 import { planOf, planRules, recordSql, subsets } from '../query-plans.js';
@@ -27,7 +28,7 @@ t.test('fleet search, sort and order and the threat time series search or walk a
   for (const keys of subsets(['orgId', 'from', 'to', 'tags', 'q'] as const)) {
     for (const sort of AGENT_SORTS) {
       for (const order of SORT_ORDERS) {
-        agents.list(
+        await agents.list(
           {
             orgId: keys.includes('orgId') ? 'acme' : null,
             heartbeatFrom: keys.includes('from') ? now - 300_000 : null,
@@ -43,13 +44,13 @@ t.test('fleet search, sort and order and the threat time series search or walk a
     }
   }
   for (const period of ['1h', '6h', '24h', '7d', '30d'] as const) {
-    for (const orgId of [undefined, 'acme']) buckets.series(period, now + 123_456, orgId);
+    for (const orgId of [undefined, 'acme']) await buckets.series(period, now + 123_456, orgId);
   }
-  buckets.prune(now + 40 * 86_400_000, 100);
-  db.transaction(() => {
-    buckets.add([{ org_id: 'acme', severity: 'high', timestamp_ms: now }]);
-    buckets.forgetOrg('globex');
-  })();
+  await buckets.prune(now + 40 * 86_400_000, 100);
+  await sqliteStorageOf(recorder).transaction({ durable: false }, async (tx) => {
+    await buckets.add(tx, [{ org_id: 'acme', severity: 'high', timestamp_ms: now }]);
+    await buckets.forgetOrg(tx, 'globex');
+  });
 
   t.ok(sources.size >= 5 * 2 * 3 * 2, `${sources.size} statements prepared`);
   for (const source of sources) {

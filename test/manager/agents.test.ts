@@ -377,7 +377,7 @@ t.test('a registration hook (the later quota check) can refuse a new agent insid
   const { app, db } = await buildManager(t, {
     manager: {
       registrationHooks: [
-        (agent) => {
+        async (_tx, agent) => {
           seen.push(agent);
           if (agent.orgId === 'full') throw forbidden('Guard endpoint quota reached');
         },

@@ -95,7 +95,7 @@ t.test('a batch is all or nothing when the transaction fails midway', async (t) 
   const { app, db } = await buildManager(t, {
     manager: {
       ingestHooks: [
-        (_agent, rows) => {
+        async (_tx, _agent, rows) => {
           if (rows.some((row) => row.type === 'explode')) throw new Error('hook failed');
         },
       ],

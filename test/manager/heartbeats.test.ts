@@ -8,6 +8,7 @@ import { createPolicyStore } from '../../src/manager/stores/policies.js';
 import { createSseHub } from '../../src/manager/services/sse-hub.js';
 import { createStreamStore } from '../../src/manager/stores/stream.js';
 import { createEnrollTokenVerifier } from '../../src/shared/enroll-tokens.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import { pino } from 'pino';
@@ -39,7 +40,7 @@ t.test('a revoked agent token is refused on the very next request, however it wa
   // The Auth Server deleting an account deletes its org's agents with its own SQL, not the Manager's.
   const owned = await register(app, { hostname: 'owned', org_id: 'usr_deleted' });
   t.equal((await beat(owned.id, owned.headers)).statusCode, 200);
-  createOrgData(db).deleteOf('usr_deleted');
+  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(db).deleteOf(tx, 'usr_deleted'));
   t.equal((await beat(owned.id, owned.headers)).statusCode, 401, 'refused right after its org was deleted');
 
   t.equal((await beat(second.id, second.headers)).statusCode, 200, 'other agents are unaffected');
@@ -84,7 +85,7 @@ t.test('heartbeats arriving together from an offline agent: each answered, agent
 });
 
 /** The agent service on its own stores, to put several heartbeats into one turn. */
-function agentService(t: Test) {
+async function agentService(t: Test) {
   const config = testConfig(t);
   const db = testDb(t, config);
   const clock = new ManualClock();
@@ -100,15 +101,15 @@ function agentService(t: Test) {
     events: createEventStore(db),
     policies,
     hub,
-    enrollment: createEnrollmentRules(db, createEnrollTokenVerifier(db, clock)),
+    enrollment: createEnrollmentRules(createEnrollTokenVerifier(db, clock)),
   });
-  const { agent } = service.register({ hostname: 'h', os: 'linux', version: '1.0' }, { kind: 'operator' }, '10.0.0.1');
-  return { db, clock, agents, policies, service, agent, config };
+  const { agent } = await service.register({ hostname: 'h', os: 'linux', version: '1.0' }, { kind: 'operator' }, '10.0.0.1');
+  return { db, clock, agents, policies, service, agent, config, storage: sqliteStorageOf(db) };
 }
 
 t.test('one agent\'s heartbeats of one turn: answered and stored as one-at-a-time writes would', async (t) => {
-  const { db, clock, agents, policies, service, agent, config } = agentService(t);
-  policies.insert({ id: 'pol_1', orgId: null, agentId: null, name: 'p', description: null, rules: '[]', createdAt: new Date(clock.now()).toISOString() });
+  const { db, clock, agents, policies, service, agent, config, storage } = await agentService(t);
+  await storage.transaction({ durable: false }, (tx) => policies.insert(tx, { id: 'pol_1', orgId: null, agentId: null, name: 'p', description: null, rules: '[]', createdAt: new Date(clock.now()).toISOString() }));
   clock.advance(config.manager.offlineTimeoutMs);
   db.prepare(`UPDATE agents SET status = 'offline' WHERE id = ?`).run(agent.id);
   const bodies = [{ cpu: 1, policyVersion: 'v0', version: '2.0' }, { memory: 5 }, { cpu: 3, policyVersion: 'v1' }, { uptime: 9 }];
@@ -125,7 +126,7 @@ t.test('one agent\'s heartbeats of one turn: answered and stored as one-at-a-tim
     { id: agent.id, status: 'online', lastHeartbeat: iso(times[2]!), pendingPolicies: 0 },
     { id: agent.id, status: 'online', lastHeartbeat: iso(times[3]!), pendingPolicies: 0 },
   ], 'each judged after the ones before it');
-  t.match(agents.findById(agent.id), {
+  t.match(await agents.findById(storage, agent.id), {
     last_heartbeat_ms: times[3],
     cpu: null,
     memory: null,
@@ -140,13 +141,13 @@ t.test('one agent\'s heartbeats of one turn: answered and stored as one-at-a-tim
 });
 
 t.test('flushHeartbeats (run by the app on close) writes a heartbeat still waiting for its commit; an unknown agent is a 404', async (t) => {
-  const { clock, agents, service, agent } = agentService(t);
+  const { clock, agents, service, agent, storage } = await agentService(t);
   clock.advance(5000);
   const answer = service.heartbeat(agent.id, { cpu: 42 });
-  t.equal(agents.findById(agent.id)!.cpu, null, 'not written yet: it waits for the end of this turn');
-  service.flushHeartbeats();
-  t.equal(agents.findById(agent.id)!.cpu, 42, 'written by the flush the app runs on close');
-  t.equal(agents.findById(agent.id)!.last_heartbeat_ms, clock.now());
+  t.equal((await agents.findById(storage, agent.id))!.cpu, null, 'not written yet: it waits for the end of this turn');
+  await service.flushHeartbeats();
+  t.equal((await agents.findById(storage, agent.id))!.cpu, 42, 'written by the flush the app runs on close');
+  t.equal((await agents.findById(storage, agent.id))!.last_heartbeat_ms, clock.now());
   t.same(await answer, { id: agent.id, status: 'online', lastHeartbeat: new Date(clock.now()).toISOString(), pendingPolicies: 0 });
   const missing = await service.heartbeat('agent-missing', {}).catch((error: unknown) => error);
   t.match(missing, { statusCode: 404, code: 'AGENT_NOT_FOUND' }, 'an unknown agent is a 404');

@@ -1,3 +1,4 @@
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import t, { type Test } from 'tap';
 import { createOrgData } from '../../src/bridges/auth-to-manager-org-data.js';
 import { MIGRATIONS } from '../../src/migrations/index.js';
@@ -111,7 +112,7 @@ t.test('summaries, the overview and recent threats stay exact while the windows 
   for (const [i, agent] of agents.entries()) await ingest(app, agent, clock.now(), 150 + 60 * i, 35 * DAY, next);
   // The windows still start where the migration put them (by the real clock): every read corrects.
   await checkCounts(t, app, db, clock.now(), agents, 'before any sweep');
-  jobs.sweeper.sweep();
+  await jobs.sweeper.sweep();
   await checkCounts(t, app, db, clock.now(), agents, 'swept');
   checkRecount(t, db, clock.now(), 'swept');
 
@@ -119,22 +120,22 @@ t.test('summaries, the overview and recent threats stay exact while the windows 
   clock.advance(7 * HOUR + 1234);
   await ingest(app, agents[0]!, clock.now(), 120, 2 * HOUR, next);
   await checkCounts(t, app, db, clock.now(), agents, 'seven hours unswept');
-  jobs.sweeper.sweep();
+  await jobs.sweeper.sweep();
   await checkCounts(t, app, db, clock.now(), agents, 'seven hours swept');
   checkRecount(t, db, clock.now(), 'seven hours swept');
 
   // Days pass, more events, then the clock goes back: the windows start ahead of the reads.
   clock.advance(8 * DAY);
   await ingest(app, agents[2]!, clock.now(), 200, 10 * DAY, next);
-  jobs.sweeper.sweep();
+  await jobs.sweeper.sweep();
   clock.set(clock.now() - 3 * DAY - 5 * HOUR);
   await checkCounts(t, app, db, clock.now(), agents, 'clock moved back');
-  jobs.sweeper.sweep();
+  await jobs.sweeper.sweep();
   await checkCounts(t, app, db, clock.now(), agents, 'clock moved back, swept');
   checkRecount(t, db, clock.now(), 'clock moved back, swept');
 
   // Deleting an organisation's data (account deletion) takes its events out of every count.
-  db.transaction(() => createOrgData(db).deleteOf('acme'))();
+  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(db).deleteOf(tx, 'acme'));
   await checkCounts(t, app, db, clock.now(), agents.filter((_, i) => i !== 2 && i !== 3), 'org deleted');
   checkRecount(t, db, clock.now(), 'org deleted');
 });
@@ -236,24 +237,24 @@ t.test('the sweep walks the fleet in steps: hundreds of transitions at once, eac
   insert.run({ count: 450, prefix: 'agent-bulk-', beat: clock.now(), iso });
   insert.run({ count: 230, prefix: 'agent-later-', beat: clock.now() + 200_000, iso });
   clock.advance(400_000);
-  const swept = jobs.sweeper.sweep();
+  const swept = await jobs.sweeper.sweep();
   t.equal(swept.offline.length, 450, 'every agent past the offline timeout, over several steps');
   t.equal(swept.stale.length, 230, 'every agent past the heartbeat timeout');
   const announced = () => (db.prepare(`SELECT COUNT(*) AS n FROM stream_events WHERE event = 'agent_offline'`).get() as { n: number }).n;
   t.equal(announced(), 450);
-  t.same(jobs.sweeper.sweep(), { offline: [], stale: [] }, 'nothing twice');
+  t.same(await jobs.sweeper.sweep(), { offline: [], stale: [] }, 'nothing twice');
   t.equal(db.prepare(`SELECT COUNT(*) AS n FROM agents WHERE status = 'offline'`).pluck().get(), 450);
 
   clock.advance(200_000);
-  t.equal(jobs.sweeper.sweep().offline.length, 230, 'the stale ones go offline in turn');
+  t.equal((await jobs.sweeper.sweep()).offline.length, 230, 'the stale ones go offline in turn');
   // An agent back online and silent again is announced again; one beating at an earlier clock is still found.
   const back = await register(app, { hostname: 'agent-bulk-7' });
   clock.advance(400_000);
-  t.same(jobs.sweeper.sweep().offline, [back.id]);
+  t.same((await jobs.sweeper.sweep()).offline, [back.id]);
   clock.set(clock.now() - 3_600_000);
   const early = await register(app, { hostname: 'early' });
   clock.advance(400_000);
-  t.same(jobs.sweeper.sweep().offline, [early.id], 'found after the clock went back');
+  t.same((await jobs.sweeper.sweep()).offline, [early.id], 'found after the clock went back');
   t.equal(announced(), 682);
 });
 

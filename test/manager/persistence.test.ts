@@ -84,12 +84,12 @@ t.test('only the last 1,000 stream events are kept', async (t) => {
   migrate(db, MIGRATIONS);
   t.teardown(() => closeDatabase(db));
   const stream = createStreamStore(db);
-  for (let i = 0; i < 1005; i++) stream.append('policy_created', JSON.stringify({ n: i }), '2026-03-07T12:00:00.000Z');
+  for (let i = 0; i < 1005; i++) await stream.append('policy_created', JSON.stringify({ n: i }), '2026-03-07T12:00:00.000Z');
   const { n, min, max } = db.prepare('SELECT COUNT(*) AS n, MIN(id) AS min, MAX(id) AS max FROM stream_events').get() as { n: number; min: number; max: number };
   t.equal(n, 1000);
   t.equal(max, 1005);
   t.equal(min, 6);
-  t.equal(stream.lastId(), 1005);
-  t.same(stream.after(1003).map((row) => JSON.parse(row.data).n), [1003, 1004]);
-  t.equal(stream.after(0).length, 1000, 'a client further behind gets the retained tail');
+  t.equal(await stream.lastId(), 1005);
+  t.same((await stream.after(1003)).map((row) => JSON.parse(row.data).n), [1003, 1004]);
+  t.equal((await stream.after(0)).length, 1000, 'a client further behind gets the retained tail');
 });

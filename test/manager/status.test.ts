@@ -25,19 +25,19 @@ t.test('the sweep stores online → stale → offline and emits agent_offline on
   const { app, db, clock, jobs, config } = await buildManager(t);
   const agent = await register(app, { hostname: 'edge-1', ip: '10.1.1.1' });
   const other = await register(app, { hostname: 'edge-2' });
-  t.same(jobs.sweeper.sweep(), { offline: [], stale: [] });
+  t.same(await jobs.sweeper.sweep(), { offline: [], stale: [] });
 
   clock.advance(config.manager.heartbeatTimeoutMs);
   await app.inject({ method: 'POST', url: `/api/agents/${other.id}/heartbeat`, headers: other.headers });
-  t.same(jobs.sweeper.sweep(), { offline: [], stale: [agent.id] });
+  t.same(await jobs.sweeper.sweep(), { offline: [], stale: [agent.id] });
   t.equal(storedStatus(db, agent.id), 'stale');
   t.equal(storedStatus(db, other.id), 'online');
   t.equal((await app.inject({ url: `/api/agents/${agent.id}`, headers: OPERATOR })).json().data.status, 'stale');
 
   clock.advance(config.manager.offlineTimeoutMs - config.manager.heartbeatTimeoutMs);
-  t.same(jobs.sweeper.sweep(), { offline: [agent.id], stale: [other.id] });
+  t.same(await jobs.sweeper.sweep(), { offline: [agent.id], stale: [other.id] });
   t.equal(storedStatus(db, agent.id), 'offline');
-  t.same(jobs.sweeper.sweep(), { offline: [], stale: [] }, 'a transition is stored and announced once');
+  t.same(await jobs.sweeper.sweep(), { offline: [], stale: [] }, 'a transition is stored and announced once');
   const offline = streamEvents(db).filter((e) => e.event === 'agent_offline');
   t.same(offline, [{ event: 'agent_offline', data: { agentId: agent.id, hostname: 'edge-1', lastSeen: '2026-03-07T12:00:00.000Z' } }]);
 
@@ -62,7 +62,7 @@ t.test('a stale agent heartbeating is announced online; an agent skipping stale 
   t.equal(streamEvents(db).length, before + 1);
   t.equal(streamEvents(db).at(-1)!.event, 'agent_online');
   clock.advance(config.manager.offlineTimeoutMs * 2);
-  t.same(jobs.sweeper.sweep(), { offline: [agent.id], stale: [] });
+  t.same(await jobs.sweeper.sweep(), { offline: [agent.id], stale: [] });
 });
 
 t.test('the sweeper runs by itself once the app is ready', async (t) => {

@@ -183,12 +183,12 @@ t.test('a client that does not read is dropped instead of buffered without bound
   let backlog = 0;
   const slow = fakeClient(() => backlog);
   const fast = fakeClient(() => 0);
-  hub.attach(slow.client as never, null);
-  hub.attach(fast.client as never, null);
-  hub.publish('policy_created', { policyId: 'pol_1', version: 'v1', ruleCount: 1 });
+  await hub.attach(slow.client as never, null);
+  await hub.attach(fast.client as never, null);
+  await hub.publish('policy_created', { policyId: 'pol_1', version: 'v1', ruleCount: 1 });
   t.equal(slow.written.length, 2);
   backlog = 5000;
-  hub.publish('policy_created', { policyId: 'pol_2', version: 'v2', ruleCount: 1 });
+  await hub.publish('policy_created', { policyId: 'pol_2', version: 'v2', ruleCount: 1 });
   t.ok(slow.isDestroyed());
   t.equal(hub.size, 1);
   t.equal(fast.written.length, 3);
@@ -200,9 +200,40 @@ t.test('a stream event that cannot be recorded is logged and skipped, not thrown
   const errors: unknown[] = [];
   const logger = pino({ level: 'silent' });
   logger.error = ((...args: unknown[]) => void errors.push(args)) as typeof logger.error;
-  const failing = { append: () => { throw new Error('disk full'); }, after: () => [], lastId: () => 0 };
+  const failing = { append: async (): Promise<number> => { throw new Error('disk full'); }, after: async () => [], lastId: async () => 0 };
   const hub = createSseHub({ store: failing, clock: new ManualClock(), logger, keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
-  t.equal(hub.publish('policy_created', { policyId: 'pol_1', version: 'v1', ruleCount: 1 }), null);
+  t.equal(await hub.publish('policy_created', { policyId: 'pol_1', version: 'v1', ruleCount: 1 }), null);
   t.equal(errors.length, 1);
   hub.close();
+});
+
+t.test('an event published while a reconnecting client is replayed reaches it once, after the replay', async (t) => {
+  const db = testDb(t, testConfig(t));
+  const stored = createStreamStore(db);
+  // The replay is read, then held until released: a publish lands after the read, before the client joins.
+  let release!: () => void;
+  const replayHeld = new Promise<void>((resolve) => (release = resolve));
+  const store = {
+    ...stored,
+    async after(id: number) {
+      const rows = await stored.after(id);
+      await replayHeld;
+      return rows;
+    },
+  };
+  const hub = createSseHub({ store, clock: new ManualClock(), logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1_000_000 });
+  t.teardown(() => hub.close());
+  for (const n of [1, 2]) await hub.publish('policy_created', { n });
+  const written: string[] = [];
+  const client = { writableLength: 0, write: (chunk: string) => void written.push(chunk), destroy: () => {}, end: () => {}, on: () => client, destroyed: false };
+
+  const attached = hub.attach(client as never, 1);
+  await hub.publish('policy_created', { n: 3 });
+  release();
+  await attached;
+  await hub.publish('policy_created', { n: 4 });
+
+  const ids = written.map((chunk) => Number(/^id: (\d+)/.exec(chunk)?.[1]));
+  t.same(ids, [1, 2, 3, 4], '`connected` at the resume point, the missed event and the one published meanwhile once each, then live');
+  t.match(written[0], /event: connected/);
 });

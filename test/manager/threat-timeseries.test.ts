@@ -1,3 +1,4 @@
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import t, { type Test } from 'tap';
 import { createOrgData } from '../../src/bridges/auth-to-manager-org-data.js';
 import { MIGRATIONS } from '../../src/migrations/index.js';
@@ -97,7 +98,7 @@ t.test('time series: every bucket aligned in UTC, counts exact and equal to the 
   t.same([hour.bucket, hour.series.length, hour.series[0].timestamp], ['5m', 13, '2026-03-07T11:00:00.000Z']);
 
   await checkSeries(t, app, db, clock.now(), 'stored, never swept');
-  jobs.sweeper.sweep();
+  await jobs.sweeper.sweep();
   await checkSeries(t, app, db, clock.now(), 'swept');
 
   clock.advance(7 * HOUR + 1234);
@@ -105,14 +106,14 @@ t.test('time series: every bucket aligned in UTC, counts exact and equal to the 
   await checkSeries(t, app, db, clock.now(), 'seven hours later');
 
   // Account deletion takes the org's events out of its buckets and the fleet's.
-  db.transaction(() => createOrgData(db).deleteOf('acme'))();
+  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(db).deleteOf(tx, 'acme'));
   await checkSeries(t, app, db, clock.now(), 'org deleted');
 
   // Forty days on: buckets older than any period go in the sweep; the series stays exact.
   clock.advance(40 * DAY);
   await post(app, web, Array.from({ length: 200 }, () => clock.now() - Math.floor(next() * 31 * DAY)), next);
   t.ok(db.prepare('SELECT count(*) FROM threat_buckets WHERE bucket_ms < ?').pluck().get(clock.now() - 31 * DAY) as number > 0, 'old buckets before the sweep');
-  jobs.sweeper.sweep();
+  await jobs.sweeper.sweep();
   t.equal(db.prepare('SELECT count(*) FROM threat_buckets WHERE bucket_ms < ?').pluck().get(clock.now() - 31 * DAY), 0, 'old buckets pruned');
   await checkSeries(t, app, db, clock.now(), 'forty days later, pruned');
 });

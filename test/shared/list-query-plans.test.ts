@@ -12,6 +12,7 @@ import type { Tier } from '../../src/shared/tiers.js';
 import { seedFleetAndAccounts } from '../bench/seed-fleet.js';
 import { testConfig, testDb } from '../helper.js';
 import { planOf, planRules, recordSql, subsets } from '../query-plans.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
 /**
  * Tables that grow with use (events, accounts, audit entries, sessions, the fleet): a plan
@@ -51,36 +52,36 @@ t.test('every Manager and Auth list, filter, total and summary statement searche
   const threatValues: Required<ThreatFilter> = { sinceMs: now - 86_400_000, untilMs: now, orgId: 'acme', agentId: someAgent.id, severity: 'high', type: 'port_scan' };
   for (const keys of subsets(Object.keys(threatValues) as (keyof ThreatFilter)[])) {
     const filter = Object.fromEntries(keys.map((key) => [key, threatValues[key]])) as ThreatFilter;
-    events.page(filter, 50, 0);
-    events.page(filter, 200, 9800);
+    await events.page(filter, 50, 0);
+    await events.page(filter, 200, 9800);
   }
   for (const keys of subsets(['orgId', 'from', 'to', 'tags'] as const)) {
     for (const tags of keys.includes('tags') ? [['prod'], ['prod', 'web']] : [[]]) {
-      agents.list({ orgId: keys.includes('orgId') ? 'acme' : null, heartbeatFrom: keys.includes('from') ? now - 300_000 : null, heartbeatTo: keys.includes('to') ? now - 120_000 : null, tags }, 50, 0);
+      await agents.list({ orgId: keys.includes('orgId') ? 'acme' : null, heartbeatFrom: keys.includes('from') ? now - 300_000 : null, heartbeatTo: keys.includes('to') ? now - 120_000 : null, tags }, 50, 0);
     }
   }
   for (const period of ['1h', '6h', '24h', '7d', '30d'] as const) {
     for (const orgId of [undefined, 'acme']) {
-      const view = events.period(period, now - 3_600_000, orgId);
-      view.count('severity', 'high');
-      view.top('type', 100);
-      view.top('agent', 10);
-      view.top('ip', 10);
+      const view = await events.period(period, now - 3_600_000, orgId);
+      await view.count('severity', 'high');
+      await view.top('type', 100);
+      await view.top('agent', 10);
+      await view.top('ip', 10);
     }
   }
-  events.recentCountForAgent(someAgent.id, now - 86_400_000);
-  agents.statusCounts(now - 120_000, now - 300_000);
-  agents.countByOs();
-  agents.notOnlineAfter({ hb: 0, rowid: 0 }, now, 200);
+  await events.recentCountForAgent(someAgent.id, now - 86_400_000);
+  await agents.statusCounts(now - 120_000, now - 300_000);
+  await agents.countByOs();
+  await agents.notOnlineAfter(sqliteStorageOf(recorder), { hb: 0, rowid: 0 }, now, 200);
   await policies.history(50, 0);
-  counts.hasUncounted();
-  counts.countNew(1000);
-  for (const win of WINDOW_NAMES) counts.advance(win, now + 60_000, 1000);
-  db.transaction(() => counts.forgetOrg('globex'))();
+  await counts.hasUncounted();
+  await counts.countNew(1000);
+  for (const win of WINDOW_NAMES) await counts.advance(win, now + 60_000, 1000);
+  await sqliteStorageOf(recorder).transaction({ durable: false }, (tx) => counts.forgetOrg(tx, 'globex'));
 
   // Auth: the admin list with and without a search, role and tier; sessions; audit; stats.
   for (const keys of subsets(['q', 'role', 'tier'] as const)) {
-    users.search({
+    await users.search({
       ...(keys.includes('q') ? { q: 'alice' } : {}),
       ...(keys.includes('role') ? { role: 'user' as const } : {}),
       ...(keys.includes('tier') ? { tier: 'pro' as Tier } : {}),
@@ -89,13 +90,13 @@ t.test('every Manager and Auth list, filter, total and summary statement searche
     });
   }
   await users.stats('2026-02-06T00:00:00.000Z');
-  users.count();
-  users.countActiveAdmins();
-  users.withExpiredPlans('2026-03-07T12:00:00.000Z');
+  await users.count();
+  await users.countActiveAdmins();
+  await users.withExpiredPlans('2026-03-07T12:00:00.000Z');
   await sessions.pageLive(50, 0);
   await sessions.countLive();
   for (const statement of Object.values(LIVE_SESSIONS)) sources.add(statement.sql);
-  sessions.purgeExpired(500);
+  await sessions.purgeExpired(500);
   for (const keys of subsets(['action', 'actorId', 'since', 'until'] as const)) {
     await audit.page({
       ...(keys.includes('action') ? { action: 'logout' } : {}),
@@ -109,7 +110,7 @@ t.test('every Manager and Auth list, filter, total and summary statement searche
     const declared = auditPageStatements(keys);
     sources.add(declared.page.sql).add(declared.count.sql);
   }
-  audit.aboutUser(someUser, 10);
+  await audit.aboutUser(someUser, 10);
 
   t.ok(sources.size >= 60, `${sources.size} statements prepared by the stores`);
   for (const source of sources) {

@@ -5,7 +5,7 @@ import { agentListQuery, createAgentStore, type AgentFilter, type AgentOrder } f
 import { prefixSearch } from '../../src/shared/db/prefix-search.js';
 import { USER_SEARCH_COUNT, userListStatement, userSearchParams, type Role, type UserListIndex } from '../../src/auth/stores/users.js';
 import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
-import { createSqliteStorage } from '../../src/shared/db/sqlite-storage.js';
+import { createSqliteStorage, sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import type { Statement, Storage } from '../../src/shared/db/storage.js';
 import type { Tier } from '../../src/shared/tiers.js';
 import type { Db } from '../../src/shared/db/open.js';
@@ -112,10 +112,10 @@ t.test('fleet list and search: the same agents in the same order and the same to
   const store = createAgentStore(db);
   t.teardown(() => store.close());
   const base = Date.parse('2026-03-07T12:00:00.000Z');
-  db.transaction(() => {
-    AGENT_HOSTS.forEach(([orgId, hostname, tags], i) => {
+  await sqliteStorageOf(db).transaction({ durable: false }, async (tx) => {
+    for (const [i, [orgId, hostname, tags]] of AGENT_HOSTS.entries()) {
       // Ids out of insertion (rowid) order, heartbeat and registration times with ties: each order's tie-break shows.
-      store.insert({
+      await store.insert(tx, {
         id: `agt_${String((i * 7) % AGENT_HOSTS.length).padStart(2, '0')}`,
         orgId,
         hostname,
@@ -127,8 +127,8 @@ t.test('fleet list and search: the same agents in the same order and the same to
         nowMs: base + (i % 4) * 60_000,
         nowIso: new Date(base + (i % 5) * 3_600_000).toISOString(),
       });
-    });
-  })();
+    }
+  });
   const engines = await bothEngines(t, db);
   const differences: unknown[] = [];
   const compare = comparer(engines, differences);

@@ -3,6 +3,7 @@ import { createApiKeyStore } from '../../src/shared/api-keys.js';
 import { monthPeriod, quotaExceededMessage } from '../../src/shared/tiers.js';
 import { createUsageStore } from '../../src/shared/usage.js';
 import { tierLimits } from '../../src/threat-cloud/access.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { syncBootstrapKeys } from '../../src/threat-cloud/services/bootstrap-keys.js';
 import { ADMIN, BOOTSTRAP_KEY, buildThreatCloud, operatorKey, threat, userKey } from './fixtures.js';
 import { testConfig, countRows } from '../helper.js';
@@ -133,11 +134,12 @@ t.test('bootstrap keys are synchronised with TC_API_KEYS idempotently', async (t
   t.same(keys.verify(BOOTSTRAP_KEY)?.scopes, ['read', 'write', 'admin']);
   t.equal(keys.verify(BOOTSTRAP_KEY)?.tier, 'enterprise');
   const other = 'another-bootstrap-key-0123456789abcdefghijklmnop';
-  t.same(syncBootstrapKeys(tc.db, keys, [BOOTSTRAP_KEY, other]), { added: 1, revoked: 0 });
-  t.same(syncBootstrapKeys(tc.db, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'idempotent');
-  t.same(syncBootstrapKeys(tc.db, keys, [other]), { added: 0, revoked: 1 }, 'a key removed from the list stops working');
+  const storage = sqliteStorageOf(tc.db);
+  t.same(await syncBootstrapKeys(storage, keys, [BOOTSTRAP_KEY, other]), { added: 1, revoked: 0 });
+  t.same(await syncBootstrapKeys(storage, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'idempotent');
+  t.same(await syncBootstrapKeys(storage, keys, [other]), { added: 0, revoked: 1 }, 'a key removed from the list stops working');
   t.equal(keys.verify(BOOTSTRAP_KEY), null);
-  t.same(syncBootstrapKeys(tc.db, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'a revoked key stays revoked');
+  t.same(await syncBootstrapKeys(storage, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'a revoked key stays revoked');
   t.ok(testConfig(t));
 });
 

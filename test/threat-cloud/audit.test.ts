@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { createAuditStore, QUERY_SAMPLES } from '../../src/threat-cloud/stores/audit.js';
 import { createQueryAuditBuffer, queryKind, querySample } from '../../src/threat-cloud/services/query-audit.js';
 import { testConfig, testDb, countRows } from '../helper.js';
@@ -62,6 +63,49 @@ t.test('a failed write leaves no audit entry; a failed batch stores nothing', as
   t.equal(res.statusCode, 400);
   t.equal(countRows(tc.db, 'tc_audit_log'), 0);
   t.equal(countRows(tc.db, 'iocs'), 0);
+});
+
+t.test('a write whose audit entry cannot be stored stores nothing: upload, sighting, trap intel, status and rule', async (t) => {
+  const tc = await buildThreatCloud(t);
+  await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.1')] } });
+  const stored = () => ({
+    iocs: countRows(tc.db, 'iocs'),
+    sightings: countRows(tc.db, 'sightings'),
+    trapEvents: countRows(tc.db, 'trap_events'),
+    rules: countRows(tc.db, 'tc_rules'),
+    seq: tc.db.prepare(`SELECT value FROM tc_state WHERE name = 'seq'`).pluck().get(),
+    status: tc.db.prepare(`SELECT status FROM iocs WHERE value = '198.51.100.1'`).pluck().get(),
+    audit: countRows(tc.db, 'tc_audit_log'),
+  });
+  const before = stored();
+  // The audit entry is the last write of each of these transactions: everything before it must go too.
+  tc.db.exec(`CREATE TRIGGER test_audit_fails BEFORE INSERT ON tc_audit_log BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END`);
+  const writes = [
+    { method: 'POST' as const, url: '/api/threats', payload: { threats: [threat('198.51.100.2'), threat('198.51.100.1')] } },
+    { method: 'POST' as const, url: '/api/sightings', payload: { value: '198.51.100.1', source: 'fw' } },
+    { method: 'POST' as const, url: '/api/trap-intel', payload: { trapId: 'trap-1', attackerIp: '203.0.113.7', honeypotType: 'ssh', payloads: ['b'.repeat(64)] } },
+    { method: 'PUT' as const, url: '/api/iocs/198.51.100.1/status', payload: { status: 'revoked', reason: 'test' } },
+    { method: 'POST' as const, url: '/api/rules', payload: { id: 'r1', name: 'Rule one', content: 'title: one' } },
+  ];
+  for (const write of writes) {
+    const res = await tc.inject(write);
+    t.equal(res.statusCode, 500, `${write.method} ${write.url} fails`);
+    t.same(stored(), before, `${write.method} ${write.url} left nothing behind`);
+  }
+  tc.db.exec(`DROP TRIGGER test_audit_fails`);
+  const retried = await tc.inject(writes[0]!);
+  t.equal(retried.statusCode, 201, 'the same upload succeeds once the trail can be written');
+});
+
+t.test('an audit entry is refused in a transaction that would commit without a sync', async (t) => {
+  const db = testDb(t, testConfig(t));
+  const audit = createAuditStore(db, new ManualClock());
+  const storage = sqliteStorageOf(db);
+  const entry = { action: 'create' as const, resource: 'rule:r1', apiKey: null, ip: null };
+  await t.rejects(storage.transaction({ durable: false }, (tx) => audit.record(tx, entry)), /not durable/);
+  t.equal(countRows(db, 'tc_audit_log'), 0);
+  await storage.transaction({ durable: true }, (tx) => audit.record(tx, entry));
+  t.equal(countRows(db, 'tc_audit_log'), 1);
 });
 
 t.test('1,000 lookups by one key in one minute are one entry with their count and a few samples', async (t) => {
@@ -170,10 +214,12 @@ t.test('a flood of distinct actors flushes early; anonymous reads count per clie
   read('192.0.2.3');
   t.equal(countRows(db, 'tc_audit_log'), 0, 'three open entries fit');
   read('192.0.2.4');
+  t.equal(buffer.pendingCount, 1, 'a fourth actor takes the open three out for writing');
+  // The early flush is a transaction of its own, which the read does not wait for.
+  await new Promise((resolve) => setImmediate(resolve));
   t.equal(countRows(db, 'tc_audit_log'), 3, 'a fourth actor writes the open three first');
-  t.equal(buffer.pendingCount, 1);
   read('192.0.2.1');
-  buffer.stop();
+  await buffer.stop();
   const rows = queryRows(db).map((row) => [row.ip, row.api_key, row.details.count]);
   t.same(rows.sort(), [['192.0.2.1', null, 3], ['192.0.2.2', null, 1], ['192.0.2.3', null, 1], ['192.0.2.4', null, 1]].sort(), 'an early flush still adds up per minute');
   t.equal(buffer.pendingCount, 0);
@@ -184,9 +230,9 @@ t.test('a key read from several addresses keeps the first as its IP and up to fi
   const clock = new ManualClock();
   const buffer = createQueryAuditBuffer(createAuditStore(db, clock), clock, pino({ level: 'silent' }));
   for (let i = 1; i <= 7; i += 1) buffer.push({ resource: 'stats', details: {}, apiKey: 'pgk_…abcd', ip: `192.0.2.${i}` });
-  buffer.flush();
+  await buffer.flush();
   buffer.push({ resource: 'stats', details: {}, apiKey: 'pgk_…abcd', ip: '192.0.2.99' });
-  buffer.flush();
+  await buffer.flush();
   const [row] = queryRows(db);
   t.equal(row!.ip, '192.0.2.1');
   t.same(row!.details, { count: 8, samples: ['stats'], ips: ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5'] });

@@ -4,6 +4,8 @@ import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { openDatabase, type Db } from '../../src/shared/db/open.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import type { Transaction } from '../../src/shared/db/storage.js';
 import { CATEGORIES } from '../../src/threat-cloud/stores/iocs.js';
 import { createIocService, type IocReport, type MergeOutcome } from '../../src/threat-cloud/services/ioc-merge.js';
 import { SEVERITIES } from '../../src/threat-cloud/reputation.js';
@@ -56,6 +58,9 @@ const batches = fc.array(
   { minLength: 1, maxLength: 5 },
 );
 
+/** `work` in one transaction on the database's storage port, as the services run a merge. */
+const inTransaction = <T>(db: Db, work: (tx: Transaction) => Promise<T>): Promise<T> => sqliteStorageOf(db).transaction({ durable: false }, work);
+
 function memoryDb(): Db {
   const db = openDatabase(':memory:');
   migrate(db, MIGRATIONS);
@@ -88,8 +93,8 @@ function contents(db: Db) {
 const seen = ({ ioc, isNew, before }: MergeOutcome) => ({ ...ioc, id: undefined, isNew, before });
 
 t.test('property: one batch and one report at a time leave the same rows and counters and answer alike', async (t) => {
-  fc.assert(
-    fc.property(batches, (plan) => {
+  await fc.assert(
+    fc.asyncProperty(batches, async (plan) => {
       const batched = memoryDb();
       const single = memoryDb();
       try {
@@ -98,8 +103,12 @@ t.test('property: one batch and one report at a time leave the same rows and cou
         const [inBatches, oneByOne] = [batched, single].map((db, i) => createIocService(db, clocks[i]!, { countryOf }));
         for (const { reporter, reports, advanceMs } of plan) {
           for (const clock of clocks) clock.advance(advanceMs);
-          const a = batched.transaction(() => inBatches!.mergeReports(reports, reporter))();
-          const b = single.transaction(() => reports.map((r) => oneByOne!.mergeReport(r, reporter)))();
+          const a = await inTransaction(batched, (tx) => inBatches!.mergeReports(tx, reports, reporter));
+          const b = await inTransaction(single, async (tx) => {
+            const outcomes: MergeOutcome[] = [];
+            for (const r of reports) outcomes.push(await oneByOne!.mergeReport(tx, r, reporter));
+            return outcomes;
+          });
           t.same(a.map(seen), b.map(seen));
         }
         const [left, right] = [contents(batched), contents(single)];
@@ -117,8 +126,9 @@ t.test('a batch naming one IoC twice merges it twice: one new, one update, two s
   const db = memoryDb();
   t.teardown(() => db.close());
   const iocs = createIocService(db, new ManualClock(), { countryOf: () => null });
-  const outcomes = db.transaction(() =>
+  const outcomes = await inTransaction(db, (tx) =>
     iocs.mergeReports(
+      tx,
       [
         { type: 'ip', value: '198.51.100.7', source: 'feed-a', kind: 'upload', severity: 'low' },
         { type: 'domain', value: 'evil.example', source: 'feed-a', kind: 'upload' },
@@ -126,7 +136,7 @@ t.test('a batch naming one IoC twice merges it twice: one new, one update, two s
       ],
       'key:a',
     ),
-  )();
+  );
   t.same(outcomes.map((o) => o.isNew), [true, true, false]);
   t.equal(outcomes[2]!.ioc.id, outcomes[0]!.ioc.id);
   t.equal(outcomes[2]!.before, outcomes[0]!.ioc.reputation, 'the second merge starts from what the first made');
@@ -140,11 +150,11 @@ t.test('ids: prefix, then 32 hex digits, creation time first', async (t) => {
   t.teardown(() => db.close());
   const clock = new ManualClock();
   const iocs = createIocService(db, clock, { countryOf: () => null });
-  const first = db.transaction(() => iocs.mergeReports([{ type: 'ip', value: '198.51.100.8', source: 's', kind: 'upload' }], 'key:a'))()[0]!;
+  const [first] = await inTransaction(db, (tx) => iocs.mergeReports(tx, [{ type: 'ip', value: '198.51.100.8', source: 's', kind: 'upload' }], 'key:a'));
   clock.advance(1);
-  const second = db.transaction(() => iocs.mergeReports([{ type: 'ip', value: '198.51.100.9', source: 's', kind: 'upload' }], 'key:a'))()[0]!;
-  t.match(first.ioc.id, /^ioc_[0-9a-f]{32}$/);
-  t.match(first.sightingId, /^sig_[0-9a-f]{32}$/);
-  t.equal(Number.parseInt(first.ioc.id.slice(4, 16), 16), clock.now() - 1, 'the creation time in milliseconds');
-  t.ok(first.ioc.id < second.ioc.id, 'a later IoC sorts after an earlier one');
+  const [second] = await inTransaction(db, (tx) => iocs.mergeReports(tx, [{ type: 'ip', value: '198.51.100.9', source: 's', kind: 'upload' }], 'key:a'));
+  t.match(first!.ioc.id, /^ioc_[0-9a-f]{32}$/);
+  t.match(first!.sightingId, /^sig_[0-9a-f]{32}$/);
+  t.equal(Number.parseInt(first!.ioc.id.slice(4, 16), 16), clock.now() - 1, 'the creation time in milliseconds');
+  t.ok(first!.ioc.id < second!.ioc.id, 'a later IoC sorts after an earlier one');
 });

@@ -59,7 +59,7 @@ async function seededThreatCloud(t: Teardown) {
   });
   await post('/api/sightings', { value: '198.51.100.10', source: 'edge-fw', context: { port: 22 } });
   await post('/api/sightings', { value: '198.51.100.10', source: 'edge-fw', context: { port: 2222 } }, otherKey);
-  while (jobs!.correlation.runBatch() > 0);
+  while ((await jobs!.correlation.runBatch()) > 0);
 
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;

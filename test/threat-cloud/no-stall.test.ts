@@ -180,7 +180,7 @@ t.test('the list and statistics counters stay equal to a recount through uploads
   const h = await buildIntelHarness(t);
   const ips = (block: number, from: number, n: number) => Array.from({ length: n }, (_, i) => `198.51.${block}.${from + i}`);
   await report(h, ips(100, 1, 3).map((value) => ({ type: 'ip', value, category: 'scanner', metadata: { mitreIds: ['T1046'] } })));
-  h.correlate();
+  await h.correlate();
   t.same(counterDrift(h.db), NO_DRIFT, 'a campaign forms');
   // A second reporter, sources and a category given later, a sighting, a status change.
   await report(h, [{ type: 'ip', value: '198.51.100.2', category: 'scanner' }, { type: 'domain', value: 'late.example' }], h.otherKey);
@@ -188,14 +188,14 @@ t.test('the list and statistics counters stay equal to a recount through uploads
   await h.post('/api/sightings', { value: '198.51.100.3', source: 'fw', context: { port: 22 } });
   await h.app.inject({ method: 'PUT', url: '/api/iocs/198.51.100.1/status', headers: authHeader(h.key), payload: { status: 'revoked', reason: 'test' } });
   await h.app.inject({ method: 'PUT', url: '/api/iocs/198.51.100.1/status', headers: authHeader(h.key), payload: { status: 'active', reason: 'test' } });
-  h.correlate();
+  await h.correlate();
   t.same(counterDrift(h.db), NO_DRIFT, 'after reports, sightings and status changes');
   // Two campaigns that a third group of IPs connects merge; trap intel relates hashes.
   await report(h, ips(100, 10, 3).map((value) => ({ type: 'ip', value, category: 'scanner', metadata: { mitreIds: ['T1110'] } })));
-  h.correlate();
+  await h.correlate();
   await report(h, ips(100, 4, 6).map((value) => ({ type: 'ip', value, category: 'scanner' })), h.otherKey);
   await h.post('/api/trap-intel', { trapId: 'trap-1', attackerIp: '198.51.100.5', honeypotType: 'ssh', payloads: ['a'.repeat(64)] });
-  h.correlate();
+  await h.correlate();
   t.same(counterDrift(h.db), NO_DRIFT, 'after campaigns merge and trap intel');
   // Decay: scores cross the threshold, then IoCs expire.
   h.clock.advance(40 * DAY_MS);
@@ -203,7 +203,7 @@ t.test('the list and statistics counters stay equal to a recount through uploads
   h.clock.advance(60 * DAY_MS);
   await h.jobs.refresh.run();
   t.ok(all(h.db, `SELECT 1 FROM iocs WHERE status = 'expired'`).length > 0, 'some expired');
-  h.correlate();
+  await h.correlate();
   t.same(counterDrift(h.db), NO_DRIFT, 'after refreshes');
   const stats = (await h.get('/api/campaigns/stats')).json().data;
   const totals = all<{ n: number; reporters: number; members: number }>(

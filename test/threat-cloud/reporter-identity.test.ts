@@ -103,12 +103,12 @@ t.test('a genuinely independent second reporter still corroborates onto the bloc
 
 t.test('campaign affectedOrgs counts the Manager fleet once, and an independent reporter once more', async (t) => {
   const p = await platform(t);
-  const correlate = () => {
-    while (p.tc.jobs.correlation.runBatch() > 0);
+  const correlate = async () => {
+    while ((await p.tc.jobs.correlation.runBatch()) > 0);
   };
   const scan = { type: 'port_scan', severity: 'medium' };
   for (const [n, org] of ['org-x', 'org-y', 'org-z'].entries()) await p.detect(await p.enroll(org), `198.51.100.${n + 1}`, 1, scan);
-  correlate();
+  await correlate();
   const campaigns = async () => (await p.tc.inject({ url: '/api/campaigns' })).json().data as Array<{ id: string; iocCount: number; affectedOrgs: number }>;
   const [formed] = await campaigns();
   t.match(formed, { iocCount: 3, affectedOrgs: 1 }, 'three invented orgs, one reporter');
@@ -116,7 +116,7 @@ t.test('campaign affectedOrgs counts the Manager fleet once, and an independent 
   t.match(detail.description, /reported by 1 reporter /);
 
   await p.upload(BOOTSTRAP_KEY, '198.51.100.4', { category: 'scanner' });
-  correlate();
+  await correlate();
   t.match((await campaigns())[0], { iocCount: 4, affectedOrgs: 2 });
   const stats = (await p.tc.inject({ url: '/api/campaigns/stats' })).json().data as { totalAffectedOrgs: number };
   t.equal(stats.totalAffectedOrgs, 2);

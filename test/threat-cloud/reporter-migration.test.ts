@@ -6,6 +6,7 @@ import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.j
 import { encodeCursor } from '../../src/threat-cloud/stores/feeds.js';
 import { ROLLUP_FROM_SCRATCH_SQL } from '../../src/migrations/006-intel-rollups.js';
 import { createCorrelator } from '../../src/threat-cloud/intel/services/correlation.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { createIocService } from '../../src/threat-cloud/services/ioc-merge.js';
 import { computeReputation, type Severity } from '../../src/threat-cloud/reputation.js';
 import { DAY_MS } from '../../src/shared/time.js';
@@ -33,9 +34,11 @@ function oldDatabase(t: Test) {
   const iocs = createIocService(db, clock);
   let eventNo = 0;
   /** Exactly what the old bridge wrote for one event of an agent in `org`. */
+  const storage = sqliteStorageOf(db);
   const fleetReport = (ip: string, org: string, extra: { severity?: Severity; confidence?: number; category?: 'scanner' } = {}) =>
-    db.transaction(() =>
+    storage.transaction({ durable: false }, (tx) =>
       iocs.mergeReport(
+        tx,
         {
           type: 'ip',
           value: ip,
@@ -48,15 +51,16 @@ function oldDatabase(t: Test) {
         },
         `org:${org}`,
       ),
-    )();
+    );
   /** A report through a Threat Cloud key (a user's, or a bootstrap key's). */
   const keyReport = (ip: string, reporter: string, context?: Record<string, unknown>) =>
-    db.transaction(() =>
+    storage.transaction({ durable: false }, (tx) =>
       iocs.mergeReport(
+        tx,
         { type: 'ip', value: ip, source: 'test-sensor', kind: 'upload', category: 'bruteforce', severity: 'critical', confidence: 0.9, ...(context ? { context } : {}) },
         reporter,
       ),
-    )();
+    );
   const addUser = (id: string) =>
     db.prepare(`INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (?, ?, 'U', 'x', 'now', 'now')`).run(id, `${id}@example.com`);
   return { db, clock, config, fleetReport, keyReport, addUser };
@@ -79,22 +83,22 @@ t.test('migration 8 merges org reporters into users and the Manager, rescoring, 
   old.addUser(USER);
 
   // Two invented orgs corroborated 9.9.9.9 onto the blocklist.
-  old.fleetReport('9.9.9.9', 'invented-a');
-  old.fleetReport('9.9.9.9', 'invented-b');
+  await old.fleetReport('9.9.9.9', 'invented-a');
+  await old.fleetReport('9.9.9.9', 'invented-b');
   // A user's key and the user's own agent corroborated 198.51.100.9.
-  old.keyReport('198.51.100.9', `user:${USER}`, { eventId: 'the user chose this', note: 'kept' });
-  old.fleetReport('198.51.100.9', USER);
+  await old.keyReport('198.51.100.9', `user:${USER}`, { eventId: 'the user chose this', note: 'kept' });
+  await old.fleetReport('198.51.100.9', USER);
   // The user's agent and a bootstrap key are independent: still two reporters.
-  old.fleetReport('203.0.113.5', USER);
-  old.keyReport('203.0.113.5', 'key:bootstrap');
+  await old.fleetReport('203.0.113.5', USER);
+  await old.keyReport('203.0.113.5', 'key:bootstrap');
   // Three reporters, two of them invented orgs: two remain, a lower score but still listed.
-  old.fleetReport('203.0.113.6', 'invented-a');
-  old.fleetReport('203.0.113.6', 'invented-b');
-  old.keyReport('203.0.113.6', 'key:bootstrap');
+  await old.fleetReport('203.0.113.6', 'invented-a');
+  await old.fleetReport('203.0.113.6', 'invented-b');
+  await old.keyReport('203.0.113.6', 'key:bootstrap');
   // A campaign of three IPs in one /24, each from another invented org.
-  for (const [n, org] of ['x', 'y', 'z'].entries()) old.fleetReport(`192.0.2.${n + 1}`, `org-${org}`, { category: 'scanner', severity: 'medium', confidence: 0.5 });
+  for (const [n, org] of ['x', 'y', 'z'].entries()) await old.fleetReport(`192.0.2.${n + 1}`, `org-${org}`, { category: 'scanner', severity: 'medium', confidence: 0.5 });
   const correlator = createCorrelator(db, old.clock);
-  while (correlator.runBatch() > 0);
+  while ((await correlator.runBatch()) > 0);
 
   const before = {
     attacked: iocOf(db, '9.9.9.9'),
@@ -199,23 +203,23 @@ t.test('migration 8 on a larger file: every IoC ends with the reporters and repu
   const orgs = ['usr_a', 'usr_b', 'o1', 'o2', 'o3'];
   const values = Array.from({ length: 600 }, (_, i) => `203.0.${Math.floor(i / 250)}.${(i % 250) + 1}`);
   const expected = new Map<string, Set<string>>();
-  values.forEach((value, i) => {
+  for (const [i, value] of values.entries()) {
     const reporters = new Set<string>();
     // A few reports per IoC from a mix of orgs and keys, chosen by index so the run is fixed.
     for (let k = 0; k <= i % 4; k++) {
       const pick = (i * 7 + k * 3) % 7;
       if (pick < orgs.length) {
         const org = orgs[pick]!;
-        old.fleetReport(value, org, { severity: (['low', 'medium', 'high', 'critical'] as const)[i % 4], confidence: [0.5, 0.9, 1][i % 3] });
+        await old.fleetReport(value, org, { severity: (['low', 'medium', 'high', 'critical'] as const)[i % 4], confidence: [0.5, 0.9, 1][i % 3] });
         reporters.add(users.includes(org) ? `user:${org}` : 'manager');
       } else {
         const reporter = pick === 5 ? 'user:usr_a' : 'key:boot';
-        old.keyReport(value, reporter);
+        await old.keyReport(value, reporter);
         reporters.add(reporter);
       }
     }
     expected.set(value, reporters);
-  });
+  }
   const seeded = db.prepare(`SELECT id, reputation, reporters, change_seq FROM iocs WHERE source = 'seed' ORDER BY id`).all();
 
   migrate(db, MIGRATIONS);

@@ -4,7 +4,8 @@ import { computeReputation, corroboration, SEVERITIES, type ReputationInput } fr
 import { DAY_MS } from '../../src/shared/time.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { createReputationRefreshStore } from '../../src/threat-cloud/stores/reputation-refresh.js';
-import { createIocService } from '../../src/threat-cloud/services/ioc-merge.js';
+import { createIocService, TC_CHANGES } from '../../src/threat-cloud/services/ioc-merge.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { testConfig, testDb } from '../helper.js';
 
@@ -69,13 +70,13 @@ t.test('the SQL refresh computes the same scores as the JS formula', async (t) =
   const clock = new ManualClock();
   const service = createIocService(db, clock, { countryOf: () => null });
   const samples = fc.sample(input, { numRuns: 200, seed: 7 });
-  db.transaction(() => {
-    samples.forEach((sample, index) => {
+  await sqliteStorageOf(db).transaction({ durable: false, locks: [TC_CHANGES] }, async (tx) => {
+    for (const [index, sample] of samples.entries()) {
       const value = `198.51.100.${index % 250}`;
       const type = index < 250 ? 'ip' : 'domain';
-      service.mergeReports([{ type, value: type === 'ip' ? value : `d${index}.example`, source: 's', kind: 'upload', severity: sample.severity, confidence: sample.confidence }], `r${index % 3}`);
-    });
-  })();
+      await service.mergeReports(tx, [{ type, value: type === 'ip' ? value : `d${index}.example`, source: 's', kind: 'upload', severity: sample.severity, confidence: sample.confidence }], `r${index % 3}`);
+    }
+  });
   clock.advance(17.3 * DAY_MS);
   await createReputationRefresh({ db, iocs: createReputationRefreshStore(db), clock }).run();
   const rows = db.prepare(`SELECT * FROM iocs`).all() as Array<{ severity: 'low'; confidence: number; sightings: number; reporters: number; trap: number; last_seen: string; reputation: number }>;

@@ -11,18 +11,14 @@ export function createAfterResponse(logger: FastifyBaseLogger) {
   const pending = new Set<Promise<void>>();
 
   return {
-    run(task: string, work: () => void): void {
+    run(task: string, work: () => Promise<void>): void {
       const done = new Promise<void>((resolve) => {
-        setImmediate(() => {
-          try {
-            work();
-          } catch (error) {
-            logger.error({ err: error, task }, 'work after the answer failed');
-          } finally {
-            resolve();
-          }
+        setImmediate(resolve);
+      })
+        .then(work)
+        .catch((error: unknown) => {
+          logger.error({ err: error, task }, 'work after the answer failed');
         });
-      });
       pending.add(done);
       void done.then(() => pending.delete(done));
     },

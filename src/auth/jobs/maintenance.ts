@@ -28,7 +28,7 @@ export function createMaintenance(ctx: AuthContext, billing: Billing) {
   let stopped = false;
   // Rows deleted per statement, sized to the budget: a session leaves five indexes, and under
   // load a slice of 500 took 70 ms; the other tables are lighter, each adapts on its own.
-  const purges: Array<{ name: Exclude<keyof MaintenanceReport, 'plansExpired'>; purge: (limit: number) => number; step: ReturnType<typeof stepSize> }> = [
+  const purges: Array<{ name: Exclude<keyof MaintenanceReport, 'plansExpired'>; purge: (limit: number) => Promise<number>; step: ReturnType<typeof stepSize> }> = [
     { name: 'sessionsPurged', purge: (limit) => ctx.sessions.purgeExpired(limit), step: stepSize({ initial: 100, min: 10, max: 2000, budgetMs: SLICE_BUDGET_MS }) },
     { name: 'resetTokensPurged', purge: (limit) => ctx.resetTokens.purge(limit), step: stepSize({ initial: 200, min: 10, max: 5000, budgetMs: SLICE_BUDGET_MS }) },
     { name: 'mailPurged', purge: (limit) => ctx.outbox.purgeExpired(limit), step: stepSize({ initial: 200, min: 10, max: 5000, budgetMs: SLICE_BUDGET_MS }) },
@@ -37,14 +37,14 @@ export function createMaintenance(ctx: AuthContext, billing: Billing) {
   ];
 
   /** Every purge, a bounded slice per step, so a table of millions of stale rows never holds the event loop long. */
-  function* purgeSlices(report: MaintenanceReport): Generator<void> {
+  async function* purgeSlices(report: MaintenanceReport): AsyncGenerator<void> {
     for (const { name, purge, step } of purges) {
       let limit: number;
       let n: number;
       do {
         limit = step.size;
         const started = performance.now();
-        n = purge(limit);
+        n = await purge(limit);
         step.took(performance.now() - started, n);
         report[name] += n;
         yield;
@@ -62,29 +62,29 @@ export function createMaintenance(ctx: AuthContext, billing: Billing) {
   });
 
   /** Plans first (a user's tier must not outlive the plan by a whole sweep), then the purges. */
-  function expirePlans(report: MaintenanceReport): void {
-    report.plansExpired = billing.sweepExpiredPlans();
+  async function expirePlans(report: MaintenanceReport): Promise<void> {
+    report.plansExpired = await billing.sweepExpiredPlans();
     if (report.plansExpired > 0) ctx.logger.info({ plansExpired: report.plansExpired }, 'expired plans dropped to community');
   }
 
   /** The timer's sweep: each slice followed by a pause as long; nothing after a stop. */
   async function runInSlices(): Promise<MaintenanceReport> {
     const report = emptyReport();
-    expirePlans(report);
+    await expirePlans(report);
     const slices = purgeSlices(report);
     for (;;) {
       const started = performance.now();
       if (stopped) return report;
-      if (slices.next().done) return report;
+      if ((await slices.next()).done) return report;
       await new Promise((resolve) => setTimeout(resolve, Math.ceil(performance.now() - started)).unref());
     }
   }
 
   /** The whole sweep at once (tests and the CLI). */
-  function run(): MaintenanceReport {
+  async function run(): Promise<MaintenanceReport> {
     const report = emptyReport();
-    expirePlans(report);
-    for (const _ of purgeSlices(report)) void _;
+    await expirePlans(report);
+    for await (const _ of purgeSlices(report)) void _;
     return report;
   }
 

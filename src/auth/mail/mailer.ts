@@ -12,10 +12,10 @@ export interface OutgoingMail {
 }
 
 export interface Mailer {
-  /** Records the message and returns at once; delivery happens in the background. */
-  send(mail: OutgoingMail): void;
+  /** Records the message; delivery happens in the background, after it is stored. */
+  send(mail: OutgoingMail): Promise<void>;
   /** Retries whatever is still pending (after a restart, say). */
-  resumePending(): void;
+  resumePending(): Promise<void>;
   /** Stops retry timers and waits for sends in flight; pending rows are retried on the next start. */
   close(): Promise<void>;
 }
@@ -57,17 +57,17 @@ export function createMailer(options: {
   }
 
   async function attempt(id: string): Promise<void> {
-    const message = outbox.get(id);
+    const message = await outbox.get(id);
     if (!transport || !message || message.status !== 'pending' || closed) return;
     try {
       await transport.send({ from, to: message.recipient, subject: message.subject, text: message.body });
-      outbox.markSent(id);
+      await outbox.markSent(id);
       logger.info({ recipient: message.recipient, subject: message.subject }, 'mail sent');
     } catch (error) {
       const retryIn = delays[message.attempts];
       const giveUp = retryIn === undefined;
       const reason = (error as Error).message;
-      outbox.markFailedAttempt(id, reason, giveUp);
+      await outbox.markFailedAttempt(id, reason, giveUp);
       if (giveUp) {
         logger.error({ recipient: message.recipient, subject: message.subject, attempts: message.attempts + 1, reason }, 'mail delivery failed; kept in outbox as failed');
       } else {
@@ -78,8 +78,8 @@ export function createMailer(options: {
   }
 
   return {
-    send(mail) {
-      const message = outbox.add({
+    async send(mail) {
+      const message = await outbox.add({
         userId: mail.userId,
         recipient: mail.to,
         subject: mail.subject,
@@ -93,9 +93,9 @@ export function createMailer(options: {
       }
       schedule(message.id, 0);
     },
-    resumePending() {
+    async resumePending() {
       if (!transport) return;
-      for (const message of outbox.pending()) schedule(message.id, 0);
+      for (const message of await outbox.pending()) schedule(message.id, 0);
     },
     async close() {
       closed = true;

@@ -122,7 +122,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
     '/api/auth/logout',
     { schema: { operationId: 'logout', tags: ['account'], summary: 'End the current session', security: BEARER, response: replies(Message) } },
     async (request) => {
-      sessions.logout(principal(request), request.ip);
+      await sessions.logout(principal(request), request.ip);
       return ok({ message: 'Logged out successfully' });
     },
   );
@@ -159,7 +159,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
   app.get(
     '/api/auth/sessions',
     { schema: { operationId: 'listSessions', tags: ['sessions'], summary: 'My live sessions', security: BEARER, response: replies(Type.Array(Session)) } },
-    async (request) => ok(sessions.list(principal(request))),
+    async (request) => ok(await sessions.list(principal(request))),
   );
 
   app.delete(
@@ -168,7 +168,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
       schema: { operationId: 'revokeSession', tags: ['sessions'], summary: 'Revoke one of my sessions', security: BEARER, params: IdParams, response: replies(Type.Object({ revoked: Type.Literal(true) })) },
     },
     async (request) => {
-      sessions.revoke(principal(request), request.params.id, request.ip);
+      await sessions.revoke(principal(request), request.params.id, request.ip);
       return ok({ revoked: true as const });
     },
   );
@@ -177,7 +177,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
     '/api/auth/logout-all',
     { schema: { operationId: 'logoutAll', tags: ['sessions'], summary: 'End all my sessions', security: BEARER, response: replies(Type.Object({ message: Type.String(), revoked: Type.Integer() })) } },
     async (request) => {
-      const revoked = sessions.logoutAll(principal(request), request.ip);
+      const revoked = await sessions.logoutAll(principal(request), request.ip);
       return ok({ message: 'All sessions revoked', revoked });
     },
   );
@@ -186,7 +186,7 @@ export function registerSessionAccountRoutes(app: App, services: AuthServices): 
     '/api/auth/export-data',
     { schema: { operationId: 'exportAccountData', tags: ['gdpr'], summary: 'Everything stored about me (GDPR export)', security: BEARER, response: replies(ExportData) } },
     async (request, reply) => {
-      const data = gdpr.exportData(principal(request), request.ip);
+      const data = await gdpr.exportData(principal(request), request.ip);
       reply.header('content-disposition', 'attachment; filename="panguard-data-export.json"');
       return ok(data);
     },

@@ -26,7 +26,7 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
     { schema: { operationId: 'adminListUsers', tags: ['admin'], summary: 'Accounts, searchable by e-mail or name prefix', security: BEARER, querystring: AdminUsersQuery, response: pagedReplies(AdminUser) } },
     async (request) => {
       const { q, role, tier, page = 1, limit = 50 } = request.query;
-      const { items, total } = admin.listUsers({ q, role, tier, limit, offset: (page - 1) * limit });
+      const { items, total } = await admin.listUsers({ q, role, tier, limit, offset: (page - 1) * limit });
       return paged(items, total, page, limit);
     },
   );
@@ -34,14 +34,14 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
   app.get(
     '/api/admin/users/:id',
     { schema: { operationId: 'adminGetUser', tags: ['admin'], summary: 'One account with subscription, usage, sessions, 2FA and recent audit', security: BEARER, params: IdParams, response: replies(AdminUserDetail) } },
-    async (request) => ok(admin.userDetail(request.params.id)),
+    async (request) => ok(await admin.userDetail(request.params.id)),
   );
 
   app.patch(
     '/api/admin/users/:id',
     { schema: { operationId: 'adminUpdateUser', tags: ['admin'], summary: 'Change role, tier, plan expiry or suspension', security: BEARER, params: IdParams, body: AdminUserPatch, response: replies(AdminUser) } },
     async (request) => {
-      const updated = admin.updateUser(principal(request).user, request.params.id, request.body, request.ip);
+      const updated = await admin.updateUser(principal(request).user, request.params.id, request.body, request.ip);
       return ok(adminView(updated));
     },
   );
@@ -60,7 +60,7 @@ export function registerAdminRoutes(app: App, { admin }: AuthServices): void {
     '/api/admin/sessions/:id',
     { schema: { operationId: 'adminRevokeSession', tags: ['admin'], summary: 'Revoke any session', security: BEARER, params: IdParams, response: replies(Revoked) } },
     async (request) => {
-      admin.revokeSession(principal(request).user, request.params.id, request.ip);
+      await admin.revokeSession(principal(request).user, request.params.id, request.ip);
       return ok({ revoked: true as const });
     },
   );

@@ -14,7 +14,7 @@ export function registerApiKeyRoutes(app: App, { apiKeys }: AuthServices): void 
     { schema: { operationId: 'createApiKey', tags: ['api-keys'], summary: 'Create a Threat Cloud API key (shown once)', security: BEARER, body: ApiKeyCreateBody, response: createdReplies(ApiKeyCreated) } },
     async (request, reply) => {
       const { user } = principal(request);
-      const { record, key } = apiKeys.create(user, request.body.name, request.body.scopes, request.ip);
+      const { record, key } = await apiKeys.create(user, request.body.name, request.body.scopes, request.ip);
       return reply.code(201).send(
         ok({ id: record.id, name: record.name, key, prefix: record.prefix, scopes: record.scopes, tier: record.tier, createdAt: record.createdAt }),
       );
@@ -34,7 +34,7 @@ export function registerApiKeyRoutes(app: App, { apiKeys }: AuthServices): void 
     '/api/auth/api-keys/:id',
     { schema: { operationId: 'revokeApiKey', tags: ['api-keys'], summary: 'Revoke one of my API keys', security: BEARER, params: IdParams, response: replies(Revoked) } },
     async (request) => {
-      apiKeys.revoke(principal(request).user, request.params.id, request.ip);
+      await apiKeys.revoke(principal(request).user, request.params.id, request.ip);
       return ok({ revoked: true as const });
     },
   );

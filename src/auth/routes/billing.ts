@@ -11,7 +11,7 @@ export function registerBillingRoutes(app: App, { billing }: AuthServices): void
   app.get(
     '/api/billing/status',
     { schema: { operationId: 'getBillingStatus', tags: ['billing'], summary: 'My tier and subscription', security: BEARER, response: replies(BillingStatus) } },
-    async (request) => ok(billing.status(principal(request).user)),
+    async (request) => ok(await billing.status(principal(request).user)),
   );
 
   app.post(
@@ -44,7 +44,7 @@ export async function registerWebhookRoute(app: App, { billing, limits }: AuthSe
       async (request) => {
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const signature = request.headers['x-signature'];
-        return ok(billing.handleWebhook(raw, typeof signature === 'string' ? signature : undefined));
+        return ok(await billing.handleWebhook(raw, typeof signature === 'string' ? signature : undefined));
       },
     );
   });

@@ -22,7 +22,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
       },
     },
     async (request, reply) => {
-      const { record, token } = enrollTokens.create(principal(request).user, request.body.name, request.body.expiresInDays, request.ip);
+      const { record, token } = await enrollTokens.create(principal(request).user, request.body.name, request.body.expiresInDays, request.ip);
       const { id, name, prefix, orgId, createdAt, expiresAt } = record;
       return reply.code(201).send(ok({ id, name, token, prefix, orgId, createdAt, expiresAt }));
     },
@@ -39,7 +39,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
         response: replies(Type.Array(EnrollTokenSummary)),
       },
     },
-    async (request) => ok(enrollTokens.list(principal(request).user)),
+    async (request) => ok(await enrollTokens.list(principal(request).user)),
   );
 
   app.delete(
@@ -55,7 +55,7 @@ export function registerEnrollTokenRoutes(app: App, { enrollTokens }: AuthServic
       },
     },
     async (request) => {
-      enrollTokens.revoke(principal(request).user, request.params.id, request.ip);
+      await enrollTokens.revoke(principal(request).user, request.params.id, request.ip);
       return ok({ revoked: true as const });
     },
   );

@@ -11,14 +11,14 @@ export function registerTotpRoutes(app: App, { secondFactor }: AuthServices): vo
   app.post(
     '/api/auth/totp/setup',
     { schema: { operationId: 'setupTotp', tags: ['two-factor'], summary: 'Start enrolment: secret, otpauth URL and backup codes', security: BEARER, response: replies(TotpSetup) } },
-    async (request) => ok(secondFactor.setup(principal(request).user)),
+    async (request) => ok(await secondFactor.setup(principal(request).user)),
   );
 
   app.post(
     '/api/auth/totp/verify',
     { schema: { operationId: 'verifyTotp', tags: ['two-factor'], summary: 'Confirm enrolment with a first code', security: BEARER, body: TotpCodeBody, response: replies(Message) } },
     async (request) => {
-      secondFactor.enable(principal(request).user, request.body.totpCode, request.ip);
+      await secondFactor.enable(principal(request).user, request.body.totpCode, request.ip);
       return ok({ message: 'Two-factor authentication enabled successfully' });
     },
   );
@@ -36,14 +36,14 @@ export function registerTotpRoutes(app: App, { secondFactor }: AuthServices): vo
   app.get(
     '/api/auth/totp/status',
     { schema: { operationId: 'getTotpStatus', tags: ['two-factor'], summary: 'Whether two-factor is on, and backup codes left', security: BEARER, response: replies(TotpStatus) } },
-    async (request) => ok(secondFactor.status(principal(request).user)),
+    async (request) => ok(await secondFactor.status(principal(request).user)),
   );
 
   app.post(
     '/api/auth/totp/backup-codes',
     { schema: { operationId: 'regenerateBackupCodes', tags: ['two-factor'], summary: 'Replace the backup codes', security: BEARER, body: TotpCodeBody, response: replies(BackupCodes) } },
     async (request) => {
-      const backupCodes = secondFactor.regenerateBackupCodes(principal(request).user, request.body.totpCode, request.ip);
+      const backupCodes = await secondFactor.regenerateBackupCodes(principal(request).user, request.body.totpCode, request.ip);
       return ok({ backupCodes });
     },
   );

@@ -13,7 +13,7 @@ export function registerUsageRoutes(app: App, { usageReport }: AuthServices): vo
     { schema: { operationId: 'getUsage', tags: ['usage'], summary: 'My usage this period against my quotas', security: BEARER, response: replies(UsageSummary) } },
     async (request) => {
       const { user } = principal(request);
-      return ok(usageReport.summary(user.id, user.tier));
+      return ok(await usageReport.summary(user.id, user.tier));
     },
   );
 
@@ -28,7 +28,7 @@ export function registerUsageRoutes(app: App, { usageReport }: AuthServices): vo
     { schema: { operationId: 'checkUsage', tags: ['usage'], summary: 'Would this amount fit my quota? (records nothing)', security: BEARER, body: UsageCheckBody, response: replies(UsageCheck) } },
     async (request) => {
       const { user } = principal(request);
-      return ok(usageReport.check(user.id, user.tier, request.body.resource, request.body.amount ?? 1));
+      return ok(await usageReport.check(user.id, user.tier, request.body.resource, request.body.amount ?? 1));
     },
   );
 }

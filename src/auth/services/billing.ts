@@ -6,7 +6,6 @@ import { isTier, type Tier } from '../../shared/tiers.js';
 import type { AuthContext } from '../context.js';
 import type { SubscriptionRecord } from '../stores/subscriptions.js';
 import type { UserRecord } from '../stores/users.js';
-import { durableTransaction } from '../../shared/db/durable.js';
 import { nextSubscriptionState, parseWebhookDelivery, type SubscriptionChange, type WebhookDelivery } from './subscription-state.js';
 
 export type WebhookResult = { received: true; ignored?: string };
@@ -20,19 +19,18 @@ export function createBilling(ctx: AuthContext) {
     return template.replaceAll('{userId}', encodeURIComponent(user.id)).replaceAll('{tier}', encodeURIComponent(tier));
   }
 
-  const applyTx = durableTransaction(ctx.db, 
-    (deliveryId: string, eventName: string, user: UserRecord, existing: SubscriptionRecord | null, change: SubscriptionChange): boolean => {
-      if (!subscriptions.recordDelivery(deliveryId, eventName)) return false;
-      subscriptions.save(change.subscription);
-      users.setTier(user.id, change.tier, change.planExpiresAt);
-      audit.record({
+  const applyTx = (deliveryId: string, eventName: string, user: UserRecord, existing: SubscriptionRecord | null, change: SubscriptionChange) =>
+    ctx.storage.transaction({ durable: true }, async (tx): Promise<boolean> => {
+      if (!(await subscriptions.recordDelivery(tx, deliveryId, eventName))) return false;
+      await subscriptions.save(tx, change.subscription);
+      await users.setTier(tx, user.id, change.tier, change.planExpiresAt);
+      await audit.record(tx, {
         action: `subscription.${eventName.replace(/^subscription_/, '')}`,
         targetId: user.id,
         details: { tier: change.tier, previousTier: user.tier, status: change.subscription.status, previousStatus: existing?.status ?? null },
       });
       return true;
-    },
-  );
+    });
 
   function verifySignature(raw: Buffer, signature: string | undefined): void {
     const secret = billing.webhookSecret;
@@ -44,18 +42,18 @@ export function createBilling(ctx: AuthContext) {
   }
 
   /** The stored subscription the event names, else the checkout link's user and their subscription. */
-  function resolveSubscriber(delivery: WebhookDelivery): { user: UserRecord; existing: SubscriptionRecord | null } | null {
+  async function resolveSubscriber(delivery: WebhookDelivery): Promise<{ user: UserRecord; existing: SubscriptionRecord | null } | null> {
     const { providerSubscriptionId } = delivery;
-    const bySubscription = providerSubscriptionId ? subscriptions.getByProviderId(providerSubscriptionId) : null;
+    const bySubscription = providerSubscriptionId ? await subscriptions.getByProviderId(providerSubscriptionId) : null;
     const userId = bySubscription?.userId ?? delivery.customUserId;
-    const user = userId ? users.get(userId) : null;
+    const user = userId ? await users.get(ctx.storage, userId) : null;
     if (!user) return null;
-    return { user, existing: bySubscription ?? subscriptions.get(user.id) };
+    return { user, existing: bySubscription ?? (await subscriptions.get(user.id)) };
   }
 
   return {
-    status(user: UserRecord) {
-      const subscription = subscriptions.get(user.id);
+    async status(user: UserRecord) {
+      const subscription = await subscriptions.get(user.id);
       return {
         tier: user.tier,
         status: subscription?.status ?? 'none',
@@ -79,17 +77,17 @@ export function createBilling(ctx: AuthContext) {
      * One provider delivery: signature over the exact bytes, then idempotency by delivery
      * id, then ordering by `updated_at` per subscription, then the event's effect.
      */
-    handleWebhook(raw: Buffer, signature: string | undefined): WebhookResult {
+    async handleWebhook(raw: Buffer, signature: string | undefined): Promise<WebhookResult> {
       verifySignature(raw, signature);
       const delivery = parseWebhookDelivery(raw);
       const { eventName, deliveryId } = delivery;
-      if (subscriptions.deliverySeen(deliveryId)) return { received: true, ignored: 'duplicate delivery' };
+      if (await subscriptions.deliverySeen(deliveryId)) return { received: true, ignored: 'duplicate delivery' };
       if (!delivery.handled) {
         ctx.logger.info({ eventName }, 'billing webhook: event ignored');
         return { received: true, ignored: 'unsupported event' };
       }
 
-      const subscriber = resolveSubscriber(delivery);
+      const subscriber = await resolveSubscriber(delivery);
       if (!subscriber) {
         ctx.logger.warn({ eventName }, 'billing webhook: no matching user');
         return { received: true, ignored: 'unknown user' };
@@ -106,24 +104,23 @@ export function createBilling(ctx: AuthContext) {
       const next = nextSubscriptionState(delivery, user, existing, variantTier ?? null);
       if (next.ignored) {
         // Recorded, so a redelivery of the stale event is a duplicate rather than re-judged.
-        subscriptions.recordDelivery(deliveryId, eventName);
+        await subscriptions.recordDelivery(ctx.storage, deliveryId, eventName);
         return { received: true, ignored: next.ignored };
       }
-      const applied = applyTx(deliveryId, eventName, user, existing, next.change);
+      const applied = await applyTx(deliveryId, eventName, user, existing, next.change);
       return applied ? { received: true } : { received: true, ignored: 'duplicate delivery' };
     },
 
     /** Drops plans whose expiry has passed to `community`; returns how many. */
-    sweepExpiredPlans(): number {
+    async sweepExpiredPlans(): Promise<number> {
       const now = toIso(ctx.clock.now());
-      const expired = users.withExpiredPlans(now);
-      const drop = durableTransaction(ctx.db, () => {
+      const expired = await users.withExpiredPlans(now);
+      await ctx.storage.transaction({ durable: true }, async (tx) => {
         for (const user of expired) {
-          users.setTier(user.id, 'community', null);
-          audit.record({ action: 'subscription.plan_expired', targetId: user.id, details: { previousTier: user.tier, tier: 'community' } });
+          await users.setTier(tx, user.id, 'community', null);
+          await audit.record(tx, { action: 'subscription.plan_expired', targetId: user.id, details: { previousTier: user.tier, tier: 'community' } });
         }
       });
-      drop();
       return expired.length;
     },
   };

@@ -1,4 +1,3 @@
-import { durableTransaction } from '../../shared/db/durable.js';
 import { conflict, notFound } from '../../shared/errors.js';
 import type { AuthContext } from '../context.js';
 import type { UserRecord } from '../stores/users.js';
@@ -13,28 +12,31 @@ export const DEFAULT_ENROLL_TOKEN_DAYS = 30;
  * ones each, creation and revocation audited in the transaction that makes them.
  */
 export function createUserEnrollTokens(ctx: AuthContext) {
-  const createTx = durableTransaction(ctx.db, (user: UserRecord, name: string, days: number, ip: string) => {
-    // Counted and inserted in one transaction: concurrent requests cannot overshoot the limit.
-    if (ctx.enrollTokens.countLive(user.id) >= MAX_LIVE_ENROLL_TOKENS) throw conflict(TOO_MANY_ENROLL_TOKENS);
-    const created = ctx.enrollTokens.create({ userId: user.id, name, ttlMs: days * DAY_MS });
-    const { id, prefix, expiresAt } = created.record;
-    ctx.audit.record({ action: 'enroll_token.create', actorId: user.id, targetId: user.id, ip, details: { tokenId: id, prefix, expiresAt } });
-    return created;
-  });
-  const revokeTx = durableTransaction(ctx.db, (user: UserRecord, id: string, ip: string) => {
-    if (!ctx.enrollTokens.revoke(id, user.id)) throw notFound('Enrollment token not found');
-    ctx.audit.record({ action: 'enroll_token.revoke', actorId: user.id, targetId: user.id, ip, details: { tokenId: id } });
-  });
+  const { storage, enrollTokens, audit } = ctx;
+  const createTx = (user: UserRecord, name: string, days: number, ip: string) =>
+    storage.transaction({ durable: true, locks: [`auth:enroll-tokens:${user.id}`] }, async (tx) => {
+      // Counted and inserted in one transaction: concurrent requests cannot overshoot the limit.
+      if ((await enrollTokens.countLive(tx, user.id)) >= MAX_LIVE_ENROLL_TOKENS) throw conflict(TOO_MANY_ENROLL_TOKENS);
+      const created = await enrollTokens.create(tx, { userId: user.id, name, ttlMs: days * DAY_MS });
+      const { id, prefix, expiresAt } = created.record;
+      await audit.record(tx, { action: 'enroll_token.create', actorId: user.id, targetId: user.id, ip, details: { tokenId: id, prefix, expiresAt } });
+      return created;
+    });
+  const revokeTx = (user: UserRecord, id: string, ip: string) =>
+    storage.transaction({ durable: true }, async (tx) => {
+      if (!(await enrollTokens.revoke(tx, id, user.id))) throw notFound('Enrollment token not found');
+      await audit.record(tx, { action: 'enroll_token.revoke', actorId: user.id, targetId: user.id, ip, details: { tokenId: id } });
+    });
 
   return {
     create(user: UserRecord, name: string, expiresInDays: number | undefined, ip: string) {
-      return createTx.immediate(user, name, expiresInDays ?? DEFAULT_ENROLL_TOKEN_DAYS, ip);
+      return createTx(user, name, expiresInDays ?? DEFAULT_ENROLL_TOKEN_DAYS, ip);
     },
     list(user: UserRecord) {
-      return ctx.enrollTokens.listUnrevoked(user.id);
+      return enrollTokens.listUnrevoked(user.id);
     },
-    revoke(user: UserRecord, id: string, ip: string): void {
-      revokeTx.immediate(user, id, ip);
+    revoke(user: UserRecord, id: string, ip: string): Promise<void> {
+      return revokeTx(user, id, ip);
     },
   };
 }

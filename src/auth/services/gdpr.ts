@@ -1,55 +1,63 @@
 import { toIso } from '../../shared/clock.js';
-import { durableTransaction } from '../../shared/db/durable.js';
 import { forbidden, unauthorized } from '../../shared/errors.js';
 import type { AuthPrincipal } from '../authenticate.js';
 import type { AuthContext } from '../context.js';
-import type { UserRecord } from '../stores/users.js';
+import { ADMINS_LOCK } from './accounts.js';
 import { adminView } from './admin.js';
 import type { SecondFactor } from './second-factor.js';
 import type { UsageReport } from './usage.js';
 
 /** GDPR rights of the signed-in user: export everything stored about them, delete it all. */
 export function createGdpr(ctx: AuthContext, secondFactor: SecondFactor, usageReport: UsageReport) {
-  const { users, sessions, audit } = ctx;
+  const { storage, users, sessions, audit } = ctx;
 
-  const deleteTx = durableTransaction(ctx.db, (user: UserRecord) => {
-    if (user.role === 'admin' && !user.suspended && users.countActiveAdmins() <= 1) {
-      throw forbidden('Cannot delete the only admin account');
-    }
-    ctx.orgData.deleteOf(user.id);
-    ctx.outbox.removeForUser(user.id, user.email);
-    audit.anonymiseUser(user.id);
-    // Sessions, TOTP, reset tokens, usage, subscription, API keys and enrollment tokens cascade with the row.
-    users.delete(user.id);
-    audit.record({ action: 'account.delete', details: { subjectDeleted: true } });
-  });
+  // Under the admins lock, with the account read inside: the last admin can never be deleted.
+  const deleteTx = (userId: string) =>
+    storage.transaction({ durable: true, locks: [ADMINS_LOCK] }, async (tx): Promise<boolean> => {
+      const user = await users.get(tx, userId);
+      if (!user) return false;
+      if (user.role === 'admin' && !user.suspended && (await users.countActiveAdmins(tx)) <= 1) {
+        throw forbidden('Cannot delete the only admin account');
+      }
+      await ctx.orgData.deleteOf(tx, user.id);
+      await ctx.outbox.removeForUser(tx, user.id, user.email);
+      await audit.anonymiseUser(tx, user.id);
+      // Sessions, TOTP, reset tokens, usage, subscription, API keys and enrollment tokens cascade with the row.
+      await users.delete(tx, user.id);
+      await audit.record(tx, { action: 'account.delete', details: { subjectDeleted: true } });
+      return true;
+    });
 
   return {
     async deleteAccount(principal: AuthPrincipal, password: string): Promise<void> {
       const { user } = principal;
-      const budget = secondFactor.guardFailures('delete-account', user.id);
+      const budget = await secondFactor.guardFailures('delete-account', user.id);
       if (!(await ctx.hasher.verify(password, user.passwordHash))) {
-        budget.fail();
+        await budget.fail();
         throw unauthorized('Invalid password');
       }
-      const current = users.get(user.id);
-      if (!current) throw unauthorized('Invalid or expired token');
-      deleteTx.immediate(current);
-      ctx.failures.clear(`delete-account:${user.id}`);
+      if (!(await deleteTx(user.id))) throw unauthorized('Invalid or expired token');
+      await ctx.failures.clear(storage, `delete-account:${user.id}`);
     },
 
-    exportData(principal: AuthPrincipal, ip: string) {
+    async exportData(principal: AuthPrincipal, ip: string) {
       const { user } = principal;
       const now = ctx.clock.now();
-      audit.record({ action: 'data.export', actorId: user.id, targetId: user.id, ip });
+      await audit.recordNow({ action: 'data.export', actorId: user.id, targetId: user.id, ip });
       // Expired rows are shown with their past expiry; an idled-out row's expiry would
       // still look live, so it goes now, as it would at the next sweep.
-      sessions.removeIdle(user.id);
-      const subscription = ctx.subscriptions.get(user.id);
+      await sessions.removeIdle(user.id);
+      const subscription = await ctx.subscriptions.get(user.id);
+      const sessionRows = await sessions.listAll(user.id);
+      const knownAddresses = await ctx.knownAddresses.listAll(user.id);
+      const usage = await usageReport.history(user.id, user.tier);
+      const enrollTokens = await ctx.enrollTokens.listAll(user.id);
+      const auditLog = await audit.aboutUser(user.id);
+      const orgData = await ctx.orgData.exportOf(user.id);
       return {
         exportedAt: toIso(now),
         user: { ...adminView(user), updatedAt: user.updatedAt },
-        sessions: sessions.listAll(user.id).map(({ id, userId, createdAt, lastUsedAt, expiresAt, ip: sessionIp, userAgent }) => ({
+        sessions: sessionRows.map(({ id, userId, createdAt, lastUsedAt, expiresAt, ip: sessionIp, userAgent }) => ({
           id,
           userId,
           createdAt,
@@ -58,15 +66,15 @@ export function createGdpr(ctx: AuthContext, secondFactor: SecondFactor, usageRe
           ip: sessionIp,
           userAgent,
         })),
-        knownAddresses: ctx.knownAddresses.listAll(user.id),
+        knownAddresses,
         subscription: subscription
           ? { status: subscription.status, variantId: subscription.variantId, renewsAt: subscription.renewsAt, endsAt: subscription.endsAt, updatedAt: subscription.updatedAt }
           : null,
-        usage: usageReport.history(user.id, user.tier),
+        usage,
         apiKeys: ctx.apiKeys.listByOwner(user.id).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, createdAt: k.createdAt, revokedAt: k.revokedAt })),
-        enrollTokens: ctx.enrollTokens.listAll(user.id),
-        auditLog: audit.aboutUser(user.id),
-        ...ctx.orgData.exportOf(user.id),
+        enrollTokens,
+        auditLog,
+        ...orgData,
       };
     },
   };

@@ -19,25 +19,25 @@ export function loginAttempt(ctx: AuthContext, email: string, user: UserRecord |
     ipKey,
 
     /** A 429 while a budget is spent. Checked before the password, so the answer is the same whether the password is right. */
-    assertAllowed(): void {
-      const ipBlock = ctx.failures.blockedFor(ipKey, perIp.max);
+    async assertAllowed(): Promise<void> {
+      const ipBlock = await ctx.failures.blockedFor(ipKey, perIp.max);
       if (ipBlock > 0) throw tooManyRequests(ipBlock, perIp.max);
       // Many addresses together can reach the account-wide cap; the owner's known addresses
       // (full sign-ins in the last 30 days) stay under the per-account-and-IP rule only.
-      const accountBlock = ctx.failures.blockedFor(accountKey, perAccount.max);
-      if (accountBlock > 0 && !(user && ctx.knownAddresses.isKnown(user.id, ip))) throw tooManyRequests(accountBlock, perAccount.max);
+      const accountBlock = await ctx.failures.blockedFor(accountKey, perAccount.max);
+      if (accountBlock > 0 && !(user && (await ctx.knownAddresses.isKnown(user.id, ip)))) throw tooManyRequests(accountBlock, perAccount.max);
     },
 
-    /** Counts and audits a failed attempt, then throws `error`. */
-    fail(reason: string, error: AppError): never {
-      const ipFailures = ctx.failures.record(ipKey, perIp.windowMs);
-      const accountFailures = ctx.failures.record(accountKey, perAccount.windowMs);
-      ctx.audit.record({ action: 'login.failure', targetId: user?.id ?? null, ip, details: { reason } });
+    /** Counts and audits a failed attempt, then rejects with `error`. */
+    async fail(reason: string, error: AppError): Promise<never> {
+      const ipFailures = await ctx.failures.record(ipKey, perIp.windowMs);
+      const accountFailures = await ctx.failures.record(accountKey, perAccount.windowMs);
+      await ctx.audit.recordNow({ action: 'login.failure', targetId: user?.id ?? null, ip, details: { reason } });
       // The failure that reaches a limit starts the lockout: the owner hears of it once.
       if (user && accountFailures === perAccount.max) {
-        sendSecurityNotice(ctx, user, { kind: 'login-locked-everywhere', failures: perAccount.max, minutes: perAccount.windowMs / 60_000 }, ip);
+        await sendSecurityNotice(ctx, user, { kind: 'login-locked-everywhere', failures: perAccount.max, minutes: perAccount.windowMs / 60_000 }, ip);
       } else if (user && ipFailures === perIp.max) {
-        sendSecurityNotice(ctx, user, { kind: 'login-locked-for-ip', failures: perIp.max, minutes: perIp.windowMs / 60_000 }, ip);
+        await sendSecurityNotice(ctx, user, { kind: 'login-locked-for-ip', failures: perIp.max, minutes: perIp.windowMs / 60_000 }, ip);
       }
       throw error;
     },

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { durableTransaction } from '../../shared/db/durable.js';
 import { badRequest, unauthorized } from '../../shared/errors.js';
 import { sha256Hex } from '../../shared/tokens.js';
 import type { AuthPrincipal } from '../authenticate.js';
@@ -21,36 +20,36 @@ export function refuseCommonPassword(password: string): void {
 
 /** Changing a password, and resetting a forgotten one with an e-mailed token. */
 export function createPasswords(ctx: AuthContext, secondFactor: SecondFactor) {
-  const { users, sessions, audit } = ctx;
+  const { storage, users, sessions, audit } = ctx;
 
-  const replacePasswordTx = durableTransaction(ctx.db, 
-    (userId: string, passwordHash: string, keepSessionId: string | null, action: string, ip: string) => {
-      users.setPassword(userId, passwordHash);
-      if (keepSessionId) sessions.revokeOthers(userId, keepSessionId);
-      else sessions.revokeAll(userId);
-      audit.record({ action, actorId: userId, targetId: userId, ip });
-    },
-  );
+  const replacePasswordTx = (userId: string, passwordHash: string, keepSessionId: string | null, action: string, ip: string) =>
+    storage.transaction({ durable: true }, async (tx) => {
+      await users.setPassword(tx, userId, passwordHash);
+      if (keepSessionId) await sessions.revokeOthers(tx, userId, keepSessionId);
+      else await sessions.revokeAll(tx, userId);
+      await audit.record(tx, { action, actorId: userId, targetId: userId, ip });
+    });
 
   // Unknown e-mails are recorded too (without a target, as failed logins are), so the work
   // after the answer costs the same synced commit whether or not the account exists.
-  const requestResetTx = durableTransaction(ctx.db, (reset: { userId: string; tokenHash: string } | null, ip: string) => {
-    if (reset) ctx.resetTokens.issue(reset.userId, reset.tokenHash, RESET_TOKEN_TTL_MS);
-    audit.record({ action: 'password_reset.request', targetId: reset?.userId ?? null, ip });
-  });
+  const requestResetTx = (reset: { userId: string; tokenHash: string } | null, ip: string) =>
+    storage.transaction({ durable: true }, async (tx) => {
+      if (reset) await ctx.resetTokens.issue(tx, reset.userId, reset.tokenHash, RESET_TOKEN_TTL_MS);
+      await audit.record(tx, { action: 'password_reset.request', targetId: reset?.userId ?? null, ip });
+    });
 
   return {
     async changePassword(principal: AuthPrincipal, currentPassword: string, newPassword: string, ip: string): Promise<void> {
       const { user, session } = principal;
-      const budget = secondFactor.guardFailures('change-password', user.id);
+      const budget = await secondFactor.guardFailures('change-password', user.id);
       if (!(await ctx.hasher.verify(currentPassword, user.passwordHash))) {
-        budget.fail();
+        await budget.fail();
         throw unauthorized('Current password is incorrect');
       }
       refuseCommonPassword(newPassword);
       const hash = await ctx.hasher.hash(newPassword);
-      replacePasswordTx(user.id, hash, session.id, 'password.change', ip);
-      sendSecurityNotice(ctx, user, { kind: 'password-changed' }, ip);
+      await replacePasswordTx(user.id, hash, session.id, 'password.change', ip);
+      await sendSecurityNotice(ctx, user, { kind: 'password-changed' }, ip);
     },
 
     /**
@@ -58,16 +57,16 @@ export function createPasswords(ctx: AuthContext, secondFactor: SecondFactor) {
      * the mail would otherwise make a known e-mail's answer slower than an unknown one's.
      */
     forgotPassword(email: string, ip: string): void {
-      ctx.afterResponse.run('password reset request', () => {
-        const user = users.getByEmail(email);
+      ctx.afterResponse.run('password reset request', async () => {
+        const user = await users.getByEmail(storage, email);
         if (!user) {
-          requestResetTx(null, ip);
+          await requestResetTx(null, ip);
           return;
         }
         const token = randomBytes(32).toString('base64url');
-        requestResetTx({ userId: user.id, tokenHash: sha256Hex(token) }, ip);
+        await requestResetTx({ userId: user.id, tokenHash: sha256Hex(token) }, ip);
         const mail = resetPasswordMail(ctx.config.auth.publicUrl, token);
-        ctx.mailer.send({ userId: user.id, to: user.email, ...mail, ttlMs: RESET_TOKEN_TTL_MS });
+        await ctx.mailer.send({ userId: user.id, to: user.email, ...mail, ttlMs: RESET_TOKEN_TTL_MS });
       });
     },
 
@@ -75,13 +74,13 @@ export function createPasswords(ctx: AuthContext, secondFactor: SecondFactor) {
       // A refused password must not burn the emailed token: checked before redeeming it.
       refuseCommonPassword(newPassword);
       // Redeemed before the slow hash, so two concurrent uses cannot both succeed.
-      const userId = ctx.resetTokens.redeem(sha256Hex(token));
+      const userId = await ctx.resetTokens.redeem(sha256Hex(token));
       if (!userId) throw badRequest(RESET_TOKEN_INVALID);
       const hash = await ctx.hasher.hash(newPassword);
-      const user = users.get(userId);
+      const user = await users.get(storage, userId);
       if (!user) throw badRequest(RESET_TOKEN_INVALID);
-      replacePasswordTx(userId, hash, null, 'password_reset.complete', ip);
-      sendSecurityNotice(ctx, user, { kind: 'password-reset' }, ip);
+      await replacePasswordTx(userId, hash, null, 'password_reset.complete', ip);
+      await sendSecurityNotice(ctx, user, { kind: 'password-reset' }, ip);
     },
   };
 }

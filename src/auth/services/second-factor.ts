@@ -22,15 +22,15 @@ export function assertAtMostOneCode(input: SecondFactorInput): void {
 
 /** TOTP enrolment, verification with replay protection, and backup codes. */
 export function createSecondFactor(ctx: AuthContext) {
-  const secretOf = (user: UserRecord): { secret: string; lastUsedStep: number | null; enabled: boolean } | null => {
-    const record = ctx.totp.get(user.id);
+  const secretOf = async (user: UserRecord): Promise<{ secret: string; lastUsedStep: number | null; enabled: boolean } | null> => {
+    const record = await ctx.totp.get(user.id);
     if (!record) return null;
     return { secret: ctx.secretBox.open(record.secretEncrypted, user.id), lastUsedStep: record.lastUsedStep, enabled: record.enabled };
   };
 
   /** Checks a TOTP code of an enabled account and burns its step; false when wrong or replayed. */
-  function checkTotp(user: UserRecord, code: string): boolean {
-    const totp = secretOf(user);
+  async function checkTotp(user: UserRecord, code: string): Promise<boolean> {
+    const totp = await secretOf(user);
     if (!totp || !totp.enabled) return false;
     const step = matchingStep(totp.secret, code, ctx.clock.now());
     if (step === null) return false;
@@ -38,8 +38,8 @@ export function createSecondFactor(ctx: AuthContext) {
   }
 
   /** Checks and uses up one backup code; false when unknown or used. */
-  function checkBackupCode(user: UserRecord, code: string): boolean {
-    const match = ctx.totp.unusedBackupCodes(user.id).find((stored) => ctx.backupCodes.matches(code, stored.hash));
+  async function checkBackupCode(user: UserRecord, code: string): Promise<boolean> {
+    const match = (await ctx.totp.unusedBackupCodes(user.id)).find((stored) => ctx.backupCodes.matches(code, stored.hash));
     return match !== undefined && ctx.totp.consumeBackupCode(match.id);
   }
 
@@ -47,32 +47,36 @@ export function createSecondFactor(ctx: AuthContext) {
    * The second factor of an account with TOTP enabled: 401 with the contract's message
    * when wrong. The caller decides what a missing code means.
    */
-  function verify(user: UserRecord, input: SecondFactorInput): void {
+  async function verify(user: UserRecord, input: SecondFactorInput): Promise<void> {
     if (input.totpCode !== undefined) {
-      if (!checkTotp(user, input.totpCode)) throw unauthorized(INVALID_TWO_FACTOR);
+      if (!(await checkTotp(user, input.totpCode))) throw unauthorized(INVALID_TWO_FACTOR);
     } else if (input.backupCode !== undefined) {
-      if (!checkBackupCode(user, input.backupCode)) throw unauthorized(INVALID_BACKUP_CODE);
+      if (!(await checkBackupCode(user, input.backupCode))) throw unauthorized(INVALID_BACKUP_CODE);
     } else {
       throw badRequest('totpCode or backupCode is required');
     }
   }
 
   /** Per-user budget for guessing codes (TOTP verify/disable, backup regeneration, deletion). */
-  function guardFailures(scope: string, userId: string): { fail(): void } {
+  async function guardFailures(scope: string, userId: string): Promise<{ fail(): Promise<void> }> {
     const key = `${scope}:${userId}`;
     const limit = ctx.limits.secondFactorFailuresPerUser;
-    const retryAfter = ctx.failures.blockedFor(key, limit.max);
+    const retryAfter = await ctx.failures.blockedFor(key, limit.max);
     if (retryAfter > 0) throw tooManyRequests(retryAfter, limit.max);
-    return { fail: () => ctx.failures.record(key, limit.windowMs) };
+    return {
+      fail: async () => {
+        await ctx.failures.record(key, limit.windowMs);
+      },
+    };
   }
 
   /** Runs `check`; an AppError of 400/401 counts as a failure of that scope. */
-  function withFailureBudget<T>(scope: string, userId: string, check: () => T): T {
-    const budget = guardFailures(scope, userId);
+  async function withFailureBudget<T>(scope: string, userId: string, check: () => Promise<T>): Promise<T> {
+    const budget = await guardFailures(scope, userId);
     try {
-      return check();
+      return await check();
     } catch (error) {
-      if (error instanceof AppError && (error.statusCode === 401 || error.statusCode === 400)) budget.fail();
+      if (error instanceof AppError && (error.statusCode === 401 || error.statusCode === 400)) await budget.fail();
       throw error;
     }
   }
@@ -82,26 +86,26 @@ export function createSecondFactor(ctx: AuthContext) {
     guardFailures,
     withFailureBudget,
 
-    setup(user: UserRecord): { secret: string; otpauthUrl: string; backupCodes: string[] } {
+    async setup(user: UserRecord): Promise<{ secret: string; otpauthUrl: string; backupCodes: string[] }> {
       if (user.totpEnabled) throw conflict('Two-factor authentication is already enabled');
       const secret = newTotpSecret();
       const codes = newBackupCodes();
-      const stored = ctx.totp.setPending(user.id, ctx.secretBox.seal(secret, user.id), codes.map((c) => ctx.backupCodes.hash(c)));
+      const stored = await ctx.totp.setPending(user.id, ctx.secretBox.seal(secret, user.id), codes.map((c) => ctx.backupCodes.hash(c)));
       if (!stored) throw conflict('Two-factor authentication is already enabled');
       return { secret, otpauthUrl: otpauthUrl(secret, user.email), backupCodes: codes };
     },
 
     /** Confirms enrolment with a first code; audited, and the owner is told. */
-    enable(user: UserRecord, code: string, ip: string): void {
-      withFailureBudget('totp', user.id, () => {
-        const totp = secretOf(user);
+    async enable(user: UserRecord, code: string, ip: string): Promise<void> {
+      await withFailureBudget('totp', user.id, async () => {
+        const totp = await secretOf(user);
         if (totp?.enabled) throw conflict('Two-factor authentication is already enabled');
         if (!totp) throw badRequest('Two-factor authentication has not been set up; call POST /api/auth/totp/setup first');
         const step = matchingStep(totp.secret, code, ctx.clock.now());
-        if (step === null || !ctx.totp.enable(user.id, step)) throw badRequest('Invalid TOTP code. Please try again.');
+        if (step === null || !(await ctx.totp.enable(user.id, step))) throw badRequest('Invalid TOTP code. Please try again.');
       });
-      ctx.audit.record({ action: 'totp.enable', actorId: user.id, targetId: user.id, ip });
-      sendSecurityNotice(ctx, user, { kind: 'totp-enabled' }, ip);
+      await ctx.audit.recordNow({ action: 'totp.enable', actorId: user.id, targetId: user.id, ip });
+      await sendSecurityNotice(ctx, user, { kind: 'totp-enabled' }, ip);
     },
 
     /**
@@ -112,38 +116,38 @@ export function createSecondFactor(ctx: AuthContext) {
       const { user, session } = principal;
       assertAtMostOneCode(input);
       if (input.totpCode === undefined && input.backupCode === undefined) throw badRequest('totpCode or backupCode is required');
-      const budget = guardFailures('totp-disable', user.id);
+      const budget = await guardFailures('totp-disable', user.id);
       if (!(await ctx.hasher.verify(password, user.passwordHash))) {
-        budget.fail();
+        await budget.fail();
         throw unauthorized('Invalid password');
       }
       if (!user.totpEnabled) throw badRequest('Two-factor authentication is not enabled');
       try {
-        verify(user, input);
+        await verify(user, input);
       } catch (error) {
-        budget.fail();
+        await budget.fail();
         throw error;
       }
-      ctx.totp.disable(user.id);
-      const revoked = ctx.sessions.revokeOthers(user.id, session.id);
-      ctx.audit.record({ action: 'totp.disable', actorId: user.id, targetId: user.id, ip, details: { sessionsRevoked: revoked } });
-      sendSecurityNotice(ctx, user, { kind: 'totp-disabled' }, ip);
+      await ctx.totp.disable(user.id);
+      const revoked = await ctx.sessions.revokeOthers(ctx.storage, user.id, session.id);
+      await ctx.audit.recordNow({ action: 'totp.disable', actorId: user.id, targetId: user.id, ip, details: { sessionsRevoked: revoked } });
+      await sendSecurityNotice(ctx, user, { kind: 'totp-disabled' }, ip);
     },
 
-    regenerateBackupCodes(user: UserRecord, code: string, ip: string): string[] {
+    async regenerateBackupCodes(user: UserRecord, code: string, ip: string): Promise<string[]> {
       if (!user.totpEnabled) throw badRequest('Two-factor authentication is not enabled');
-      withFailureBudget('totp', user.id, () => {
-        if (!checkTotp(user, code)) throw unauthorized(INVALID_TWO_FACTOR);
+      await withFailureBudget('totp', user.id, async () => {
+        if (!(await checkTotp(user, code))) throw unauthorized(INVALID_TWO_FACTOR);
       });
       const codes = newBackupCodes();
-      ctx.totp.replaceBackupCodes(user.id, codes.map((c) => ctx.backupCodes.hash(c)));
-      ctx.audit.record({ action: 'totp.backup_codes.regenerate', actorId: user.id, targetId: user.id, ip });
-      sendSecurityNotice(ctx, user, { kind: 'backup-codes-regenerated' }, ip);
+      await ctx.totp.replaceBackupCodes(user.id, codes.map((c) => ctx.backupCodes.hash(c)));
+      await ctx.audit.recordNow({ action: 'totp.backup_codes.regenerate', actorId: user.id, targetId: user.id, ip });
+      await sendSecurityNotice(ctx, user, { kind: 'backup-codes-regenerated' }, ip);
       return codes;
     },
 
-    status(user: UserRecord): { enabled: boolean; backupCodesRemaining: number } {
-      return { enabled: user.totpEnabled, backupCodesRemaining: user.totpEnabled ? ctx.totp.backupCodesRemaining(user.id) : 0 };
+    async status(user: UserRecord): Promise<{ enabled: boolean; backupCodesRemaining: number }> {
+      return { enabled: user.totpEnabled, backupCodesRemaining: user.totpEnabled ? await ctx.totp.backupCodesRemaining(user.id) : 0 };
     },
   };
 }

@@ -11,10 +11,10 @@ export const NOTICE_TTL_MS = 7 * DAY_MS;
  * has been committed: a notice that cannot even be queued is logged, never turned into a
  * failed request for a change that already happened.
  */
-export function sendSecurityNotice(ctx: AuthContext, user: { id: string; email: string }, event: SecurityEvent, ip: string): void {
+export async function sendSecurityNotice(ctx: AuthContext, user: { id: string; email: string }, event: SecurityEvent, ip: string): Promise<void> {
   const mail = securityNoticeMail(ctx.config.auth.publicUrl, event, toIso(ctx.clock.now()), ip);
   try {
-    ctx.mailer.send({ userId: user.id, to: user.email, ...mail, ttlMs: NOTICE_TTL_MS });
+    await ctx.mailer.send({ userId: user.id, to: user.email, ...mail, ttlMs: NOTICE_TTL_MS });
   } catch (error) {
     ctx.logger.error({ err: error, userId: user.id, subject: mail.subject }, 'security notice could not be queued');
   }

@@ -7,9 +7,9 @@ export function createUserSessions(ctx: AuthContext) {
   const { sessions, audit } = ctx;
 
   return {
-    list(principal: AuthPrincipal) {
+    async list(principal: AuthPrincipal) {
       const { user, session } = principal;
-      return sessions.listLive(user.id).map((s) => ({
+      return (await sessions.listLive(user.id)).map((s) => ({
         id: s.id,
         createdAt: s.createdAt,
         lastUsedAt: s.lastUsedAt,
@@ -20,20 +20,20 @@ export function createUserSessions(ctx: AuthContext) {
       }));
     },
 
-    revoke(principal: AuthPrincipal, sessionId: string, ip: string): void {
+    async revoke(principal: AuthPrincipal, sessionId: string, ip: string): Promise<void> {
       const { user } = principal;
-      if (!sessions.revoke(sessionId, user.id)) throw notFound('Session not found');
-      audit.record({ action: 'session.revoke', actorId: user.id, targetId: user.id, ip, details: { sessionId } });
+      if (!(await sessions.revoke(ctx.storage, sessionId, user.id))) throw notFound('Session not found');
+      await audit.recordNow({ action: 'session.revoke', actorId: user.id, targetId: user.id, ip, details: { sessionId } });
     },
 
-    logout(principal: AuthPrincipal, ip: string): void {
-      sessions.revoke(principal.session.id);
-      audit.record({ action: 'logout', actorId: principal.user.id, targetId: principal.user.id, ip });
+    async logout(principal: AuthPrincipal, ip: string): Promise<void> {
+      await sessions.revoke(ctx.storage, principal.session.id);
+      await audit.recordNow({ action: 'logout', actorId: principal.user.id, targetId: principal.user.id, ip });
     },
 
-    logoutAll(principal: AuthPrincipal, ip: string): number {
-      const revoked = sessions.revokeAll(principal.user.id);
-      audit.record({ action: 'logout.all', actorId: principal.user.id, targetId: principal.user.id, ip, details: { revoked } });
+    async logoutAll(principal: AuthPrincipal, ip: string): Promise<number> {
+      const revoked = await sessions.revokeAll(ctx.storage, principal.user.id);
+      await audit.recordNow({ action: 'logout.all', actorId: principal.user.id, targetId: principal.user.id, ip, details: { revoked } });
       return revoked;
     },
   };

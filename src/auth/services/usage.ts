@@ -3,7 +3,7 @@ import type { AuthContext } from '../context.js';
 
 /** Usage as the server recorded it (Threat Cloud calls, agents, keys), against the tier's quota. */
 export function createUsageReport(ctx: AuthContext) {
-  function current(userId: string, resource: Resource): number {
+  async function current(userId: string, resource: Resource): Promise<number> {
     switch (resource) {
       case 'guard_endpoints':
         return ctx.orgData.countAgents(userId);
@@ -14,9 +14,9 @@ export function createUsageReport(ctx: AuthContext) {
     }
   }
 
-  function line(userId: string, tier: Tier, resource: Resource) {
+  async function line(userId: string, tier: Tier, resource: Resource) {
     const limit = QUOTAS[tier][resource];
-    const used = current(userId, resource);
+    const used = await current(userId, resource);
     const unlimited = limit === UNLIMITED;
     return {
       resource,
@@ -28,30 +28,31 @@ export function createUsageReport(ctx: AuthContext) {
   }
 
   return {
-    summary(userId: string, tier: Tier) {
-      return { tier, period: monthPeriod(ctx.clock.now()), resources: RESOURCES.map((r) => line(userId, tier, r)) };
+    async summary(userId: string, tier: Tier) {
+      const period = monthPeriod(ctx.clock.now());
+      const resources = [];
+      for (const resource of RESOURCES) resources.push(await line(userId, tier, resource));
+      return { tier, period, resources };
     },
     limits(tier: Tier) {
       return { tier, limits: { ...QUOTAS[tier] } };
     },
-    check(userId: string, tier: Tier, resource: Resource, amount: number) {
-      const { current: used, limit, remaining } = line(userId, tier, resource);
+    async check(userId: string, tier: Tier, resource: Resource, amount: number) {
+      const { current: used, limit, remaining } = await line(userId, tier, resource);
       return { allowed: limit === UNLIMITED || used + amount <= limit, current: used, limit, remaining };
     },
     /** Every counter of the user plus the current lifetime counts: export and admin detail. */
-    history(userId: string, tier: Tier) {
-      const monthly = ctx.usageCounters.listOf(userId).map((row) => ({
+    async history(userId: string, tier: Tier) {
+      const monthly = (await ctx.usageCounters.listOf(userId)).map((row) => ({
         resource: row.resource as Resource,
         period: row.period,
         current: row.count,
         limit: QUOTAS[tier][row.resource as Resource] ?? UNLIMITED,
       }));
-      const lifetime = RESOURCES.filter((r) => RESOURCE_PERIOD[r] === 'lifetime').map((resource) => ({
-        resource,
-        period: 'lifetime',
-        current: current(userId, resource),
-        limit: QUOTAS[tier][resource],
-      }));
+      const lifetime = [];
+      for (const resource of RESOURCES.filter((r) => RESOURCE_PERIOD[r] === 'lifetime')) {
+        lifetime.push({ resource, period: 'lifetime', current: await current(userId, resource), limit: QUOTAS[tier][resource] });
+      }
       return [...lifetime, ...monthly];
     },
   };

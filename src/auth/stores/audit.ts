@@ -1,11 +1,10 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import { writeDurably } from '../../shared/db/durable.js';
 import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Statement } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Statement, type Transaction } from '../../shared/db/storage.js';
 
 export interface AuditEntry {
   id: string;
@@ -90,52 +89,61 @@ export function auditPageStatements(present: readonly Clause[]): PageStatements 
   return found;
 }
 
-/** The audit trail: who did what to whom, from where, when. */
-export function createAuditStore(db: Db, clock: Clock) {
-  const insert = db.prepare(
-    `INSERT INTO audit_log (id, action, actor_id, target_id, ip, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const storage = sqliteStorageOf(db);
-  // Kept by trigger (migrations/011-read-indexes.ts): the totals of the whole trail, an action and an actor.
-  const kept = db.prepare<{ kind: string; key: string }, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = @kind AND key = @key`);
-  const keptTotal = (filter: AuditFilter): number | null => {
-    if (filter.since !== undefined || filter.until !== undefined) return null;
-    if (filter.action !== undefined && filter.actorId !== undefined) return null;
-    if (filter.action !== undefined) return kept.get({ kind: 'audit_action', key: filter.action })!.n;
-    if (filter.actorId !== undefined) return kept.get({ kind: 'audit_actor', key: filter.actorId })!.n;
-    return kept.get({ kind: 'audit', key: '' })!.n;
-  };
-  const aboutUser = db.prepare<[string, string, number], AuditRow>(
-    `SELECT * FROM audit_log WHERE actor_id = ? OR target_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
-  );
-  // A user's recent entries: the newest of each side (as actor, as target) merged, not all of them.
-  const aboutUserNewest = db.prepare<{ userId: string; limit: number }, AuditRow>(`
+type AuditInsert = [id: string, action: string, actorId: string | null, targetId: string | null, ip: string | null, details: string, createdAt: string];
+const INSERT = defineStatement<AuditInsert>(
+  `INSERT INTO audit_log (id, action, actor_id, target_id, ip, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+);
+// Kept by trigger (migrations/011-read-indexes.ts): the totals of the whole trail, an action and an actor.
+const KEPT = defineStatement<{ kind: string; key: string }, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = @kind AND key = @key`);
+const ABOUT_USER = defineStatement<[actorId: string, targetId: string, limit: number], AuditRow>(
+  `SELECT * FROM audit_log WHERE actor_id = ? OR target_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+);
+// A user's recent entries: the newest of each side (as actor, as target) merged, not all of them.
+const ABOUT_USER_NEWEST = defineStatement<{ userId: string; limit: number }, AuditRow>(`
     SELECT * FROM (
       SELECT * FROM (SELECT rowid AS r, * FROM audit_log WHERE actor_id = @userId ORDER BY created_at DESC, rowid DESC LIMIT @limit) AS as_actor
       UNION
       SELECT * FROM (SELECT rowid AS r, * FROM audit_log WHERE target_id = @userId ORDER BY created_at DESC, rowid DESC LIMIT @limit) AS as_target
     ) AS newest ORDER BY created_at DESC, r DESC LIMIT @limit`);
-  const anonymise = db.prepare(
-    `UPDATE audit_log SET actor_id = CASE WHEN actor_id = @userId THEN NULL ELSE actor_id END,
+const ANONYMISE = defineStatement<{ userId: string }>(
+  `UPDATE audit_log SET actor_id = CASE WHEN actor_id = @userId THEN NULL ELSE actor_id END,
                           target_id = CASE WHEN target_id = @userId THEN NULL ELSE target_id END,
                           ip = NULL, details = '{"subjectDeleted":true}'
      WHERE actor_id = @userId OR target_id = @userId`,
-  );
+);
+
+/** The audit trail: who did what to whom, from where, when. */
+export function createAuditStore(db: Db, clock: Clock) {
+  const storage = sqliteStorageOf(db);
+  const keptTotal = async (filter: AuditFilter): Promise<number | null> => {
+    if (filter.since !== undefined || filter.until !== undefined) return null;
+    if (filter.action !== undefined && filter.actorId !== undefined) return null;
+    if (filter.action !== undefined) return (await storage.get(KEPT, { kind: 'audit_action', key: filter.action }))!.n;
+    if (filter.actorId !== undefined) return (await storage.get(KEPT, { kind: 'audit_actor', key: filter.actorId }))!.n;
+    return (await storage.get(KEPT, { kind: 'audit', key: '' }))!.n;
+  };
+  const insert = (tx: Transaction, entry: NewAuditEntry) =>
+    tx.run(INSERT, [
+      newId('audit_'),
+      entry.action,
+      entry.actorId ?? null,
+      entry.targetId ?? null,
+      entry.ip ?? null,
+      JSON.stringify(entry.details ?? {}),
+      toIso(clock.now()),
+    ]);
 
   return {
-    /** Synced at commit (see writeDurably): the trail must survive a power loss. */
-    record(entry: NewAuditEntry): void {
-      writeDurably(db, () =>
-        insert.run(
-          newId('audit_'),
-          entry.action,
-          entry.actorId ?? null,
-          entry.targetId ?? null,
-          entry.ip ?? null,
-          JSON.stringify(entry.details ?? {}),
-          toIso(clock.now()),
-        ),
-      );
+    /**
+     * Writes an entry inside `tx`, which must be a durable transaction: the trail must
+     * survive a power loss, so it commits with a sync.
+     */
+    async record(tx: Transaction, entry: NewAuditEntry): Promise<void> {
+      await insert(tx, entry);
+    },
+    /** An entry on its own, in a durable transaction of its own. */
+    async recordNow(entry: NewAuditEntry): Promise<void> {
+      await storage.transaction({ durable: true }, (tx) => insert(tx, entry));
     },
     /**
      * A page newest first and the total: exact from the kept counts for the whole trail, one
@@ -145,7 +153,7 @@ export function createAuditStore(db: Db, clock: Clock) {
       const present = (Object.keys(CLAUSES) as Clause[]).filter((key) => filter[key] !== undefined);
       const params = { action: filter.action, actorId: filter.actorId, since: filter.since, until: filter.until };
       const { page, count } = auditPageStatements(present);
-      const exact = keptTotal(filter);
+      const exact = await keptTotal(filter);
       const total = exact ?? (await storage.get(count, { ...params, cap: COUNT_CAP }))!.n;
       if (filter.offset >= total) return { items: [], total };
       // With the total known, the walk stops at the last entry instead of searching past it.
@@ -153,12 +161,12 @@ export function createAuditStore(db: Db, clock: Clock) {
       return { items: (await storage.all(page, { ...params, limit, offset: filter.offset })).map(toEntry), total };
     },
     /** The user's entries (as actor or target) newest first; all of them without a limit (GDPR export). */
-    aboutUser(userId: string, limit = -1): AuditEntry[] {
-      return (limit > 0 ? aboutUserNewest.all({ userId, limit }) : aboutUser.all(userId, userId, limit)).map(toEntry);
+    async aboutUser(userId: string, limit = -1): Promise<AuditEntry[]> {
+      return (limit > 0 ? await storage.all(ABOUT_USER_NEWEST, { userId, limit }) : await storage.all(ABOUT_USER, [userId, userId, limit])).map(toEntry);
     },
     /** Keeps the actions of a deleted user's entries but drops every personal detail. */
-    anonymiseUser(userId: string): void {
-      anonymise.run({ userId });
+    async anonymiseUser(q: Queryable, userId: string): Promise<void> {
+      await q.run(ANONYMISE, { userId });
     },
   };
 }

@@ -1,6 +1,8 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Queryable } from '../../shared/db/storage.js';
 import { ENROLL_TOKEN_PREFIX } from '../../shared/enroll-tokens.js';
 import { newId, newSecretToken, sha256Hex } from '../../shared/tokens.js';
 
@@ -43,29 +45,34 @@ const toRecord = (row: EnrollTokenRow): EnrollTokenRecord => ({
   agentsEnrolled: row.agents_enrolled,
 });
 
-/** Users' enrollment tokens as their owner manages them; only SHA-256 digests are stored. */
-export function createEnrollTokenStore(db: Db, clock: Clock) {
-  const insert = db.prepare(
-    `INSERT INTO enroll_tokens (id, user_id, name, token_hash, prefix, created_at, expires_at)
+type NewEnrollToken = { id: string; userId: string; name: string; tokenHash: string; prefix: string; createdAt: string; expiresAt: string };
+const INSERT = defineStatement<NewEnrollToken>(
+  `INSERT INTO enroll_tokens (id, user_id, name, token_hash, prefix, created_at, expires_at)
      VALUES (@id, @userId, @name, @tokenHash, @prefix, @createdAt, @expiresAt)`,
-  );
-  const byId = db.prepare<[string], EnrollTokenRow>(`SELECT ${COLUMNS} FROM enroll_tokens WHERE id = ?`);
-  const unrevoked = db.prepare<[string], EnrollTokenRow>(
-    `SELECT ${COLUMNS} FROM enroll_tokens WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id`,
-  );
-  const all = db.prepare<[string], EnrollTokenRow>(`SELECT ${COLUMNS} FROM enroll_tokens WHERE user_id = ? ORDER BY created_at, id`);
-  const countLive = db.prepare<[string, string], { n: number }>(
-    `SELECT count(*) AS n FROM enroll_tokens WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
-  );
-  const revoke = db.prepare<[string, string, string]>(`UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL`);
+);
+const BY_ID = defineStatement<[id: string], EnrollTokenRow>(`SELECT ${COLUMNS} FROM enroll_tokens WHERE id = ?`);
+const UNREVOKED = defineStatement<[userId: string], EnrollTokenRow>(
+  `SELECT ${COLUMNS} FROM enroll_tokens WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id`,
+);
+const ALL = defineStatement<[userId: string], EnrollTokenRow>(`SELECT ${COLUMNS} FROM enroll_tokens WHERE user_id = ? ORDER BY created_at, id`);
+const COUNT_LIVE = defineStatement<[userId: string, now: string], { n: number }>(
+  `SELECT count(*) AS n FROM enroll_tokens WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
+);
+const REVOKE = defineStatement<[now: string, id: string, userId: string]>(`UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL`);
 
+/**
+ * Users' enrollment tokens as their owner manages them; only SHA-256 digests are stored.
+ * Methods a transaction needs take its handle first.
+ */
+export function createEnrollTokenStore(db: Db, clock: Clock) {
+  const storage = sqliteStorageOf(db);
   return {
     /** Stores a token and returns its record with the secret, which is never readable again. */
-    create(input: { userId: string; name: string; ttlMs: number }): { record: EnrollTokenRecord; token: string } {
+    async create(q: Queryable, input: { userId: string; name: string; ttlMs: number }): Promise<{ record: EnrollTokenRecord; token: string }> {
       const token = newSecretToken(ENROLL_TOKEN_PREFIX);
       const id = newId('enr_');
       const now = clock.now();
-      insert.run({
+      await q.run(INSERT, {
         id,
         userId: input.userId,
         name: input.name,
@@ -74,23 +81,23 @@ export function createEnrollTokenStore(db: Db, clock: Clock) {
         createdAt: toIso(now),
         expiresAt: toIso(now + input.ttlMs),
       });
-      return { record: toRecord(byId.get(id)!), token };
+      return { record: toRecord((await q.get(BY_ID, [id]))!), token };
     },
     /** Neither revoked nor expired: what the per-user limit counts. */
-    countLive(userId: string): number {
-      return countLive.get(userId, toIso(clock.now()))!.n;
+    async countLive(q: Queryable, userId: string): Promise<number> {
+      return (await q.get(COUNT_LIVE, [userId, toIso(clock.now())]))!.n;
     },
     /** Not revoked, expired ones included, so the owner sees them lapse and can remove them. */
-    listUnrevoked(userId: string): EnrollTokenRecord[] {
-      return unrevoked.all(userId).map(toRecord);
+    async listUnrevoked(userId: string): Promise<EnrollTokenRecord[]> {
+      return (await storage.all(UNREVOKED, [userId])).map(toRecord);
     },
     /** Every token the user made, revoked ones included (GDPR export). */
-    listAll(userId: string): EnrollTokenRecord[] {
-      return all.all(userId).map(toRecord);
+    async listAll(userId: string): Promise<EnrollTokenRecord[]> {
+      return (await storage.all(ALL, [userId])).map(toRecord);
     },
     /** Revokes one of the owner's tokens; false when there is no such unrevoked token. */
-    revoke(id: string, userId: string): boolean {
-      return revoke.run(toIso(clock.now()), id, userId).changes === 1;
+    async revoke(q: Queryable, id: string, userId: string): Promise<boolean> {
+      return (await q.run(REVOKE, [toIso(clock.now()), id, userId])).changes === 1;
     },
   };
 }

@@ -1,6 +1,8 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Queryable } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
 
 export type OutboxStatus = 'stored' | 'pending' | 'sent' | 'failed';
@@ -41,27 +43,32 @@ const toMessage = (row: OutboxRow): OutboxMessage => ({
   expiresAt: row.expires_at,
 });
 
+type NewOutboxRow = { id: string; userId: string | null; recipient: string; subject: string; body: string; status: OutboxStatus; createdAt: string; expiresAt: string };
+const INSERT = defineStatement<NewOutboxRow>(
+  `INSERT INTO outbox (id, user_id, recipient, subject, body, status, created_at, expires_at)
+     VALUES (@id, @userId, @recipient, @subject, @body, @status, @createdAt, @expiresAt)`,
+);
+const GET = defineStatement<[id: string], OutboxRow>(`SELECT * FROM outbox WHERE id = ?`);
+// A sent message's body (it may hold a reset link) is no longer needed: drop it.
+const MARK_SENT = defineStatement<[now: string, id: string]>(`UPDATE outbox SET status = 'sent', body = '', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?`);
+const MARK_ATTEMPT = defineStatement<[error: string, status: OutboxStatus, id: string]>(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = ? WHERE id = ?`);
+const PENDING = defineStatement<void, OutboxRow>(`SELECT * FROM outbox WHERE status = 'pending' ORDER BY created_at, id`);
+const PURGE = defineStatement<[now: string, limit: number]>(`DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox WHERE expires_at <= ? LIMIT ?)`);
+const OF_RECIPIENT = defineStatement<[recipient: string], OutboxRow>(`SELECT * FROM outbox WHERE recipient = ? ORDER BY created_at, id`);
+const REMOVE_OF_USER = defineStatement<[userId: string, email: string]>(`DELETE FROM outbox WHERE user_id = ? OR recipient = ?`);
+
 /**
  * The `outbox` table. Without SMTP it is the delivery itself (status `stored`, read by the
  * operator's CLI); with SMTP it is the durable queue (status `pending` until sent), so a
  * message is never lost to a crash or an SMTP outage. Rows go once their content expires.
  */
 export function createOutboxStore(db: Db, clock: Clock) {
-  const insert = db.prepare(
-    `INSERT INTO outbox (id, user_id, recipient, subject, body, status, created_at, expires_at)
-     VALUES (@id, @userId, @recipient, @subject, @body, @status, @createdAt, @expiresAt)`,
-  );
-  const get = db.prepare<[string], OutboxRow>(`SELECT * FROM outbox WHERE id = ?`);
-  // A sent message's body (it may hold a reset link) is no longer needed: drop it.
-  const markSent = db.prepare(`UPDATE outbox SET status = 'sent', body = '', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?`);
-  const markAttempt = db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = ? WHERE id = ?`);
-  const pending = db.prepare<[], OutboxRow>(`SELECT * FROM outbox WHERE status = 'pending' ORDER BY created_at, id`);
-  const purge = db.prepare(`DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox WHERE expires_at <= ? LIMIT ?)`);
-  const ofRecipient = db.prepare<[string], OutboxRow>(`SELECT * FROM outbox WHERE recipient = ? ORDER BY created_at, id`);
-  const removeOfUser = db.prepare(`DELETE FROM outbox WHERE user_id = ? OR recipient = ?`);
+  const storage = sqliteStorageOf(db);
 
   return {
-    add(input: { userId: string | null; recipient: string; subject: string; body: string; status: 'stored' | 'pending'; ttlMs: number }): OutboxMessage {
+    async add(
+      input: { userId: string | null; recipient: string; subject: string; body: string; status: 'stored' | 'pending'; ttlMs: number },
+    ): Promise<OutboxMessage> {
       const now = clock.now();
       const row = {
         id: newId('mail_'),
@@ -73,31 +80,31 @@ export function createOutboxStore(db: Db, clock: Clock) {
         createdAt: toIso(now),
         expiresAt: toIso(now + input.ttlMs),
       };
-      insert.run(row);
-      return toMessage(get.get(row.id)!);
+      await storage.run(INSERT, row);
+      return toMessage((await storage.get(GET, [row.id]))!);
     },
-    get(id: string): OutboxMessage | null {
-      const row = get.get(id);
+    async get(id: string): Promise<OutboxMessage | null> {
+      const row = await storage.get(GET, [id]);
       return row ? toMessage(row) : null;
     },
-    markSent(id: string): void {
-      markSent.run(toIso(clock.now()), id);
+    async markSent(id: string): Promise<void> {
+      await storage.run(MARK_SENT, [toIso(clock.now()), id]);
     },
-    markFailedAttempt(id: string, error: string, giveUp: boolean): void {
-      markAttempt.run(error.slice(0, 500), giveUp ? 'failed' : 'pending', id);
+    async markFailedAttempt(id: string, error: string, giveUp: boolean): Promise<void> {
+      await storage.run(MARK_ATTEMPT, [error.slice(0, 500), giveUp ? 'failed' : 'pending', id]);
     },
-    pending(): OutboxMessage[] {
-      return pending.all().map(toMessage);
+    async pending(): Promise<OutboxMessage[]> {
+      return (await storage.all(PENDING)).map(toMessage);
     },
-    listForRecipient(recipient: string): OutboxMessage[] {
-      return ofRecipient.all(recipient).map(toMessage);
+    async listForRecipient(recipient: string): Promise<OutboxMessage[]> {
+      return (await storage.all(OF_RECIPIENT, [recipient])).map(toMessage);
     },
-    removeForUser(userId: string, email: string): void {
-      removeOfUser.run(userId, email);
+    async removeForUser(q: Queryable, userId: string, email: string): Promise<void> {
+      await q.run(REMOVE_OF_USER, [userId, email]);
     },
     /** Up to `limit` expired messages: one slice of the hourly sweep. */
-    purgeExpired(limit: number): number {
-      return purge.run(toIso(clock.now()), limit).changes;
+    async purgeExpired(limit: number): Promise<number> {
+      return (await storage.run(PURGE, [toIso(clock.now()), limit])).changes;
     },
   };
 }

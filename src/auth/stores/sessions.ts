@@ -2,7 +2,7 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
 
 export interface SessionRecord {
@@ -50,31 +50,34 @@ export const LIVE_SESSIONS = {
   ),
 };
 
+type NewSession = { id: string; userId: string; createdAt: string; expiresAt: string; ip: string | null; userAgent: string | null };
+const INSERT = defineStatement<NewSession>(
+  `INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, ip, user_agent)
+     VALUES (@id, @userId, @createdAt, @expiresAt, @createdAt, @ip, @userAgent)`,
+);
+const UNEXPIRED = defineStatement<[id: string, now: string], SessionRow>(`SELECT * FROM sessions WHERE id = ? AND expires_at > ?`);
+const TOUCH = defineStatement<[now: string, id: string]>(`UPDATE sessions SET last_used_at = ? WHERE id = ?`);
+const LIVE_OF_USER = defineStatement<[userId: string, now: string, idleCutoff: string], SessionRow>(
+  `SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id`,
+);
+const REMOVE_ONE = defineStatement<[id: string]>(`DELETE FROM sessions WHERE id = ?`);
+const REMOVE_OWNED = defineStatement<[id: string, userId: string]>(`DELETE FROM sessions WHERE id = ? AND user_id = ?`);
+const REMOVE_ALL = defineStatement<[userId: string]>(`DELETE FROM sessions WHERE user_id = ?`);
+const REMOVE_OTHERS = defineStatement<[userId: string, keepId: string]>(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`);
+// The sweep deletes in slices: expired rows, then idled-out ones, each found on its index.
+const REMOVE_EXPIRED = defineStatement<[now: string, limit: number]>(`DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions INDEXED BY sessions_live WHERE expires_at <= ? LIMIT ?)`);
+const REMOVE_IDLE = defineStatement<[idleCutoff: string, limit: number]>(`DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions INDEXED BY sessions_last_used WHERE last_used_at <= ? LIMIT ?)`);
+const REMOVE_IDLE_OF_USER = defineStatement<[userId: string, idleCutoff: string]>(`DELETE FROM sessions WHERE user_id = ? AND last_used_at <= ?`);
+const OF_USER = defineStatement<[userId: string], SessionRow>(`SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id`);
+
 /**
  * The `sessions` rows that back every JWT: a token is valid only while its row lives. A row
  * lives until its absolute expiry and, when `idleTimeoutMs` > 0, only while it was used
  * within that time; an idled-out row counts as expired and is removed when next seen.
+ * Methods a transaction needs take its handle first; left out, they run on their own.
  */
 export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
-  const insert = db.prepare(
-    `INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, ip, user_agent)
-     VALUES (@id, @userId, @createdAt, @expiresAt, @createdAt, @ip, @userAgent)`,
-  );
-  const unexpired = db.prepare<[string, string], SessionRow>(`SELECT * FROM sessions WHERE id = ? AND expires_at > ?`);
-  const touch = db.prepare(`UPDATE sessions SET last_used_at = ? WHERE id = ?`);
-  const liveOfUser = db.prepare<[string, string, string], SessionRow>(
-    `SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id`,
-  );
   const storage = sqliteStorageOf(db);
-  const removeOne = db.prepare(`DELETE FROM sessions WHERE id = ?`);
-  const removeOwned = db.prepare(`DELETE FROM sessions WHERE id = ? AND user_id = ?`);
-  const removeAll = db.prepare(`DELETE FROM sessions WHERE user_id = ?`);
-  const removeOthers = db.prepare(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`);
-  // The sweep deletes in slices: expired rows, then idled-out ones, each found on its index.
-  const removeExpired = db.prepare<[string, number]>(`DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions INDEXED BY sessions_live WHERE expires_at <= ? LIMIT ?)`);
-  const removeIdle = db.prepare<[string, number]>(`DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions INDEXED BY sessions_last_used WHERE last_used_at <= ? LIMIT ?)`);
-  const removeIdleOfUser = db.prepare(`DELETE FROM sessions WHERE user_id = ? AND last_used_at <= ?`);
-  const ofUser = db.prepare<[string], SessionRow>(`SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id`);
 
   /**
    * Rows last used at or before this instant have idled out. With no timeout it is the
@@ -83,7 +86,7 @@ export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
   const idleCutoff = (now: number): string => (idleTimeoutMs > 0 ? toIso(now - idleTimeoutMs) : '');
 
   return {
-    create(input: { userId: string; ttlMs: number; ip: string | null; userAgent: string | null }): SessionRecord {
+    async create(q: Queryable, input: { userId: string; ttlMs: number; ip: string | null; userAgent: string | null }): Promise<SessionRecord> {
       const now = clock.now();
       const row = {
         id: newId('ses_'),
@@ -93,31 +96,31 @@ export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
         ip: input.ip,
         userAgent: input.userAgent?.slice(0, 512) ?? null,
       };
-      insert.run(row);
+      await q.run(INSERT, row);
       return { ...row, lastUsedAt: row.createdAt };
     },
     /** The session if it is live; refreshes its last-used stamp, removes it if it idled out. */
-    use(id: string): SessionRecord | null {
+    async use(id: string): Promise<SessionRecord | null> {
       const now = clock.now();
-      const row = unexpired.get(id, toIso(now));
+      const row = await storage.get(UNEXPIRED, [id, toIso(now)]);
       if (!row) return null;
       if (row.last_used_at <= idleCutoff(now)) {
-        removeOne.run(id);
+        await storage.run(REMOVE_ONE, [id]);
         return null;
       }
       if (now - Date.parse(row.last_used_at) >= TOUCH_INTERVAL_MS) {
         row.last_used_at = toIso(now);
-        touch.run(row.last_used_at, id);
+        await storage.run(TOUCH, [row.last_used_at, id]);
       }
       return toSession(row);
     },
-    listLive(userId: string): SessionRecord[] {
+    async listLive(userId: string): Promise<SessionRecord[]> {
       const now = clock.now();
-      return liveOfUser.all(userId, toIso(now), idleCutoff(now)).map(toSession);
+      return (await storage.all(LIVE_OF_USER, [userId, toIso(now), idleCutoff(now)])).map(toSession);
     },
     /** Every row of a user, expired ones included: what the GDPR export shows. */
-    listAll(userId: string): SessionRecord[] {
-      return ofUser.all(userId).map(toSession);
+    async listAll(userId: string): Promise<SessionRecord[]> {
+      return (await storage.all(OF_USER, [userId])).map(toSession);
     },
     async pageLive(limit: number, offset: number): Promise<{ items: SessionRecord[]; total: number }> {
       const now = clock.now();
@@ -129,24 +132,24 @@ export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
       const now = clock.now();
       return (await storage.get(LIVE_SESSIONS.count, [toIso(now), idleCutoff(now)]))!.n;
     },
-    revoke(id: string, userId?: string): boolean {
-      return (userId ? removeOwned.run(id, userId) : removeOne.run(id)).changes === 1;
+    async revoke(q: Queryable, id: string, userId?: string): Promise<boolean> {
+      return (await (userId ? q.run(REMOVE_OWNED, [id, userId]) : q.run(REMOVE_ONE, [id]))).changes === 1;
     },
-    revokeAll(userId: string): number {
-      return removeAll.run(userId).changes;
+    async revokeAll(q: Queryable, userId: string): Promise<number> {
+      return (await q.run(REMOVE_ALL, [userId])).changes;
     },
-    revokeOthers(userId: string, keepId: string): number {
-      return removeOthers.run(userId, keepId).changes;
+    async revokeOthers(q: Queryable, userId: string, keepId: string): Promise<number> {
+      return (await q.run(REMOVE_OTHERS, [userId, keepId])).changes;
     },
     /** Removes a user's idled-out rows now rather than at the next sweep. */
-    removeIdle(userId: string): number {
-      return removeIdleOfUser.run(userId, idleCutoff(clock.now())).changes;
+    async removeIdle(userId: string): Promise<number> {
+      return (await storage.run(REMOVE_IDLE_OF_USER, [userId, idleCutoff(clock.now())])).changes;
     },
     /** Up to `limit` expired or idled-out rows: one slice of the hourly sweep. */
-    purgeExpired(limit: number): number {
+    async purgeExpired(limit: number): Promise<number> {
       const now = clock.now();
-      const expired = removeExpired.run(toIso(now), limit).changes;
-      return expired + (expired < limit ? removeIdle.run(idleCutoff(now), limit - expired).changes : 0);
+      const expired = (await storage.run(REMOVE_EXPIRED, [toIso(now), limit])).changes;
+      return expired + (expired < limit ? (await storage.run(REMOVE_IDLE, [idleCutoff(now), limit - expired])).changes : 0);
     },
   };
 }

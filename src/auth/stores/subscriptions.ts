@@ -1,6 +1,8 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Queryable } from '../../shared/db/storage.js';
 
 export interface SubscriptionRecord {
   userId: string;
@@ -35,42 +37,47 @@ const toSubscription = (row: SubscriptionRow): SubscriptionRecord => ({
   updatedAt: row.updated_at,
 });
 
-/** Subscriptions of the payment provider and the webhook deliveries already applied. */
-export function createSubscriptionStore(db: Db, clock: Clock) {
-  const byUser = db.prepare<[string], SubscriptionRow>(`SELECT * FROM subscriptions WHERE user_id = ?`);
-  const byProviderId = db.prepare<[string], SubscriptionRow>(`SELECT * FROM subscriptions WHERE provider_subscription_id = ?`);
-  const upsert = db.prepare(
-    `INSERT INTO subscriptions (user_id, provider_subscription_id, variant_id, status, renews_at, ends_at, last_event_at, updated_at)
+const BY_USER = defineStatement<[userId: string], SubscriptionRow>(`SELECT * FROM subscriptions WHERE user_id = ?`);
+const BY_PROVIDER_ID = defineStatement<[providerSubscriptionId: string], SubscriptionRow>(`SELECT * FROM subscriptions WHERE provider_subscription_id = ?`);
+type SubscriptionUpsert = Omit<SubscriptionRecord, 'updatedAt'> & { now: string };
+const UPSERT = defineStatement<SubscriptionUpsert>(
+  `INSERT INTO subscriptions (user_id, provider_subscription_id, variant_id, status, renews_at, ends_at, last_event_at, updated_at)
      VALUES (@userId, @providerSubscriptionId, @variantId, @status, @renewsAt, @endsAt, @lastEventAt, @now)
      ON CONFLICT (user_id) DO UPDATE SET
        provider_subscription_id = coalesce(@providerSubscriptionId, subscriptions.provider_subscription_id),
        variant_id = coalesce(@variantId, subscriptions.variant_id),
        status = @status, renews_at = @renewsAt, ends_at = @endsAt,
        last_event_at = coalesce(@lastEventAt, subscriptions.last_event_at), updated_at = @now`,
-  );
-  const deliverySeen = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM billing_webhook_deliveries WHERE delivery_id = ?`);
-  const recordDelivery = db.prepare(
-    `INSERT INTO billing_webhook_deliveries (delivery_id, event_name, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
+);
+const DELIVERY_SEEN = defineStatement<[deliveryId: string], { n: number }>(`SELECT count(*) AS n FROM billing_webhook_deliveries WHERE delivery_id = ?`);
+const RECORD_DELIVERY = defineStatement<[deliveryId: string, eventName: string, receivedAt: string]>(
+  `INSERT INTO billing_webhook_deliveries (delivery_id, event_name, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+);
 
+/**
+ * Subscriptions of the payment provider and the webhook deliveries already applied. Methods
+ * a transaction needs take its handle first.
+ */
+export function createSubscriptionStore(db: Db, clock: Clock) {
+  const storage = sqliteStorageOf(db);
   return {
-    get(userId: string): SubscriptionRecord | null {
-      const row = byUser.get(userId);
+    async get(userId: string): Promise<SubscriptionRecord | null> {
+      const row = await storage.get(BY_USER, [userId]);
       return row ? toSubscription(row) : null;
     },
-    getByProviderId(id: string): SubscriptionRecord | null {
-      const row = byProviderId.get(id);
+    async getByProviderId(id: string): Promise<SubscriptionRecord | null> {
+      const row = await storage.get(BY_PROVIDER_ID, [id]);
       return row ? toSubscription(row) : null;
     },
-    save(input: Omit<SubscriptionRecord, 'updatedAt'>): void {
-      upsert.run({ ...input, now: toIso(clock.now()) });
+    async save(q: Queryable, input: Omit<SubscriptionRecord, 'updatedAt'>): Promise<void> {
+      await q.run(UPSERT, { ...input, now: toIso(clock.now()) });
     },
-    deliverySeen(deliveryId: string): boolean {
-      return deliverySeen.get(deliveryId)!.n > 0;
+    async deliverySeen(deliveryId: string): Promise<boolean> {
+      return (await storage.get(DELIVERY_SEEN, [deliveryId]))!.n > 0;
     },
     /** Records a delivery id; false when it was recorded already (a racing duplicate). */
-    recordDelivery(deliveryId: string, eventName: string): boolean {
-      return recordDelivery.run(deliveryId, eventName, toIso(clock.now())).changes === 1;
+    async recordDelivery(q: Queryable, deliveryId: string, eventName: string): Promise<boolean> {
+      return (await q.run(RECORD_DELIVERY, [deliveryId, eventName, toIso(clock.now())])).changes === 1;
     },
   };
 }

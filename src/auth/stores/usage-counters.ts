@@ -1,4 +1,6 @@
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement } from '../../shared/db/storage.js';
 
 export interface UsageCounterRow {
   resource: string;
@@ -6,18 +8,20 @@ export interface UsageCounterRow {
   count: number;
 }
 
+const COUNTERS_OF = defineStatement<[userId: string], UsageCounterRow>(
+  `SELECT resource, period, count FROM usage_counters WHERE user_id = ? ORDER BY period DESC, resource`,
+);
+
 /**
  * Reads a user's rows of `usage_counters` for export and the admin view; the counting
  * itself lives in the shared usage store, which every service writes through.
  */
 export function createUsageCounterStore(db: Db) {
-  const countersOf = db.prepare<[string], UsageCounterRow>(
-    `SELECT resource, period, count FROM usage_counters WHERE user_id = ? ORDER BY period DESC, resource`,
-  );
+  const storage = sqliteStorageOf(db);
   return {
     /** Every counter of the user, newest period first. */
-    listOf(userId: string): UsageCounterRow[] {
-      return countersOf.all(userId);
+    listOf(userId: string): Promise<UsageCounterRow[]> {
+      return storage.all(COUNTERS_OF, [userId]);
     },
   };
 }

@@ -4,10 +4,9 @@ import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 import type { Tier } from '../../shared/tiers.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
-import type { Statement as SqliteStatement } from 'better-sqlite3';
 import { prefixSearch } from '../../shared/db/prefix-search.js';
 import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type PerEngineSql, type Statement } from '../../shared/db/storage.js';
+import { defineStatement, type PerEngineSql, type Queryable, type Statement } from '../../shared/db/storage.js';
 
 export type Role = 'user' | 'admin';
 
@@ -148,89 +147,85 @@ export interface UserChanges {
   suspended?: boolean;
 }
 
-/** Accounts in the core `users` table, with the TOTP flag joined in. */
-export function createUserStore(db: Db, clock: Clock) {
-  const byId = db.prepare<[string], UserRow>(`${SELECT} WHERE u.id = ?`);
-  const byEmail = db.prepare<[string], UserRow>(`${SELECT} WHERE u.email = ?`);
-  const countAll = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM user_counts`);
-  const countActiveAdmins = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM users WHERE role = 'admin' AND suspended = 0`);
-  const insert = db.prepare(
-    `INSERT INTO users (id, email, name, password_hash, role, tier, created_at, updated_at)
+const BY_ID = defineStatement<[id: string], UserRow>(`${SELECT} WHERE u.id = ?`);
+const BY_EMAIL = defineStatement<[email: string], UserRow>(`${SELECT} WHERE u.email = ?`);
+const COUNT_ALL = defineStatement<void, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM user_counts`);
+const COUNT_ACTIVE_ADMINS = defineStatement<void, { n: number }>(`SELECT count(*) AS n FROM users WHERE role = 'admin' AND suspended = 0`);
+type NewUserRow = { id: string; email: string; name: string; passwordHash: string; role: Role; now: string };
+const INSERT = defineStatement<NewUserRow>(
+  `INSERT INTO users (id, email, name, password_hash, role, tier, created_at, updated_at)
      VALUES (@id, @email, @name, @passwordHash, @role, 'community', @now, @now)`,
-  );
-  const setPassword = db.prepare(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`);
-  const setLastLogin = db.prepare(`UPDATE users SET last_login_at = ? WHERE id = ?`);
-  const update = db.prepare(
-    `UPDATE users SET role = @role, tier = @tier, plan_expires_at = @planExpiresAt, suspended = @suspended, updated_at = @now WHERE id = @id`,
-  );
-  const setTier = db.prepare(`UPDATE users SET tier = ?, plan_expires_at = ?, updated_at = ? WHERE id = ?`);
-  // Partial index users_plan_expires: the hourly sweep reads only accounts with a plan end.
-  const expiredPlans = db.prepare<[string], { id: string; tier: Tier }>(
-    `SELECT id, tier FROM users WHERE plan_expires_at IS NOT NULL AND plan_expires_at <= ?`,
-  );
-  const remove = db.prepare(`DELETE FROM users WHERE id = ?`);
+);
+const SET_PASSWORD = defineStatement<[passwordHash: string, now: string, id: string]>(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`);
+const SET_LAST_LOGIN = defineStatement<[now: string, id: string]>(`UPDATE users SET last_login_at = ? WHERE id = ?`);
+type UserUpdate = { id: string; role: Role; tier: Tier; planExpiresAt: string | null; suspended: number; now: string };
+const UPDATE = defineStatement<UserUpdate>(
+  `UPDATE users SET role = @role, tier = @tier, plan_expires_at = @planExpiresAt, suspended = @suspended, updated_at = @now WHERE id = @id`,
+);
+const SET_TIER = defineStatement<[tier: Tier, planExpiresAt: string | null, now: string, id: string]>(
+  `UPDATE users SET tier = ?, plan_expires_at = ?, updated_at = ? WHERE id = ?`,
+);
+// Partial index users_plan_expires: the hourly sweep reads only accounts with a plan end.
+const EXPIRED_PLANS = defineStatement<[now: string], { id: string; tier: Tier }>(
+  `SELECT id, tier FROM users WHERE plan_expires_at IS NOT NULL AND plan_expires_at <= ?`,
+);
+const REMOVE = defineStatement<[id: string]>(`DELETE FROM users WHERE id = ?`);
+const ROLE_TIER_COUNT = defineStatement<{ role: string | null; tier: string | null }, { n: number }>(
+  `SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE (CAST(@role AS TEXT) IS NULL OR role = @role) AND (CAST(@tier AS TEXT) IS NULL OR tier = @tier)`,
+);
 
-  const listStatements = new Map<Statement<Record<string, unknown>, UserRow>, SqliteStatement<Record<string, unknown>, UserRow>>();
-  const listPage = (index: UserListIndex, filter: { q: boolean; role: boolean; tier: boolean }) => {
-    const declared = userListStatement(index, filter);
-    let statement = listStatements.get(declared);
-    if (!statement) {
-      statement = db.prepare<Record<string, unknown>, UserRow>(declared.sql);
-      listStatements.set(declared, statement);
-    }
-    return statement;
-  };
-  const roleTierCount = db.prepare<{ role: string | null; tier: string | null }, { n: number }>(
-    `SELECT coalesce(sum(n), 0) AS n FROM user_counts WHERE (CAST(@role AS TEXT) IS NULL OR role = @role) AND (CAST(@tier AS TEXT) IS NULL OR tier = @tier)`,
-  );
-  const searchCount = db.prepare<Record<string, unknown>, { n: number }>(USER_SEARCH_COUNT.sql);
+/**
+ * Accounts in the core `users` table, with the TOTP flag joined in. Methods a transaction
+ * needs take its handle first; left out, they run on their own.
+ */
+export function createUserStore(db: Db, clock: Clock) {
   const storage = sqliteStorageOf(db);
 
   /** The walk that reads least: the role's or tier's index when it holds few accounts, else the full list's. */
-  const chooseIndex = (filter: UserSearch): UserListIndex => {
+  const chooseIndex = async (filter: UserSearch): Promise<UserListIndex> => {
     // Walking the role or tier index reads each account's row to check the search: a row read
     // costs about 20 index entries (measured on 100,000 accounts).
     const rowReads = filter.q ? 20 : 1;
     let best: UserListIndex = 'all';
-    let bestCost = filter.role || filter.tier || filter.q ? countAll.get()!.n : 0;
+    let bestCost = filter.role || filter.tier || filter.q ? (await storage.get(COUNT_ALL))!.n : 0;
     for (const key of ['role', 'tier'] as const) {
       const value = filter[key];
       if (value === undefined) continue;
-      const cost = roleTierCount.get({ role: key === 'role' ? value : null, tier: key === 'tier' ? value : null })!.n * rowReads;
+      const cost = (await storage.get(ROLE_TIER_COUNT, { role: key === 'role' ? value : null, tier: key === 'tier' ? value : null }))!.n * rowReads;
       if (cost < bestCost) [best, bestCost] = [key, cost];
     }
     return best;
   };
 
   return {
-    get(id: string): UserRecord | null {
-      const row = byId.get(id);
+    async get(q: Queryable, id: string): Promise<UserRecord | null> {
+      const row = await q.get(BY_ID, [id]);
       return row ? toUser(row) : null;
     },
-    getByEmail(email: string): UserRecord | null {
-      const row = byEmail.get(email);
+    async getByEmail(q: Queryable, email: string): Promise<UserRecord | null> {
+      const row = await q.get(BY_EMAIL, [email]);
       return row ? toUser(row) : null;
     },
-    count(): number {
-      return countAll.get()!.n;
+    async count(q: Queryable = storage): Promise<number> {
+      return (await q.get(COUNT_ALL))!.n;
     },
-    countActiveAdmins(): number {
-      return countActiveAdmins.get()!.n;
+    async countActiveAdmins(q: Queryable = storage): Promise<number> {
+      return (await q.get(COUNT_ACTIVE_ADMINS))!.n;
     },
     /** Inserts an account; call inside a transaction that decided the role. */
-    insert(input: { email: string; name: string; passwordHash: string; role: Role }): string {
+    async insert(q: Queryable, input: { email: string; name: string; passwordHash: string; role: Role }): Promise<string> {
       const id = newId('usr_');
-      insert.run({ id, ...input, now: toIso(clock.now()) });
+      await q.run(INSERT, { id, ...input, now: toIso(clock.now()) });
       return id;
     },
-    setPassword(id: string, passwordHash: string): void {
-      setPassword.run(passwordHash, toIso(clock.now()), id);
+    async setPassword(q: Queryable, id: string, passwordHash: string): Promise<void> {
+      await q.run(SET_PASSWORD, [passwordHash, toIso(clock.now()), id]);
     },
-    recordLogin(id: string): void {
-      setLastLogin.run(toIso(clock.now()), id);
+    async recordLogin(q: Queryable, id: string): Promise<void> {
+      await q.run(SET_LAST_LOGIN, [toIso(clock.now()), id]);
     },
-    update(user: UserRecord, changes: UserChanges): void {
-      update.run({
+    async update(q: Queryable, user: UserRecord, changes: UserChanges): Promise<void> {
+      await q.run(UPDATE, {
         id: user.id,
         role: changes.role ?? user.role,
         tier: changes.tier ?? user.tier,
@@ -239,25 +234,25 @@ export function createUserStore(db: Db, clock: Clock) {
         now: toIso(clock.now()),
       });
     },
-    setTier(id: string, tier: Tier, planExpiresAt: string | null): void {
-      setTier.run(tier, planExpiresAt, toIso(clock.now()), id);
+    async setTier(q: Queryable, id: string, tier: Tier, planExpiresAt: string | null): Promise<void> {
+      await q.run(SET_TIER, [tier, planExpiresAt, toIso(clock.now()), id]);
     },
-    withExpiredPlans(nowIso: string): Array<{ id: string; tier: Tier }> {
-      return expiredPlans.all(nowIso);
+    withExpiredPlans(nowIso: string): Promise<Array<{ id: string; tier: Tier }>> {
+      return storage.all(EXPIRED_PLANS, [nowIso]);
     },
-    delete(id: string): void {
-      remove.run(id);
+    async delete(q: Queryable, id: string): Promise<void> {
+      await q.run(REMOVE, [id]);
     },
     /**
      * A page of the admin list and its total: exact from the kept counts without a search;
      * with one, counted up to `COUNT_CAP`.
      */
-    search(filter: UserSearch): { items: UserRecord[]; total: number } {
+    async search(filter: UserSearch): Promise<{ items: UserRecord[]; total: number }> {
       const { list: params, count } = userSearchParams(filter);
-      const total = count ? searchCount.get(count)!.n : roleTierCount.get({ role: params.role, tier: params.tier })!.n;
+      const total = count ? (await storage.get(USER_SEARCH_COUNT, count))!.n : (await storage.get(ROLE_TIER_COUNT, { role: params.role, tier: params.tier }))!.n;
       if (filter.offset >= total) return { items: [], total };
-      const statement = listPage(chooseIndex(filter), { q: Boolean(filter.q), role: params.role !== null, tier: params.tier !== null });
-      return { items: statement.all({ ...params, limit: filter.limit, offset: filter.offset }).map(toUser), total };
+      const statement = userListStatement(await chooseIndex(filter), { q: Boolean(filter.q), role: params.role !== null, tier: params.tier !== null });
+      return { items: (await storage.all(statement, { ...params, limit: filter.limit, offset: filter.offset })).map(toUser), total };
     },
     /** Accounts by tier and role, signups per day from `signupsSinceIso` (the start of a UTC day), TOTP adoption. */
     async stats(signupsSinceIso: string) {

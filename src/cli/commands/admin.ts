@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../../auth/services/common-passwords.js';
+import { ADMINS_LOCK } from '../../auth/services/accounts.js';
 import { createPasswordHasher } from '../../auth/services/password-hasher.js';
 import { RegisterBody } from '../../auth/schemas.js';
 import { createAuditStore } from '../../auth/stores/audit.js';
@@ -8,7 +9,7 @@ import { systemClock } from '../../shared/clock.js';
 import { closeDatabase } from '../../shared/db/open.js';
 import { createValidatorCompiler, describeValidationError } from '../../shared/validation.js';
 import { cliConfig, CommandError, openMigratedDatabase, UsageError, type CliCommand } from '../context.js';
-import { durableTransaction } from '../../shared/db/durable.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 
 const USAGE = 'panguard admin create --email <email> --name <name>   (password on standard input)';
 
@@ -51,18 +52,20 @@ export const adminCommand: CliCommand = {
     const config = cliConfig(io);
     const db = openMigratedDatabase(config);
     try {
+      const storage = sqliteStorageOf(db);
       const users = createUserStore(db, systemClock);
       const audit = createAuditStore(db, systemClock);
-      if (users.getByEmail(email)) throw new CommandError(`an account with the e-mail ${email} exists already`);
+      if (await users.getByEmail(storage, email)) throw new CommandError(`an account with the e-mail ${email} exists already`);
       // The same scrypt cost the Auth Server uses, so the hash verifies at login unchanged.
       const passwordHash = await createPasswordHasher(config.auth.scryptLogN).hash(password);
-      const id = durableTransaction(db, () => {
+      // Under the lock the server's registrations take, which decides who is admin.
+      const id = await storage.transaction({ durable: true, locks: [ADMINS_LOCK] }, async (tx) => {
         // Checked again inside the write: the server may have registered the address meanwhile.
-        if (users.getByEmail(email)) return null;
-        const created = users.insert({ email, name, passwordHash, role: 'admin' });
-        audit.record({ action: 'admin.create', actorId: null, targetId: created, ip: null, details: { role: 'admin', via: 'cli' } });
+        if (await users.getByEmail(tx, email)) return null;
+        const created = await users.insert(tx, { email, name, passwordHash, role: 'admin' });
+        await audit.record(tx, { action: 'admin.create', actorId: null, targetId: created, ip: null, details: { role: 'admin', via: 'cli' } });
         return created;
-      }).immediate();
+      });
       if (!id) throw new CommandError(`an account with the e-mail ${email} exists already`);
       io.out(`created admin ${id} (${email})`);
     } finally {

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { createApiKeyStore, KEY_SCOPES, type KeyScope } from '../../shared/api-keys.js';
 import { systemClock } from '../../shared/clock.js';
-import { closeDatabase, type Db } from '../../shared/db/open.js';
+import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { AppError } from '../../shared/errors.js';
 import { isTier, TIERS } from '../../shared/tiers.js';
 import { createOperatorKeyService } from '../../threat-cloud/services/operator-keys.js';
@@ -32,13 +33,15 @@ function createInput(args: string[]) {
   return { name, tier, scopes };
 }
 
-/** Runs `work` with the operator-key service over the server's database (migrated first). */
-function withKeyService<T>(io: CliIo, work: (service: ReturnType<typeof createOperatorKeyService>) => T): T {
+/** Runs `work` with the operator-key service over the server's database (migrated first); closes it after. */
+async function withKeyService<T>(io: CliIo, work: (service: ReturnType<typeof createOperatorKeyService>) => Promise<T> | T): Promise<T> {
   const db: Db = openMigratedDatabase(cliConfig(io));
+  const storage = sqliteStorageOf(db);
   try {
-    return work(createOperatorKeyService({ db, keys: createApiKeyStore(db, systemClock), audit: createAuditStore(db, systemClock) }));
+    return await work(createOperatorKeyService({ storage, keys: createApiKeyStore(db, systemClock), audit: createAuditStore(db, systemClock) }));
   } finally {
-    closeDatabase(db);
+    // Waits for work in flight, then closes the database.
+    await storage.close();
   }
 }
 
@@ -55,13 +58,13 @@ export const keysCommand: CliCommand = {
     switch (command) {
       case 'create': {
         const input = createInput(rest);
-        const created = withKeyService(io, (keys) => keys.create(input, { via: 'cli' }));
+        const created = await withKeyService(io, (keys) => keys.create(input, { via: 'cli' }));
         io.out(`created ${created.id} (${created.tier}; ${created.scopes.join(',')})\nkey (shown once): ${created.key}`);
         return;
       }
       case 'list': {
         if (rest.length > 0) throw usageError(`unexpected argument: ${rest[0]}`);
-        const lines = withKeyService(io, (keys) => keys.list()).map((k) => `${k.id}  ${k.masked}  ${k.origin}  ${k.tier}  ${k.scopes.join(',')}  ${k.createdAt}  ${k.name}`);
+        const lines = (await withKeyService(io, (keys) => keys.list())).map((k) => `${k.id}  ${k.masked}  ${k.origin}  ${k.tier}  ${k.scopes.join(',')}  ${k.createdAt}  ${k.name}`);
         io.out(lines.length > 0 ? lines.join('\n') : '(no operator or bootstrap keys)');
         return;
       }
@@ -70,7 +73,7 @@ export const keysCommand: CliCommand = {
         if (!id) throw usageError('revoke needs a key id');
         if (extra.length > 0) throw usageError(`unexpected argument: ${extra[0]}`);
         try {
-          withKeyService(io, (keys) => keys.revoke(id, { via: 'cli' }));
+          await withKeyService(io, (keys) => keys.revoke(id, { via: 'cli' }));
         } catch (error) {
           if (error instanceof AppError && error.statusCode === 404) throw new CommandError(`no live key with id ${id}`);
           throw error;

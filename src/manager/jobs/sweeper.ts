@@ -3,7 +3,9 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { stepSize } from '../../shared/step-size.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import type { AgentStore, SweepCursor } from '../stores/agents.js';
+import { AGENT_STATUS_LOCK } from '../services/agents.js';
 import type { SseHub } from '../services/sse-hub.js';
 import type { StatusTimeouts } from '../services/status.js';
 import { createThreatBucketStore } from '../stores/threat-buckets.js';
@@ -42,6 +44,7 @@ interface Transitions {
  */
 export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: SseHub; clock: Clock; timeouts: StatusTimeouts }) {
   const { agents, hub, clock, timeouts } = deps;
+  const storage = sqliteStorageOf(deps.db);
   const counts = createThreatCountStore(deps.db);
   const buckets = createThreatBucketStore(deps.db);
   let timer: NodeJS.Timeout | null = null;
@@ -62,35 +65,41 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
   interface StatusStep {
     looked: number;
     announced: Array<{ id: string; hostname: string; lastHeartbeatMs: number }>;
+    stale: string[];
     next: SweepCursor | null;
   }
 
-  /** One transaction: up to `limit` agents after the cursor; null cursor when done. */
-  const statusStep = deps.db.transaction((now: number, cursor: SweepCursor, limit: number, found: Transitions): StatusStep => {
-    const nowIso = toIso(now);
-    const onlineFrom = now - timeouts.heartbeatTimeoutMs + 1;
-    const staleFrom = now - timeouts.offlineTimeoutMs + 1;
-    const rows = agents.notOnlineAfter(cursor, onlineFrom, limit);
-    const announced: StatusStep['announced'] = [];
-    for (const row of rows) {
-      if (row.last_heartbeat_ms < staleFrom && row.status !== 'offline') {
-        agents.setStatus(row.rowid, 'offline', nowIso);
-        found.offline.push(row.id);
-        announced.push({ id: row.id, hostname: row.hostname, lastHeartbeatMs: row.last_heartbeat_ms });
-      } else if (row.last_heartbeat_ms >= staleFrom && row.status === 'online') {
-        agents.setStatus(row.rowid, 'stale', nowIso);
-        found.stale.push(row.id);
+  /** One transaction: up to `limit` agents after the cursor; null cursor when done. Its transitions join `found` once committed. */
+  const statusStep = (now: number, cursor: SweepCursor, limit: number, found: Transitions): Promise<StatusStep> =>
+    storage.transaction({ durable: false, locks: [AGENT_STATUS_LOCK] }, async (tx) => {
+      const nowIso = toIso(now);
+      const onlineFrom = now - timeouts.heartbeatTimeoutMs + 1;
+      const staleFrom = now - timeouts.offlineTimeoutMs + 1;
+      const rows = await agents.notOnlineAfter(tx, cursor, onlineFrom, limit);
+      const announced: StatusStep['announced'] = [];
+      const stale: string[] = [];
+      for (const row of rows) {
+        if (row.last_heartbeat_ms < staleFrom && row.status !== 'offline') {
+          await agents.setStatus(tx, row.rowid, 'offline', nowIso);
+          announced.push({ id: row.id, hostname: row.hostname, lastHeartbeatMs: row.last_heartbeat_ms });
+        } else if (row.last_heartbeat_ms >= staleFrom && row.status === 'online') {
+          await agents.setStatus(tx, row.rowid, 'stale', nowIso);
+          stale.push(row.id);
+        }
       }
-    }
-    const last = rows.at(-1);
-    return { looked: rows.length, announced, next: rows.length < limit || !last ? null : { hb: last.last_heartbeat_ms, rowid: last.rowid } };
-  });
+      const last = rows.at(-1);
+      return { looked: rows.length, announced, stale, next: rows.length < limit || !last ? null : { hb: last.last_heartbeat_ms, rowid: last.rowid } };
+    }).then((step) => {
+      found.offline.push(...step.announced.map((agent) => agent.id));
+      found.stale.push(...step.stale);
+      return step;
+    });
 
   /** Counting the threat events stored since the last count, as steps. */
-  function* countSteps(): Generator<void> {
+  async function* countSteps(): AsyncGenerator<void> {
     for (;;) {
       const started = performance.now();
-      const counted = counts.countNew(newEventsPerStep.size);
+      const counted = await counts.countNew(newEventsPerStep.size);
       newEventsPerStep.took(performance.now() - started, counted);
       if (counted === 0) return;
       yield;
@@ -98,16 +107,16 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
   }
 
   /** The sweep as steps; each `yield` is a point where the timer's run may pause. */
-  function* steps(now: number, found: Transitions): Generator<void> {
+  async function* steps(now: number, found: Transitions): AsyncGenerator<void> {
     yield* countSteps();
     const staleFrom = now - timeouts.offlineTimeoutMs + 1;
     // A clock that went back (tests) can put agents below the settled point: walk them all.
     let cursor: SweepCursor | null = staleFrom < settled.hb ? START : settled;
     while (cursor) {
       const started = performance.now();
-      const step: StatusStep = statusStep(now, cursor, agentsPerStep.size, found);
+      const step: StatusStep = await statusStep(now, cursor, agentsPerStep.size, found);
       for (const agent of step.announced) {
-        hub.publish('agent_offline', { agentId: agent.id, hostname: agent.hostname, lastSeen: toIso(agent.lastHeartbeatMs) });
+        await hub.publish('agent_offline', { agentId: agent.id, hostname: agent.hostname, lastSeen: toIso(agent.lastHeartbeatMs) });
       }
       agentsPerStep.took(performance.now() - started, step.looked);
       cursor = step.next;
@@ -118,7 +127,7 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
       const size = eventsPerStep.get(win)!;
       for (;;) {
         const started = performance.now();
-        const moved = counts.advance(win, now, size.size);
+        const moved = await counts.advance(win, now, size.size);
         size.took(performance.now() - started, moved);
         if (moved === 0) break;
         yield;
@@ -127,24 +136,24 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
     // Time-series buckets older than any period (see threat-buckets.ts).
     for (;;) {
       const started = performance.now();
-      const pruned = buckets.prune(now, bucketsPerStep.size);
+      const pruned = await buckets.prune(now, bucketsPerStep.size);
       bucketsPerStep.took(performance.now() - started, pruned);
       if (pruned === 0) break;
       yield;
     }
   }
 
-  const sweep = (): Transitions => {
+  const sweep = async (): Promise<Transitions> => {
     const found: Transitions = { offline: [], stale: [] };
-    for (const _ of steps(clock.now(), found)) void _;
+    for await (const _ of steps(clock.now(), found)) void _;
     return found;
   };
 
   /** Runs the steps one at a time, each followed by a pause as long as it took, until done or stopped. */
-  async function inSlices(work: Generator<void>): Promise<void> {
+  async function inSlices(work: AsyncGenerator<void>): Promise<void> {
     for (;;) {
       const started = performance.now();
-      if (stopped || work.next().done) return;
+      if (stopped || (await work.next()).done) return;
       await new Promise((resolve) => setTimeout(resolve, Math.ceil(performance.now() - started)).unref());
     }
   }
@@ -173,11 +182,12 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
       timer = setInterval(() => runExclusive(sweepInSlices, log), sweepIntervalMs(timeouts));
       timer.unref();
       countTimer = setInterval(() => {
-        try {
-          if (counts.hasUncounted()) runExclusive(() => inSlices(countSteps()), log);
-        } catch (error) {
-          log(error);
-        }
+        counts.hasUncounted().then(
+          (uncounted) => {
+            if (uncounted) runExclusive(() => inSlices(countSteps()), log);
+          },
+          log,
+        );
       }, COUNT_INTERVAL_MS);
       countTimer.unref();
     },

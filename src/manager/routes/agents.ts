@@ -38,7 +38,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
       },
     },
     async (request, reply) => {
-      const { agent, created } = agents.register(request.body, access.registrant(request), request.ip);
+      const { agent, created } = await agents.register(request.body, access.registrant(request), request.ip);
       return reply.code(created ? 201 : 200).send(ok(agent));
     },
   );
@@ -83,8 +83,8 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
       },
     },
     async (request, reply) => {
-      const agent = agents.requireAgent(request.params.id);
-      return reply.code(201).send(ok(events.ingest(agent, request.body.events)));
+      const agent = await agents.requireAgent(request.params.id);
+      return reply.code(201).send(ok(await events.ingest(agent, request.body.events)));
     },
   );
 
@@ -95,7 +95,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
       schema: { operationId: 'listAgents', tags: ['agents'], summary: 'List agents', security: BEARER, querystring: AgentListQuery, response: pagedReplies(Agent) },
     },
     async (request) => {
-      const { items, total, page, limit } = agents.list(request.query);
+      const { items, total, page, limit } = await agents.list(request.query);
       return paged(items, total, page, limit);
     },
   );
@@ -106,7 +106,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
       preValidation: guards.operator,
       schema: { operationId: 'getAgent', tags: ['agents'], summary: 'One agent with its last metrics', security: BEARER, params: IdParams, response: replies(AgentDetail) },
     },
-    async (request) => ok(agents.detail(request.params.id)),
+    async (request) => ok(await agents.detail(request.params.id)),
   );
 
   app.delete(
@@ -116,7 +116,7 @@ export function agentRoutes(app: App, deps: { access: Access; agents: AgentServi
       schema: { operationId: 'deregisterAgent', tags: ['agents'], summary: 'Deregister an agent (its events are kept)', security: BEARER, params: IdParams, response: replies(MessageReply) },
     },
     async (request) => {
-      agents.deregister(request.params.id);
+      await agents.deregister(request.params.id);
       return ok({ message: `Agent ${request.params.id} deregistered successfully` });
     },
   );

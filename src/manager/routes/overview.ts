@@ -12,6 +12,6 @@ export function overviewRoutes(app: App, deps: { guards: Guards; overview: Overv
       preValidation: deps.guards.operator,
       schema: { operationId: 'getOverview', tags: ['overview'], summary: 'Fleet counts, threat summary and active policy', security: BEARER, response: replies(Overview) },
     },
-    async () => ok(deps.overview.overview()),
+    async () => ok(await deps.overview.overview()),
   );
 }

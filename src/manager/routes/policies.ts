@@ -17,7 +17,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
       preValidation: guards.operator,
       schema: { operationId: 'createPolicy', tags: ['policies'], summary: 'Create a policy (global or for an org)', security: BEARER, body: PolicyBody, response: createdReplies(Policy) },
     },
-    async (request, reply) => reply.code(201).send(ok(policies.create(request.body))),
+    async (request, reply) => reply.code(201).send(ok(await policies.create(request.body))),
   );
 
   app.get(
@@ -33,7 +33,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
         response: replies(Type.Union([Policy, Type.Null()])),
       },
     },
-    async (request) => ok(policies.active(request.query.org_id)),
+    async (request) => ok(await policies.active(request.query.org_id)),
   );
 
   app.get(
@@ -56,7 +56,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
       preValidation: guards.ownAgent,
       schema: { operationId: 'getAgentPolicy', tags: ['policies'], summary: 'The policy that applies to an agent', security: BEARER, params: IdParams, response: replies(AgentPolicy) },
     },
-    async (request) => ok(policies.forAgent(agents.requireAgent(request.params.id))),
+    async (request) => ok(await policies.forAgent(await agents.requireAgent(request.params.id))),
   );
 
   app.put(
@@ -65,7 +65,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
       preValidation: guards.operator,
       schema: { operationId: 'setAgentPolicyOverride', tags: ['policies'], summary: "Set an agent's policy override (its own version)", security: BEARER, params: IdParams, body: OverrideBody, response: replies(Policy) },
     },
-    async (request) => ok(policies.setOverride(agents.requireAgent(request.params.id), request.body.rules)),
+    async (request) => ok(await policies.setOverride(await agents.requireAgent(request.params.id), request.body.rules)),
   );
 
   app.delete(
@@ -75,7 +75,7 @@ export function policyRoutes(app: App, deps: { guards: Guards; agents: AgentServ
       schema: { operationId: 'removeAgentPolicyOverride', tags: ['policies'], summary: "Remove an agent's policy override", security: BEARER, params: IdParams, response: replies(MessageReply) },
     },
     async (request) => {
-      policies.removeOverride(agents.requireAgent(request.params.id));
+      await policies.removeOverride(await agents.requireAgent(request.params.id));
       return ok({ message: `Policy override removed for agent ${request.params.id}` });
     },
   );

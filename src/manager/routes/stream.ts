@@ -40,7 +40,7 @@ export function streamRoutes(app: App, deps: { guards: Guards; hub: SseHub }): v
         'x-accel-buffering': 'no',
       });
       raw.socket?.setNoDelay(true);
-      hub.attach(raw, lastEventId);
+      await hub.attach(raw, lastEventId);
     },
   );
 }

@@ -16,7 +16,7 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
       schema: { operationId: 'listThreats', tags: ['threats'], summary: 'Threat events, newest first', security: BEARER, querystring: ThreatQuery, response: pagedReplies(Threat) },
     },
     async (request) => {
-      const { items, total, page, limit } = events.query(request.query);
+      const { items, total, page, limit } = await events.query(request.query);
       return paged(items, total, page, limit);
     },
   );
@@ -27,7 +27,7 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
       preValidation: guards.operator,
       schema: { operationId: 'getThreatSummary', tags: ['threats'], summary: 'Threat counts over a period', security: BEARER, querystring: SummaryQuery, response: replies(ThreatSummary) },
     },
-    async (request) => ok(events.summary(request.query.period ?? '24h', request.query.org_id)),
+    async (request) => ok(await events.summary(request.query.period ?? '24h', request.query.org_id)),
   );
 
   app.get(
@@ -43,6 +43,6 @@ export function threatRoutes(app: App, deps: { guards: Guards; events: EventServ
         response: replies(ThreatTimeseries),
       },
     },
-    async (request) => ok(events.timeseries(request.query.period ?? '24h', request.query.org_id)),
+    async (request) => ok(await events.timeseries(request.query.period ?? '24h', request.query.org_id)),
   );
 }

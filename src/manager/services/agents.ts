@@ -12,7 +12,8 @@ import type { Static } from '@sinclair/typebox';
 import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, HeartbeatReply, RegisterBody } from '../schemas.js';
 import type { SseHub } from './sse-hub.js';
 import { heartbeatRange, statusAt, type StatusTimeouts } from './status.js';
-import { durableTransaction } from '../../shared/db/durable.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import type { Transaction } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
 
 export const DEFAULT_ORG = 'default';
@@ -41,10 +42,22 @@ export function toAgent(row: AgentRow, now: number, timeouts: StatusTimeouts): A
 }
 
 /**
- * Runs inside the registration transaction before a NEW agent row is written (re-registering
- * a known hostname does not call it); throwing an AppError (e.g. a 403 quota) stores nothing.
+ * Runs inside the registration transaction, on its `tx`, before a NEW agent row is written
+ * (re-registering a known hostname does not call it); rejecting with an AppError (e.g. a 403
+ * quota) stores nothing. The transaction holds `registrationLocks` of the agent.
  */
-export type RegistrationHook = (agent: { orgId: string; hostname: string }) => void;
+export type RegistrationHook = (tx: Transaction, agent: { orgId: string; hostname: string }) => Promise<void>;
+
+/**
+ * What a registration must not interleave with on PostgreSQL: the org's quota (counted, then
+ * spent) and the (org, hostname) pair (looked up, then inserted: one agent per pair).
+ */
+export function registrationLocks(orgId: string, hostname: string): string[] {
+  return [`org:${orgId}:quota`, `manager:agent:${orgId}:${hostname}`];
+}
+
+/** Heartbeat writes and the sweeper's status transitions read an agent's status, then write it. */
+export const AGENT_STATUS_LOCK = 'manager:agent-status';
 
 interface AgentServiceDeps {
   db: Db;
@@ -63,25 +76,31 @@ export function createAgentService(deps: AgentServiceDeps) {
   const { db, clock, timeouts, agents, events, policies, hub, enrollment } = deps;
   const registrationHooks = deps.registrationHooks ?? [];
 
+  const storage = sqliteStorageOf(db);
+
   // The agent's token is a credential: its registration is synced like the Auth Server's.
   // Who may register where, the quota and the write are decided in this one transaction.
-  const upsert = durableTransaction(db, (body: RegisterBody, who: Registrant, ip: string, tokenHash: string, now: number) => {
-    const orgId = enrollment.orgFor(who, body.org_id);
-    const tags = [...new Set(body.tags ?? [])];
-    const common = { os: body.os, version: body.version, ip, tags, tokenHash, nowMs: now, nowIso: toIso(now) };
-    const existing = agents.findByOrgHostname(orgId, body.hostname);
-    if (existing) {
-      enrollment.mayReRegister(who);
-      agents.reRegister({ id: existing.id, ...common });
-      enrollment.registered(who, false);
-      return { id: existing.id, created: false };
-    }
-    for (const hook of registrationHooks) hook({ orgId, hostname: body.hostname });
-    const id = newId('agent-');
-    agents.insert({ id, orgId, hostname: body.hostname, ...common });
-    enrollment.registered(who, true);
-    return { id, created: true };
-  });
+  const upsert = (body: RegisterBody, who: Registrant, ip: string, tokenHash: string, now: number) =>
+    storage.transaction(
+      { durable: true, locks: registrationLocks(enrollment.requestedOrg(who, body.org_id), body.hostname) },
+      async (tx) => {
+        const orgId = await enrollment.orgFor(tx, who, body.org_id);
+        const tags = [...new Set(body.tags ?? [])];
+        const common = { os: body.os, version: body.version, ip, tags, tokenHash, nowMs: now, nowIso: toIso(now) };
+        const existing = await agents.findByOrgHostname(tx, orgId, body.hostname);
+        if (existing) {
+          enrollment.mayReRegister(who);
+          await agents.reRegister(tx, { id: existing.id, ...common });
+          enrollment.registered(who, false);
+          return { id: existing.id, created: false };
+        }
+        for (const hook of registrationHooks) await hook(tx, { orgId, hostname: body.hostname });
+        const id = newId('agent-');
+        await agents.insert(tx, { id, orgId, hostname: body.hostname, ...common });
+        enrollment.registered(who, true);
+        return { id, created: true };
+      },
+    );
 
   interface WaitingBeat {
     id: string;
@@ -109,70 +128,79 @@ export function createAgentService(deps: AgentServiceDeps) {
    * and pendingPolicies are exactly what one-at-a-time writes would give. Heartbeats commit
    * with the connection's level (NORMAL by default): telemetry, not credentials.
    */
-  const writeBeats = db.transaction((beats: WaitingBeat[]): Written[] => {
-    const beating = new Map<string, Beating | null>();
-    const written = beats.map(({ id, body, at }): Written => {
-      let agent = beating.get(id);
-      if (agent === undefined) {
-        const row = agents.findById(id);
-        const policy = row ? policies.applicableTo(id, row.org_id) : undefined;
-        agent = row ? { row, applicable: policy ? policyVersionName(policy.version) : null, update: null } : null;
-        beating.set(id, agent);
+  const writeBeats = (beats: WaitingBeat[]): Promise<Written[]> =>
+    storage.transaction({ durable: false, locks: [AGENT_STATUS_LOCK] }, async (tx) => {
+      const beating = new Map<string, Beating | null>();
+      const written: Written[] = [];
+      for (const { id, body, at } of beats) {
+        let agent = beating.get(id);
+        if (agent === undefined) {
+          const row = await agents.findById(tx, id);
+          const policy = row ? await policies.applicableTo(tx, id, row.org_id) : undefined;
+          agent = row ? { row, applicable: policy ? policyVersionName(policy.version) : null, update: null } : null;
+          beating.set(id, agent);
+        }
+        if (!agent) {
+          written.push(null);
+          continue;
+        }
+        const { row } = agent;
+        const lastHeartbeat = toIso(at);
+        const cameOnline = statusAt(row.last_heartbeat_ms, at, timeouts) !== 'online';
+        const applied = body.policyVersion ?? row.policy_version;
+        const previous = agent.update;
+        agent.update = {
+          id,
+          nowMs: at,
+          onlineSinceIso: previous?.onlineSinceIso ?? lastHeartbeat,
+          cpu: body.cpu ?? null,
+          memory: body.memory ?? null,
+          uptime: body.uptime ?? null,
+          version: body.version ?? previous?.version ?? null,
+          policyVersion: body.policyVersion ?? previous?.policyVersion ?? null,
+        };
+        row.last_heartbeat_ms = at;
+        row.policy_version = applied;
+        written.push({
+          reply: { id, status: 'online', lastHeartbeat, pendingPolicies: agent.applicable !== null && agent.applicable !== applied ? 1 : 0 },
+          cameOnline: cameOnline ? { agentId: id, hostname: row.hostname, ip: row.ip } : null,
+        });
       }
-      if (!agent) return null;
-      const { row } = agent;
-      const lastHeartbeat = toIso(at);
-      const cameOnline = statusAt(row.last_heartbeat_ms, at, timeouts) !== 'online';
-      const applied = body.policyVersion ?? row.policy_version;
-      const previous = agent.update;
-      agent.update = {
-        id,
-        nowMs: at,
-        onlineSinceIso: previous?.onlineSinceIso ?? lastHeartbeat,
-        cpu: body.cpu ?? null,
-        memory: body.memory ?? null,
-        uptime: body.uptime ?? null,
-        version: body.version ?? previous?.version ?? null,
-        policyVersion: body.policyVersion ?? previous?.policyVersion ?? null,
-      };
-      row.last_heartbeat_ms = at;
-      row.policy_version = applied;
-      return {
-        reply: { id, status: 'online', lastHeartbeat, pendingPolicies: agent.applicable !== null && agent.applicable !== applied ? 1 : 0 },
-        cameOnline: cameOnline ? { agentId: id, hostname: row.hostname, ip: row.ip } : null,
-      };
+      for (const agent of beating.values()) if (agent?.update) await agents.heartbeat(tx, agent.update);
+      return written;
     });
-    for (const agent of beating.values()) if (agent?.update) agents.heartbeat(agent.update);
-    return written;
-  });
   let waiting: WaitingBeat[] = [];
-  const flushBeats = () => {
+  const flushBeats = async (): Promise<void> => {
     if (waiting.length === 0) return;
     const beats = waiting;
     waiting = [];
     let written: Written[];
     try {
-      // IMMEDIATE: the write lock at BEGIN rather than an upgrade from the first read.
-      written = writeBeats.immediate(beats);
+      // The port begins IMMEDIATE: the write lock at BEGIN rather than an upgrade from the first read.
+      written = await writeBeats(beats);
     } catch (error) {
       // Rolled back as a whole: each heartbeat gets the error (503 for a full or locked file).
       for (const beat of beats) beat.reject(error);
       return;
     }
-    beats.forEach((beat, i) => {
+    // Announced after the commit, each before its heartbeat is answered.
+    for (const [i, beat] of beats.entries()) {
       const result = written[i];
-      if (!result) return beat.reject(agentNotFound());
+      if (!result) {
+        beat.reject(agentNotFound());
+        continue;
+      }
       try {
-        if (result.cameOnline) hub.publish('agent_online', result.cameOnline);
+        if (result.cameOnline) await hub.publish('agent_online', result.cameOnline);
         beat.resolve(result.reply);
       } catch (error) {
         beat.reject(error);
       }
-    });
+    }
   };
 
-  const requireAgent = (id: string) => {
-    const row = agents.findById(id);
+  const requireAgent = async (id: string) => {
+    const row = await agents.findById(storage, id);
     if (!row) throw agentNotFound();
     return row;
   };
@@ -184,14 +212,14 @@ export function createAgentService(deps: AgentServiceDeps) {
      * which invalidates the old one (only its SHA-256 is stored) — for the operator and the
      * org owner's token; the installer's token gets 409 instead (see enrollment.ts).
      */
-    register(body: RegisterBody, who: Registrant, clientIp: string) {
+    async register(body: RegisterBody, who: Registrant, clientIp: string) {
       const ip = body.ip ?? clientIp;
       if (isIP(ip) === 0) throw badRequest('ip must be a valid IPv4 or IPv6 address');
       const token = newSecretToken('pga_');
       const now = clock.now();
-      const { id, created } = upsert(body, who, ip, sha256Hex(token), now);
-      const row = requireAgent(id);
-      hub.publish('agent_online', { agentId: row.id, hostname: row.hostname, ip: row.ip });
+      const { id, created } = await upsert(body, who, ip, sha256Hex(token), now);
+      const row = await requireAgent(id);
+      await hub.publish('agent_online', { agentId: row.id, hostname: row.hostname, ip: row.ip });
       return { agent: { ...toAgent(row, now, timeouts), agentToken: token }, created };
     },
 
@@ -202,20 +230,20 @@ export function createAgentService(deps: AgentServiceDeps) {
     heartbeat(id: string, body: HeartbeatBody): Promise<HeartbeatAnswer> {
       return new Promise((resolve, reject) => {
         waiting.push({ id, body, at: clock.now(), resolve, reject });
-        if (waiting.length === 1) setImmediate(flushBeats);
+        if (waiting.length === 1) setImmediate(() => void flushBeats());
       });
     },
 
     /** Commits heartbeats still waiting for their turn (the app is closing). */
     flushHeartbeats: () => flushBeats(),
 
-    list(query: AgentListQuery) {
+    async list(query: AgentListQuery) {
       const now = clock.now();
       const range = query.status ? heartbeatRange(query.status, now, timeouts) : { from: null, to: null };
       const limit = query.limit ?? 50;
       const page = query.page ?? 1;
       const sort = query.sort ?? 'registeredAt';
-      const { rows, total } = agents.list(
+      const { rows, total } = await agents.list(
         { orgId: query.org_id ?? null, heartbeatFrom: range.from, heartbeatTo: range.to, tags: query.tag ?? [], q: query.q ?? null },
         limit,
         (page - 1) * limit,
@@ -224,24 +252,24 @@ export function createAgentService(deps: AgentServiceDeps) {
       return { items: rows.map((row) => toAgent(row, now, timeouts)), total, page, limit };
     },
 
-    detail(id: string): AgentDetail {
-      const row = requireAgent(id);
+    async detail(id: string): Promise<AgentDetail> {
+      const row = await requireAgent(id);
       const now = clock.now();
-      const policy = policies.applicableTo(id, row.org_id);
+      const policy = await policies.applicableTo(storage, id, row.org_id);
       return {
         ...toAgent(row, now, timeouts),
         cpu: row.cpu,
         memory: row.memory,
         uptime: row.uptime,
-        recentThreats: events.recentCountForAgent(id, now - DAY_MS),
+        recentThreats: await events.recentCountForAgent(id, now - DAY_MS),
         activePolicyVersion: policy ? policyVersionName(policy.version) : null,
         appliedPolicyVersion: row.policy_version,
       };
     },
 
     /** Removes the agent (its token dies with the row); its threat events stay. */
-    deregister(id: string): void {
-      if (!agents.remove(id)) throw agentNotFound();
+    async deregister(id: string): Promise<void> {
+      if (!(await agents.remove(id))) throw agentNotFound();
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
+import { defineStatement, type Transaction } from '../../shared/db/storage.js';
 import type { EnrollTokenVerifier } from '../../shared/enroll-tokens.js';
 import { conflict, forbidden, unauthorized } from '../../shared/errors.js';
 import { DEFAULT_ORG } from './agents.js';
@@ -13,24 +13,31 @@ export const ALREADY_REGISTERED = 'Agent already registered';
  */
 export type Registrant = { kind: 'operator' } | { kind: 'installer' } | { kind: 'owner'; userId: string; tokenId: string };
 
+const IS_USER = defineStatement<[id: string], { one: number }>('SELECT 1 AS one FROM users WHERE id = ?');
+
 /**
  * The rules of who may put an agent where. An org whose id is an Auth user's id belongs to
  * that user: only the operator and the owner's tokens reach it, so nobody else can spend the
  * owner's quota or put agents into their GDPR export. Every method runs inside the
  * registration transaction, so the decision and the write see the same rows.
  */
-export function createEnrollmentRules(db: Db, enrollTokens: EnrollTokenVerifier) {
-  const isUser = db.prepare<[string], { one: number }>('SELECT 1 AS one FROM users WHERE id = ?');
-
+export function createEnrollmentRules(enrollTokens: EnrollTokenVerifier) {
   return {
+    /**
+     * The org a registration asks for, before any check: what `orgFor` answers unless it
+     * refuses (the registration's locks are taken on it before the transaction begins).
+     */
+    requestedOrg(who: Registrant, requested: string | undefined): string {
+      return who.kind === 'owner' ? who.userId : (requested ?? DEFAULT_ORG);
+    },
     /** The org the agent goes to, or a 401/403 for a registrant that may not put it there. */
-    orgFor(who: Registrant, requested: string | undefined): string {
+    async orgFor(tx: Transaction, who: Registrant, requested: string | undefined): Promise<string> {
       switch (who.kind) {
         case 'operator':
           return requested ?? DEFAULT_ORG;
         case 'installer': {
           const orgId = requested ?? DEFAULT_ORG;
-          if (isUser.get(orgId)) throw forbidden(OWNER_TOKEN_NEEDED);
+          if (await tx.get(IS_USER, [orgId])) throw forbidden(OWNER_TOKEN_NEEDED);
           return orgId;
         }
         case 'owner':

@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import type { Transaction } from '../../shared/db/storage.js';
 import { badRequest } from '../../shared/errors.js';
 import { MINUTE_MS, PERIOD_MS } from '../../shared/time.js';
 import { newId } from '../../shared/tokens.js';
@@ -16,10 +18,10 @@ const SOURCE_IP_KEYS = ['sourceIp', 'source_ip', 'srcIp', 'remoteAddress'] as co
 const TOP = 10;
 
 /**
- * Runs inside the ingestion transaction after the batch rows are written, so whatever it
- * stores (e.g. Threat Cloud IP reports) commits or rolls back with the batch.
+ * Runs inside the ingestion transaction, on its `tx`, after the batch rows are written, so
+ * whatever it stores (e.g. Threat Cloud IP reports) commits or rolls back with the batch.
  */
-export type IngestHook = (agent: AgentRow, rows: readonly EventRow[]) => void;
+export type IngestHook = (tx: Transaction, agent: AgentRow, rows: readonly EventRow[]) => Promise<void>;
 
 /** The first of the keys agents use for the remote address, when it is an IP address. */
 export function sourceIpOf(details: Record<string, unknown>): string | null {
@@ -50,14 +52,18 @@ function toThreat(row: EventRow): Threat {
 }
 
 /** Threat event ingestion (all or nothing per batch), queries and the period summary. */
-export function createEventService(deps: { db: Db; clock: Clock; events: EventStore; hub: SseHub; hooks?: IngestHook[] }) {
+export function createEventService(deps: { db: Db; clock: Clock; events: EventStore; hub: SseHub; hooks?: IngestHook[]; locks?: string[] }) {
   const { db, clock, events, hub } = deps;
   const hooks = deps.hooks ?? [];
+  const batch = { durable: false, locks: deps.locks ?? [] };
 
-  const store = db.transaction((agent: AgentRow, rows: EventRow[]) => {
-    events.insertBatch(rows);
-    for (const hook of hooks) hook(agent, rows);
-  });
+  const storage = sqliteStorageOf(db);
+
+  const store = (agent: AgentRow, rows: EventRow[]) =>
+    storage.transaction(batch, async (tx) => {
+      await events.insertBatch(tx, rows);
+      for (const hook of hooks) await hook(tx, agent, rows);
+    });
 
   /** Checks the schema cannot express, naming the item; nothing is stored on failure. */
   const toRows = (agent: AgentRow, inputs: EventInput[], now: number): EventRow[] =>
@@ -89,18 +95,18 @@ export function createEventService(deps: { db: Db; clock: Clock; events: EventSt
     });
 
   return {
-    ingest(agent: AgentRow, inputs: EventInput[]) {
+    async ingest(agent: AgentRow, inputs: EventInput[]) {
       const rows = toRows(agent, inputs, clock.now());
-      store(agent, rows);
+      await store(agent, rows);
       const maxSeverity = SEVERITIES[Math.max(...rows.map((row) => SEVERITIES.indexOf(row.severity as Severity)))]!;
-      hub.publish('threats_reported', { agentId: agent.id, hostname: agent.hostname, count: rows.length, maxSeverity });
+      await hub.publish('threats_reported', { agentId: agent.id, hostname: agent.hostname, count: rows.length, maxSeverity });
       return { received: rows.length, eventIds: rows.map((row) => row.id) };
     },
 
-    query(query: ThreatQuery) {
+    async query(query: ThreatQuery) {
       const limit = query.limit ?? 50;
       const page = query.page ?? 1;
-      const { rows, total } = events.page(
+      const { rows, total } = await events.page(
         {
           ...(query.since === undefined ? {} : { sinceMs: Date.parse(query.since) }),
           ...(query.until === undefined ? {} : { untilMs: Date.parse(query.until) }),
@@ -115,27 +121,30 @@ export function createEventService(deps: { db: Db; clock: Clock; events: EventSt
       return { items: rows.map(toThreat), total, page, limit };
     },
 
-    summary(period: SummaryPeriod, orgId?: string): ThreatSummary {
-      const counts = events.period(period, clock.now() - PERIOD_MS[period], orgId);
+    async summary(period: SummaryPeriod, orgId?: string): Promise<ThreatSummary> {
+      const counts = await events.period(period, clock.now() - PERIOD_MS[period], orgId);
       const bySeverity = emptySeverityCounts();
       let total = 0;
       for (const severity of SEVERITIES) {
-        bySeverity[severity] = counts.count('severity', severity);
+        bySeverity[severity] = await counts.count('severity', severity);
         total += bySeverity[severity];
       }
+      const byType = await counts.top('type', 100);
+      const topAgents = await counts.top('agent', TOP);
+      const topSourceIps = await counts.top('ip', TOP);
       return {
         period,
         total,
         bySeverity,
-        byType: Object.fromEntries(counts.top('type', 100).map((row) => [row.key, row.n])),
-        topAgents: counts.top('agent', TOP).map((row) => ({ agentId: row.key, hostname: row.label ?? '', count: row.n })),
-        topSourceIps: counts.top('ip', TOP).map((row) => ({ ip: row.key, count: row.n })),
+        byType: Object.fromEntries(byType.map((row) => [row.key, row.n])),
+        topAgents: topAgents.map((row) => ({ agentId: row.key, hostname: row.label ?? '', count: row.n })),
+        topSourceIps: topSourceIps.map((row) => ({ ip: row.key, count: row.n })),
       };
     },
 
     /** Events per bucket over a period: the same events its summary counts (see threat-buckets.ts). */
-    timeseries(period: SummaryPeriod, orgId?: string): ThreatTimeseries {
-      return { period, ...events.series(period, clock.now(), orgId) };
+    async timeseries(period: SummaryPeriod, orgId?: string): Promise<ThreatTimeseries> {
+      return { period, ...(await events.series(period, clock.now(), orgId)) };
     },
   };
 }

@@ -13,37 +13,41 @@ import type { StatusTimeouts } from './status.js';
 export function createOverviewService(deps: { clock: Clock; timeouts: StatusTimeouts; agents: AgentStore; events: EventStore; policies: PolicyStore }) {
   const { clock, timeouts, agents, events, policies } = deps;
 
-  const severitySummary = (counts: ReturnType<EventStore['period']>) => {
+  const severitySummary = async (counts: Awaited<ReturnType<EventStore['period']>>) => {
     const summary = { total: 0, ...emptySeverityCounts() };
     for (const severity of SEVERITIES) {
-      summary[severity] = counts.count('severity', severity);
+      summary[severity] = await counts.count('severity', severity);
       summary.total += summary[severity];
     }
     return summary;
   };
 
   return {
-    overview(): Overview {
+    async overview(): Promise<Overview> {
       const now = clock.now();
-      const counts = agents.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
-      const active = policies.newestGlobal();
-      const week = events.period('7d', now - PERIOD_MS['7d']);
+      const counts = await agents.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
+      const active = await policies.newestGlobal();
+      const week = await events.period('7d', now - PERIOD_MS['7d']);
+      const last24h = await severitySummary(await events.period('24h', now - PERIOD_MS['24h']));
+      const last7d = await severitySummary(week);
+      const topThreats = await week.top('type', 5);
+      const byOs = await agents.countByOs();
       return {
         totalAgents: counts.total,
         onlineAgents: counts.online,
         staleAgents: counts.stale,
         offlineAgents: counts.offline,
-        threatSummary: { last24h: severitySummary(events.period('24h', now - PERIOD_MS['24h'])), last7d: severitySummary(week) },
+        threatSummary: { last24h, last7d },
         activePolicyVersion: active ? policyVersionName(active.version) : null,
-        topThreats: week.top('type', 5).map((row) => ({ type: row.key, count: row.n })),
-        agentsByOs: Object.fromEntries(agents.countByOs().map((row) => [row.os, row.n])),
+        topThreats: topThreats.map((row) => ({ type: row.key, count: row.n })),
+        agentsByOs: Object.fromEntries(byOs.map((row) => [row.os, row.n])),
         updatedAt: toIso(now),
       };
     },
     /** What /health reports. */
-    agentCounts() {
+    async agentCounts() {
       const now = clock.now();
-      const counts = agents.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
+      const counts = await agents.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
       return { total: counts.total, online: counts.online };
     },
   };

@@ -1,11 +1,13 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import type { Queryable } from '../../shared/db/storage.js';
 import { notFound } from '../../shared/errors.js';
 import { newId } from '../../shared/tokens.js';
 import type { AgentRow } from '../stores/agents.js';
 import { policyVersionName } from './agents.js';
-import type { PolicyRow, PolicyStore } from '../stores/policies.js';
+import type { NewPolicy, PolicyRow, PolicyStore } from '../stores/policies.js';
 import type { AgentPolicy, Policy, PolicyBody, Rule, RuleInput } from '../schemas.js';
 import type { SseHub } from './sse-hub.js';
 import { statusAt, type StatusTimeouts } from './status.js';
@@ -24,6 +26,9 @@ export function toPolicy(row: PolicyRow): Policy {
   };
 }
 
+/** Every transaction that takes the next policy version. */
+export const POLICIES_LOCK = 'manager:policies';
+
 const normaliseRules = (rules: RuleInput[]): Rule[] =>
   rules.map((rule) => ({ type: rule.type, config: rule.config, enabled: rule.enabled ?? true }));
 
@@ -34,20 +39,25 @@ const normaliseRules = (rules: RuleInput[]): Rule[] =>
 export function createPolicyService(deps: { db: Db; clock: Clock; timeouts: StatusTimeouts; policies: PolicyStore; hub: SseHub }) {
   const { db, clock, timeouts, policies, hub } = deps;
 
-  const insertWithReach = db.transaction((policy: Parameters<PolicyStore['insert']>[0], reach: (onlineFrom: number) => number) => {
-    const row = policies.insert(policy);
-    const broadcastedTo = reach(clock.now() - timeouts.heartbeatTimeoutMs + 1);
-    policies.setBroadcastedTo(row.id, broadcastedTo);
-    return { ...row, broadcasted_to: broadcastedTo };
-  });
+  const storage = sqliteStorageOf(db);
 
-  const announce = (row: PolicyRow) => {
+  // Versions come from the newest one: taking the next and inserting it must not interleave.
+  const insertWithReach = (policy: NewPolicy, reach: (q: Queryable, onlineFrom: number) => Promise<number>) =>
+    storage.transaction({ durable: false, locks: [POLICIES_LOCK] }, async (tx) => {
+      const row = await policies.insert(tx, policy);
+      const broadcastedTo = await reach(tx, clock.now() - timeouts.heartbeatTimeoutMs + 1);
+      await policies.setBroadcastedTo(tx, row.id, broadcastedTo);
+      return { ...row, broadcasted_to: broadcastedTo };
+    });
+
+  /** After the commit: the stream announces only what is stored. */
+  const announce = async (row: PolicyRow) => {
     const rules = JSON.parse(row.rules) as unknown[];
-    hub.publish('policy_created', { policyId: row.id, version: policyVersionName(row.version), ruleCount: rules.length });
+    await hub.publish('policy_created', { policyId: row.id, version: policyVersionName(row.version), ruleCount: rules.length });
   };
 
-  const agentView = (agent: AgentRow): AgentPolicy => {
-    const row = policies.applicableTo(agent.id, agent.org_id);
+  const agentView = async (agent: AgentRow): Promise<AgentPolicy> => {
+    const row = await policies.applicableTo(storage, agent.id, agent.org_id);
     return {
       agentId: agent.id,
       policyVersion: row ? policyVersionName(row.version) : null,
@@ -57,9 +67,9 @@ export function createPolicyService(deps: { db: Db; clock: Clock; timeouts: Stat
   };
 
   return {
-    create(body: PolicyBody): Policy {
+    async create(body: PolicyBody): Promise<Policy> {
       const orgId = body.org_id ?? null;
-      const row = insertWithReach(
+      const row = await insertWithReach(
         {
           id: newId('pol_'),
           orgId,
@@ -69,23 +79,23 @@ export function createPolicyService(deps: { db: Db; clock: Clock; timeouts: Stat
           rules: JSON.stringify(normaliseRules(body.rules)),
           createdAt: toIso(clock.now()),
         },
-        orgId === null ? (onlineFrom) => policies.onlineReachOfGlobal(onlineFrom) : (onlineFrom) => policies.onlineReachOfOrg(orgId, onlineFrom),
+        orgId === null ? (q, onlineFrom) => policies.onlineReachOfGlobal(q, onlineFrom) : (q, onlineFrom) => policies.onlineReachOfOrg(q, orgId, onlineFrom),
       );
-      announce(row);
+      await announce(row);
       return toPolicy(row);
     },
 
     /** Without an org: the newest global policy; with one: what an agent of that org gets. */
-    active(orgId?: string): Policy | null {
-      const row = orgId === undefined ? policies.newestGlobal() : policies.newestForOrg(orgId);
+    async active(orgId?: string): Promise<Policy | null> {
+      const row = orgId === undefined ? await policies.newestGlobal() : await policies.newestForOrg(orgId);
       return row ? toPolicy(row) : null;
     },
 
     forAgent: agentView,
 
-    setOverride(agent: AgentRow, rules: RuleInput[]): Policy {
+    async setOverride(agent: AgentRow, rules: RuleInput[]): Promise<Policy> {
       const online = statusAt(agent.last_heartbeat_ms, clock.now(), timeouts) === 'online';
-      const row = insertWithReach(
+      const row = await insertWithReach(
         {
           id: newId('pol_'),
           orgId: agent.org_id,
@@ -95,14 +105,14 @@ export function createPolicyService(deps: { db: Db; clock: Clock; timeouts: Stat
           rules: JSON.stringify(normaliseRules(rules)),
           createdAt: toIso(clock.now()),
         },
-        () => (online ? 1 : 0),
+        async () => (online ? 1 : 0),
       );
-      announce(row);
+      await announce(row);
       return toPolicy(row);
     },
 
-    removeOverride(agent: AgentRow): void {
-      if (!policies.removeOverride(agent.id, toIso(clock.now()))) {
+    async removeOverride(agent: AgentRow): Promise<void> {
+      if (!(await policies.removeOverride(agent.id, toIso(clock.now())))) {
         throw notFound('No policy override for this agent', 'OVERRIDE_NOT_FOUND');
       }
     },

@@ -26,6 +26,8 @@ const frame = (id: number, event: string, data: string) => `id: ${id}\nevent: ${
  */
 export function createSseHub(options: SseHubOptions) {
   const clients = new Set<ServerResponse>();
+  /** Clients whose replay is being read, with the events published meanwhile. */
+  const joining = new Map<ServerResponse, Array<{ id: number; chunk: string }>>();
   let keepalive: NodeJS.Timeout | null = null;
 
   const drop = (client: ServerResponse) => {
@@ -51,34 +53,54 @@ export function createSseHub(options: SseHubOptions) {
     },
     /**
      * Takes over a response whose headers are already written: `connected`, then whatever
-     * the client missed since `lastEventId`, then live events. All synchronous, so no event
-     * published meanwhile can slip between replay and subscription.
+     * the client missed since `lastEventId`, then live events. Events published while the
+     * replay is read are held for the client and sent after it, each once, so none slips
+     * between replay and subscription.
      */
-    attach(client: ServerResponse, lastEventId: number | null): void {
-      const latest = options.store.lastId();
-      const from = lastEventId === null ? latest : Math.min(lastEventId, latest);
-      client.write(frame(from, 'connected', JSON.stringify({ message: 'Connected to event stream' })));
-      if (lastEventId !== null) {
-        for (const row of options.store.after(from)) client.write(frame(row.id, row.event, row.data));
+    async attach(client: ServerResponse, lastEventId: number | null): Promise<void> {
+      const held: Array<{ id: number; chunk: string }> = [];
+      joining.set(client, held);
+      client.on('close', () => {
+        joining.delete(client);
+        clients.delete(client);
+      });
+      try {
+        const latest = await options.store.lastId();
+        const from = lastEventId === null ? latest : Math.min(lastEventId, latest);
+        client.write(frame(from, 'connected', JSON.stringify({ message: 'Connected to event stream' })));
+        let sent = from;
+        if (lastEventId !== null) {
+          for (const row of await options.store.after(from)) {
+            client.write(frame(row.id, row.event, row.data));
+            sent = row.id;
+          }
+        }
+        for (const event of held) if (event.id > sent) client.write(event.chunk);
+      } catch (error) {
+        options.logger.error({ err: error }, 'could not replay the event stream');
+        drop(client);
+        return;
+      } finally {
+        joining.delete(client);
       }
-      clients.add(client);
-      client.on('close', () => clients.delete(client));
+      if (!client.destroyed) clients.add(client);
     },
     /**
      * Called after the write it announces has committed: a failure to record the stream
      * event is logged, never turned into an error for a request whose data is already stored.
      */
-    publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): number | null {
+    async publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): Promise<number | null> {
       const json = JSON.stringify(data);
       let id: number;
       try {
-        id = options.store.append(event, json, toIso(options.clock.now()));
+        id = await options.store.append(event, json, toIso(options.clock.now()));
       } catch (error) {
         options.logger.error({ err: error, event }, 'could not record a stream event');
         return null;
       }
       const chunk = frame(id, event, json);
       for (const client of clients) send(client, chunk);
+      for (const held of joining.values()) held.push({ id, chunk });
       return id;
     },
     start(): void {
@@ -93,7 +115,9 @@ export function createSseHub(options: SseHubOptions) {
       if (keepalive) clearInterval(keepalive);
       keepalive = null;
       for (const client of clients) client.end();
+      for (const client of joining.keys()) client.end();
       clients.clear();
+      joining.clear();
     },
   };
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Statement as SqliteStatement } from 'better-sqlite3';
 import type { Db } from '../../shared/db/open.js';
 import { prefixSearch } from '../../shared/db/prefix-search.js';
-import { defineStatement, type PerEngineSql, type Statement } from '../../shared/db/storage.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type PerEngineSql, type Queryable, type Statement, type Transaction } from '../../shared/db/storage.js';
 import type { AgentSort, SortOrder } from '../schemas.js';
 
 export interface AgentRow {
@@ -36,7 +36,7 @@ export interface NewAgent {
   nowIso: string;
 }
 
-export interface HeartbeatUpdate {
+export type HeartbeatUpdate = {
   id: string;
   nowMs: number;
   /** The stored status's change time if it was not `online` (the first of the beats this write stands for). */
@@ -46,7 +46,7 @@ export interface HeartbeatUpdate {
   uptime: number | null;
   version: string | null;
   policyVersion: string | null;
-}
+};
 
 export interface AgentFilter {
   orgId: string | null;
@@ -231,69 +231,60 @@ function createTokenIndex(db: Db) {
   };
 }
 
-/** SQL of the agents and their tags; every statement prepared once. */
-export function createAgentStore(db: Db) {
-  const byId = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE id = ?');
-  const idByTokenHash = db.prepare<[string], { id: string }>('SELECT id FROM agents WHERE token_hash = ?');
-  const tokens = createTokenIndex(db);
-  const byOrgHostname = db.prepare<[string, string], AgentRow>('SELECT * FROM agents WHERE org_id = ? AND hostname = ?');
-  const insert = db.prepare(`
+const BY_ID = defineStatement<[id: string], AgentRow>('SELECT * FROM agents WHERE id = ?');
+const BY_ORG_HOSTNAME = defineStatement<[orgId: string, hostname: string], AgentRow>('SELECT * FROM agents WHERE org_id = ? AND hostname = ?');
+type InsertParams = Omit<NewAgent, 'tags'> & { tags: string };
+const INSERT = defineStatement<InsertParams>(`
     INSERT INTO agents (id, org_id, hostname, os, version, ip, tags, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
     VALUES (@id, @orgId, @hostname, @os, @version, @ip, @tags, @tokenHash, 'online', @nowIso, @nowMs, @nowIso)`);
-  const reRegister = db.prepare(`
+type ReRegisterParams = { id: string; os: string; version: string; ip: string; tags: string; tokenHash: string; nowMs: number; nowIso: string };
+const RE_REGISTER = defineStatement<ReRegisterParams>(`
     UPDATE agents SET os = @os, version = @version, ip = @ip, tags = @tags, token_hash = @tokenHash,
       status = 'online', status_changed_at = CASE WHEN status = 'online' THEN status_changed_at ELSE @nowIso END,
       last_heartbeat_ms = @nowMs
     WHERE id = @id`);
-  const clearTags = db.prepare<[string]>('DELETE FROM agent_tags WHERE agent_id = ?');
-  const addTag = db.prepare<[string, string]>('INSERT INTO agent_tags (agent_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING');
-  const heartbeat = db.prepare(`
+const CLEAR_TAGS = defineStatement<[agentId: string]>('DELETE FROM agent_tags WHERE agent_id = ?');
+const ADD_TAG = defineStatement<[agentId: string, tag: string]>('INSERT INTO agent_tags (agent_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING');
+const HEARTBEAT = defineStatement<HeartbeatUpdate>(`
     UPDATE agents SET last_heartbeat_ms = @nowMs, cpu = @cpu, memory = @memory, uptime = @uptime,
       version = COALESCE(@version, version), policy_version = COALESCE(@policyVersion, policy_version),
       status = 'online', status_changed_at = CASE WHEN status = 'online' THEN status_changed_at ELSE @onlineSinceIso END
     WHERE id = @id`);
-  const remove = db.prepare<[string]>('DELETE FROM agents WHERE id = ?');
-
-  const listStatements = new Map<AgentListStatements, { page: SqliteStatement<Record<string, unknown>, AgentRow>; count: SqliteStatement<Record<string, unknown>, { n: number }> | null }>();
-  const prepareList = (statements: AgentListStatements) => {
-    let prepared = listStatements.get(statements);
-    if (!prepared) {
-      prepared = {
-        page: db.prepare<Record<string, unknown>, AgentRow>(statements.page.sql),
-        count: statements.count ? db.prepare<Record<string, unknown>, { n: number }>(statements.count.sql) : null,
-      };
-      listStatements.set(statements, prepared);
-    }
-    return prepared;
-  };
-  const fleetCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM fleet_counts WHERE kind = 'os'`);
-  const orgCount = db.prepare<[string], { n: number }>(`SELECT n FROM fleet_counts WHERE kind = 'org' AND key = ?`);
-
-  // Each status is a range of the heartbeat index, counted there without reading a row.
-  const statusCounts = db.prepare<{ onlineFrom: number; staleFrom: number }, Omit<StatusCounts, 'total'>>(`
+const REMOVE = defineStatement<[id: string]>('DELETE FROM agents WHERE id = ?');
+const FLEET_COUNT = defineStatement<void, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM fleet_counts WHERE kind = 'os'`);
+const ORG_COUNT = defineStatement<[orgId: string], { n: number }>(`SELECT n FROM fleet_counts WHERE kind = 'org' AND key = ?`);
+// Each status is a range of the heartbeat index, counted there without reading a row.
+const STATUS_COUNTS = defineStatement<{ onlineFrom: number; staleFrom: number }, Omit<StatusCounts, 'total'>>(`
     SELECT (SELECT COUNT(*) FROM agents WHERE last_heartbeat_ms >= @onlineFrom) AS online,
       (SELECT COUNT(*) FROM agents WHERE last_heartbeat_ms >= @staleFrom AND last_heartbeat_ms < @onlineFrom) AS stale,
       (SELECT COUNT(*) FROM agents WHERE last_heartbeat_ms < @staleFrom) AS offline`);
-  const byOs = db.prepare<[], { os: string; n: number }>(`SELECT key AS os, n FROM fleet_counts WHERE kind = 'os' ORDER BY n DESC, key`);
-
-  // The sweeper walks the heartbeat index from a cursor in slices and stores the transitions.
-  const notOnline = db.prepare<{ hb: number; rowid: number; onlineFrom: number; limit: number }, SweptAgent>(`
+const BY_OS = defineStatement<void, { os: string; n: number }>(`SELECT key AS os, n FROM fleet_counts WHERE kind = 'os' ORDER BY n DESC, key`);
+// The sweeper walks the heartbeat index from a cursor in slices and stores the transitions.
+const NOT_ONLINE = defineStatement<{ hb: number; rowid: number; onlineFrom: number; limit: number }, SweptAgent>(`
     SELECT rowid, id, hostname, status, last_heartbeat_ms FROM agents
     WHERE (last_heartbeat_ms, rowid) > (@hb, @rowid) AND last_heartbeat_ms < @onlineFrom
     ORDER BY last_heartbeat_ms, rowid LIMIT @limit`);
-  const setStatus = db.prepare<[string, string, number]>('UPDATE agents SET status = ?, status_changed_at = ? WHERE rowid = ?');
+const SET_STATUS = defineStatement<[status: string, changedAt: string, rowid: number]>('UPDATE agents SET status = ?, status_changed_at = ? WHERE rowid = ?');
 
-  const replaceTags = (id: string, tags: string[]) => {
-    clearTags.run(id);
-    for (const tag of tags) addTag.run(id, tag);
-  };
-  const filterParams = (filter: AgentFilter) => {
-    const tags = [...new Set(filter.tags)];
-    return { orgId: filter.orgId, heartbeatFrom: filter.heartbeatFrom, heartbeatTo: filter.heartbeatTo, tags: JSON.stringify(tags), tagCount: tags.length };
+/**
+ * SQL of the agents and their tags, through the storage port. Methods that take a Queryable
+ * first run inside the caller's transaction (`tx`) or on their own (`storage`). The token
+ * lookup stays on the connection: its cache is kept exact by SQLite TEMP triggers.
+ */
+export function createAgentStore(db: Db) {
+  const storage = sqliteStorageOf(db);
+  const idByTokenHash = db.prepare<[string], { id: string }>('SELECT id FROM agents WHERE token_hash = ?');
+  const tokens = createTokenIndex(db);
+  // The metrics scrape reads synchronously (shared/metrics.ts gauges have no async read yet).
+  const statusCountsNow = db.prepare<{ onlineFrom: number; staleFrom: number }, Omit<StatusCounts, 'total'>>(STATUS_COUNTS.sql);
+
+  const replaceTags = async (q: Queryable, id: string, tags: string[]) => {
+    await q.run(CLEAR_TAGS, [id]);
+    for (const tag of tags) await q.run(ADD_TAG, [id, tag]);
   };
 
   return {
-    findById: (id: string) => byId.get(id),
+    findById: (q: Queryable, id: string) => q.get(BY_ID, [id]),
     /** The id of the agent holding this token (by its SHA-256), if any. */
     idByTokenHash(tokenHash: string): string | undefined {
       const known = tokens.get(tokenHash);
@@ -302,43 +293,46 @@ export function createAgentStore(db: Db) {
       if (id !== undefined) tokens.remember(tokenHash, id);
       return id;
     },
-    findByOrgHostname: (orgId: string, hostname: string) => byOrgHostname.get(orgId, hostname),
+    findByOrgHostname: (q: Queryable, orgId: string, hostname: string) => q.get(BY_ORG_HOSTNAME, [orgId, hostname]),
     /** Callers run this inside a transaction: the row and its tags go together. */
-    insert(agent: NewAgent): void {
-      insert.run({ ...agent, tags: JSON.stringify(agent.tags) });
-      replaceTags(agent.id, agent.tags);
+    async insert(tx: Transaction, agent: NewAgent): Promise<void> {
+      await tx.run(INSERT, { id: agent.id, orgId: agent.orgId, hostname: agent.hostname, os: agent.os, version: agent.version, ip: agent.ip, tags: JSON.stringify(agent.tags), tokenHash: agent.tokenHash, nowMs: agent.nowMs, nowIso: agent.nowIso });
+      await replaceTags(tx, agent.id, agent.tags);
     },
     /** Registration of a known hostname: new token, fresh details, counts as a heartbeat. */
-    reRegister(agent: Omit<NewAgent, 'orgId' | 'hostname'>): void {
-      reRegister.run({ id: agent.id, os: agent.os, version: agent.version, ip: agent.ip, tags: JSON.stringify(agent.tags), tokenHash: agent.tokenHash, nowMs: agent.nowMs, nowIso: agent.nowIso });
-      replaceTags(agent.id, agent.tags);
+    async reRegister(tx: Transaction, agent: Omit<NewAgent, 'orgId' | 'hostname'>): Promise<void> {
+      await tx.run(RE_REGISTER, { id: agent.id, os: agent.os, version: agent.version, ip: agent.ip, tags: JSON.stringify(agent.tags), tokenHash: agent.tokenHash, nowMs: agent.nowMs, nowIso: agent.nowIso });
+      await replaceTags(tx, agent.id, agent.tags);
     },
-    heartbeat: (update: HeartbeatUpdate) => heartbeat.run(update).changes === 1,
-    remove: (id: string) => remove.run(id).changes === 1,
+    heartbeat: async (q: Queryable, update: HeartbeatUpdate) => (await q.run(HEARTBEAT, update)).changes === 1,
+    remove: async (id: string) => (await storage.run(REMOVE, [id])).changes === 1,
     /**
      * A page in the given order and the exact total (the fleet is bounded: at most its agents
      * are counted; a search counts its hostname range).
      */
-    list(filter: AgentFilter, limit: number, offset: number, order: AgentOrder = { sort: 'registeredAt', order: 'desc' }): { rows: AgentRow[]; total: number } {
-      const { params, statements: declared } = agentListQuery(filter, order);
-      const statements = prepareList(declared);
+    async list(filter: AgentFilter, limit: number, offset: number, order: AgentOrder = { sort: 'registeredAt', order: 'desc' }): Promise<{ rows: AgentRow[]; total: number }> {
+      const { params, statements } = agentListQuery(filter, order);
       const total = statements.count
-        ? statements.count.get(params)!.n
+        ? (await storage.get(statements.count, params))!.n
         : filter.orgId !== null
-          ? (orgCount.get(filter.orgId)?.n ?? 0)
-          : fleetCount.get()!.n;
+          ? ((await storage.get(ORG_COUNT, [filter.orgId]))?.n ?? 0)
+          : (await storage.get(FLEET_COUNT))!.n;
       // Knowing how many match, the walk stops at the last one instead of searching past it.
-      const rows = offset >= total ? [] : statements.page.all({ ...params, limit: Math.min(limit, total - offset), offset });
+      const rows = offset >= total ? [] : await storage.all(statements.page, { ...params, limit: Math.min(limit, total - offset), offset });
       return { rows, total };
     },
-    statusCounts(onlineFrom: number, staleFrom: number): StatusCounts {
-      const counts = statusCounts.get({ onlineFrom, staleFrom })!;
+    async statusCounts(onlineFrom: number, staleFrom: number): Promise<StatusCounts> {
+      const counts = (await storage.get(STATUS_COUNTS, { onlineFrom, staleFrom }))!;
       return { total: counts.online + counts.stale + counts.offline, ...counts };
     },
-    countByOs: () => byOs.all(),
+    /** `statusCounts` read on the connection, for the metrics scrape only (see statusCountsNow). */
+    statusCountsForScrape(onlineFrom: number, staleFrom: number): Omit<StatusCounts, 'total'> {
+      return statusCountsNow.get({ onlineFrom, staleFrom })!;
+    },
+    countByOs: () => storage.all(BY_OS),
     /** Agents last heard from before `onlineFrom`, after the cursor, in heartbeat order. */
-    notOnlineAfter: (cursor: SweepCursor, onlineFrom: number, limit: number) => notOnline.all({ ...cursor, onlineFrom, limit }),
-    setStatus: (rowid: number, status: 'stale' | 'offline', nowIso: string) => void setStatus.run(status, nowIso, rowid),
+    notOnlineAfter: (q: Queryable, cursor: SweepCursor, onlineFrom: number, limit: number) => q.all(NOT_ONLINE, { hb: cursor.hb, rowid: cursor.rowid, onlineFrom, limit }),
+    setStatus: async (q: Queryable, rowid: number, status: 'stale' | 'offline', nowIso: string) => void (await q.run(SET_STATUS, [status, nowIso, rowid])),
     /** When the app closes: its triggers leave the shared connection. */
     close: () => tokens.close(),
   };

@@ -1,11 +1,12 @@
 import type { Db } from '../../shared/db/open.js';
-import type { Statement } from 'better-sqlite3';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Statement, type Transaction } from '../../shared/db/storage.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { SEVERITIES, type SummaryPeriod } from '../schemas.js';
 import { createThreatBucketStore } from './threat-buckets.js';
 import { createThreatCountStore, type ThreatCountStore } from './threat-counts.js';
 
-export interface EventRow {
+export type EventRow = {
   id: string;
   agent_id: string;
   org_id: string;
@@ -19,7 +20,7 @@ export interface EventRow {
   timestamp: string;
   timestamp_ms: number;
   received_at: string;
-}
+};
 
 export interface ThreatFilter {
   sinceMs?: number;
@@ -61,43 +62,51 @@ const INDEXES: Record<EqualityFilter | 'none', { name: string; covers: readonly 
  */
 const ROW_READ_COST = 25;
 
+const INSERT = defineStatement<EventRow>(`
+    INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, confidence, rule_id, details, source_ip, timestamp, timestamp_ms, received_at)
+    VALUES (@id, @agent_id, @org_id, @hostname, @type, @severity, @confidence, @rule_id, @details, @source_ip, @timestamp, @timestamp_ms, @received_at)`);
+
+/** Page and count statements by their text: composed per filter combination and index, declared once each. */
+const composed = new Map<string, Statement<Record<string, unknown>, unknown>>();
+function composedStatement<Row>(sql: string): Statement<Record<string, unknown>, Row> {
+  let statement = composed.get(sql);
+  if (!statement) {
+    statement = defineStatement<Record<string, unknown>, unknown>(sql);
+    composed.set(sql, statement);
+  }
+  return statement as Statement<Record<string, unknown>, Row>;
+}
+
 /**
  * SQL of the threat events. Filtered queries are prepared once per combination of present
  * filters and index, so each is a plain indexed walk instead of `(@x IS NULL OR …)` guards.
  */
 export function createEventStore(db: Db) {
+  const storage = sqliteStorageOf(db);
   const counts = createThreatCountStore(db);
   const buckets = createThreatBucketStore(db);
-  const insert = db.prepare<EventRow>(`
-    INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, confidence, rule_id, details, source_ip, timestamp, timestamp_ms, received_at)
-    VALUES (@id, @agent_id, @org_id, @hostname, @type, @severity, @confidence, @rule_id, @details, @source_ip, @timestamp, @timestamp_ms, @received_at)`);
-  const statements = new Map<string, Statement<Record<string, unknown>, never>>();
-  const prepared = <R>(sql: string) => {
-    let statement = statements.get(sql);
-    if (!statement) {
-      statement = db.prepare(sql) as Statement<Record<string, unknown>, never>;
-      statements.set(sql, statement);
-    }
-    return statement as unknown as Statement<Record<string, unknown>, R>;
-  };
 
-  type AllTime = ReturnType<ThreatCountStore['view']>;
-  const totalOf = (view: AllTime) => SEVERITIES.reduce((sum, severity) => sum + view.count('severity', severity), 0);
+  type AllTime = Awaited<ReturnType<ThreatCountStore['view']>>;
+  const totalOf = async (view: AllTime) => {
+    let sum = 0;
+    for (const severity of SEVERITIES) sum += await view.count('severity', severity);
+    return sum;
+  };
 
   /**
    * Exact all-time counts of a filter (from the kept counts, read once per request): the size
    * of each index's prefix, and the list total when there is no time filter and at most one of
    * agent, severity and type besides the org.
    */
-  function allTimeCounts(filter: ThreatFilter, present: (keyof ThreatFilter)[]) {
-    const everyOrg = counts.view('all', 0);
-    const ofOrg = filter.orgId === undefined ? everyOrg : counts.view('all', 0, { orgId: filter.orgId });
-    const sizeOf = (key: EqualityFilter): number =>
+  async function allTimeCounts(filter: ThreatFilter, present: (keyof ThreatFilter)[]) {
+    const everyOrg = await counts.view('all', 0);
+    const ofOrg = filter.orgId === undefined ? everyOrg : await counts.view('all', 0, { orgId: filter.orgId });
+    const sizeOf = (key: EqualityFilter): Promise<number> =>
       key === 'orgId' ? totalOf(ofOrg) : everyOrg.count(key === 'agentId' ? 'agent' : key, filter[key]!);
     const others = present.filter((key) => key !== 'orgId');
     const timed = present.includes('sinceMs') || present.includes('untilMs');
     const only = others[0];
-    const total =
+    const total: number | null = await (
       timed || others.length > 1
         ? null
         : only === undefined
@@ -106,18 +115,18 @@ export function createEventStore(db: Db) {
             ? ofOrg.count('agent', filter.agentId!)
             : only === 'severity' || only === 'type'
               ? ofOrg.count(only, filter[only]!)
-              : null;
+              : null);
     return { sizeOf, total };
   }
 
   /** The index whose walk costs least: the smallest prefix, counting a row read per uncovered filter. */
-  const chooseIndex = (present: (keyof ThreatFilter)[], sizeOf: (key: EqualityFilter) => number) => {
+  const chooseIndex = async (present: (keyof ThreatFilter)[], sizeOf: (key: EqualityFilter) => Promise<number>) => {
     const equalities = present.filter((key): key is EqualityFilter => key in INDEXES);
     let best = INDEXES.none;
     let bestCost = Infinity;
     for (const key of equalities) {
       const index = INDEXES[key];
-      const cost = sizeOf(key) * (equalities.every((other) => index.covers.includes(other)) ? 1 : ROW_READ_COST);
+      const cost = (await sizeOf(key)) * (equalities.every((other) => index.covers.includes(other)) ? 1 : ROW_READ_COST);
       if (cost < bestCost) [best, bestCost] = [index, cost];
     }
     return best;
@@ -125,9 +134,9 @@ export function createEventStore(db: Db) {
 
   return {
     /** Stores a batch and adds it to the time buckets; runs inside the caller's transaction (all or nothing). The sweeper counts it. */
-    insertBatch(rows: readonly EventRow[]): void {
-      for (const row of rows) insert.run(row);
-      buckets.add(rows);
+    async insertBatch(tx: Transaction, rows: readonly EventRow[]): Promise<void> {
+      for (const row of rows) await tx.run(INSERT, row);
+      await buckets.add(tx, rows);
     },
     /** Events per time bucket over a period ending at `now` (threat-buckets.ts). */
     series: (period: SummaryPeriod, now: number, orgId?: string) => buckets.series(period, now, orgId),
@@ -136,26 +145,26 @@ export function createEventStore(db: Db) {
      * filter and at most one of agent, severity and type (with or without the org); otherwise
      * counted up to `COUNT_CAP`.
      */
-    page(filter: ThreatFilter, limit: number, offset: number): { rows: EventRow[]; total: number } {
+    async page(filter: ThreatFilter, limit: number, offset: number): Promise<{ rows: EventRow[]; total: number }> {
       const present = FILTER_KEYS.filter((key) => filter[key] !== undefined);
       const params: Record<string, unknown> = {};
       for (const key of present) params[key] = filter[key];
-      const { sizeOf, total: exact } = allTimeCounts(filter, present);
+      const { sizeOf, total: exact } = await allTimeCounts(filter, present);
       if (exact !== null && offset >= exact) return { rows: [], total: exact };
-      const index = chooseIndex(present, sizeOf);
+      const index = await chooseIndex(present, sizeOf);
       const where = present.length > 0 ? `WHERE ${present.map((key) => FILTERS[key]).join(' AND ')}` : '';
       const from = `FROM threat_events INDEXED BY ${index.name} ${where}`;
       // Knowing how many match, the walk can stop at the last one instead of searching past it.
-      const rows = prepared<EventRow>(`SELECT * ${from} ORDER BY timestamp_ms DESC, seq DESC LIMIT @limit OFFSET @offset`).all({
+      const rows = await storage.all(composedStatement<EventRow>(`SELECT * ${from} ORDER BY timestamp_ms DESC, seq DESC LIMIT @limit OFFSET @offset`), {
         ...params,
         limit: exact === null ? limit : Math.min(limit, exact - offset),
         offset,
       });
-      const total = exact ?? prepared<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap) AS page`).get({ ...params, cap: COUNT_CAP })!.n;
+      const total = exact ?? (await storage.get(composedStatement<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap) AS page`), { ...params, cap: COUNT_CAP }))!.n;
       return { rows, total };
     },
     /** Events of an agent at or after `sinceMs` (its recent threats; the 24-hour window's counts). */
-    recentCountForAgent: (agentId: string, sinceMs: number) => counts.view('24h', sinceMs, { agentId }).count('agent', agentId),
+    recentCountForAgent: async (agentId: string, sinceMs: number) => (await counts.view('24h', sinceMs, { agentId })).count('agent', agentId),
     /** Counts of a summary period starting at `sinceMs`, over every org or one. */
     period: (period: SummaryPeriod, sinceMs: number, orgId?: string) => counts.view(period, sinceMs, orgId === undefined ? {} : { orgId }),
   };

@@ -1,4 +1,6 @@
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Transaction } from '../../shared/db/storage.js';
 import { SEVERITIES, type Severity, type SummaryPeriod } from '../schemas.js';
 import { WINDOW_SPANS } from './threat-windows.js';
 import { MINUTE_MS } from '../../shared/time.js';
@@ -32,6 +34,32 @@ export interface SeriesPoint {
 }
 
 type SeverityRow = Record<Severity, number | null>;
+type BucketDelta = { scope: string; bucketMs: number } & Record<Severity, number>;
+type BucketRow = { bucket_ms: number } & Record<Severity, number>;
+
+// Objects, not arrays (the port has no raw rows): up to 8,640 rows a read.
+const ROWS = defineStatement<{ scope: string; fromMs: number }, BucketRow>(
+  'SELECT bucket_ms, low, medium, high, critical FROM threat_buckets WHERE scope = @scope AND bucket_ms >= @fromMs ORDER BY bucket_ms',
+);
+const SUMS = SEVERITIES.map((s) => `sum(CASE WHEN severity = '${s}' THEN 1 ELSE 0 END) AS ${s}`).join(', ');
+const EDGE_ALL = defineStatement<{ fromMs: number; toMs: number }, SeverityRow>(
+  `SELECT ${SUMS} FROM threat_events INDEXED BY threat_events_severity_time
+     WHERE severity IN ('low', 'medium', 'high', 'critical') AND timestamp_ms >= @fromMs AND timestamp_ms < @toMs`,
+);
+const EDGE_ORG = defineStatement<{ orgId: string; fromMs: number; toMs: number }, SeverityRow>(
+  `SELECT ${SUMS} FROM threat_events INDEXED BY threat_events_org_time WHERE org_id = @orgId AND timestamp_ms >= @fromMs AND timestamp_ms < @toMs`,
+);
+const PRUNE = defineStatement<{ beforeMs: number; limit: number }>(`
+    DELETE FROM threat_buckets WHERE (scope, bucket_ms) IN
+      (SELECT scope, bucket_ms FROM threat_buckets INDEXED BY threat_buckets_age WHERE bucket_ms < @beforeMs ORDER BY bucket_ms LIMIT @limit)`);
+const UPSERT = defineStatement<BucketDelta>(`
+    INSERT INTO threat_buckets (scope, bucket_ms, low, medium, high, critical) VALUES (@scope, @bucketMs, @low, @medium, @high, @critical)
+    ON CONFLICT (scope, bucket_ms) DO UPDATE SET low = threat_buckets.low + excluded.low, medium = threat_buckets.medium + excluded.medium, high = threat_buckets.high + excluded.high, critical = threat_buckets.critical + excluded.critical`);
+const SUBTRACT_ORG = defineStatement<{ orgId: string }>(`
+    UPDATE threat_buckets AS g SET low = g.low - o.low, medium = g.medium - o.medium, high = g.high - o.high, critical = g.critical - o.critical
+    FROM (SELECT bucket_ms, low, medium, high, critical FROM threat_buckets WHERE scope = @orgId) AS o
+    WHERE g.scope = '' AND g.bucket_ms = o.bucket_ms`);
+const DROP_ORG = defineStatement<{ orgId: string }>('DELETE FROM threat_buckets WHERE scope = @orgId');
 
 /** The columns of a threat event its bucket counts are made of. */
 export interface BucketedEvent {
@@ -54,37 +82,11 @@ export interface BucketedEvent {
  * Cost: at most 8,640 bucket rows (30 days) plus those 5 minutes of events.
  */
 export function createThreatBucketStore(db: Db) {
-  // Arrays, not objects: up to 8,640 rows a read.
-  const rows = db
-    .prepare<{ scope: string; fromMs: number }, [number, number, number, number, number]>(
-      'SELECT bucket_ms, low, medium, high, critical FROM threat_buckets WHERE scope = @scope AND bucket_ms >= @fromMs ORDER BY bucket_ms',
-    )
-    .raw();
-  const sums = SEVERITIES.map((s) => `sum(CASE WHEN severity = '${s}' THEN 1 ELSE 0 END) AS ${s}`).join(', ');
-  const edgeAll = db.prepare<{ fromMs: number; toMs: number }, SeverityRow>(
-    `SELECT ${sums} FROM threat_events INDEXED BY threat_events_severity_time
-     WHERE severity IN ('low', 'medium', 'high', 'critical') AND timestamp_ms >= @fromMs AND timestamp_ms < @toMs`,
-  );
-  const edgeOrg = db.prepare<{ orgId: string; fromMs: number; toMs: number }, SeverityRow>(
-    `SELECT ${sums} FROM threat_events INDEXED BY threat_events_org_time WHERE org_id = @orgId AND timestamp_ms >= @fromMs AND timestamp_ms < @toMs`,
-  );
-  const prune = db.prepare<{ beforeMs: number; limit: number }>(`
-    DELETE FROM threat_buckets WHERE (scope, bucket_ms) IN
-      (SELECT scope, bucket_ms FROM threat_buckets INDEXED BY threat_buckets_age WHERE bucket_ms < @beforeMs ORDER BY bucket_ms LIMIT @limit)`);
-
-  const upsert = db.prepare<{ scope: string; bucketMs: number } & Record<Severity, number>>(`
-    INSERT INTO threat_buckets (scope, bucket_ms, low, medium, high, critical) VALUES (@scope, @bucketMs, @low, @medium, @high, @critical)
-    ON CONFLICT (scope, bucket_ms) DO UPDATE SET low = threat_buckets.low + excluded.low, medium = threat_buckets.medium + excluded.medium, high = threat_buckets.high + excluded.high, critical = threat_buckets.critical + excluded.critical`);
-  const subtractOrg = db.prepare<{ orgId: string }>(`
-    UPDATE threat_buckets AS g SET low = g.low - o.low, medium = g.medium - o.medium, high = g.high - o.high, critical = g.critical - o.critical
-    FROM (SELECT bucket_ms, low, medium, high, critical FROM threat_buckets WHERE scope = @orgId) AS o
-    WHERE g.scope = '' AND g.bucket_ms = o.bucket_ms`);
-  const dropOrg = db.prepare<{ orgId: string }>('DELETE FROM threat_buckets WHERE scope = @orgId');
-
+  const storage = sqliteStorageOf(db);
   return {
     /** Counts a batch of stored events; runs inside the batch's transaction. */
-    add(events: readonly BucketedEvent[]): void {
-      const deltas = new Map<string, { scope: string; bucketMs: number } & Record<Severity, number>>();
+    async add(tx: Transaction, events: readonly BucketedEvent[]): Promise<void> {
+      const deltas = new Map<string, BucketDelta>();
       for (const event of events) {
         const bucketMs = floorTo(event.timestamp_ms, BUCKET_MS);
         for (const scope of [event.org_id, '']) {
@@ -97,15 +99,15 @@ export function createThreatBucketStore(db: Db) {
           delta[event.severity as Severity] += 1;
         }
       }
-      for (const delta of deltas.values()) upsert.run(delta);
+      for (const delta of deltas.values()) await tx.run(UPSERT, delta);
     },
     /** After an org's events are deleted (same transaction): its buckets go, and the fleet's lose them. */
-    forgetOrg(orgId: string): void {
-      subtractOrg.run({ orgId });
-      dropOrg.run({ orgId });
+    async forgetOrg(tx: Transaction, orgId: string): Promise<void> {
+      await tx.run(SUBTRACT_ORG, { orgId });
+      await tx.run(DROP_ORG, { orgId });
     },
     /** Every chart bucket of the period ending at `now`, oldest first, empty ones 0. */
-    series(period: SummaryPeriod, now: number, orgId?: string): { bucket: string; series: SeriesPoint[] } {
+    async series(period: SummaryPeriod, now: number, orgId?: string): Promise<{ bucket: string; series: SeriesPoint[] }> {
       const size = SERIES_BUCKETS[period];
       const fromMs = now - WINDOW_SPANS[period]!;
       const first = floorTo(fromMs, size.ms);
@@ -129,9 +131,9 @@ export function createThreatBucketStore(db: Db) {
       const keptFrom = floorTo(fromMs + BUCKET_MS - 1, BUCKET_MS);
       if (keptFrom > fromMs) {
         const params = { fromMs, toMs: keptFrom };
-        addTo(0, (orgId === undefined ? edgeAll.get(params) : edgeOrg.get({ ...params, orgId }))!);
+        addTo(0, (orgId === undefined ? await storage.get(EDGE_ALL, params) : await storage.get(EDGE_ORG, { ...params, orgId }))!);
       }
-      for (const [bucketMs, low, medium, high, critical] of rows.all({ scope: orgId ?? '', fromMs: keptFrom })) {
+      for (const { bucket_ms: bucketMs, low, medium, high, critical } of await storage.all(ROWS, { scope: orgId ?? '', fromMs: keptFrom })) {
         const point = points[Math.min(Math.floor((bucketMs - first) / size.ms), count - 1)]!;
         point.low += low;
         point.medium += medium;
@@ -142,7 +144,7 @@ export function createThreatBucketStore(db: Db) {
       return { bucket: size.name, series: points };
     },
     /** Deletes up to `limit` buckets older than any period reaches; returns how many. */
-    prune: (now: number, limit: number) => prune.run({ beforeMs: now - BUCKETS_KEPT_MS, limit }).changes,
+    prune: async (now: number, limit: number) => (await storage.run(PRUNE, { beforeMs: now - BUCKETS_KEPT_MS, limit })).changes,
   };
 }
 

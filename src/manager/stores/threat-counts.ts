@@ -1,4 +1,6 @@
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Queryable, type Transaction } from '../../shared/db/storage.js';
 import { createThreatBucketStore, rebuildThreatBuckets } from './threat-buckets.js';
 import {
   ALL_ORGS,
@@ -25,14 +27,14 @@ export interface CountedEvent {
   source_ip: string | null;
 }
 
-interface Delta {
+type Delta = {
   win: WindowName;
   kind: CountKind;
   scope: string;
   key: string;
   label: string | null;
   n: number;
-}
+};
 
 export interface RankedCount {
   key: string;
@@ -68,6 +70,63 @@ function collect(deltas: Map<string, Delta>, win: WindowName, event: CountedEven
 
 const EVENT_COLUMNS = 'seq, timestamp_ms, org_id, agent_id, hostname, severity, type, source_ip';
 
+type Range = { fromMs: number; fromSeq: number; toMs: number; toSeq: number; counted: number };
+type Only = { orgId?: string; agentId?: string };
+
+const START_ROWS = defineStatement<void, { name: WindowName; start_ms: number; start_seq: number }>('SELECT name, start_ms, start_seq FROM threat_windows');
+const SET_START = defineStatement<[ms: number, seq: number, name: string]>('UPDATE threat_windows SET start_ms = ?, start_seq = ? WHERE name = ?');
+const COUNTED_SEQ = defineStatement<void, { seq: number }>('SELECT seq FROM threat_counted');
+const SET_COUNTED_SEQ = defineStatement<[seq: number]>('UPDATE threat_counted SET seq = ?');
+const LATEST_SEQ = defineStatement<void, { seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM threat_events');
+const UPSERT = defineStatement<Delta, { n: number }>(`
+    INSERT INTO threat_counts (win, kind, scope, key, n, label) VALUES (@win, @kind, @scope, @key, @n, @label)
+    ON CONFLICT (win, kind, scope, key) DO UPDATE SET n = threat_counts.n + excluded.n, label = coalesce(excluded.label, threat_counts.label)
+    RETURNING n`);
+type RowKey = { win: string; kind: string; scope: string; key: string };
+const DROP_ROW = defineStatement<RowKey>('DELETE FROM threat_counts WHERE win = @win AND kind = @kind AND scope = @scope AND key = @key');
+const ROW_OF = defineStatement<RowKey, RankedCount>(
+  'SELECT key, n, label FROM threat_counts WHERE win = @win AND kind = @kind AND scope = @scope AND key = @key',
+);
+const RANKED = defineStatement<{ win: string; kind: string; scope: string; limit: number }, RankedCount>(
+  'SELECT key, n, label FROM threat_counts INDEXED BY threat_counts_ranked WHERE win = @win AND kind = @kind AND scope = @scope ORDER BY n DESC, key LIMIT @limit',
+);
+
+// New events in storage order, and the counted events between two window starts: ascending
+// to take out of a window, descending to put back.
+const NEW_EVENTS = defineStatement<{ after: number; limit: number }, CountedEvent>(
+  `SELECT ${EVENT_COLUMNS} FROM threat_events WHERE seq > @after ORDER BY seq LIMIT @limit`,
+);
+const RANGE = `(timestamp_ms, seq) >= (@fromMs, @fromSeq) AND (timestamp_ms, seq) < (@toMs, @toSeq) AND seq <= @counted`;
+const LEAVING = defineStatement<Range & { limit: number }, CountedEvent>(
+  `SELECT ${EVENT_COLUMNS} FROM threat_events WHERE ${RANGE} ORDER BY timestamp_ms, seq LIMIT @limit`,
+);
+const RETURNING = defineStatement<Range & { limit: number }, CountedEvent>(
+  `SELECT ${EVENT_COLUMNS} FROM threat_events WHERE ${RANGE} ORDER BY timestamp_ms DESC, seq DESC LIMIT @limit`,
+);
+// What a read corrects by: counted events between the stored start and its own, and the
+// events not counted yet that fall in its window; over every org, one org or one agent.
+const correctionsOf = (where: string) => ({
+  between: defineStatement<Range & Only, CountedEvent>(`SELECT ${EVENT_COLUMNS} FROM threat_events WHERE ${where} ${RANGE}`),
+  // Found by sequence number alone (`+` keeps the other terms off their indexes).
+  uncounted: defineStatement<{ counted: number; sinceMs: number } & Only, CountedEvent>(
+    `SELECT ${EVENT_COLUMNS} FROM threat_events WHERE ${where.replace(/^(\w+)/, '+$1')} seq > @counted AND +timestamp_ms >= @sinceMs`,
+  ),
+});
+const CORRECTIONS = { all: correctionsOf(''), org: correctionsOf('org_id = @orgId AND'), agent: correctionsOf('agent_id = @agentId AND') };
+
+const ORG_ROWS = `win IN (${WINDOW_NAMES.map((w) => `'${w}'`).join(', ')}) AND kind IN ('severity', 'type', 'agent', 'ip') AND scope = @orgId`;
+const SUBTRACT_ORG = defineStatement<{ orgId: string }>(`
+    UPDATE threat_counts AS g SET n = g.n - o.n
+    FROM (SELECT win, kind, key, n FROM threat_counts WHERE ${ORG_ROWS}) AS o
+    WHERE g.win = o.win AND g.kind = o.kind AND g.scope = '' AND g.key = o.key`);
+const DROP_ORG_GLOBALS = defineStatement<{ orgId: string }>(`
+    DELETE FROM threat_counts WHERE scope = '' AND n <= 0
+      AND (win, kind, key) IN (SELECT win, kind, key FROM threat_counts WHERE ${ORG_ROWS})`);
+const DROP_ORG = defineStatement<{ orgId: string }>(`DELETE FROM threat_counts WHERE ${ORG_ROWS}`);
+
+/** The lock of every transaction that reads then moves the counted mark or a window's start. */
+export const THREAT_COUNTS_LOCK = 'manager:threat-counts';
+
 /**
  * Threat event counts per window (each summary period and `all`), kind (severity, type,
  * agent, source IP) and scope (an org, or every org), so summaries, the overview, an agent's
@@ -83,67 +142,18 @@ const EVENT_COLUMNS = 'seq, timestamp_ms, org_id, agent_id, hostname, severity, 
  * the sweeper keeps up) are taken from the events themselves and applied on top.
  */
 export function createThreatCountStore(db: Db) {
-  const startRows = db.prepare<[], { name: WindowName; start_ms: number; start_seq: number }>('SELECT name, start_ms, start_seq FROM threat_windows');
-  const setStart = db.prepare<[number, number, string]>('UPDATE threat_windows SET start_ms = ?, start_seq = ? WHERE name = ?');
-  const countedSeq = db.prepare<[], { seq: number }>('SELECT seq FROM threat_counted');
-  const setCountedSeq = db.prepare<[number]>('UPDATE threat_counted SET seq = ?');
-  const latestSeq = db.prepare<[], { seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM threat_events');
-  const upsert = db.prepare<Delta, { n: number }>(`
-    INSERT INTO threat_counts (win, kind, scope, key, n, label) VALUES (@win, @kind, @scope, @key, @n, @label)
-    ON CONFLICT (win, kind, scope, key) DO UPDATE SET n = threat_counts.n + excluded.n, label = coalesce(excluded.label, threat_counts.label)
-    RETURNING n`);
-  const dropRow = db.prepare<Omit<Delta, 'n' | 'label'>>('DELETE FROM threat_counts WHERE win = @win AND kind = @kind AND scope = @scope AND key = @key');
-  const rowOf = db.prepare<{ win: string; kind: string; scope: string; key: string }, RankedCount>(
-    'SELECT key, n, label FROM threat_counts WHERE win = @win AND kind = @kind AND scope = @scope AND key = @key',
-  );
-  const ranked = db.prepare<{ win: string; kind: string; scope: string; limit: number }, RankedCount>(
-    'SELECT key, n, label FROM threat_counts INDEXED BY threat_counts_ranked WHERE win = @win AND kind = @kind AND scope = @scope ORDER BY n DESC, key LIMIT @limit',
-  );
-
-  // New events in storage order, and the counted events between two window starts: ascending
-  // to take out of a window, descending to put back.
-  const newEvents = db.prepare<{ after: number; limit: number }, CountedEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM threat_events WHERE seq > @after ORDER BY seq LIMIT @limit`,
-  );
-  const range = `(timestamp_ms, seq) >= (@fromMs, @fromSeq) AND (timestamp_ms, seq) < (@toMs, @toSeq) AND seq <= @counted`;
-  type Range = { fromMs: number; fromSeq: number; toMs: number; toSeq: number; counted: number };
-  const leaving = db.prepare<Range & { limit: number }, CountedEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM threat_events WHERE ${range} ORDER BY timestamp_ms, seq LIMIT @limit`,
-  );
-  const returning = db.prepare<Range & { limit: number }, CountedEvent>(
-    `SELECT ${EVENT_COLUMNS} FROM threat_events WHERE ${range} ORDER BY timestamp_ms DESC, seq DESC LIMIT @limit`,
-  );
-  // What a read corrects by: counted events between the stored start and its own, and the
-  // events not counted yet that fall in its window; over every org, one org or one agent.
-  const correctionsOf = (where: string) => ({
-    between: db.prepare<Range & Record<string, unknown>, CountedEvent>(`SELECT ${EVENT_COLUMNS} FROM threat_events WHERE ${where} ${range}`),
-    // Found by sequence number alone (`+` keeps the other terms off their indexes).
-    uncounted: db.prepare<{ counted: number; sinceMs: number } & Record<string, unknown>, CountedEvent>(
-      `SELECT ${EVENT_COLUMNS} FROM threat_events WHERE ${where.replace(/^(\w+)/, '+$1')} seq > @counted AND +timestamp_ms >= @sinceMs`,
-    ),
-  });
-  const corrections = { all: correctionsOf(''), org: correctionsOf('org_id = @orgId AND'), agent: correctionsOf('agent_id = @agentId AND') };
-
-  const orgRows = `win IN (${WINDOW_NAMES.map((w) => `'${w}'`).join(', ')}) AND kind IN ('severity', 'type', 'agent', 'ip') AND scope = @orgId`;
-  const subtractOrg = db.prepare<{ orgId: string }>(`
-    UPDATE threat_counts AS g SET n = g.n - o.n
-    FROM (SELECT win, kind, key, n FROM threat_counts WHERE ${orgRows}) AS o
-    WHERE g.win = o.win AND g.kind = o.kind AND g.scope = '' AND g.key = o.key`);
-  const dropOrgGlobals = db.prepare<{ orgId: string }>(`
-    DELETE FROM threat_counts WHERE scope = '' AND n <= 0
-      AND (win, kind, key) IN (SELECT win, kind, key FROM threat_counts WHERE ${orgRows})`);
-  const dropOrg = db.prepare<{ orgId: string }>(`DELETE FROM threat_counts WHERE ${orgRows}`);
-
+  const storage = sqliteStorageOf(db);
   const buckets = createThreatBucketStore(db);
 
-  const starts = (): Map<WindowName, WindowStart> =>
-    new Map(startRows.all().map((row) => [row.name, { ms: row.start_ms, seq: row.start_seq }]));
+  const starts = async (q: Queryable): Promise<Map<WindowName, WindowStart>> =>
+    new Map((await q.all(START_ROWS)).map((row) => [row.name, { ms: row.start_ms, seq: row.start_seq }]));
+  const countedSeq = async (q: Queryable) => (await q.get(COUNTED_SEQ))!.seq;
 
-  const apply = (deltas: Map<string, Delta>) => {
+  const apply = async (tx: Transaction, deltas: Map<string, Delta>) => {
     for (const delta of deltas.values()) {
       if (delta.n === 0) continue;
       // A row that counts nothing any more goes (an address seen once, a month ago).
-      if (upsert.get(delta)!.n <= 0) dropRow.run({ win: delta.win, kind: delta.kind, scope: delta.scope, key: delta.key });
+      if ((await tx.get(UPSERT, delta))!.n <= 0) await tx.run(DROP_ROW, { win: delta.win, kind: delta.kind, scope: delta.scope, key: delta.key });
     }
   };
 
@@ -151,13 +161,13 @@ export function createThreatCountStore(db: Db) {
    * A window as it is for a read at `sinceMs` (`all`: any), over every org, one org or one
    * agent: the stored rows and, on top, the corrections described above.
    */
-  function view(win: WindowName, sinceMs: number, only: { orgId?: string; agentId?: string } = {}) {
-    const counted = countedSeq.get()!.seq;
-    const stored = starts().get(win) ?? FOREVER;
+  async function view(win: WindowName, sinceMs: number, only: Only = {}) {
+    const counted = await countedSeq(storage);
+    const stored = (await starts(storage)).get(win) ?? FOREVER;
     const target = win === 'all' ? FOREVER : { ms: sinceMs, seq: 0 };
     const order = compareStarts(target, stored);
     const [from, to] = order > 0 ? [stored, target] : [target, stored];
-    const filter = only.agentId !== undefined ? corrections.agent : only.orgId !== undefined ? corrections.org : corrections.all;
+    const filter = only.agentId !== undefined ? CORRECTIONS.agent : only.orgId !== undefined ? CORRECTIONS.org : CORRECTIONS.all;
     const params = { ...only, counted };
     const deltas = new Map<CountKind, Map<string, RankedCount>>();
     const note = (events: CountedEvent[], sign: number) => {
@@ -171,29 +181,29 @@ export function createThreatCountStore(db: Db) {
         }
       }
     };
-    if (order !== 0) note(filter.between.all({ ...params, fromMs: from.ms, fromSeq: from.seq, toMs: to.ms, toSeq: to.seq }), order > 0 ? -1 : 1);
-    note(filter.uncounted.all({ ...params, sinceMs: target.ms }), 1);
+    if (order !== 0) note(await storage.all(filter.between, { ...params, fromMs: from.ms, fromSeq: from.seq, toMs: to.ms, toSeq: to.seq }), order > 0 ? -1 : 1);
+    note(await storage.all(filter.uncounted, { ...params, sinceMs: target.ms }), 1);
     const scope = only.orgId ?? ALL_ORGS;
-    const storedRow = (kind: CountKind, key: string) => rowOf.get({ win, kind, scope, key });
+    const storedRow = (kind: CountKind, key: string) => storage.get(ROW_OF, { win, kind, scope, key });
 
     return {
       /** The count of one key, exact. */
-      count(kind: CountKind, key: string): number {
-        return (storedRow(kind, key)?.n ?? 0) + (deltas.get(kind)?.get(key)?.n ?? 0);
+      async count(kind: CountKind, key: string): Promise<number> {
+        return ((await storedRow(kind, key))?.n ?? 0) + (deltas.get(kind)?.get(key)?.n ?? 0);
       },
       /**
        * The `limit` largest counts, ties by key, exact: a row the corrections lower may drop out
        * of the stored ranking, so that many more are read; rows they raise are read as well.
        */
-      top(kind: CountKind, limit: number): RankedCount[] {
+      async top(kind: CountKind, limit: number): Promise<RankedCount[]> {
         const fixes = [...(deltas.get(kind)?.values() ?? [])].filter((fix) => fix.n !== 0);
         const lowered = fixes.filter((fix) => fix.n < 0).length;
         const merged = new Map<string, RankedCount>();
-        for (const row of ranked.all({ win, kind, scope, limit: limit + lowered })) merged.set(row.key, { ...row });
+        for (const row of await storage.all(RANKED, { win, kind, scope, limit: limit + lowered })) merged.set(row.key, { ...row });
         for (const fix of fixes) {
           let entry = merged.get(fix.key);
           if (!entry) {
-            const row = storedRow(kind, fix.key);
+            const row = await storedRow(kind, fix.key);
             entry = { key: fix.key, n: row?.n ?? 0, label: row?.label ?? fix.label };
             merged.set(fix.key, entry);
           }
@@ -211,56 +221,59 @@ export function createThreatCountStore(db: Db) {
   return {
     view,
     /** Whether events were stored since the last count. */
-    hasUncounted: () => latestSeq.get()!.seq > countedSeq.get()!.seq,
+    hasUncounted: async () => (await storage.get(LATEST_SEQ))!.seq > (await countedSeq(storage)),
     /**
      * One step of counting new events: at most `maxEvents`, in each window they fall in, as
      * grouped updates. Returns the events counted; 0 when every stored event is counted.
      */
-    countNew: db.transaction((maxEvents: number): number => {
-      const events = newEvents.all({ after: countedSeq.get()!.seq, limit: maxEvents });
-      if (events.length === 0) return 0;
-      const deltas = new Map<string, Delta>();
-      for (const [win, start] of starts()) {
-        for (const event of events) if (isCounted(event.timestamp_ms, event.seq, start)) collect(deltas, win, event, 1);
-      }
-      apply(deltas);
-      setCountedSeq.run(events.at(-1)!.seq);
-      return events.length;
-    }),
+    countNew: (maxEvents: number): Promise<number> =>
+      storage.transaction({ durable: false, locks: [THREAT_COUNTS_LOCK] }, async (tx) => {
+        const events = await tx.all(NEW_EVENTS, { after: await countedSeq(tx), limit: maxEvents });
+        if (events.length === 0) return 0;
+        const deltas = new Map<string, Delta>();
+        for (const [win, start] of await starts(tx)) {
+          for (const event of events) if (isCounted(event.timestamp_ms, event.seq, start)) collect(deltas, win, event, 1);
+        }
+        await apply(tx, deltas);
+        await tx.run(SET_COUNTED_SEQ, [events.at(-1)!.seq]);
+        return events.length;
+      }),
     /**
      * One step of moving a window's start towards `now − span`: at most `maxEvents` counted
      * events taken out (or put back when the clock went back). Returns the events moved, at
      * least 1 while the start moved; 0 when the window is where it should be.
      */
-    advance: db.transaction((win: WindowName, now: number, maxEvents: number): number => {
-      const stored = starts().get(win);
-      if (!stored || WINDOW_SPANS[win] === null) return 0;
-      const target = targetStart(win, now);
-      const order = compareStarts(target, stored);
-      if (order === 0) return 0;
-      const forward = order > 0;
-      const [from, to] = forward ? [stored, target] : [target, stored];
-      const bounds = { fromMs: from.ms, fromSeq: from.seq, toMs: to.ms, toSeq: to.seq, counted: countedSeq.get()!.seq, limit: maxEvents };
-      const events = (forward ? leaving : returning).all(bounds);
-      const deltas = new Map<string, Delta>();
-      for (const event of events) collect(deltas, win, event, forward ? -1 : 1);
-      apply(deltas);
-      const last = events.at(-1);
-      const next = events.length < maxEvents || !last ? target : forward ? { ms: last.timestamp_ms, seq: last.seq + 1 } : { ms: last.timestamp_ms, seq: last.seq };
-      setStart.run(next.ms, next.seq, win);
-      return Math.max(events.length, 1);
-    }),
+    advance: (win: WindowName, now: number, maxEvents: number): Promise<number> =>
+      storage.transaction({ durable: false, locks: [THREAT_COUNTS_LOCK] }, async (tx) => {
+        const stored = (await starts(tx)).get(win);
+        if (!stored || WINDOW_SPANS[win] === null) return 0;
+        const target = targetStart(win, now);
+        const order = compareStarts(target, stored);
+        if (order === 0) return 0;
+        const forward = order > 0;
+        const [from, to] = forward ? [stored, target] : [target, stored];
+        const bounds = { fromMs: from.ms, fromSeq: from.seq, toMs: to.ms, toSeq: to.seq, counted: await countedSeq(tx), limit: maxEvents };
+        const events = await tx.all(forward ? LEAVING : RETURNING, bounds);
+        const deltas = new Map<string, Delta>();
+        for (const event of events) collect(deltas, win, event, forward ? -1 : 1);
+        await apply(tx, deltas);
+        const last = events.at(-1);
+        const next = events.length < maxEvents || !last ? target : forward ? { ms: last.timestamp_ms, seq: last.seq + 1 } : { ms: last.timestamp_ms, seq: last.seq };
+        await tx.run(SET_START, [next.ms, next.seq, win]);
+        return Math.max(events.length, 1);
+      }),
     /**
-     * After an org's events are deleted (account deletion, same transaction): its rows go and
-     * the all-org rows lose them; so do its time buckets (threat-buckets.ts). Sequence numbers of deleted events are used again (SQLite
-     * reuses the largest rowids), so the counted mark comes back to the newest event left.
+     * After an org's events are deleted (account deletion, same transaction, which takes
+     * THREAT_COUNTS_LOCK): its rows go and the all-org rows lose them; so do its time buckets
+     * (threat-buckets.ts). Sequence numbers of deleted events are used again (SQLite reuses
+     * the largest rowids), so the counted mark comes back to the newest event left.
      */
-    forgetOrg(orgId: string): void {
-      buckets.forgetOrg(orgId);
-      subtractOrg.run({ orgId });
-      dropOrgGlobals.run({ orgId });
-      dropOrg.run({ orgId });
-      setCountedSeq.run(Math.min(countedSeq.get()!.seq, latestSeq.get()!.seq));
+    async forgetOrg(tx: Transaction, orgId: string): Promise<void> {
+      await buckets.forgetOrg(tx, orgId);
+      await tx.run(SUBTRACT_ORG, { orgId });
+      await tx.run(DROP_ORG_GLOBALS, { orgId });
+      await tx.run(DROP_ORG, { orgId });
+      await tx.run(SET_COUNTED_SEQ, [Math.min(await countedSeq(tx), (await tx.get(LATEST_SEQ))!.seq)]);
     },
   };
 }

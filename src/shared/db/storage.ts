@@ -34,11 +34,23 @@ export interface PerEngineSql {
 }
 
 const postgresTextBySqlite = new Map<string, string>();
+/** Statements are module-level constants, so this holds each once, for as long as the process. */
+const declared: Array<Statement<Params, unknown>> = [];
 
 export function defineStatement<P extends Params = void, Row = unknown>(sql: string | PerEngineSql): Statement<P, Row> {
-  if (typeof sql === 'string') return Object.freeze({ sql });
-  postgresTextBySqlite.set(sql.sqlite, sql.postgres);
-  return Object.freeze({ sql: sql.sqlite, postgresSql: sql.postgres });
+  const statement: Statement<P, Row> =
+    typeof sql === 'string' ? Object.freeze({ sql }) : Object.freeze({ sql: sql.sqlite, postgresSql: sql.postgres });
+  if (typeof sql !== 'string') postgresTextBySqlite.set(sql.sqlite, sql.postgres);
+  declared.push(statement as Statement<Params, unknown>);
+  return statement;
+}
+
+/**
+ * Every statement declared by the modules loaded so far, whether or not it ever ran: what
+ * the dialect inventory checks on PostgreSQL besides the statements it saw run.
+ */
+export function declaredStatements(): ReadonlyArray<Statement<Params, unknown>> {
+  return declared;
 }
 
 /**

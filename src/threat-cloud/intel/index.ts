@@ -3,6 +3,7 @@ import type { App } from '../../shared/base-app.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import type { Transaction } from '../../shared/db/storage.js';
 import type { ThreatCloudContext } from '../context.js';
 import { createCorrelationJob, DEFAULT_SCHEDULE, type CorrelationSchedule } from '../jobs/correlation.js';
 import type { QueryAuditBuffer } from '../services/query-audit.js';
@@ -32,7 +33,7 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
   // One memo for campaigns and analytics: both read data the same version describes.
   const memo = createAggregateMemo(createDataVersionStore(db), clock);
   const correlator = createCorrelator(db, clock);
-  // Campaign reads and most analytics go through the storage port (trends still read the connection directly).
+  // Campaign reads and analytics go through the storage port (the trends' member walk still streams from the connection).
   const storage = sqliteStorageOf(db);
 
   return {
@@ -49,8 +50,11 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
     }),
     /** The background correlation over the same correlator trap intel uses. */
     correlation: createCorrelationJob(correlator, deps.logger, deps.schedule ?? DEFAULT_SCHEDULE),
-    /** Trap intel, inside its transaction: correlate the IoCs it touched, return the attacker's campaign. */
-    correlateNow: (iocIds: readonly string[]): string | null => correlator.correlateNow(iocIds),
+    /**
+     * Trap intel, inside its transaction (which must hold CAMPAIGNS_LOCK): correlate the IoCs it
+     * touched, return the attacker's campaign.
+     */
+    correlateNow: (tx: Transaction, iocIds: readonly string[]): Promise<string | null> => correlator.correlateNow(tx, iocIds),
 
     register(app: App, context: ThreatCloudContext): void {
       registerCampaignRoutes(app, context);

@@ -42,7 +42,7 @@ export function createAuditRetention(deps: { db: Pick<Db, 'open'>; audit: AuditS
     let deleted = 0;
     while (!stopping && db.open) {
       const started = performance.now();
-      const removed = audit.purgeBatch(kind, cutoff, batchSize);
+      const removed = await audit.purgeBatch(kind, cutoff, batchSize);
       deleted += removed;
       if (removed < batchSize) break;
       await sleep(Math.ceil(performance.now() - started));

@@ -9,7 +9,7 @@ export interface CorrelationSchedule {
   everyMs: number;
 }
 
-/** How long one correlation transaction may hold the (synchronous) database and event loop. */
+/** How long one correlation transaction may hold the database and (on SQLite, synchronous) the event loop. */
 const BATCH_BUDGET_MS = 25;
 const MIN_BATCH = 50;
 const MAX_BATCH = 2000;
@@ -27,6 +27,19 @@ export function createCorrelationJob(correlator: Correlator, logger: FastifyBase
   let stopped = true;
   let lastRunAt = 0;
   let batchSize = DEFAULT_BATCH;
+  /** Ends the pause between two batches at once: a stop waits for a batch, never for a pause. */
+  let endPause: (() => void) | null = null;
+
+  function pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wakeUp = setTimeout(() => endPause?.(), ms).unref();
+      endPause = () => {
+        clearTimeout(wakeUp);
+        endPause = null;
+        resolve();
+      };
+    });
+  }
 
   /**
    * Batches sized to take about BATCH_BUDGET_MS (halved when slower, doubled when much
@@ -37,26 +50,30 @@ export function createCorrelationJob(correlator: Correlator, logger: FastifyBase
     lastRunAt = performance.now();
     while (!stopped) {
       const started = performance.now();
-      const processed = correlator.runBatch(batchSize);
+      const processed = await correlator.runBatch(batchSize);
       const took = performance.now() - started;
       if (processed === 0) break;
       if (took > BATCH_BUDGET_MS) batchSize = Math.max(MIN_BATCH, Math.floor(batchSize / 2));
       else if (took < BATCH_BUDGET_MS / 4) batchSize = Math.min(MAX_BATCH, batchSize * 2);
-      await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(took))).unref());
+      await pause(Math.max(1, Math.ceil(took)));
+    }
+  }
+
+  /** Whether a run is due: reports arrived since the last, or none ran for `everyMs`. */
+  async function due(): Promise<boolean> {
+    try {
+      return (await correlator.hasPending()) || performance.now() - lastRunAt >= schedule.everyMs;
+    } catch (error) {
+      logger.error({ err: error }, 'campaign correlation check failed');
+      return false;
     }
   }
 
   function tick(): void {
     if (running || stopped) return;
-    let due: boolean;
-    try {
-      due = correlator.hasPending() || performance.now() - lastRunAt >= schedule.everyMs;
-    } catch (error) {
-      logger.error({ err: error }, 'campaign correlation check failed');
-      return;
-    }
-    if (!due) return;
-    running = drain()
+    // Set at once, check included, so a tick while the check reads finds the run in progress.
+    running = due()
+      .then((isDue) => (isDue && !stopped ? drain() : undefined))
       .catch((error: unknown) => logger.error({ err: error }, 'campaign correlation failed'))
       .finally(() => {
         running = null;
@@ -74,6 +91,7 @@ export function createCorrelationJob(correlator: Correlator, logger: FastifyBase
       stopped = true;
       if (timer) clearInterval(timer);
       timer = null;
+      endPause?.();
       await running;
     },
     /** One check now (what the timer does); resolves when the run it started is over. */
@@ -82,11 +100,11 @@ export function createCorrelationJob(correlator: Correlator, logger: FastifyBase
       await running;
     },
     /** One batch now, on the app's own correlator, outside the schedule (tests, benchmarks); returns how many reports. */
-    runBatch(limit?: number): number {
+    runBatch(limit?: number): Promise<number> {
       return correlator.runBatch(limit);
     },
     /** Whether reports arrived that no run has looked at yet. */
-    hasPending(): boolean {
+    hasPending(): Promise<boolean> {
       return correlator.hasPending();
     },
   };

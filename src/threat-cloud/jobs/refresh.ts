@@ -3,11 +3,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { DAY_MS } from '../../shared/time.js';
 import { EXPIRY_DAYS } from '../reputation.js';
+import { TC_CHANGES } from '../services/ioc-merge.js';
 import type { ReputationRefreshStore } from '../stores/reputation-refresh.js';
 
-/** How long one refresh step may hold the (synchronous) database and event loop, as the correlation's batches. */
+/** How long one refresh step may hold the database and (on SQLite, synchronous) the event loop, as the correlation's batches. */
 export const REFRESH_STEP_BUDGET_MS = 25;
 /** Rows one step looks at, at most: finding what changed among them costs a few milliseconds. */
 const STEP_ROWS = 4096;
@@ -39,18 +41,23 @@ export interface RefreshResult {
  */
 export function createReputationRefresh(deps: { db: Db; iocs: ReputationRefreshStore; clock: Clock }) {
   const { db, iocs, clock } = deps;
+  const storage = sqliteStorageOf(db);
 
-  /** Refreshes rows from `lo` on, at most to `hi` and at most `changes` changed rows; returns where it stopped. */
-  const step = db.transaction((lo: number, hi: number, changes: number, now: number): RefreshResult & { last: number } => {
-    const nowIso = toIso(now);
-    const cutoff = toIso(now - EXPIRY_DAYS * DAY_MS);
-    const last = iocs.stepEnd({ lo, hi, nowMs: now, nowIso, cutoff }, changes);
-    const range = { lo, hi: last, nowMs: now, nowIso, cutoff };
-    const expired = iocs.expire(range);
-    const crossed = iocs.cross(range);
-    const rescored = iocs.rescore(range);
-    return { expired, crossed, rescored, last };
-  });
+  /**
+   * Refreshes rows from `lo` on, at most to `hi` and at most `changes` changed rows; returns
+   * where it stopped. Its writes take change-sequence positions: it holds the change lock.
+   */
+  const step = (lo: number, hi: number, changes: number, now: number): Promise<RefreshResult & { last: number }> =>
+    storage.transaction({ durable: false, locks: [TC_CHANGES] }, async (tx) => {
+      const nowIso = toIso(now);
+      const cutoff = toIso(now - EXPIRY_DAYS * DAY_MS);
+      const last = await iocs.stepEnd(tx, { lo, hi, nowMs: now, nowIso, cutoff }, changes);
+      const range = { lo, hi: last, nowMs: now, nowIso, cutoff };
+      const expired = await iocs.expire(tx, range);
+      const crossed = await iocs.cross(tx, range);
+      const rescored = await iocs.rescore(tx, range);
+      return { expired, crossed, rescored, last };
+    });
 
   return {
     /**
@@ -60,14 +67,14 @@ export function createReputationRefresh(deps: { db: Db; iocs: ReputationRefreshS
      */
     async run(): Promise<RefreshResult> {
       const total: RefreshResult = { expired: 0, crossed: 0, rescored: 0 };
-      const { lo, hi } = iocs.bounds();
+      const { lo, hi } = await iocs.bounds();
       if (lo === null || hi === null) return total;
       const now = clock.now();
       let changes = FIRST_CHANGES;
       for (let start = lo; start <= hi; ) {
         if (!db.open) break;
         const started = performance.now();
-        const result = step(start, Math.min(hi, start + STEP_ROWS - 1), changes, now);
+        const result = await step(start, Math.min(hi, start + STEP_ROWS - 1), changes, now);
         const took = performance.now() - started;
         start = result.last + 1;
         total.expired += result.expired;
@@ -77,7 +84,7 @@ export function createReputationRefresh(deps: { db: Db; iocs: ReputationRefreshS
         else if (took < REFRESH_STEP_BUDGET_MS / 4) changes = Math.min(MAX_CHANGES, changes * 2);
         await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(took))));
       }
-      if (db.open && total.expired + total.crossed + total.rescored > 0) iocs.markRefreshed(toIso(now));
+      if (db.open && total.expired + total.crossed + total.rescored > 0) await iocs.markRefreshed(toIso(now));
       return total;
     },
   };

@@ -15,7 +15,7 @@ export function registerKeyAdminRoutes(app: App, context: Pick<ThreatCloudContex
       ...adminRoute,
       schema: { operationId: 'createOperatorKey', tags: ['admin'], summary: 'Create an operator API key (shown once)', security: BEARER, body: CreateKeyBody, response: createdReplies(CreatedKey) },
     },
-    async (request, reply) => reply.code(201).send(ok(operatorKeys.create(request.body, { via: 'api', ip: request.ip }))),
+    async (request, reply) => reply.code(201).send(ok(await operatorKeys.create(request.body, { via: 'api', ip: request.ip }))),
   );
 
   app.get(
@@ -37,6 +37,6 @@ export function registerKeyAdminRoutes(app: App, context: Pick<ThreatCloudContex
         response: replies(Type.Object({ id: Type.String(), revoked: Type.Literal(true) })),
       },
     },
-    async (request) => ok(operatorKeys.revoke(request.params.id, { via: 'api', ip: request.ip })),
+    async (request) => ok(await operatorKeys.revoke(request.params.id, { via: 'api', ip: request.ip })),
   );
 }

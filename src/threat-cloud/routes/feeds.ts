@@ -32,7 +32,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
         const threshold = request.query.maxReputation ?? request.query.minReputation ?? DEFAULT_THRESHOLD;
         const category = request.query.category ?? null;
         feeds.recordRead(path.slice('/api/feeds/'.length), { threshold, category }, actor(request));
-        if (answerIfCurrent(request, reply, feeds.validators(type, { threshold, category }))) return reply;
+        if (answerIfCurrent(request, reply, await feeds.validators(type, { threshold, category }))) return reply;
         reply.type('text/plain; charset=utf-8');
         // A stream bypasses the typed serialiser on purpose: the body is never held in memory.
         return reply.send(feeds.blocklist({ type, threshold, category }, { title, noun }) as never);
@@ -56,7 +56,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
     },
     async (request, reply) => {
       feeds.recordRead('feeds/iocs', { ...request.query }, actor(request));
-      if (answerIfCurrent(request, reply, feeds.validators('iocs', request.query))) return reply;
+      if (answerIfCurrent(request, reply, await feeds.validators('iocs', request.query))) return reply;
       return ok(await feeds.iocFeed(request.query));
     },
   );
@@ -76,7 +76,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
     },
     async (request, reply) => {
       feeds.recordRead('feeds/stix', { ...request.query }, actor(request));
-      if (answerIfCurrent(request, reply, feeds.validators('stix', request.query))) return reply;
+      if (answerIfCurrent(request, reply, await feeds.validators('stix', request.query))) return reply;
       return feeds.stixBundle(request.query);
     },
   );
@@ -97,7 +97,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
     async (request, reply) => {
       const { currentVersion } = request.query;
       feeds.recordRead('feeds/agent-update', { currentVersion: currentVersion ?? null, agentId: request.query.agentId ?? null }, actor(request));
-      if (answerIfCurrent(request, reply, feeds.validators('agent-update', { currentVersion: currentVersion ?? null }))) return reply;
+      if (answerIfCurrent(request, reply, await feeds.validators('agent-update', { currentVersion: currentVersion ?? null }))) return reply;
       reply.type('application/json; charset=utf-8');
       return reply.send(agentUpdate.stream(currentVersion) as never);
     },

@@ -35,7 +35,7 @@ export function registerIocRoutes(app: App, context: Pick<ThreatCloudContext, 'a
         response: replies(IocLookup),
       },
     },
-    async (request) => ok(iocs.lookup(request.params.value, request.query.type, actor(request))),
+    async (request) => ok(await iocs.lookup(request.params.value, request.query.type, actor(request))),
   );
 
   app.put(
@@ -53,6 +53,6 @@ export function registerIocRoutes(app: App, context: Pick<ThreatCloudContext, 'a
         response: replies(IocItem),
       },
     },
-    async (request) => ok(iocs.setStatus(request.params.value, request.query.type, request.body, actor(request))),
+    async (request) => ok(await iocs.setStatus(request.params.value, request.query.type, request.body, actor(request))),
   );
 }

@@ -22,7 +22,7 @@ export function registerRuleRoutes(app: App, context: Pick<ThreatCloudContext, '
       },
     },
     async (request, reply) => {
-      const { rule, created } = rules.upsert(request.body, actor(request));
+      const { rule, created } = await rules.upsert(request.body, actor(request));
       return reply.code(created ? 201 : 200).send(ok(rule));
     },
   );
@@ -33,6 +33,6 @@ export function registerRuleRoutes(app: App, context: Pick<ThreatCloudContext, '
       ...apiRoute(context, 'admin'),
       schema: { operationId: 'deleteRule', tags: ['rules'], summary: 'Remove a detection rule', security: BEARER, params: RuleOrKeyIdParams, response: replies(Type.Object({ id: Type.String(), removed: Type.Literal(true) })) },
     },
-    async (request) => ok(rules.remove(request.params.id, actor(request))),
+    async (request) => ok(await rules.remove(request.params.id, actor(request))),
   );
 }

@@ -13,7 +13,7 @@ export function registerSightingRoutes(app: App, context: Pick<ThreatCloudContex
       ...apiRoute(context, 'write'),
       schema: { operationId: 'recordSighting', tags: ['sightings'], summary: 'Record a sighting of a known IoC', security: BEARER, body: SightingBody, response: createdReplies(SightingResult) },
     },
-    async (request, reply) => reply.code(201).send(ok(iocs.recordSighting(request.body, request.tcKey!.reporterId, actor(request)))),
+    async (request, reply) => reply.code(201).send(ok(await iocs.recordSighting(request.body, request.tcKey!.reporterId, actor(request)))),
   );
 
   app.get(

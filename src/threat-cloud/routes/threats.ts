@@ -13,6 +13,6 @@ export function registerThreatRoutes(app: App, context: Pick<ThreatCloudContext,
       ...apiRoute(context, 'write'),
       schema: { operationId: 'reportIocs', tags: ['iocs'], summary: 'Report IoCs (1-100 per batch)', security: BEARER, body: ThreatsBody, response: createdReplies(ThreatsResult) },
     },
-    async (request, reply) => reply.code(201).send(ok(iocs.report(request.body.threats, request.tcKey!.reporterId, actor(request)))),
+    async (request, reply) => reply.code(201).send(ok(await iocs.report(request.body.threats, request.tcKey!.reporterId, actor(request)))),
   );
 }

@@ -20,6 +20,6 @@ export function registerTrapIntelRoutes(app: App, context: Pick<ThreatCloudConte
         response: createdReplies(TrapIntelResult),
       },
     },
-    async (request, reply) => reply.code(201).send(ok(trapIntel.report(request.body, request.tcKey!.reporterId, actor(request)))),
+    async (request, reply) => reply.code(201).send(ok(await trapIntel.report(request.body, request.tcKey!.reporterId, actor(request)))),
   );
 }

@@ -21,12 +21,12 @@ export function createAgentUpdateService(deps: { feeds: FeedStore; rules: RuleSt
   async function* agentUpdateJson(since: number | null, until: number): AsyncGenerator<string> {
     const rulesPart =
       since === null
-        ? (() => {
-            const live = rules.live();
+        ? await (async () => {
+            const live = await rules.live();
             return { added: live.map((rule) => rule.id), updated: [] as string[], removed: [] as string[], files: live.map(({ id, name, content }) => ({ id, name, content })) };
           })()
-        : (() => {
-            const changed = rules.changedAfter(since).filter((rule) => rule.changeSeq <= until);
+        : await (async () => {
+            const changed = (await rules.changedAfter(since)).filter((rule) => rule.changeSeq <= until);
             const live = changed.filter((rule) => rule.deletedAt === null);
             return {
               added: live.filter((rule) => rule.createdAt === rule.updatedAt).map((rule) => rule.id),

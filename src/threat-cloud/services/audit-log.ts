@@ -7,7 +7,7 @@ export function createAuditLogService(deps: { audit: AuditStore; queryAudit: Que
   return {
     async list(filter: { action?: AuditAction; since?: string; page: number; limit: number }) {
       // Pending query audits are written first so the trail is complete up to this request.
-      queryAudit.flush();
+      await queryAudit.flush();
       return await audit.list(filter);
     },
   };

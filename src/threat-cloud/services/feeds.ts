@@ -56,9 +56,9 @@ export function createFeedService(deps: { feeds: FeedStore; iocs: IocStore; cloc
     },
 
     /** ETag and Last-Modified of a feed: they change with the change sequence, a refresh, or the query. */
-    validators(kind: string, query: unknown): { etag: string; lastModified: Date } {
-      const seq = iocs.state('seq');
-      const refresh = iocs.state('refresh');
+    async validators(kind: string, query: unknown): Promise<{ etag: string; lastModified: Date }> {
+      const seq = await iocs.state('seq');
+      const refresh = await iocs.state('refresh');
       const stamps = [seq.updatedAt, refresh.updatedAt].filter((stamp): stamp is string => stamp !== null).map(Date.parse);
       return { etag: feedEtag(kind, seq.value, refresh.value, query), lastModified: new Date(stamps.length > 0 ? Math.max(...stamps) : 0) };
     },

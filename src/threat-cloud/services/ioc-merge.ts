@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import type { Transaction } from '../../shared/db/storage.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { createCountryResolver, type CountryResolver } from '../geo.js';
 import { createIocStore, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult } from '../stores/iocs.js';
 import type { IocType } from '../normalise.js';
@@ -10,6 +12,12 @@ import { UNKNOWN_REPUTATION, reputationFactors, type ReputationFactors } from '.
 import { mergedIoc, newIoc, reputationFor, reputationInputs, type IocReport, type MergeMoment } from './ioc-builders.js';
 
 export type { IocReport } from './ioc-builders.js';
+
+/**
+ * The lock of every transaction that takes change positions or reads an IoC and then writes
+ * it: the merge and the change sequence (feed cursors) rely on one writer at a time.
+ */
+export const TC_CHANGES = 'tc:changes';
 
 export interface MergeOutcome {
   ioc: Ioc;
@@ -21,10 +29,6 @@ export interface MergeOutcome {
 
 /** A report's moment, with the id and context of the sighting it writes. */
 type ReportMoment = MergeMoment & { sightingId: string; context: string | null };
-
-export class NotInTransactionError extends Error {
-  override name = 'NotInTransactionError';
-}
 
 const ID_RANDOM_BYTES = 10;
 const ID_POOL_SIZE = 256;
@@ -56,50 +60,48 @@ const batchKey = (type: IocType, value: string) => `${type} ${value}`;
 
 /**
  * Rules of the IoC store: merging reports, reputation, status changes. Every write method
- * must run inside a transaction the caller opens (a batch is all-or-nothing), so the Manager
- * can merge its events (as the org's user or the one reporter `manager`, see reporters.ts) in
- * its own transaction.
+ * takes the transaction the caller opened (a batch is all-or-nothing), so the Manager can
+ * merge its events (as the org's user or the one reporter `manager`, see reporters.ts) in its
+ * own transaction. Each such transaction takes the lock TC_CHANGES: the merge reads IoCs and
+ * then writes them, and change positions must be handed out by one writer at a time.
  */
 export function createIocService(db: Db, clock: Clock, options: { countryOf?: CountryResolver } = {}) {
   const store = createIocStore(db);
+  const storage = sqliteStorageOf(db);
   const countryOf = options.countryOf ?? createCountryResolver();
-
-  const requireTransaction = () => {
-    if (!db.inTransaction) throw new NotInTransactionError('IoC writes must run inside a transaction');
-  };
 
   const factorsOf = (ioc: IocView, now: number): ReputationFactors => reputationFactors(reputationInputs(ioc, now));
 
   const newId = createOrderedIds();
 
   /** What the batch merges into: its IoCs as stored, read in one statement. */
-  function storedIocs(reports: readonly IocReport[]): Map<string, Ioc> {
+  async function storedIocs(tx: Transaction, reports: readonly IocReport[]): Promise<Map<string, Ioc>> {
     const keys = new Map<string, IocKey>();
     for (const report of reports) keys.set(batchKey(report.type, report.value), [report.type, report.value]);
     const wanted = [...keys.values()];
     // One IoC (the Manager merges its events one by one): the plain unique-index read.
-    const found = wanted.length === 1 ? [store.find(...wanted[0]!)] : store.findMany(wanted);
+    const found = wanted.length === 1 ? [await store.find(tx, ...wanted[0]!)] : await store.findMany(tx, wanted);
     const stored = new Map<string, Ioc>();
     for (const ioc of found) if (ioc) stored.set(batchKey(ioc.type, ioc.value), ioc);
     return stored;
   }
 
   /** Stores a report's IoC row, reporter, source and sighting, as the builders made it. */
-  function createIoc(report: IocReport, reporterId: string, at: ReportMoment): MergeOutcome {
+  async function createIoc(tx: Transaction, report: IocReport, reporterId: string, at: ReportMoment): Promise<MergeOutcome> {
     const ioc = newIoc(report, newId('ioc_', at.now), at, countryOf);
-    store.insert(ioc);
-    store.addReporter(ioc.id, reporterId, at.nowIso);
-    store.addIocSource(ioc.id, report.source);
-    store.addSighting(at.sightingId, ioc.id, report.kind, report.source, reporterId, at.context, at.nowIso);
+    await store.insert(tx, ioc);
+    await store.addReporter(tx, ioc.id, reporterId, at.nowIso);
+    await store.addIocSource(tx, ioc.id, report.source);
+    await store.addSighting(tx, at.sightingId, ioc.id, report.kind, report.source, reporterId, at.context, at.nowIso);
     return { ioc, isNew: true, before: UNKNOWN_REPUTATION, sightingId: at.sightingId };
   }
 
-  function mergeInto(existing: Ioc, report: IocReport, reporterId: string, at: ReportMoment): MergeOutcome {
-    const newReporter = store.addReporter(existing.id, reporterId, at.nowIso);
+  async function mergeInto(tx: Transaction, existing: Ioc, report: IocReport, reporterId: string, at: ReportMoment): Promise<MergeOutcome> {
+    const newReporter = await store.addReporter(tx, existing.id, reporterId, at.nowIso);
     const ioc = mergedIoc(existing, report, { ...at, newReporter }, countryOf);
-    store.update(ioc);
-    store.addIocSource(ioc.id, report.source);
-    store.addSighting(at.sightingId, ioc.id, report.kind, report.source, reporterId, at.context, at.nowIso);
+    await store.update(tx, ioc);
+    await store.addIocSource(tx, ioc.id, report.source);
+    await store.addSighting(tx, at.sightingId, ioc.id, report.kind, report.source, reporterId, at.context, at.nowIso);
     return { ioc, isNew: false, before: existing.reputation, sightingId: at.sightingId };
   }
 
@@ -107,24 +109,26 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
    * Merges reports in order (the same IoC twice in a batch is merged twice, the second time
    * into what the first made). The batch's IoCs are read once and its change positions
    * taken at once; each report then writes its IoC row, reporter, source and sighting, and
-   * each distinct source is recorded once. In a transaction.
+   * each distinct source is recorded once. In a transaction holding TC_CHANGES.
    */
-  function mergeReports(reports: readonly IocReport[], reporterId: string): MergeOutcome[] {
-    requireTransaction();
+  async function mergeReports(tx: Transaction, reports: readonly IocReport[], reporterId: string): Promise<MergeOutcome[]> {
     if (reports.length === 0) return [];
     const now = clock.now();
     const nowIso = toIso(now);
-    const current = storedIocs(reports);
-    const firstSeq = store.reserveSeqs(reports.length, nowIso);
-    for (const source of new Set(reports.map((report) => report.source))) store.addKnownSource(source, nowIso);
-    return reports.map((report, index) => {
+    const current = await storedIocs(tx, reports);
+    const firstSeq = await store.reserveSeqs(tx, reports.length, nowIso);
+    for (const source of new Set(reports.map((report) => report.source))) await store.addKnownSource(tx, source, nowIso);
+    const outcomes: MergeOutcome[] = [];
+    // In order: a report of an IoC the batch named before merges into what that one made.
+    for (const [index, report] of reports.entries()) {
       const key = batchKey(report.type, report.value);
       const existing = current.get(key);
       const at = { now, nowIso, seq: firstSeq + index, sightingId: newId('sig_', now), context: report.context ? JSON.stringify(report.context) : null };
-      const outcome = existing ? mergeInto(existing, report, reporterId, at) : createIoc(report, reporterId, at);
+      const outcome = existing ? await mergeInto(tx, existing, report, reporterId, at) : await createIoc(tx, report, reporterId, at);
       current.set(key, outcome.ioc);
-      return outcome;
-    });
+      outcomes.push(outcome);
+    }
+    return outcomes;
   }
 
   return {
@@ -132,40 +136,39 @@ export function createIocService(db: Db, clock: Clock, options: { countryOf?: Co
 
     mergeReports,
 
-    /** One report (see mergeReports). In a transaction. */
-    mergeReport(report: IocReport, reporterId: string): MergeOutcome {
-      return mergeReports([report], reporterId)[0]!;
+    /** One report (see mergeReports). In a transaction holding TC_CHANGES. */
+    async mergeReport(tx: Transaction, report: IocReport, reporterId: string): Promise<MergeOutcome> {
+      return (await mergeReports(tx, [report], reporterId))[0]!;
     },
 
-    /** Sets an operator status; the IoC enters the change sequence so feeds change at once. In a transaction. */
-    setStatus(ioc: Ioc, status: Exclude<IocStatus, 'expired'>): Ioc {
-      requireTransaction();
+    /** Sets an operator status; the IoC enters the change sequence so feeds change at once. In a transaction holding TC_CHANGES. */
+    async setStatus(tx: Transaction, ioc: Ioc, status: Exclude<IocStatus, 'expired'>): Promise<Ioc> {
       const now = clock.now();
       const nowIso = toIso(now);
       const draft = { ...ioc, status, updatedAt: nowIso };
-      const updated: Ioc = { ...draft, reputation: reputationFor(draft, now), changeSeq: store.nextSeq(nowIso) };
-      store.update(updated);
+      const updated: Ioc = { ...draft, reputation: reputationFor(draft, now), changeSeq: await store.nextSeq(tx, nowIso) };
+      await store.update(tx, updated);
       // STIX never un-revokes an id: an IoC active again is a new indicator.
-      if (status === 'active' && isStixRevoked(ioc.status)) store.addStixLineage(ioc.id, endOfStixId(ioc, nowIso));
+      if (status === 'active' && isStixRevoked(ioc.status)) await store.addStixLineage(tx, ioc.id, endOfStixId(ioc, nowIso));
       return updated;
     },
 
-    relate(fromId: string, toId: string, relation: 'dropped' | 'contacted'): void {
-      requireTransaction();
-      store.addRelation(fromId, toId, relation, toIso(clock.now()));
+    async relate(tx: Transaction, fromId: string, toId: string, relation: 'dropped' | 'contacted'): Promise<void> {
+      await store.addRelation(tx, fromId, toId, relation, toIso(clock.now()));
     },
 
     factors(ioc: IocView): ReputationFactors {
       return factorsOf(ioc, clock.now());
     },
 
-    find(type: IocType, value: string): Ioc | null {
-      return store.find(type, value);
+    /** The IoC as stored, read on its own (outside any transaction). */
+    async find(type: IocType, value: string): Promise<Ioc | null> {
+      return await store.find(storage, type, value);
     },
 
     /** An IoC as a lookup shows it, and whether campaign membership and relations are worth reading. */
-    lookup(type: IocType, value: string): LookupResult | null {
-      return store.lookup(type, value);
+    async lookup(type: IocType, value: string): Promise<LookupResult | null> {
+      return await store.lookup(type, value);
     },
   };
 }

@@ -1,5 +1,4 @@
-import { durableTransaction } from '../../shared/db/durable.js';
-import type { Db } from '../../shared/db/open.js';
+import type { Storage } from '../../shared/db/storage.js';
 import { badRequest, notFound } from '../../shared/errors.js';
 import { guessType, normalise, NormaliseError, type IocType } from '../normalise.js';
 import { UNKNOWN_REPUTATION, reputationOf } from '../reputation.js';
@@ -7,7 +6,7 @@ import { MAX_CONTEXT_BYTES, MAX_METADATA_BYTES, type SightingBody, type StatusBo
 import type { AuditActor, AuditStore } from '../stores/audit.js';
 import type { IocFilter, IocQueries } from '../stores/ioc-queries.js';
 import type { Ioc, IocView } from '../stores/iocs.js';
-import type { IocReport, IocService } from './ioc-merge.js';
+import { TC_CHANGES, type IocReport, type IocService } from './ioc-merge.js';
 import type { QueryAuditBuffer } from './query-audit.js';
 
 /** An IoC as the API shows it: the fields of `IocItem`, nothing internal. */
@@ -48,19 +47,20 @@ function byteLength(value: unknown): number {
  * What the IoC routes do: uploads and sightings merged and audited in one durable
  * transaction, lookups and listings audited as `query` reads, status changes by an admin.
  */
-export function createIocsService(deps: { db: Db; merge: IocService; queries: IocQueries; audit: AuditStore; queryAudit: QueryAuditBuffer }) {
-  const { db, merge, queries, audit, queryAudit } = deps;
+export function createIocsService(deps: { storage: Storage; merge: IocService; queries: IocQueries; audit: AuditStore; queryAudit: QueryAuditBuffer }) {
+  const { storage, merge, queries, audit, queryAudit } = deps;
+  const writeOfIocs = { durable: true, locks: [TC_CHANGES] };
 
   /** The IoC a path or query value names (type guessed unless given), or null. */
-  function findByValue(raw: string, type?: IocType): { type: IocType; value: string; ioc: Ioc | null } {
+  async function findByValue(raw: string, type?: IocType): Promise<{ type: IocType; value: string; ioc: Ioc | null }> {
     const resolvedType = type ?? guessType(raw);
     const value = normalisedOr400('value', resolvedType, raw);
-    return { type: resolvedType, value, ioc: merge.find(resolvedType, value) };
+    return { type: resolvedType, value, ioc: await merge.find(resolvedType, value) };
   }
 
   return {
-    /** POST /api/threats: validated and normalised first, then merged all-or-nothing. */
-    report(threats: ThreatsBody['threats'], reporterId: string, actor: AuditActor) {
+    /** POST /api/threats: validated and normalised first (a 400 stores nothing), then merged all-or-nothing. */
+    async report(threats: ThreatsBody['threats'], reporterId: string, actor: AuditActor) {
       const reports: IocReport[] = threats.map((threat, index) => {
         if (threat.metadata !== undefined && byteLength(threat.metadata) > MAX_METADATA_BYTES) {
           throw badRequest(`threats[${index}].metadata must be at most 8 KiB`);
@@ -76,13 +76,13 @@ export function createIocsService(deps: { db: Db; merge: IocService; queries: Io
           ...(threat.metadata ? { metadata: threat.metadata } : {}),
         };
       });
-      return durableTransaction(db, () => {
-        const outcomes = merge.mergeReports(reports, reporterId);
+      return await storage.transaction(writeOfIocs, async (tx) => {
+        const outcomes = await merge.mergeReports(tx, reports, reporterId);
         const created = outcomes.filter((outcome) => outcome.isNew).length;
         const summary = { received: outcomes.length, new: created, updated: outcomes.length - created, iocIds: outcomes.map((o) => o.ioc.id) };
-        audit.record({ action: 'create', resource: 'threats', details: { received: summary.received, new: summary.new, updated: summary.updated }, ...actor });
+        await audit.record(tx, { action: 'create', resource: 'threats', details: { received: summary.received, new: summary.new, updated: summary.updated }, ...actor });
         return summary;
-      })();
+      });
     },
 
     async list(filter: IocFilter, page: number, limit: number, actor: AuditActor) {
@@ -92,10 +92,10 @@ export function createIocsService(deps: { db: Db; merge: IocService; queries: Io
     },
 
     /** One indicator; one never seen answers reputation 80 and status `unknown`. */
-    lookup(raw: string, requestedType: IocType | undefined, actor: AuditActor) {
+    async lookup(raw: string, requestedType: IocType | undefined, actor: AuditActor) {
       const type = requestedType ?? guessType(raw);
       const value = normalisedOr400('value', type, raw);
-      const found = merge.lookup(type, value);
+      const found = await merge.lookup(type, value);
       const ioc = found?.ioc ?? null;
       queryAudit.push({ resource: 'ioc', details: { type, value, found: ioc !== null }, ...actor });
       if (!found) {
@@ -107,47 +107,48 @@ export function createIocsService(deps: { db: Db; merge: IocService; queries: Io
         reputation: found.ioc.status === 'whitelisted' ? 100 : reputationOf(factors),
         campaigns: found.campaignId === null ? [] : [found.campaignId],
         // Read only when the lookup row says there is something to read.
-        relatedIocs: found.related ? merge.store.relations(found.ioc.id) : [],
+        relatedIocs: found.related ? await merge.store.relations(found.ioc.id) : [],
         reputationFactors: factors,
       };
     },
 
-    setStatus(raw: string, type: IocType | undefined, change: StatusBody, actor: AuditActor) {
-      const { ioc } = findByValue(raw, type);
+    async setStatus(raw: string, type: IocType | undefined, change: StatusBody, actor: AuditActor) {
+      const { ioc } = await findByValue(raw, type);
       if (!ioc) throw notFound('IoC not found');
-      const updated = durableTransaction(db, () => {
-        const next = merge.setStatus(ioc, change.status);
-        audit.record({
+      const updated = await storage.transaction(writeOfIocs, async (tx) => {
+        const next = await merge.setStatus(tx, ioc, change.status);
+        await audit.record(tx, {
           action: 'update',
           resource: `ioc:${ioc.id}`,
           details: { value: ioc.value, type: ioc.type, from: ioc.status, to: next.status, reason: change.reason },
           ...actor,
         });
         return next;
-      })();
+      });
       return toItem(updated);
     },
 
     /** POST /api/sightings: only of a known IoC. */
-    recordSighting(sighting: SightingBody, reporterId: string, actor: AuditActor) {
+    async recordSighting(sighting: SightingBody, reporterId: string, actor: AuditActor) {
       if (sighting.context !== undefined && byteLength(sighting.context) > MAX_CONTEXT_BYTES) {
         throw badRequest('context must be at most 4 KiB');
       }
-      const { ioc } = findByValue(sighting.value);
+      const { ioc } = await findByValue(sighting.value);
       if (!ioc) throw notFound('IoC not found');
-      const outcome = durableTransaction(db, () => {
-        const [merged] = merge.mergeReports(
+      const outcome = await storage.transaction(writeOfIocs, async (tx) => {
+        const [merged] = await merge.mergeReports(
+          tx,
           [{ type: ioc.type, value: ioc.value, source: sighting.source, kind: 'sighting', ...(sighting.context ? { context: sighting.context } : {}) }],
           reporterId,
         );
-        audit.record({ action: 'create', resource: 'sightings', details: { iocId: ioc.id, sightingId: merged!.sightingId }, ...actor });
+        await audit.record(tx, { action: 'create', resource: 'sightings', details: { iocId: ioc.id, sightingId: merged!.sightingId }, ...actor });
         return merged!;
-      })();
+      });
       return { sightingId: outcome.sightingId, iocValue: outcome.ioc.value, totalSightings: outcome.ioc.sightings, reputationChange: outcome.ioc.reputation - outcome.before };
     },
 
     async sightings(raw: string, page: number, limit: number, actor: AuditActor) {
-      const { ioc, value } = findByValue(raw);
+      const { ioc, value } = await findByValue(raw);
       queryAudit.push({ resource: 'sightings', details: { value, page, limit }, ...actor });
       if (!ioc) return { items: [], total: 0 };
       return await queries.sightings(ioc.id, page, limit);

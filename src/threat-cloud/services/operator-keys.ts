@@ -1,6 +1,5 @@
 import type { ApiKeyRecord, ApiKeyStore } from '../../shared/api-keys.js';
-import { durableTransaction } from '../../shared/db/durable.js';
-import type { Db } from '../../shared/db/open.js';
+import type { Storage } from '../../shared/db/storage.js';
 import { notFound } from '../../shared/errors.js';
 import type { CreateKeyBody } from '../schemas.js';
 import type { AuditStore } from '../stores/audit.js';
@@ -29,16 +28,17 @@ const auditedAs = (by: KeyAdministrator) => ({ details: by.via === 'cli' ? { via
  * `panguard keys`: each change is audited in its own durable transaction. The audit entry
  * names no API key (neither the admin token nor the CLI is one).
  */
-export function createOperatorKeyService(deps: { db: Db; keys: ApiKeyStore; audit: AuditStore }) {
-  const { db, keys, audit } = deps;
+export function createOperatorKeyService(deps: { storage: Storage; keys: ApiKeyStore; audit: AuditStore }) {
+  const { storage, keys, audit } = deps;
 
   return {
     /** The key itself is in the answer once and never stored. */
-    create(input: CreateKeyBody, by: KeyAdministrator) {
+    async create(input: CreateKeyBody, by: KeyAdministrator) {
       const { details, ip } = auditedAs(by);
-      const { record, key } = durableTransaction(db, () => {
+      // The key store still runs on the connection directly: inside this transaction on SQLite.
+      const { record, key } = await storage.transaction({ durable: true }, async (tx) => {
         const result = keys.create({ name: input.name, origin: 'operator', tier: input.tier, scopes: input.scopes });
-        audit.record({
+        await audit.record(tx, {
           action: 'create',
           resource: `api-key:${result.record.id}`,
           details: { name: result.record.name, tier: result.record.tier, scopes: result.record.scopes, key: result.record.masked, ...details },
@@ -46,7 +46,7 @@ export function createOperatorKeyService(deps: { db: Db; keys: ApiKeyStore; audi
           ip,
         });
         return result;
-      })();
+      });
       return { id: record.id, key, prefix: record.prefix, name: record.name, tier: record.tier, scopes: record.scopes };
     },
 
@@ -56,13 +56,13 @@ export function createOperatorKeyService(deps: { db: Db; keys: ApiKeyStore; audi
     },
 
     /** Any API key; 404 when none has this id. */
-    revoke(id: string, by: KeyAdministrator) {
+    async revoke(id: string, by: KeyAdministrator) {
       const { details, ip } = auditedAs(by);
-      const revoked = durableTransaction(db, () => {
+      const revoked = await storage.transaction({ durable: true }, async (tx) => {
         const done = keys.revoke(id);
-        if (done) audit.record({ action: 'delete', resource: `api-key:${id}`, details, apiKey: null, ip });
+        if (done) await audit.record(tx, { action: 'delete', resource: `api-key:${id}`, details, apiKey: null, ip });
         return done;
-      })();
+      });
       if (!revoked) throw notFound('API key not found');
       return { id, revoked: true as const };
     },

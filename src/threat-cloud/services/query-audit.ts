@@ -53,13 +53,14 @@ export function createQueryAuditBuffer(
   let reads = 0;
   let timer: NodeJS.Timeout | null = null;
 
-  const flush = () => {
+  /** Writes what is pending; never rejects (a failed write is logged: the reads it counted are lost). */
+  const flush = async (): Promise<void> => {
     if (pending.size === 0) return;
     const batch = pending;
     pending = new Map();
     reads = 0;
     try {
-      audit.addQueryAggregates(batch.values());
+      await audit.addQueryAggregates(batch.values());
     } catch (error) {
       logger.error({ err: error, entries: batch.size }, 'could not write query audit entries');
     }
@@ -75,7 +76,8 @@ export function createQueryAuditBuffer(
       const key = `${minute}\n${kind}\n${actor}`;
       let aggregate = pending.get(key);
       if (!aggregate) {
-        if (pending.size >= maxOpen) flush();
+        // Not awaited: the read goes on; flush takes the open aggregates at once and never rejects.
+        if (pending.size >= maxOpen) void flush();
         aggregate = { id: aggregateId(key), kind, minute, apiKey: entry.apiKey, ip: entry.ip, count: 0, samples: [], ips: [] };
         pending.set(key, aggregate);
       }
@@ -89,13 +91,13 @@ export function createQueryAuditBuffer(
     },
     flush,
     start(): void {
-      timer ??= setInterval(flush, flushMs);
+      timer ??= setInterval(() => void flush(), flushMs);
       timer.unref();
     },
-    stop(): void {
+    async stop(): Promise<void> {
       if (timer) clearInterval(timer);
       timer = null;
-      flush();
+      await flush();
     },
     /** Reads not yet written. */
     get pendingCount(): number {

@@ -1,15 +1,15 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import { durableTransaction } from '../../shared/db/durable.js';
-import type { Db } from '../../shared/db/open.js';
+import type { Storage, Transaction } from '../../shared/db/storage.js';
 import { newId, sha256Hex } from '../../shared/tokens.js';
 import { normaliseDomain, normaliseIp, normaliseUrl } from '../normalise.js';
 import type { TrapIntelBody } from '../schemas.js';
 import type { AuditActor, AuditStore } from '../stores/audit.js';
 import type { Category } from '../stores/iocs.js';
 import type { TrapIntelStore } from '../stores/trap-intel.js';
-import type { IocReport, IocService } from './ioc-merge.js';
+import { TC_CHANGES, type IocReport, type IocService } from './ioc-merge.js';
 import { normalisedOr400 } from './iocs.js';
+import { CAMPAIGNS_LOCK } from '../intel/services/correlation.js';
 
 /** Contacted hosts and payloads taken from one observation: bounds the work per request. */
 const MAX_RELATED = 500;
@@ -58,21 +58,21 @@ export function contactedIndicators(interactions: readonly Interaction[]): Array
 }
 
 export interface TrapIntelDeps {
-  db: Db;
+  storage: Storage;
   clock: Clock;
   merge: IocService;
   store: TrapIntelStore;
   audit: AuditStore;
   /** Campaign correlation of the IoCs an observation touched, inside its transaction; the attacker's campaign. */
-  correlateNow: (iocIds: readonly string[]) => string | null;
+  correlateNow: (tx: Transaction, iocIds: readonly string[]) => Promise<string | null>;
 }
 
 /** Honeypot observations: the attacker, its payloads and contacted hosts merged, related and correlated at once. */
 export function createTrapIntelService(deps: TrapIntelDeps) {
-  const { db, clock, merge, store, audit } = deps;
+  const { storage, clock, merge, store, audit } = deps;
 
   return {
-    report(body: TrapIntelBody, reporterId: string, actor: AuditActor) {
+    async report(body: TrapIntelBody, reporterId: string, actor: AuditActor) {
       const attackerIp = normalisedOr400('attackerIp', 'ip', body.attackerIp);
       const source = `trap:${body.trapId}`;
       const trapReport = (type: IocReport['type'], value: string, category: Category): IocReport => ({
@@ -81,22 +81,22 @@ export function createTrapIntelService(deps: TrapIntelDeps) {
       const payloads = [...new Set((body.payloads ?? []).map((hash) => hash.toLowerCase()))];
       const contacted = contactedIndicators(body.interactions ?? []).filter((item) => !(item.type === 'ip' && item.value === attackerIp));
 
-      return durableTransaction(db, () => {
-        const [attacker] = merge.mergeReports([trapReport('ip', attackerIp, attackerCategory(body))], reporterId);
+      return await storage.transaction({ durable: true, locks: [TC_CHANGES, CAMPAIGNS_LOCK] }, async (tx) => {
+        const [attacker] = await merge.mergeReports(tx, [trapReport('ip', attackerIp, attackerCategory(body))], reporterId);
         const related = new Set<string>();
         for (const hash of payloads) {
-          const [outcome] = merge.mergeReports([trapReport('hash', hash, 'malware')], reporterId);
-          merge.relate(attacker!.ioc.id, outcome!.ioc.id, 'dropped');
+          const [outcome] = await merge.mergeReports(tx, [trapReport('hash', hash, 'malware')], reporterId);
+          await merge.relate(tx, attacker!.ioc.id, outcome!.ioc.id, 'dropped');
           related.add(outcome!.ioc.id);
         }
         for (const item of contacted) {
-          const [outcome] = merge.mergeReports([trapReport(item.type, item.value, 'malware')], reporterId);
-          merge.relate(attacker!.ioc.id, outcome!.ioc.id, 'contacted');
+          const [outcome] = await merge.mergeReports(tx, [trapReport(item.type, item.value, 'malware')], reporterId);
+          await merge.relate(tx, attacker!.ioc.id, outcome!.ioc.id, 'contacted');
           related.add(outcome!.ioc.id);
         }
         const nowIso = toIso(clock.now());
-        for (const credential of body.credentials ?? []) store.countCredential(body.trapId, sha256Hex(credential.username), nowIso);
-        store.addEvent({
+        for (const credential of body.credentials ?? []) await store.countCredential(tx, body.trapId, sha256Hex(credential.username), nowIso);
+        await store.addEvent(tx, {
           id: newId('trap_'),
           trapId: body.trapId,
           honeypotType: body.honeypotType,
@@ -107,7 +107,7 @@ export function createTrapIntelService(deps: TrapIntelDeps) {
           reporterId,
           at: nowIso,
         });
-        audit.record({
+        await audit.record(tx, {
           action: 'create',
           resource: 'trap-intel',
           details: { trapId: body.trapId, honeypotType: body.honeypotType, iocId: attacker!.ioc.id, relatedIocs: related.size },
@@ -117,9 +117,9 @@ export function createTrapIntelService(deps: TrapIntelDeps) {
           iocId: attacker!.ioc.id,
           reputationDelta: attacker!.ioc.reputation - attacker!.before,
           relatedIocs: related.size,
-          campaignMatch: deps.correlateNow([attacker!.ioc.id, ...related]),
+          campaignMatch: await deps.correlateNow(tx, [attacker!.ioc.id, ...related]),
         };
-      })();
+      });
     },
   };
 }

@@ -1,9 +1,8 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import { writeDurably } from '../../shared/db/durable.js';
 import type { Db } from '../../shared/db/open.js';
 import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement } from '../../shared/db/storage.js';
+import { defineStatement, type Transaction } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'query'] as const;
@@ -86,11 +85,39 @@ export const AUDIT_READS = {
   },
 };
 
-/** The Threat Cloud audit trail. `record` is synchronous so writes audit in their own transaction. */
-export function createAuditStore(db: Db, clock: Clock) {
-  const insert = db.prepare<[string, AuditAction, string, string, string | null, string | null, string]>(
-    `INSERT INTO tc_audit_log (id, action, resource, details, api_key, ip, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+type AuditInsert = [id: string, action: AuditAction, resource: string, details: string, apiKey: string | null, ip: string | null, at: string];
+
+// Retention walks `tc_audit_log_action` (action, created_at), so a batch reads only the rows it deletes.
+const deleteOld = (actions: string) =>
+  defineStatement<{ cutoff: string; batch: number }>(
+    `DELETE FROM tc_audit_log WHERE rowid IN (
+       SELECT rowid FROM tc_audit_log INDEXED BY tc_audit_log_action
+       WHERE action IN (${actions}) AND created_at < @cutoff LIMIT @batch)`,
   );
+
+/** The trail's writes: an entry, the read aggregates' upsert, the retention purges. */
+export const AUDIT_WRITES = {
+  insert: defineStatement<AuditInsert>(
+    `INSERT INTO tc_audit_log (id, action, resource, details, api_key, ip, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  ),
+  aggregateDetails: defineStatement<[id: string], { details: string }>(`SELECT details FROM tc_audit_log WHERE id = ? AND action = 'query'`),
+  // Only the details change: the hourly counts follow inserts and deletes, so the row counts once.
+  updateDetails: defineStatement<[details: string, id: string]>(`UPDATE tc_audit_log SET details = ? WHERE id = ?`),
+  purge: { query: deleteOld(`'query'`), writes: deleteOld(`'create', 'update', 'delete'`) } satisfies Record<PurgeKind, unknown>,
+};
+
+/** The flush's read-then-write of aggregate rows: two flushes must not both insert (or both add to) one row. */
+const QUERY_AUDIT_LOCK = 'tc:query-audit';
+
+/** `PRAGMA synchronous` FULL, as SQLite reports it. */
+const FULL_SYNC = 2;
+
+/**
+ * The Threat Cloud audit trail. `record` writes in the caller's transaction, which must be
+ * durable: the trail must survive a power loss.
+ */
+export function createAuditStore(db: Db, clock: Clock) {
+  const { insert, aggregateDetails, updateDetails, purge } = AUDIT_WRITES;
   const storage = sqliteStorageOf(db);
   const { list, hoursTotal, sinceHourTotal } = AUDIT_READS;
 
@@ -102,51 +129,45 @@ export function createAuditStore(db: Db, clock: Clock) {
     return within + (await storage.get(hoursTotal, { ...where, afterHour: hour }))!.n;
   }
 
-  const write = (entry: AuditEntry, at: string) =>
-    insert.run(newId('audit_'), entry.action, entry.resource, JSON.stringify(entry.details ?? {}), entry.apiKey, entry.ip, at);
-  const aggregateDetails = db.prepare<[string], { details: string }>(`SELECT details FROM tc_audit_log WHERE id = ? AND action = 'query'`);
-  // Only the details change: the hourly counts follow inserts and deletes, so the row counts once.
-  const updateDetails = db.prepare<[string, string]>(`UPDATE tc_audit_log SET details = ? WHERE id = ?`);
-
-  /** Adds each aggregate to its row (found by its id), or inserts the row the first time. */
-  const addAggregates = db.transaction((aggregates: Iterable<QueryAggregate>) => {
-    for (const aggregate of aggregates) {
-      const stored = aggregateDetails.get(aggregate.id);
-      if (stored) updateDetails.run(JSON.stringify(mergeDetails(JSON.parse(stored.details) as StoredDetails, aggregate)), aggregate.id);
-      else insert.run(aggregate.id, 'query', aggregate.kind, JSON.stringify(detailsOf(aggregate)), aggregate.apiKey, aggregate.ip, aggregate.minute);
+  /**
+   * On SQLite, an entry written in a transaction that will commit without a sync fails here,
+   * so a caller that forgot `durable: true` fails in the tests instead of silently weakening
+   * the trail (the level is FULL exactly while a durable transaction is open).
+   */
+  function requireDurable(): void {
+    if (storage.engine === 'sqlite' && db.inTransaction && (db.pragma('synchronous', { simple: true }) as number) < FULL_SYNC) {
+      throw new Error('An audit entry inside a transaction that is not durable: open it with durable: true');
     }
-  });
-
-  // Retention walks `tc_audit_log_action` (action, created_at), so a batch reads only the rows it deletes.
-  const deleteOld = (actions: string) =>
-    db.prepare<{ cutoff: string; batch: number }>(
-      `DELETE FROM tc_audit_log WHERE rowid IN (
-         SELECT rowid FROM tc_audit_log INDEXED BY tc_audit_log_action
-         WHERE action IN (${actions}) AND created_at < @cutoff LIMIT @batch)`,
-    );
-  const purgeStatements = { query: deleteOld(`'query'`), writes: deleteOld(`'create', 'update', 'delete'`) };
-  const purgeBatch = db.transaction((kind: PurgeKind, cutoff: string, batch: number) => purgeStatements[kind].run({ cutoff, batch }).changes);
+  }
 
   return {
     /**
-     * Deletes up to `batch` entries of the kind created before `cutoff`; returns how many. The
-     * delete trigger keeps the hourly counts right. Committed without a sync on purpose: a
-     * purge a power loss undoes is simply done again.
+     * Deletes up to `batch` entries of the kind created before `cutoff`, in a transaction of
+     * its own; returns how many. The delete trigger keeps the hourly counts right. Committed
+     * without a sync on purpose: a purge a power loss undoes is simply done again.
      */
-    purgeBatch(kind: PurgeKind, cutoff: string, batch: number): number {
-      return purgeBatch(kind, cutoff, batch);
+    async purgeBatch(kind: PurgeKind, cutoff: string, batch: number): Promise<number> {
+      return await storage.transaction({ durable: false }, async (tx) => (await tx.run(purge[kind], { cutoff, batch })).changes);
     },
-    /** Synced at commit (see writeDurably): the trail must survive a power loss. */
-    record(entry: AuditEntry): void {
-      writeDurably(db, () => write(entry, toIso(clock.now())));
+    /** In the caller's durable transaction (see requireDurable): the trail must survive a power loss. */
+    async record(tx: Transaction, entry: AuditEntry): Promise<void> {
+      requireDurable();
+      await tx.run(insert, [newId('audit_'), entry.action, entry.resource, JSON.stringify(entry.details ?? {}), entry.apiKey, entry.ip, toIso(clock.now())]);
     },
     /**
-     * The query buffer's flush, committed without a sync on purpose: reads must never wait
-     * for the disk. A power loss may lose what was flushed since the last sync (the next
-     * durable write or checkpoint syncs it): about the last second of read audit.
+     * The query buffer's flush: adds each aggregate to its row (found by its id), or inserts the
+     * row the first time, in one transaction committed without a sync on purpose: reads must
+     * never wait for the disk. A power loss may lose what was flushed since the last sync (the
+     * next durable write or checkpoint syncs it): about the last second of read audit.
      */
-    addQueryAggregates(aggregates: Iterable<QueryAggregate>): void {
-      addAggregates(aggregates);
+    async addQueryAggregates(aggregates: Iterable<QueryAggregate>): Promise<void> {
+      await storage.transaction({ durable: false, locks: [QUERY_AUDIT_LOCK] }, async (tx) => {
+        for (const aggregate of aggregates) {
+          const stored = await tx.get(aggregateDetails, [aggregate.id]);
+          if (stored) await tx.run(updateDetails, [JSON.stringify(mergeDetails(JSON.parse(stored.details) as StoredDetails, aggregate)), aggregate.id]);
+          else await tx.run(insert, [aggregate.id, 'query', aggregate.kind, JSON.stringify(detailsOf(aggregate)), aggregate.apiKey, aggregate.ip, aggregate.minute]);
+        }
+      });
     },
     async list(filter: { action?: AuditAction; since?: string; page: number; limit: number }): Promise<{ items: AuditRecord[]; total: number }> {
       const where: Where = { action: filter.action ?? null, since: filter.since ?? null };

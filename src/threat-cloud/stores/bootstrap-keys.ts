@@ -1,18 +1,21 @@
-import type { Db } from '../../shared/db/open.js';
+import { defineStatement, type Queryable } from '../../shared/db/storage.js';
+
+const BOOTSTRAP_KEY_READS = {
+  anyWithHash: defineStatement<[keyHash: string], { id: string }>(`SELECT id FROM api_keys WHERE key_hash = ?`),
+  liveBootstrap: defineStatement<void, { id: string; key_hash: string }>(
+    `SELECT id, key_hash FROM api_keys WHERE origin = 'bootstrap' AND revoked_at IS NULL`,
+  ),
+};
 
 /** The two reads that match TC_API_KEYS against stored keys, by digest. */
-export function createBootstrapKeyStore(db: Db) {
-  const anyWithHash = db.prepare<[string], { id: string }>(`SELECT id FROM api_keys WHERE key_hash = ?`);
-  const liveBootstrap = db.prepare<[], { id: string; key_hash: string }>(
-    `SELECT id, key_hash FROM api_keys WHERE origin = 'bootstrap' AND revoked_at IS NULL`,
-  );
+export function createBootstrapKeyStore() {
   return {
     /** Whether any key, revoked or not, has this digest. */
-    exists(keyHash: string): boolean {
-      return anyWithHash.get(keyHash) !== undefined;
+    async exists(q: Queryable, keyHash: string): Promise<boolean> {
+      return (await q.get(BOOTSTRAP_KEY_READS.anyWithHash, [keyHash])) !== undefined;
     },
-    liveBootstrap(): Array<{ id: string; keyHash: string }> {
-      return liveBootstrap.all().map((row) => ({ id: row.id, keyHash: row.key_hash }));
+    async liveBootstrap(q: Queryable): Promise<Array<{ id: string; keyHash: string }>> {
+      return (await q.all(BOOTSTRAP_KEY_READS.liveBootstrap)).map((row) => ({ id: row.id, keyHash: row.key_hash }));
     },
   };
 }

@@ -1,5 +1,6 @@
-import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Queryable } from '../../shared/db/storage.js';
 import type { IocType } from '../normalise.js';
 import type { Severity } from '../reputation.js';
 import type { StixLineageEntry } from '../stix.js';
@@ -79,7 +80,7 @@ export function toIoc(row: IocRow): Ioc {
   };
 }
 
-interface IocWrite {
+type IocWrite = {
   id: string;
   type: IocType;
   value: string;
@@ -99,7 +100,7 @@ interface IocWrite {
   lastSeen: string;
   updatedAt: string;
   changeSeq: number;
-}
+};
 
 /** What a lookup answers with: the IoC without its stored country, update time and change position. */
 export type IocView = Omit<Ioc, 'country' | 'updatedAt' | 'changeSeq'>;
@@ -112,149 +113,162 @@ export interface LookupResult {
   related: boolean;
 }
 
-type LookupRow = [
-  id: string, type: IocType, value: string, reputation: number, status: IocStatus, category: Category | null, severity: Severity,
-  confidence: number, sightings: number, reporters: number, trap: number, source: string, sources: string, metadata: string,
-  firstSeen: string, lastSeen: string, campaignId: string | null, related: number,
-];
+type LookupRow = {
+  id: string; type: IocType; value: string; reputation: number; status: IocStatus; category: Category | null; severity: Severity;
+  confidence: number; sightings: number; reporters: number; trap: number; source: string; sources: string; metadata: string;
+  first_seen: string; last_seen: string; campaign_id: string | null; related: number;
+};
 
 function toLookupResult(row: LookupRow): LookupResult {
-  const [id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata, firstSeen, lastSeen, campaignId, related] = row;
   return {
     ioc: {
-      id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap: trap === 1, source,
-      sources: JSON.parse(sources) as string[], metadata: JSON.parse(metadata) as Metadata, firstSeen, lastSeen,
+      id: row.id, type: row.type, value: row.value, reputation: row.reputation, status: row.status, category: row.category,
+      severity: row.severity, confidence: row.confidence, sightings: row.sightings, reporters: row.reporters, trap: row.trap === 1,
+      source: row.source, sources: JSON.parse(row.sources) as string[], metadata: JSON.parse(row.metadata) as Metadata,
+      firstSeen: row.first_seen, lastSeen: row.last_seen,
     },
-    campaignId,
-    related: related === 1,
+    campaignId: row.campaign_id,
+    related: row.related === 1,
   };
 }
 
 /** `type` and `value` of an IoC, as the batch read takes them. */
 export type IocKey = readonly [type: IocType, value: string];
 
-/** SQL of the `iocs` table and the tables that hang off it; every statement prepared once. */
-export function createIocStore(db: Db) {
-  const reserveSeqStmt = db.prepare<[number, string], { value: number }>(
+/** The statements of the `iocs` table and the tables that hang off it. */
+export const IOC_STATEMENTS = {
+  reserveSeq: defineStatement<[count: number, nowIso: string], { value: number }>(
     `UPDATE tc_state SET value = value + ?, updated_at = ? WHERE name = 'seq' RETURNING value`,
-  );
-  const stateStmt = db.prepare<[string], { value: number; updated_at: string | null }>(`SELECT value, updated_at FROM tc_state WHERE name = ?`);
-  const byKey = db.prepare<[string, string], IocRow>(`SELECT * FROM iocs WHERE type = ? AND value = ?`);
+  ),
+  state: defineStatement<[name: string], { value: number; updated_at: string | null }>(`SELECT value, updated_at FROM tc_state WHERE name = ?`),
+  byKey: defineStatement<[type: string, value: string], IocRow>(`SELECT * FROM iocs WHERE type = ? AND value = ?`),
   // The IoC, its formed campaign (the primary key of campaign_iocs: at most one) and whether the
-  // relation read would find anything: most IoCs have no relations, and then one statement
-  // answers. Rows as arrays: building a 20-property object per lookup costs more than the read.
-  const lookupStmt = db.prepare<[string, string], LookupRow>(
+  // relation read would find anything: most IoCs have no relations, and then one statement answers.
+  lookup: defineStatement<[type: string, value: string], LookupRow>(
     `SELECT id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata,
        first_seen, last_seen,
-       (SELECT c.id FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = i.id AND c.formed_at IS NOT NULL),
-       EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id)
+       (SELECT c.id FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = i.id AND c.formed_at IS NOT NULL) AS campaign_id,
+       EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id) AS related
      FROM iocs i WHERE i.type = ? AND i.value = ?`,
-  ).raw();
+  ),
   // A batch's IoCs in one statement: each (type, value) of the JSON array probes the unique index.
-  const byKeys = db.prepare<[string], IocRow>(
-    `SELECT i.* FROM json_each(?) k CROSS JOIN iocs i ON i.type = k.value ->> 0 AND i.value = k.value ->> 1`,
-  );
-  const byId = db.prepare<[string], IocRow>(`SELECT * FROM iocs WHERE id = ?`);
-  // Prepared on first use (still once): the reporter-identity migration's tests write their
-  // "before" data through this store on a file at schema version 7, which has no stix_lineage.
-  let addLineage: Statement<[string, string]> | undefined;
-  const insert = db.prepare<IocWrite>(
+  // PostgreSQL's json_each takes objects only; an array's elements come from json_array_elements.
+  byKeys: defineStatement<[keys: string], IocRow>({
+    sqlite: `SELECT i.* FROM json_each(?) k CROSS JOIN iocs i ON i.type = k.value ->> 0 AND i.value = k.value ->> 1`,
+    postgres: `SELECT i.* FROM json_array_elements(CAST(? AS json)) AS k JOIN iocs i ON i.type = k.value ->> 0 AND i.value = k.value ->> 1`,
+  }),
+  byId: defineStatement<[id: string], IocRow>(`SELECT * FROM iocs WHERE id = ?`),
+  // Prepared on first use, like every port statement: the reporter-identity migration's tests
+  // write their "before" data through this store on a file at schema version 7, which has no stix_lineage.
+  // PostgreSQL appends to the text itself: its jsonb would reorder keys, and the stored arrays
+  // are compact (SQLite's json functions and JSON.stringify write them), so the texts match.
+  addLineage: defineStatement<{ entry: string; iocId: string }>({
+    sqlite: `UPDATE iocs SET stix_lineage = json_insert(stix_lineage, '$[#]', json(@entry)) WHERE id = @iocId`,
+    postgres: `UPDATE iocs SET stix_lineage = CASE WHEN stix_lineage = '[]' THEN '[' || CAST(CAST(@entry AS json) AS text) || ']'
+               ELSE left(stix_lineage, -1) || ',' || CAST(CAST(@entry AS json) AS text) || ']' END WHERE id = @iocId`,
+  }),
+  insert: defineStatement<IocWrite>(
     `INSERT INTO iocs (id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap,
        source, sources, metadata, country, first_seen, last_seen, updated_at, change_seq)
      VALUES (@id, @type, @value, @reputation, @status, @category, @severity, @confidence, @sightings, @reporters, @trap,
        @source, @sources, @metadata, @country, @firstSeen, @lastSeen, @updatedAt, @changeSeq)`,
-  );
-  const update = db.prepare<IocWrite>(
+  ),
+  update: defineStatement<IocWrite>(
     `UPDATE iocs SET reputation = @reputation, status = @status, category = @category, severity = @severity,
        confidence = @confidence, sightings = @sightings, reporters = @reporters, trap = @trap, sources = @sources,
        metadata = @metadata, country = @country, last_seen = @lastSeen, updated_at = @updatedAt, change_seq = @changeSeq
      WHERE id = @id`,
-  );
-  const addReporter = db.prepare<[string, string, string]>(
+  ),
+  addReporter: defineStatement<[iocId: string, reporterId: string, nowIso: string]>(
     `INSERT INTO ioc_reporters (ioc_id, reporter_id, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
-  const addSource = db.prepare<[string, string]>(`INSERT INTO ioc_sources (source, ioc_id) VALUES (?, ?) ON CONFLICT DO NOTHING`);
-  const addKnownSource = db.prepare<[string, string]>(`INSERT INTO tc_sources (source, first_seen) VALUES (?, ?) ON CONFLICT DO NOTHING`);
-  const addSighting = db.prepare<[string, string, ReportKind, string, string, string | null, string]>(
+  ),
+  addSource: defineStatement<[source: string, iocId: string]>(`INSERT INTO ioc_sources (source, ioc_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
+  addKnownSource: defineStatement<[source: string, nowIso: string]>(`INSERT INTO tc_sources (source, first_seen) VALUES (?, ?) ON CONFLICT DO NOTHING`),
+  addSighting: defineStatement<[id: string, iocId: string, kind: ReportKind, source: string, reporterId: string, context: string | null, nowIso: string]>(
     `INSERT INTO sightings (id, ioc_id, kind, source, reporter_id, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const addRelation = db.prepare<[string, string, string, string]>(
+  ),
+  addRelation: defineStatement<[fromId: string, toId: string, relation: string, nowIso: string]>(
     `INSERT INTO ioc_relations (from_id, to_id, relation, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
-  const relationsOf = db.prepare<[string, string], { value: string; type: IocType; relation: string }>(
+  ),
+  relationsOf: defineStatement<[fromId: string, toId: string], { value: string; type: IocType; relation: string }>(
     `SELECT i.value, i.type, r.relation FROM ioc_relations r JOIN iocs i ON i.id = r.to_id WHERE r.from_id = ?
      UNION
      SELECT i.value, i.type, r.relation FROM ioc_relations r JOIN iocs i ON i.id = r.from_id WHERE r.to_id = ?
      ORDER BY 3, 2, 1 LIMIT 200`,
-  );
-  const activeCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM ioc_counts WHERE status = 'active'`);
+  ),
+};
+
+/**
+ * SQL of the `iocs` table and the tables that hang off it, through the storage port. Methods
+ * that run inside a caller's transaction take the Queryable first (`tx` there); the reads of
+ * the lookup and the feed validators run on their own, on the store's storage.
+ */
+export function createIocStore(db: Db) {
+  const storage = sqliteStorageOf(db);
+  const s = IOC_STATEMENTS;
 
   return {
     /** The next position in the one change sequence (IoCs and rules share it). */
-    nextSeq(nowIso: string): number {
-      return reserveSeqStmt.get(1, nowIso)!.value;
+    async nextSeq(q: Queryable, nowIso: string): Promise<number> {
+      return (await q.get(s.reserveSeq, [1, nowIso]))!.value;
     },
     /**
      * The first of `count` consecutive positions, taken at once: what `count` calls of nextSeq
      * inside the same transaction would hand out, in one statement.
      */
-    reserveSeqs(count: number, nowIso: string): number {
-      return reserveSeqStmt.get(count, nowIso)!.value - count + 1;
+    async reserveSeqs(q: Queryable, count: number, nowIso: string): Promise<number> {
+      return (await q.get(s.reserveSeq, [count, nowIso]))!.value - count + 1;
     },
-    state(name: 'seq' | 'refresh'): { value: number; updatedAt: string | null } {
-      const row = stateStmt.get(name)!;
+    async state(name: 'seq' | 'refresh'): Promise<{ value: number; updatedAt: string | null }> {
+      const row = (await storage.get(s.state, [name]))!;
       return { value: row.value, updatedAt: row.updated_at };
     },
-    find(type: IocType, value: string): Ioc | null {
-      const row = byKey.get(type, value);
+    async find(q: Queryable, type: IocType, value: string): Promise<Ioc | null> {
+      const row = await q.get(s.byKey, [type, value]);
       return row ? toIoc(row) : null;
     },
     /** The IoC a lookup shows, with its campaign and whether it has relations. */
-    lookup(type: IocType, value: string): LookupResult | null {
-      const row = lookupStmt.get(type, value);
+    async lookup(type: IocType, value: string): Promise<LookupResult | null> {
+      const row = await storage.get(s.lookup, [type, value]);
       return row ? toLookupResult(row) : null;
     },
     /** The stored IoCs among these keys (each at most once), in no particular order. */
-    findMany(keys: readonly IocKey[]): Ioc[] {
-      return keys.length === 0 ? [] : byKeys.all(JSON.stringify(keys)).map(toIoc);
+    async findMany(q: Queryable, keys: readonly IocKey[]): Promise<Ioc[]> {
+      return keys.length === 0 ? [] : (await q.all(s.byKeys, [JSON.stringify(keys)])).map(toIoc);
     },
-    get(id: string): Ioc | null {
-      const row = byId.get(id);
+    async get(q: Queryable, id: string): Promise<Ioc | null> {
+      const row = await q.get(s.byId, [id]);
       return row ? toIoc(row) : null;
     },
-    insert(ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): void {
-      insert.run(toWrite(ioc));
+    async insert(q: Queryable, ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): Promise<void> {
+      await q.run(s.insert, toWrite(ioc));
     },
-    update(ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): void {
-      update.run(toWrite(ioc));
+    async update(q: Queryable, ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): Promise<void> {
+      await q.run(s.update, toWrite(ioc));
     },
     /** Records that the IoC's current STIX id ended revoked and a new one began (see migrations/013-stix-lineage.ts). */
-    addStixLineage(iocId: string, entry: StixLineageEntry): void {
-      addLineage ??= db.prepare<[string, string]>(`UPDATE iocs SET stix_lineage = json_insert(stix_lineage, '$[#]', json(?)) WHERE id = ?`);
-      addLineage.run(JSON.stringify(entry), iocId);
+    async addStixLineage(q: Queryable, iocId: string, entry: StixLineageEntry): Promise<void> {
+      await q.run(s.addLineage, { entry: JSON.stringify(entry), iocId });
     },
     /** True when this reporter had not reported the IoC before. */
-    addReporter(iocId: string, reporterId: string, nowIso: string): boolean {
-      return addReporter.run(iocId, reporterId, nowIso).changes === 1;
+    async addReporter(q: Queryable, iocId: string, reporterId: string, nowIso: string): Promise<boolean> {
+      return (await q.run(s.addReporter, [iocId, reporterId, nowIso])).changes === 1;
     },
     /** The IoC's row of a source; the distinct source itself is `addKnownSource`'s. */
-    addIocSource(iocId: string, source: string): void {
-      addSource.run(source, iocId);
+    async addIocSource(q: Queryable, iocId: string, source: string): Promise<void> {
+      await q.run(s.addSource, [source, iocId]);
     },
-    addKnownSource(source: string, nowIso: string): void {
-      addKnownSource.run(source, nowIso);
+    async addKnownSource(q: Queryable, source: string, nowIso: string): Promise<void> {
+      await q.run(s.addKnownSource, [source, nowIso]);
     },
-    addSighting(id: string, iocId: string, kind: ReportKind, source: string, reporterId: string, context: string | null, nowIso: string): void {
-      addSighting.run(id, iocId, kind, source, reporterId, context, nowIso);
+    async addSighting(q: Queryable, id: string, iocId: string, kind: ReportKind, source: string, reporterId: string, context: string | null, nowIso: string): Promise<void> {
+      await q.run(s.addSighting, [id, iocId, kind, source, reporterId, context, nowIso]);
     },
-    addRelation(fromId: string, toId: string, relation: 'dropped' | 'contacted', nowIso: string): void {
-      addRelation.run(fromId, toId, relation, nowIso);
+    async addRelation(q: Queryable, fromId: string, toId: string, relation: 'dropped' | 'contacted', nowIso: string): Promise<void> {
+      await q.run(s.addRelation, [fromId, toId, relation, nowIso]);
     },
-    relations(iocId: string) {
-      return relationsOf.all(iocId, iocId);
-    },
-    activeCount(): number {
-      return activeCount.get()!.n;
+    async relations(iocId: string) {
+      return await storage.all(s.relationsOf, [iocId, iocId]);
     },
   };
 }

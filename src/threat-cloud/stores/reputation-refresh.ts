@@ -1,17 +1,18 @@
 import type { Db } from '../../shared/db/open.js';
-import { defineStatement } from '../../shared/db/storage.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Queryable, type Statement } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
 import { DEFAULT_THRESHOLD, REPUTATION_SQL, REPUTATION_SQL_POSTGRES } from '../reputation.js';
 
 /** A rowid range of one refresh step and the instant it refreshes to. */
-export interface RefreshRange {
+export type RefreshRange = {
   lo: number;
   hi: number;
   nowMs: number;
   nowIso: string;
   /** `last_seen` before this: expired. */
   cutoff: string;
-}
+};
 
 /** REPUTATION_SQL reads the present as a Julian day. */
 export const julianDay = (epochMs: number) => epochMs / DAY_MS + 2440587.5;
@@ -69,60 +70,63 @@ export const STEP_STOP = defineStatement<ScoreParams & { cutoff: string; changes
      ORDER BY rowid LIMIT 1 OFFSET @changes`,
 });
 
-/**
- * The decay refresh's SQL, all of it over rowid ranges (the unary `+` keeps SQLite on the
- * rowid range instead of a status index that would scan the whole table for every step).
- * Writes that change what a feed lists take new change-sequence positions in the same call.
- * Call the writes inside one transaction per step (jobs/refresh.ts).
- */
-export function createReputationRefreshStore(db: Db) {
-  const bounds = db.prepare<[], { lo: number | null; hi: number | null }>(`SELECT min(rowid) AS lo, max(rowid) AS hi FROM iocs`);
-  const seqValue = db.prepare<[], { value: number }>(`SELECT value FROM tc_state WHERE name = 'seq'`);
-  const bumpSeq = db.prepare<[number, string]>(`UPDATE tc_state SET value = value + ?, updated_at = ? WHERE name = 'seq'`);
-  const bumpRefresh = db.prepare<[string]>(`UPDATE tc_state SET value = value + 1, updated_at = ? WHERE name = 'refresh'`);
-  const expire = db.prepare(
-    `UPDATE iocs SET status = 'expired', updated_at = @nowIso, change_seq = @base + r.rn
+const BOUNDS = defineStatement<void, { lo: number | null; hi: number | null }>(`SELECT min(rowid) AS lo, max(rowid) AS hi FROM iocs`);
+const SEQ_VALUE = defineStatement<void, { value: number }>(`SELECT value FROM tc_state WHERE name = 'seq'`);
+const BUMP_SEQ = defineStatement<[number, string]>(`UPDATE tc_state SET value = value + ?, updated_at = ? WHERE name = 'seq'`);
+const BUMP_REFRESH = defineStatement<[string]>(`UPDATE tc_state SET value = value + 1, updated_at = ? WHERE name = 'refresh'`);
+/** Active IoCs unseen since the cut-off become `expired`, with change-sequence positions from `base` on. */
+const EXPIRE = defineStatement<ScoreParams & { nowIso: string; cutoff: string; base: number }>(
+  `UPDATE iocs SET status = 'expired', updated_at = @nowIso, change_seq = @base + r.rn
      FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY rowid) AS rn FROM iocs
            WHERE rowid BETWEEN @lo AND @hi AND +status = 'active' AND +last_seen < @cutoff) AS r
      WHERE iocs.rowid BETWEEN @lo AND @hi AND iocs.rowid = r.rid`,
-  );
-  const cross = db.prepare(CROSS_THRESHOLD.sql);
-  const rescore = db.prepare(RESCORE.sql);
-  const stopAt = db.prepare<Record<string, unknown>, { rid: number }>(STEP_STOP.sql);
+);
 
-  const params = (range: RefreshRange) => ({ lo: range.lo, hi: range.hi, now: julianDay(range.nowMs), nowIso: range.nowIso, cutoff: range.cutoff });
+type SequencedParams = ScoreParams & { nowIso: string; cutoff: string; base: number };
+
+/**
+ * The decay refresh's SQL, all of it over rowid ranges (the unary `+` keeps SQLite on the
+ * rowid range instead of a status index that would scan the whole table for every step).
+ * Writes that change what a feed lists take new change-sequence positions in the same call:
+ * call them with the step's transaction (jobs/refresh.ts), which holds the change lock.
+ */
+export function createReputationRefreshStore(db: Db) {
+  const storage = sqliteStorageOf(db);
+
+  const scoreParams = (range: RefreshRange): ScoreParams => ({ lo: range.lo, hi: range.hi, now: julianDay(range.nowMs) });
   /** Runs a write that gives each row it changes the next change-sequence position, then moves the sequence past them. */
-  const sequenced = (statement: typeof expire, range: RefreshRange): number => {
-    const changed = statement.run({ ...params(range), base: seqValue.get()!.value }).changes;
-    if (changed > 0) bumpSeq.run(changed, range.nowIso);
-    return changed;
+  const sequenced = async (q: Queryable, statement: Statement<SequencedParams, unknown>, range: RefreshRange): Promise<number> => {
+    const base = (await q.get(SEQ_VALUE))!.value;
+    const { changes } = await q.run(statement, { ...scoreParams(range), nowIso: range.nowIso, cutoff: range.cutoff, base });
+    if (changes > 0) await q.run(BUMP_SEQ, [changes, range.nowIso]);
+    return changes;
   };
 
   return {
     /** The lowest and highest rowid of `iocs` (nulls when empty). */
-    bounds(): { lo: number | null; hi: number | null } {
-      return bounds.get()!;
+    async bounds(): Promise<{ lo: number | null; hi: number | null }> {
+      return (await storage.get(BOUNDS))!;
     },
     /** The last rowid of `range` a step may cover so that it changes at most `changes` rows. */
-    stepEnd(range: RefreshRange, changes: number): number {
-      const stop = stopAt.get({ ...params(range), changes });
+    async stepEnd(q: Queryable, range: RefreshRange, changes: number): Promise<number> {
+      const stop = await q.get(STEP_STOP, { ...scoreParams(range), cutoff: range.cutoff, changes });
       return stop ? stop.rid - 1 : range.hi;
     },
     /** Active IoCs unseen since the cut-off become `expired` (new change-sequence positions). */
-    expire(range: RefreshRange): number {
-      return sequenced(expire, range);
+    expire(q: Queryable, range: RefreshRange): Promise<number> {
+      return sequenced(q, EXPIRE, range);
     },
     /** Active IoCs whose decayed score crosses the default threshold: new score, new positions. */
-    cross(range: RefreshRange): number {
-      return sequenced(cross, range);
+    cross(q: Queryable, range: RefreshRange): Promise<number> {
+      return sequenced(q, CROSS_THRESHOLD, range);
     },
     /** Every other changed score, in place, without entering the change sequence. */
-    rescore(range: RefreshRange): number {
-      return rescore.run(params(range)).changes;
+    async rescore(q: Queryable, range: RefreshRange): Promise<number> {
+      return (await q.run(RESCORE, scoreParams(range))).changes;
     },
     /** Counts a refresh that changed something: feeds' ETag and Last-Modified follow it. */
-    markRefreshed(atIso: string): void {
-      bumpRefresh.run(atIso);
+    async markRefreshed(atIso: string): Promise<void> {
+      await storage.run(BUMP_REFRESH, [atIso]);
     },
   };
 }

@@ -79,7 +79,7 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
     { type: 'ip', value: '198.51.101.3', category: 'bruteforce' }, // another /24
     { type: 'ip', value: '198.51.100.4', category: 'scanner' }, // another category
   ]);
-  h.correlate();
+  await h.correlate();
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 0, 'two connected IoCs are not a campaign yet');
   const grouped = h.db.prepare(`SELECT count(*) FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE i.value = '198.51.100.1'`).pluck().get();
   t.equal(grouped, 1, 'the two are grouped, the group not yet a campaign');
@@ -87,12 +87,12 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
 
   h.clock.advance(25 * HOUR);
   await report(h, [{ type: 'ip', value: '198.51.100.5', category: 'bruteforce' }]);
-  h.correlate();
+  await h.correlate();
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 0, 'a report 25 h later is not related');
 
   h.clock.advance(-2 * HOUR);
   await report(h, [{ type: 'ip', value: '198.51.100.6', category: 'bruteforce' }], h.otherKey);
-  h.correlate();
+  await h.correlate();
   const list = (await h.get('/api/campaigns')).json();
   t.equal(list.pagination.total, 1, 'within 24 h of .1/.2 (23 h) the third IP forms the campaign');
   const campaign = list.data[0] as CampaignBody;
@@ -113,7 +113,7 @@ t.test('IPv6 addresses in one /48 meet whatever their compressed form', async (t
     { type: 'ip', value: '2001:db8:aa:ffff:1:2:3:4', category: 'scanner' },
     { type: 'ip', value: '2001:db8:ab::1', category: 'scanner' },
   ]);
-  h.correlate();
+  await h.correlate();
   const list = (await h.get('/api/campaigns')).json();
   t.equal(list.pagination.total, 1);
   t.equal(list.data[0].iocCount, 3);
@@ -128,13 +128,13 @@ t.test('new IoCs extend a campaign, connected campaigns merge and the older id s
   const b = await h.post('/api/trap-intel', { trapId: 't', attackerIp: '198.51.100.77', honeypotType: 'ftp', payloads: ['3'.repeat(64), '4'.repeat(64)] });
   const younger = b.json().data.campaignMatch as string;
   t.not(older, younger);
-  h.correlate();
+  await h.correlate();
 
   h.clock.advance(HOUR);
   // The younger attacker drops a payload of the older campaign: both campaigns connect.
   const c = await h.post('/api/trap-intel', { trapId: 't', attackerIp: '198.51.100.77', honeypotType: 'ftp', payloads: ['1'.repeat(64), '5'.repeat(64)] });
   t.equal(c.json().data.campaignMatch, older, 'the older id survives the merge');
-  h.correlate();
+  await h.correlate();
 
   t.equal((await h.get(`/api/campaigns/${younger}`)).statusCode, 404);
   const detail = (await h.get(`/api/campaigns/${older}`)).json().data;
@@ -196,10 +196,10 @@ t.test('stats count campaigns by status and severity, with techniques and report
     { type: 'ip', value: '203.0.113.3', category: 'scanner', severity: 'low' },
     { type: 'ip', value: '203.0.113.4', category: 'scanner', severity: 'low' },
   ], h.otherKey);
-  h.correlate();
+  await h.correlate();
   h.clock.advance(10 * DAY);
   await report(h, [{ type: 'ip', value: '203.0.113.4', category: 'scanner' }]);
-  h.correlate();
+  await h.correlate();
 
   const stats = (await h.get('/api/campaigns/stats')).json().data;
   t.equal(stats.totalCampaigns, 2);
@@ -227,7 +227,7 @@ t.test('geography lists source countries by frequency and target countries from 
     { type: 'ip', value: '198.51.100.2', category: 'c2', metadata: { country: 'NL' } },
     { type: 'ip', value: '198.51.100.3', category: 'c2', metadata: { country: 'NL', targetCountry: 'be' } },
   ]);
-  h.correlate();
+  await h.correlate();
   const [campaign] = (await h.get('/api/campaigns')).json().data as CampaignBody[];
   const detail = (await h.get(`/api/campaigns/${campaign!.id}`)).json().data;
   t.same(detail.geography, { sourceCountries: ['NL', 'DE'], targetCountries: ['BE', 'FR'] });
@@ -240,7 +240,7 @@ t.test('whitelisted IoCs link nothing', async (t) => {
   const put = await h.app.inject({ method: 'PUT', url: '/api/iocs/198.51.100.1/status', payload: { status: 'whitelisted', reason: 'ours' }, headers: authHeader(h.key) });
   t.equal(put.statusCode, 200);
   await report(h, [{ type: 'ip', value: '198.51.100.2', category: 'botnet' }, { type: 'ip', value: '198.51.100.3', category: 'botnet' }]);
-  h.correlate();
+  await h.correlate();
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 0);
 });
 

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
+import { sqliteStorageOf } from '../../../src/shared/db/sqlite-storage.js';
+import { CAMPAIGNS_LOCK, createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
 import { HOUR, buildIntelHarness, report } from './helper.js';
 import { countRows, testConfig, testDb } from '../../helper.js';
 import { ManualClock } from '../../../src/shared/clock.js';
@@ -30,7 +31,7 @@ async function seed(h: Awaited<ReturnType<typeof buildIntelHarness>>): Promise<v
 t.test('the result does not depend on how reports are batched, and re-running changes nothing', async (t) => {
   const whole = await buildIntelHarness(t);
   await seed(whole);
-  t.equal(whole.correlate(), countRows(whole.db, 'sightings'));
+  t.equal(await whole.correlate(), countRows(whole.db, 'sightings'));
   const expected = groups(whole.db);
   t.same(expected, [
     ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'],
@@ -41,27 +42,26 @@ t.test('the result does not depend on how reports are batched, and re-running ch
   const oneByOne = await buildIntelHarness(t);
   await seed(oneByOne);
   const { correlation } = oneByOne.jobs;
-  t.ok(correlation.hasPending());
+  t.ok(await correlation.hasPending());
   let batches = 0;
-  while (correlation.runBatch(1) > 0) batches++;
+  while ((await correlation.runBatch(1)) > 0) batches++;
   t.equal(batches, countRows(oneByOne.db, 'sightings'));
-  t.notOk(correlation.hasPending());
+  t.notOk(await correlation.hasPending());
   t.same(groups(oneByOne.db), expected);
 
   const events = countRows(oneByOne.db, 'campaign_events');
   const updated = oneByOne.db.prepare(`SELECT group_concat(updated_at) AS u FROM campaigns`).get();
   oneByOne.db.prepare(`UPDATE intel_state SET value = 0`).run();
-  oneByOne.correlate();
+  await oneByOne.correlate();
   t.same(groups(oneByOne.db), expected, 'reprocessing every report is idempotent');
   t.equal(countRows(oneByOne.db, 'campaign_events'), events, 'no timeline noise from a re-run');
   t.same(oneByOne.db.prepare(`SELECT group_concat(updated_at) AS u FROM campaigns`).get(), updated, 'nothing marked updated');
 });
 
-t.test('correlateNow refuses to run outside a transaction', async (t) => {
+t.test('correlateNow runs in the caller\'s transaction: an unknown IoC is in no campaign', async (t) => {
   const db = testDb(t, testConfig(t));
   const correlator = createCorrelator(db, new ManualClock());
-  t.throws(() => correlator.correlateNow(['ioc_x']), /inside a transaction/);
-  t.equal(db.transaction(() => correlator.correlateNow(['ioc_unknown']))(), null);
+  t.equal(await sqliteStorageOf(db).transaction({ durable: false, locks: [CAMPAIGNS_LOCK] }, (tx) => correlator.correlateNow(tx, ['ioc_unknown'])), null);
 });
 
 t.test('aggregate memo: one computation per second while the data is unchanged', async (t) => {
@@ -71,13 +71,13 @@ t.test('aggregate memo: one computation per second while the data is unchanged',
   const memo = createAggregateMemo(createDataVersionStore(h.db), h.clock);
   let computed = 0;
   const compute = () => ++computed;
-  t.equal(memo('x', { a: 1 }, compute), 1);
-  t.equal(memo('x', { a: 1 }, compute), 1, 'same data, same second: reused');
-  t.equal(memo('x', { a: 2 }, compute), 2, 'other parameters: computed');
+  t.equal(await memo('x', { a: 1 }, compute), 1);
+  t.equal(await memo('x', { a: 1 }, compute), 1, 'same data, same second: reused');
+  t.equal(await memo('x', { a: 2 }, compute), 2, 'other parameters: computed');
   await report(h, [{ type: 'ip', value: '198.51.100.1' }]);
-  t.equal(memo('x', { a: 1 }, compute), 3, 'a new report: computed again');
+  t.equal(await memo('x', { a: 1 }, compute), 3, 'a new report: computed again');
   h.clock.advance(1000);
-  t.equal(memo('x', { a: 1 }, compute), 4, 'the next second: computed again');
+  t.equal(await memo('x', { a: 1 }, compute), 4, 'the next second: computed again');
   h.db.prepare(`UPDATE intel_state SET value = value + 1`).run();
-  t.equal(memo('x', { a: 1 }, compute), 5, 'correlation progressed: computed again');
+  t.equal(await memo('x', { a: 1 }, compute), 5, 'correlation progressed: computed again');
 });

@@ -25,7 +25,7 @@ export interface IntelHarness {
   /** A user-owned key of the given tier (the owner is created). */
   userKey(tier: Tier): string;
   /** Runs the app's campaign correlation over everything reported so far, batch after batch as the job does. */
-  correlate(): number;
+  correlate(): Promise<number>;
   get(url: string, key?: string): Promise<LightMyRequestResponse>;
   post(url: string, payload: object, key?: string): Promise<LightMyRequestResponse>;
 }
@@ -59,9 +59,9 @@ export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions
       seedUser(db, { id: userId, tier, createdAt: new Date(clock.now()).toISOString() });
       return keys.create({ name: 'user key', origin: 'user', ownerUserId: userId, scopes: ['read', 'write'] }).key;
     },
-    correlate() {
+    async correlate() {
       let total = 0;
-      for (let n = correlation.runBatch(); n > 0; n = correlation.runBatch()) total += n;
+      for (let n = await correlation.runBatch(); n > 0; n = await correlation.runBatch()) total += n;
       return total;
     },
     get: (url, withKey = key) => app.inject({ method: 'GET', url, headers: authHeader(withKey) }),

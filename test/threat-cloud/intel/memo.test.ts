@@ -43,10 +43,10 @@ t.test('new data or a new second computes again', async (t) => {
   const { memo, db, clock } = memoOverDatabase(t);
   let computed = 0;
   const count = () => ++computed;
-  t.equal(memo('heatmap', {}, count), 1);
-  t.equal(memo('heatmap', {}, count), 1, 'same version, same second');
+  t.equal(await memo('heatmap', {}, count), 1);
+  t.equal(await memo('heatmap', {}, count), 1, 'same version, same second');
   clock.advance(1000);
-  t.equal(memo('heatmap', {}, count), 2, 'the next second');
+  t.equal(await memo('heatmap', {}, count), 2, 'the next second');
   db.prepare(`UPDATE tc_state SET value = value + 1 WHERE name = 'seq'`).run();
-  t.equal(memo('heatmap', {}, count), 3, 'the change sequence moved (a new or changed IoC)');
+  t.equal(await memo('heatmap', {}, count), 3, 'the change sequence moved (a new or changed IoC)');
 });

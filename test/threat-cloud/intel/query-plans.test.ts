@@ -6,9 +6,9 @@ import { createGeoQuery } from '../../../src/threat-cloud/intel/stores/geo.js';
 import { createHeatmapQuery } from '../../../src/threat-cloud/intel/stores/heatmap.js';
 import { createMitreCatalog } from '../../../src/threat-cloud/intel/mitre.js';
 import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/stores/timeseries.js';
-import { createTrendsQuery } from '../../../src/threat-cloud/intel/stores/trends.js';
+import { createTrendsQuery, TRENDS_READS } from '../../../src/threat-cloud/intel/stores/trends.js';
 import { seedIocs } from '../../../src/threat-cloud/seed.js';
-import { AUDIT_READS, createAuditStore } from '../../../src/threat-cloud/stores/audit.js';
+import { AUDIT_READS, AUDIT_WRITES, createAuditStore } from '../../../src/threat-cloud/stores/audit.js';
 import { CAMPAIGN_READS } from '../../../src/threat-cloud/intel/stores/campaign-queries.js';
 import { createIocList, type IocFilter } from '../../../src/threat-cloud/stores/ioc-list.js';
 import { createIocQueries, SIGHTING_READS } from '../../../src/threat-cloud/stores/ioc-queries.js';
@@ -29,6 +29,7 @@ t.test('per-period analytics queries search indexes; none scans a whole table', 
   for (const granularity of ['hour', 'day'] as const) await createTimeseriesQuery(storage, clock)({ granularity, period: '7d' });
   await createGeoQuery(storage, clock)({ period: '7d', limit: 20 });
   createTrendsQuery(recorder, clock);
+  for (const statement of Object.values(TRENDS_READS)) sources.add(statement.sql);
   await createHeatmapQuery(storage, clock, createMitreCatalog())({ period: '7d' });
   t.ok(sources.size >= 4, `${sources.size} statements prepared by the analytics queries`);
   for (const source of sources) {
@@ -132,6 +133,8 @@ t.test('sightings, campaign, audit-log and statistics reads search indexes and k
   // The audit store's statements include the retention purge's batched deletes.
   createAuditStore(recorder, clock);
   for (const statement of [...Object.values(AUDIT_READS.list), AUDIT_READS.hoursTotal, ...Object.values(AUDIT_READS.sinceHourTotal)]) sources.add(statement.sql);
+  const { insert, aggregateDetails, updateDetails, purge } = AUDIT_WRITES;
+  for (const statement of [insert, aggregateDetails, updateDetails, ...Object.values(purge)]) sources.add(statement.sql);
   // Statements on the port are declared up front: their texts are planned as they are.
   for (const statement of Object.values(CAMPAIGN_READS)) sources.add(statement.sql);
   createStatsStore(recorder, clock);

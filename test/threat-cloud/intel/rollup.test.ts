@@ -93,7 +93,7 @@ t.test('property: after any mix of uploads, sightings, reclassification and stat
           throw new Error(`timeseries ${bucket.timestamp}: ${JSON.stringify(bucket)} != raw ${JSON.stringify(expected)}`);
         }
       }
-      const trends = createTrendsQuery(tc.db, tc.clock)({ periodDays: 1, minChange: 0 });
+      const trends = await createTrendsQuery(tc.db, tc.clock)({ periodDays: 1, minChange: 0 });
       const expected = rawCategoryRates(tc.db, now, DAY)
         .filter((row) => row.current !== row.previous)
         .map((row) => [row.category, row.current, row.previous])
@@ -115,13 +115,13 @@ t.test('trend windows count reports exactly at millisecond edges that cut throug
   await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: '198.51.100.40', source: 'fw' } });
   tc.clock.advance(1);
   await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: '198.51.100.40', source: 'fw' } });
-  const trendsAt = (now: number) => {
+  const trendsAt = async (now: number) => {
     tc.clock.set(now);
-    return createTrendsQuery(tc.db, tc.clock)({ periodDays: 1, minChange: 0 }).trends.map((row) => [row.currentRate, row.previousRate]);
+    return (await createTrendsQuery(tc.db, tc.clock)({ periodDays: 1, minChange: 0 })).trends.map((row) => [row.currentRate, row.previousRate]);
   };
   // One day later exactly: the first report is on the edge between the windows (previous).
-  t.same(trendsAt(start + DAY), [[2, 1]]);
-  t.same(trendsAt(start + DAY + HOUR - 1), [[1, 2]], 'the middle edge moved past the second report');
-  t.same(trendsAt(start + DAY + HOUR), [[0, 3]], 'the third report, exactly on the middle edge, is in the previous window');
-  t.same(trendsAt(start + 2 * DAY + HOUR), [], 'a day later nothing is left in either window');
+  t.same(await trendsAt(start + DAY), [[2, 1]]);
+  t.same(await trendsAt(start + DAY + HOUR - 1), [[1, 2]], 'the middle edge moved past the second report');
+  t.same(await trendsAt(start + DAY + HOUR), [[0, 3]], 'the third report, exactly on the middle edge, is in the previous window');
+  t.same(await trendsAt(start + 2 * DAY + HOUR), [], 'a day later nothing is left in either window');
 });

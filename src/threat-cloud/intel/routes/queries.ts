@@ -33,7 +33,7 @@ export function registerQueryRoutes(app: App, context: Pick<ThreatCloudContext, 
       ...gated,
       schema: { operationId: 'getTrends', tags: ['analytics'], summary: 'Category report rates against the previous period, and emerging IoCs', security: BEARER, querystring: TrendsQuery, response: replies(TrendsSchema) },
     },
-    async (request) => ok(analytics.trends(request.query, actor(request))),
+    async (request) => ok(await analytics.trends(request.query, actor(request))),
   );
 
   app.get(

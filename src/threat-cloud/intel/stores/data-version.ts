@@ -1,4 +1,6 @@
 import type { Db } from '../../../shared/db/open.js';
+import { sqliteStorageOf } from '../../../shared/db/sqlite-storage.js';
+import { defineStatement } from '../../../shared/db/storage.js';
 
 /** What the aggregates read has changed when any of these moved. */
 export interface DataVersion {
@@ -10,16 +12,18 @@ export interface DataVersion {
   correlated: number | null;
 }
 
-/** One cheap read (indexed max and two state rows) that tells whether the intel data changed. */
-export function createDataVersionStore(db: Db) {
-  const version = db.prepare<[], DataVersion>(
-    `SELECT (SELECT max(rowid) FROM sightings) AS reports,
+const VERSION = defineStatement<void, DataVersion>(
+  `SELECT (SELECT max(rowid) FROM sightings) AS reports,
             (SELECT value FROM tc_state WHERE name = 'seq') AS seq,
             (SELECT value FROM intel_state WHERE name = 'correlated_sighting') AS correlated`,
-  );
+);
+
+/** One cheap read (indexed max and two state rows) that tells whether the intel data changed. */
+export function createDataVersionStore(db: Db) {
+  const storage = sqliteStorageOf(db);
   return {
-    read(): DataVersion {
-      return version.get()!;
+    async read(): Promise<DataVersion> {
+      return (await storage.get(VERSION))!;
     },
   };
 }

@@ -1,6 +1,8 @@
 import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
 import type { Db } from '../../../shared/db/open.js';
+import { sqliteStorageOf } from '../../../shared/db/sqlite-storage.js';
+import { defineStatement } from '../../../shared/db/storage.js';
 import { DAY_MS as DAY, HOUR_MS as HOUR } from '../../../shared/time.js';
 
 /** The roll-up's hour key (`YYYY-MM-DDTHH`) of an instant. */
@@ -40,66 +42,98 @@ function describe(category: string, change: number, current: number, previous: n
   return `Reports of ${category} ${verb} by ${Math.abs(change).toFixed(1)}% in ${span} (${current} against ${previous} in the ${days === 1 ? 'day' : `${days} days`} before)`;
 }
 
-/** Category report rates of this period against the one before, and the fastest new IoCs. */
-export function createTrendsQuery(db: Db, clock: Clock) {
+type Window = { after: string; before: string };
+type Day = { dayAgo: string; now: string };
+type Fact = { value: string; type: string; first_seen: string };
+
+// The last day's reports per IoC, read from the (created_at, ioc_id) index alone (INDEXED BY:
+// with statistics the planner prefers walking the whole (ioc_id, created_at) index).
+const DAY_GROUPS = `SELECT ioc_id, count(*) AS n FROM sightings INDEXED BY sightings_created_ioc
+    WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id`;
+
+/** The trends' reads through the storage port (the member walk below still reads the connection). */
+export const TRENDS_READS = {
   // Whole hours come from the hourly roll-up (migration 6); only the parts of the hours the
   // window's edges cut through are counted from the reports themselves, so the totals are
   // exact at millisecond edges while reading only two partial hours of reports per window.
-  const wholeHours = db.prepare<{ after: string; before: string }, { category: string; n: number }>(
+  wholeHours: defineStatement<Window, { category: string; n: number }>(
     `SELECT category, sum(sightings) AS n FROM intel_hourly
      WHERE hour > @after AND hour < @before AND category <> '' GROUP BY category`,
-  );
-  const partOfHour = db.prepare<{ after: string; before: string }, { category: string; n: number }>(
+  ),
+  partOfHour: defineStatement<Window, { category: string; n: number }>(
     `SELECT i.category AS category, count(*) AS n
      FROM sightings s JOIN iocs i ON i.id = s.ioc_id
      WHERE s.created_at > @after AND s.created_at < @before AND i.category IS NOT NULL AND ${counted('i.')}
      GROUP BY i.category`,
-  );
+  ),
+  busiestGroups: defineStatement<Day, { ioc_id: string; n: number }>(
+    `SELECT ioc_id, n FROM (${DAY_GROUPS}) AS day_groups ORDER BY n DESC LIMIT ${TOP_GROUPS}`,
+  ),
+  factsOf: defineStatement<[string, string], Fact>(
+    `SELECT value, type, first_seen FROM iocs INDEXED BY iocs_id_analytics WHERE id = ? AND first_seen > ? AND +status = 'active'`,
+  ),
+  // The exhaustive answer, for a day whose busy IoCs are mostly old: every reported IoC looked up.
+  busiestNew: defineStatement<Day & { since: string; limit: number }, Fact & { n: number }>(
+    `SELECT i.value, i.type, i.first_seen, r.n FROM (${DAY_GROUPS}) r CROSS JOIN iocs i INDEXED BY iocs_id_analytics ON i.id = r.ioc_id
+     WHERE i.first_seen > @since AND +i.status = 'active'
+     ORDER BY r.n DESC, i.first_seen DESC, i.value LIMIT @limit`,
+  ),
+  newest: defineStatement<{ since: string; limit: number }, Fact>(
+    `SELECT value, type, first_seen FROM iocs WHERE first_seen > @since AND +status = 'active' ORDER BY first_seen DESC, value LIMIT @limit`,
+  ),
+};
+
+/** Category report rates of this period against the one before, and the fastest new IoCs. */
+export function createTrendsQuery(db: Db, clock: Clock) {
+  const storage = sqliteStorageOf(db);
+  const q = TRENDS_READS;
   /** Reports per category with created_at in (fromMs, toMs]; both edges inside hours, at least an hour apart. */
-  const reportsBetween = (fromMs: number, toMs: number): Map<string, number> => {
+  const reportsBetween = async (fromMs: number, toMs: number): Promise<Map<string, number>> => {
     const totals = new Map<string, number>();
     const add = (rows: Array<{ category: string; n: number }>) => {
       for (const row of rows) totals.set(row.category, (totals.get(row.category) ?? 0) + row.n);
     };
     const fromHourEnd = Math.floor(fromMs / HOUR) * HOUR + HOUR;
     const toHourStart = Math.floor(toMs / HOUR) * HOUR;
-    add(partOfHour.all({ after: toIso(fromMs), before: toIso(fromHourEnd) }));
-    add(wholeHours.all({ after: hourKey(fromMs), before: hourKey(toHourStart) }));
-    add(partOfHour.all({ after: toIso(toHourStart - 1), before: toIso(toMs + 1) }));
+    add(await storage.all(q.partOfHour, { after: toIso(fromMs), before: toIso(fromHourEnd) }));
+    add(await storage.all(q.wholeHours, { after: hourKey(fromMs), before: hourKey(toHourStart) }));
+    add(await storage.all(q.partOfHour, { after: toIso(toHourStart - 1), before: toIso(toMs + 1) }));
     return totals;
   };
-  // The last day's reports per IoC, read from the (created_at, ioc_id) index alone (INDEXED BY:
-  // with statistics the planner prefers walking the whole (ioc_id, created_at) index).
-  const dayGroups = `SELECT ioc_id, count(*) AS n FROM sightings INDEXED BY sightings_created_ioc
-    WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id`;
-  const busiestGroups = db.prepare<{ dayAgo: string; now: string }, { ioc_id: string; n: number }>(
-    `SELECT ioc_id, n FROM (${dayGroups}) AS day_groups ORDER BY n DESC LIMIT ${TOP_GROUPS}`,
-  );
-  const factsOf = db.prepare<[string, string], { value: string; type: string; first_seen: string }>(
-    `SELECT value, type, first_seen FROM iocs INDEXED BY iocs_id_analytics WHERE id = ? AND first_seen > ? AND +status = 'active'`,
-  );
   // Newest first, for the members of one busy level: each IoC's reports of the day probed on
-  // the (ioc_id, created_at) index.
-  const newestWithId = db.prepare<{ since: string; now: string }, { id: string; value: string; type: string; first_seen: string }>(
+  // the (ioc_id, created_at) index. Streamed (`.iterate()`, which the storage port does not
+  // offer), so this walk and the probe inside it read the connection directly, synchronously:
+  // nothing else may use the connection while the iterator is open.
+  const newestWithId = db.prepare<{ since: string; now: string }, { id: string } & Fact>(
     `SELECT id, value, type, first_seen FROM iocs INDEXED BY iocs_first_seen
      WHERE first_seen > @since AND first_seen <= @now AND +status = 'active' ORDER BY first_seen DESC`,
   );
   const reportsOfDay = db.prepare<{ id: string; dayAgo: string; now: string }, { n: number }>(
     `SELECT count(*) AS n FROM sightings INDEXED BY sightings_ioc WHERE ioc_id = @id AND created_at > @dayAgo AND created_at <= @now`,
   );
-  // The exhaustive answer, for a day whose busy IoCs are mostly old: every reported IoC looked up.
-  const busiestNew = db.prepare<{ dayAgo: string; now: string; since: string; limit: number }, { value: string; type: string; first_seen: string; n: number }>(
-    `SELECT i.value, i.type, i.first_seen, r.n FROM (${dayGroups}) r CROSS JOIN iocs i INDEXED BY iocs_id_analytics ON i.id = r.ioc_id
-     WHERE i.first_seen > @since AND +i.status = 'active'
-     ORDER BY r.n DESC, i.first_seen DESC, i.value LIMIT @limit`,
-  );
-  const newest = db.prepare<{ since: string; limit: number }, { value: string; type: string; first_seen: string }>(
-    `SELECT value, type, first_seen FROM iocs WHERE first_seen > @since AND +status = 'active' ORDER BY first_seen DESC, value LIMIT @limit`,
-  );
 
   type Emerging = { value: string; type: string; first_seen: string; n: number };
   const byBusiest = (a: Emerging, b: Emerging) =>
     b.n - a.n || (a.first_seen < b.first_seen ? 1 : a.first_seen > b.first_seen ? -1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0);
+
+  /**
+   * The members of the level `boundary` newest first, until enough with those already `chosen`
+   * (and past the ones that tie with the last by first report); null when more than
+   * MEMBER_WALK recent IoCs had to be walked. One synchronous walk (see newestWithId).
+   */
+  function membersOfLevel(p: { dayAgo: string; now: string; since: string }, boundary: number, chosen: number): Emerging[] | null {
+    const level: Emerging[] = [];
+    let walked = 0;
+    for (const row of newestWithId.iterate({ since: p.since, now: p.now })) {
+      walked += 1;
+      const last = level.at(-1);
+      // Enough members, and past the ones that tie with the last by first report.
+      if (chosen + level.length >= EMERGING_LIMIT && last && row.first_seen !== last.first_seen) break;
+      if (walked > MEMBER_WALK) return null;
+      if (reportsOfDay.get({ id: row.id, ...p })!.n === boundary) level.push({ value: row.value, type: row.type, first_seen: row.first_seen, n: boundary });
+    }
+    return level;
+  }
 
   /**
    * Up to EMERGING_LIMIT IoCs first seen after `since` with the most reports in the last day
@@ -110,39 +144,30 @@ export function createTrendsQuery(db: Db, clock: Clock) {
    * busiest level is mostly made of IoCs older than MEMBER_WALK recent ones falls back to
    * looking up every reported IoC.
    */
-  function busiestSince(p: { dayAgo: string; now: string; since: string }): Emerging[] {
-    const groups = busiestGroups.all(p);
+  async function busiestSince(p: { dayAgo: string; now: string; since: string }): Promise<Emerging[]> {
+    const groups = await storage.all(q.busiestGroups, { dayAgo: p.dayAgo, now: p.now });
     const complete = groups.length < TOP_GROUPS;
     const boundary = complete ? 0 : groups.at(-1)!.n;
     const chosen: Emerging[] = [];
     for (const group of groups) {
       if (!complete && group.n <= boundary) break;
-      const facts = factsOf.get(group.ioc_id, p.since);
+      const facts = await storage.get(q.factsOf, [group.ioc_id, p.since]);
       if (facts) chosen.push({ ...facts, n: group.n });
     }
     chosen.sort(byBusiest);
     if (complete || chosen.length >= EMERGING_LIMIT) return chosen.slice(0, EMERGING_LIMIT);
-    const level: Emerging[] = [];
-    let walked = 0;
-    for (const row of newestWithId.iterate(p)) {
-      walked += 1;
-      const last = level.at(-1);
-      // Enough members, and past the ones that tie with the last by first report.
-      if (chosen.length + level.length >= EMERGING_LIMIT && last && row.first_seen !== last.first_seen) break;
-      if (walked > MEMBER_WALK) return busiestNew.all({ ...p, limit: EMERGING_LIMIT });
-      if (reportsOfDay.get({ id: row.id, ...p })!.n === boundary) level.push({ value: row.value, type: row.type, first_seen: row.first_seen, n: boundary });
-    }
-    // Every recent IoC walked and still too few: lower levels count too.
-    if (chosen.length + level.length < EMERGING_LIMIT) return busiestNew.all({ ...p, limit: EMERGING_LIMIT });
+    const level = membersOfLevel(p, boundary, chosen.length);
+    // Too many walked, or every recent IoC walked and still too few (lower levels count too).
+    if (level === null || chosen.length + level.length < EMERGING_LIMIT) return storage.all(q.busiestNew, { ...p, limit: EMERGING_LIMIT });
     return [...chosen, ...level.sort(byBusiest)].slice(0, EMERGING_LIMIT);
   }
 
-  return (query: { periodDays: number; minChange: number }): Trends => {
+  return async (query: { periodDays: number; minChange: number }): Promise<Trends> => {
     const now = clock.now();
     const period = query.periodDays * DAY;
     const window = { middle: toIso(now - period), now: toIso(now) };
-    const current = reportsBetween(now - period, now);
-    const previous = reportsBetween(now - 2 * period, now - period);
+    const current = await reportsBetween(now - period, now);
+    const previous = await reportsBetween(now - 2 * period, now - period);
     const trends = [...new Set([...current.keys(), ...previous.keys()])]
       .map((category) => ({ category, current: current.get(category) ?? 0, previous: previous.get(category) ?? 0 }))
       .map((row) => ({ ...row, change: changePercent(row.current, row.previous) }))
@@ -158,11 +183,11 @@ export function createTrendsQuery(db: Db, clock: Clock) {
       }));
 
     const since = window.middle;
-    const busy = busiestSince({ dayAgo: toIso(now - DAY), now: window.now, since });
+    const busy = await busiestSince({ dayAgo: toIso(now - DAY), now: window.now, since });
     const chosen = new Set(busy.map((row) => `${row.type}:${row.value}`));
     // Fewer than ten reported in the last day: the newest quiet ones complete the list.
     const quiet = busy.length < EMERGING_LIMIT
-      ? newest.all({ since, limit: 2 * EMERGING_LIMIT }).filter((row) => !chosen.has(`${row.type}:${row.value}`)).map((row) => ({ ...row, n: 0 }))
+      ? (await storage.all(q.newest, { since, limit: 2 * EMERGING_LIMIT })).filter((row) => !chosen.has(`${row.type}:${row.value}`)).map((row) => ({ ...row, n: 0 }))
       : [];
     const emergingThreats = [...busy, ...quiet].slice(0, EMERGING_LIMIT).map((row) => ({
       indicator: row.value,
