@@ -68,9 +68,9 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     corsAllowedOrigins: config.corsAllowedOrigins,
     rateLimit: { max: scaled(config.manager.rateLimit, config), keyGenerator: access.rateLimitKey },
     metrics: serviceMetrics(config.metrics, 'manager', db, [
-      labelledGauge('panguard_agents', 'Registered agents by status (from the last heartbeat)', 'status', () => {
+      labelledGauge('panguard_agents', 'Registered agents by status (from the last heartbeat)', 'status', async () => {
         const now = clock.now();
-        const { online, stale, offline } = agentStore.statusCountsForScrape(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
+        const { online, stale, offline } = await agentStore.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
         return { online, stale, offline };
       }),
       // The hub is made once the app exists; a scrape before that sees no client.

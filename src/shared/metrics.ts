@@ -105,16 +105,24 @@ export function databaseSizeReader(db: { pragma(source: string, options: { simpl
 }
 
 /** A gauge with one label whose values are read at scrape time (e.g. agents by status). */
-export function labelledGauge(name: string, help: string, label: string, read: () => Record<string, number>): MetricsCollector {
+export function labelledGauge(
+  name: string,
+  help: string,
+  label: string,
+  read: () => Record<string, number> | Promise<Record<string, number>>,
+): MetricsCollector {
   return (registry) => {
     new Gauge({
       name,
       help,
       labelNames: [label],
       registers: [registry],
-      collect() {
+      // Counts read through the storage port arrive later; the old series are cleared only then,
+      // so a concurrent scrape never sees the gauge empty.
+      async collect() {
+        const counts = await read();
         this.reset();
-        for (const [value, count] of Object.entries(read())) this.set({ [label]: value }, count);
+        for (const [value, count] of Object.entries(counts)) this.set({ [label]: value }, count);
       },
     });
   };

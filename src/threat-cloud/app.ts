@@ -125,7 +125,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   };
 
   const activeIocs = createActiveIocCount(db);
-  registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: () => ({ iocs: activeIocs() }) });
+  registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: async () => ({ iocs: await activeIocs() }) });
   registerKeyAdminRoutes(app, context);
   registerThreatRoutes(app, context);
   registerIocRoutes(app, context);

@@ -275,8 +275,6 @@ export function createAgentStore(db: Db) {
   const storage = sqliteStorageOf(db);
   const idByTokenHash = db.prepare<[string], { id: string }>('SELECT id FROM agents WHERE token_hash = ?');
   const tokens = createTokenIndex(db);
-  // The metrics scrape reads synchronously (shared/metrics.ts gauges have no async read yet).
-  const statusCountsNow = db.prepare<{ onlineFrom: number; staleFrom: number }, Omit<StatusCounts, 'total'>>(STATUS_COUNTS.sql);
 
   const replaceTags = async (q: Queryable, id: string, tags: string[]) => {
     await q.run(CLEAR_TAGS, [id]);
@@ -324,10 +322,6 @@ export function createAgentStore(db: Db) {
     async statusCounts(onlineFrom: number, staleFrom: number): Promise<StatusCounts> {
       const counts = (await storage.get(STATUS_COUNTS, { onlineFrom, staleFrom }))!;
       return { total: counts.online + counts.stale + counts.offline, ...counts };
-    },
-    /** `statusCounts` read on the connection, for the metrics scrape only (see statusCountsNow). */
-    statusCountsForScrape(onlineFrom: number, staleFrom: number): Omit<StatusCounts, 'total'> {
-      return statusCountsNow.get({ onlineFrom, staleFrom })!;
     },
     countByOs: () => storage.all(BY_OS),
     /** Agents last heard from before `onlineFrom`, after the cursor, in heartbeat order. */

@@ -62,20 +62,17 @@ export function createStatsStore(db: Db, clock: Clock) {
 }
 export type StatsStore = ReturnType<typeof createStatsStore>;
 
-/*
- * The two readers below stay on the connection directly, for now: the metrics gauge
- * (shared/metrics.ts labelledGauge) and the health check (shared/health.ts) call them
- * synchronously; they move to the port when those take asynchronous readers.
- */
-
 /** IoCs by status from the trigger-kept counts (the `panguard_iocs` gauge): a scrape never scans the IoC table. */
-export function createIocStatusCounts(db: Db): () => Record<string, number> {
-  const byStatus = db.prepare<[], { status: string; n: number }>(`SELECT status, sum(n) AS n FROM ioc_counts GROUP BY status`);
-  return () => Object.fromEntries(byStatus.all().map((row) => [row.status, row.n]));
+const BY_STATUS = defineStatement<void, { status: string; n: number }>(`SELECT status, sum(n) AS n FROM ioc_counts GROUP BY status`);
+/** Active IoCs from the trigger-kept counts, for the health check. */
+const ACTIVE = defineStatement<void, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM ioc_counts WHERE status = 'active'`);
+
+export function createIocStatusCounts(db: Db): () => Promise<Record<string, number>> {
+  const storage = sqliteStorageOf(db);
+  return async () => Object.fromEntries((await storage.all(BY_STATUS)).map((row) => [row.status, row.n]));
 }
 
-/** Active IoCs from the trigger-kept counts, for the health check. */
-export function createActiveIocCount(db: Db): () => number {
-  const activeCount = db.prepare<[], { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM ioc_counts WHERE status = 'active'`);
-  return () => activeCount.get()!.n;
+export function createActiveIocCount(db: Db): () => Promise<number> {
+  const storage = sqliteStorageOf(db);
+  return async () => (await storage.get(ACTIVE))!.n;
 }
