@@ -251,6 +251,22 @@ t.test('postgres only', async (t) => {
     t.equal(outcome, 'ran');
   });
 
+  t.test('transactions naming overlapping sets of locks, in any order, queue instead of deadlocking', async (t) => {
+    const { storage } = await openPostgres(t);
+    const names = Array.from({ length: 60 }, (_, i) => `agent:${i}`);
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, round) => {
+        const locks = round % 2 === 0 ? names.slice(round) : [...names].reverse().slice(0, 60 - round);
+        return storage.transaction({ durable: false, locks }, async (tx) => {
+          await tx.get(positional, [round, 'x']);
+          await turn();
+          return round;
+        });
+      }),
+    );
+    t.same(outcomes.map((outcome) => outcome.status), Array(12).fill('fulfilled'), 'every transaction committed (PostgreSQL aborts one of a deadlocked pair)');
+  });
+
   t.test('the server cancels a statement that runs longer than the statement timeout', async (t) => {
     const storage = await openPostgresStorage({ connectionString: await cluster.freshDatabase(), poolSize: 1, statementTimeoutMs: 100, ssl: false });
     t.teardown(() => storage.close());

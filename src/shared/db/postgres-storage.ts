@@ -142,7 +142,14 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     return tx as Transaction & { end(): void };
   }
 
-  const takeLock = { name: 'panguard_advisory_xact_lock', text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))' };
+  // Every lock of a transaction in one round trip (a heartbeat batch names one per agent), taken
+  // in the order of their keys: two transactions wanting overlapping sets queue instead of
+  // deadlocking, even when two names share a key.
+  const takeLocks = {
+    name: 'panguard_advisory_xact_locks',
+    text: `SELECT count(pg_advisory_xact_lock(key)) AS n
+           FROM (SELECT DISTINCT hashtextextended(name, 0) AS key FROM unnest(CAST($1 AS text[])) AS name ORDER BY key) AS keys`,
+  };
 
   return {
     engine: 'postgres',
@@ -154,8 +161,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       try {
         // One round trip: a simple query may carry several statements when it has no parameters.
         await client.query(`BEGIN; SET LOCAL synchronous_commit = ${durable ? 'on' : 'off'}`);
-        // Sorted, so two transactions wanting the same locks queue instead of deadlocking.
-        for (const lock of [...new Set(locks)].sort()) await client.query({ ...takeLock, values: [lock] });
+        if (locks.length > 0) await client.query({ ...takeLocks, values: [locks] });
         const result = await work(tx);
         await client.query('COMMIT');
         return result;
