@@ -3,6 +3,9 @@ import { sweepIntervalMs } from '../../src/manager/jobs/sweeper.js';
 import { statusAt } from '../../src/manager/services/status.js';
 import { buildManager, OPERATOR, register } from './fixtures.js';
 import type { Db } from '../../src/shared/db/open.js';
+import { toIso } from '../../src/shared/clock.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import { createAgentStore } from '../../src/manager/stores/agents.js';
 
 const streamEvents = (db: Db) =>
   (db.prepare('SELECT event, data FROM stream_events ORDER BY id').all() as { event: string; data: string }[]).map((row) => ({
@@ -73,4 +76,25 @@ t.test('the sweeper runs by itself once the app is ready', async (t) => {
   while (storedStatus(db, agent.id) !== 'offline' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   t.equal(storedStatus(db, agent.id), 'offline', 'swept within one 500 ms interval');
   t.equal(streamEvents(db).at(-1)!.event, 'agent_offline');
+});
+
+t.test('a transition the sweeper decided on is not written once a heartbeat moved the agent meanwhile', async (t) => {
+  // On PostgreSQL a heartbeat may commit between the sweeper's read and its write: the write
+  // re-checks the row, so the agent stays online and no agent_offline is announced for it.
+  const { app, db, clock, jobs, config } = await buildManager(t);
+  const agent = await register(app, { hostname: 'edge-race' });
+  const { rowid } = db.prepare('SELECT rowid FROM agents WHERE id = ?').get(agent.id) as { rowid: number };
+  clock.advance(config.manager.offlineTimeoutMs);
+  const staleFrom = clock.now() - config.manager.offlineTimeoutMs + 1;
+  // The sweeper has read the row as offline-bound here; then the agent beats.
+  t.equal((await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers })).statusCode, 200);
+  const store = createAgentStore(db);
+  const change = { rowid, status: 'offline' as const, was: 'online', from: Number.MIN_SAFE_INTEGER, until: staleFrom };
+  t.equal(await store.setStatus(sqliteStorageOf(db), change, toIso(clock.now())), false, 'the write finds the row changed');
+  t.equal(storedStatus(db, agent.id), 'online');
+  t.same(await jobs.sweeper.sweep(), { offline: [], stale: [] });
+  t.notOk(streamEvents(db).some((entry) => entry.event === 'agent_offline'), 'nothing announced');
+  clock.advance(config.manager.offlineTimeoutMs);
+  t.equal(await store.setStatus(sqliteStorageOf(db), { ...change, until: clock.now() - config.manager.offlineTimeoutMs + 1 }, toIso(clock.now())), true, 'a row that still qualifies moves');
+  t.equal(storedStatus(db, agent.id), 'offline');
 });

@@ -5,7 +5,6 @@ import type { Db } from '../../shared/db/open.js';
 import { stepSize } from '../../shared/step-size.js';
 import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import type { AgentStore, SweepCursor } from '../stores/agents.js';
-import { AGENT_STATUS_LOCK } from '../services/agents.js';
 import type { SseHub } from '../services/sse-hub.js';
 import type { StatusTimeouts } from '../services/status.js';
 import { createThreatBucketStore } from '../stores/threat-buckets.js';
@@ -71,7 +70,7 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
 
   /** One transaction: up to `limit` agents after the cursor; null cursor when done. Its transitions join `found` once committed. */
   const statusStep = (now: number, cursor: SweepCursor, limit: number, found: Transitions): Promise<StatusStep> =>
-    storage.transaction({ durable: false, locks: [AGENT_STATUS_LOCK] }, async (tx) => {
+    storage.transaction({ durable: false }, async (tx) => {
       const nowIso = toIso(now);
       const onlineFrom = now - timeouts.heartbeatTimeoutMs + 1;
       const staleFrom = now - timeouts.offlineTimeoutMs + 1;
@@ -80,11 +79,10 @@ export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: Sse
       const stale: string[] = [];
       for (const row of rows) {
         if (row.last_heartbeat_ms < staleFrom && row.status !== 'offline') {
-          await agents.setStatus(tx, row.rowid, 'offline', nowIso);
-          announced.push({ id: row.id, hostname: row.hostname, lastHeartbeatMs: row.last_heartbeat_ms });
+          const change = { rowid: row.rowid, status: 'offline' as const, was: row.status, from: Number.MIN_SAFE_INTEGER, until: staleFrom };
+          if (await agents.setStatus(tx, change, nowIso)) announced.push({ id: row.id, hostname: row.hostname, lastHeartbeatMs: row.last_heartbeat_ms });
         } else if (row.last_heartbeat_ms >= staleFrom && row.status === 'online') {
-          await agents.setStatus(tx, row.rowid, 'stale', nowIso);
-          stale.push(row.id);
+          if (await agents.setStatus(tx, { rowid: row.rowid, status: 'stale', was: 'online', from: staleFrom, until: onlineFrom }, nowIso)) stale.push(row.id);
         }
       }
       const last = rows.at(-1);

@@ -56,8 +56,8 @@ export function registrationLocks(orgId: string, hostname: string): string[] {
   return [`org:${orgId}:quota`, `manager:agent:${orgId}:${hostname}`];
 }
 
-/** Heartbeat writes and the sweeper's status transitions read an agent's status, then write it. */
-export const AGENT_STATUS_LOCK = 'manager:agent-status';
+/** What a heartbeat batch holds for each agent it writes: its read-then-write of the agent's status. */
+export const agentStatusLock = (agentId: string) => `manager:agent-status:${agentId}`;
 
 interface AgentServiceDeps {
   db: Db;
@@ -129,7 +129,8 @@ export function createAgentService(deps: AgentServiceDeps) {
    * with the connection's level (NORMAL by default): telemetry, not credentials.
    */
   const writeBeats = (beats: WaitingBeat[]): Promise<Written[]> =>
-    storage.transaction({ durable: false, locks: [AGENT_STATUS_LOCK] }, async (tx) => {
+    // One lock per agent: a batch waits only for batches beating for the same agents.
+    storage.transaction({ durable: false, locks: [...new Set(beats.map((beat) => agentStatusLock(beat.id)))] }, async (tx) => {
       const beating = new Map<string, Beating | null>();
       const written: Written[] = [];
       for (const { id, body, at } of beats) {

@@ -264,7 +264,13 @@ const NOT_ONLINE = defineStatement<{ hb: number; rowid: number; onlineFrom: numb
     SELECT rowid, id, hostname, status, last_heartbeat_ms FROM agents
     WHERE (last_heartbeat_ms, rowid) > (@hb, @rowid) AND last_heartbeat_ms < @onlineFrom
     ORDER BY last_heartbeat_ms, rowid LIMIT @limit`);
-const SET_STATUS = defineStatement<[status: string, changedAt: string, rowid: number]>('UPDATE agents SET status = ?, status_changed_at = ? WHERE rowid = ?');
+// A transition is written only if the row still qualifies when it is written: a heartbeat that
+// committed after the sweeper read the row (PostgreSQL, where they do not share one writer)
+// keeps it online, and the sweeper announces nothing for it.
+const SET_STATUS = defineStatement<{ status: 'stale' | 'offline'; changedAt: string; rowid: number; from: number; until: number; was: string }>(
+  `UPDATE agents SET status = @status, status_changed_at = @changedAt
+   WHERE rowid = @rowid AND last_heartbeat_ms >= @from AND last_heartbeat_ms < @until AND status = @was`,
+);
 
 /**
  * SQL of the agents and their tags, through the storage port. Methods that take a Queryable
@@ -326,7 +332,12 @@ export function createAgentStore(db: Db) {
     countByOs: () => storage.all(BY_OS),
     /** Agents last heard from before `onlineFrom`, after the cursor, in heartbeat order. */
     notOnlineAfter: (q: Queryable, cursor: SweepCursor, onlineFrom: number, limit: number) => q.all(NOT_ONLINE, { hb: cursor.hb, rowid: cursor.rowid, onlineFrom, limit }),
-    setStatus: async (q: Queryable, rowid: number, status: 'stale' | 'offline', nowIso: string) => void (await q.run(SET_STATUS, [status, nowIso, rowid])),
+    /**
+     * Moves an agent from `was` to `status` if its last heartbeat is still in [from, until);
+     * false when a heartbeat (or another sweep) changed the row meanwhile.
+     */
+    setStatus: async (q: Queryable, change: { rowid: number; status: 'stale' | 'offline'; was: string; from: number; until: number }, nowIso: string) =>
+      (await q.run(SET_STATUS, { ...change, changedAt: nowIso })).changes === 1,
     /** When the app closes: its triggers leave the shared connection. */
     close: () => tokens.close(),
   };
