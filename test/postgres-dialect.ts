@@ -345,6 +345,17 @@ export function createSourceFinder(root = path.join(import.meta.dirname, '..', '
 }
 
 /**
+ * SQLite JSON functions whose PostgreSQL namesakes take other arguments or answer otherwise
+ * (json_each over an array is an error there, json_insert and json_extract do not exist, and
+ * PREPARE with an untyped parameter does not always notice): a statement using one needs its
+ * own PostgreSQL text, proved equal on both engines.
+ */
+export function sqliteJsonFunctions(sql: string): string[] {
+  const text = normaliseSql(sql).replace(/'[^']*'/g, "''");
+  return [...new Set([...text.matchAll(/\b(json_each|json_tree|json_insert|json_set|json_replace|json_remove|json_extract|json_group_array|json_group_object|json_patch|json_valid)\s*\(/gi)].map((m) => m[1]!.toLowerCase()))];
+}
+
+/**
  * Statements PostgreSQL accepts that may answer differently from SQLite, by pattern: each
  * needs a look (and a test on both engines) during the conversion, not a rewrite by rule.
  */

@@ -10,6 +10,7 @@ import { declaredPostgresText, declaredStatements } from '../../src/shared/db/st
 import { startPostgres } from '../postgres.js';
 import {
   behaviourRisks,
+  sqliteJsonFunctions,
   collectRuntimeSql,
   createSourceFinder,
   gapKind,
@@ -81,12 +82,17 @@ t.test('every statement the apps prepare parses on PostgreSQL or is listed as a 
   const findSource = createSourceFinder();
   const gaps: Gap[] = [];
   const risks = new Map<string, string[]>();
+  const jsonWithoutPostgresText: string[] = [];
   let perEngine = 0;
   for (const [key, sql] of statements) {
     // A statement written per engine has its own test that both give the same rows; every
     // other one is flagged with what may make it answer differently.
     if (declaredPostgresText(sql) !== undefined) perEngine += 1;
-    else for (const risk of behaviourRisks(sql, ROWID_TABLES)) risks.set(risk, [...(risks.get(risk) ?? []), key]);
+    else {
+      for (const risk of behaviourRisks(sql, ROWID_TABLES)) risks.set(risk, [...(risks.get(risk) ?? []), key]);
+      const json = sqliteJsonFunctions(sql);
+      if (json.length > 0) jsonWithoutPostgresText.push(`${findSource(sql) ?? '?'}: ${json.join(', ')} in ${normaliseSql(sql).slice(0, 160)}`);
+    }
     const message = await postgresRefusal(client, sql);
     if (message === null) continue;
     gaps.push({
@@ -107,6 +113,7 @@ t.test('every statement the apps prepare parses on PostgreSQL or is listed as a 
   t.comment(`${statements.size - gaps.length} compatible (${perEngine} of them written per engine), ${gaps.length} gaps`);
   t.comment(`gaps by kind: ${byKind(gaps, (gap) => gap.kind).map(([kind, n]) => `${kind} ${n}`).join(', ')}`);
   for (const [risk, keys] of [...risks].sort((a, b) => b[1].length - a[1].length)) t.comment(`may answer differently once it runs (${keys.length}): ${risk}`);
+  t.same(jsonWithoutPostgresText, [], 'a statement using a SQLite JSON function has its own PostgreSQL text (and a test on both engines)');
 
   if (process.env.UPDATE_DIALECT_GAPS === '1') {
     const inventory: Inventory = {
