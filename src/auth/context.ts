@@ -83,7 +83,7 @@ export interface AuthJobs {
 
 /** Everything the Auth Server's services work with, built once per app. */
 export interface AuthContext {
-  /** The connection, for the stores shared with the Threat Cloud that still use it directly. */
+  /** The connection the stores are made over: each of them runs on its one storage port. */
   db: Db;
   /** The storage port: every transaction of the Auth Server runs through it. */
   storage: Storage;

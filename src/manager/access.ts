@@ -18,18 +18,8 @@ export const ENROLL_TOKEN_FORBIDDEN = 'Enroll token may only register agents';
 /** A preValidation hook in callback style: no promise and no extra microtask per request. */
 type Guard = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
 
-/** A guard from a check that throws the refusal (401/403). */
-const guard =
-  (check: (request: FastifyRequest) => void): Guard =>
-  (request, _reply, done) => {
-    try {
-      check(request);
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    done();
-  };
+/** A principal, or the promise of one while a user's enrollment token is looked up in the database. */
+type Resolution = Principal | null | Promise<Principal | null>;
 
 /**
  * Who is calling: the operator (static token), an installer (enroll token), a user's
@@ -37,37 +27,47 @@ const guard =
  * found by SHA-256; the store remembers the agents' token hashes and forgets one the moment
  * its row is deleted or its token replaced, see stores/agents.ts). Resolved once per request —
  * the rate limiter's key generator at onRequest and the route guard at preValidation share
- * the answer.
+ * the answer. Only a user's enrollment token waits for the database; the other tokens, and
+ * with them every heartbeat, are answered without a promise.
  */
 export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTokenVerifier; authToken: string; enrollToken?: string | undefined }) {
   const resolved = new WeakMap<FastifyRequest, Principal | null>();
   const OPERATOR: Principal = { kind: 'operator' };
   const INSTALLER: Principal = { kind: 'installer' };
 
-  const resolve = (token: string): Principal | null => {
-    if (token.startsWith(AGENT_TOKEN_PREFIX)) {
-      const agentId = deps.agents.idByTokenHash(sha256Hex(token));
-      return agentId === undefined ? null : { kind: 'agent', agentId };
-    }
-    // No early null on a miss: a configured static token may happen to start with `pge_`.
-    const enroll = token.startsWith(ENROLL_TOKEN_PREFIX) ? deps.enrollTokens.verify(token) : null;
-    if (enroll) return { kind: 'owner', userId: enroll.ownerUserId, tokenId: enroll.id };
+  const staticPrincipal = (token: string): Principal | null => {
     if (safeEqual(token, deps.authToken)) return OPERATOR;
     if (deps.enrollToken !== undefined && safeEqual(token, deps.enrollToken)) return INSTALLER;
     return null;
   };
 
-  const identify = (request: FastifyRequest): Principal | null => {
-    const cached = resolved.get(request);
-    if (cached !== undefined) return cached;
-    const token = bearerToken(request.headers.authorization);
-    const principal = token === null ? null : resolve(token);
-    resolved.set(request, principal);
-    return principal;
+  const resolve = (token: string): Resolution => {
+    if (token.startsWith(AGENT_TOKEN_PREFIX)) {
+      const agentId = deps.agents.idByTokenHash(sha256Hex(token));
+      return agentId === undefined ? null : { kind: 'agent', agentId };
+    }
+    // No early null on a miss: a configured static token may happen to start with `pge_`.
+    if (!token.startsWith(ENROLL_TOKEN_PREFIX)) return staticPrincipal(token);
+    return deps.enrollTokens
+      .verify(token)
+      .then((enroll): Principal | null => (enroll ? { kind: 'owner', userId: enroll.ownerUserId, tokenId: enroll.id } : staticPrincipal(token)));
   };
 
-  const authenticated = (request: FastifyRequest): Principal => {
-    const principal = identify(request);
+  const identify = (request: FastifyRequest, token = bearerToken(request.headers.authorization)): Resolution => {
+    const cached = resolved.get(request);
+    if (cached !== undefined) return cached;
+    const principal = token === null ? null : resolve(token);
+    if (!(principal instanceof Promise)) {
+      resolved.set(request, principal);
+      return principal;
+    }
+    return principal.then((answer) => {
+      resolved.set(request, answer);
+      return answer;
+    });
+  };
+
+  const authenticated = (principal: Principal | null): Principal => {
     if (!principal) throw unauthorized('Unauthorized');
     return principal;
   };
@@ -76,37 +76,57 @@ export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTok
     throw forbidden(principal.kind === 'agent' ? AGENT_TOKEN_FORBIDDEN : ENROLL_TOKEN_FORBIDDEN);
   };
 
+  /** A guard from a check that throws the refusal (401/403). */
+  const guard =
+    (check: (request: FastifyRequest, principal: Principal) => void): Guard =>
+    (request, _reply, done) => {
+      const decide = (principal: Principal | null) => {
+        try {
+          check(request, authenticated(principal));
+        } catch (error) {
+          done(error as Error);
+          return;
+        }
+        done();
+      };
+      const principal = identify(request);
+      if (principal instanceof Promise) principal.then(decide, done);
+      else decide(principal);
+    };
+
   /** Fleet reads and writes: the operator token only. */
-  const operator = guard((request) => {
-    const principal = authenticated(request);
+  const operator = guard((_request, principal) => {
     if (principal.kind !== 'operator') refuse(principal);
   });
   /** Registration: the operator or an enrollment token of either kind. */
-  const enroll = guard((request) => {
-    const principal = authenticated(request);
+  const enroll = guard((_request, principal) => {
     if (principal.kind === 'agent') refuse(principal);
   });
   /** An agent's own heartbeat, events and policy: that agent, or the operator. */
-  const ownAgent = guard((request) => {
-    const principal = authenticated(request);
+  const ownAgent = guard((request, principal) => {
     if (principal.kind === 'operator') return;
     const { id } = request.params as { id?: string };
     if (principal.kind !== 'agent' || principal.agentId !== id) refuse(principal);
   });
 
   return {
-    identify,
-    /** Who registers, for a request the `enroll` guard let through. */
+    /** Who registers, for a request the `enroll` guard let through (which resolved its principal). */
     registrant(request: FastifyRequest): Registrant {
-      const principal = authenticated(request);
+      const principal = authenticated(resolved.get(request) ?? null);
       if (principal.kind === 'agent') return refuse(principal);
       return principal;
     },
     guards: { operator, enroll, ownAgent },
-    /** Rate-limit key: the agent once its token is verified, else the client address. */
+    /**
+     * Rate-limit key: the agent once its token is verified, else the client address. Only an
+     * agent's token gives a key of its own, so no other token is looked up here (a user's
+     * enrollment token is looked up once, by the guard).
+     */
     rateLimitKey(request: FastifyRequest): string {
-      const principal = identify(request);
-      return principal?.kind === 'agent' ? `agent:${principal.agentId}` : `ip:${request.ip}`;
+      const token = bearerToken(request.headers.authorization);
+      if (token === null || !token.startsWith(AGENT_TOKEN_PREFIX)) return `ip:${request.ip}`;
+      const principal = identify(request, token);
+      return principal !== null && !(principal instanceof Promise) && principal.kind === 'agent' ? `agent:${principal.agentId}` : `ip:${request.ip}`;
     },
   };
 }

@@ -2,6 +2,8 @@ import * as crypto from 'node:crypto';
 import type { Clock } from './clock.js';
 import { toIso } from './clock.js';
 import type { Db } from './db/open.js';
+import { sqliteStorageOf } from './db/sqlite-storage.js';
+import { defineStatement, type Queryable } from './db/storage.js';
 import { maskSecret, matchesHash, newId, newSecretToken, sha256Hex } from './tokens.js';
 import { tierAtLeast, type Tier } from './tiers.js';
 
@@ -33,7 +35,7 @@ export interface VerifiedKey extends ApiKeyRecord {
   ownerSuspended: boolean;
 }
 
-interface KeyRow {
+export interface KeyRow {
   id: string;
   name: string;
   key_hash: string;
@@ -60,6 +62,20 @@ export interface NewApiKey {
   key?: string;
 }
 
+/** An api_keys row as the store inserts it. */
+export type NewKeyRow = {
+  id: string;
+  name: string;
+  keyHash: string;
+  prefix: string;
+  masked: string;
+  origin: KeyOrigin;
+  ownerUserId: string | null;
+  tier: Tier | null;
+  scopes: string;
+  createdAt: string;
+};
+
 const SELECT = `
   SELECT k.*, u.tier AS owner_tier, u.suspended AS owner_suspended
   FROM api_keys k LEFT JOIN users u ON u.id = k.owner_user_id`;
@@ -71,7 +87,7 @@ export const MAX_CACHED_KEYS = 10_000;
 const digestOf: (secret: string) => string =
   typeof crypto.hash === 'function' ? (secret) => crypto.hash('sha256', secret, 'hex') : sha256Hex;
 
-function toRecord(row: KeyRow): VerifiedKey {
+export function keyRecordOf(row: KeyRow): VerifiedKey {
   const tier = (row.origin === 'user' ? row.owner_tier : row.tier) ?? 'community';
   const stored = row.scopes.split(',').filter(Boolean) as KeyScope[];
   const scopes = row.origin === 'user' && !tierAtLeast(tier, 'solo') ? stored.filter((s) => s !== 'write') : stored;
@@ -97,20 +113,52 @@ function freeze(record: VerifiedKey): VerifiedKey {
   return Object.freeze(record);
 }
 
-/** API keys of the Threat Cloud, whoever made them; only SHA-256 digests are stored. */
-export function createApiKeyStore(db: Db, clock: Clock) {
-  const insert = db.prepare(
-    `INSERT INTO api_keys (id, name, key_hash, prefix, masked, origin, owner_user_id, tier, scopes, created_at)
+const INSERT = defineStatement<NewKeyRow>(
+  `INSERT INTO api_keys (id, name, key_hash, prefix, masked, origin, owner_user_id, tier, scopes, created_at)
      VALUES (@id, @name, @keyHash, @prefix, @masked, @origin, @ownerUserId, @tier, @scopes, @createdAt)`,
-  );
-  const byHash = db.prepare<[string], KeyRow>(`${SELECT} WHERE k.key_hash = ? AND k.revoked_at IS NULL`);
-  const byId = db.prepare<[string], KeyRow>(`${SELECT} WHERE k.id = ?`);
-  const byOwner = db.prepare<[string], KeyRow>(`${SELECT} WHERE k.owner_user_id = ? AND k.revoked_at IS NULL ORDER BY k.created_at, k.id`);
-  const byOriginNotUser = db.prepare<[], KeyRow>(`${SELECT} WHERE k.origin <> 'user' AND k.revoked_at IS NULL ORDER BY k.created_at, k.id`);
-  const countOwner = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM api_keys WHERE owner_user_id = ? AND revoked_at IS NULL`);
-  const revokeStmt = db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`);
-  const revokeOwned = db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND owner_user_id = ? AND revoked_at IS NULL`);
-  const generation = db.prepare<[], number>(`SELECT n FROM api_key_generation WHERE id = 1`).pluck();
+);
+const BY_HASH = defineStatement<[keyHash: string], KeyRow>(`${SELECT} WHERE k.key_hash = ? AND k.revoked_at IS NULL`);
+const BY_ID = defineStatement<[id: string], KeyRow>(`${SELECT} WHERE k.id = ?`);
+const BY_OWNER = defineStatement<[ownerUserId: string], KeyRow>(
+  `${SELECT} WHERE k.owner_user_id = ? AND k.revoked_at IS NULL ORDER BY k.created_at, k.id`,
+);
+const SERVICE_KEYS = defineStatement<void, KeyRow>(`${SELECT} WHERE k.origin <> 'user' AND k.revoked_at IS NULL ORDER BY k.created_at, k.id`);
+const COUNT_OWNER = defineStatement<[ownerUserId: string], { n: number }>(
+  `SELECT count(*) AS n FROM api_keys WHERE owner_user_id = ? AND revoked_at IS NULL`,
+);
+const REVOKE = defineStatement<[at: string, id: string]>(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`);
+const REVOKE_OWNED = defineStatement<[at: string, id: string, ownerUserId: string]>(
+  `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND owner_user_id = ? AND revoked_at IS NULL`,
+);
+const GENERATION = defineStatement<void, { n: number }>(`SELECT n FROM api_key_generation WHERE id = 1`);
+
+/** What a key is stored by; tests seed keys with exactly the store's statements. */
+export const API_KEY_STATEMENTS = { insert: INSERT, byId: BY_ID };
+
+/** The row of a new key and its secret (given, or generated here). */
+export function newKeyRow(input: NewApiKey, now: number): { row: NewKeyRow; key: string } {
+  const key = input.key ?? newSecretToken(API_KEY_PREFIX);
+  const row: NewKeyRow = {
+    id: newId('key_'),
+    name: input.name,
+    keyHash: sha256Hex(key),
+    prefix: key.slice(0, 8),
+    masked: maskSecret(key),
+    origin: input.origin,
+    ownerUserId: input.ownerUserId ?? null,
+    tier: input.origin === 'user' ? null : (input.tier ?? 'enterprise'),
+    scopes: [...new Set(input.scopes)].join(','),
+    createdAt: toIso(now),
+  };
+  return { row, key };
+}
+
+/**
+ * API keys of the Threat Cloud, whoever made them; only SHA-256 digests are stored. Methods
+ * that may run inside a caller's transaction take its handle first.
+ */
+export function createApiKeyStore(db: Db, clock: Clock) {
+  const storage = sqliteStorageOf(db);
 
   /**
    * Keys verified since the key generation last moved, by digest of their secret (never the
@@ -124,65 +172,58 @@ export function createApiKeyStore(db: Db, clock: Clock) {
 
   return {
     /** Stores a key and returns its record with the secret, which is never readable again. */
-    create(input: NewApiKey): { record: ApiKeyRecord; key: string } {
-      const key = input.key ?? newSecretToken(API_KEY_PREFIX);
-      const id = newId('key_');
-      insert.run({
-        id,
-        name: input.name,
-        keyHash: sha256Hex(key),
-        prefix: key.slice(0, 8),
-        masked: maskSecret(key),
-        origin: input.origin,
-        ownerUserId: input.ownerUserId ?? null,
-        tier: input.origin === 'user' ? null : (input.tier ?? 'enterprise'),
-        scopes: [...new Set(input.scopes)].join(','),
-        createdAt: toIso(clock.now()),
-      });
-      return { record: toRecord(byId.get(id)!), key };
+    async create(q: Queryable, input: NewApiKey): Promise<{ record: ApiKeyRecord; key: string }> {
+      const { row, key } = newKeyRow(input, clock.now());
+      await q.run(INSERT, row);
+      return { record: keyRecordOf((await q.get(BY_ID, [row.id]))!), key };
     },
 
     /** The live key this secret belongs to, or null (unknown or revoked). */
-    verify(secret: string): VerifiedKey | null {
-      const current = generation.get()!;
-      if (current !== verifiedGeneration) {
+    async verify(secret: string): Promise<VerifiedKey | null> {
+      const current = (await storage.get(GENERATION))!.n;
+      // The generation only grows. Verifications overlap while they wait for the database: one
+      // that read an older generation than another already saw neither reads nor fills the
+      // cache, and a row read while the generation moved on is not kept for the new one.
+      if (current > verifiedGeneration) {
         verified.clear();
         verifiedGeneration = current;
       }
       const digest = digestOf(secret);
-      const cached = verified.get(digest);
+      const cached = current === verifiedGeneration ? verified.get(digest) : undefined;
       if (cached) return cached;
-      const row = byHash.get(digest);
+      const row = await storage.get(BY_HASH, [digest]);
       // The lookup is by digest; the timing-safe compare guards against any index quirk.
       if (!row || !matchesHash(secret, row.key_hash)) return null;
-      const record = freeze(toRecord(row));
+      const record = freeze(keyRecordOf(row));
+      if (current !== verifiedGeneration) return record;
       if (verified.size >= MAX_CACHED_KEYS) verified.delete(verified.keys().next().value!);
       verified.set(digest, record);
       return record;
     },
 
-    get(id: string): VerifiedKey | null {
-      const row = byId.get(id);
-      return row ? toRecord(row) : null;
+    async get(id: string): Promise<VerifiedKey | null> {
+      const row = await storage.get(BY_ID, [id]);
+      return row ? keyRecordOf(row) : null;
     },
 
-    listByOwner(userId: string): ApiKeyRecord[] {
-      return byOwner.all(userId).map(toRecord);
+    async listByOwner(userId: string): Promise<ApiKeyRecord[]> {
+      return (await storage.all(BY_OWNER, [userId])).map(keyRecordOf);
     },
 
     /** Operator and bootstrap keys that are not revoked. */
-    listServiceKeys(): ApiKeyRecord[] {
-      return byOriginNotUser.all().map(toRecord);
+    async listServiceKeys(): Promise<ApiKeyRecord[]> {
+      return (await storage.all(SERVICE_KEYS)).map(keyRecordOf);
     },
 
-    countActiveByOwner(userId: string): number {
-      return countOwner.get(userId)!.n;
+    /** Live keys of the user: what the api_keys quota counts (inside the creating transaction). */
+    async countActiveByOwner(q: Queryable, userId: string): Promise<number> {
+      return (await q.get(COUNT_OWNER, [userId]))!.n;
     },
 
     /** Revokes a key (only the owner's own when `ownerUserId` is given); false if none. */
-    revoke(id: string, ownerUserId?: string): boolean {
+    async revoke(q: Queryable, id: string, ownerUserId?: string): Promise<boolean> {
       const at = toIso(clock.now());
-      const result = ownerUserId ? revokeOwned.run(at, id, ownerUserId) : revokeStmt.run(at, id);
+      const result = ownerUserId ? await q.run(REVOKE_OWNED, [at, id, ownerUserId]) : await q.run(REVOKE, [at, id]);
       return result.changes === 1;
     },
   };

@@ -1,6 +1,8 @@
 import type { Clock } from './clock.js';
 import { toIso } from './clock.js';
 import type { Db } from './db/open.js';
+import { sqliteStorageOf } from './db/sqlite-storage.js';
+import { defineStatement, type Queryable } from './db/storage.js';
 import { matchesHash, sha256Hex } from './tokens.js';
 
 /** Users' enrollment tokens look like `pge_` + 40 base62 characters. */
@@ -18,41 +20,44 @@ interface LiveRow {
   token_hash: string;
 }
 
+const LIVE = `t.revoked_at IS NULL AND t.expires_at > @now AND u.suspended = 0`;
+const BY_HASH = defineStatement<{ hash: string; now: string }, LiveRow>(
+  `SELECT t.id, t.user_id, t.token_hash FROM enroll_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = @hash AND ${LIVE}`,
+);
+const BY_ID = defineStatement<{ id: string; now: string }, LiveRow>(
+  `SELECT t.id, t.user_id, t.token_hash FROM enroll_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = @id AND ${LIVE}`,
+);
+const RECORD_USE = defineStatement<{ id: string; now: string; added: number }>(
+  `UPDATE enroll_tokens SET last_used_at = @now, agents_enrolled = agents_enrolled + @added WHERE id = @id`,
+);
+
 /**
  * The Manager's side of users' enrollment tokens (the Auth Server makes and revokes them):
  * a token is live while it is neither revoked nor expired and its owner exists and is not
  * suspended. Every check joins the owner, so suspension and deletion stop tokens at once.
+ * What the registration's transaction does takes its handle first.
  */
 export function createEnrollTokenVerifier(db: Db, clock: Clock) {
-  const LIVE = `t.revoked_at IS NULL AND t.expires_at > @now AND u.suspended = 0`;
-  const byHash = db.prepare<{ hash: string; now: string }, LiveRow>(
-    `SELECT t.id, t.user_id, t.token_hash FROM enroll_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = @hash AND ${LIVE}`,
-  );
-  const byId = db.prepare<{ id: string; now: string }, LiveRow>(
-    `SELECT t.id, t.user_id, t.token_hash FROM enroll_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = @id AND ${LIVE}`,
-  );
-  const recordUse = db.prepare<{ id: string; now: string; added: number }>(
-    `UPDATE enroll_tokens SET last_used_at = @now, agents_enrolled = agents_enrolled + @added WHERE id = @id`,
-  );
+  const storage = sqliteStorageOf(db);
   const now = () => toIso(clock.now());
   const toVerified = (row: LiveRow): VerifiedEnrollToken => ({ id: row.id, ownerUserId: row.user_id });
 
   return {
     /** The live token this secret belongs to, or null (unknown, revoked, expired, owner suspended or gone). */
-    verify(secret: string): VerifiedEnrollToken | null {
+    async verify(secret: string): Promise<VerifiedEnrollToken | null> {
       if (!secret.startsWith(ENROLL_TOKEN_PREFIX)) return null;
-      const row = byHash.get({ hash: sha256Hex(secret), now: now() });
+      const row = await storage.get(BY_HASH, { hash: sha256Hex(secret), now: now() });
       // The lookup is by digest; the timing-safe compare guards against any index quirk.
       return row && matchesHash(secret, row.token_hash) ? toVerified(row) : null;
     },
     /** The same token checked again by id, inside the registration's transaction. */
-    stillLive(id: string): VerifiedEnrollToken | null {
-      const row = byId.get({ id, now: now() });
+    async stillLive(q: Queryable, id: string): Promise<VerifiedEnrollToken | null> {
+      const row = await q.get(BY_ID, { id, now: now() });
       return row ? toVerified(row) : null;
     },
     /** A registration by this token: `newAgent` when it created an agent (re-registrations do not count). */
-    recordUse(id: string, newAgent: boolean): void {
-      recordUse.run({ id, now: now(), added: newAgent ? 1 : 0 });
+    async recordUse(q: Queryable, id: string, newAgent: boolean): Promise<void> {
+      await q.run(RECORD_USE, { id, now: now(), added: newAgent ? 1 : 0 });
     },
   };
 }

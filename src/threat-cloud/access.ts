@@ -3,6 +3,7 @@ import type { ResolvedConfig } from '../config.js';
 import type { ApiKeyStore, KeyScope, VerifiedKey } from '../shared/api-keys.js';
 import type { App } from '../shared/base-app.js';
 import type { Clock } from '../shared/clock.js';
+import type { Storage } from '../shared/db/storage.js';
 import { forbidden, tooManyRequests, unauthorized } from '../shared/errors.js';
 import { scaled } from '../shared/service-deps.js';
 import { bearerToken, safeEqual } from '../shared/tokens.js';
@@ -52,7 +53,7 @@ async function enforce(limiter: Limiter, request: FastifyRequest, reply: Fastify
  * key → (invalid: per-IP limit, 401) → per-key limit by tier → suspended owner → scope →
  * tier → monthly api_calls quota of user keys.
  */
-export function createApiKeyGuard(app: App, deps: { keys: ApiKeyStore; usage: UsageStore; clock: Clock; config: ResolvedConfig }) {
+export function createApiKeyGuard(app: App, deps: { storage: Storage; keys: ApiKeyStore; usage: UsageStore; clock: Clock; config: ResolvedConfig }) {
   const limits = tierLimits(deps.config);
   const anonymous = app.createRateLimit({
     max: scaled(ANONYMOUS_LIMIT_PER_MINUTE, deps.config),
@@ -68,7 +69,7 @@ export function createApiKeyGuard(app: App, deps: { keys: ApiKeyStore; usage: Us
   return async function apiKeyGuard(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const header = request.headers.authorization;
     const secret = bearerToken(header);
-    const key = secret ? deps.keys.verify(secret) : null;
+    const key = secret ? await deps.keys.verify(secret) : null;
     if (!key) {
       await enforce(anonymous, request, reply);
       throw unauthorized(header ? 'Invalid API key' : 'API key required');
@@ -83,7 +84,7 @@ export function createApiKeyGuard(app: App, deps: { keys: ApiKeyStore; usage: Us
     const minTier = request.routeOptions.config.tcMinTier;
     if (minTier && !tierAtLeast(key.tier, minTier)) throw forbidden(`This endpoint requires the ${minTier} tier or higher`);
     if (key.origin === 'user' && key.ownerUserId) {
-      const allowed = deps.usage.consume(key.ownerUserId, 'api_calls', monthPeriod(deps.clock.now()), QUOTAS[key.tier].api_calls);
+      const allowed = await deps.usage.consume(deps.storage, key.ownerUserId, 'api_calls', monthPeriod(deps.clock.now()), QUOTAS[key.tier].api_calls);
       if (!allowed) throw forbidden(quotaExceededMessage('api_calls', key.tier));
     }
   };

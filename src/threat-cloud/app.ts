@@ -119,7 +119,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     stats: createStatsService({ stats: createStatsStore(db, clock), queryAudit }),
     campaigns: intel.campaigns,
     analytics: intel.analytics,
-    apiKeyGuard: createApiKeyGuard(app, { keys, usage: createUsageStore(db), clock, config }),
+    apiKeyGuard: createApiKeyGuard(app, { storage, keys, usage: createUsageStore(db), clock, config }),
     adminGuard: createAdminGuard(app, config),
     searchGuard: createSearchGuard(app, config),
   };

@@ -188,7 +188,7 @@ t.test('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation vis
   t.equal(key.tier, 'community');
   t.equal(key.prefix, key.key.slice(0, 8));
   t.notOk(JSON.stringify(db.prepare(`SELECT * FROM api_keys`).all()).includes(key.key), 'only the hash is stored');
-  t.equal(store.verify(key.key)?.ownerUserId, account.id, 'the Threat Cloud can verify it');
+  t.equal((await store.verify(key.key))?.ownerUserId, account.id, 'the Threat Cloud can verify it');
   const quota = await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'second' } });
   t.equal(quota.statusCode, 403);
   t.equal(quota.json().error, 'Quota exceeded for api_keys on the community tier');
@@ -202,17 +202,17 @@ t.test('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation vis
   db.prepare(`UPDATE users SET tier = 'solo' WHERE id = ?`).run(account.id);
   const solo = (await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'writer' } })).json().data;
   t.same(solo.scopes, ['read', 'write'], 'default read+write above community');
-  t.same(store.verify(solo.key)?.scopes, ['read', 'write']);
+  t.same((await store.verify(solo.key))?.scopes, ['read', 'write']);
   db.prepare(`UPDATE users SET tier = 'community' WHERE id = ?`).run(account.id);
-  t.same(store.verify(solo.key)?.scopes, ['read'], 'write lost at once on downgrade');
-  t.equal(store.verify(key.key)?.tier, 'community');
+  t.same((await store.verify(solo.key))?.scopes, ['read'], 'write lost at once on downgrade');
+  t.equal((await store.verify(key.key))?.tier, 'community');
 
   const other = await register(app);
   t.equal((await app.inject({ method: 'DELETE', url: `/api/auth/api-keys/${key.id}`, headers: other.headers })).statusCode, 404, "cannot revoke another user's key");
   const revoke = await app.inject({ method: 'DELETE', url: `/api/auth/api-keys/${key.id}`, headers: account.headers });
   t.equal(revoke.statusCode, 200);
   t.same(revoke.json().data, { revoked: true });
-  t.equal(store.verify(key.key), null, 'revoked key stops working at once');
+  t.equal(await store.verify(key.key), null, 'revoked key stops working at once');
   t.equal((await app.inject({ method: 'DELETE', url: `/api/auth/api-keys/${key.id}`, headers: account.headers })).statusCode, 404);
   const actions = (db.prepare(`SELECT action, details FROM audit_log WHERE action LIKE 'api_key.%'`).all() as Array<{ action: string; details: string }>);
   t.equal(actions.length, 3);

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { createUsageStore } from '../../src/shared/usage.js';
 import { bearerToken, maskSecret, newSecretToken, safeEqual } from '../../src/shared/tokens.js';
@@ -9,7 +10,7 @@ import { seedUser } from '../seed.js';
 function setup(t: Parameters<typeof testConfig>[0]) {
   const db = testDb(t, testConfig(t));
   seedUser(db, { id: 'usr_a', tier: 'community' });
-  return { db, keys: createApiKeyStore(db, new ManualClock()), usage: createUsageStore(db) };
+  return { db, storage: sqliteStorageOf(db), keys: createApiKeyStore(db, new ManualClock()), usage: createUsageStore(db) };
 }
 
 t.test('token helpers', async (t) => {
@@ -27,45 +28,45 @@ t.test('token helpers', async (t) => {
 });
 
 t.test('API keys are stored hashed, verified, and revoked at once', async (t) => {
-  const { db, keys } = setup(t);
-  const { record, key } = keys.create({ name: 'ops', origin: 'operator', tier: 'pro', scopes: ['read', 'write', 'admin'] });
+  const { db, storage, keys } = setup(t);
+  const { record, key } = await keys.create(storage, { name: 'ops', origin: 'operator', tier: 'pro', scopes: ['read', 'write', 'admin'] });
   t.match(key, /^pgk_/);
   t.equal(record.masked, maskSecret(key));
   const stored = db.prepare('SELECT * FROM api_keys').all() as Array<Record<string, unknown>>;
   t.notMatch(JSON.stringify(stored), key, 'the secret itself is not stored');
-  const verified = keys.verify(key)!;
+  const verified = (await keys.verify(key))!;
   t.equal(verified.id, record.id);
   t.equal(verified.tier, 'pro');
   t.same(verified.scopes, ['read', 'write', 'admin']);
   t.equal(verified.reporterId, `key:${record.id}`);
-  t.equal(keys.verify(`${key}x`), null);
-  t.ok(keys.revoke(record.id));
-  t.equal(keys.verify(key), null, 'revoked keys stop verifying');
-  t.notOk(keys.revoke(record.id), 'revoking twice reports nothing to revoke');
+  t.equal(await keys.verify(`${key}x`), null);
+  t.ok(await keys.revoke(storage, record.id));
+  t.equal(await keys.verify(key), null, 'revoked keys stop verifying');
+  t.notOk(await keys.revoke(storage, record.id), 'revoking twice reports nothing to revoke');
 });
 
 t.test('user keys follow their owner: tier, write scope, reporter identity', async (t) => {
-  const { db, keys } = setup(t);
-  const one = keys.create({ name: 'k1', origin: 'user', ownerUserId: 'usr_a', scopes: ['read', 'write'] });
-  const two = keys.create({ name: 'k2', origin: 'user', ownerUserId: 'usr_a', scopes: ['read'] });
-  t.same(keys.verify(one.key)!.scopes, ['read'], 'a community owner has no write scope');
-  t.equal(keys.verify(one.key)!.reporterId, keys.verify(two.key)!.reporterId, 'all keys of a user are one reporter');
+  const { db, storage, keys } = setup(t);
+  const one = await keys.create(storage, { name: 'k1', origin: 'user', ownerUserId: 'usr_a', scopes: ['read', 'write'] });
+  const two = await keys.create(storage, { name: 'k2', origin: 'user', ownerUserId: 'usr_a', scopes: ['read'] });
+  t.same((await keys.verify(one.key))!.scopes, ['read'], 'a community owner has no write scope');
+  t.equal((await keys.verify(one.key))!.reporterId, (await keys.verify(two.key))!.reporterId, 'all keys of a user are one reporter');
   db.prepare(`UPDATE users SET tier = 'pro' WHERE id = 'usr_a'`).run();
-  t.equal(keys.verify(one.key)!.tier, 'pro', 'a tier change applies at once');
-  t.same(keys.verify(one.key)!.scopes, ['read', 'write']);
-  t.equal(keys.countActiveByOwner('usr_a'), 2);
-  t.notOk(keys.revoke(one.record.id, 'usr_other'), 'another user cannot revoke it');
-  t.ok(keys.revoke(one.record.id, 'usr_a'));
-  t.same(keys.listByOwner('usr_a').map((k) => k.id), [two.record.id]);
+  t.equal((await keys.verify(one.key))!.tier, 'pro', 'a tier change applies at once');
+  t.same((await keys.verify(one.key))!.scopes, ['read', 'write']);
+  t.equal(await keys.countActiveByOwner(storage, 'usr_a'), 2);
+  t.notOk(await keys.revoke(storage, one.record.id, 'usr_other'), 'another user cannot revoke it');
+  t.ok(await keys.revoke(storage, one.record.id, 'usr_a'));
+  t.same((await keys.listByOwner('usr_a')).map((k) => k.id), [two.record.id]);
 });
 
 t.test('usage counters never pass the limit and count per period', async (t) => {
-  const { usage } = setup(t);
-  for (let i = 0; i < 3; i++) t.ok(usage.consume('usr_a', 'api_calls', '2026-03', 3));
-  t.notOk(usage.consume('usr_a', 'api_calls', '2026-03', 3), 'the fourth call is refused');
-  t.equal(usage.current('usr_a', 'api_calls', '2026-03'), 3, 'and not counted');
-  t.ok(usage.consume('usr_a', 'api_calls', '2026-04', 3), 'a new month starts at zero');
-  t.notOk(usage.consume('usr_a', 'reports', '2026-03', 0), 'a zero quota allows nothing');
-  for (let i = 0; i < 5; i++) t.ok(usage.consume('usr_a', 'api_calls', '2026-05', -1), 'unlimited');
-  t.equal(usage.current('usr_a', 'api_calls', '2026-05'), 5);
+  const { storage, usage } = setup(t);
+  for (let i = 0; i < 3; i++) t.ok(await usage.consume(storage, 'usr_a', 'api_calls', '2026-03', 3));
+  t.notOk(await usage.consume(storage, 'usr_a', 'api_calls', '2026-03', 3), 'the fourth call is refused');
+  t.equal(await usage.current('usr_a', 'api_calls', '2026-03'), 3, 'and not counted');
+  t.ok(await usage.consume(storage, 'usr_a', 'api_calls', '2026-04', 3), 'a new month starts at zero');
+  t.notOk(await usage.consume(storage, 'usr_a', 'reports', '2026-03', 0), 'a zero quota allows nothing');
+  for (let i = 0; i < 5; i++) t.ok(await usage.consume(storage, 'usr_a', 'api_calls', '2026-05', -1), 'unlimited');
+  t.equal(await usage.current('usr_a', 'api_calls', '2026-05'), 5);
 });

@@ -58,12 +58,12 @@ t.test('a suspended owner gets 403; user keys count api_calls and get 403 past t
   const usage = createUsageStore(tc.db);
   const period = monthPeriod(tc.clock.now());
   t.equal((await tc.inject({ url: '/api/stats', key: solo.key })).statusCode, 200);
-  t.equal(usage.current(solo.userId, 'api_calls', period), 1, 'one call counted');
+  t.equal(await usage.current(solo.userId, 'api_calls', period), 1, 'one call counted');
   tc.db.prepare(`UPDATE usage_counters SET count = 10000 WHERE user_id = ?`).run(solo.userId);
   res = await tc.inject({ url: '/api/stats', key: solo.key });
   t.equal(res.statusCode, 403);
   t.equal(res.json().error, quotaExceededMessage('api_calls', 'solo'));
-  t.equal(usage.current(solo.userId, 'api_calls', period), 10000, 'a refused call is not counted');
+  t.equal(await usage.current(solo.userId, 'api_calls', period), 10000, 'a refused call is not counted');
   // Service keys are not counted against anyone.
   await tc.inject({ url: '/api/stats' });
   t.equal(countRows(tc.db, 'usage_counters'), 1);
@@ -130,15 +130,15 @@ t.test('operator key administration with TC_ADMIN_TOKEN only', async (t) => {
 t.test('bootstrap keys are synchronised with TC_API_KEYS idempotently', async (t) => {
   const tc = await buildThreatCloud(t);
   const keys = createApiKeyStore(tc.db, tc.clock);
-  t.equal(keys.verify(BOOTSTRAP_KEY)?.origin, 'bootstrap');
-  t.same(keys.verify(BOOTSTRAP_KEY)?.scopes, ['read', 'write', 'admin']);
-  t.equal(keys.verify(BOOTSTRAP_KEY)?.tier, 'enterprise');
+  t.equal((await keys.verify(BOOTSTRAP_KEY))?.origin, 'bootstrap');
+  t.same((await keys.verify(BOOTSTRAP_KEY))?.scopes, ['read', 'write', 'admin']);
+  t.equal((await keys.verify(BOOTSTRAP_KEY))?.tier, 'enterprise');
   const other = 'another-bootstrap-key-0123456789abcdefghijklmnop';
   const storage = sqliteStorageOf(tc.db);
   t.same(await syncBootstrapKeys(storage, keys, [BOOTSTRAP_KEY, other]), { added: 1, revoked: 0 });
   t.same(await syncBootstrapKeys(storage, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'idempotent');
   t.same(await syncBootstrapKeys(storage, keys, [other]), { added: 0, revoked: 1 }, 'a key removed from the list stops working');
-  t.equal(keys.verify(BOOTSTRAP_KEY), null);
+  t.equal(await keys.verify(BOOTSTRAP_KEY), null);
   t.same(await syncBootstrapKeys(storage, keys, [BOOTSTRAP_KEY, other]), { added: 0, revoked: 0 }, 'a revoked key stays revoked');
   t.ok(testConfig(t));
 });

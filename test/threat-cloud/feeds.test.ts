@@ -19,7 +19,7 @@ const blocklistLines = (body: string) => body.split('\n').filter((line) => line 
 
 t.test('text blocklists: header, most malicious first, category filter, excluded statuses', async (t) => {
   const tc = await buildThreatCloud(t);
-  const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
+  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
   await listIp(tc, '198.51.100.1', second, { category: 'c2' });
   tc.clock.advance(1000);
   await listIp(tc, '198.51.100.2', second, { category: 'scanner', confidence: 0.9 });
@@ -82,7 +82,7 @@ t.test('ETag, Last-Modified and 304 on every feed; a change invalidates', async 
 
 t.test('JSON feed: fields, removed, maxReputation, cursor', async (t) => {
   const tc = await buildThreatCloud(t);
-  const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
+  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
   await listIp(tc, '198.51.100.1', second);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2', { metadata: { ports: [80] } }), { type: 'hash', value: 'b'.repeat(64), source: 's' }] } });
   await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.2/status', payload: { status: 'revoked', reason: 'fp' } });
@@ -163,8 +163,8 @@ t.test('property: cursor sync yields every change exactly once, in its latest st
 
 t.test('agent update: versions v<seq>, deltas, rules upsert and delete', async (t) => {
   const tc = await buildThreatCloud(t);
-  const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
-  const reader = operatorKey(tc.db, tc.clock, 'enterprise', ['read']).key;
+  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
+  const reader = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read'])).key;
   let res = await tc.inject({ method: 'POST', url: '/api/rules', key: reader, payload: { id: 'r1', name: 'R1', content: 'x' } });
   t.equal(res.statusCode, 403);
   res = await tc.inject({ method: 'POST', url: '/api/rules', payload: { id: 'r1', name: 'Rule one', content: 'title: one' } });
@@ -235,7 +235,7 @@ t.test('STIX bundle: indicators with stable ids and patterns', async (t) => {
 
 t.test('decay refresh: hourly in SQL, change sequence only on crossing 30 or status, expiry after 90 days', async (t) => {
   const tc = await buildThreatCloud(t);
-  const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
+  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
   await listIp(tc, '198.51.100.1', second);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2', { severity: 'medium' })] } });
   const { refresh } = tc.jobs;

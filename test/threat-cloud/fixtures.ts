@@ -1,6 +1,6 @@
 import { seedUser } from '../seed.js';
 import type { InjectOptions } from 'fastify';
-import { createApiKeyStore, type KeyScope } from '../../src/shared/api-keys.js';
+import { API_KEY_STATEMENTS, keyRecordOf, newKeyRow, type ApiKeyRecord, type KeyRow, type KeyScope, type NewApiKey } from '../../src/shared/api-keys.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import type { Tier } from '../../src/shared/tiers.js';
@@ -32,19 +32,28 @@ export async function buildThreatCloud(t: Teardown, options: { env?: Record<stri
   return { ...built, clock, jobs: jobs!, inject };
 }
 
+/**
+ * A key stored with the store's own row and statements, at once: what the store's `create`
+ * does, without a promise, so fixtures can hand keys out synchronously (outside any transaction).
+ */
+export function storeKeyNow(db: Db, clock: ManualClock, input: NewApiKey): { record: ApiKeyRecord; key: string } {
+  const { row, key } = newKeyRow(input, clock.now());
+  db.prepare(API_KEY_STATEMENTS.insert.sql).run(row);
+  return { record: keyRecordOf(db.prepare<[string], KeyRow>(API_KEY_STATEMENTS.byId.sql).get(row.id)!), key };
+}
+
 /** A user row and a user key of that tier (what the Auth Server would make). */
 export function userKey(db: Db, clock: ManualClock, tier: Tier, options: { suspended?: boolean; scopes?: KeyScope[] } = {}) {
   const userId = newId('usr_');
   seedUser(db, { id: userId, tier, suspended: options.suspended, createdAt: new Date(clock.now()).toISOString() });
-  const { key, record } = createApiKeyStore(db, clock).create({ name: 'user key', origin: 'user', ownerUserId: userId, scopes: options.scopes ?? ['read', 'write'] });
+  const { key, record } = storeKeyNow(db, clock, { name: 'user key', origin: 'user', ownerUserId: userId, scopes: options.scopes ?? ['read', 'write'] });
   return { userId, key, record };
 }
 
-/** An operator key made directly through the store. */
+/** An operator key made with the store's own statements. */
 export function operatorKey(db: Db, clock: ManualClock, tier: Tier, scopes: KeyScope[]) {
-  return createApiKeyStore(db, clock).create({ name: 'operator key', origin: 'operator', tier, scopes });
+  return storeKeyNow(db, clock, { name: 'operator key', origin: 'operator', tier, scopes });
 }
-
 
 export function threat(value: string, extra: Record<string, unknown> = {}) {
   return { type: 'ip', value, source: 'test-sensor', ...extra };

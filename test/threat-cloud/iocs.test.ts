@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DAY_MS } from '../../src/shared/time.js';
-import { buildThreatCloud, operatorKey, threat, userKey } from './fixtures.js';
+import { buildThreatCloud, operatorKey, storeKeyNow, threat, userKey } from './fixtures.js';
 import { countRows } from '../helper.js';
 
 const TABLES = ['iocs', 'sightings', 'ioc_reporters', 'ioc_sources', 'tc_audit_log'];
@@ -62,7 +62,7 @@ t.test('one key alone never puts an IoC on the blocklist; a second reporter does
   t.ok(ioc.reputation > 30, `one reporter: ${ioc.reputation}`);
   // Two keys of the same user are still one reporter.
   const user = userKey(tc.db, tc.clock, 'pro');
-  const secondKey = (await import('../../src/shared/api-keys.js')).createApiKeyStore(tc.db, tc.clock).create({ name: 'k2', origin: 'user', ownerUserId: user.userId, scopes: ['read', 'write'] }).key;
+  const secondKey = storeKeyNow(tc.db, tc.clock, { name: 'k2', origin: 'user', ownerUserId: user.userId, scopes: ['read', 'write'] }).key;
   await upload(user.key);
   await upload(secondKey);
   ioc = (await tc.inject({ url: '/api/iocs/203.0.113.50' })).json().data;

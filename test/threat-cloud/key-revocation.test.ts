@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
 import { openDatabase } from '../../src/shared/db/open.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { runCli } from '../../src/cli/index.js';
 import { buildAuth, register, registerAdmin, type Account } from '../auth/fixtures.js';
 import { buildThreatCloud } from './fixtures.js';
@@ -143,17 +144,17 @@ t.test('an unknown secret is never remembered: a key created with it works at on
   const tc = await buildThreatCloud(t);
   const secret = `pgk_${'k'.repeat(40)}`;
   t.equal((await lookup(tc, secret)).statusCode, 401);
-  createApiKeyStore(tc.db, tc.clock).create({ name: 'late', origin: 'operator', tier: 'pro', scopes: ['read'], key: secret });
+  await createApiKeyStore(tc.db, tc.clock).create(sqliteStorageOf(tc.db), { name: 'late', origin: 'operator', tier: 'pro', scopes: ['read'], key: secret });
   t.equal((await lookup(tc, secret)).statusCode, 200);
 });
 
 t.test('a verified key record cannot be changed by whoever holds it', async (t) => {
   const tc = await buildThreatCloud(t);
   const keys = createApiKeyStore(tc.db, tc.clock);
-  const { key } = keys.create({ name: 'reader', origin: 'operator', tier: 'pro', scopes: ['read'] });
-  const record = keys.verify(key)!;
+  const { key } = await keys.create(sqliteStorageOf(tc.db), { name: 'reader', origin: 'operator', tier: 'pro', scopes: ['read'] });
+  const record = (await keys.verify(key))!;
   t.throws(() => (record.scopes as string[]).push('admin'));
   t.throws(() => Object.assign(record, { tier: 'enterprise' }));
-  t.same(keys.verify(key)!.scopes, ['read']);
-  t.equal(keys.verify(key)!.tier, 'pro');
+  t.same((await keys.verify(key))!.scopes, ['read']);
+  t.equal((await keys.verify(key))!.tier, 'pro');
 });

@@ -138,7 +138,7 @@ const EXPECTED_PATTERNS = [
 
 t.test('every bundle the export produces validates against the OASIS STIX 2.1 schemas', async (t) => {
   const tc = await buildThreatCloud(t);
-  const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
+  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
   const res = await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: REPORTS.map((report) => ({ ...report, source: 's', category: 'c2', severity: 'critical', confidence: 1 })) } });
   t.equal(res.statusCode, 201, res.body);
   // A second reporter puts the IPv4 address on the default blocklist (reputation ≤ 30).

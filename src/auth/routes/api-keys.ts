@@ -26,7 +26,7 @@ export function registerApiKeyRoutes(app: App, { apiKeys }: AuthServices): void 
     { schema: { operationId: 'listApiKeys', tags: ['api-keys'], summary: 'My live API keys, without secrets', security: BEARER, response: replies(Type.Array(ApiKeySummary)) } },
     async (request) =>
       ok(
-        apiKeys.list(principal(request).user).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, tier: k.tier, createdAt: k.createdAt })),
+        (await apiKeys.list(principal(request).user)).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, tier: k.tier, createdAt: k.createdAt })),
       ),
   );
 

@@ -8,16 +8,14 @@ export const WRITE_NEEDS_SOLO = 'Contributing intelligence requires the solo tie
 
 /** Threat Cloud API keys owned by users: scopes by tier, the api_keys quota, revocation. */
 export function createUserApiKeys(ctx: AuthContext) {
-  // The key store is shared with the Threat Cloud and still uses the connection directly: on
-  // SQLite its calls run inside this transaction, on the same connection.
   const createTx = (user: UserRecord, name: string, scopes: KeyScope[], ip: string) =>
     ctx.storage.transaction({ durable: true, locks: [`auth:api-keys:${user.id}`] }, async (tx) => {
       const limit = QUOTAS[user.tier].api_keys;
       // Counted and inserted in one transaction: concurrent requests cannot overshoot the quota.
-      if (limit !== UNLIMITED && ctx.apiKeys.countActiveByOwner(user.id) >= limit) {
+      if (limit !== UNLIMITED && (await ctx.apiKeys.countActiveByOwner(tx, user.id)) >= limit) {
         throw forbidden(quotaExceededMessage('api_keys', user.tier));
       }
-      const created = ctx.apiKeys.create({ name, origin: 'user', scopes, ownerUserId: user.id });
+      const created = await ctx.apiKeys.create(tx, { name, origin: 'user', scopes, ownerUserId: user.id });
       await ctx.audit.record(tx, { action: 'api_key.create', actorId: user.id, targetId: user.id, ip, details: { keyId: created.record.id, prefix: created.record.prefix, scopes } });
       return created;
     });
@@ -33,7 +31,7 @@ export function createUserApiKeys(ctx: AuthContext) {
       return ctx.apiKeys.listByOwner(user.id);
     },
     async revoke(user: UserRecord, id: string, ip: string): Promise<void> {
-      if (!ctx.apiKeys.revoke(id, user.id)) throw notFound('API key not found');
+      if (!(await ctx.apiKeys.revoke(ctx.storage, id, user.id))) throw notFound('API key not found');
       await ctx.audit.recordNow({ action: 'api_key.revoke', actorId: user.id, targetId: user.id, ip, details: { keyId: id } });
     },
   };

@@ -71,7 +71,7 @@ export function createGdpr(ctx: AuthContext, secondFactor: SecondFactor, usageRe
           ? { status: subscription.status, variantId: subscription.variantId, renewsAt: subscription.renewsAt, endsAt: subscription.endsAt, updatedAt: subscription.updatedAt }
           : null,
         usage,
-        apiKeys: ctx.apiKeys.listByOwner(user.id).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, createdAt: k.createdAt, revokedAt: k.revokedAt })),
+        apiKeys: (await ctx.apiKeys.listByOwner(user.id)).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, createdAt: k.createdAt, revokedAt: k.revokedAt })),
         enrollTokens,
         auditLog,
         ...orgData,

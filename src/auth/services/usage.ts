@@ -8,7 +8,7 @@ export function createUsageReport(ctx: AuthContext) {
       case 'guard_endpoints':
         return ctx.orgData.countAgents(userId);
       case 'api_keys':
-        return ctx.apiKeys.countActiveByOwner(userId);
+        return ctx.apiKeys.countActiveByOwner(ctx.storage, userId);
       default:
         return ctx.usage.current(userId, resource, monthPeriod(ctx.clock.now()));
     }

@@ -91,13 +91,13 @@ export function createAgentService(deps: AgentServiceDeps) {
         if (existing) {
           enrollment.mayReRegister(who);
           await agents.reRegister(tx, { id: existing.id, ...common });
-          enrollment.registered(who, false);
+          await enrollment.registered(tx, who, false);
           return { id: existing.id, created: false };
         }
         for (const hook of registrationHooks) await hook(tx, { orgId, hostname: body.hostname });
         const id = newId('agent-');
         await agents.insert(tx, { id, orgId, hostname: body.hostname, ...common });
-        enrollment.registered(who, true);
+        await enrollment.registered(tx, who, true);
         return { id, created: true };
       },
     );

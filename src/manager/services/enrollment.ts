@@ -42,7 +42,7 @@ export function createEnrollmentRules(enrollTokens: EnrollTokenVerifier) {
         }
         case 'owner':
           // Checked again here: a revocation, suspension or deletion since the request began wins.
-          if (!enrollTokens.stillLive(who.tokenId)) throw unauthorized('Unauthorized');
+          if (!(await enrollTokens.stillLive(tx, who.tokenId))) throw unauthorized('Unauthorized');
           if (requested !== undefined && requested !== who.userId) throw forbidden(ANOTHER_ORGANISATION);
           return who.userId;
       }
@@ -52,8 +52,8 @@ export function createEnrollmentRules(enrollTokens: EnrollTokenVerifier) {
       if (who.kind === 'installer') throw conflict(ALREADY_REGISTERED);
     },
     /** Counts the registration on the user's token (last use, agents it enrolled). */
-    registered(who: Registrant, newAgent: boolean): void {
-      if (who.kind === 'owner') enrollTokens.recordUse(who.tokenId, newAgent);
+    async registered(tx: Transaction, who: Registrant, newAgent: boolean): Promise<void> {
+      if (who.kind === 'owner') await enrollTokens.recordUse(tx, who.tokenId, newAgent);
     },
   };
 }

@@ -21,7 +21,7 @@ export function registerKeyAdminRoutes(app: App, context: Pick<ThreatCloudContex
   app.get(
     '/api/admin/keys',
     { ...adminRoute, schema: { operationId: 'listOperatorKeys', tags: ['admin'], summary: 'Operator and bootstrap keys that are not revoked', security: BEARER, response: replies(Type.Array(KeyInfo)) } },
-    async () => ok(operatorKeys.list()),
+    async () => ok(await operatorKeys.list()),
   );
 
   app.delete(

@@ -35,7 +35,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
         if (answerIfCurrent(request, reply, await feeds.validators(type, { threshold, category }))) return reply;
         reply.type('text/plain; charset=utf-8');
         // A stream bypasses the typed serialiser on purpose: the body is never held in memory.
-        return reply.send(feeds.blocklist({ type, threshold, category }, { title, noun }) as never);
+        return reply.send((await feeds.blocklist({ type, threshold, category }, { title, noun })) as never);
       },
     );
   blocklist('/api/feeds/ip-blocklist', 'getIpBlocklist', 'ip', 'Panguard AI IP Blocklist', 'IPs');
@@ -77,7 +77,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
     async (request, reply) => {
       feeds.recordRead('feeds/stix', { ...request.query }, actor(request));
       if (answerIfCurrent(request, reply, await feeds.validators('stix', request.query))) return reply;
-      return feeds.stixBundle(request.query);
+      return await feeds.stixBundle(request.query);
     },
   );
 
@@ -99,7 +99,7 @@ export function registerFeedRoutes(app: App, context: Pick<ThreatCloudContext, '
       feeds.recordRead('feeds/agent-update', { currentVersion: currentVersion ?? null, agentId: request.query.agentId ?? null }, actor(request));
       if (answerIfCurrent(request, reply, await feeds.validators('agent-update', { currentVersion: currentVersion ?? null }))) return reply;
       reply.type('application/json; charset=utf-8');
-      return reply.send(agentUpdate.stream(currentVersion) as never);
+      return reply.send((await agentUpdate.stream(currentVersion)) as never);
     },
   );
 }

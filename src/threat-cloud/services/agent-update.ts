@@ -66,8 +66,8 @@ export function createAgentUpdateService(deps: { feeds: FeedStore; rules: RuleSt
 
   return {
     /** The update for an agent at `currentVersion` (`v<seq>`), as a stream of JSON text. */
-    stream(currentVersion: string | undefined): Readable {
-      const until = feeds.lastSeq();
+    async stream(currentVersion: string | undefined): Promise<Readable> {
+      const until = await feeds.lastSeq();
       const requested = currentVersion === undefined ? null : Number(currentVersion.slice(1));
       // A version from the future (another server, a reset database) gets a full update.
       const since = requested !== null && requested <= until ? requested : null;

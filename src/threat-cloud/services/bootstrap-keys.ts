@@ -15,17 +15,16 @@ const BOOTSTRAP_KEYS_LOCK = 'tc:bootstrap-keys';
 export async function syncBootstrapKeys(storage: Storage, keys: ApiKeyStore, configured: readonly string[]): Promise<{ added: number; revoked: number }> {
   const stored = createBootstrapKeyStore();
   const wanted = new Set(configured.map((key) => sha256Hex(key)));
-  // The key store still runs on the connection directly: inside this transaction on SQLite.
   return await storage.transaction({ durable: true, locks: [BOOTSTRAP_KEYS_LOCK] }, async (tx) => {
     let added = 0;
     let revoked = 0;
     for (const key of new Set(configured)) {
       if (await stored.exists(tx, sha256Hex(key))) continue;
-      keys.create({ name: 'bootstrap (TC_API_KEYS)', origin: 'bootstrap', tier: 'enterprise', scopes: KEY_SCOPES, key });
+      await keys.create(tx, { name: 'bootstrap (TC_API_KEYS)', origin: 'bootstrap', tier: 'enterprise', scopes: KEY_SCOPES, key });
       added += 1;
     }
     for (const row of await stored.liveBootstrap(tx)) {
-      if (!wanted.has(row.keyHash) && keys.revoke(row.id)) revoked += 1;
+      if (!wanted.has(row.keyHash) && (await keys.revoke(tx, row.id))) revoked += 1;
     }
     return { added, revoked };
   });

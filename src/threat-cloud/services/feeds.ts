@@ -22,7 +22,7 @@ export function createFeedService(deps: { feeds: FeedStore; iocs: IocStore; cloc
   const { feeds, iocs, clock, queryAudit } = deps;
 
   /** Where a page of the change sequence starts, as the JSON and STIX feeds share it. */
-  function pageStart(query: IocFeedQuery): number {
+  async function pageStart(query: IocFeedQuery): Promise<number> {
     if (query.cursor !== undefined) {
       const decoded = decodeCursor(query.cursor);
       if (decoded === null) throw badRequest('cursor is invalid');
@@ -37,7 +37,7 @@ export function createFeedService(deps: { feeds: FeedStore; iocs: IocStore; cloc
    * last position read, so the page is the same run of the sequence either way.
    */
   async function changePage(query: IocFeedQuery) {
-    const start = pageStart(query);
+    const start = await pageStart(query);
     const rows: ChangeRow[] = [];
     const chunks = feeds.changesBetween(start, Number.MAX_SAFE_INTEGER, query.type ?? null, { chunk: FEED_READ_CHUNK, max: query.limit ?? 1000 });
     for await (const chunk of chunks) {
@@ -64,7 +64,7 @@ export function createFeedService(deps: { feeds: FeedStore; iocs: IocStore; cloc
     },
 
     /** A text blocklist, streamed: the body is never held in memory. */
-    blocklist(filter: BlocklistFilter, labels: { title: string; noun: string }): Readable {
+    blocklist(filter: BlocklistFilter, labels: { title: string; noun: string }): Promise<Readable> {
       return blocklistStream(feeds, filter, { ...labels, generatedAt: toIso(clock.now()) });
     },
 
@@ -91,8 +91,8 @@ export function createFeedService(deps: { feeds: FeedStore; iocs: IocStore; cloc
       };
     },
 
-    stixBundle(query: IocFeedQuery) {
-      const rows = feeds.stixChangesAfter(pageStart(query), query.type ?? null, query.limit ?? 1000);
+    async stixBundle(query: IocFeedQuery) {
+      const rows = await feeds.stixChangesAfter(await pageStart(query), query.type ?? null, query.limit ?? 1000);
       const view = { maxReputation: query.maxReputation, now: clock.now() };
       const indicators: StixIndicator[] = [];
       // None for CVEs. Whitelisted and revoked IoCs stay in as revoked indicators, and expired or

@@ -35,9 +35,8 @@ export function createOperatorKeyService(deps: { storage: Storage; keys: ApiKeyS
     /** The key itself is in the answer once and never stored. */
     async create(input: CreateKeyBody, by: KeyAdministrator) {
       const { details, ip } = auditedAs(by);
-      // The key store still runs on the connection directly: inside this transaction on SQLite.
       const { record, key } = await storage.transaction({ durable: true }, async (tx) => {
-        const result = keys.create({ name: input.name, origin: 'operator', tier: input.tier, scopes: input.scopes });
+        const result = await keys.create(tx, { name: input.name, origin: 'operator', tier: input.tier, scopes: input.scopes });
         await audit.record(tx, {
           action: 'create',
           resource: `api-key:${result.record.id}`,
@@ -51,15 +50,15 @@ export function createOperatorKeyService(deps: { storage: Storage; keys: ApiKeyS
     },
 
     /** Operator and bootstrap keys that are not revoked. */
-    list() {
-      return keys.listServiceKeys().map(keyInfo);
+    async list() {
+      return (await keys.listServiceKeys()).map(keyInfo);
     },
 
     /** Any API key; 404 when none has this id. */
     async revoke(id: string, by: KeyAdministrator) {
       const { details, ip } = auditedAs(by);
       const revoked = await storage.transaction({ durable: true }, async (tx) => {
-        const done = keys.revoke(id);
+        const done = await keys.revoke(tx, id);
         if (done) await audit.record(tx, { action: 'delete', resource: `api-key:${id}`, details, apiKey: null, ip });
         return done;
       });

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Db } from '../../shared/db/open.js';
-import type { Category, IocRow, IocStatus } from './iocs.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Storage } from '../../shared/db/storage.js';
+import type { Category, IocStatus } from './iocs.js';
 import type { IocType } from '../normalise.js';
 import type { Severity } from '../reputation.js';
 
@@ -20,11 +22,11 @@ interface ListedRow {
   last_seen: string;
 }
 
-export interface BlocklistFilter {
+export type BlocklistFilter = {
   type: IocType;
   threshold: number;
   category: Category | null;
-}
+};
 
 const CURSOR_PREFIX = 'c1.';
 
@@ -69,70 +71,78 @@ export interface StixChangeRow extends ChangeRow {
   trap: number;
 }
 
+const LISTED = `type = @type AND status = 'active' AND (CAST(@category AS TEXT) IS NULL OR category = @category)`;
+type ListedPage = { type: IocType; category: Category | null; threshold: number; reputation: number; lastSeen: string; rid: number; limit: number };
+type ChangePage = { after: number; until: number; type: string | null; limit: number };
+
+/** The feeds' reads through the storage port (keyset pages: each one indexed seek, bounded by its LIMIT). */
+export const FEED_READS = {
+  sameInstant: defineStatement<ListedPage, ListedRow>(
+    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
+     WHERE ${LISTED} AND reputation = @reputation AND last_seen = @lastSeen AND rowid > @rid
+     ORDER BY rowid LIMIT @limit`,
+  ),
+  sameReputation: defineStatement<ListedPage, ListedRow>(
+    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
+     WHERE ${LISTED} AND reputation = @reputation AND last_seen < @lastSeen
+     ORDER BY last_seen DESC, rowid LIMIT @limit`,
+  ),
+  higherReputation: defineStatement<Omit<ListedPage, 'lastSeen' | 'rid'>, ListedRow>(
+    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
+     WHERE ${LISTED} AND reputation > @reputation AND reputation <= @threshold
+     ORDER BY reputation, last_seen DESC, rowid LIMIT @limit`,
+  ),
+  countListed: defineStatement<BlocklistFilter, { n: number }>(
+    // The blocklist's own index: the status-first list index would count every type.
+    `SELECT count(*) AS n FROM iocs INDEXED BY iocs_feed WHERE ${LISTED} AND reputation <= @threshold`,
+  ),
+  changesAfter: defineStatement<ChangePage, ChangeRow>(
+    `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq FROM iocs
+     WHERE change_seq > @after AND change_seq <= @until AND (CAST(@type AS TEXT) IS NULL OR type = @type)
+     ORDER BY change_seq LIMIT @limit`,
+  ),
+  stixChangesAfter: defineStatement<Omit<ChangePage, 'until'>, StixChangeRow>(
+    `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq,
+       updated_at, severity, confidence, reporters, trap, stix_lineage FROM iocs
+     WHERE change_seq > @after AND (CAST(@type AS TEXT) IS NULL OR type = @type)
+     ORDER BY change_seq LIMIT @limit`,
+  ),
+  firstSeqAfterTime: defineStatement<[string], { seq: number | null }>(`SELECT min(change_seq) - 1 AS seq FROM iocs WHERE updated_at > ?`),
+  lastSeq: defineStatement<void, { value: number }>(`SELECT value FROM tc_state WHERE name = 'seq'`),
+};
+
 /**
  * Feed queries. Blocklists are read in keyset-paginated chunks (most malicious first:
  * reputation ascending, then most recently seen, then insertion order), each chunk one
  * indexed seek, so a million-row feed never sits in memory and never holds the connection.
  */
-export function createFeedStore(db: Db) {
-  const listed = `type = @type AND status = 'active' AND (CAST(@category AS TEXT) IS NULL OR category = @category)`;
-  const sameInstant = db.prepare<Record<string, unknown>, ListedRow>(
-    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
-     WHERE ${listed} AND reputation = @reputation AND last_seen = @lastSeen AND rowid > @rid
-     ORDER BY rowid LIMIT @limit`,
-  );
-  const sameReputation = db.prepare<Record<string, unknown>, ListedRow>(
-    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
-     WHERE ${listed} AND reputation = @reputation AND last_seen < @lastSeen
-     ORDER BY last_seen DESC, rowid LIMIT @limit`,
-  );
-  const higherReputation = db.prepare<Record<string, unknown>, ListedRow>(
-    `SELECT rowid AS rid, value, reputation, last_seen FROM iocs
-     WHERE ${listed} AND reputation > @reputation AND reputation <= @threshold
-     ORDER BY reputation, last_seen DESC, rowid LIMIT @limit`,
-  );
-  const countListed = db.prepare<Record<string, unknown>, { n: number }>(
-    // The blocklist's own index: the status-first list index would count every type.
-    `SELECT count(*) AS n FROM iocs INDEXED BY iocs_feed WHERE ${listed} AND reputation <= @threshold`,
-  );
-  const changesAfter = db.prepare<{ after: number; until: number; type: string | null; limit: number }, ChangeRow>(
-    `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq FROM iocs
-     WHERE change_seq > @after AND change_seq <= @until AND (CAST(@type AS TEXT) IS NULL OR type = @type)
-     ORDER BY change_seq LIMIT @limit`,
-  );
-  const stixChangesAfter = db.prepare<{ after: number; type: string | null; limit: number }, StixChangeRow>(
-    `SELECT value, type, reputation, status, category, sightings, first_seen, last_seen, metadata, change_seq,
-       updated_at, severity, confidence, reporters, trap, stix_lineage FROM iocs
-     WHERE change_seq > @after AND (CAST(@type AS TEXT) IS NULL OR type = @type)
-     ORDER BY change_seq LIMIT @limit`,
-  );
-  const firstSeqAfterTime = db.prepare<[string], { seq: number | null }>(
-    `SELECT min(change_seq) - 1 AS seq FROM iocs WHERE updated_at > ?`,
-  );
-  const lastSeq = db.prepare<[], { value: number }>(`SELECT value FROM tc_state WHERE name = 'seq'`);
+export function createFeedStore(db: Db, storage: Storage = sqliteStorageOf(db)) {
+  const q = FEED_READS;
 
-  function nextChunk(filter: BlocklistFilter, after: Position): ListedRow[] {
+  async function nextChunk(filter: BlocklistFilter, after: Position): Promise<ListedRow[]> {
     const base = { type: filter.type, category: filter.category, threshold: filter.threshold };
     const rows: ListedRow[] = [];
     const want = () => STREAM_CHUNK - rows.length;
     if (after.reputation >= 0) {
-      rows.push(...sameInstant.all({ ...base, ...after, limit: want() }));
-      if (want() > 0) rows.push(...sameReputation.all({ ...base, ...after, limit: want() }));
+      rows.push(...(await storage.all(q.sameInstant, { ...base, ...after, limit: want() })));
+      if (want() > 0) rows.push(...(await storage.all(q.sameReputation, { ...base, ...after, limit: want() })));
     }
-    if (want() > 0) rows.push(...higherReputation.all({ ...base, reputation: after.reputation, limit: want() }));
+    if (want() > 0) rows.push(...(await storage.all(q.higherReputation, { ...base, reputation: after.reputation, limit: want() })));
     return rows;
   }
 
+  const lastSeq = async (): Promise<number> => (await storage.get(q.lastSeq))!.value;
+
   return {
-    countListed(filter: BlocklistFilter): number {
-      return countListed.get({ ...filter })!.n;
+    async countListed(filter: BlocklistFilter): Promise<number> {
+      return (await storage.get(q.countListed, { type: filter.type, threshold: filter.threshold, category: filter.category }))!.n;
     },
 
     /** Listed values in feed order, chunk by chunk, pulled only as fast as the consumer reads. */
     async *listedValues(filter: BlocklistFilter): AsyncGenerator<string[]> {
       let position: Position = { reputation: -1, lastSeen: '', rid: 0 };
       for (;;) {
-        const rows = nextChunk(filter, position);
+        const rows = await nextChunk(filter, position);
         if (rows.length === 0) return;
         const last = rows[rows.length - 1]!;
         position = { reputation: last.reputation, lastSeen: last.last_seen, rid: last.rid };
@@ -142,13 +152,13 @@ export function createFeedStore(db: Db) {
     },
 
     /** IoCs whose latest change is after `after` (and not after `until`), in change order. */
-    changesAfter(after: number, type: IocType | null, limit: number, until = Number.MAX_SAFE_INTEGER): ChangeRow[] {
-      return changesAfter.all({ after, until, type, limit });
+    changesAfter(after: number, type: IocType | null, limit: number, until = Number.MAX_SAFE_INTEGER): Promise<ChangeRow[]> {
+      return storage.all(q.changesAfter, { after, until, type, limit });
     },
 
     /** As changesAfter, with the columns that date a STIX indicator's version. */
-    stixChangesAfter(after: number, type: IocType | null, limit: number): StixChangeRow[] {
-      return stixChangesAfter.all({ after, type, limit });
+    stixChangesAfter(after: number, type: IocType | null, limit: number): Promise<StixChangeRow[]> {
+      return storage.all(q.stixChangesAfter, { after, type, limit });
     },
 
     /** The changes in (after, until], chunk by chunk, at most `max` of them. */
@@ -162,7 +172,7 @@ export function createFeedStore(db: Db) {
       let left = max;
       while (left > 0) {
         const limit = Math.min(chunk, left);
-        const rows = changesAfter.all({ after: position, until, type, limit });
+        const rows = await storage.all(q.changesAfter, { after: position, until, type, limit });
         if (rows.length === 0) return;
         position = rows[rows.length - 1]!.change_seq;
         left -= rows.length;
@@ -172,20 +182,19 @@ export function createFeedStore(db: Db) {
     },
 
     /** The position just before the first change after an instant (the `since` of a first sync). */
-    positionBefore(sinceIso: string): number {
-      return firstSeqAfterTime.get(sinceIso)?.seq ?? lastSeq.get()!.value;
+    async positionBefore(sinceIso: string): Promise<number> {
+      return (await storage.get(q.firstSeqAfterTime, [sinceIso]))?.seq ?? (await lastSeq());
     },
 
-    lastSeq(): number {
-      return lastSeq.get()!.value;
-    },
+    lastSeq,
   };
 }
 export type FeedStore = ReturnType<typeof createFeedStore>;
 
 /** The text blocklist of the contract: comment header, then one value per line, streamed. */
-export function blocklistStream(feeds: FeedStore, filter: BlocklistFilter, options: { title: string; noun: string; generatedAt: string }): Readable {
-  const total = feeds.countListed(filter);
+export async function blocklistStream(feeds: FeedStore, filter: BlocklistFilter, options: { title: string; noun: string; generatedAt: string }): Promise<Readable> {
+  // Counted before the response starts, so a failure is an error answer rather than a cut body.
+  const total = await feeds.countListed(filter);
   async function* lines(): AsyncGenerator<string> {
     yield `# ${options.title}\n# Generated: ${options.generatedAt}\n# Total: ${total} ${options.noun}\n`;
     for await (const values of feeds.listedValues(filter)) yield `${values.join('\n')}\n`;

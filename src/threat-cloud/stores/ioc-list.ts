@@ -1,5 +1,6 @@
-import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../shared/db/open.js';
+import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type PerEngineSql, type Statement, type Storage } from '../../shared/db/storage.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { toIoc, type Category, type Ioc, type IocRow, type IocStatus } from './iocs.js';
 import type { IocType } from '../normalise.js';
@@ -65,6 +66,59 @@ function prefixEnd(prefix: string): string {
 
 const used = (filter: IocFilter, keys: readonly (keyof IocFilter)[]) => keys.filter((key) => filter[key] !== undefined);
 
+type ListParams = Record<string, unknown>;
+const bare = (name: string) => name;
+const quoted = (name: string) => `"${name}"`;
+
+// PostgreSQL folds unquoted names to lower case: its text quotes the camel-case result names.
+const countsSql = (table: string, scope: string, quote: (name: string) => string) =>
+  `SELECT coalesce(sum(n), 0) AS everything,
+       coalesce(sum(n) FILTER (WHERE type = @type), 0) AS ${quote('ofType')},
+       coalesce(sum(n) FILTER (WHERE category = @category), 0) AS ${quote('ofCategory')},
+       coalesce(sum(n) FILTER (WHERE status = @status), 0) AS ${quote('ofStatus')},
+       coalesce(sum(n) FILTER (WHERE (@type IS NULL OR type = @type) AND (@category IS NULL OR category = @category)
+         AND (@status IS NULL OR status = @status)), 0) AS matching
+     FROM ${table} WHERE ${scope}reputation BETWEEN @lo AND @hi`;
+
+/** The list's fixed statements through the storage port; the shapes that depend on the filter are composed below. */
+export const IOC_LIST_READS = {
+  iocCounts: defineStatement<ListParams, Counts>({ sqlite: countsSql('ioc_rank_counts', '', bare), postgres: countsSql('ioc_rank_counts', '', quoted) }),
+  sourceCounts: defineStatement<ListParams, Counts>({
+    sqlite: countsSql('ioc_source_counts', 'source = @source AND ', bare),
+    postgres: countsSql('ioc_source_counts', 'source = @source AND ', quoted),
+  }),
+  // How many IoCs a since or q range holds, counted on its own index up to SMALL_SET.
+  rangeSize: {
+    q: defineStatement<ListParams, { n: number }>(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM iocs INDEXED BY iocs_value WHERE value >= @q AND value < @qEnd LIMIT @small) AS page`,
+    ),
+    since: defineStatement<ListParams, { n: number }>(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM iocs INDEXED BY iocs_updated_at WHERE updated_at > @since LIMIT @small) AS page`,
+    ),
+  },
+  // The exact size of a since or q range alone (index entries only, ~10 ns each).
+  rangeTotal: {
+    q: defineStatement<ListParams, { n: number }>(`SELECT count(*) AS n FROM iocs INDEXED BY iocs_value WHERE value >= @q AND value < @qEnd`),
+    since: defineStatement<ListParams, { n: number }>(`SELECT count(*) AS n FROM iocs INDEXED BY iocs_updated_at WHERE updated_at > @since`),
+  },
+  bySeq: defineStatement<[seq: number], IocRow>(`SELECT * FROM iocs WHERE change_seq = ?`),
+  byKey: defineStatement<[type: string, value: string], IocRow>(`SELECT * FROM iocs WHERE type = ? AND value = ?`),
+};
+
+/**
+ * Statements composed per filter shape and driver, by a key that determines their text:
+ * declared the first time a shape is used, the same object after, for the life of the process.
+ */
+const composed = new Map<string, Statement<ListParams, unknown>>();
+function composedStatement<Row>(key: string, sql: () => string | PerEngineSql): Statement<ListParams, Row> {
+  let statement = composed.get(key);
+  if (!statement) {
+    statement = defineStatement<ListParams, unknown>(sql());
+    composed.set(key, statement);
+  }
+  return statement as Statement<ListParams, Row>;
+}
+
 /**
  * The filtered, ordered IoC list (GET /api/iocs) at the cost of its first page whatever the
  * size of the table (a slow list would stall all three services):
@@ -80,45 +134,11 @@ const used = (filter: IocFilter, keys: readonly (keyof IocFilter)[]) => keys.fil
  *
  * Statements are prepared the first time a shape is used and kept for the life of the app.
  */
-export function createIocList(db: Db, options: { smallSet?: number; walkStep?: number } = {}) {
+export function createIocList(db: Db, options: { smallSet?: number; walkStep?: number; storage?: Storage } = {}) {
   const smallSet = options.smallSet ?? SMALL_SET;
   const walkStep = options.walkStep ?? WALK_STEP;
-  const statements = new Map<string, Statement>();
-  const prepared = (key: string, sql: () => string): Statement => {
-    let statement = statements.get(key);
-    if (!statement) {
-      statement = db.prepare(sql());
-      statements.set(key, statement);
-    }
-    return statement;
-  };
-
-  const countsSql = (table: string, scope: string) =>
-    `SELECT coalesce(sum(n), 0) AS everything,
-       coalesce(sum(n) FILTER (WHERE type = @type), 0) AS ofType,
-       coalesce(sum(n) FILTER (WHERE category = @category), 0) AS ofCategory,
-       coalesce(sum(n) FILTER (WHERE status = @status), 0) AS ofStatus,
-       coalesce(sum(n) FILTER (WHERE (@type IS NULL OR type = @type) AND (@category IS NULL OR category = @category)
-         AND (@status IS NULL OR status = @status)), 0) AS matching
-     FROM ${table} WHERE ${scope}reputation BETWEEN @lo AND @hi`;
-  const iocCounts = db.prepare<Record<string, unknown>, Counts>(countsSql('ioc_rank_counts', ''));
-  const sourceCounts = db.prepare<Record<string, unknown>, Counts>(countsSql('ioc_source_counts', 'source = @source AND '));
-  // How many IoCs a since or q range holds, counted on its own index up to SMALL_SET.
-  const rangeSize = {
-    q: db.prepare<Record<string, unknown>, { n: number }>(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM iocs INDEXED BY iocs_value WHERE value >= @q AND value < @qEnd LIMIT @small) AS page`,
-    ),
-    since: db.prepare<Record<string, unknown>, { n: number }>(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM iocs INDEXED BY iocs_updated_at WHERE updated_at > @since LIMIT @small) AS page`,
-    ),
-  };
-  // The exact size of a since or q range alone (index entries only, ~10 ns each).
-  const rangeTotal = {
-    q: db.prepare<Record<string, unknown>, { n: number }>(`SELECT count(*) AS n FROM iocs INDEXED BY iocs_value WHERE value >= @q AND value < @qEnd`),
-    since: db.prepare<Record<string, unknown>, { n: number }>(`SELECT count(*) AS n FROM iocs INDEXED BY iocs_updated_at WHERE updated_at > @since`),
-  };
-  const bySeq = db.prepare<[number], IocRow>(`SELECT * FROM iocs WHERE change_seq = ?`);
-  const byKey = db.prepare<[string, string], IocRow>(`SELECT * FROM iocs WHERE type = ? AND value = ?`);
+  const storage = options.storage ?? sqliteStorageOf(db);
+  const q = IOC_LIST_READS;
 
   const from = (driver: Driver) => (driver === 'source' ? 'ioc_source_rank' : `iocs INDEXED BY ${driver}`);
   /** What the driver's index starts with: the equality that makes it a search. */
@@ -132,14 +152,14 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
 
   /** One page of positions, in order, from an index alone (no since or q). */
   const pageStatement = (filter: IocFilter, driver: Driver) =>
-    prepared(`page|${driver}|${signature(filter)}`, () => {
+    composedStatement<{ change_seq: number }>(`page|${driver}|${signature(filter)}`, () => {
       const where = [...conditions(filter, driver, EQUALITY_KEYS), REPUTATION_RANGE].join(' AND ');
       return `SELECT change_seq FROM ${from(driver)} WHERE ${where} ${ORDER} LIMIT @limit OFFSET @offset`;
-    }).pluck() as Statement<Record<string, unknown>, number>;
+    });
 
   /** Every match's position from a since or q range of fewer than SMALL_SET IoCs, sorted. */
   const rangeStatement = (filter: IocFilter, range: 'since' | 'q') =>
-    prepared(`range|${range}|${signature(filter)}|${filter.source !== undefined}`, () => {
+    composedStatement<{ change_seq: number }>(`range|${range}|${signature(filter)}|${filter.source !== undefined}`, () => {
       const where = [
         CONDITION[range],
         ...used(filter, [...EQUALITY_KEYS, ...SEARCH_KEYS]).filter((key) => key !== range).map((key) => CONDITION[key as keyof typeof CONDITION]),
@@ -147,7 +167,7 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
         ...(filter.source !== undefined ? ['EXISTS (SELECT 1 FROM ioc_sources s WHERE s.source = @source AND s.ioc_id = iocs.id)'] : []),
       ].join(' AND ');
       return `SELECT change_seq FROM iocs INDEXED BY ${range === 'q' ? 'iocs_value' : 'iocs_updated_at'} WHERE ${where} ${ORDER}`;
-    }).pluck() as Statement<Record<string, unknown>, number>;
+    });
 
   const position = {
     first: 'reputation >= @lo AND reputation <= @hi',
@@ -163,20 +183,23 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
    * SQLite: handing every walked entry to JavaScript would cost twenty times the walk.
    */
   const stepStatement = (filter: IocFilter, driver: Driver, part: Part, output: 'keys' | 'count') =>
-    prepared(`step|${output}|${part}|${driver}|${signature(filter)}`, () => {
+    composedStatement<{ hit: string } | { n: number }>(`step|${output}|${part}|${driver}|${signature(filter)}`, () => {
       const match = conditions(filter, 'iocs_rank', [...EQUALITY_KEYS, ...SEARCH_KEYS]).join(' AND ');
       const where = [...prefixCondition(driver), position[part]].join(' AND ');
       const hit = output === 'keys' ? `type || ' ' || value` : '1';
-      return `SELECT ${output === 'keys' ? 'hit' : 'count(*)'} FROM (
+      return `SELECT ${output === 'keys' ? 'hit' : 'count(*) AS n'} FROM (
         SELECT CASE WHEN ${match} THEN ${hit} END AS hit FROM ${from(driver)} WHERE ${where} ${ORDER} LIMIT @step
       ) AS walked WHERE hit IS NOT NULL`;
-    }).pluck();
+    });
   /** Where the step ends: its last entry, or none when fewer entries were left. */
   const stepEndStatement = (driver: Driver, part: Part) =>
-    prepared(`end|${part}|${driver}`, () => {
+    composedStatement<{ reputation: number; lastSeen: string; seq: number }>(`end|${part}|${driver}`, () => {
       const where = [...prefixCondition(driver), position[part]].join(' AND ');
-      return `SELECT reputation, last_seen AS lastSeen, change_seq AS seq FROM ${from(driver)} WHERE ${where} ${ORDER} LIMIT 1 OFFSET @step - 1`;
-    }) as Statement<Record<string, unknown>, { reputation: number; lastSeen: string; seq: number }>;
+      const sql = (lastSeen: string, table: string) =>
+        `SELECT reputation, last_seen AS ${lastSeen}, change_seq AS seq FROM ${table} WHERE ${where} ${ORDER} LIMIT 1 OFFSET @step - 1`;
+      // A text of its own on PostgreSQL carries no SQLite planner hint.
+      return { sqlite: sql(bare('lastSeen'), from(driver)), postgres: sql(quoted('lastSeen'), driver === 'source' ? 'ioc_source_rank' : 'iocs') };
+    });
 
   /** The index to walk: the one whose equality prefix holds the fewest entries. */
   function smallestPrefix(filter: IocFilter, counts: Counts): { driver: Driver; size: number } {
@@ -191,8 +214,14 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
     return best;
   }
 
-  const rowsBySeq = (seqs: readonly number[]): Ioc[] =>
-    seqs.map((seq) => bySeq.get(seq)).filter((row): row is IocRow => row !== undefined).map(toIoc);
+  async function rowsBySeq(seqs: readonly number[]): Promise<Ioc[]> {
+    const items: Ioc[] = [];
+    for (const seq of seqs) {
+      const row = await storage.get(q.bySeq, [seq]);
+      if (row !== undefined) items.push(toIoc(row));
+    }
+    return items;
+  }
 
   /**
    * Walks the driver step by step (each twice as long as the one before, up to walkStep)
@@ -209,15 +238,15 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
     for (;;) {
       const where = { ...params, ...at, step };
       if (found < offset + limit) {
-        for (const hit of stepStatement(filter, driver, part, 'keys').all(where) as string[]) {
+        for (const { hit } of (await storage.all(stepStatement(filter, driver, part, 'keys'), where)) as Array<{ hit: string }>) {
           if (found >= offset && found < offset + limit) keys.push(hit);
           found += 1;
         }
       } else {
-        found += stepStatement(filter, driver, part, 'count').get(where) as number;
+        found += ((await storage.get(stepStatement(filter, driver, part, 'count'), where)) as { n: number }).n;
       }
       if (found >= enough) return { keys, total: Math.min(found, COUNT_CAP) };
-      const end = stepEndStatement(driver, part).get(where);
+      const end = await storage.get(stepEndStatement(driver, part), where);
       if (end) {
         at = end;
         part = 'same';
@@ -247,37 +276,36 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
         q: filter.q ?? null,
         qEnd: filter.q !== undefined ? prefixEnd(filter.q) : null,
       };
-      const counts = (filter.source !== undefined ? sourceCounts : iocCounts).get(params)!;
+      const counts = (await storage.get(filter.source !== undefined ? q.sourceCounts : q.iocCounts, params))!;
       const prefix = smallestPrefix(filter, counts);
       const searches = used(filter, SEARCH_KEYS) as Array<'since' | 'q'>;
 
       if (searches.length === 0) {
         if (offset >= counts.matching) return { items: [], total: counts.matching };
-        const seqs = pageStatement(filter, prefix.driver).all({ ...params, limit, offset });
-        return { items: rowsBySeq(seqs), total: counts.matching };
+        const seqs = (await storage.all(pageStatement(filter, prefix.driver), { ...params, limit, offset })).map((row) => row.change_seq);
+        return { items: await rowsBySeq(seqs), total: counts.matching };
       }
       if (counts.matching === 0) return { items: [], total: 0 };
-      const whole = (seqs: number[]) => ({ items: rowsBySeq(seqs.slice(offset, offset + limit)), total: seqs.length });
-      const ranges = searches
-        .map((range) => ({ range, size: rangeSize[range].get({ ...params, small: smallSet })!.n }))
-        .sort((a, b) => a.size - b.size);
+      const ranges: Array<{ range: 'since' | 'q'; size: number }> = [];
+      for (const range of searches) ranges.push({ range, size: (await storage.get(q.rangeSize[range], { ...params, small: smallSet }))!.n });
+      ranges.sort((a, b) => a.size - b.size);
       const smallest = ranges[0]!;
       if (smallest.size < smallSet && smallest.size * ROW_COST_IN_ENTRIES < prefix.size) {
-        return whole(rangeStatement(filter, smallest.range).all(params));
+        const seqs = (await storage.all(rangeStatement(filter, smallest.range), params)).map((row) => row.change_seq);
+        return { items: await rowsBySeq(seqs.slice(offset, offset + limit)), total: seqs.length };
       }
 
       // A since or q range alone: its own index counts it exactly, the walk only finds the page.
       const alone = searches.length === 1 && used(filter, ['type', 'category', 'status', 'source', 'minReputation', 'maxReputation']).length === 0;
       const walked = await walk(filter, prefix.driver, params, offset, limit, !alone);
       const keys = walked.keys;
-      const total = alone ? rangeTotal[searches[0]!].get(params)!.n : walked.total;
-      const items = keys
-        .map((key) => {
-          const space = key.indexOf(' ');
-          return byKey.get(key.slice(0, space), key.slice(space + 1));
-        })
-        .filter((row): row is IocRow => row !== undefined)
-        .map(toIoc);
+      const total = alone ? (await storage.get(q.rangeTotal[searches[0]!], params))!.n : walked.total;
+      const items: Ioc[] = [];
+      for (const key of keys) {
+        const space = key.indexOf(' ');
+        const row = await storage.get(q.byKey, [key.slice(0, space), key.slice(space + 1)]);
+        if (row !== undefined) items.push(toIoc(row));
+      }
       return { items, total };
     },
   };

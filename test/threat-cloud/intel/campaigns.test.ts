@@ -1,5 +1,6 @@
 import t from 'tap';
 import { authHeader, countRows } from '../../helper.js';
+import { storeKeyNow } from '../fixtures.js';
 import { DAY, HOUR, buildIntelHarness, report } from './helper.js';
 
 const PAYLOAD_A = 'a'.repeat(64);
@@ -257,7 +258,7 @@ t.test('errors: unknown campaign, bad query, missing key, missing scope', async 
   const anonymous = await h.app.inject({ method: 'GET', url: '/api/campaigns' });
   t.same(anonymous.json(), { ok: false, error: 'API key required', code: 'UNAUTHORIZED' });
   t.equal((await h.get('/api/campaigns/stats', 'pgk_wrongwrongwrongwrongwrongwrongwrong')).json().error, 'Invalid API key');
-  const writeOnly = (await import('../../../src/shared/api-keys.js')).createApiKeyStore(h.db, h.clock).create({ name: 'w', origin: 'operator', tier: 'enterprise', scopes: ['write'] }).key;
+  const writeOnly = storeKeyNow(h.db, h.clock, { name: 'w', origin: 'operator', tier: 'enterprise', scopes: ['write'] }).key;
   const denied = await h.get('/api/campaigns', writeOnly);
   t.equal(denied.statusCode, 403);
   t.equal(denied.json().error, 'Missing scope: read');

@@ -1,5 +1,4 @@
 import { buildThreatCloudApp, type ThreatCloudJobs, type ThreatCloudOptions } from '../../../src/threat-cloud/app.js';
-import { createApiKeyStore } from '../../../src/shared/api-keys.js';
 import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../../src/shared/base-app.js';
 import { ManualClock } from '../../../src/shared/clock.js';
@@ -7,6 +6,7 @@ import type { Db } from '../../../src/shared/db/open.js';
 import type { Tier } from '../../../src/shared/tiers.js';
 import { newId } from '../../../src/shared/tokens.js';
 import { seedUser } from '../../seed.js';
+import { storeKeyNow } from '../fixtures.js';
 import { authHeader, buildTestApp, type Teardown } from '../../helper.js';
 
 export const HOUR = 3_600_000;
@@ -42,8 +42,7 @@ export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions
     // Limits out of the way: these tests are about data, not throttling.
     env: { TC_TIER_LIMITS: JSON.stringify({ community: 100000, solo: 100000, enterprise: 100000 }) },
   });
-  const keys = createApiKeyStore(db, clock);
-  const operator = () => keys.create({ name: 'test', origin: 'operator', tier: 'enterprise', scopes: ['read', 'write', 'admin'] }).key;
+  const operator = () => storeKeyNow(db, clock, { name: 'test', origin: 'operator', tier: 'enterprise', scopes: ['read', 'write', 'admin'] }).key;
   const key = operator();
   const otherKey = operator();
   const { correlation } = jobs!;
@@ -57,7 +56,7 @@ export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions
     userKey(tier) {
       const userId = newId('usr_');
       seedUser(db, { id: userId, tier, createdAt: new Date(clock.now()).toISOString() });
-      return keys.create({ name: 'user key', origin: 'user', ownerUserId: userId, scopes: ['read', 'write'] }).key;
+      return storeKeyNow(db, clock, { name: 'user key', origin: 'user', ownerUserId: userId, scopes: ['read', 'write'] }).key;
     },
     async correlate() {
       let total = 0;

@@ -1,14 +1,16 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { sqliteStorageOf } from '../../../src/shared/db/sqlite-storage.js';
-import { toIso } from '../../../src/shared/clock.js';
+import type { Statement, Storage } from '../../../src/shared/db/storage.js';
+import { ManualClock, toIso } from '../../../src/shared/clock.js';
 import type { Db } from '../../../src/shared/db/open.js';
 import { ROLLUP_FROM_SCRATCH_SQL } from '../../../src/migrations/006-intel-rollups.js';
 import { createTimeseriesQuery } from '../../../src/threat-cloud/intel/stores/timeseries.js';
-import { createTrendsQuery } from '../../../src/threat-cloud/intel/stores/trends.js';
+import { createTrendsQuery, FIRST_WALK_WINDOW, MEMBER_WALK, TRENDS_READS } from '../../../src/threat-cloud/intel/stores/trends.js';
 import { seedIocs } from '../../../src/threat-cloud/seed.js';
 import { testConfig, testDb } from '../../helper.js';
 import { buildThreatCloud } from '../fixtures.js';
+import { busyDay, type BusyDay } from './busy-day.js';
 import { DAY, HOUR } from './helper.js';
 
 const CATEGORIES = ['malware', 'phishing', 'scanner'] as const;
@@ -124,4 +126,46 @@ t.test('trend windows count reports exactly at millisecond edges that cut throug
   t.same(await trendsAt(start + DAY + HOUR - 1), [[1, 2]], 'the middle edge moved past the second report');
   t.same(await trendsAt(start + DAY + HOUR), [[0, 3]], 'the third report, exactly on the middle edge, is in the previous window');
   t.same(await trendsAt(start + 2 * DAY + HOUR), [], 'a day later nothing is left in either window');
+});
+
+/** The real storage, counting the statements run through it by their text. */
+function countingStorage(storage: Storage): { storage: Storage; runs: (statement: Statement<never, unknown>) => number } {
+  const counts = new Map<string, number>();
+  const counted = (method: 'all' | 'get' | 'run') => (statement: Statement<never, unknown>, ...params: unknown[]) => {
+    counts.set(statement.sql, (counts.get(statement.sql) ?? 0) + 1);
+    return (storage[method] as (...args: unknown[]) => unknown)(statement, ...params);
+  };
+  return {
+    storage: { ...storage, all: counted('all'), get: counted('get'), run: counted('run') } as Storage,
+    runs: (statement) => counts.get(statement.sql) ?? 0,
+  };
+}
+
+t.test('on a day of thousands of equally busy IoCs, the emerging threats are the exhaustive answer however long the walk for their level', async (t) => {
+  const now = Date.parse('2026-03-07T12:00:00.000Z');
+  const { newestWithId, busiestNew, reportsOfDay } = TRENDS_READS;
+  // [name, data, recent-IoC windows read, whether the exhaustive query answered]
+  const cases: Array<[string, BusyDay, number, boolean]> = [
+    ['a short walk: the level is found among the first rows read', { quietNewer: 0, members: 8 }, 1, false],
+    ['a long walk: the level lies behind more recent IoCs than the first window reads', { quietNewer: 3 * FIRST_WALK_WINDOW, members: 8 }, 2, false],
+    ['every recent IoC walked and still too few: the exhaustive query answers', { quietNewer: 2 * FIRST_WALK_WINDOW, members: 3 }, 2, true],
+    ['more recent IoCs than the walk may probe: the exhaustive query answers', { quietNewer: 5_100, members: 8 }, 2, true],
+  ];
+  for (const [name, day, windows, exhaustiveAnswered] of cases) {
+    const db = testDb(t, testConfig(t));
+    busyDay(db, now, day);
+    const since = toIso(now - DAY);
+    const exhaustive = await sqliteStorageOf(db).all(busiestNew, { dayAgo: since, now: toIso(now), since, limit: 10 });
+    t.equal(exhaustive.length, 10, `${name}: ten new IoCs were reported`);
+    const counting = countingStorage(sqliteStorageOf(db));
+    const { emergingThreats } = await createTrendsQuery(db, new ManualClock(now), counting.storage)({ periodDays: 1, minChange: 0 });
+    t.same(
+      emergingThreats.map((threat) => [threat.indicator, threat.sightingsLast24h, threat.firstSeen]),
+      exhaustive.map((row) => [row.value, row.n, row.first_seen]),
+      name,
+    );
+    t.equal(counting.runs(newestWithId), windows, `${name}: ${windows} window(s) of recent IoCs read`);
+    t.equal(counting.runs(busiestNew), exhaustiveAnswered ? 1 : 0, `${name}: the exhaustive query ${exhaustiveAnswered ? 'ran' : 'did not run'}`);
+    t.ok(counting.runs(reportsOfDay) <= MEMBER_WALK, `${name}: ${counting.runs(reportsOfDay)} IoCs probed, at most MEMBER_WALK`);
+  }
 });

@@ -2,7 +2,7 @@ import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
 import type { Db } from '../../../shared/db/open.js';
 import { sqliteStorageOf } from '../../../shared/db/sqlite-storage.js';
-import { defineStatement } from '../../../shared/db/storage.js';
+import { defineStatement, type Storage } from '../../../shared/db/storage.js';
 import { DAY_MS as DAY, HOUR_MS as HOUR } from '../../../shared/time.js';
 
 /** The roll-up's hour key (`YYYY-MM-DDTHH`) of an instant. */
@@ -15,7 +15,7 @@ const EMERGING_LIMIT = 10;
 /** The busiest IoCs of the day looked up one by one before levels are filled another way. */
 const TOP_GROUPS = 2000;
 /** Recent IoCs probed for the members of one busy level before every reported IoC is looked up. */
-const MEMBER_WALK = 5000;
+export const MEMBER_WALK = 5000;
 
 export interface Trends {
   periodDays: number;
@@ -51,7 +51,7 @@ type Fact = { value: string; type: string; first_seen: string };
 const DAY_GROUPS = `SELECT ioc_id, count(*) AS n FROM sightings INDEXED BY sightings_created_ioc
     WHERE created_at > @dayAgo AND created_at <= @now GROUP BY ioc_id`;
 
-/** The trends' reads through the storage port (the member walk below still reads the connection). */
+/** The trends' reads through the storage port. */
 export const TRENDS_READS = {
   // Whole hours come from the hourly roll-up (migration 6); only the parts of the hours the
   // window's edges cut through are counted from the reports themselves, so the totals are
@@ -81,11 +81,29 @@ export const TRENDS_READS = {
   newest: defineStatement<{ since: string; limit: number }, Fact>(
     `SELECT value, type, first_seen FROM iocs WHERE first_seen > @since AND +status = 'active' ORDER BY first_seen DESC, value LIMIT @limit`,
   ),
+  // Newest first, for the members of one busy level (see membersOfLevel): ties by first report
+  // in the order of the index, which ends with the rowid (PostgreSQL says it, its order is otherwise free).
+  newestWithId: defineStatement<{ since: string; now: string; limit: number }, { id: string } & Fact>({
+    sqlite: `SELECT id, value, type, first_seen FROM iocs INDEXED BY iocs_first_seen
+     WHERE first_seen > @since AND first_seen <= @now AND +status = 'active' ORDER BY first_seen DESC LIMIT @limit`,
+    postgres: `SELECT id, value, type, first_seen FROM iocs
+     WHERE first_seen > @since AND first_seen <= @now AND status = 'active' ORDER BY first_seen DESC, rowid DESC LIMIT @limit`,
+  }),
+  // One IoC's reports of the day, on the (ioc_id, created_at) index.
+  reportsOfDay: defineStatement<{ id: string; dayAgo: string; now: string }, { n: number }>(
+    `SELECT count(*) AS n FROM sightings INDEXED BY sightings_ioc WHERE ioc_id = @id AND created_at > @dayAgo AND created_at <= @now`,
+  ),
 };
 
+/**
+ * Recent IoCs read for the member walk before all MEMBER_WALK + 1 are: the walk ends after a
+ * few rows on ordinary data, and reading five thousand rows it does not need would cost more
+ * than the rest of the trends.
+ */
+export const FIRST_WALK_WINDOW = 100;
+
 /** Category report rates of this period against the one before, and the fastest new IoCs. */
-export function createTrendsQuery(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createTrendsQuery(db: Db, clock: Clock, storage: Storage = sqliteStorageOf(db)) {
   const q = TRENDS_READS;
   /** Reports per category with created_at in (fromMs, toMs]; both edges inside hours, at least an hour apart. */
   const reportsBetween = async (fromMs: number, toMs: number): Promise<Map<string, number>> => {
@@ -100,18 +118,6 @@ export function createTrendsQuery(db: Db, clock: Clock) {
     add(await storage.all(q.partOfHour, { after: toIso(toHourStart - 1), before: toIso(toMs + 1) }));
     return totals;
   };
-  // Newest first, for the members of one busy level: each IoC's reports of the day probed on
-  // the (ioc_id, created_at) index. Streamed (`.iterate()`, which the storage port does not
-  // offer), so this walk and the probe inside it read the connection directly, synchronously:
-  // nothing else may use the connection while the iterator is open.
-  const newestWithId = db.prepare<{ since: string; now: string }, { id: string } & Fact>(
-    `SELECT id, value, type, first_seen FROM iocs INDEXED BY iocs_first_seen
-     WHERE first_seen > @since AND first_seen <= @now AND +status = 'active' ORDER BY first_seen DESC`,
-  );
-  const reportsOfDay = db.prepare<{ id: string; dayAgo: string; now: string }, { n: number }>(
-    `SELECT count(*) AS n FROM sightings INDEXED BY sightings_ioc WHERE ioc_id = @id AND created_at > @dayAgo AND created_at <= @now`,
-  );
-
   type Emerging = { value: string; type: string; first_seen: string; n: number };
   const byBusiest = (a: Emerging, b: Emerging) =>
     b.n - a.n || (a.first_seen < b.first_seen ? 1 : a.first_seen > b.first_seen ? -1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0);
@@ -119,18 +125,27 @@ export function createTrendsQuery(db: Db, clock: Clock) {
   /**
    * The members of the level `boundary` newest first, until enough with those already `chosen`
    * (and past the ones that tie with the last by first report); null when more than
-   * MEMBER_WALK recent IoCs had to be walked. One synchronous walk (see newestWithId).
+   * MEMBER_WALK recent IoCs had to be walked. The recent IoCs are read in at most two bounded
+   * windows of the same statement (FIRST_WALK_WINDOW, then MEMBER_WALK + 1 rows: the walk
+   * never looks further), the second one continuing after the rows already walked.
    */
-  function membersOfLevel(p: { dayAgo: string; now: string; since: string }, boundary: number, chosen: number): Emerging[] | null {
+  async function membersOfLevel(p: { dayAgo: string; now: string; since: string }, boundary: number, chosen: number): Promise<Emerging[] | null> {
     const level: Emerging[] = [];
     let walked = 0;
-    for (const row of newestWithId.iterate({ since: p.since, now: p.now })) {
-      walked += 1;
-      const last = level.at(-1);
-      // Enough members, and past the ones that tie with the last by first report.
-      if (chosen + level.length >= EMERGING_LIMIT && last && row.first_seen !== last.first_seen) break;
-      if (walked > MEMBER_WALK) return null;
-      if (reportsOfDay.get({ id: row.id, ...p })!.n === boundary) level.push({ value: row.value, type: row.type, first_seen: row.first_seen, n: boundary });
+    for (const limit of [Math.min(FIRST_WALK_WINDOW, MEMBER_WALK + 1), MEMBER_WALK + 1]) {
+      const rows = await storage.all(q.newestWithId, { since: p.since, now: p.now, limit });
+      for (const row of rows.slice(walked)) {
+        walked += 1;
+        const last = level.at(-1);
+        // Enough members, and past the ones that tie with the last by first report.
+        if (chosen + level.length >= EMERGING_LIMIT && last && row.first_seen !== last.first_seen) return level;
+        if (walked > MEMBER_WALK) return null;
+        if ((await storage.get(q.reportsOfDay, { id: row.id, ...p }))!.n === boundary) {
+          level.push({ value: row.value, type: row.type, first_seen: row.first_seen, n: boundary });
+        }
+      }
+      // Every recent IoC walked.
+      if (rows.length < limit) return level;
     }
     return level;
   }
@@ -156,7 +171,7 @@ export function createTrendsQuery(db: Db, clock: Clock) {
     }
     chosen.sort(byBusiest);
     if (complete || chosen.length >= EMERGING_LIMIT) return chosen.slice(0, EMERGING_LIMIT);
-    const level = membersOfLevel(p, boundary, chosen.length);
+    const level = await membersOfLevel(p, boundary, chosen.length);
     // Too many walked, or every recent IoC walked and still too few (lower levels count too).
     if (level === null || chosen.length + level.length < EMERGING_LIMIT) return storage.all(q.busiestNew, { ...p, limit: EMERGING_LIMIT });
     return [...chosen, ...level.sort(byBusiest)].slice(0, EMERGING_LIMIT);
