@@ -1,5 +1,6 @@
 import type { Db } from '../src/shared/db/open.js';
 import type { Tier } from '../src/shared/tiers.js';
+import { seedIocs } from '../src/threat-cloud/seed.js';
 
 /**
  * Rows written straight into the database, for tests whose subject is what another part does
@@ -115,4 +116,22 @@ export function seedIoc(db: Db, ioc: SeedIoc): { id: string } {
     at,
   });
   return { id: ioc.id };
+}
+
+/**
+ * Seeded IoCs made uneven (src/threat-cloud/seed.ts, then rewritten): rare types and statuses,
+ * IoCs with no category, a second source, and many ties of reputation and last report — what
+ * list, feed and paging tests need to meet every branch.
+ */
+export function seedUnevenIocs(db: Db, count: number, now: number): void {
+  seedIocs(db, { count, now });
+  db.exec(`
+    UPDATE iocs SET status = 'revoked' WHERE rowid % 41 = 0;
+    UPDATE iocs SET status = 'expired' WHERE rowid % 7 = 0;
+    UPDATE iocs SET type = 'hash', value = printf('%064x', rowid) WHERE rowid % 53 = 0;
+    UPDATE iocs SET category = NULL WHERE rowid % 11 = 0;
+    UPDATE iocs SET last_seen = '2026-03-01T00:00:00.000Z' WHERE rowid % 13 = 0;
+    UPDATE iocs SET reputation = 55 WHERE rowid % 17 = 0;
+    INSERT INTO ioc_sources (source, ioc_id) SELECT 'rare-feed', id FROM iocs WHERE rowid % 29 = 0;
+  `);
 }

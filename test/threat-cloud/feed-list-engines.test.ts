@@ -5,7 +5,7 @@ import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import type { Storage } from '../../src/shared/db/storage.js';
 import { createTrendsQuery, TRENDS_READS } from '../../src/threat-cloud/intel/stores/trends.js';
-import { seedIocs } from '../../src/threat-cloud/seed.js';
+import { seedUnevenIocs } from '../seed.js';
 import { createFeedStore, type BlocklistFilter } from '../../src/threat-cloud/stores/feeds.js';
 import { createIocList, IOC_LIST_READS, type IocFilter } from '../../src/threat-cloud/stores/ioc-list.js';
 import { testConfig, testDb, type Teardown } from '../helper.js';
@@ -22,23 +22,9 @@ async function bothEngines(t: Teardown, db: Db): Promise<Array<[string, Storage]
   return [['SQLite', sqliteStorageOf(db)], ['PostgreSQL', postgres]];
 }
 
-/** Seeded IoCs made uneven: rare types and statuses, no category, a second source, many ties of reputation and last report. */
-function unevenData(db: Db): void {
-  seedIocs(db, { count: 1_500, now: NOW });
-  db.exec(`
-    UPDATE iocs SET status = 'revoked' WHERE rowid % 41 = 0;
-    UPDATE iocs SET status = 'expired' WHERE rowid % 7 = 0;
-    UPDATE iocs SET type = 'hash', value = printf('%064x', rowid) WHERE rowid % 53 = 0;
-    UPDATE iocs SET category = NULL WHERE rowid % 11 = 0;
-    UPDATE iocs SET last_seen = '2026-03-01T00:00:00.000Z' WHERE rowid % 13 = 0;
-    UPDATE iocs SET reputation = 55 WHERE rowid % 17 = 0;
-    INSERT INTO ioc_sources (source, ioc_id) SELECT 'rare-feed', id FROM iocs WHERE rowid % 29 = 0;
-  `);
-}
-
 t.test('feeds: blocklists, change pages, STIX pages and positions read the same on SQLite and PostgreSQL', async (t) => {
   const db = testDb(t, testConfig(t));
-  unevenData(db);
+  seedUnevenIocs(db, 1_500, NOW);
   const answers: unknown[] = [];
   for (const [engine, storage] of await bothEngines(t, db)) {
     const feeds = createFeedStore(db, storage);
@@ -87,7 +73,7 @@ const FILTERS: IocFilter[] = [
 
 t.test('the IoC list answers every way of reading (counts, pages, ranges, stepped walks) the same on SQLite and PostgreSQL', async (t) => {
   const db = testDb(t, testConfig(t));
-  unevenData(db);
+  seedUnevenIocs(db, 1_500, NOW);
   const answers: unknown[] = [];
   for (const [, storage] of await bothEngines(t, db)) {
     const lists = [createIocList(db, { storage }), createIocList(db, { storage, smallSet: 0, walkStep: 7 }), createIocList(db, { storage, smallSet: 1e9 })];

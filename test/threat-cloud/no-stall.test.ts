@@ -11,6 +11,7 @@ import { createReputationRefreshStore } from '../../src/threat-cloud/stores/repu
 import { DEFAULT_THRESHOLD, REPUTATION_SQL } from '../../src/threat-cloud/reputation.js';
 import { DAY_MS } from '../../src/shared/time.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
+import { seedUnevenIocs } from '../seed.js';
 import { authHeader, testConfig, testDb } from '../helper.js';
 import { buildIntelHarness, report } from './intel/helper.js';
 import { buildThreatCloud, threat, userKey } from './fixtures.js';
@@ -46,20 +47,6 @@ function reference(db: Db, filter: IocFilter): string[] {
   );
 }
 
-/** Seeded IoCs made uneven: rare types and statuses, IoCs with no category, a second source, and many ties. */
-function unevenData(db: Db, count: number): void {
-  seedIocs(db, { count, now: Date.parse('2026-03-07T12:00:00.000Z') });
-  db.exec(`
-    UPDATE iocs SET status = 'revoked' WHERE rowid % 41 = 0;
-    UPDATE iocs SET status = 'expired' WHERE rowid % 7 = 0;
-    UPDATE iocs SET type = 'hash', value = printf('%064x', rowid) WHERE rowid % 53 = 0;
-    UPDATE iocs SET category = NULL WHERE rowid % 11 = 0;
-    UPDATE iocs SET last_seen = '2026-03-01T00:00:00.000Z' WHERE rowid % 13 = 0;
-    UPDATE iocs SET reputation = 55 WHERE rowid % 17 = 0;
-    INSERT INTO ioc_sources (source, ioc_id) SELECT 'rare-feed', id FROM iocs WHERE rowid % 29 = 0;
-  `);
-}
-
 function filters(): IocFilter[] {
   const choices: Array<[keyof IocFilter, unknown[]]> = [
     ['type', ['hash', 'domain']],
@@ -84,7 +71,7 @@ function filters(): IocFilter[] {
 
 t.test('every IoC list filter, combination and page answers as a full sort of the filtered table would', async (t) => {
   const db = testDb(t, testConfig(t));
-  unevenData(db, 3_000);
+  seedUnevenIocs(db, 3_000, Date.parse('2026-03-07T12:00:00.000Z'));
   // Defaults, then thresholds that force each way of reading: stepped walks of a few entries
   // (steps end inside runs of equal reputation and last-seen), and whole small ranges.
   const lists = {
