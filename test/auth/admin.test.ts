@@ -1,6 +1,9 @@
 import t from 'tap';
 import { buildAuth, login, PASSWORD, register, registerAdmin } from './fixtures.js';
-import { countRows } from '../helper.js';
+import { countRows, testConfig, testDb } from '../helper.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import { createAuditStore } from '../../src/auth/stores/audit.js';
 
 t.test('admin routes need role admin', async (t) => {
   const { app } = await buildAuth(t);
@@ -141,4 +144,16 @@ t.test('sessions, audit log and stats', async (t) => {
   t.equal(stats.liveSessions, 1);
   t.same(stats.twoFactor, { enabled: 0, percentage: 0 });
   t.equal(countRows(db, 'users'), 2);
+});
+
+t.test('an audit entry is refused in a transaction that would commit without a sync', async (t) => {
+  // The trail must survive a power loss: a caller that forgot `durable: true` fails loudly.
+  const db = testDb(t, testConfig(t));
+  const audit = createAuditStore(db, new ManualClock());
+  const storage = sqliteStorageOf(db);
+  const entry = { action: 'user.update', details: { field: 'role' } };
+  await t.rejects(storage.transaction({ durable: false }, (tx) => audit.record(tx, entry)), /not durable/);
+  t.equal(countRows(db, 'audit_log'), 0);
+  await storage.transaction({ durable: true }, (tx) => audit.record(tx, entry));
+  t.equal(countRows(db, 'audit_log'), 1);
 });

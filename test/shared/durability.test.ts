@@ -1,6 +1,8 @@
 import path from 'node:path';
 import t from 'tap';
-import { commitDurably, durableTransaction, writeDurably } from '../../src/shared/db/durable.js';
+import { requireDurable } from '../../src/shared/db/durable.js';
+import { createSqliteStorage } from '../../src/shared/db/sqlite-storage.js';
+import { defineStatement, type Transaction } from '../../src/shared/db/storage.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
 import { buildAuth, register as registerAccount, login } from '../auth/fixtures.js';
 import { tempDir } from '../helper.js';
@@ -15,56 +17,65 @@ function scratchDb(t: Parameters<typeof tempDir>[0], synchronous: 'NORMAL' | 'FU
   const db = openDatabase(path.join(tempDir(t), 'scratch.db'), { synchronous });
   t.teardown(() => closeDatabase(db));
   db.exec('CREATE TABLE notes (text TEXT NOT NULL)');
-  const insert = db.prepare('INSERT INTO notes (text) VALUES (?)');
   const notes = () => (db.prepare('SELECT text FROM notes ORDER BY rowid').pluck().all() as string[]);
-  return { db, insert, notes };
+  return { db, notes };
 }
 
+// The durable transactions the stores use: the storage port's, with SQLite's level raised around them.
+const noteText = defineStatement<[text: string]>('INSERT INTO notes (text) VALUES (?)');
+const currentLevel = defineStatement<void, { synchronous: number }>('PRAGMA synchronous');
+
 t.test('a durable transaction commits with FULL and puts the configured level back', async (t) => {
-  const { db, insert, notes } = scratchDb(t);
+  const { db, notes } = scratchDb(t);
+  const storage = createSqliteStorage(db);
   t.equal(level(db), NORMAL);
-  const write = durableTransaction(db, (text: string) => {
-    insert.run(text);
-    return level(db);
+  const inside = await storage.transaction({ durable: true }, async (tx) => {
+    await tx.run(noteText, ['plain']);
+    return (await tx.get(currentLevel))!.synchronous;
   });
-  t.equal(write('plain'), FULL, 'FULL while the transaction runs, so at its commit');
-  t.equal(write.immediate('immediate'), FULL, 'the .immediate variant too');
-  t.equal(level(db), NORMAL, 'NORMAL again for everything else');
-  t.same(notes(), ['plain', 'immediate']);
+  t.equal(inside, FULL, 'FULL while the transaction runs, so at its commit');
+  t.equal(level(db), NORMAL, 'the configured level is back afterwards');
+  t.same(notes(), ['plain']);
 });
 
 t.test('a failing durable transaction stores nothing and still restores the level', async (t) => {
-  const { db, insert, notes } = scratchDb(t);
-  const failing = durableTransaction(db, () => {
-    insert.run('half');
+  const { db, notes } = scratchDb(t);
+  const storage = createSqliteStorage(db);
+  const failing = storage.transaction({ durable: true }, async (tx) => {
+    await tx.run(noteText, ['half']);
     throw new Error('refused');
   });
-  t.throws(() => failing(), /refused/);
+  await t.rejects(failing, /refused/);
   t.equal(level(db), NORMAL);
   t.same(notes(), []);
 });
 
 t.test('with SQLITE_SYNCHRONOUS=FULL every commit stays FULL', async (t) => {
-  const { db, insert } = scratchDb(t, 'FULL');
-  t.equal(commitDurably(db, () => (insert.run('x'), level(db))), FULL);
+  const { db } = scratchDb(t, 'FULL');
+  const storage = createSqliteStorage(db);
+  t.equal(await storage.transaction({ durable: false }, async (tx) => (await tx.run(noteText, ['x']), (await tx.get(currentLevel))!.synchronous)), FULL);
   t.equal(level(db), FULL);
 });
 
 t.test('an audit-style write refuses to join a transaction that commits with NORMAL', async (t) => {
-  const { db, insert, notes } = scratchDb(t);
-  const careless = db.transaction(() => {
-    insert.run('credential');
-    writeDurably(db, () => insert.run('audit entry'));
+  const { db, notes } = scratchDb(t);
+  const storage = createSqliteStorage(db);
+  const auditStyle = async (tx: Transaction, text: string) => {
+    requireDurable(tx);
+    await tx.run(noteText, [text]);
+  };
+  const careless = storage.transaction({ durable: false }, async (tx) => {
+    await tx.run(noteText, ['credential']);
+    await auditStyle(tx, 'audit entry');
   });
-  t.throws(() => careless(), /durableTransaction/, 'the mistake is loud');
+  await t.rejects(careless, /durable: true/, 'the mistake is loud');
   t.same(notes(), [], 'and the whole transaction rolled back');
 
-  const careful = durableTransaction(db, () => {
-    insert.run('credential');
-    writeDurably(db, () => insert.run('audit entry'));
+  await storage.transaction({ durable: true }, async (tx) => {
+    await tx.run(noteText, ['credential']);
+    await auditStyle(tx, 'audit entry');
   });
-  careful();
-  writeDurably(db, () => insert.run('standalone audit entry'));
+  await storage.transaction({ durable: true }, (tx) => auditStyle(tx, 'standalone audit entry'));
   t.same(notes(), ['credential', 'audit entry', 'standalone audit entry']);
   t.equal(level(db), NORMAL);
 });

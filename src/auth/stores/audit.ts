@@ -3,6 +3,7 @@ import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
+import { requireDurable } from '../../shared/db/durable.js';
 import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { defineStatement, type Queryable, type Statement, type Transaction } from '../../shared/db/storage.js';
 
@@ -139,6 +140,7 @@ export function createAuditStore(db: Db, clock: Clock) {
      * survive a power loss, so it commits with a sync.
      */
     async record(tx: Transaction, entry: NewAuditEntry): Promise<void> {
+      requireDurable(tx);
       await insert(tx, entry);
     },
     /** An entry on its own, in a durable transaction of its own. */

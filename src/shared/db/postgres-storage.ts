@@ -113,10 +113,11 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     }),
   });
 
-  function createTransaction(client: pg.PoolClient): Transaction & { end(): void } {
+  function createTransaction(client: pg.PoolClient, durable: boolean): Transaction & { end(): void } {
     let ended = false;
     let savepoints = 0;
     const tx = {
+      durable,
       ...queries(() => {
         if (ended) throw new Error('The transaction has ended');
         return client;
@@ -156,7 +157,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
     ...queries(() => pool),
     async transaction<T>({ durable, locks = [] }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
       const client = await pool.connect();
-      const tx = createTransaction(client);
+      const tx = createTransaction(client, durable);
       let broken: Error | undefined;
       try {
         // One round trip: a simple query may carry several statements when it has no parameters.

@@ -116,12 +116,13 @@ export function createSqliteStorage(db: Db): Storage {
     return current === null ? direct[query](statement, params) : current.then(() => direct[query](statement, params));
   };
 
-  function createTransaction(): Transaction & { end(): void } {
+  function createTransaction(durable: boolean): Transaction & { end(): void } {
     let ended = false;
     let savepoints = 0;
     const inside = (query: keyof typeof direct) => (statement: Statement<Params, unknown>, params?: unknown) =>
       ended ? Promise.reject(new Error('The transaction has ended')) : direct[query](statement, params);
     const tx = {
+      durable,
       all: inside('all'),
       get: inside('get'),
       run: inside('run'),
@@ -155,7 +156,7 @@ export function createSqliteStorage(db: Db): Storage {
       return turns.schedule(async () => {
         if (closed) throw new Error('The storage is closed');
         const restoreLevel = durable ? raiseToFull(db) : () => {};
-        const tx = createTransaction();
+        const tx = createTransaction(durable);
         const turn = watchTurn();
         try {
           db.exec('BEGIN IMMEDIATE');

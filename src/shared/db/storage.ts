@@ -92,6 +92,8 @@ export interface TransactionOptions {
 }
 
 export interface Transaction extends Queryable {
+  /** Whether it commits durably: what writes that must survive a power loss (audit entries) check. */
+  readonly durable: boolean;
   /** Runs `work` as nested work: if it throws, only its own writes are undone and the error propagates. */
   savepoint<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
 }

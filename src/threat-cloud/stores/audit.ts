@@ -1,6 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Db } from '../../shared/db/open.js';
+import { requireDurable } from '../../shared/db/durable.js';
 import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { defineStatement, type Transaction } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
@@ -109,9 +110,6 @@ export const AUDIT_WRITES = {
 /** The flush's read-then-write of aggregate rows: two flushes must not both insert (or both add to) one row. */
 const QUERY_AUDIT_LOCK = 'tc:query-audit';
 
-/** `PRAGMA synchronous` FULL, as SQLite reports it. */
-const FULL_SYNC = 2;
-
 /**
  * The Threat Cloud audit trail. `record` writes in the caller's transaction, which must be
  * durable: the trail must survive a power loss.
@@ -129,17 +127,6 @@ export function createAuditStore(db: Db, clock: Clock) {
     return within + (await storage.get(hoursTotal, { ...where, afterHour: hour }))!.n;
   }
 
-  /**
-   * On SQLite, an entry written in a transaction that will commit without a sync fails here,
-   * so a caller that forgot `durable: true` fails in the tests instead of silently weakening
-   * the trail (the level is FULL exactly while a durable transaction is open).
-   */
-  function requireDurable(): void {
-    if (storage.engine === 'sqlite' && db.inTransaction && (db.pragma('synchronous', { simple: true }) as number) < FULL_SYNC) {
-      throw new Error('An audit entry inside a transaction that is not durable: open it with durable: true');
-    }
-  }
-
   return {
     /**
      * Deletes up to `batch` entries of the kind created before `cutoff`, in a transaction of
@@ -149,9 +136,9 @@ export function createAuditStore(db: Db, clock: Clock) {
     async purgeBatch(kind: PurgeKind, cutoff: string, batch: number): Promise<number> {
       return await storage.transaction({ durable: false }, async (tx) => (await tx.run(purge[kind], { cutoff, batch })).changes);
     },
-    /** In the caller's durable transaction (see requireDurable): the trail must survive a power loss. */
+    /** In the caller's durable transaction: the trail must survive a power loss. */
     async record(tx: Transaction, entry: AuditEntry): Promise<void> {
-      requireDurable();
+      requireDurable(tx);
       await tx.run(insert, [newId('audit_'), entry.action, entry.resource, JSON.stringify(entry.details ?? {}), entry.apiKey, entry.ip, toIso(clock.now())]);
     },
     /**
