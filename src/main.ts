@@ -1,13 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
-import { ConfigError, loadConfig, resolveConfig, type Config } from './config.js';
-import { MIGRATIONS } from './migrations/index.js';
+import { ConfigError, derivedPaths, loadConfig, resolveConfig, type Config } from './config.js';
 import { startServers } from './servers.js';
 import { ensureSelfSignedCertificate, readTlsFiles } from './shared/certificate.js';
 import { systemClock } from './shared/clock.js';
 import { startCheckpointer } from './shared/db/checkpointer.js';
-import { migrate, MigrationError } from './shared/db/migrate.js';
-import { closeDatabase, openDatabase } from './shared/db/open.js';
+import { MigrationError } from './shared/db/migrate.js';
+import { DatabaseOpenError, openConfiguredStorage } from './shared/db/open-storage.js';
 import { createRootLogger } from './shared/logger.js';
 import { ensureSecrets } from './shared/secrets.js';
 
@@ -28,17 +27,19 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
-  if (config.database.url !== undefined) {
-    // Said before anything is created, so an operator who expected PostgreSQL is not left
-    // with a fresh, empty SQLite deployment running instead.
-    fail(
-      'DATABASE_URL is set, but this version runs the services on the SQLite file only; with DATABASE_URL, ' +
-        '"panguard migrate" and "panguard migrate-data" prepare and fill PostgreSQL (README: "PostgreSQL: where it stands"). ' +
-        'Unset DATABASE_URL to start on SQLite.',
-    );
-  }
   const logger = createRootLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // The database first: one that cannot be reached or migrated stops the start before secrets or a certificate are made.
+  let opened;
+  try {
+    opened = await openConfiguredStorage({ ...config, databasePath: derivedPaths(config).databasePath }, {
+      onIdleConnectionError: (error) => logger.warn({ err: error }, 'an idle PostgreSQL connection failed; the pool opens another when needed'),
+    });
+  } catch (error) {
+    if (error instanceof MigrationError) fail(`${error.message}. The database file was left unchanged.`);
+    if (error instanceof DatabaseOpenError) fail(error.message);
+    throw error;
+  }
   const { secrets, generated, file: secretsFile } = ensureSecrets(config.dataDir, {
     jwtSecret: config.auth.jwtSecret,
     managerAuthToken: config.manager.authToken,
@@ -57,26 +58,22 @@ async function main(): Promise<void> {
     threatCloud: readTlsFiles(resolved.threatCloud.tlsCert, resolved.threatCloud.tlsKey),
   };
 
-  const db = openDatabase(resolved.databasePath, { synchronous: resolved.sqliteSynchronous });
-  try {
-    const applied = migrate(db, MIGRATIONS);
-    if (applied.length > 0) logger.info({ applied }, 'database migrated');
-  } catch (error) {
-    db.close();
-    if (error instanceof MigrationError) fail(`${error.message}. The database file was left unchanged.`);
-    throw error;
-  }
+  const { storage, sqlite } = opened;
+  if (opened.applied.length > 0) logger.info({ applied: opened.applied, engine: storage.engine }, 'database migrated');
 
-  const checkpointer = startCheckpointer(db, {
-    onFailure: (error) => logger.error({ err: error }, 'WAL checkpoint worker failed; SQLite checkpoints on commits again'),
-  });
+  // SQLite only: PostgreSQL checkpoints by itself.
+  const checkpointer = sqlite
+    ? startCheckpointer(sqlite, {
+        onFailure: (error) => logger.error({ err: error }, 'WAL checkpoint worker failed; SQLite checkpoints on commits again'),
+      })
+    : null;
 
   let servers;
   try {
-    servers = await startServers({ config: resolved, db, clock: systemClock, logger, tls });
+    servers = await startServers({ config: resolved, storage, sqlite, clock: systemClock, logger, tls });
   } catch (error) {
-    await checkpointer.stop();
-    closeDatabase(db);
+    await checkpointer?.stop();
+    await storage.close();
     fail(`could not start listening: ${(error as Error).message}`);
   }
 
@@ -99,8 +96,8 @@ async function main(): Promise<void> {
     if (err) logger.error({ err }, 'shutting down after an unexpected error');
     else logger.info({ signal }, 'shutting down');
     await servers.close();
-    await checkpointer.stop();
-    closeDatabase(db);
+    await checkpointer?.stop();
+    await storage.close();
   });
 }
 

@@ -7,6 +7,7 @@ import { buildThreatCloudApp } from './threat-cloud/app.js';
 import type { App, TlsMaterial } from './shared/base-app.js';
 import type { Clock } from './shared/clock.js';
 import type { Db } from './shared/db/open.js';
+import type { Storage } from './shared/db/storage.js';
 
 export interface ServerTls {
   auth: TlsMaterial | null;
@@ -33,17 +34,20 @@ function urlOf(app: App, tls: TlsMaterial | null, host: string): string {
 /** Builds the three apps over one database and listens on their ports. */
 export async function startServers(options: {
   config: ResolvedConfig;
-  db: Db;
+  storage: Storage;
+  /** The SQLite connection under `storage`; null on PostgreSQL. */
+  sqlite: Db | null;
   clock: Clock;
   logger: FastifyBaseLogger;
   tls: ServerTls;
 }): Promise<RunningServers> {
-  const { config, db, clock, logger, tls } = options;
+  const { config, storage, clock, logger, tls } = options;
+  const database = { storage, ...(options.sqlite ? { sqlite: options.sqlite } : {}) };
   // The services reach one another only through these ports (src/bridges/).
-  const bridges = createBridges(db, clock);
-  const auth = await buildAuthApp({ db, config, clock, logger: logger.child({ service: 'auth' }), https: tls.auth }, bridges.auth);
-  const manager = await buildManagerApp({ db, config, clock, logger: logger.child({ service: 'manager' }), https: tls.manager }, bridges.manager);
-  const threatCloud = await buildThreatCloudApp({ db, config, clock, logger: logger.child({ service: 'threat-cloud' }), https: tls.threatCloud });
+  const bridges = createBridges(storage, clock);
+  const auth = await buildAuthApp({ ...database, config, clock, logger: logger.child({ service: 'auth' }), https: tls.auth }, bridges.auth);
+  const manager = await buildManagerApp({ ...database, config, clock, logger: logger.child({ service: 'manager' }), https: tls.manager }, bridges.manager);
+  const threatCloud = await buildThreatCloudApp({ ...database, config, clock, logger: logger.child({ service: 'threat-cloud' }), https: tls.threatCloud });
   const apps = [auth, manager, threatCloud];
   try {
     await auth.listen({ host: config.host, port: config.auth.port });

@@ -10,7 +10,7 @@ import type { App } from '../src/shared/base-app.js';
 import { ensureSelfSignedCertificate } from '../src/shared/certificate.js';
 import { systemClock, type Clock } from '../src/shared/clock.js';
 import type { Db } from '../src/shared/db/open.js';
-import { tempDir, testConfig, testDb, TEST_SECRETS, type Teardown } from './helper.js';
+import { sqliteDeps, tempDir, testConfig, testDb, TEST_SECRETS, type Teardown } from './helper.js';
 
 /** Debian's Chromium, headless, with the flags this closed network needs (no background calls). */
 export const CHROMIUM_ARGS = [
@@ -119,7 +119,7 @@ export async function startManager(
   const db = options.db ?? testDb(t, config);
   const certs = tempDir(t, 'panguard-certs-');
   const tls = await ensureSelfSignedCertificate(path.join(certs, 'manager.crt'), path.join(certs, 'manager.key'));
-  const app = await buildManagerApp({ db, config, clock: options.clock ?? systemClock, https: { cert: tls.cert, key: tls.key } }, options.manager);
+  const app = await buildManagerApp({ ...sqliteDeps(db, config, options.clock ?? systemClock), https: { cert: tls.cert, key: tls.key } }, options.manager);
   t.teardown(() => app.close());
   if (options.beforeListen) await options.beforeListen(app);
   await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });

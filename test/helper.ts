@@ -7,6 +7,8 @@ import type { App } from '../src/shared/base-app.js';
 import { ManualClock, type Clock } from '../src/shared/clock.js';
 import { migrate } from '../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../src/shared/db/open.js';
+import { sqliteStorageOf } from '../src/shared/db/sqlite-storage.js';
+import type { Storage } from '../src/shared/db/storage.js';
 import type { ServiceDeps } from '../src/shared/service-deps.js';
 
 /** Minimal view of tap's Test that the helpers need, so any test object fits. */
@@ -51,6 +53,11 @@ export interface TestAppOptions {
   clock?: Clock;
   /** Reuse a database (e.g. to rebuild an app on the same file). */
   db?: Db;
+  /**
+   * Run the app on this storage instead (PostgreSQL, test/engines.ts); closed after the app.
+   * The returned `db` is then a SQLite file the app never uses.
+   */
+  storage?: Storage;
   config?: ResolvedConfig;
 }
 
@@ -59,14 +66,24 @@ export async function buildTestApp(
   t: Teardown,
   build: (deps: ServiceDeps) => Promise<App>,
   options: TestAppOptions = {},
-): Promise<{ app: App; db: Db; config: ResolvedConfig; clock: Clock }> {
+): Promise<{ app: App; db: Db; storage: Storage; config: ResolvedConfig; clock: Clock }> {
   const config = options.config ?? testConfig(t, options.env);
   const db = options.db ?? testDb(t, config);
   const clock = options.clock ?? new ManualClock();
-  const app = await build({ db, config, clock });
-  t.teardown(() => app.close());
+  const { storage } = options;
+  const deps = storage ? { storage, config, clock } : sqliteDeps(db, config, clock);
+  const app = await build(deps);
+  t.teardown(async () => {
+    await app.close();
+    await storage?.close();
+  });
   await app.ready();
-  return { app, db, config, clock };
+  return { app, db, storage: deps.storage, config, clock };
+}
+
+/** What a service factory gets over a SQLite file: the port and, for SQLite's own features, the connection. */
+export function sqliteDeps(db: Db, config: ResolvedConfig, clock: Clock): ServiceDeps {
+  return { storage: sqliteStorageOf(db), sqlite: db, config, clock };
 }
 
 export const authHeader = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -37,7 +37,7 @@ declare module 'fastify' {
 
 /** The Auth Server: accounts, sessions, two-factor, GDPR, subscriptions, administration. */
 export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = {}): Promise<App> {
-  const { config, db, clock } = deps;
+  const { config, storage, clock } = deps;
   const app = await createBaseApp({
     service: 'auth',
     title: 'Panguard Auth Server',
@@ -48,10 +48,10 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
     rateLimit: { max: scaled(config.auth.rateLimit, config) },
-    metrics: serviceMetrics(config.metrics, 'auth', db),
+    metrics: serviceMetrics(config.metrics, 'auth', storage),
   });
   registerHealth(app, {
-    db,
+    storage,
     clock,
     details: Type.Object({ db: Type.Literal('connected') }),
     read: () => ({ db: 'connected' as const }),
@@ -64,7 +64,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
   });
   decoratePrincipal(app);
 
-  const ctx = createAuthContext({ db, config, clock, logger: deps.logger ?? pino({ level: 'silent' }) }, options);
+  const ctx = createAuthContext({ storage, config, clock, logger: deps.logger ?? pino({ level: 'silent' }) }, options);
   const tokens = createTokenIssuer(app, ctx);
   const secondFactor = createSecondFactor(ctx);
   const usageReport = createUsageReport(ctx);

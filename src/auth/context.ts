@@ -2,8 +2,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ResolvedConfig } from '../config.js';
 import { createApiKeyStore, type ApiKeyStore } from '../shared/api-keys.js';
 import type { Clock } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
 import type { Storage } from '../shared/db/storage.js';
 import { createAfterResponse, type AfterResponse } from './jobs/after-response.js';
 import { scaled } from '../shared/service-deps.js';
@@ -83,8 +81,6 @@ export interface AuthJobs {
 
 /** Everything the Auth Server's services work with, built once per app. */
 export interface AuthContext {
-  /** The connection the stores are made over: each of them runs on its one storage port. */
-  db: Db;
   /** The storage port: every transaction of the Auth Server runs through it. */
   storage: Storage;
   config: ResolvedConfig;
@@ -115,31 +111,30 @@ export interface AuthContext {
 }
 
 export function createAuthContext(
-  deps: { db: Db; config: ResolvedConfig; clock: Clock; logger: FastifyBaseLogger },
+  deps: { storage: Storage; config: ResolvedConfig; clock: Clock; logger: FastifyBaseLogger },
   options: AuthAppOptions = {},
 ): AuthContext {
-  const { db, config, clock, logger } = deps;
-  const outbox = createOutboxStore(db, clock);
+  const { storage, config, clock, logger } = deps;
+  const outbox = createOutboxStore(storage, clock);
   return {
-    db,
-    storage: sqliteStorageOf(db),
+    storage,
     config,
     clock,
     logger,
     limits: authLimits(config),
-    users: createUserStore(db, clock),
-    sessions: createSessionStore(db, clock, config.auth.sessionIdleTimeoutMs),
-    totp: createTotpStore(db, clock),
-    resetTokens: createResetTokenStore(db, clock),
-    audit: createAuditStore(db, clock),
-    failures: createFailureStore(db, clock),
-    knownAddresses: createKnownAddressStore(db, clock),
-    subscriptions: createSubscriptionStore(db, clock),
+    users: createUserStore(storage, clock),
+    sessions: createSessionStore(storage, clock, config.auth.sessionIdleTimeoutMs),
+    totp: createTotpStore(storage, clock),
+    resetTokens: createResetTokenStore(storage, clock),
+    audit: createAuditStore(storage, clock),
+    failures: createFailureStore(storage, clock),
+    knownAddresses: createKnownAddressStore(storage, clock),
+    subscriptions: createSubscriptionStore(storage, clock),
     outbox,
-    apiKeys: createApiKeyStore(db, clock),
-    enrollTokens: createEnrollTokenStore(db, clock),
-    usage: createUsageStore(db),
-    usageCounters: createUsageCounterStore(db),
+    apiKeys: createApiKeyStore(storage, clock),
+    enrollTokens: createEnrollTokenStore(storage, clock),
+    usage: createUsageStore(storage),
+    usageCounters: createUsageCounterStore(storage),
     orgData: options.orgData ?? NO_ORG_DATA,
     ipReputation: options.ipReputation ?? NO_IP_REPUTATION,
     hasher: createPasswordHasher(options.scryptLogNOverride ?? config.auth.scryptLogN),

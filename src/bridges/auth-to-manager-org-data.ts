@@ -1,9 +1,7 @@
 import type { OrgData } from '../auth/ports.js';
 import type { EventRow as ManagerEventRow } from '../manager/stores/events.js';
 import { createThreatCountStore } from '../manager/stores/threat-counts.js';
-import type { Db } from '../shared/db/open.js';
-import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
-import { defineStatement } from '../shared/db/storage.js';
+import { defineStatement, type Storage } from '../shared/db/storage.js';
 import { countOrgAgents } from './org-agents.js';
 
 type AgentRow = {
@@ -62,9 +60,8 @@ const DELETE_AGENTS = defineStatement<[orgId: string]>(`DELETE FROM agents WHERE
  * events and policies. Counted for the guard_endpoints quota, exported for GDPR and
  * deleted with the account. Agent tokens (their hashes) are never exported.
  */
-export function createOrgData(db: Db): OrgData {
-  const storage = sqliteStorageOf(db);
-  const threatCounts = createThreatCountStore(db);
+export function createOrgData(storage: Storage): OrgData {
+  const threatCounts = createThreatCountStore(storage);
 
   return {
     countAgents: (orgId) => countOrgAgents(storage, orgId),

@@ -1,7 +1,5 @@
 import type { IpReputation } from '../auth/ports.js';
-import type { Db } from '../shared/db/open.js';
-import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
-import { defineStatement } from '../shared/db/storage.js';
+import { defineStatement, type Storage } from '../shared/db/storage.js';
 import { publicIpOrNull } from './public-ip.js';
 
 /** Reputation at or below this marks an address as known-malicious for logins. */
@@ -21,8 +19,7 @@ function unmapped(ip: string): string {
 }
 
 /** Reads the Threat Cloud's `iocs` table: is this client address known to be malicious? */
-export function createIpReputation(db: Db): IpReputation {
-  const storage = sqliteStorageOf(db);
+export function createIpReputation(storage: Storage): IpReputation {
   return {
     async isMalicious(ip) {
       const value = publicIpOrNull(unmapped(ip));

@@ -1,6 +1,5 @@
 import type { Clock } from '../shared/clock.js';
-import type { Db } from '../shared/db/open.js';
-import { defineStatement, type Queryable } from '../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../shared/db/storage.js';
 import { createIocService, type IocReport } from '../threat-cloud/services/ioc-merge.js';
 import type { Category } from '../threat-cloud/stores/iocs.js';
 import { MANAGER_REPORTER, userReporter } from '../threat-cloud/reporters.js';
@@ -39,8 +38,8 @@ async function fleetReporter(q: Queryable, orgId: string): Promise<string> {
  * would show one tenant's fleet to every read key. The merge reads and writes IoCs and takes
  * change positions: the batch's transaction must hold TC_CHANGES (services/ioc-merge.ts).
  */
-export function threatCloudReports(db: Db, clock: Clock): IngestHook {
-  const iocs = createIocService(db, clock);
+export function threatCloudReports(storage: Storage, clock: Clock): IngestHook {
+  const iocs = createIocService(storage, clock);
   return async (tx, agent, rows) => {
     const reports: IocReport[] = [];
     for (const row of rows) {

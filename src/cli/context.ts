@@ -3,6 +3,8 @@ import { loadConfig, derivedPaths, type Config } from '../config.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import { migrate } from '../shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../shared/db/open.js';
+import { DatabaseOpenError, openConfiguredStorage } from '../shared/db/open-storage.js';
+import type { Storage } from '../shared/db/storage.js';
 
 /** Where a command writes: stdout for results, stderr for errors; tests capture both. */
 export interface CliIo {
@@ -58,4 +60,18 @@ export function openMigratedDatabase(config: Config): Db {
     throw error;
   }
   return db;
+}
+
+/**
+ * The server's database on either engine (the SQLite file, or PostgreSQL when DATABASE_URL is
+ * set), brought up to date, for commands that write through the same services as the server.
+ * Close it with `storage.close()`.
+ */
+export async function openMigratedStorage(config: Config): Promise<Storage> {
+  try {
+    return (await openConfiguredStorage({ ...config, databasePath: derivedPaths(config).databasePath })).storage;
+  } catch (error) {
+    if (error instanceof DatabaseOpenError) throw new CommandError(error.message);
+    throw error;
+  }
 }

@@ -35,6 +35,8 @@ export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTok
   const OPERATOR: Principal = { kind: 'operator' };
   const INSTALLER: Principal = { kind: 'installer' };
 
+  const agentPrincipal = (agentId: string | undefined): Principal | null => (agentId === undefined ? null : { kind: 'agent', agentId });
+
   const staticPrincipal = (token: string): Principal | null => {
     if (safeEqual(token, deps.authToken)) return OPERATOR;
     if (deps.enrollToken !== undefined && safeEqual(token, deps.enrollToken)) return INSTALLER;
@@ -44,7 +46,7 @@ export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTok
   const resolve = (token: string): Resolution => {
     if (token.startsWith(AGENT_TOKEN_PREFIX)) {
       const agentId = deps.agents.idByTokenHash(sha256Hex(token));
-      return agentId === undefined ? null : { kind: 'agent', agentId };
+      return agentId instanceof Promise ? agentId.then(agentPrincipal) : agentPrincipal(agentId);
     }
     // No early null on a miss: a configured static token may happen to start with `pge_`.
     if (!token.startsWith(ENROLL_TOKEN_PREFIX)) return staticPrincipal(token);

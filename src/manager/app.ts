@@ -48,13 +48,13 @@ export interface ManagerJobs {
 
 /** The Manager: Guard agents, heartbeats, threat events, policies, live stream, dashboard. */
 export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions = {}): Promise<App> {
-  const { config, db, clock } = deps;
+  const { config, storage, sqlite, clock } = deps;
   const timeouts = { heartbeatTimeoutMs: config.manager.heartbeatTimeoutMs, offlineTimeoutMs: config.manager.offlineTimeoutMs };
 
-  const agentStore = createAgentStore(db);
-  const eventStore = createEventStore(db);
-  const policyStore = createPolicyStore(db);
-  const enrollTokens = createEnrollTokenVerifier(db, clock);
+  const agentStore = createAgentStore(storage, sqlite);
+  const eventStore = createEventStore(storage);
+  const policyStore = createPolicyStore(storage);
+  const enrollTokens = createEnrollTokenVerifier(storage, clock);
   const access = createAccess({ agents: agentStore, enrollTokens, authToken: config.manager.authToken, enrollToken: config.manager.enrollToken });
 
   const app = await createBaseApp({
@@ -67,7 +67,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
     rateLimit: { max: scaled(config.manager.rateLimit, config), keyGenerator: access.rateLimitKey },
-    metrics: serviceMetrics(config.metrics, 'manager', db, [
+    metrics: serviceMetrics(config.metrics, 'manager', storage, [
       labelledGauge('panguard_agents', 'Registered agents by status (from the last heartbeat)', 'status', async () => {
         const now = clock.now();
         const { online, stale, offline } = await agentStore.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
@@ -80,7 +80,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
 
   let streamClients = () => 0;
   const hub = createSseHub({
-    store: createStreamStore(db),
+    store: createStreamStore(storage),
     clock,
     logger: app.log,
     keepaliveMs: options.keepaliveMs ?? 30_000,
@@ -88,11 +88,11 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     maxBufferedBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
   });
   streamClients = () => hub.size;
-  const sweeper = createStatusSweeper({ db, agents: agentStore, hub, clock, timeouts });
+  const sweeper = createStatusSweeper({ storage, agents: agentStore, hub, clock, timeouts });
   options.onJobs?.({ sweeper });
 
   const agents = createAgentService({
-    db,
+    storage,
     clock,
     timeouts,
     agents: agentStore,
@@ -102,13 +102,13 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     enrollment: createEnrollmentRules(enrollTokens),
     registrationHooks: options.registrationHooks ?? [],
   });
-  const events = createEventService({ db, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [], locks: options.ingestLocks ?? [] });
-  const policies = createPolicyService({ db, clock, timeouts, policies: policyStore, hub });
+  const events = createEventService({ storage, clock, events: eventStore, hub, hooks: options.ingestHooks ?? [], locks: options.ingestLocks ?? [] });
+  const policies = createPolicyService({ storage, clock, timeouts, policies: policyStore, hub });
   const overview = createOverviewService({ clock, timeouts, agents: agentStore, events: eventStore, policies: policyStore });
   const { guards } = access;
 
   registerHealth(app, {
-    db,
+    storage,
     clock,
     details: Type.Object({ agents: Type.Object({ total: Type.Integer(), online: Type.Integer() }) }),
     read: async () => ({ agents: await overview.agentCounts() }),

@@ -1,9 +1,7 @@
 import * as crypto from 'node:crypto';
 import type { Clock } from './clock.js';
 import { toIso } from './clock.js';
-import type { Db } from './db/open.js';
-import { sqliteStorageOf } from './db/sqlite-storage.js';
-import { defineStatement, type Queryable } from './db/storage.js';
+import { defineStatement, type Queryable, type Storage } from './db/storage.js';
 import { maskSecret, matchesHash, newId, newSecretToken, sha256Hex } from './tokens.js';
 import { tierAtLeast, type Tier } from './tiers.js';
 
@@ -157,9 +155,7 @@ export function newKeyRow(input: NewApiKey, now: number): { row: NewKeyRow; key:
  * API keys of the Threat Cloud, whoever made them; only SHA-256 digests are stored. Methods
  * that may run inside a caller's transaction take its handle first.
  */
-export function createApiKeyStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
-
+export function createApiKeyStore(storage: Storage, clock: Clock) {
   /**
    * Keys verified since the key generation last moved, by digest of their secret (never the
    * secret). Every write that can change a key's verdict bumps the generation in its own

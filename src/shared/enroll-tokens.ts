@@ -1,8 +1,6 @@
 import type { Clock } from './clock.js';
 import { toIso } from './clock.js';
-import type { Db } from './db/open.js';
-import { sqliteStorageOf } from './db/sqlite-storage.js';
-import { defineStatement, type Queryable } from './db/storage.js';
+import { defineStatement, type Queryable, type Storage } from './db/storage.js';
 import { matchesHash, sha256Hex } from './tokens.js';
 
 /** Users' enrollment tokens look like `pge_` + 40 base62 characters. */
@@ -37,8 +35,7 @@ const RECORD_USE = defineStatement<{ id: string; now: string; added: number }>(
  * suspended. Every check joins the owner, so suspension and deletion stop tokens at once.
  * What the registration's transaction does takes its handle first.
  */
-export function createEnrollTokenVerifier(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createEnrollTokenVerifier(storage: Storage, clock: Clock) {
   const now = () => toIso(clock.now());
   const toVerified = (row: LiveRow): VerifiedEnrollToken => ({ id: row.id, ownerUserId: row.user_id });
 

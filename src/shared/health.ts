@@ -1,9 +1,8 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import type { App } from './base-app.js';
 import type { Clock } from './clock.js';
-import type { Db } from './db/open.js';
-import { sqliteStorageOf } from './db/sqlite-storage.js';
 import { databaseReadable } from './db/read-probe.js';
+import type { Storage } from './db/storage.js';
 import { replies } from './envelope.js';
 import { unavailable } from './errors.js';
 import { VERSION } from './version.js';
@@ -32,11 +31,11 @@ const HealthBase = {
  */
 export function registerHealth<P extends TProperties>(
   app: App,
-  options: { db: Db; clock: Clock; details: TObject<P>; read: () => Static<TObject<P>> | Promise<Static<TObject<P>>> },
+  options: { storage: Storage; clock: Clock; details: TObject<P>; read: () => Static<TObject<P>> | Promise<Static<TObject<P>>> },
 ): void {
   const { clock } = options;
   const startedAt = clock.now();
-  const storage = sqliteStorageOf(options.db);
+  const { storage } = options;
   const Health = Type.Composite([Type.Object(HealthBase), options.details]);
   type Data = Static<typeof Health>;
   /** The last look: when, and the answer's data but its uptime (null: the database could not be read). */

@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import { defineStatement, type Storage } from './db/storage.js';
+import { poolMetrics } from './db/pool-metrics.js';
 import { errorResponses } from './envelope.js';
 import { unauthorized } from './errors.js';
 import { bearerToken, safeEqual } from './tokens.js';
@@ -85,23 +87,26 @@ export function installMetrics(app: FastifyInstance, options: MetricsOptions): R
   return { rateLimited: (route) => rateLimited.inc({ route }) };
 }
 
-/** Size of the shared SQLite file (pages × page size), for every service's registry. */
-export function databaseSizeCollector(readBytes: () => number): MetricsCollector {
+/**
+ * Size of the shared database, for every service's registry: pages × page size of the SQLite
+ * file (no filesystem call), or what PostgreSQL reports for the database.
+ */
+const DATABASE_SIZE = defineStatement<void, { bytes: number }>({
+  sqlite: 'SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()',
+  postgres: 'SELECT pg_database_size(current_database()) AS bytes',
+});
+
+export function databaseSizeCollector(storage: Storage): MetricsCollector {
   return (registry) => {
     new Gauge({
       name: 'panguard_database_size_bytes',
-      help: 'Size of the shared SQLite database file',
+      help: 'Size of the shared database (the SQLite file, or the PostgreSQL database)',
       registers: [registry],
-      collect() {
-        this.set(readBytes());
+      async collect() {
+        this.set((await storage.get(DATABASE_SIZE))?.bytes ?? 0);
       },
     });
   };
-}
-
-/** Page count × page size of the shared file: cheap, no filesystem call. */
-export function databaseSizeReader(db: { pragma(source: string, options: { simple: true }): unknown }): () => number {
-  return () => Number(db.pragma('page_count', { simple: true })) * Number(db.pragma('page_size', { simple: true }));
 }
 
 /** A gauge with one label whose values are read at scrape time (e.g. agents by status). */
@@ -142,12 +147,12 @@ export function valueGauge(name: string, help: string, read: () => number): Metr
   };
 }
 
-/** The metrics options of one service: its own collectors plus the shared database size. */
+/** The metrics options of one service: its own collectors plus the shared database's size and, on PostgreSQL, its pool. */
 export function serviceMetrics(
   settings: { enabled: boolean; token?: string | undefined },
   service: string,
-  db: Parameters<typeof databaseSizeReader>[0],
+  storage: Storage,
   collectors: MetricsCollector[] = [],
 ): MetricsOptions {
-  return { enabled: settings.enabled, token: settings.token, service, collectors: [databaseSizeCollector(databaseSizeReader(db)), ...collectors] };
+  return { enabled: settings.enabled, token: settings.token, service, collectors: [databaseSizeCollector(storage), poolMetrics(storage), ...collectors] };
 }

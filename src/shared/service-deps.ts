@@ -2,11 +2,18 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ResolvedConfig } from '../config.js';
 import type { Clock } from './clock.js';
 import type { Db } from './db/open.js';
+import type { Storage } from './db/storage.js';
 import type { TlsMaterial } from './base-app.js';
 
 /** What every service factory is handed: no globals, no process.env. */
 export interface ServiceDeps {
-  db: Db;
+  /** The database, SQLite or PostgreSQL: every store's SQL goes through this port. */
+  storage: Storage;
+  /**
+   * The SQLite connection under `storage`, absent on PostgreSQL: only for what SQLite alone
+   * offers (the agent-token cache's TEMP triggers).
+   */
+  sqlite?: Db;
   config: ResolvedConfig;
   clock: Clock;
   logger?: FastifyBaseLogger;

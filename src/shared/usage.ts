@@ -1,6 +1,4 @@
-import type { Db } from './db/open.js';
-import { sqliteStorageOf } from './db/sqlite-storage.js';
-import { defineStatement, type Queryable } from './db/storage.js';
+import { defineStatement, type Queryable, type Storage } from './db/storage.js';
 import { UNLIMITED } from './tiers.js';
 
 const CONSUME_LIMITED = defineStatement<[userId: string, resource: string, period: string, limit: number], { count: number }>(
@@ -21,8 +19,7 @@ const CURRENT = defineStatement<[userId: string, resource: string, period: strin
  * Usage counters recorded by the server itself (never by clients): monthly `api_calls`
  * and `reports`, keyed by user and period (`YYYY-MM`).
  */
-export function createUsageStore(db: Db) {
-  const storage = sqliteStorageOf(db);
+export function createUsageStore(storage: Storage) {
   return {
     /**
      * Counts one use if the limit allows it, in one statement so concurrent requests can

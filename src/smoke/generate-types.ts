@@ -18,6 +18,7 @@ import { buildManagerApp } from '../manager/app.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import type { App } from '../shared/base-app.js';
 import { systemClock } from '../shared/clock.js';
+import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
 import { migrate } from '../shared/db/migrate.js';
 import { closeDatabase, openDatabase } from '../shared/db/open.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
@@ -55,7 +56,7 @@ export async function documentsFromApps(): Promise<Record<ServiceName, OpenApiDo
   const db = openDatabase(config.databasePath);
   try {
     migrate(db, MIGRATIONS);
-    const deps: ServiceDeps = { db, config, clock: systemClock };
+    const deps: ServiceDeps = { storage: sqliteStorageOf(db), sqlite: db, config, clock: systemClock };
     const read = async (build: (deps: ServiceDeps) => Promise<App>): Promise<OpenApiDocument> => {
       const app = await build(deps);
       try {

@@ -2,7 +2,6 @@ import { Type } from '@sinclair/typebox';
 import { createApiKeyStore } from '../shared/api-keys.js';
 import { labelledGauge, serviceMetrics } from '../shared/metrics.js';
 import { createBaseApp, type App } from '../shared/base-app.js';
-import { sqliteStorageOf } from '../shared/db/sqlite-storage.js';
 import { registerHealth } from '../shared/health.js';
 import { scaled, type ServiceDeps } from '../shared/service-deps.js';
 import { createUsageStore } from '../shared/usage.js';
@@ -70,8 +69,8 @@ export interface ThreatCloudJobs {
  * Wires stores → services → routes; routes are handed services only.
  */
 export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatCloudOptions = {}): Promise<App> {
-  const { config, db, clock } = deps;
-  const iocsByStatus = createIocStatusCounts(db);
+  const { config, storage, clock } = deps;
+  const iocsByStatus = createIocStatusCounts(storage);
   const app = await createBaseApp({
     service: 'threat-cloud',
     title: 'Panguard Threat Cloud',
@@ -85,24 +84,23 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     // IoC values up to 2,048 characters travel percent-encoded in paths.
     maxParamLength: 3 * 2048,
     // IoCs by status from the trigger-kept counts: a scrape never scans the IoC table.
-    metrics: serviceMetrics(config.metrics, 'threat-cloud', db, [labelledGauge('panguard_iocs', 'Indicators of compromise by status', 'status', iocsByStatus)]),
+    metrics: serviceMetrics(config.metrics, 'threat-cloud', storage, [labelledGauge('panguard_iocs', 'Indicators of compromise by status', 'status', iocsByStatus)]),
   });
 
-  const storage = sqliteStorageOf(db);
-  const keys = createApiKeyStore(db, clock);
+  const keys = createApiKeyStore(storage, clock);
   const synced = await syncBootstrapKeys(storage, keys, config.threatCloud.apiKeys);
   if (synced.added + synced.revoked > 0) app.log.info(synced, 'bootstrap API keys synchronised with TC_API_KEYS');
 
   // Stores (prepared SQL) and the IoC merge rules every write path shares.
-  const merge = createIocService(db, clock);
-  const audit = createAuditStore(db, clock);
-  const feedStore = createFeedStore(db);
-  const ruleStore = createRuleStore(db, clock, merge.store);
+  const merge = createIocService(storage, clock);
+  const audit = createAuditStore(storage, clock);
+  const feedStore = createFeedStore(storage);
+  const ruleStore = createRuleStore(storage, clock, merge.store);
   const queryAudit = createQueryAuditBuffer(audit, clock, app.log);
-  const intel = createIntel({ db, clock, logger: app.log, queryAudit, schedule: options.correlation });
+  const intel = createIntel({ storage, clock, logger: app.log, queryAudit, schedule: options.correlation });
 
   const context: ThreatCloudContext = {
-    iocs: createIocsService({ storage, merge, queries: createIocQueries(db), audit, queryAudit }),
+    iocs: createIocsService({ storage, merge, queries: createIocQueries(storage), audit, queryAudit }),
     trapIntel: createTrapIntelService({
       storage,
       clock,
@@ -116,16 +114,16 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     operatorKeys: createOperatorKeyService({ storage, keys, audit }),
     rules: createRuleService({ storage, rules: ruleStore, audit }),
     auditLog: createAuditLogService({ audit, queryAudit }),
-    stats: createStatsService({ stats: createStatsStore(db, clock), queryAudit }),
+    stats: createStatsService({ stats: createStatsStore(storage, clock), queryAudit }),
     campaigns: intel.campaigns,
     analytics: intel.analytics,
-    apiKeyGuard: createApiKeyGuard(app, { storage, keys, usage: createUsageStore(db), clock, config }),
+    apiKeyGuard: createApiKeyGuard(app, { storage, keys, usage: createUsageStore(storage), clock, config }),
     adminGuard: createAdminGuard(app, config),
     searchGuard: createSearchGuard(app, config),
   };
 
-  const activeIocs = createActiveIocCount(db);
-  registerHealth(app, { db, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: async () => ({ iocs: await activeIocs() }) });
+  const activeIocs = createActiveIocCount(storage);
+  registerHealth(app, { storage, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: async () => ({ iocs: await activeIocs() }) });
   registerKeyAdminRoutes(app, context);
   registerThreatRoutes(app, context);
   registerIocRoutes(app, context);
@@ -140,9 +138,9 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
 
   // Background jobs: started when the app is ready, stopped (and awaited) when it closes.
   const jobs: ThreatCloudJobs = {
-    refresh: createReputationRefresh({ db, iocs: createReputationRefreshStore(db), clock }),
+    refresh: createReputationRefresh({ storage, iocs: createReputationRefreshStore(storage), clock }),
     auditRetention: createAuditRetention({
-      db,
+      storage,
       audit,
       clock,
       days: { queryDays: config.threatCloud.queryAuditDays, writeDays: config.threatCloud.auditDays },
@@ -163,7 +161,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     await jobs.correlation.stop();
     await stopRefresh?.();
     await stopRetention?.();
-    if (db.open) await queryAudit.stop();
+    if (storage.open) await queryAudit.stop();
   });
   return app;
 }

@@ -149,7 +149,7 @@ t.test('sessions, audit log and stats', async (t) => {
 t.test('an audit entry is refused in a transaction that would commit without a sync', async (t) => {
   // The trail must survive a power loss: a caller that forgot `durable: true` fails loudly.
   const db = testDb(t, testConfig(t));
-  const audit = createAuditStore(db, new ManualClock());
+  const audit = createAuditStore(sqliteStorageOf(db), new ManualClock());
   const storage = sqliteStorageOf(db);
   const entry = { action: 'user.update', details: { field: 'role' } };
   await t.rejects(storage.transaction({ durable: false }, (tx) => audit.record(tx, entry)), /not durable/);

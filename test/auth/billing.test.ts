@@ -4,6 +4,7 @@ import { createApiKeyStore } from '../../src/shared/api-keys.js';
 import { buildAuth, register } from './fixtures.js';
 import { countRows } from '../helper.js';
 import { seedAgent } from '../seed.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
 const SECRET = 'whsec_test_0123456789';
 const BILLING_ENV = {
@@ -176,7 +177,7 @@ t.test('usage: summary, limits, check; the api_keys count follows the keys', asy
 t.test('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation visible to the Threat Cloud', async (t) => {
   const { app, db, clock } = await buildAuth(t);
   const account = await register(app);
-  const store = createApiKeyStore(db, clock);
+  const store = createApiKeyStore(sqliteStorageOf(db), clock);
   const write = await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'w', scopes: ['write'] } });
   t.equal(write.statusCode, 403);
   t.equal(write.json().error, 'Contributing intelligence requires the solo tier or higher');

@@ -6,6 +6,7 @@ import type { App } from '../../src/shared/base-app.js';
 import type { Db } from '../../src/shared/db/open.js';
 import type { ResolvedConfig } from '../../src/config.js';
 import { authHeader, buildTestApp, type Teardown } from '../helper.js';
+import type { Storage } from '../../src/shared/db/storage.js';
 import { codeAt, TOTP_PERIOD_SECONDS } from '../../src/auth/services/totp-crypto.js';
 
 export const PASSWORD = 'correct horse battery';
@@ -13,6 +14,8 @@ export const PASSWORD = 'correct horse battery';
 export interface AuthFixture {
   app: App;
   db: Db;
+  /** What the app runs on: the port over `db`, or the PostgreSQL storage it was given. */
+  storage: Storage;
   config: ResolvedConfig;
   clock: ManualClock;
   /** The app's own background jobs, to run on demand. */
@@ -25,7 +28,7 @@ export interface AuthFixture {
  */
 export async function buildAuth(
   t: Teardown,
-  options: { env?: Record<string, string>; db?: Db; config?: ResolvedConfig; app?: AuthAppOptions } = {},
+  options: { env?: Record<string, string>; db?: Db; storage?: Storage; config?: ResolvedConfig; app?: AuthAppOptions } = {},
 ): Promise<AuthFixture> {
   const clock = new ManualClock();
   const env = { RATE_LIMIT_SCALE: '100', ...options.env };
@@ -40,10 +43,11 @@ export async function buildAuth(
     },
   };
   // Wired to the Manager and Threat Cloud tables as src/servers.ts wires it.
-  const built = await buildTestApp(t, (deps) => buildAuthApp(deps, { ...createBridges(deps.db, deps.clock).auth, ...appOptions }), {
+  const built = await buildTestApp(t, (deps) => buildAuthApp(deps, { ...createBridges(deps.storage, deps.clock).auth, ...appOptions }), {
     env,
     clock,
     ...(options.db ? { db: options.db } : {}),
+    ...(options.storage ? { storage: options.storage } : {}),
     ...(options.config ? { config: options.config } : {}),
   });
   return { ...built, clock, jobs: jobs! };

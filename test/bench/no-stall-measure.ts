@@ -23,8 +23,9 @@ import { systemClock } from '../../src/shared/clock.js';
 import { startCheckpointer } from '../../src/shared/db/checkpointer.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
-import { TEST_SECRETS } from '../helper.js';
+import { sqliteDeps, TEST_SECRETS } from '../helper.js';
 import { seedFleetAndAccounts } from './seed-fleet.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((arg) => {
@@ -54,10 +55,10 @@ const checkpointer = startCheckpointer(db);
 
 const config = resolveConfig(loadConfig({ env: { DATA_DIR: dataDir, LOG_LEVEL: 'silent', RATE_LIMIT_SCALE: '1000000', AUTH_SCRYPT_LOG_N: '14' } }), TEST_SECRETS);
 // Wired as src/servers.ts wires them: ingestion also reports to the Threat Cloud, deletion reaches the Manager.
-const bridges = createBridges(db, systemClock);
-const manager = await buildManagerApp({ db, config, clock: systemClock }, bridges.manager);
+const bridges = createBridges(sqliteStorageOf(db), systemClock);
+const manager = await buildManagerApp(sqliteDeps(db, config, systemClock), bridges.manager);
 let authMaintenance: Maintenance | undefined;
-const auth = await buildAuthApp({ db, config, clock: systemClock }, { ...bridges.auth, scryptLogNOverride: 10, onJobs: (jobs) => (authMaintenance = jobs.maintenance) });
+const auth = await buildAuthApp(sqliteDeps(db, config, systemClock), { ...bridges.auth, scryptLogNOverride: 10, onJobs: (jobs) => (authMaintenance = jobs.maintenance) });
 await manager.ready();
 await auth.ready();
 
@@ -190,7 +191,7 @@ if (args.jobs !== undefined) {
   // The set-up's own writes are checkpointed first, so the job is not charged for them.
   db.pragma('wal_checkpoint(TRUNCATE)');
   let sweeper: { sweep(): unknown; sweepInSlices?: () => Promise<void> } | undefined;
-  const twoHoursLater = await buildManagerApp({ db, config, clock: new ManualClock(later) }, { ...createBridges(db, new ManualClock(later)).manager, onJobs: (jobs) => (sweeper = jobs.sweeper) });
+  const twoHoursLater = await buildManagerApp(sqliteDeps(db, config, new ManualClock(later)), { ...createBridges(sqliteStorageOf(db), new ManualClock(later)).manager, onJobs: (jobs) => (sweeper = jobs.sweeper) });
   await job('manager sweep 2 h late: 20,000 new events, 20,000 agents re-checked, windows moved', () =>
     sweeper!.sweepInSlices ? sweeper!.sweepInSlices() : sweeper!.sweep(),
   );

@@ -8,6 +8,7 @@ import { runCli } from '../../src/cli/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { sha256Hex } from '../../src/shared/tokens.js';
 import { buildTestApp, countRows, testConfig, testDb, type Teardown } from '../helper.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
 const PASSWORD = 'Correct-Horse-Battery-9';
 
@@ -155,7 +156,7 @@ t.test('outbox lists the newest mails with their bodies; a sent body is gone', a
   t.equal(out.at(-1), '(the outbox is empty)');
 
   const clock = new ManualClock();
-  const outbox = createOutboxStore(db, clock);
+  const outbox = createOutboxStore(sqliteStorageOf(db), clock);
   await outbox.add({ userId: null, recipient: 'old@example.com', subject: 'Welcome', body: 'first mail', status: 'stored', ttlMs: 86_400_000 });
   clock.advance(60_000);
   const sent = await outbox.add({ userId: null, recipient: 'sent@example.com', subject: 'Delivered', body: 'gone', status: 'pending', ttlMs: 86_400_000 });

@@ -58,14 +58,16 @@ t.test('a bad configuration value stops the process with exit 1 and one clear li
   t.notMatch(server.output(), /\n\s+at /, 'no stack trace');
 });
 
-t.test('with DATABASE_URL the process says what PostgreSQL support there is and starts nothing on SQLite', async (t) => {
+t.test('with DATABASE_URL naming a PostgreSQL server that cannot be reached, the process says so and creates nothing', async (t) => {
   const dataDir = tempDir(t);
-  const server = await startServerProcess(dataDir, { DATABASE_URL: 'postgres://panguard:never-printed@db.internal:5432/panguard' });
+  // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+  const server = await startServerProcess(dataDir, { DATABASE_URL: 'postgres://panguard:never-printed@127.0.0.1:1/panguard' });
   const result = await server.waitExit(10_000);
   t.equal(result.code, 1);
-  t.match(server.output(), 'DATABASE_URL is set, but this version runs the services on the SQLite file only');
+  t.match(server.output(), /cannot prepare postgres:\/\/panguard:\*+@127\.0\.0\.1:1\/panguard: .*ECONNREFUSED/);
   t.notMatch(server.output(), 'never-printed', 'the password is not printed');
-  t.same(readdirSync(dataDir), [], 'no database file, secrets or certificate were created');
+  t.notMatch(server.output(), /\n\s+at /, 'no stack trace');
+  t.same(readdirSync(dataDir), [], 'no SQLite file, secrets or certificate were created');
 });
 
 t.test('MANAGER_TLS=false serves the Manager over plain HTTP', async (t) => {

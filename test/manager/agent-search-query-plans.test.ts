@@ -22,8 +22,8 @@ t.test('fleet search, sort and order and the threat time series search or walk a
   seedFleetAndAccounts(db, { events: 4000, agents: 400, users: 10, audit: 10, now, log: () => {} });
   db.exec('ANALYZE');
   const { db: recorder, prepared: sources } = recordSql(db);
-  const agents = createAgentStore(recorder);
-  const buckets = createThreatBucketStore(recorder);
+  const agents = createAgentStore(sqliteStorageOf(recorder));
+  const buckets = createThreatBucketStore(sqliteStorageOf(recorder));
 
   for (const keys of subsets(['orgId', 'from', 'to', 'tags', 'q'] as const)) {
     for (const sort of AGENT_SORTS) {

@@ -6,6 +6,7 @@ import { ManualClock } from '../../src/shared/clock.js';
 import type { Db } from '../../src/shared/db/open.js';
 import type { ResolvedConfig } from '../../src/config.js';
 import { authHeader, buildTestApp, TEST_SECRETS } from '../helper.js';
+import type { Storage } from '../../src/shared/db/storage.js';
 
 export const OPERATOR = authHeader(TEST_SECRETS.managerAuthToken);
 export const ENROLL_TOKEN = 'enroll-token-0123456789abcdefghijklmnopqrstuv';
@@ -13,6 +14,8 @@ export const ENROLL_TOKEN = 'enroll-token-0123456789abcdefghijklmnopqrstuv';
 export interface ManagerTestApp {
   app: App;
   db: Db;
+  /** What the app runs on: the port over `db`, or the PostgreSQL storage it was given. */
+  storage: Storage;
   config: ResolvedConfig;
   clock: ManualClock;
   /** The app's own background jobs, to run on demand. */
@@ -22,7 +25,7 @@ export interface ManagerTestApp {
 /** A Manager on a fresh temp file with a ManualClock and direct access to its background jobs. */
 export async function buildManager(
   t: Test,
-  options: { env?: Record<string, string>; db?: Db; config?: ResolvedConfig; clock?: ManualClock; manager?: ManagerOptions } = {},
+  options: { env?: Record<string, string>; db?: Db; storage?: Storage; config?: ResolvedConfig; clock?: ManualClock; manager?: ManagerOptions } = {},
 ): Promise<ManagerTestApp> {
   let jobs: ManagerJobs | undefined;
   const clock = options.clock ?? new ManualClock();
@@ -30,7 +33,7 @@ export async function buildManager(
     t,
     (deps) => {
       // Wired to the Auth and Threat Cloud tables as src/servers.ts wires it; a test's own hooks run after.
-      const bridges = createBridges(deps.db, deps.clock).manager;
+      const bridges = createBridges(deps.storage, deps.clock).manager;
       return buildManagerApp(deps, {
         ...options.manager,
         ingestHooks: [...bridges.ingestHooks, ...(options.manager?.ingestHooks ?? [])],
@@ -41,9 +44,9 @@ export async function buildManager(
         },
       });
     },
-    { env: { MANAGER_RATE_LIMIT: '100000', ...options.env }, clock, ...(options.db ? { db: options.db } : {}), ...(options.config ? { config: options.config } : {}) },
+    { env: { MANAGER_RATE_LIMIT: '100000', ...options.env }, clock, ...(options.db ? { db: options.db } : {}), ...(options.storage ? { storage: options.storage } : {}), ...(options.config ? { config: options.config } : {}) },
   );
-  return { app: built.app, db: built.db, config: built.config, clock, jobs: jobs! };
+  return { app: built.app, db: built.db, storage: built.storage, config: built.config, clock, jobs: jobs! };
 }
 
 export interface RegisteredAgent {

@@ -40,7 +40,7 @@ t.test('a revoked agent token is refused on the very next request, however it wa
   // The Auth Server deleting an account deletes its org's agents with its own SQL, not the Manager's.
   const owned = await register(app, { hostname: 'owned', org_id: 'usr_deleted' });
   t.equal((await beat(owned.id, owned.headers)).statusCode, 200);
-  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(db).deleteOf(tx, 'usr_deleted'));
+  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(sqliteStorageOf(db)).deleteOf(tx, 'usr_deleted'));
   t.equal((await beat(owned.id, owned.headers)).statusCode, 401, 'refused right after its org was deleted');
 
   t.equal((await beat(second.id, second.headers)).statusCode, 200, 'other agents are unaffected');
@@ -89,19 +89,19 @@ async function agentService(t: Test) {
   const config = testConfig(t);
   const db = testDb(t, config);
   const clock = new ManualClock();
-  const agents = createAgentStore(db);
+  const agents = createAgentStore(sqliteStorageOf(db), db);
   t.teardown(() => agents.close());
-  const hub = createSseHub({ store: createStreamStore(db), clock, logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 1, maxBufferedBytes: 1024 });
-  const policies = createPolicyStore(db);
+  const hub = createSseHub({ store: createStreamStore(sqliteStorageOf(db)), clock, logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 1, maxBufferedBytes: 1024 });
+  const policies = createPolicyStore(sqliteStorageOf(db));
   const service = createAgentService({
-    db,
+    storage: sqliteStorageOf(db),
     clock,
     timeouts: { heartbeatTimeoutMs: config.manager.heartbeatTimeoutMs, offlineTimeoutMs: config.manager.offlineTimeoutMs },
     agents,
-    events: createEventStore(db),
+    events: createEventStore(sqliteStorageOf(db)),
     policies,
     hub,
-    enrollment: createEnrollmentRules(createEnrollTokenVerifier(db, clock)),
+    enrollment: createEnrollmentRules(createEnrollTokenVerifier(sqliteStorageOf(db), clock)),
   });
   const { agent } = await service.register({ hostname: 'h', os: 'linux', version: '1.0' }, { kind: 'operator' }, '10.0.0.1');
   return { db, clock, agents, policies, service, agent, config, storage: sqliteStorageOf(db) };

@@ -135,7 +135,7 @@ t.test('summaries, the overview and recent threats stay exact while the windows 
   checkRecount(t, db, clock.now(), 'clock moved back, swept');
 
   // Deleting an organisation's data (account deletion) takes its events out of every count.
-  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(db).deleteOf(tx, 'acme'));
+  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(sqliteStorageOf(db)).deleteOf(tx, 'acme'));
   await checkCounts(t, app, db, clock.now(), agents.filter((_, i) => i !== 2 && i !== 3), 'org deleted');
   checkRecount(t, db, clock.now(), 'org deleted');
 });

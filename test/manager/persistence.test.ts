@@ -5,8 +5,9 @@ import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
-import { testConfig } from '../helper.js';
+import { sqliteDeps, testConfig } from '../helper.js';
 import { event, OPERATOR, register } from './fixtures.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
 t.test('a restart on the same file loses no agent, token, event, policy or stream position', async (t) => {
   const config = testConfig(t, { MANAGER_RATE_LIMIT: '100000' });
@@ -14,7 +15,7 @@ t.test('a restart on the same file loses no agent, token, event, policy or strea
   const start = async () => {
     const db = openDatabase(config.databasePath);
     migrate(db, MIGRATIONS);
-    const app = await buildManagerApp({ db, config, clock });
+    const app = await buildManagerApp(sqliteDeps(db, config, clock));
     await app.ready();
     return { app, db, stop: async () => (await app.close(), closeDatabase(db)) };
   };
@@ -57,14 +58,14 @@ t.test('the stream replays across a restart from the persisted tail', async (t) 
   const db = openDatabase(config.databasePath);
   migrate(db, MIGRATIONS);
   t.teardown(() => closeDatabase(db));
-  const first = await buildManagerApp({ db, config, clock });
+  const first = await buildManagerApp(sqliteDeps(db, config, clock));
   await register(first, { hostname: 'one' });
   await register(first, { hostname: 'two' });
   await first.close();
   const rows = db.prepare('SELECT id, event, data FROM stream_events ORDER BY id').all() as { id: number; event: string; data: string }[];
   t.equal(rows.length, 2);
 
-  const second = await buildManagerApp({ db, config, clock });
+  const second = await buildManagerApp(sqliteDeps(db, config, clock));
   t.teardown(() => second.close());
   await second.listen({ port: 0, host: '127.0.0.1' });
   const { port } = second.server.address() as { port: number };
@@ -83,7 +84,7 @@ t.test('only the last 1,000 stream events are kept', async (t) => {
   const db = openDatabase(config.databasePath);
   migrate(db, MIGRATIONS);
   t.teardown(() => closeDatabase(db));
-  const stream = createStreamStore(db);
+  const stream = createStreamStore(sqliteStorageOf(db));
   for (let i = 0; i < 1005; i++) await stream.append('policy_created', JSON.stringify({ n: i }), '2026-03-07T12:00:00.000Z');
   const { n, min, max } = db.prepare('SELECT COUNT(*) AS n, MIN(id) AS min, MAX(id) AS max FROM stream_events').get() as { n: number; min: number; max: number };
   t.equal(n, 1000);

@@ -88,7 +88,7 @@ t.test('a transition the sweeper decided on is not written once a heartbeat move
   const staleFrom = clock.now() - config.manager.offlineTimeoutMs + 1;
   // The sweeper has read the row as offline-bound here; then the agent beats.
   t.equal((await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers })).statusCode, 200);
-  const store = createAgentStore(db);
+  const store = createAgentStore(sqliteStorageOf(db), db);
   const change = { rowid, status: 'offline' as const, was: 'online', from: Number.MIN_SAFE_INTEGER, until: staleFrom };
   t.equal(await store.setStatus(sqliteStorageOf(db), change, toIso(clock.now())), false, 'the write finds the row changed');
   t.equal(storedStatus(db, agent.id), 'online');

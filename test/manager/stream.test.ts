@@ -8,6 +8,7 @@ import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { testConfig, testDb } from '../helper.js';
 import { event, buildManager, OPERATOR, register } from './fixtures.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
 interface Frame {
   id?: number;
@@ -165,7 +166,7 @@ t.test('streams beyond the cap get 503; closing the app ends open streams cleanl
 t.test('a client that does not read is dropped instead of buffered without bound', async (t) => {
   const config = testConfig(t);
   const db = testDb(t, config);
-  const hub = createSseHub({ store: createStreamStore(db), clock: new ManualClock(), logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
+  const hub = createSseHub({ store: createStreamStore(sqliteStorageOf(db)), clock: new ManualClock(), logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
   const fakeClient = (buffered: () => number) => {
     const written: string[] = [];
     let destroyed = false;
@@ -209,7 +210,7 @@ t.test('a stream event that cannot be recorded is logged and skipped, not thrown
 
 t.test('an event published while a reconnecting client is replayed reaches it once, after the replay', async (t) => {
   const db = testDb(t, testConfig(t));
-  const stored = createStreamStore(db);
+  const stored = createStreamStore(sqliteStorageOf(db));
   // The replay is read, then held until released: a publish lands after the read, before the client joins.
   let release!: () => void;
   const replayHeld = new Promise<void>((resolve) => (release = resolve));

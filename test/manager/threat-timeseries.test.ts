@@ -106,7 +106,7 @@ t.test('time series: every bucket aligned in UTC, counts exact and equal to the 
   await checkSeries(t, app, db, clock.now(), 'seven hours later');
 
   // Account deletion takes the org's events out of its buckets and the fleet's.
-  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(db).deleteOf(tx, 'acme'));
+  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(sqliteStorageOf(db)).deleteOf(tx, 'acme'));
   await checkSeries(t, app, db, clock.now(), 'org deleted');
 
   // Forty days on: buckets older than any period go in the sweep; the series stays exact.

@@ -4,6 +4,7 @@ import { pino, type Level } from 'pino';
 import { createBaseApp } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { closeDatabase } from '../../src/shared/db/open.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { ok } from '../../src/shared/envelope.js';
 import { HEALTH_MEMO_MS, registerHealth } from '../../src/shared/health.js';
 import { requestSerializer } from '../../src/shared/logger.js';
@@ -20,7 +21,7 @@ async function healthApp(t: Test, level: Level = 'info', { asynchronous = false 
   const app = await createBaseApp({ service: 'auth', title: 't', description: 't', version: '0', logger, trustProxy: false, corsAllowedOrigins: [], rateLimit: { max: 1000 } });
   let reads = 0;
   registerHealth(app, {
-    db,
+    storage: sqliteStorageOf(db),
     clock,
     details: Type.Object({ things: Type.Integer() }),
     // A service's counts come synchronously or through the storage port (a promise).

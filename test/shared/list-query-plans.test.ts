@@ -37,13 +37,13 @@ t.test('every Manager and Auth list, filter, total and summary statement searche
   const clock = new ManualClock(now);
   const { db: recorder, prepared: sources } = recordSql(db);
 
-  const events = createEventStore(recorder);
-  const agents = createAgentStore(recorder);
-  const policies = createPolicyStore(recorder);
-  const counts = createThreatCountStore(recorder);
-  const users = createUserStore(recorder, clock);
-  const sessions = createSessionStore(recorder, clock, 8 * 3_600_000);
-  const audit = createAuditStore(recorder, clock);
+  const events = createEventStore(sqliteStorageOf(recorder));
+  const agents = createAgentStore(sqliteStorageOf(recorder));
+  const policies = createPolicyStore(sqliteStorageOf(recorder));
+  const counts = createThreatCountStore(sqliteStorageOf(recorder));
+  const users = createUserStore(sqliteStorageOf(recorder), clock);
+  const sessions = createSessionStore(sqliteStorageOf(recorder), clock, 8 * 3_600_000);
+  const audit = createAuditStore(sqliteStorageOf(recorder), clock);
 
   const someAgent = (db.prepare(`SELECT id, org_id FROM agents WHERE org_id = 'acme' LIMIT 1`).get() as { id: string; org_id: string });
   const someUser = (db.prepare(`SELECT id FROM users LIMIT 1`).get() as { id: string }).id;

@@ -67,8 +67,8 @@ t.test('the numbers run 001…N without gaps and equal the versions of MIGRATION
 
 t.test('no service imports from src/migrations/ (shared SQL lives in the owning service)', async (t) => {
   t.same(
-    importersOfMigrations([path.join(SRC, 'main.ts')]),
-    ['main.ts imports ./migrations/index.js'],
+    importersOfMigrations([path.join(SRC, 'shared', 'db', 'open-storage.ts')]),
+    ['shared/db/open-storage.ts imports ../../migrations/index.js', 'shared/db/open-storage.ts imports ../../migrations/postgres/index.js'],
     'the scan sees an import of the list where one exists',
   );
   const serviceFiles = SERVICES.flatMap((service) => tsFilesUnder(path.join(SRC, service)));

@@ -109,7 +109,7 @@ const SEARCHES = [
 
 t.test('fleet list and search: the same agents in the same order and the same totals on SQLite and PostgreSQL', async (t) => {
   const db = testDb(t, testConfig(t));
-  const store = createAgentStore(db);
+  const store = createAgentStore(sqliteStorageOf(db), db);
   t.teardown(() => store.close());
   const base = Date.parse('2026-03-07T12:00:00.000Z');
   await sqliteStorageOf(db).transaction({ durable: false }, async (tx) => {

@@ -10,7 +10,7 @@ import { seedUser } from '../seed.js';
 function setup(t: Parameters<typeof testConfig>[0]) {
   const db = testDb(t, testConfig(t));
   seedUser(db, { id: 'usr_a', tier: 'community' });
-  return { db, storage: sqliteStorageOf(db), keys: createApiKeyStore(db, new ManualClock()), usage: createUsageStore(db) };
+  return { db, storage: sqliteStorageOf(db), keys: createApiKeyStore(sqliteStorageOf(db), new ManualClock()), usage: createUsageStore(sqliteStorageOf(db)) };
 }
 
 t.test('token helpers', async (t) => {

@@ -55,7 +55,7 @@ t.test('a suspended owner gets 403; user keys count api_calls and get 403 past t
   t.equal(res.statusCode, 403);
   t.equal(res.json().error, 'Account suspended');
   const solo = userKey(tc.db, tc.clock, 'solo');
-  const usage = createUsageStore(tc.db);
+  const usage = createUsageStore(sqliteStorageOf(tc.db));
   const period = monthPeriod(tc.clock.now());
   t.equal((await tc.inject({ url: '/api/stats', key: solo.key })).statusCode, 200);
   t.equal(await usage.current(solo.userId, 'api_calls', period), 1, 'one call counted');
@@ -129,7 +129,7 @@ t.test('operator key administration with TC_ADMIN_TOKEN only', async (t) => {
 
 t.test('bootstrap keys are synchronised with TC_API_KEYS idempotently', async (t) => {
   const tc = await buildThreatCloud(t);
-  const keys = createApiKeyStore(tc.db, tc.clock);
+  const keys = createApiKeyStore(sqliteStorageOf(tc.db), tc.clock);
   t.equal((await keys.verify(BOOTSTRAP_KEY))?.origin, 'bootstrap');
   t.same((await keys.verify(BOOTSTRAP_KEY))?.scopes, ['read', 'write', 'admin']);
   t.equal((await keys.verify(BOOTSTRAP_KEY))?.tier, 'enterprise');

@@ -6,6 +6,7 @@ import { createAuditRetention } from '../../src/threat-cloud/jobs/audit-retentio
 import { createAuditStore } from '../../src/threat-cloud/stores/audit.js';
 import { buildTestApp, testConfig, testDb } from '../helper.js';
 import { BOOTSTRAP_KEY } from './fixtures.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-03-07T12:00:00.000Z');
@@ -73,7 +74,7 @@ t.test('a stopped purge ends after its current batch', async (t) => {
   const db = testDb(t, testConfig(t));
   seed(db, 'query', [40], 10);
   const clock = new ManualClock(NOW);
-  const retention = createAuditRetention({ db, audit: createAuditStore(db, clock), clock, days: { queryDays: 30, writeDays: 400 }, batchSize: 3 });
+  const retention = createAuditRetention({ storage: sqliteStorageOf(db), audit: createAuditStore(sqliteStorageOf(db), clock), clock, days: { queryDays: 30, writeDays: 400 }, batchSize: 3 });
   const running = retention.purge();
   retention.halt();
   t.same(await running, { query: 3, writes: 0 });

@@ -99,7 +99,7 @@ t.test('a write whose audit entry cannot be stored stores nothing: upload, sight
 
 t.test('an audit entry is refused in a transaction that would commit without a sync', async (t) => {
   const db = testDb(t, testConfig(t));
-  const audit = createAuditStore(db, new ManualClock());
+  const audit = createAuditStore(sqliteStorageOf(db), new ManualClock());
   const storage = sqliteStorageOf(db);
   const entry = { action: 'create' as const, resource: 'rule:r1', apiKey: null, ip: null };
   await t.rejects(storage.transaction({ durable: false }, (tx) => audit.record(tx, entry)), /not durable/);
@@ -205,7 +205,7 @@ t.test('resources map to kinds; samples are bounded', async (t) => {
 t.test('a flood of distinct actors flushes early; anonymous reads count per client IP', async (t) => {
   const db = testDb(t, testConfig(t));
   const clock = new ManualClock();
-  const audit = createAuditStore(db, clock);
+  const audit = createAuditStore(sqliteStorageOf(db), clock);
   const buffer = createQueryAuditBuffer(audit, clock, pino({ level: 'silent' }), { maxOpen: 3 });
   const read = (ip: string) => buffer.push({ resource: 'ioc', details: { value: ip }, apiKey: null, ip });
   read('192.0.2.1');
@@ -228,7 +228,7 @@ t.test('a flood of distinct actors flushes early; anonymous reads count per clie
 t.test('a key read from several addresses keeps the first as its IP and up to five in details', async (t) => {
   const db = testDb(t, testConfig(t));
   const clock = new ManualClock();
-  const buffer = createQueryAuditBuffer(createAuditStore(db, clock), clock, pino({ level: 'silent' }));
+  const buffer = createQueryAuditBuffer(createAuditStore(sqliteStorageOf(db), clock), clock, pino({ level: 'silent' }));
   for (let i = 1; i <= 7; i += 1) buffer.push({ resource: 'stats', details: {}, apiKey: 'pgk_…abcd', ip: `192.0.2.${i}` });
   await buffer.flush();
   buffer.push({ resource: 'stats', details: {}, apiKey: 'pgk_…abcd', ip: '192.0.2.99' });

@@ -100,7 +100,7 @@ t.test('property: one batch and one report at a time leave the same rows and cou
       try {
         const clocks = [new ManualClock(), new ManualClock()];
         const countryOf = (ip: string) => (ip.endsWith('.1') ? 'NL' : null);
-        const [inBatches, oneByOne] = [batched, single].map((db, i) => createIocService(db, clocks[i]!, { countryOf }));
+        const [inBatches, oneByOne] = [batched, single].map((db, i) => createIocService(sqliteStorageOf(db), clocks[i]!, { countryOf }));
         for (const { reporter, reports, advanceMs } of plan) {
           for (const clock of clocks) clock.advance(advanceMs);
           const a = await inTransaction(batched, (tx) => inBatches!.mergeReports(tx, reports, reporter));
@@ -125,7 +125,7 @@ t.test('property: one batch and one report at a time leave the same rows and cou
 t.test('a batch naming one IoC twice merges it twice: one new, one update, two sightings', async (t) => {
   const db = memoryDb();
   t.teardown(() => db.close());
-  const iocs = createIocService(db, new ManualClock(), { countryOf: () => null });
+  const iocs = createIocService(sqliteStorageOf(db), new ManualClock(), { countryOf: () => null });
   const outcomes = await inTransaction(db, (tx) =>
     iocs.mergeReports(
       tx,
@@ -149,7 +149,7 @@ t.test('ids: prefix, then 32 hex digits, creation time first', async (t) => {
   const db = memoryDb();
   t.teardown(() => db.close());
   const clock = new ManualClock();
-  const iocs = createIocService(db, clock, { countryOf: () => null });
+  const iocs = createIocService(sqliteStorageOf(db), clock, { countryOf: () => null });
   const [first] = await inTransaction(db, (tx) => iocs.mergeReports(tx, [{ type: 'ip', value: '198.51.100.8', source: 's', kind: 'upload' }], 'key:a'));
   clock.advance(1);
   const [second] = await inTransaction(db, (tx) => iocs.mergeReports(tx, [{ type: 'ip', value: '198.51.100.9', source: 's', kind: 'upload' }], 'key:a'));

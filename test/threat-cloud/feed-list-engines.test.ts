@@ -27,7 +27,7 @@ t.test('feeds: blocklists, change pages, STIX pages and positions read the same 
   seedUnevenIocs(db, 1_500, NOW);
   const answers: unknown[] = [];
   for (const [engine, storage] of await bothEngines(t, db)) {
-    const feeds = createFeedStore(db, storage);
+    const feeds = createFeedStore(storage);
     const answer: Record<string, unknown> = {};
     const filters: BlocklistFilter[] = [
       { type: 'ip', threshold: 70, category: null },
@@ -76,7 +76,7 @@ t.test('the IoC list answers every way of reading (counts, pages, ranges, steppe
   seedUnevenIocs(db, 1_500, NOW);
   const answers: unknown[] = [];
   for (const [, storage] of await bothEngines(t, db)) {
-    const lists = [createIocList(db, { storage }), createIocList(db, { storage, smallSet: 0, walkStep: 7 }), createIocList(db, { storage, smallSet: 1e9 })];
+    const lists = [createIocList(storage), createIocList(storage, { smallSet: 0, walkStep: 7 }), createIocList(storage, { smallSet: 1e9 })];
     // The kept counts that choose the index to walk, by their (camel-case) names.
     const countParams = { type: 'ip', category: 'c2', status: 'active', source: 'rare-feed', lo: 10, hi: 90 };
     const answer: unknown[] = [await storage.get(IOC_LIST_READS.iocCounts, countParams), await storage.get(IOC_LIST_READS.sourceCounts, countParams)];
@@ -101,7 +101,7 @@ t.test('trends: the recent IoCs walked for a busy level, ties by first report in
   const answers: unknown[] = [];
   for (const [, storage] of await bothEngines(t, db)) {
     const recent = await storage.all(TRENDS_READS.newestWithId, { since: toIso(NOW - DAY), now: toIso(NOW), limit: 5_001 });
-    const { emergingThreats } = await createTrendsQuery(db, new ManualClock(NOW), storage)({ periodDays: 1, minChange: 0 });
+    const { emergingThreats } = await createTrendsQuery(storage, new ManualClock(NOW))({ periodDays: 1, minChange: 0 });
     answers.push({ recent: recent.map((row) => row.id), emergingThreats });
   }
   t.equal((answers[0] as { recent: string[] }).recent.length, 163, 'every new IoC, newest first');

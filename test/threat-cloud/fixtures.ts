@@ -7,6 +7,7 @@ import type { Tier } from '../../src/shared/tiers.js';
 import { newId } from '../../src/shared/tokens.js';
 import { buildThreatCloudApp, type ThreatCloudJobs } from '../../src/threat-cloud/app.js';
 import { authHeader, buildTestApp, TEST_SECRETS, type Teardown } from '../helper.js';
+import type { Storage } from '../../src/shared/db/storage.js';
 
 export const BOOTSTRAP_KEY = 'tc-bootstrap-key-0123456789abcdefghijklmnopqrstuvwxyz';
 export const ADMIN = authHeader(TEST_SECRETS.tcAdminToken);
@@ -15,13 +16,14 @@ export const ADMIN = authHeader(TEST_SECRETS.tcAdminToken);
  * A Threat Cloud app on a temp-file database with one bootstrap key and a manual clock, and
  * its own background jobs (`jobs`) to run on demand.
  */
-export async function buildThreatCloud(t: Teardown, options: { env?: Record<string, string>; db?: Db } = {}) {
+export async function buildThreatCloud(t: Teardown, options: { env?: Record<string, string>; db?: Db; storage?: Storage } = {}) {
   const clock = new ManualClock();
   let jobs: ThreatCloudJobs | undefined;
   const built = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, { onJobs: (appJobs) => (jobs = appJobs) }), {
     clock,
     env: { TC_API_KEYS: BOOTSTRAP_KEY, RATE_LIMIT_SCALE: '100', ...options.env },
     ...(options.db ? { db: options.db } : {}),
+    ...(options.storage ? { storage: options.storage } : {}),
   });
   const inject = (opts: InjectOptions & { key?: string | null }) => {
     const { key, ...rest } = opts;
@@ -40,6 +42,13 @@ export function storeKeyNow(db: Db, clock: ManualClock, input: NewApiKey): { rec
   const { row, key } = newKeyRow(input, clock.now());
   db.prepare(API_KEY_STATEMENTS.insert.sql).run(row);
   return { record: keyRecordOf(db.prepare<[string], KeyRow>(API_KEY_STATEMENTS.byId.sql).get(row.id)!), key };
+}
+
+/** The same through the storage port, on either engine. */
+export async function storeKey(storage: Storage, clock: ManualClock, input: NewApiKey): Promise<{ record: ApiKeyRecord; key: string }> {
+  const { row, key } = newKeyRow(input, clock.now());
+  await storage.run(API_KEY_STATEMENTS.insert, row);
+  return { record: keyRecordOf((await storage.get(API_KEY_STATEMENTS.byId, [row.id]))!), key };
 }
 
 /** A user row and a user key of that tier (what the Auth Server would make). */

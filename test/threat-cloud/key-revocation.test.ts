@@ -144,13 +144,13 @@ t.test('an unknown secret is never remembered: a key created with it works at on
   const tc = await buildThreatCloud(t);
   const secret = `pgk_${'k'.repeat(40)}`;
   t.equal((await lookup(tc, secret)).statusCode, 401);
-  await createApiKeyStore(tc.db, tc.clock).create(sqliteStorageOf(tc.db), { name: 'late', origin: 'operator', tier: 'pro', scopes: ['read'], key: secret });
+  await createApiKeyStore(sqliteStorageOf(tc.db), tc.clock).create(sqliteStorageOf(tc.db), { name: 'late', origin: 'operator', tier: 'pro', scopes: ['read'], key: secret });
   t.equal((await lookup(tc, secret)).statusCode, 200);
 });
 
 t.test('a verified key record cannot be changed by whoever holds it', async (t) => {
   const tc = await buildThreatCloud(t);
-  const keys = createApiKeyStore(tc.db, tc.clock);
+  const keys = createApiKeyStore(sqliteStorageOf(tc.db), tc.clock);
   const { key } = await keys.create(sqliteStorageOf(tc.db), { name: 'reader', origin: 'operator', tier: 'pro', scopes: ['read'] });
   const record = (await keys.verify(key))!;
   t.throws(() => (record.scopes as string[]).push('admin'));

@@ -15,6 +15,7 @@ import { seedUnevenIocs } from '../seed.js';
 import { authHeader, testConfig, testDb } from '../helper.js';
 import { buildIntelHarness, report } from './intel/helper.js';
 import { buildThreatCloud, threat, userKey } from './fixtures.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
 const all = <T>(db: Db, sql: string, ...params: unknown[]) => db.prepare(sql).all(...params) as T[];
 
@@ -75,9 +76,9 @@ t.test('every IoC list filter, combination and page answers as a full sort of th
   // Defaults, then thresholds that force each way of reading: stepped walks of a few entries
   // (steps end inside runs of equal reputation and last-seen), and whole small ranges.
   const lists = {
-    default: createIocList(db),
-    walked: createIocList(db, { smallSet: 0, walkStep: 7 }),
-    ranges: createIocList(db, { smallSet: 1e9 }),
+    default: createIocList(sqliteStorageOf(db)),
+    walked: createIocList(sqliteStorageOf(db), { smallSet: 0, walkStep: 7 }),
+    ranges: createIocList(sqliteStorageOf(db), { smallSet: 1e9 }),
   };
   let compared = 0;
   for (const filter of filters()) {
@@ -100,7 +101,7 @@ t.test('every IoC list filter, combination and page answers as a full sort of th
 t.test('with since or q, totals above 10,000 read as 10,000; alone, a since or q range is counted exactly', async (t) => {
   const db = testDb(t, testConfig(t));
   seedIocs(db, { count: 12_000, ipOnly: true, now: Date.parse('2026-03-07T12:00:00.000Z') });
-  const list = createIocList(db);
+  const list = createIocList(sqliteStorageOf(db));
   const filter: IocFilter = { q: '11.0.', type: 'ip' };
   const expected = reference(db, filter);
   t.ok(expected.length > COUNT_CAP, `${expected.length} match`);
@@ -232,7 +233,7 @@ t.test('migration 10 fills its counters from the rows an older file already hold
 
 t.test('audit-log totals: whole hours from the counts, the hour of `since` from the log', async (t) => {
   const db = testDb(t, testConfig(t));
-  const audit = createAuditStore(db, new ManualClock());
+  const audit = createAuditStore(sqliteStorageOf(db), new ManualClock());
   const base = Date.parse('2026-03-07T10:00:00.000Z');
   const actions: AuditAction[] = ['create', 'update', 'delete', 'query'];
   const insert = db.prepare(`INSERT INTO tc_audit_log (id, action, resource, details, created_at) VALUES (?, ?, 'iocs', '{}', ?)`);
@@ -293,7 +294,7 @@ t.test('the decay refresh in short steps gives every IoC the score and status a 
      FROM iocs ORDER BY id`,
     { now, cutoff: toIso(clock.now() - 90 * DAY_MS) },
   );
-  const result = await createReputationRefresh({ db, iocs: createReputationRefreshStore(db), clock }).run();
+  const result = await createReputationRefresh({ storage: sqliteStorageOf(db), iocs: createReputationRefreshStore(sqliteStorageOf(db)), clock }).run();
   const after = all<{ id: string; reputation: number; status: string; change_seq: number }>(db, `SELECT id, reputation, status, change_seq FROM iocs ORDER BY id`);
   t.same(after.map(({ id, reputation, status }) => ({ id, reputation, status })), expected.map(({ id, reputation, status }) => ({ id, reputation, status })));
   const moved = after.filter((row) => row.change_seq > seqBefore).length;

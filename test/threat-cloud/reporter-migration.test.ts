@@ -31,7 +31,7 @@ function oldDatabase(t: Test) {
   migrate(db, BEFORE);
   t.equal(db.pragma('user_version', { simple: true }), BEFORE.at(-1)!.version);
   const clock = new ManualClock(Date.now());
-  const iocs = createIocService(db, clock);
+  const iocs = createIocService(sqliteStorageOf(db), clock);
   let eventNo = 0;
   /** Exactly what the old bridge wrote for one event of an agent in `org`. */
   const storage = sqliteStorageOf(db);
@@ -97,7 +97,7 @@ t.test('migration 8 merges org reporters into users and the Manager, rescoring, 
   await old.keyReport('203.0.113.6', 'key:bootstrap');
   // A campaign of three IPs in one /24, each from another invented org.
   for (const [n, org] of ['x', 'y', 'z'].entries()) await old.fleetReport(`192.0.2.${n + 1}`, `org-${org}`, { category: 'scanner', severity: 'medium', confidence: 0.5 });
-  const correlator = createCorrelator(db, old.clock);
+  const correlator = createCorrelator(sqliteStorageOf(db), old.clock);
   while ((await correlator.runBatch()) > 0);
 
   const before = {

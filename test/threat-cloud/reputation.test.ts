@@ -68,7 +68,7 @@ t.test('the SQL refresh computes the same scores as the JS formula', async (t) =
   const config = testConfig(t);
   const db = testDb(t, config);
   const clock = new ManualClock();
-  const service = createIocService(db, clock, { countryOf: () => null });
+  const service = createIocService(sqliteStorageOf(db), clock, { countryOf: () => null });
   const samples = fc.sample(input, { numRuns: 200, seed: 7 });
   await sqliteStorageOf(db).transaction({ durable: false, locks: [TC_CHANGES] }, async (tx) => {
     for (const [index, sample] of samples.entries()) {
@@ -78,7 +78,7 @@ t.test('the SQL refresh computes the same scores as the JS formula', async (t) =
     }
   });
   clock.advance(17.3 * DAY_MS);
-  await createReputationRefresh({ db, iocs: createReputationRefreshStore(db), clock }).run();
+  await createReputationRefresh({ storage: sqliteStorageOf(db), iocs: createReputationRefreshStore(sqliteStorageOf(db)), clock }).run();
   const rows = db.prepare(`SELECT * FROM iocs`).all() as Array<{ severity: 'low'; confidence: number; sightings: number; reporters: number; trap: number; last_seen: string; reputation: number }>;
   t.ok(rows.length > 100);
   for (const row of rows) {

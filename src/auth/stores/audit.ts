@@ -1,11 +1,9 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { requireDurable } from '../../shared/db/durable.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable, type Statement, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Statement, type Transaction, type Storage } from '../../shared/db/storage.js';
 
 export interface AuditEntry {
   id: string;
@@ -114,8 +112,7 @@ const ANONYMISE = defineStatement<{ userId: string }>(
 );
 
 /** The audit trail: who did what to whom, from where, when. */
-export function createAuditStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createAuditStore(storage: Storage, clock: Clock) {
   const keptTotal = async (filter: AuditFilter): Promise<number | null> => {
     if (filter.since !== undefined || filter.until !== undefined) return null;
     if (filter.action !== undefined && filter.actorId !== undefined) return null;

@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
 import { ENROLL_TOKEN_PREFIX } from '../../shared/enroll-tokens.js';
 import { newId, newSecretToken, sha256Hex } from '../../shared/tokens.js';
 
@@ -64,8 +62,7 @@ const REVOKE = defineStatement<[now: string, id: string, userId: string]>(`UPDAT
  * Users' enrollment tokens as their owner manages them; only SHA-256 digests are stored.
  * Methods a transaction needs take its handle first.
  */
-export function createEnrollTokenStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createEnrollTokenStore(storage: Storage, clock: Clock) {
   return {
     /** Stores a token and returns its record with the secret, which is never readable again. */
     async create(q: Queryable, input: { userId: string; name: string; ttlMs: number }): Promise<{ record: EnrollTokenRecord; token: string }> {

@@ -1,7 +1,5 @@
 import type { Clock } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
 
 const GET = defineStatement<[key: string, now: number], { count: number; window_ends: number }>(
   `SELECT count, window_ends FROM auth_failures WHERE key = ? AND window_ends > ?`,
@@ -20,8 +18,7 @@ const PURGE = defineStatement<[now: number, limit: number]>(`DELETE FROM auth_fa
  * Failure counters in fixed windows that start at the first failure (account lockout,
  * TOTP guessing). Kept in the database so a restart does not hand an attacker a fresh budget.
  */
-export function createFailureStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createFailureStore(storage: Storage, clock: Clock) {
   return {
     /** Seconds until the key may try again when it reached `limit` failures, else 0. */
     async blockedFor(key: string, limit: number): Promise<number> {

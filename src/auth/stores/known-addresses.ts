@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
 import { canonicalClientIp } from '../client-ip.js';
 import { DAY_MS } from '../../shared/time.js';
 
@@ -36,8 +34,7 @@ const PURGE_BATCH = defineStatement<[cutoff: string, limit: number]>(
  * Addresses an account signed in from successfully (both factors), with the last such time.
  * Call `remember` inside the sign-in's transaction so it commits with the session.
  */
-export function createKnownAddressStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createKnownAddressStore(storage: Storage, clock: Clock) {
   const cutoff = (): string => toIso(clock.now() - KNOWN_ADDRESS_TTL_MS);
 
   return {

@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
 
 export type OutboxStatus = 'stored' | 'pending' | 'sent' | 'failed';
@@ -62,9 +60,7 @@ const REMOVE_OF_USER = defineStatement<[userId: string, email: string]>(`DELETE 
  * operator's CLI); with SMTP it is the durable queue (status `pending` until sent), so a
  * message is never lost to a crash or an SMTP outage. Rows go once their content expires.
  */
-export function createOutboxStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
-
+export function createOutboxStore(storage: Storage, clock: Clock) {
   return {
     async add(
       input: { userId: string | null; recipient: string; subject: string; body: string; status: 'stored' | 'pending'; ttlMs: number },

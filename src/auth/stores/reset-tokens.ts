@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Transaction, type Storage } from '../../shared/db/storage.js';
 
 const VOID_OTHERS = defineStatement<[userId: string]>(`DELETE FROM password_reset_tokens WHERE user_id = ?`);
 const INSERT = defineStatement<[tokenHash: string, userId: string, createdAt: string, expiresAt: string]>(
@@ -19,8 +17,7 @@ const PURGE = defineStatement<[now: string, limit: number]>(
 );
 
 /** Password-reset tokens, kept only as SHA-256 digests. */
-export function createResetTokenStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createResetTokenStore(storage: Storage, clock: Clock) {
   return {
     /** Stores a new token for a user and voids the older ones, in the caller's durable transaction. */
     async issue(tx: Transaction, userId: string, tokenHash: string, ttlMs: number): Promise<void> {

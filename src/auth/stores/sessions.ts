@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
 
 export interface SessionRecord {
@@ -76,9 +74,7 @@ const OF_USER = defineStatement<[userId: string], SessionRow>(`SELECT * FROM ses
  * within that time; an idled-out row counts as expired and is removed when next seen.
  * Methods a transaction needs take its handle first; left out, they run on their own.
  */
-export function createSessionStore(db: Db, clock: Clock, idleTimeoutMs = 0) {
-  const storage = sqliteStorageOf(db);
-
+export function createSessionStore(storage: Storage, clock: Clock, idleTimeoutMs = 0) {
   /**
    * Rows last used at or before this instant have idled out. With no timeout it is the
    * empty string, which every ISO time sorts after, so nothing idles out.

@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
 
 export interface SubscriptionRecord {
   userId: string;
@@ -58,8 +56,7 @@ const RECORD_DELIVERY = defineStatement<[deliveryId: string, eventName: string, 
  * Subscriptions of the payment provider and the webhook deliveries already applied. Methods
  * a transaction needs take its handle first.
  */
-export function createSubscriptionStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createSubscriptionStore(storage: Storage, clock: Clock) {
   return {
     async get(userId: string): Promise<SubscriptionRecord | null> {
       const row = await storage.get(BY_USER, [userId]);

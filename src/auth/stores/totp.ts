@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Transaction, type Storage } from '../../shared/db/storage.js';
 
 export interface TotpRecord {
   userId: string;
@@ -40,9 +38,7 @@ const USE_CODE = defineStatement<[now: string, id: number]>(`UPDATE totp_backup_
 const COUNT_UNUSED = defineStatement<[userId: string], { n: number }>(`SELECT count(*) AS n FROM totp_backup_codes WHERE user_id = ? AND used_at IS NULL`);
 
 /** TOTP secrets (encrypted by the caller) and hashed single-use backup codes. */
-export function createTotpStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
-
+export function createTotpStore(storage: Storage, clock: Clock) {
   const replaceCodes = async (tx: Transaction, userId: string, hashes: string[]): Promise<void> => {
     await tx.run(REMOVE_CODES, [userId]);
     for (const hash of hashes) await tx.run(INSERT_CODE, [userId, hash]);

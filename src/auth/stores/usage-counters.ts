@@ -1,6 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement } from '../../shared/db/storage.js';
+import { defineStatement, type Storage } from '../../shared/db/storage.js';
 
 export interface UsageCounterRow {
   resource: string;
@@ -16,8 +14,7 @@ const COUNTERS_OF = defineStatement<[userId: string], UsageCounterRow>(
  * Reads a user's rows of `usage_counters` for export and the admin view; the counting
  * itself lives in the shared usage store, which every service writes through.
  */
-export function createUsageCounterStore(db: Db) {
-  const storage = sqliteStorageOf(db);
+export function createUsageCounterStore(storage: Storage) {
   return {
     /** Every counter of the user, newest period first. */
     listOf(userId: string): Promise<UsageCounterRow[]> {

@@ -1,12 +1,10 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
 import { newId } from '../../shared/tokens.js';
 import type { Tier } from '../../shared/tiers.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { prefixSearch } from '../../shared/db/prefix-search.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type PerEngineSql, type Queryable, type Statement } from '../../shared/db/storage.js';
+import { defineStatement, type PerEngineSql, type Queryable, type Statement, type Storage } from '../../shared/db/storage.js';
 
 export type Role = 'user' | 'admin';
 
@@ -178,8 +176,7 @@ const ROLE_TIER_COUNT = defineStatement<{ role: string | null; tier: string | nu
  * Accounts in the core `users` table, with the TOTP flag joined in. Methods a transaction
  * needs take its handle first; left out, they run on their own.
  */
-export function createUserStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createUserStore(storage: Storage, clock: Clock) {
 
   /** The walk that reads least: the role's or tier's index when it holds few accounts, else the full list's. */
   const chooseIndex = async (filter: UserSearch): Promise<UserListIndex> => {

@@ -6,10 +6,8 @@ import { RegisterBody } from '../../auth/schemas.js';
 import { createAuditStore } from '../../auth/stores/audit.js';
 import { createUserStore } from '../../auth/stores/users.js';
 import { systemClock } from '../../shared/clock.js';
-import { closeDatabase } from '../../shared/db/open.js';
 import { createValidatorCompiler, describeValidationError } from '../../shared/validation.js';
-import { cliConfig, CommandError, openMigratedDatabase, UsageError, type CliCommand } from '../context.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import { cliConfig, CommandError, openMigratedStorage, UsageError, type CliCommand } from '../context.js';
 
 const USAGE = 'panguard admin create --email <email> --name <name>   (password on standard input)';
 
@@ -50,11 +48,10 @@ export const adminCommand: CliCommand = {
     validateAccount({ email, name, password });
 
     const config = cliConfig(io);
-    const db = openMigratedDatabase(config);
+    const storage = await openMigratedStorage(config);
     try {
-      const storage = sqliteStorageOf(db);
-      const users = createUserStore(db, systemClock);
-      const audit = createAuditStore(db, systemClock);
+      const users = createUserStore(storage, systemClock);
+      const audit = createAuditStore(storage, systemClock);
       if (await users.getByEmail(storage, email)) throw new CommandError(`an account with the e-mail ${email} exists already`);
       // The same scrypt cost the Auth Server uses, so the hash verifies at login unchanged.
       const passwordHash = await createPasswordHasher(config.auth.scryptLogN).hash(password);
@@ -69,7 +66,7 @@ export const adminCommand: CliCommand = {
       if (!id) throw new CommandError(`an account with the e-mail ${email} exists already`);
       io.out(`created admin ${id} (${email})`);
     } finally {
-      closeDatabase(db);
+      await storage.close();
     }
   },
 };

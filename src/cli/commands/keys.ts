@@ -1,13 +1,11 @@
 import { parseArgs } from 'node:util';
 import { createApiKeyStore, KEY_SCOPES, type KeyScope } from '../../shared/api-keys.js';
 import { systemClock } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { AppError } from '../../shared/errors.js';
 import { isTier, TIERS } from '../../shared/tiers.js';
 import { createOperatorKeyService } from '../../threat-cloud/services/operator-keys.js';
 import { createAuditStore } from '../../threat-cloud/stores/audit.js';
-import { cliConfig, CommandError, openMigratedDatabase, UsageError, type CliCommand, type CliIo } from '../context.js';
+import { cliConfig, CommandError, openMigratedStorage, UsageError, type CliCommand, type CliIo } from '../context.js';
 
 const MAX_NAME = 100;
 
@@ -35,10 +33,9 @@ function createInput(args: string[]) {
 
 /** Runs `work` with the operator-key service over the server's database (migrated first); closes it after. */
 async function withKeyService<T>(io: CliIo, work: (service: ReturnType<typeof createOperatorKeyService>) => Promise<T> | T): Promise<T> {
-  const db: Db = openMigratedDatabase(cliConfig(io));
-  const storage = sqliteStorageOf(db);
+  const storage = await openMigratedStorage(cliConfig(io));
   try {
-    return await work(createOperatorKeyService({ storage, keys: createApiKeyStore(db, systemClock), audit: createAuditStore(db, systemClock) }));
+    return await work(createOperatorKeyService({ storage, keys: createApiKeyStore(storage, systemClock), audit: createAuditStore(storage, systemClock) }));
   } finally {
     // Waits for work in flight, then closes the database.
     await storage.close();

@@ -1,15 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
 import { stepSize } from '../../shared/step-size.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import type { AgentStore, SweepCursor } from '../stores/agents.js';
 import type { SseHub } from '../services/sse-hub.js';
 import type { StatusTimeouts } from '../services/status.js';
 import { createThreatBucketStore } from '../stores/threat-buckets.js';
 import { createThreatCountStore } from '../stores/threat-counts.js';
 import { WINDOW_NAMES } from '../stores/threat-windows.js';
+import type { Storage } from '../../shared/db/storage.js';
 
 /** How often the sweeper looks for threat events to count, so reads have few uncounted ones to add. */
 export const COUNT_INTERVAL_MS = 1000;
@@ -41,11 +40,10 @@ interface Transitions {
  * agent offline, each window's events that aged out; the timers' runs pause after each step.
  * `sweep()` does all of it at once (tests move a ManualClock and sweep).
  */
-export function createStatusSweeper(deps: { db: Db; agents: AgentStore; hub: SseHub; clock: Clock; timeouts: StatusTimeouts }) {
-  const { agents, hub, clock, timeouts } = deps;
-  const storage = sqliteStorageOf(deps.db);
-  const counts = createThreatCountStore(deps.db);
-  const buckets = createThreatBucketStore(deps.db);
+export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore; hub: SseHub; clock: Clock; timeouts: StatusTimeouts }) {
+  const { storage, agents, hub, clock, timeouts } = deps;
+  const counts = createThreatCountStore(storage);
+  const buckets = createThreatBucketStore(storage);
   let timer: NodeJS.Timeout | null = null;
   let countTimer: NodeJS.Timeout | null = null;
   let running = false;

@@ -1,7 +1,6 @@
 import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
 import { badRequest, notFound } from '../../shared/errors.js';
 import { newId, newSecretToken, sha256Hex } from '../../shared/tokens.js';
 import type { AgentRow, AgentStore, HeartbeatUpdate } from '../stores/agents.js';
@@ -12,8 +11,7 @@ import type { Static } from '@sinclair/typebox';
 import type { Agent, AgentDetail, AgentListQuery, HeartbeatBody, HeartbeatReply, RegisterBody } from '../schemas.js';
 import type { SseHub } from './sse-hub.js';
 import { heartbeatRange, statusAt, type StatusTimeouts } from './status.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import type { Transaction } from '../../shared/db/storage.js';
+import type { Transaction, Storage } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
 
 export const DEFAULT_ORG = 'default';
@@ -60,7 +58,7 @@ export function registrationLocks(orgId: string, hostname: string): string[] {
 export const agentStatusLock = (agentId: string) => `manager:agent-status:${agentId}`;
 
 interface AgentServiceDeps {
-  db: Db;
+  storage: Storage;
   clock: Clock;
   timeouts: StatusTimeouts;
   agents: AgentStore;
@@ -73,10 +71,8 @@ interface AgentServiceDeps {
 
 /** Registration, heartbeats, fleet reads and deregistration of Guard agents. */
 export function createAgentService(deps: AgentServiceDeps) {
-  const { db, clock, timeouts, agents, events, policies, hub, enrollment } = deps;
+  const { storage, clock, timeouts, agents, events, policies, hub, enrollment } = deps;
   const registrationHooks = deps.registrationHooks ?? [];
-
-  const storage = sqliteStorageOf(db);
 
   // The agent's token is a credential: its registration is synced like the Auth Server's.
   // Who may register where, the quota and the write are decided in this one transaction.

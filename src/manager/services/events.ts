@@ -1,9 +1,7 @@
 import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import type { Transaction } from '../../shared/db/storage.js';
+import type { Transaction, Storage } from '../../shared/db/storage.js';
 import { badRequest } from '../../shared/errors.js';
 import { MINUTE_MS, PERIOD_MS } from '../../shared/time.js';
 import { newId } from '../../shared/tokens.js';
@@ -52,12 +50,10 @@ function toThreat(row: EventRow): Threat {
 }
 
 /** Threat event ingestion (all or nothing per batch), queries and the period summary. */
-export function createEventService(deps: { db: Db; clock: Clock; events: EventStore; hub: SseHub; hooks?: IngestHook[]; locks?: string[] }) {
-  const { db, clock, events, hub } = deps;
+export function createEventService(deps: { storage: Storage; clock: Clock; events: EventStore; hub: SseHub; hooks?: IngestHook[]; locks?: string[] }) {
+  const { storage, clock, events, hub } = deps;
   const hooks = deps.hooks ?? [];
   const batch = { durable: false, locks: deps.locks ?? [] };
-
-  const storage = sqliteStorageOf(db);
 
   const store = (agent: AgentRow, rows: EventRow[]) =>
     storage.transaction(batch, async (tx) => {

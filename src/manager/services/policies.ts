@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import type { Queryable } from '../../shared/db/storage.js';
+import type { Queryable, Storage } from '../../shared/db/storage.js';
 import { notFound } from '../../shared/errors.js';
 import { newId } from '../../shared/tokens.js';
 import type { AgentRow } from '../stores/agents.js';
@@ -36,10 +34,8 @@ const normaliseRules = (rules: RuleInput[]): Rule[] =>
  * Policies: global, per org and per agent override, versioned by one shared counter.
  * Agents learn of a new policy through `pendingPolicies` and pull it; nothing is pushed.
  */
-export function createPolicyService(deps: { db: Db; clock: Clock; timeouts: StatusTimeouts; policies: PolicyStore; hub: SseHub }) {
-  const { db, clock, timeouts, policies, hub } = deps;
-
-  const storage = sqliteStorageOf(db);
+export function createPolicyService(deps: { storage: Storage; clock: Clock; timeouts: StatusTimeouts; policies: PolicyStore; hub: SseHub }) {
+  const { storage, clock, timeouts, policies, hub } = deps;
 
   // Versions come from the newest one: taking the next and inserting it must not interleave.
   const insertWithReach = (policy: NewPolicy, reach: (q: Queryable, onlineFrom: number) => Promise<number>) =>

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../shared/db/open.js';
 import { prefixSearch } from '../../shared/db/prefix-search.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type PerEngineSql, type Queryable, type Statement, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type PerEngineSql, type Queryable, type Statement, type Transaction, type Storage } from '../../shared/db/storage.js';
 import type { AgentSort, SortOrder } from '../schemas.js';
 
 export interface AgentRow {
@@ -272,15 +271,18 @@ const SET_STATUS = defineStatement<{ status: 'stale' | 'offline'; changedAt: str
    WHERE rowid = @rowid AND last_heartbeat_ms >= @from AND last_heartbeat_ms < @until AND status = @was`,
 );
 
+const ID_BY_TOKEN_HASH = defineStatement<[tokenHash: string], { id: string }>('SELECT id FROM agents WHERE token_hash = ?');
+
 /**
  * SQL of the agents and their tags, through the storage port. Methods that take a Queryable
- * first run inside the caller's transaction (`tx`) or on their own (`storage`). The token
- * lookup stays on the connection: its cache is kept exact by SQLite TEMP triggers.
+ * first run inside the caller's transaction (`tx`) or on their own (`storage`). On SQLite
+ * (`sqlite` given) the token lookup stays on the connection, answered without a promise: its
+ * cache is kept exact by TEMP triggers. PostgreSQL has no such hook into another process's
+ * deletes, so there every lookup reads the row (one indexed round trip).
  */
-export function createAgentStore(db: Db) {
-  const storage = sqliteStorageOf(db);
-  const idByTokenHash = db.prepare<[string], { id: string }>('SELECT id FROM agents WHERE token_hash = ?');
-  const tokens = createTokenIndex(db);
+export function createAgentStore(storage: Storage, sqlite?: Db) {
+  const lookupOnConnection = sqlite?.prepare<[string], { id: string }>(ID_BY_TOKEN_HASH.sql);
+  const tokens = sqlite ? createTokenIndex(sqlite) : null;
 
   const replaceTags = async (q: Queryable, id: string, tags: string[]) => {
     await q.run(CLEAR_TAGS, [id]);
@@ -289,11 +291,12 @@ export function createAgentStore(db: Db) {
 
   return {
     findById: (q: Queryable, id: string) => q.get(BY_ID, [id]),
-    /** The id of the agent holding this token (by its SHA-256), if any. */
-    idByTokenHash(tokenHash: string): string | undefined {
+    /** The id of the agent holding this token (by its SHA-256), if any; at once on SQLite. */
+    idByTokenHash(tokenHash: string): string | undefined | Promise<string | undefined> {
+      if (tokens === null || lookupOnConnection === undefined) return storage.get(ID_BY_TOKEN_HASH, [tokenHash]).then((row) => row?.id);
       const known = tokens.get(tokenHash);
       if (known !== undefined) return known;
-      const id = idByTokenHash.get(tokenHash)?.id;
+      const id = lookupOnConnection.get(tokenHash)?.id;
       if (id !== undefined) tokens.remember(tokenHash, id);
       return id;
     },
@@ -339,7 +342,7 @@ export function createAgentStore(db: Db) {
     setStatus: async (q: Queryable, change: { rowid: number; status: 'stale' | 'offline'; was: string; from: number; until: number }, nowIso: string) =>
       (await q.run(SET_STATUS, { ...change, changedAt: nowIso })).changes === 1,
     /** When the app closes: its triggers leave the shared connection. */
-    close: () => tokens.close(),
+    close: () => tokens?.close(),
   };
 }
 

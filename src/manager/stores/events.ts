@@ -1,6 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Statement, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Statement, type Transaction, type Storage } from '../../shared/db/storage.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { SEVERITIES, type SummaryPeriod } from '../schemas.js';
 import { createThreatBucketStore } from './threat-buckets.js';
@@ -81,10 +79,9 @@ function composedStatement<Row>(sql: string): Statement<Record<string, unknown>,
  * SQL of the threat events. Filtered queries are prepared once per combination of present
  * filters and index, so each is a plain indexed walk instead of `(@x IS NULL OR …)` guards.
  */
-export function createEventStore(db: Db) {
-  const storage = sqliteStorageOf(db);
-  const counts = createThreatCountStore(db);
-  const buckets = createThreatBucketStore(db);
+export function createEventStore(storage: Storage) {
+  const counts = createThreatCountStore(storage);
+  const buckets = createThreatBucketStore(storage);
 
   type AllTime = Awaited<ReturnType<ThreatCountStore['view']>>;
   const totalOf = async (view: AllTime) => {

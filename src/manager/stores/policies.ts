@@ -1,6 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Transaction, type Storage } from '../../shared/db/storage.js';
 
 export interface PolicyRow {
   id: string;
@@ -73,8 +71,7 @@ const REACH_OF_ORG = defineStatement<[orgId: string, onlineFrom: number], { n: n
  * SQL of the policies; versions come from one counter shared by every scope. Methods that
  * take a Queryable first run inside the caller's transaction or on their own.
  */
-export function createPolicyStore(db: Db) {
-  const storage = sqliteStorageOf(db);
+export function createPolicyStore(storage: Storage) {
   return {
     /** Inserts with the next version; callers wrap it with the broadcast count in a transaction (lock `manager:policies`). */
     insert: async (tx: Transaction, policy: NewPolicy) => (await tx.get(INSERT, policy))!,

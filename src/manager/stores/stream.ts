@@ -1,6 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement } from '../../shared/db/storage.js';
+import { defineStatement, type Storage } from '../../shared/db/storage.js';
 
 export interface StreamRow {
   id: number;
@@ -23,8 +21,7 @@ const LAST_ID = defineStatement<void, { id: number }>({
 });
 
 /** The persisted tail of the live stream: AUTOINCREMENT ids never go back, also after a restart. */
-export function createStreamStore(db: Db) {
-  const storage = sqliteStorageOf(db);
+export function createStreamStore(storage: Storage) {
   return {
     append: (event: string, data: string, createdAt: string): Promise<number> =>
       storage.transaction({ durable: false }, async (tx) => {

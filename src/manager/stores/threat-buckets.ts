@@ -1,6 +1,5 @@
 import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Transaction, type Storage } from '../../shared/db/storage.js';
 import { SEVERITIES, type Severity, type SummaryPeriod } from '../schemas.js';
 import { WINDOW_SPANS } from './threat-windows.js';
 import { MINUTE_MS } from '../../shared/time.js';
@@ -81,8 +80,7 @@ export interface BucketedEvent {
  * first of them (less than 5 minutes of events) are counted on a covering index.
  * Cost: at most 8,640 bucket rows (30 days) plus those 5 minutes of events.
  */
-export function createThreatBucketStore(db: Db) {
-  const storage = sqliteStorageOf(db);
+export function createThreatBucketStore(storage: Storage) {
   return {
     /** Counts a batch of stored events; runs inside the batch's transaction. */
     async add(tx: Transaction, events: readonly BucketedEvent[]): Promise<void> {

@@ -1,6 +1,5 @@
 import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Transaction, type Storage } from '../../shared/db/storage.js';
 import { createThreatBucketStore, rebuildThreatBuckets } from './threat-buckets.js';
 import {
   ALL_ORGS,
@@ -141,9 +140,8 @@ export const THREAT_COUNTS_LOCK = 'manager:threat-counts';
  * window's stored start and the read's own `now − span` (a second's or a sweep's worth while
  * the sweeper keeps up) are taken from the events themselves and applied on top.
  */
-export function createThreatCountStore(db: Db) {
-  const storage = sqliteStorageOf(db);
-  const buckets = createThreatBucketStore(db);
+export function createThreatCountStore(storage: Storage) {
+  const buckets = createThreatBucketStore(storage);
 
   const starts = async (q: Queryable): Promise<Map<WindowName, WindowStart>> =>
     new Map((await q.all(START_ROWS)).map((row) => [row.name, { ms: row.start_ms, seq: row.start_seq }]));

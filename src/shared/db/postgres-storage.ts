@@ -154,6 +154,9 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
 
   return {
     engine: 'postgres',
+    get open() {
+      return !pool.ended;
+    },
     ...queries(() => pool),
     async transaction<T>({ durable, locks = [] }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
       const client = await pool.connect();

@@ -149,6 +149,9 @@ export function createSqliteStorage(db: Db): Storage {
 
   return {
     engine: 'sqlite',
+    get open() {
+      return !closed && db.open;
+    },
     all: outside('all'),
     get: outside('get'),
     run: outside('run'),

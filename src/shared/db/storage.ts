@@ -1,4 +1,5 @@
 /**
+import type { Storage } from './storage.js';
  * The storage port: what services and stores see of the database, the same on SQLite and on
  * PostgreSQL. Every call returns a Promise (PostgreSQL answers over the network), statements
  * are values declared once at module level, and a transaction is an explicit handle passed
@@ -109,6 +110,8 @@ export interface PoolUse {
 
 export interface Storage extends Queryable {
   readonly engine: 'sqlite' | 'postgres';
+  /** False once closed (by `close()`, or the SQLite connection underneath): long walks stop early. */
+  readonly open: boolean;
   /**
    * Runs `work` in one transaction: committed when its promise resolves, rolled back when it
    * rejects. Inside `work` use `tx` only; the Storage itself waits for the transaction on

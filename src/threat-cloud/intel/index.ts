@@ -1,9 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { App } from '../../shared/base-app.js';
 import type { Clock } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import type { Transaction } from '../../shared/db/storage.js';
+import type { Transaction, Storage } from '../../shared/db/storage.js';
 import type { ThreatCloudContext } from '../context.js';
 import { createCorrelationJob, DEFAULT_SCHEDULE, type CorrelationSchedule } from '../jobs/correlation.js';
 import type { QueryAuditBuffer } from '../services/query-audit.js';
@@ -27,14 +25,13 @@ import { createTrendsQuery } from './stores/trends.js';
  * stopped by the app with its other jobs). Built before the core's services so trap intel can
  * correlate at once (`correlateNow`); `register` adds the routes.
  */
-export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLogger; queryAudit: QueryAuditBuffer; schedule?: CorrelationSchedule }) {
-  const { db, clock, queryAudit } = deps;
+export function createIntel(deps: { storage: Storage; clock: Clock; logger: FastifyBaseLogger; queryAudit: QueryAuditBuffer; schedule?: CorrelationSchedule }) {
+  const { storage, clock, queryAudit } = deps;
   const mitre = createMitreCatalog();
   // One memo for campaigns and analytics: both read data the same version describes.
-  const memo = createAggregateMemo(createDataVersionStore(db), clock);
-  const correlator = createCorrelator(db, clock);
+  const memo = createAggregateMemo(createDataVersionStore(storage), clock);
+  const correlator = createCorrelator(storage, clock);
   // Campaign reads and analytics go through the storage port (the trends' member walk still streams from the connection).
-  const storage = sqliteStorageOf(db);
 
   return {
     campaigns: createCampaignService({ campaigns: createCampaignQueries(storage, clock, mitre), memo, queryAudit }),
@@ -42,7 +39,7 @@ export function createIntel(deps: { db: Db; clock: Clock; logger: FastifyBaseLog
       queries: {
         timeseries: createTimeseriesQuery(storage, clock),
         geo: createGeoQuery(storage, clock),
-        trends: createTrendsQuery(db, clock),
+        trends: createTrendsQuery(storage, clock),
         heatmap: createHeatmapQuery(storage, clock, mitre),
       },
       memo,

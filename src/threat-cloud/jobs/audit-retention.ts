@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
+import type { Storage } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
 import type { AuditStore, PurgeKind } from '../stores/audit.js';
 
@@ -27,10 +27,10 @@ export interface PurgeResult {
 
 /**
  * Deletes audit entries past their retention, oldest first, in batches (the store's
- * `purgeBatch`). The job only learns from `db` whether the database is still open.
+ * `purgeBatch`). The job only learns from `storage` whether the database is still open.
  */
-export function createAuditRetention(deps: { db: Pick<Db, 'open'>; audit: AuditStore; clock: Clock; days: RetentionDays; batchSize?: number }) {
-  const { db, audit, clock, days, batchSize = PURGE_BATCH } = deps;
+export function createAuditRetention(deps: { storage: Pick<Storage, 'open'>; audit: AuditStore; clock: Clock; days: RetentionDays; batchSize?: number }) {
+  const { storage, audit, clock, days, batchSize = PURGE_BATCH } = deps;
   let stopping = false;
 
   /**
@@ -40,7 +40,7 @@ export function createAuditRetention(deps: { db: Pick<Db, 'open'>; audit: AuditS
    */
   async function drain(kind: PurgeKind, cutoff: string): Promise<number> {
     let deleted = 0;
-    while (!stopping && db.open) {
+    while (!stopping && storage.open) {
       const started = performance.now();
       const removed = await audit.purgeBatch(kind, cutoff, batchSize);
       deleted += removed;

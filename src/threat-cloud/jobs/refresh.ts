@@ -2,12 +2,11 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { DAY_MS } from '../../shared/time.js';
 import { EXPIRY_DAYS } from '../reputation.js';
 import { TC_CHANGES } from '../services/ioc-merge.js';
 import type { ReputationRefreshStore } from '../stores/reputation-refresh.js';
+import type { Storage } from '../../shared/db/storage.js';
 
 /** How long one refresh step may hold the database and (on SQLite, synchronous) the event loop, as the correlation's batches. */
 export const REFRESH_STEP_BUDGET_MS = 25;
@@ -39,9 +38,8 @@ export interface RefreshResult {
  *    position, so incremental consumers learn they left (or joined) the blocklist;
  * 3. every other changed score is updated in place, without entering the change sequence.
  */
-export function createReputationRefresh(deps: { db: Db; iocs: ReputationRefreshStore; clock: Clock }) {
-  const { db, iocs, clock } = deps;
-  const storage = sqliteStorageOf(db);
+export function createReputationRefresh(deps: { storage: Storage; iocs: ReputationRefreshStore; clock: Clock }) {
+  const { storage, iocs, clock } = deps;
 
   /**
    * Refreshes rows from `lo` on, at most to `hi` and at most `changes` changed rows; returns
@@ -72,7 +70,7 @@ export function createReputationRefresh(deps: { db: Db; iocs: ReputationRefreshS
       const now = clock.now();
       let changes = FIRST_CHANGES;
       for (let start = lo; start <= hi; ) {
-        if (!db.open) break;
+        if (!storage.open) break;
         const started = performance.now();
         const result = await step(start, Math.min(hi, start + STEP_ROWS - 1), changes, now);
         const took = performance.now() - started;
@@ -84,7 +82,7 @@ export function createReputationRefresh(deps: { db: Db; iocs: ReputationRefreshS
         else if (took < REFRESH_STEP_BUDGET_MS / 4) changes = Math.min(MAX_CHANGES, changes * 2);
         await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(took))));
       }
-      if (db.open && total.expired + total.crossed + total.rescored > 0) await iocs.markRefreshed(toIso(now));
+      if (storage.open && total.expired + total.crossed + total.rescored > 0) await iocs.markRefreshed(toIso(now));
       return total;
     },
   };

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import type { Transaction } from '../../shared/db/storage.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
+import type { Transaction, Storage } from '../../shared/db/storage.js';
 import { createCountryResolver, type CountryResolver } from '../geo.js';
 import { createIocStore, type Ioc, type IocKey, type IocStatus, type IocView, type LookupResult } from '../stores/iocs.js';
 import type { IocType } from '../normalise.js';
@@ -65,9 +63,8 @@ const batchKey = (type: IocType, value: string) => `${type} ${value}`;
  * own transaction. Each such transaction takes the lock TC_CHANGES: the merge reads IoCs and
  * then writes them, and change positions must be handed out by one writer at a time.
  */
-export function createIocService(db: Db, clock: Clock, options: { countryOf?: CountryResolver } = {}) {
-  const store = createIocStore(db);
-  const storage = sqliteStorageOf(db);
+export function createIocService(storage: Storage, clock: Clock, options: { countryOf?: CountryResolver } = {}) {
+  const store = createIocStore(storage);
   const countryOf = options.countryOf ?? createCountryResolver();
 
   const factorsOf = (ioc: IocView, now: number): ReputationFactors => reputationFactors(reputationInputs(ioc, now));

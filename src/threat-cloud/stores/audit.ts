@@ -1,9 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
 import { requireDurable } from '../../shared/db/durable.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Transaction, type Storage } from '../../shared/db/storage.js';
 import { newId } from '../../shared/tokens.js';
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'query'] as const;
@@ -114,9 +112,8 @@ const QUERY_AUDIT_LOCK = 'tc:query-audit';
  * The Threat Cloud audit trail. `record` writes in the caller's transaction, which must be
  * durable: the trail must survive a power loss.
  */
-export function createAuditStore(db: Db, clock: Clock) {
+export function createAuditStore(storage: Storage, clock: Clock) {
   const { insert, aggregateDetails, updateDetails, purge } = AUDIT_WRITES;
-  const storage = sqliteStorageOf(db);
   const { list, hoursTotal, sinceHourTotal } = AUDIT_READS;
 
   /** Entries matching the filter: whole hours from the counts, the hour `since` falls in from the log. */

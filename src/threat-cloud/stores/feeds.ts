@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { defineStatement, type Storage } from '../../shared/db/storage.js';
 import type { Category, IocStatus } from './iocs.js';
 import type { IocType } from '../normalise.js';
@@ -116,7 +114,7 @@ export const FEED_READS = {
  * reputation ascending, then most recently seen, then insertion order), each chunk one
  * indexed seek, so a million-row feed never sits in memory and never holds the connection.
  */
-export function createFeedStore(db: Db, storage: Storage = sqliteStorageOf(db)) {
+export function createFeedStore(storage: Storage) {
   const q = FEED_READS;
 
   async function nextChunk(filter: BlocklistFilter, after: Position): Promise<ListedRow[]> {

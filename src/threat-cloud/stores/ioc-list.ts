@@ -1,5 +1,3 @@
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
 import { defineStatement, type PerEngineSql, type Statement, type Storage } from '../../shared/db/storage.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { toIoc, type Category, type Ioc, type IocRow, type IocStatus } from './iocs.js';
@@ -134,10 +132,9 @@ function composedStatement<Row>(key: string, sql: () => string | PerEngineSql): 
  *
  * Statements are prepared the first time a shape is used and kept for the life of the app.
  */
-export function createIocList(db: Db, options: { smallSet?: number; walkStep?: number; storage?: Storage } = {}) {
+export function createIocList(storage: Storage, options: { smallSet?: number; walkStep?: number } = {}) {
   const smallSet = options.smallSet ?? SMALL_SET;
   const walkStep = options.walkStep ?? WALK_STEP;
-  const storage = options.storage ?? sqliteStorageOf(db);
   const q = IOC_LIST_READS;
 
   const from = (driver: Driver) => (driver === 'source' ? 'ioc_source_rank' : `iocs INDEXED BY ${driver}`);
@@ -258,7 +255,7 @@ export function createIocList(db: Db, options: { smallSet?: number; walkStep?: n
       }
       step = Math.min(walkStep, step * 2);
       await new Promise((resolve) => setImmediate(resolve));
-      if (!db.open) throw new Error('database closed during an IoC search');
+      if (!storage.open) throw new Error('database closed during an IoC search');
     }
   }
 

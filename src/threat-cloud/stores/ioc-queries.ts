@@ -1,6 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement } from '../../shared/db/storage.js';
+import { defineStatement, type Storage } from '../../shared/db/storage.js';
 import { createIocList, type IocFilter } from './ioc-list.js';
 
 export type { IocFilter };
@@ -28,9 +26,8 @@ export const SIGHTING_READS = {
  * its total is the IoC's own report count (`iocs.sightings` equals its rows in `sightings`),
  * so an IoC reported a million times costs no more than one reported twice.
  */
-export function createIocQueries(db: Db) {
-  const list = createIocList(db);
-  const storage = sqliteStorageOf(db);
+export function createIocQueries(storage: Storage) {
+  const list = createIocList(storage);
 
   return {
     list: list.list,

@@ -1,6 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
 import type { IocType } from '../normalise.js';
 import type { Severity } from '../reputation.js';
 import type { StixLineageEntry } from '../stix.js';
@@ -203,8 +201,7 @@ export const IOC_STATEMENTS = {
  * that run inside a caller's transaction take the Queryable first (`tx` there); the reads of
  * the lookup and the feed validators run on their own, on the store's storage.
  */
-export function createIocStore(db: Db) {
-  const storage = sqliteStorageOf(db);
+export function createIocStore(storage: Storage) {
   const s = IOC_STATEMENTS;
 
   return {

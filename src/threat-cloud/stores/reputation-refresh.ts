@@ -1,6 +1,4 @@
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Queryable, type Statement } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Statement, type Storage } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
 import { DEFAULT_THRESHOLD, REPUTATION_SQL, REPUTATION_SQL_POSTGRES } from '../reputation.js';
 
@@ -90,9 +88,7 @@ type SequencedParams = ScoreParams & { nowIso: string; cutoff: string; base: num
  * Writes that change what a feed lists take new change-sequence positions in the same call:
  * call them with the step's transaction (jobs/refresh.ts), which holds the change lock.
  */
-export function createReputationRefreshStore(db: Db) {
-  const storage = sqliteStorageOf(db);
-
+export function createReputationRefreshStore(storage: Storage) {
   const scoreParams = (range: RefreshRange): ScoreParams => ({ lo: range.lo, hi: range.hi, now: julianDay(range.nowMs) });
   /** Runs a write that gives each row it changes the next change-sequence position, then moves the sequence past them. */
   const sequenced = async (q: Queryable, statement: Statement<SequencedParams, unknown>, range: RefreshRange): Promise<number> => {

@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement, type Transaction } from '../../shared/db/storage.js';
+import { defineStatement, type Transaction, type Storage } from '../../shared/db/storage.js';
 import type { IocStore } from './iocs.js';
 
 export interface Rule {
@@ -60,8 +58,7 @@ const RULE_STATEMENTS = {
  * next agent update can tell agents to drop the rule; re-creating a deleted id revives it.
  * Writes take a change position: they run in a transaction holding TC_CHANGES (ioc-merge.ts).
  */
-export function createRuleStore(db: Db, clock: Clock, iocs: IocStore) {
-  const storage = sqliteStorageOf(db);
+export function createRuleStore(storage: Storage, clock: Clock, iocs: IocStore) {
   const s = RULE_STATEMENTS;
 
   return {

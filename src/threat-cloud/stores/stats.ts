@@ -1,8 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { Db } from '../../shared/db/open.js';
-import { sqliteStorageOf } from '../../shared/db/sqlite-storage.js';
-import { defineStatement } from '../../shared/db/storage.js';
+import { defineStatement, type Storage } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
 
 /**
@@ -25,8 +23,7 @@ export const STATS_READS = {
   ),
 };
 
-export function createStatsStore(db: Db, clock: Clock) {
-  const storage = sqliteStorageOf(db);
+export function createStatsStore(storage: Storage, clock: Clock) {
   const q = STATS_READS;
   return {
     async read() {
@@ -67,12 +64,10 @@ const BY_STATUS = defineStatement<void, { status: string; n: number }>(`SELECT s
 /** Active IoCs from the trigger-kept counts, for the health check. */
 const ACTIVE = defineStatement<void, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM ioc_counts WHERE status = 'active'`);
 
-export function createIocStatusCounts(db: Db): () => Promise<Record<string, number>> {
-  const storage = sqliteStorageOf(db);
+export function createIocStatusCounts(storage: Storage): () => Promise<Record<string, number>> {
   return async () => Object.fromEntries((await storage.all(BY_STATUS)).map((row) => [row.status, row.n]));
 }
 
-export function createActiveIocCount(db: Db): () => Promise<number> {
-  const storage = sqliteStorageOf(db);
+export function createActiveIocCount(storage: Storage): () => Promise<number> {
   return async () => (await storage.get(ACTIVE))!.n;
 }

@@ -90,7 +90,7 @@ t.test('the correlation forms, extends and merges the same campaigns on both eng
   /** The same batches at the same instants: one group, then the other, then the rest. */
   async function correlateOn(storage: Storage) {
     const clock = new ManualClock(start + 31 * HOUR);
-    const correlator = createCorrelator(h.db, clock, storage);
+    const correlator = createCorrelator(storage, clock);
     t.ok(await correlator.hasPending());
     const processed = [await correlator.runBatch(3)];
     clock.advance(60_000);

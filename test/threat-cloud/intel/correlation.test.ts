@@ -60,7 +60,7 @@ t.test('the result does not depend on how reports are batched, and re-running ch
 
 t.test('correlateNow runs in the caller\'s transaction: an unknown IoC is in no campaign', async (t) => {
   const db = testDb(t, testConfig(t));
-  const correlator = createCorrelator(db, new ManualClock());
+  const correlator = createCorrelator(sqliteStorageOf(db), new ManualClock());
   t.equal(await sqliteStorageOf(db).transaction({ durable: false, locks: [CAMPAIGNS_LOCK] }, (tx) => correlator.correlateNow(tx, ['ioc_unknown'])), null);
 });
 
@@ -68,7 +68,7 @@ t.test('aggregate memo: one computation per second while the data is unchanged',
   const { createAggregateMemo } = await import('../../../src/threat-cloud/intel/services/memo.js');
   const { createDataVersionStore } = await import('../../../src/threat-cloud/intel/stores/data-version.js');
   const h = await buildIntelHarness(t);
-  const memo = createAggregateMemo(createDataVersionStore(h.db), h.clock);
+  const memo = createAggregateMemo(createDataVersionStore(sqliteStorageOf(h.db)), h.clock);
   let computed = 0;
   const compute = () => ++computed;
   t.equal(await memo('x', { a: 1 }, compute), 1);

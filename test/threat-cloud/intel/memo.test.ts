@@ -3,12 +3,13 @@ import { ManualClock } from '../../../src/shared/clock.js';
 import { createAggregateMemo } from '../../../src/threat-cloud/intel/services/memo.js';
 import { createDataVersionStore } from '../../../src/threat-cloud/intel/stores/data-version.js';
 import { testConfig, testDb } from '../../helper.js';
+import { sqliteStorageOf } from '../../../src/shared/db/sqlite-storage.js';
 
 /** The analytics memo over the real data version: one computation per data version and second. */
 function memoOverDatabase(t: Parameters<typeof testDb>[0]) {
   const db = testDb(t, testConfig(t));
   const clock = new ManualClock(Date.parse('2026-03-07T12:00:00.000Z'));
-  return { db, clock, memo: createAggregateMemo(createDataVersionStore(db), clock) };
+  return { db, clock, memo: createAggregateMemo(createDataVersionStore(sqliteStorageOf(db)), clock) };
 }
 
 t.test('answers that arrive later are shared by the requests asking meanwhile, and kept like the others', async (t) => {

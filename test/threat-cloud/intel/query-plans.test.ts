@@ -28,7 +28,7 @@ t.test('per-period analytics queries search indexes; none scans a whole table', 
   const storage = sqliteStorageOf(recorder);
   for (const granularity of ['hour', 'day'] as const) await createTimeseriesQuery(storage, clock)({ granularity, period: '7d' });
   await createGeoQuery(storage, clock)({ period: '7d', limit: 20 });
-  createTrendsQuery(recorder, clock);
+  createTrendsQuery(sqliteStorageOf(recorder), clock);
   for (const statement of Object.values(TRENDS_READS)) sources.add(statement.sql);
   await createHeatmapQuery(storage, clock, createMitreCatalog())({ period: '7d' });
   t.ok(sources.size >= 4, `${sources.size} statements prepared by the analytics queries`);
@@ -95,7 +95,7 @@ t.test('every IoC list filter and sort reads an index in its order; no page sort
   varied(db);
   const { db: recorder, prepared: sources } = recordSql(db);
   // Thresholds that force each way of reading: whole small ranges, stepped walks, and the defaults.
-  const lists = [createIocList(recorder), createIocList(recorder, { smallSet: 0, walkStep: 500 }), createIocList(recorder, { smallSet: 1e9 })];
+  const lists = [createIocList(sqliteStorageOf(recorder)), createIocList(sqliteStorageOf(recorder), { smallSet: 0, walkStep: 500 }), createIocList(sqliteStorageOf(recorder), { smallSet: 1e9 })];
   for (const filter of everyFilter(Date.now())) {
     for (const list of lists) {
       await list.list(filter, 1, 50);
@@ -128,16 +128,16 @@ t.test('sightings, campaign, audit-log and statistics reads search indexes and k
   varied(db);
   const clock = new ManualClock(Date.now());
   const { db: recorder, prepared: sources } = recordSql(db);
-  createIocQueries(recorder);
+  createIocQueries(sqliteStorageOf(recorder));
   for (const statement of Object.values(SIGHTING_READS)) sources.add(statement.sql);
   // The audit store's statements include the retention purge's batched deletes.
-  createAuditStore(recorder, clock);
+  createAuditStore(sqliteStorageOf(recorder), clock);
   for (const statement of [...Object.values(AUDIT_READS.list), AUDIT_READS.hoursTotal, ...Object.values(AUDIT_READS.sinceHourTotal)]) sources.add(statement.sql);
   const { insert, aggregateDetails, updateDetails, purge } = AUDIT_WRITES;
   for (const statement of [insert, aggregateDetails, updateDetails, ...Object.values(purge)]) sources.add(statement.sql);
   // Statements on the port are declared up front: their texts are planned as they are.
   for (const statement of Object.values(CAMPAIGN_READS)) sources.add(statement.sql);
-  createStatsStore(recorder, clock);
+  createStatsStore(sqliteStorageOf(recorder), clock);
   for (const statement of Object.values(STATS_READS)) sources.add(statement.sql);
   t.ok(sources.size >= 20, `${sources.size} statements prepared`);
   t.equal([...sources].filter((source) => /^\s*DELETE FROM tc_audit_log/.test(source)).length, 2, 'the purges of reads and of writes are checked');

@@ -95,7 +95,7 @@ t.test('property: after any mix of uploads, sightings, reclassification and stat
           throw new Error(`timeseries ${bucket.timestamp}: ${JSON.stringify(bucket)} != raw ${JSON.stringify(expected)}`);
         }
       }
-      const trends = await createTrendsQuery(tc.db, tc.clock)({ periodDays: 1, minChange: 0 });
+      const trends = await createTrendsQuery(sqliteStorageOf(tc.db), tc.clock)({ periodDays: 1, minChange: 0 });
       const expected = rawCategoryRates(tc.db, now, DAY)
         .filter((row) => row.current !== row.previous)
         .map((row) => [row.category, row.current, row.previous])
@@ -119,7 +119,7 @@ t.test('trend windows count reports exactly at millisecond edges that cut throug
   await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: '198.51.100.40', source: 'fw' } });
   const trendsAt = async (now: number) => {
     tc.clock.set(now);
-    return (await createTrendsQuery(tc.db, tc.clock)({ periodDays: 1, minChange: 0 })).trends.map((row) => [row.currentRate, row.previousRate]);
+    return (await createTrendsQuery(sqliteStorageOf(tc.db), tc.clock)({ periodDays: 1, minChange: 0 })).trends.map((row) => [row.currentRate, row.previousRate]);
   };
   // One day later exactly: the first report is on the edge between the windows (previous).
   t.same(await trendsAt(start + DAY), [[2, 1]]);
@@ -158,7 +158,7 @@ t.test('on a day of thousands of equally busy IoCs, the emerging threats are the
     const exhaustive = await sqliteStorageOf(db).all(busiestNew, { dayAgo: since, now: toIso(now), since, limit: 10 });
     t.equal(exhaustive.length, 10, `${name}: ten new IoCs were reported`);
     const counting = countingStorage(sqliteStorageOf(db));
-    const { emergingThreats } = await createTrendsQuery(db, new ManualClock(now), counting.storage)({ periodDays: 1, minChange: 0 });
+    const { emergingThreats } = await createTrendsQuery(counting.storage, new ManualClock(now))({ periodDays: 1, minChange: 0 });
     t.same(
       emergingThreats.map((threat) => [threat.indicator, threat.sightingsLast24h, threat.firstSeen]),
       exhaustive.map((row) => [row.value, row.n, row.first_seen]),

@@ -1,7 +1,5 @@
 import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
-import type { Db } from '../../../shared/db/open.js';
-import { sqliteStorageOf } from '../../../shared/db/sqlite-storage.js';
 import type { Queryable, Storage, Transaction } from '../../../shared/db/storage.js';
 import { newId } from '../../../shared/tokens.js';
 import { campaignName } from '../campaign-text.js';
@@ -32,7 +30,7 @@ export const CAMPAIGNS_LOCK = 'tc:campaigns';
  * past a stored watermark, so a run touches only what changed. `storage` is the connection's
  * own port unless another is given (the engine comparison runs it on PostgreSQL).
  */
-export function createCorrelator(db: Db, clock: Clock, storage: Storage = sqliteStorageOf(db)) {
+export function createCorrelator(storage: Storage, clock: Clock) {
 
   const newPass = () => newPassChanges(toIso(clock.now()));
 

@@ -1,6 +1,4 @@
-import type { Db } from '../../../shared/db/open.js';
-import { sqliteStorageOf } from '../../../shared/db/sqlite-storage.js';
-import { defineStatement } from '../../../shared/db/storage.js';
+import { defineStatement, type Storage } from '../../../shared/db/storage.js';
 
 /** What the aggregates read has changed when any of these moved. */
 export interface DataVersion {
@@ -19,8 +17,7 @@ const VERSION = defineStatement<void, DataVersion>(
 );
 
 /** One cheap read (indexed max and two state rows) that tells whether the intel data changed. */
-export function createDataVersionStore(db: Db) {
-  const storage = sqliteStorageOf(db);
+export function createDataVersionStore(storage: Storage) {
   return {
     async read(): Promise<DataVersion> {
       return (await storage.get(VERSION))!;

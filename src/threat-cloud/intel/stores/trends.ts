@@ -1,7 +1,5 @@
 import type { Clock } from '../../../shared/clock.js';
 import { toIso } from '../../../shared/clock.js';
-import type { Db } from '../../../shared/db/open.js';
-import { sqliteStorageOf } from '../../../shared/db/sqlite-storage.js';
 import { defineStatement, type Storage } from '../../../shared/db/storage.js';
 import { DAY_MS as DAY, HOUR_MS as HOUR } from '../../../shared/time.js';
 
@@ -103,7 +101,7 @@ export const TRENDS_READS = {
 export const FIRST_WALK_WINDOW = 100;
 
 /** Category report rates of this period against the one before, and the fastest new IoCs. */
-export function createTrendsQuery(db: Db, clock: Clock, storage: Storage = sqliteStorageOf(db)) {
+export function createTrendsQuery(storage: Storage, clock: Clock) {
   const q = TRENDS_READS;
   /** Reports per category with created_at in (fromMs, toMs]; both edges inside hours, at least an hour apart. */
   const reportsBetween = async (fromMs: number, toMs: number): Promise<Map<string, number>> => {
