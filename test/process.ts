@@ -187,3 +187,24 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
     },
   };
 }
+
+const SMOKE_JS = path.join(REPO_ROOT, 'dist', 'smoke', 'main.js');
+
+export interface SmokeRun {
+  code: number | null;
+  lines: string[];
+  stderr: string;
+}
+
+/** `npm run smoke` as an operator runs it (after the build), with only the given environment. */
+export function runSmoke(args: string[], env: Record<string, string> = {}): Promise<SmokeRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SMOKE_JS, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, lines: stdout.split('\n').filter(Boolean), stderr }));
+  });
+}

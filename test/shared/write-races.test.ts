@@ -8,12 +8,14 @@
  * at least one admin left. Nothing here waits for time to pass: every check awaits the answers.
  */
 import type { AddressInfo } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { App } from '../../src/shared/base-app.js';
 import { authHeader } from '../helper.js';
 import { buildAuth, login, PASSWORD, register as registerAccount, registerAdmin, type Account } from '../auth/fixtures.js';
 import { buildManager, ENROLL_TOKEN, OPERATOR, register as registerAgent } from '../manager/fixtures.js';
-import { buildThreatCloud, operatorKey, threat } from '../threat-cloud/fixtures.js';
+import { buildThreatCloud, storeKey, threat } from '../threat-cloud/fixtures.js';
+import { ENGINES, selectRows, storageOn, type Engine } from '../engines.js';
+import type { Storage } from '../../src/shared/db/storage.js';
 
 /** Rounds of each race: one round can get lucky, several in a row rarely do. */
 const ROUNDS = 4;
@@ -52,11 +54,26 @@ const errorOf = (answer: Answer) => ({ ok: answer.body.ok, error: answer.body.er
 const times = (n: number, value: number) => Array.from({ length: n }, () => value);
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 
-t.test('Manager: one hostname registered at once in one org is one agent, named by every answer', async (t) => {
-  const { app, db } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+/**
+ * Each race runs on SQLite and on PostgreSQL: on SQLite one writer orders everything, on
+ * PostgreSQL transactions really run at once and only the named locks keep the rules.
+ */
+function racesOnBothEngines(name: string, race: (t: Test, engine: Engine) => Promise<void>): void {
+  for (const engine of ENGINES) t.test(`${name} (${engine})`, (t) => race(t, engine));
+}
+
+/** Operator keys, each its own reporter, stored through the port the app runs on. */
+async function operatorKeys(storage: Storage, clock: Parameters<typeof storeKey>[1], count: number): Promise<string[]> {
+  const keys: string[] = [];
+  for (let i = 0; i < count; i++) keys.push((await storeKey(storage, clock, { name: `operator key ${i}`, origin: 'operator', tier: 'enterprise', scopes: ['read', 'write'] })).key);
+  return keys;
+}
+
+racesOnBothEngines('Manager: one hostname registered at once in one org is one agent, named by every answer', async (t, engine) => {
+  const { app, storage } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN }, storage: await storageOn(engine) });
   const base = await listen(app);
   const body = (hostname: string, orgId: string) => ({ hostname, os: 'linux', version: '1.2.3', ip: '10.0.0.5', org_id: orgId });
-  const rowsOf = (orgId: string, hostname: string) => db.prepare('SELECT id FROM agents WHERE org_id = ? AND hostname = ?').all(orgId, hostname) as { id: string }[];
+  const rowsOf = (orgId: string, hostname: string) => selectRows<{ id: string }>(storage, 'SELECT id FROM agents WHERE org_id = ? AND hostname = ?', [orgId, hostname]);
 
   for (let round = 0; round < ROUNDS; round++) {
     // Two hostnames interleaved, plus one already registered before the race: 20 at once.
@@ -73,7 +90,7 @@ t.test('Manager: one hostname registered at once in one org is one agent, named 
       t.same(statuses(mine), fresh ? sorted([201, ...times(6, 200)]) : times(7, 200), `round ${round} ${hostname}: statuses`);
       const ids = new Set(mine.map((a) => a.body.data.id as string));
       t.equal(ids.size, 1, `round ${round} ${hostname}: every answer names one agent`);
-      const rows = rowsOf(orgId, hostname);
+      const rows = await rowsOf(orgId, hostname);
       t.equal(rows.length, 1, `round ${round} ${hostname}: one row for (org, hostname)`);
       t.equal(rows[0]?.id, [...ids][0], 'the row is the agent the answers named');
       if (!fresh) t.equal(rows[0]?.id, existing.id, 'an existing agent keeps its id');
@@ -89,23 +106,23 @@ t.test('Manager: one hostname registered at once in one org is one agent, named 
     t.same(statuses(installer), [201, ...times(11, 409)], `round ${round}: enroll token creates once`);
     for (const refused of installer.filter((a) => a.status === 409)) t.same(errorOf(refused), { ok: false, error: 'Agent already registered' });
     const created = installer.find((a) => a.status === 201)!;
-    t.same(rowsOf(orgId, `enrolled-${round}`), [{ id: created.body.data.id }], 'one row, the created one');
+    t.same(await rowsOf(orgId, `enrolled-${round}`), [{ id: created.body.data.id }], 'one row, the created one');
     const beat = await call(base, 'POST', `/api/agents/${created.body.data.id}/heartbeat`, { headers: authHeader(created.body.data.agentToken as string), body: {} });
     t.equal(beat.status, 200, 'the created agent keeps its token: a refused racer replaced nothing');
   }
 });
 
-t.test('Auth: registrations racing on an empty server make exactly one admin', async (t) => {
+racesOnBothEngines('Auth: registrations racing on an empty server make exactly one admin', async (t, engine) => {
   for (let round = 0; round < ROUNDS; round++) {
     await t.test(`round ${round}`, async (t) => {
-      const { app, db } = await buildAuth(t);
+      const { app, storage } = await buildAuth(t, { storage: await storageOn(engine) });
       const base = await listen(app);
       // From loopback (the sockets are on 127.0.0.1), so every racer could be the first.
       const answers = await together(16, (i) =>
         call(base, 'POST', '/api/auth/register', { body: { email: `racer-${round}-${i}@example.com`, name: 'Racer', password: PASSWORD } }),
       );
       t.same(statuses(answers), times(16, 201), 'every new account is created');
-      const roles = (db.prepare('SELECT role, count(*) AS n FROM users GROUP BY role ORDER BY role').all() as { role: string; n: number }[]).map((r) => [r.role, r.n]);
+      const roles = (await selectRows<{ role: string; n: number }>(storage, 'SELECT role, count(*) AS n FROM users GROUP BY role ORDER BY role')).map((r) => [r.role, r.n]);
       t.same(roles, [['admin', 1], ['user', 15]], 'one admin, the rest users');
       // What each racer is told about itself agrees with the table.
       const me = await together(16, (i) => call(base, 'GET', '/api/auth/me', { headers: authHeader(answers[i]!.body.data.token as string) }));
@@ -114,8 +131,8 @@ t.test('Auth: registrations racing on an empty server make exactly one admin', a
   }
 });
 
-t.test('Manager: policies and overrides created at once get distinct, consecutive versions', async (t) => {
-  const { app, db } = await buildManager(t);
+racesOnBothEngines('Manager: policies and overrides created at once get distinct, consecutive versions', async (t, engine) => {
+  const { app, storage } = await buildManager(t, { storage: await storageOn(engine) });
   const base = await listen(app);
   const agents = await Promise.all(range(0, 5).map((i) => registerAgent(app, { hostname: `policy-host-${i}` })));
   const rules = [{ type: 'custom', config: { condition: 'process.name == "nc"', action: 'alert' } }];
@@ -133,17 +150,17 @@ t.test('Manager: policies and overrides created at once get distinct, consecutiv
     t.same(versions, range(made + 1, 20), `round ${round}: v${made + 1}..v${made + 20}, none lost or repeated`);
     made += 20;
   }
-  const stored = (db.prepare('SELECT version FROM policies ORDER BY version').all() as { version: number }[]).map((r) => r.version);
+  const stored = (await selectRows<{ version: number }>(storage, 'SELECT version FROM policies ORDER BY version')).map((r) => r.version);
   t.same(stored, range(1, made), 'the table holds every version once');
   const history = await call(base, 'GET', '/api/policy/history?limit=1', { headers: OPERATOR });
   t.equal(history.body.pagination?.total, made, 'the history counts every policy');
 });
 
-t.test('Auth: key creations racing past the api_keys quota stop exactly at the limit', async (t) => {
-  const { app, db } = await buildAuth(t);
+racesOnBothEngines('Auth: key creations racing past the api_keys quota stop exactly at the limit', async (t, engine) => {
+  const { app, storage } = await buildAuth(t, { storage: await storageOn(engine) });
   const base = await listen(app);
   const admin = await registerAdmin(app);
-  const liveKeys = (userId: string) => (db.prepare('SELECT count(*) AS n FROM api_keys WHERE owner_user_id = ? AND revoked_at IS NULL').get(userId) as { n: number }).n;
+  const liveKeys = async (userId: string) => (await selectRows<{ n: number }>(storage, 'SELECT count(*) AS n FROM api_keys WHERE owner_user_id = ? AND revoked_at IS NULL', [userId]))[0]!.n;
   // Limits from the contract's quota table (auth.md).
   for (const [tier, limit] of [['solo', 2], ['pro', 5], ['business', 20]] as const) {
     const user = await registerAccount(app);
@@ -157,22 +174,26 @@ t.test('Auth: key creations racing past the api_keys quota stop exactly at the l
     };
     const first = await race(3 * limit, limit, 'fill');
     t.equal(new Set(first).size, limit, 'distinct keys');
-    t.equal(liveKeys(user.id), limit, `${tier}: ${limit} live keys stored`);
+    t.equal(await liveKeys(user.id), limit, `${tier}: ${limit} live keys stored`);
     // Two revoked free two places, which a second race fills exactly.
     for (const id of first.slice(0, 2)) t.equal((await call(base, 'DELETE', `/api/auth/api-keys/${id}`, { headers: user.headers })).status, 200);
     await race(6, 2, 'refill');
-    t.equal(liveKeys(user.id), limit, `${tier}: still ${limit} live keys`);
+    t.equal(await liveKeys(user.id), limit, `${tier}: still ${limit} live keys`);
   }
 });
 
-t.test('Threat Cloud: the first report of an IoC from many reporters at once counts every one', async (t) => {
-  const tc = await buildThreatCloud(t);
+racesOnBothEngines('Threat Cloud: the first report of an IoC from many reporters at once counts every one', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   const base = await listen(tc.app);
   const REPORTERS = 12;
   // Operator keys: each one is its own reporter.
-  const keys = range(0, REPORTERS).map(() => operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key);
+  const keys = await operatorKeys(tc.storage, tc.clock, REPORTERS);
   const stored = (value: string) =>
-    tc.db.prepare('SELECT id, sightings, reporters, (SELECT count(*) FROM ioc_reporters r WHERE r.ioc_id = i.id) AS reporterRows, (SELECT count(*) FROM sightings s WHERE s.ioc_id = i.id) AS sightingRows FROM iocs i WHERE value = ?').all(value);
+    selectRows(
+      tc.storage,
+      'SELECT id, sightings, reporters, (SELECT count(*) FROM ioc_reporters r WHERE r.ioc_id = i.id) AS "reporterRows", (SELECT count(*) FROM sightings s WHERE s.ioc_id = i.id) AS "sightingRows" FROM iocs i WHERE value = ?',
+      [value],
+    );
 
   for (let round = 0; round < ROUNDS; round++) {
     // One value alone, then three values that every reporter sends in one batch, in its own order.
@@ -193,8 +214,8 @@ t.test('Threat Cloud: the first report of an IoC from many reporters at once cou
 
     for (const value of [single, ...batch]) {
       const expected = { sightings: REPORTERS, reporters: REPORTERS, reporterRows: REPORTERS, sightingRows: REPORTERS };
-      t.match(stored(value), [expected], `round ${round} ${value}: one row, every report and reporter counted`);
-      t.equal(stored(value).length, 1);
+      t.match(await stored(value), [expected], `round ${round} ${value}: one row, every report and reporter counted`);
+      t.equal((await stored(value)).length, 1);
       const lookup = await call(base, 'GET', `/api/iocs/${encodeURIComponent(value)}`, { headers: authHeader(keys[0]!) });
       t.equal(lookup.body.data.sightings, REPORTERS);
       t.equal(lookup.body.data.reputationFactors.reporters, REPORTERS, 'the reputation counts every reporter');
@@ -202,10 +223,10 @@ t.test('Threat Cloud: the first report of an IoC from many reporters at once cou
   }
 });
 
-t.test('Threat Cloud: a feed cursor walked during concurrent uploads sees every change once, in order', async (t) => {
-  const tc = await buildThreatCloud(t);
+racesOnBothEngines('Threat Cloud: a feed cursor walked during concurrent uploads sees every change once, in order', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   const base = await listen(tc.app);
-  const keys = range(0, 4).map(() => operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key);
+  const keys = await operatorKeys(tc.storage, tc.clock, 4);
   const WRITERS = 8;
   const UPLOADS = 20;
   const HOT = range(1, 5).map((i) => `198.51.100.${i}`);
@@ -255,7 +276,7 @@ t.test('Threat Cloud: a feed cursor walked during concurrent uploads sees every 
   // by uploads still in flight.
   const [, ...walks] = await Promise.all([writers, walk(3), walk(40), walk(1000), walk(1000)]);
 
-  const final = new Map((tc.db.prepare('SELECT value, sightings FROM iocs').all() as { value: string; sightings: number }[]).map((r) => [r.value, r.sightings]));
+  const final = new Map((await selectRows<{ value: string; sightings: number }>(tc.storage, 'SELECT value, sightings FROM iocs')).map((r) => [r.value, r.sightings]));
   t.equal(final.size, WRITERS * UPLOADS * 3 + HOT.length, 'every upload stored its IoCs');
   for (const { limit, seen, pagesWhileWriting, removed } of walks) {
     t.comment(`limit ${limit}: ${pagesWhileWriting} pages read while uploads ran`);
@@ -283,11 +304,11 @@ t.test('Threat Cloud: a feed cursor walked during concurrent uploads sees every 
   t.same(again, final, 'a quiet walk yields every IoC in its final state');
 });
 
-t.test('Auth: admins removing each other at once always leave one admin', async (t) => {
+racesOnBothEngines('Auth: admins removing each other at once always leave one admin', async (t, engine) => {
   const ADMINS = 4;
   /** A fresh server with `ADMINS` admins, each signed in on its own session. */
   async function admins(t: Parameters<typeof buildAuth>[0]) {
-    const fixture = await buildAuth(t);
+    const fixture = await buildAuth(t, { storage: await storageOn(engine) });
     const first = await registerAdmin(fixture.app);
     const all: Account[] = [first];
     for (let i = 1; i < ADMINS; i++) {
@@ -298,7 +319,7 @@ t.test('Auth: admins removing each other at once always leave one admin', async 
       const token = (await login(fixture.app, account.email)).json().data.token as string;
       all.push({ ...account, token, headers: authHeader(token) });
     }
-    const activeAdmins = () => (fixture.db.prepare(`SELECT count(*) AS n FROM users WHERE role = 'admin' AND suspended = 0`).get() as { n: number }).n;
+    const activeAdmins = async () => (await selectRows<{ n: number }>(fixture.storage, `SELECT count(*) AS n FROM users WHERE role = 'admin' AND suspended = 0`))[0]!.n;
     return { ...fixture, all, activeAdmins, base: await listen(fixture.app) };
   }
 
@@ -308,17 +329,20 @@ t.test('Auth: admins removing each other at once always leave one admin', async 
       const answers = await together(ADMINS, (i) => call(base, 'DELETE', '/api/auth/delete-account', { headers: all[i]!.headers, body: { password: PASSWORD } }));
       t.same(statuses(answers), sorted([...times(ADMINS - 1, 200), 403]), 'all but one deleted');
       t.same(answers.filter((a) => a.status === 403).map(errorOf), [{ ok: false, error: 'Cannot delete the only admin account' }]);
-      t.equal(activeAdmins(), 1, 'one admin remains');
+      t.equal(await activeAdmins(), 1, 'one admin remains');
     });
 
     for (const change of [{ role: 'user' }, { suspended: true }]) {
       await t.test(`round ${round}: every admin ${JSON.stringify(change)} the next one`, async (t) => {
         const { all, activeAdmins, base } = await admins(t);
         const answers = await together(ADMINS, (i) => call(base, 'PATCH', `/api/admin/users/${all[(i + 1) % ADMINS]!.id}`, { headers: all[i]!.headers, body: change }));
-        const remaining = activeAdmins();
+        const remaining = await activeAdmins();
         t.ok(remaining >= 1, 'at least one admin remains');
-        // Refused as the last admin (409), or too late: the caller was demoted first (401, sessions ended).
-        t.ok(answers.every((a) => [200, 401, 409].includes(a.status)), `statuses ${statuses(answers).join(',')}`);
+        // Refused as the last admin (409), or too late: the caller was demoted first (401, sessions
+        // ended), or (PostgreSQL, where the caller's session and account are two reads) between
+        // reading its session and its account (403, as for any suspended or demoted caller).
+        t.ok(answers.every((a) => [200, 401, 403, 409].includes(a.status)), `statuses ${statuses(answers).join(',')}`);
+        for (const late of answers.filter((a) => a.status === 403)) t.match(errorOf(late), { ok: false, error: /^(Account suspended|Admin access required)$/ });
         t.equal(answers.filter((a) => a.status === 200).length, ADMINS - remaining, 'each success removed one admin');
         for (const refused of answers.filter((a) => a.status === 409)) t.same(errorOf(refused), { ok: false, error: 'Cannot demote or suspend the last admin' });
       });

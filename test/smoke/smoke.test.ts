@@ -6,9 +6,8 @@ import t from 'tap';
 import type { paths as ManagerPaths } from '../../src/smoke/generated/manager.js';
 import { GENERATED_FILES, SERVICES, typesFromDocument, type OpenApiDocument } from '../../src/smoke/generate-types.js';
 import { tempDir } from '../helper.js';
-import { freePort, REPO_ROOT, request, startServerProcess } from '../process.js';
+import { freePort, REPO_ROOT, request, runSmoke, startServerProcess } from '../process.js';
 
-const SMOKE_JS = path.join(REPO_ROOT, 'dist', 'smoke', 'main.js');
 const TC_KEY = 'tc-bootstrap-key-for-the-smoke-test-0123456789abcdef';
 const STEPS = ['register user', 'log in', 'create enrollment token', 'register agent', 'send heartbeat', 'post threat events', 'upload IoCs', 'look up IoC', 'read ip-blocklist', 'read JSON feed'];
 const CLEAN_UP = ['revoke test IoCs', 'deregister agent', 'delete test account'];
@@ -16,25 +15,6 @@ const ADMIN_PASSWORD = 'Smoke-Test-Admin-Passphrase-7';
 
 /** Each line with its timing replaced, so lines compare exactly. */
 const untimed = (lines: string[]) => lines.map((line) => line.replace(/ \(\d+ ms\)$/, ''));
-
-interface SmokeRun {
-  code: number | null;
-  lines: string[];
-  stderr: string;
-}
-
-/** `npm run smoke` as an operator runs it (after the build), with only the given environment. */
-function runSmoke(args: string[], env: Record<string, string> = {}): Promise<SmokeRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SMOKE_JS, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, lines: stdout.split('\n').filter(Boolean), stderr }));
-  });
-}
 
 t.test('npm run smoke against the real process', async (t) => {
   const dataDir = tempDir(t);
