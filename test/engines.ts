@@ -42,10 +42,19 @@ const statements = new Map<string, Statement<Params, unknown>>();
 
 /** Rows of a test's own query (SQLite's dialect, `?` parameters) through the port, on either engine. */
 export async function selectRows<Row>(storage: Storage, sql: string, params: readonly unknown[] = []): Promise<Row[]> {
+  return (await storage.all(statementOf(sql), params)) as Row[];
+}
+
+function statementOf(sql: string): Statement<readonly unknown[], unknown> {
   let statement = statements.get(sql);
   if (statement === undefined) {
     statement = defineStatement<readonly unknown[], unknown>(sql) as Statement<Params, unknown>;
     statements.set(sql, statement);
   }
-  return (await storage.all(statement as Statement<readonly unknown[], Row>, params)) as Row[];
+  return statement as Statement<readonly unknown[], unknown>;
+}
+
+/** Runs a test's own write (SQLite's dialect, `?` parameters) through the port; rows changed. */
+export async function execute(storage: Storage, sql: string, params: readonly unknown[] = []): Promise<number> {
+  return (await storage.run(statementOf(sql), params)).changes;
 }
