@@ -122,13 +122,16 @@ export function createAccess(deps: { agents: AgentStore; enrollTokens: EnrollTok
     /**
      * Rate-limit key: the agent once its token is verified, else the client address. Only an
      * agent's token gives a key of its own, so no other token is looked up here (a user's
-     * enrollment token is looked up once, by the guard).
+     * enrollment token is looked up once, by the guard). On SQLite the agent is known at once;
+     * on PostgreSQL its lookup is a round trip the limiter waits for (the guard reuses it), so
+     * agents behind one address keep their own buckets on either engine.
      */
-    rateLimitKey(request: FastifyRequest): string {
+    rateLimitKey(request: FastifyRequest): string | Promise<string> {
       const token = bearerToken(request.headers.authorization);
       if (token === null || !token.startsWith(AGENT_TOKEN_PREFIX)) return `ip:${request.ip}`;
+      const keyOf = (principal: Principal | null) => (principal !== null && principal.kind === 'agent' ? `agent:${principal.agentId}` : `ip:${request.ip}`);
       const principal = identify(request, token);
-      return principal !== null && !(principal instanceof Promise) && principal.kind === 'agent' ? `agent:${principal.agentId}` : `ip:${request.ip}`;
+      return principal instanceof Promise ? principal.then(keyOf) : keyOf(principal);
     },
   };
 }

@@ -1,12 +1,12 @@
-import t from 'tap';
 import { forbidden } from '../../src/shared/errors.js';
-import { authHeader, countRows } from '../helper.js';
-import { ENROLL_TOKEN, event, buildManager, OPERATOR, register } from './fixtures.js';
+import { selectRows } from '../engines.js';
+import { authHeader } from '../helper.js';
+import { ENROLL_TOKEN, event, buildManagerOn, countIn, onBothEngines, OPERATOR, register } from './fixtures.js';
 
 const AGENT_TOKEN = /^pga_[0-9A-Za-z]{40}$/;
 
-t.test('registration returns the agent object with a flat agentToken, stored only as SHA-256', async (t) => {
-  const { app, db } = await buildManager(t);
+onBothEngines('registration returns the agent object with a flat agentToken, stored only as SHA-256', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine);
   const res = await app.inject({
     method: 'POST',
     url: '/api/agents/register',
@@ -33,26 +33,26 @@ t.test('registration returns the agent object with a flat agentToken, stored onl
       registeredAt: '2026-03-07T12:00:00.000Z',
     },
   );
-  const stored = db.prepare('SELECT token_hash FROM agents WHERE id = ?').get(data.id) as { token_hash: string };
-  t.match(stored.token_hash, /^[0-9a-f]{64}$/);
-  t.not(stored.token_hash, data.agentToken);
-  t.notMatch(JSON.stringify(db.prepare('SELECT * FROM agents').all()), data.agentToken);
+  const [stored] = await selectRows<{ token_hash: string }>(storage, 'SELECT token_hash FROM agents WHERE id = ?', [data.id]);
+  t.match(stored!.token_hash, /^[0-9a-f]{64}$/);
+  t.not(stored!.token_hash, data.agentToken);
+  t.notMatch(JSON.stringify(await selectRows(storage, 'SELECT * FROM agents')), data.agentToken);
 });
 
-t.test('ip defaults to the client address; an invalid ip is a 400', async (t) => {
-  const { app, db } = await buildManager(t);
+onBothEngines('ip defaults to the client address; an invalid ip is a 400', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine);
   const agent = await register(app, { ip: undefined });
   t.equal(agent.body.ip, '127.0.0.1');
   const bad = await app.inject({ method: 'POST', url: '/api/agents/register', headers: OPERATOR, payload: { hostname: 'h2', os: 'linux', version: '1', ip: '999.1.1.1' } });
   t.equal(bad.statusCode, 400);
   t.equal(bad.json().error, 'ip must be a valid IPv4 or IPv6 address');
-  t.equal(countRows(db, 'agents'), 1);
+  t.equal(await countIn(storage, 'agents'), 1);
   const v6 = await register(app, { hostname: 'h3', ip: '2001:db8::1' });
   t.equal(v6.body.ip, '2001:db8::1');
 });
 
-t.test('registering the same hostname + org again returns the agent with a fresh token and kills the old one', async (t) => {
-  const { app, db, clock } = await buildManager(t);
+onBothEngines('registering the same hostname + org again returns the agent with a fresh token and kills the old one', async (t, engine) => {
+  const { app, storage, clock } = await buildManagerOn(t, engine);
   const first = await register(app, { org_id: 'acme', tags: ['a'] });
   clock.advance(5000);
   const res = await app.inject({
@@ -68,7 +68,7 @@ t.test('registering the same hostname + org again returns the agent with a fresh
   t.equal(again.version, '2.0.0');
   t.same(again.tags, ['b']);
   t.equal(again.lastHeartbeat, '2026-03-07T12:00:05.000Z');
-  t.equal(countRows(db, 'agents'), 1);
+  t.equal(await countIn(storage, 'agents'), 1);
   const old = await app.inject({ method: 'POST', url: `/api/agents/${first.id}/heartbeat`, headers: first.headers });
   t.equal(old.statusCode, 401);
   t.equal(old.json().error, 'Unauthorized');
@@ -77,11 +77,11 @@ t.test('registering the same hostname + org again returns the agent with a fresh
   // Another org with the same hostname is another agent.
   const other = await register(app, { org_id: 'globex' });
   t.not(other.id, first.id);
-  t.equal(countRows(db, 'agents'), 2);
+  t.equal(await countIn(storage, 'agents'), 2);
 });
 
-t.test('registration validation names the field and stores nothing', async (t) => {
-  const { app, db } = await buildManager(t);
+onBothEngines('registration validation names the field and stores nothing', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine);
   const valid = { hostname: 'web-01', os: 'linux', version: '1.0.0' };
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ ...valid, hostname: '' }, /hostname/],
@@ -106,12 +106,12 @@ t.test('registration validation names the field and stores nothing', async (t) =
   }
   const darwin = await register(app, { os: 'darwin' });
   t.equal(darwin.body.os, 'darwin');
-  t.equal(countRows(db, 'agents'), 1);
-  t.equal(countRows(db, 'agent_tags'), 0);
+  t.equal(await countIn(storage, 'agents'), 1);
+  t.equal(await countIn(storage, 'agent_tags'), 0);
 });
 
-t.test('401 without or with a wrong token, on every protected route', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('401 without or with a wrong token, on every protected route', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   const agent = await register(app);
   const routes: [string, string][] = [
     ['POST', '/api/agents/register'],
@@ -142,8 +142,8 @@ t.test('401 without or with a wrong token, on every protected route', async (t) 
   t.equal((await app.inject({ url: '/' })).statusCode, 200, 'the dashboard page needs no token');
 });
 
-t.test('an agent token works only on its own heartbeat, events and policy: 403 elsewhere', async (t) => {
-  const { app, db } = await buildManager(t);
+onBothEngines('an agent token works only on its own heartbeat, events and policy: 403 elsewhere', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine);
   const a = await register(app, { hostname: 'a' });
   const b = await register(app, { hostname: 'b' });
   const own: [string, string, unknown][] = [
@@ -173,19 +173,19 @@ t.test('an agent token works only on its own heartbeat, events and policy: 403 e
     ['GET', '/api/events/stream', undefined],
     ['GET', '/api/overview', undefined],
   ];
-  const eventsBefore = countRows(db, 'threat_events');
+  const eventsBefore = await countIn(storage, 'threat_events');
   for (const [method, url, payload] of forbidden) {
     const res = await app.inject({ method: method as 'GET', url, headers: a.headers, payload: payload as object });
     t.equal(res.statusCode, 403, `${method} ${url}`);
     t.equal(res.json().error, 'Agent token not allowed here');
   }
-  t.equal(countRows(db, 'threat_events'), eventsBefore, 'nothing stored by refused calls');
-  t.equal(countRows(db, 'agents'), 2);
-  t.equal(countRows(db, 'policies'), 0);
+  t.equal(await countIn(storage, 'threat_events'), eventsBefore, 'nothing stored by refused calls');
+  t.equal(await countIn(storage, 'agents'), 2);
+  t.equal(await countIn(storage, 'policies'), 0);
 });
 
-t.test('the enroll token may only register', async (t) => {
-  const { app } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+onBothEngines('the enroll token may only register', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
   const agent = await register(app, { hostname: 'enrolled' }, authHeader(ENROLL_TOKEN));
   t.match(agent.token, AGENT_TOKEN);
   for (const [method, url] of [
@@ -202,14 +202,14 @@ t.test('the enroll token may only register', async (t) => {
   t.equal((await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers })).statusCode, 200);
 });
 
-t.test('without MANAGER_ENROLL_TOKEN no other token is accepted for registration', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('without MANAGER_ENROLL_TOKEN no other token is accepted for registration', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   const res = await app.inject({ method: 'POST', url: '/api/agents/register', headers: authHeader(ENROLL_TOKEN), payload: { hostname: 'h', os: 'linux', version: '1' } });
   t.equal(res.statusCode, 401);
 });
 
-t.test('heartbeat stores metrics, returns status and pendingPolicies; 404 for unknown agents', async (t) => {
-  const { app, db, clock } = await buildManager(t);
+onBothEngines('heartbeat stores metrics, returns status and pendingPolicies; 404 for unknown agents', async (t, engine) => {
+  const { app, storage, clock } = await buildManagerOn(t, engine);
   const agent = await register(app);
   clock.advance(10_000);
   const res = await app.inject({
@@ -237,18 +237,18 @@ t.test('heartbeat stores metrics, returns status and pendingPolicies; 404 for un
     t.equal(bad.statusCode, 400, JSON.stringify(payload));
     t.match(bad.json().error, new RegExp(`^${Object.keys(payload)[0]}`));
   }
-  const hbBefore = db.prepare('SELECT last_heartbeat_ms FROM agents').get();
+  const hbBefore = await selectRows(storage, 'SELECT last_heartbeat_ms FROM agents');
   clock.advance(1000);
   await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers, payload: { cpu: 500 } });
-  t.same(db.prepare('SELECT last_heartbeat_ms FROM agents').get(), hbBefore, 'a rejected heartbeat changes nothing');
+  t.same(await selectRows(storage, 'SELECT last_heartbeat_ms FROM agents'), hbBefore, 'a rejected heartbeat changes nothing');
 
   const missing = await app.inject({ method: 'POST', url: '/api/agents/agent-nope/heartbeat', headers: OPERATOR, payload: {} });
   t.equal(missing.statusCode, 404);
   t.equal(missing.json().error, 'Agent not found');
 });
 
-t.test('pendingPolicies is 1 until the agent reports the version of the policy that applies to it', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('pendingPolicies is 1 until the agent reports the version of the policy that applies to it', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   const agent = await register(app);
   const beat = async (payload: object = {}) =>
     (await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers, payload })).json().data.pendingPolicies;
@@ -262,8 +262,8 @@ t.test('pendingPolicies is 1 until the agent reports the version of the policy t
   t.equal(await beat({ policyVersion: 'v2' }), 0);
 });
 
-t.test('list filters by status, org and tags (all must match) with pagination', async (t) => {
-  const { app, clock, config } = await buildManager(t);
+onBothEngines('list filters by status, org and tags (all must match) with pagination', async (t, engine) => {
+  const { app, clock, config } = await buildManagerOn(t, engine);
   const old = await register(app, { hostname: 'old', org_id: 'acme', tags: ['prod'] });
   clock.advance(config.manager.offlineTimeoutMs);
   const stale = await register(app, { hostname: 'stale', org_id: 'acme', tags: ['prod', 'eu'] });
@@ -299,8 +299,8 @@ t.test('list filters by status, org and tags (all must match) with pagination', 
   t.match((await app.inject({ url: '/api/agents?status=dead', headers: OPERATOR })).json().error, 'status must be one of online, stale, offline');
 });
 
-t.test('detail: metrics, recentThreats of the last 24 h, activePolicyVersion and the applied one; 404', async (t) => {
-  const { app, clock } = await buildManager(t);
+onBothEngines('detail: metrics, recentThreats of the last 24 h, activePolicyVersion and the applied one; 404', async (t, engine) => {
+  const { app, clock } = await buildManagerOn(t, engine);
   const agent = await register(app, { org_id: 'acme' });
   const other = await register(app, { hostname: 'other', org_id: 'acme' });
   const day = 24 * 3600 * 1000;
@@ -336,16 +336,16 @@ t.test('detail: metrics, recentThreats of the last 24 h, activePolicyVersion and
   t.equal(missing.json().error, 'Agent not found');
 });
 
-t.test('deregister removes the agent and its token but keeps its events', async (t) => {
-  const { app, db } = await buildManager(t);
+onBothEngines('deregister removes the agent and its token but keeps its events', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine);
   const agent = await register(app, { tags: ['x'] });
   await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/events`, headers: agent.headers, payload: { events: [event(), event()] } });
   const res = await app.inject({ method: 'DELETE', url: `/api/agents/${agent.id}`, headers: OPERATOR });
   t.equal(res.statusCode, 200);
   t.same(res.json().data, { message: `Agent ${agent.id} deregistered successfully` });
-  t.equal(countRows(db, 'agents'), 0);
-  t.equal(countRows(db, 'agent_tags'), 0);
-  t.equal(countRows(db, 'threat_events'), 2);
+  t.equal(await countIn(storage, 'agents'), 0);
+  t.equal(await countIn(storage, 'agent_tags'), 0);
+  t.equal(await countIn(storage, 'threat_events'), 2);
   const threats = (await app.inject({ url: `/api/threats?agent_id=${agent.id}`, headers: OPERATOR })).json();
   t.equal(threats.pagination.total, 2);
   t.equal((await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers })).statusCode, 401);
@@ -353,8 +353,8 @@ t.test('deregister removes the agent and its token but keeps its events', async 
   t.equal((await app.inject({ url: `/api/agents/${agent.id}`, headers: OPERATOR })).statusCode, 404);
 });
 
-t.test('rate limit: per agent once its token is verified, per IP otherwise; 401s count; /health exempt', async (t) => {
-  const { app } = await buildManager(t, { env: { MANAGER_RATE_LIMIT: '5' } });
+onBothEngines('rate limit: per agent once its token is verified, per IP otherwise; 401s count; /health exempt', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine, { env: { MANAGER_RATE_LIMIT: '5' } });
   const a = await register(app, { hostname: 'a' });
   const b = await register(app, { hostname: 'b' });
   // Two registrations used 2 of the IP's 5; agents have their own buckets.
@@ -372,9 +372,9 @@ t.test('rate limit: per agent once its token is verified, per IP otherwise; 401s
   t.equal((await app.inject({ url: '/health' })).statusCode, 200);
 });
 
-t.test('a registration hook (the later quota check) can refuse a new agent inside the transaction', async (t) => {
+onBothEngines('a registration hook (the later quota check) can refuse a new agent inside the transaction', async (t, engine) => {
   const seen: { orgId: string; hostname: string }[] = [];
-  const { app, db } = await buildManager(t, {
+  const { app, storage } = await buildManagerOn(t, engine, {
     manager: {
       registrationHooks: [
         async (_tx, agent) => {
@@ -387,9 +387,9 @@ t.test('a registration hook (the later quota check) can refuse a new agent insid
   const res = await app.inject({ method: 'POST', url: '/api/agents/register', headers: OPERATOR, payload: { hostname: 'h', os: 'linux', version: '1', org_id: 'full', tags: ['x'] } });
   t.equal(res.statusCode, 403);
   t.equal(res.json().error, 'Guard endpoint quota reached');
-  t.equal(countRows(db, 'agents'), 0);
-  t.equal(countRows(db, 'agent_tags'), 0);
-  t.equal(countRows(db, 'stream_events'), 0, 'nothing announced');
+  t.equal(await countIn(storage, 'agents'), 0);
+  t.equal(await countIn(storage, 'agent_tags'), 0);
+  t.equal(await countIn(storage, 'stream_events'), 0, 'nothing announced');
   const okAgent = await register(app, { org_id: 'acme' });
   await register(app, { org_id: 'acme' });
   t.same(seen, [{ orgId: 'full', hostname: 'h' }, { orgId: 'acme', hostname: 'web-01' }], 're-registering a known agent is not a new endpoint');

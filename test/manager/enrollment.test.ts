@@ -1,18 +1,20 @@
-import t from 'tap';
 import type { App } from '../../src/shared/base-app.js';
 import { buildAuth, PASSWORD, register as registerAccount, registerAdmin, type Account } from '../auth/fixtures.js';
-import { authHeader, countRows } from '../helper.js';
-import { seedUser } from '../seed.js';
-import { ENROLL_TOKEN, buildManager, OPERATOR, register } from './fixtures.js';
+import { execute, selectRows, storageOn, type Engine } from '../engines.js';
+import { authHeader } from '../helper.js';
+import { borrowed, buildManager, buildManagerOn, countIn, ENROLL_TOKEN, onBothEngines, OPERATOR, register, seedUserIn } from './fixtures.js';
 
 const INSTALLER = authHeader(ENROLL_TOKEN);
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** The Auth Server and the Manager over one database file and one clock, as in the process. */
-async function platform(t: Parameters<typeof buildManager>[0]) {
-  const auth = await buildAuth(t);
-  const manager = await buildManager(t, { db: auth.db, clock: auth.clock, env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
-  return { auth: auth.app, manager: manager.app, db: auth.db, clock: auth.clock };
+/** The Auth Server and the Manager over one database and one clock, as in the process. */
+async function platform(t: Parameters<typeof buildManager>[0], engine: Engine) {
+  const storage = await storageOn(engine);
+  // On PostgreSQL both apps share one pool: the Manager's fixture closes it, after its app.
+  const auth = await buildAuth(t, storage ? { storage: borrowed(storage) } : {});
+  const env = { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN };
+  const manager = await buildManager(t, { clock: auth.clock, env, ...(storage ? { storage } : { db: auth.db }) });
+  return { auth: auth.app, manager: manager.app, storage: manager.storage, clock: auth.clock };
 }
 
 const registration = (app: App, headers: Record<string, string>, payload: Record<string, unknown> = {}) =>
@@ -31,18 +33,18 @@ async function listed(auth: App, owner: Account) {
   return (await auth.inject({ url: '/api/auth/enroll-tokens', headers: owner.headers })).json().data as Array<{ id: string; lastUsedAt: string | null; agentsEnrolled: number }>;
 }
 
-t.test('the install token registers new agents but cannot re-register one: 409 and the running agent keeps its token', async (t) => {
-  const { app, db, clock } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+onBothEngines('the install token registers new agents but cannot re-register one: 409 and the running agent keeps its token', async (t, engine) => {
+  const { app, storage, clock } = await buildManagerOn(t, engine, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
   const running = await register(app, { hostname: 'web-01', org_id: 'acme', version: '1.0.0' }, INSTALLER);
   t.equal(running.body.orgId, 'acme');
-  const before = db.prepare('SELECT * FROM agents WHERE id = ?').get(running.id);
+  const before = await selectRows(storage, 'SELECT * FROM agents WHERE id = ?', [running.id]);
   clock.advance(5000);
 
   const again = await registration(app, INSTALLER, { org_id: 'acme', version: '6.6.6', ip: '203.0.113.66', tags: ['evil'] });
   t.equal(again.statusCode, 409);
   t.same(again.json(), { ok: false, error: 'Agent already registered', code: 'CONFLICT' });
-  t.same(db.prepare('SELECT * FROM agents WHERE id = ?').get(running.id), before, 'nothing changed, not even the heartbeat');
-  t.equal(countRows(db, 'agent_tags'), 0);
+  t.same(await selectRows(storage, 'SELECT * FROM agents WHERE id = ?', [running.id]), before, 'nothing changed, not even the heartbeat');
+  t.equal(await countIn(storage, 'agent_tags'), 0);
   t.equal((await heartbeat(app, running.id, running.token)).statusCode, 200, "the running agent's token still works");
 
   const noOrg = await register(app, { hostname: 'web-01' }, INSTALLER);
@@ -54,13 +56,13 @@ t.test('the install token registers new agents but cannot re-register one: 409 a
   t.equal((await heartbeat(app, running.id, running.token)).statusCode, 401, 'and that rotates the token');
 });
 
-t.test("the install token cannot put an agent into a user's org; nothing is stored and the quota is untouched", async (t) => {
-  const { app, db } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
-  seedUser(db, { id: 'usr_owner', tier: 'community' });
+onBothEngines("the install token cannot put an agent into a user's org; nothing is stored and the quota is untouched", async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+  await seedUserIn(storage, { id: 'usr_owner', tier: 'community' });
   const res = await registration(app, INSTALLER, { org_id: 'usr_owner' });
   t.equal(res.statusCode, 403);
   t.same(res.json(), { ok: false, error: "This organisation needs its owner's enrollment token", code: 'FORBIDDEN' });
-  t.equal(countRows(db, 'agents'), 0, 'nothing stored');
+  t.equal(await countIn(storage, 'agents'), 0, 'nothing stored');
 
   const owned = await register(app, { org_id: 'usr_owner' });
   t.equal(owned.body.orgId, 'usr_owner', 'the one community slot is still free for the operator');
@@ -69,15 +71,15 @@ t.test("the install token cannot put an agent into a user's org; nothing is stor
   t.equal(takeover.json().error, "This organisation needs its owner's enrollment token");
   t.equal((await heartbeat(app, owned.id, owned.token)).statusCode, 200);
 
-  db.prepare(`UPDATE users SET suspended = 1 WHERE id = 'usr_owner'`).run();
+  await execute(storage, `UPDATE users SET suspended = 1 WHERE id = 'usr_owner'`);
   const suspended = await registration(app, INSTALLER, { org_id: 'usr_owner', hostname: 'other' });
   t.equal(suspended.statusCode, 403);
   t.equal(suspended.json().error, "This organisation needs its owner's enrollment token", 'a suspended user still owns the org');
   t.equal((await registration(app, INSTALLER, { org_id: 'usr_other', hostname: 'other' })).statusCode, 201, 'an id that is no user is an operator org');
 });
 
-t.test("a user's enrollment token registers only into the owner's org, within the quota, and may re-register", async (t) => {
-  const { auth, manager, db, clock } = await platform(t);
+onBothEngines("a user's enrollment token registers only into the owner's org, within the quota, and may re-register", async (t, engine) => {
+  const { auth, manager, storage, clock } = await platform(t, engine);
   const owner = await registerAccount(auth);
   const enroll = await enrollToken(auth, owner);
 
@@ -99,7 +101,7 @@ t.test("a user's enrollment token registers only into the owner's org, within th
   const quota = await registration(manager, enroll.headers, { hostname: 'web-02', org_id: owner.id });
   t.equal(quota.statusCode, 403);
   t.equal(quota.json().error, 'Quota exceeded for guard_endpoints on the community tier');
-  t.equal(countRows(db, 'agents'), 1, 'refusals store nothing');
+  t.equal(await countIn(storage, 'agents'), 1, 'refusals store nothing');
 
   clock.advance(60_000);
   const again = await registration(manager, enroll.headers, { version: '1.1.0' });
@@ -124,13 +126,13 @@ t.test("a user's enrollment token registers only into the owner's org, within th
     t.equal(res.json().error, 'Enroll token may only register agents');
   }
 
-  db.prepare(`UPDATE users SET tier = 'solo' WHERE id = ?`).run(owner.id);
+  await execute(storage, `UPDATE users SET tier = 'solo' WHERE id = ?`, [owner.id]);
   t.equal((await registration(manager, enroll.headers, { hostname: 'web-02' })).statusCode, 201, 'a higher tier has room');
   t.equal((await listed(auth, owner))[0]!.agentsEnrolled, 2);
 });
 
-t.test('a revoked, expired or unknown enrollment token is 401; agents it enrolled keep working', async (t) => {
-  const { auth, manager, clock } = await platform(t);
+onBothEngines('a revoked, expired or unknown enrollment token is 401; agents it enrolled keep working', async (t, engine) => {
+  const { auth, manager, clock } = await platform(t, engine);
   const owner = await registerAccount(auth);
   const enroll = await enrollToken(auth, owner);
   const shortLived = await enrollToken(auth, owner, { name: 'one day', expiresInDays: 1 });
@@ -150,8 +152,8 @@ t.test('a revoked, expired or unknown enrollment token is 401; agents it enrolle
   t.equal((await registration(manager, authHeader(unknown))).statusCode, 401, 'unknown');
 });
 
-t.test("suspending or deleting the owner stops the owner's enrollment tokens at once", async (t) => {
-  const { auth, manager, db } = await platform(t);
+onBothEngines("suspending or deleting the owner stops the owner's enrollment tokens at once", async (t, engine) => {
+  const { auth, manager, storage } = await platform(t, engine);
   const admin = await registerAdmin(auth);
   const owner = await registerAccount(auth);
   const enroll = await enrollToken(auth, owner, { name: 'fleet', expiresInDays: 365 });
@@ -169,15 +171,15 @@ t.test("suspending or deleting the owner stops the owner's enrollment tokens at 
   const session = authHeader(login.json().data.token);
   const deleted = await auth.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: session, payload: { password: PASSWORD } });
   t.equal(deleted.statusCode, 200, deleted.body);
-  t.equal((db.prepare('SELECT count(*) AS n FROM enroll_tokens WHERE id = ?').get(enroll.id) as { n: number }).n, 0, 'the token row is gone');
+  t.same(await selectRows(storage, 'SELECT count(*) AS n FROM enroll_tokens WHERE id = ?', [enroll.id]), [{ n: 0 }], 'the token row is gone');
   const after = await registration(manager, enroll.headers, { hostname: 'web-02' });
   t.equal(after.statusCode, 401);
-  t.equal(countRows(db, 'agents'), 0, "the owner's agents went with the account");
+  t.equal(await countIn(storage, 'agents'), 0, "the owner's agents went with the account");
 });
 
-t.test('a configured install token that happens to start with pge_ is still the install token', async (t) => {
+onBothEngines('a configured install token that happens to start with pge_ is still the install token', async (t, engine) => {
   const installer = `pge_${'x'.repeat(40)}`;
-  const { app } = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: installer } });
+  const { app } = await buildManagerOn(t, engine, { env: { MANAGER_ENROLL_TOKEN: installer } });
   const res = await registration(app, authHeader(installer), { org_id: 'acme' });
   t.equal(res.statusCode, 201, res.body);
   t.equal((await registration(app, authHeader(installer), { org_id: 'acme' })).statusCode, 409, 'with the install token rules');

@@ -1,9 +1,8 @@
-import t from 'tap';
-import { event, buildManager, OPERATOR, register } from './fixtures.js';
-import { countRows } from '../helper.js';
+import { event, buildManagerOn, countIn, onBothEngines, OPERATOR, register } from './fixtures.js';
+import { selectRows } from '../engines.js';
 
-t.test('a batch is stored with ids, normalised timestamps and the agent hostname', async (t) => {
-  const { app, db, clock } = await buildManager(t);
+onBothEngines('a batch is stored with ids, normalised timestamps and the agent hostname', async (t, engine) => {
+  const { app, storage, clock } = await buildManagerOn(t, engine);
   const agent = await register(app, { org_id: 'acme' });
   clock.advance(1000);
   const res = await app.inject({
@@ -47,11 +46,11 @@ t.test('a batch is stored with ids, normalised timestamps and the agent hostname
     timestamp: '2026-03-07T11:59:00.000Z',
     receivedAt: '2026-03-07T12:00:01.000Z',
   });
-  t.same(db.prepare('SELECT DISTINCT org_id FROM threat_events').all(), [{ org_id: 'acme' }]);
+  t.same(await selectRows(storage, 'SELECT DISTINCT org_id FROM threat_events'), [{ org_id: 'acme' }]);
 });
 
-t.test('a bad item is a 400 naming its index, and none of the batch is stored', async (t) => {
-  const { app, db, clock } = await buildManager(t);
+onBothEngines('a bad item is a 400 naming its index, and none of the batch is stored', async (t, engine) => {
+  const { app, storage, clock } = await buildManagerOn(t, engine);
   const agent = await register(app);
   const future = new Date(clock.now() + 5 * 60_000 + 1000).toISOString();
   const nearFuture = new Date(clock.now() + 4 * 60_000).toISOString();
@@ -78,8 +77,8 @@ t.test('a bad item is a 400 naming its index, and none of the batch is stored', 
     t.equal(res.statusCode, 400, message);
     t.match(res.json().error, message);
   }
-  t.equal(countRows(db, 'threat_events'), 0);
-  t.equal(countRows(db, 'stream_events'), 1, 'only the registration was announced');
+  t.equal(await countIn(storage, 'threat_events'), 0);
+  t.equal(await countIn(storage, 'stream_events'), 1, 'only the registration was announced');
 
   const edge = await app.inject({
     method: 'POST',
@@ -88,11 +87,11 @@ t.test('a bad item is a 400 naming its index, and none of the batch is stored', 
     payload: { events: [...many(499), event({ timestamp: nearFuture, details: { blob: 'x'.repeat(16 * 1024 - 20) } })] },
   });
   t.equal(edge.statusCode, 201, '500 items, 4 min ahead and just under 16 KiB are accepted');
-  t.equal(countRows(db, 'threat_events'), 500);
+  t.equal(await countIn(storage, 'threat_events'), 500);
 });
 
-t.test('a batch is all or nothing when the transaction fails midway', async (t) => {
-  const { app, db } = await buildManager(t, {
+onBothEngines('a batch is all or nothing when the transaction fails midway', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine, {
     manager: {
       ingestHooks: [
         async (_tx, _agent, rows) => {
@@ -105,12 +104,12 @@ t.test('a batch is all or nothing when the transaction fails midway', async (t) 
   const res = await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/events`, headers: agent.headers, payload: { events: [event(), event({ type: 'explode' })] } });
   t.equal(res.statusCode, 500);
   t.equal(res.json().error, 'Internal server error');
-  t.equal(countRows(db, 'threat_events'), 0);
+  t.equal(await countIn(storage, 'threat_events'), 0);
   t.equal((await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/events`, headers: agent.headers, payload: { events: [event()] } })).statusCode, 201);
 });
 
-t.test('events for an unknown agent are a 404; bodies up to 8 MiB are read, larger is 413', async (t) => {
-  const { app, db } = await buildManager(t);
+onBothEngines('events for an unknown agent are a 404; bodies up to 8 MiB are read, larger is 413', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine);
   const agent = await register(app);
   const res = await app.inject({ method: 'POST', url: '/api/agents/agent-none/events', headers: OPERATOR, payload: { events: [event()] } });
   t.equal(res.statusCode, 404);
@@ -121,11 +120,11 @@ t.test('events for an unknown agent are a 404; bodies up to 8 MiB are read, larg
   const huge = JSON.stringify({ events: Array.from({ length: 500 }, () => event({ details: { blob: 'z'.repeat(16_300) } })) }) + ' '.repeat(600_000);
   const tooLarge = await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/events`, headers: { ...agent.headers, 'content-type': 'application/json' }, payload: huge });
   t.equal(tooLarge.statusCode, 413);
-  t.equal(countRows(db, 'threat_events'), 200);
+  t.equal(await countIn(storage, 'threat_events'), 200);
 });
 
-t.test('threats query: filters, pagination, newest first; bad ISO time is 400', async (t) => {
-  const { app, clock } = await buildManager(t);
+onBothEngines('threats query: filters, pagination, newest first; bad ISO time is 400', async (t, engine) => {
+  const { app, clock } = await buildManagerOn(t, engine);
   const a = await register(app, { hostname: 'a', org_id: 'acme' });
   const b = await register(app, { hostname: 'b' });
   const at = (minutesAgo: number) => new Date(clock.now() - minutesAgo * 60_000).toISOString();
@@ -164,8 +163,8 @@ t.test('threats query: filters, pagination, newest first; bad ISO time is 400', 
   t.equal((await app.inject({ url: '/api/threats?since=yesterday', headers: OPERATOR })).json().error, 'since must be an ISO 8601 date-time');
 });
 
-t.test('summary by period with severity, types, top agents and top source IPs', async (t) => {
-  const { app, clock } = await buildManager(t);
+onBothEngines('summary by period with severity, types, top agents and top source IPs', async (t, engine) => {
+  const { app, clock } = await buildManagerOn(t, engine);
   const a = await register(app, { hostname: 'a', org_id: 'acme' });
   const b = await register(app, { hostname: 'b' });
   const hoursAgo = (h: number) => new Date(clock.now() - h * 3600_000).toISOString();
@@ -219,8 +218,8 @@ t.test('summary by period with severity, types, top agents and top source IPs', 
   t.equal(bad.json().error, 'period must be one of 1h, 6h, 24h, 7d, 30d');
 });
 
-t.test('overview: agent counts by status and os, threat summaries, top threats, active policy', async (t) => {
-  const { app, clock, config } = await buildManager(t);
+onBothEngines('overview: agent counts by status and os, threat summaries, top threats, active policy', async (t, engine) => {
+  const { app, clock, config } = await buildManagerOn(t, engine);
   const empty = (await app.inject({ url: '/api/overview', headers: OPERATOR })).json().data;
   t.same(empty, {
     totalAgents: 0,

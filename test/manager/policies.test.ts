@@ -1,14 +1,12 @@
-import t from 'tap';
-import { buildManager, OPERATOR, register } from './fixtures.js';
-import { countRows } from '../helper.js';
+import { buildManagerOn, countIn, onBothEngines, OPERATOR, register } from './fixtures.js';
 
 const blockIp = { type: 'block_ip', config: { trigger: 'brute_force', threshold: 5, duration: '24h', scope: 'host' } };
 const alert = { type: 'alert_threshold', config: { severity: 'high', countPerHour: 10, notifyChannels: ['email', 'slack'] } };
 const respond = { type: 'auto_respond', config: { trigger: 'malware_detected', action: 'quarantine_file', minConfidence: 0.8, requireApproval: true } };
 const custom = { type: 'custom', config: { condition: 'event.type == "x"', action: 'log', params: { level: 'warn' } }, enabled: false };
 
-t.test('create: 201 with version vN, rules with enabled defaulting to true, broadcastedTo', async (t) => {
-  const { app, clock, config } = await buildManager(t);
+onBothEngines('create: 201 with version vN, rules with enabled defaulting to true, broadcastedTo', async (t, engine) => {
+  const { app, clock, config } = await buildManagerOn(t, engine);
   await register(app, { hostname: 'online-1' });
   await register(app, { hostname: 'acme-1', org_id: 'acme' });
   clock.advance(config.manager.heartbeatTimeoutMs);
@@ -41,8 +39,8 @@ t.test('create: 201 with version vN, rules with enabled defaulting to true, broa
   t.equal(again.version, 'v3');
 });
 
-t.test('broadcastedTo counts the online agents a policy applies to (override and org policies shadow)', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('broadcastedTo counts the online agents a policy applies to (override and org policies shadow)', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   const plain = await register(app, { hostname: 'plain' });
   await register(app, { hostname: 'acme-1', org_id: 'acme' });
   await register(app, { hostname: 'acme-2', org_id: 'acme' });
@@ -55,8 +53,8 @@ t.test('broadcastedTo counts the online agents a policy applies to (override and
   t.equal((await create({ name: 'g3', rules: [blockIp] })).broadcastedTo, 0, 'the only global agent has an override');
 });
 
-t.test('rule configs are validated per type, naming the field; nothing stored', async (t) => {
-  const { app, db } = await buildManager(t);
+onBothEngines('rule configs are validated per type, naming the field; nothing stored', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine);
   const with_ = (rule: object) => ({ name: 'p', rules: [blockIp, rule] });
   const cases: [object, string][] = [
     [with_({ ...blockIp, config: { ...blockIp.config, threshold: 0 } }), 'rules[1].config.threshold must be >= 1'],
@@ -93,15 +91,15 @@ t.test('rule configs are validated per type, naming the field; nothing stored', 
   const put = await app.inject({ method: 'PUT', url: `/api/policy/agent/${agent.id}`, headers: OPERATOR, payload: { rules: [{ ...blockIp, config: { ...blockIp.config, threshold: -1 } }] } });
   t.equal(put.statusCode, 400);
   t.equal(put.json().error, 'rules[0].config.threshold must be >= 1');
-  t.equal(countRows(db, 'policies'), 0);
+  t.equal(await countIn(storage, 'policies'), 0);
   for (const duration of ['1h', '24h', '7d', 'permanent', '15m', '3d']) {
     const ok = await app.inject({ method: 'POST', url: '/api/policy', headers: OPERATOR, payload: { name: 'p', rules: [{ ...blockIp, config: { ...blockIp.config, duration } }] } });
     t.equal(ok.statusCode, 201, duration);
   }
 });
 
-t.test('active: newest global without org_id; with org_id the org policy else the global; null when none', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('active: newest global without org_id; with org_id the org policy else the global; null when none', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   const active = async (query = '') => (await app.inject({ url: `/api/policy/active${query}`, headers: OPERATOR })).json();
   t.same(await active(), { ok: true, data: null });
   t.same(await active('?org_id=acme'), { ok: true, data: null });
@@ -117,8 +115,8 @@ t.test('active: newest global without org_id; with org_id the org policy else th
   t.equal((await active('?org_id=acme')).data.name, 'acme');
 });
 
-t.test('agent policy: override, else org, else global; PUT and DELETE overrides; 404s', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('agent policy: override, else org, else global; PUT and DELETE overrides; 404s', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   const agent = await register(app, { org_id: 'acme' });
   const view = async (headers = agent.headers) => {
     const res = await app.inject({ url: `/api/policy/agent/${agent.id}`, headers });
@@ -158,8 +156,8 @@ t.test('agent policy: override, else org, else global; PUT and DELETE overrides;
   }
 });
 
-t.test('history lists every version newest first, paginated; the overview shows the newest global version', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('history lists every version newest first, paginated; the overview shows the newest global version', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   const agent = await register(app);
   const create = (payload: object) => app.inject({ method: 'POST', url: '/api/policy', headers: OPERATOR, payload });
   await create({ name: 'g1', rules: [blockIp] });
