@@ -356,6 +356,15 @@ export function sqliteJsonFunctions(sql: string): string[] {
 }
 
 /**
+ * Output names PostgreSQL would fold to lower case (`AS newIocs` comes back as `newiocs`, and
+ * the row's `newIocs` is undefined): mixed-case aliases not in double quotes.
+ */
+export function foldedAliases(sql: string): string[] {
+  const text = normaliseSql(sql).replace(/'[^']*'/g, "''").replace(/"[^"]*"/g, '""');
+  return [...new Set([...text.matchAll(/\bAS\s+([a-z_]\w*[A-Z]\w*)\b/g)].map((m) => m[1]!))];
+}
+
+/**
  * Statements PostgreSQL accepts that may answer differently from SQLite, by pattern: each
  * needs a look (and a test on both engines) during the conversion, not a rewrite by rule.
  */

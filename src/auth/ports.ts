@@ -20,6 +20,8 @@ export interface OrgData {
   exportOf(orgId: string): Promise<OrgDataExport>;
   /** Runs inside the account-deletion transaction, through its handle. */
   deleteOf(tx: Transaction, orgId: string): Promise<void>;
+  /** Locks the account-deletion transaction takes for `deleteOf` (its read-then-writes). */
+  readonly deleteLocks: readonly string[];
 }
 
 /** The Threat Cloud's verdict on a login's client address. */
@@ -30,6 +32,7 @@ export interface IpReputation {
 
 /** No Manager beside this app: no agents to count, export or delete. */
 export const NO_ORG_DATA: OrgData = {
+  deleteLocks: [],
   countAgents: async () => 0,
   exportOf: async () => ({ agents: [], threatEvents: [], policies: [] }),
   deleteOf: async () => {},

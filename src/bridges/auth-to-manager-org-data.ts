@@ -1,6 +1,6 @@
 import type { OrgData } from '../auth/ports.js';
 import type { EventRow as ManagerEventRow } from '../manager/stores/events.js';
-import { createThreatCountStore } from '../manager/stores/threat-counts.js';
+import { createThreatCountStore, THREAT_COUNTS_LOCK } from '../manager/stores/threat-counts.js';
 import { defineStatement, type Storage } from '../shared/db/storage.js';
 import { countOrgAgents } from './org-agents.js';
 
@@ -107,10 +107,9 @@ export function createOrgData(storage: Storage): OrgData {
         })),
       };
     },
-    /**
-     * Policies first: they name agents. The caller's transaction should hold
-     * THREAT_COUNTS_LOCK: the threat counts are read, then written.
-     */
+    // The threat counts are read, then written.
+    deleteLocks: [THREAT_COUNTS_LOCK],
+    /** Policies first: they name agents. In a transaction holding `deleteLocks`. */
     async deleteOf(tx, orgId) {
       await tx.run(DELETE_POLICIES, { orgId });
       await tx.run(DELETE_EVENTS, [orgId]);

@@ -83,15 +83,18 @@ export const REPUTATION_SQL = `
  *   halves to even, and round(CAST(x AS numeric)) first cuts the double to 15 digits, which
  *   turns 45.49999999999999 into 45.5;
  * - julianday(t) is SQLite's integer milliseconds since the Julian epoch (the Unix epoch at
- *   210866760000000) divided by 86400000.0, rebuilt here from the epoch milliseconds.
+ *   210866760000000) divided by 86400000.0, rebuilt here from the epoch milliseconds;
+ * - PostgreSQL raises "underflow" where SQLite's doubles quietly reach 0: 0.5 × a confidence
+ *   of 5e-324 is written 0.5 × (1 + confidence) (the same double: halving is exact), and the
+ *   decay stops at 3,000 days (0.5^100: every score is 100 long before).
  */
 export const REPUTATION_SQL_POSTGRES = `
   CAST(least(100, greatest(0, floor(CAST(100 AS float8) -
     (CASE severity WHEN 'low' THEN 30 WHEN 'medium' THEN 55 WHEN 'high' THEN 80 ELSE 100 END)
-    * (CAST(0.5 AS float8) + CAST(0.5 AS float8) * confidence)
+    * (CAST(0.5 AS float8) * (CAST(1 AS float8) + confidence))
     * (CASE WHEN reporters <= 1
         THEN least(CAST(0.6 AS float8), CAST(0.45 AS float8) + CAST(0.15 AS float8) * (sightings - 1) + CAST(0.2 AS float8) * (reporters - 1) + trap * CAST(0.25 AS float8))
         ELSE least(CAST(1 AS float8), CAST(0.45 AS float8) + CAST(0.15 AS float8) * (sightings - 1) + CAST(0.2 AS float8) * (reporters - 1) + trap * CAST(0.25 AS float8)) END)
-    * power(CAST(0.5 AS float8), greatest(0, CAST(:now AS float8)
-        - CAST(CAST(extract(epoch FROM CAST(last_seen AS timestamptz)) * 1000 AS bigint) + 210866760000000 AS float8) / CAST(86400000 AS float8)) / 30)
+    * power(CAST(0.5 AS float8), least(CAST(3000 AS float8), greatest(0, CAST(:now AS float8)
+        - CAST(CAST(extract(epoch FROM CAST(last_seen AS timestamptz)) * 1000 AS bigint) + 210866760000000 AS float8) / CAST(86400000 AS float8))) / 30)
     + CAST(0.5 AS float8)))) AS bigint)`;

@@ -11,6 +11,7 @@ import { startPostgres } from '../postgres.js';
 import {
   behaviourRisks,
   sqliteJsonFunctions,
+  foldedAliases,
   collectRuntimeSql,
   createSourceFinder,
   gapKind,
@@ -83,6 +84,7 @@ t.test('every statement the apps prepare parses on PostgreSQL or is listed as a 
   const gaps: Gap[] = [];
   const risks = new Map<string, string[]>();
   const jsonWithoutPostgresText: string[] = [];
+  const folded: string[] = [];
   let perEngine = 0;
   for (const [key, sql] of statements) {
     // A statement written per engine has its own test that both give the same rows; every
@@ -93,6 +95,8 @@ t.test('every statement the apps prepare parses on PostgreSQL or is listed as a 
       const json = sqliteJsonFunctions(sql);
       if (json.length > 0) jsonWithoutPostgresText.push(`${findSource(sql) ?? '?'}: ${json.join(', ')} in ${normaliseSql(sql).slice(0, 160)}`);
     }
+    const aliases = foldedAliases(declaredPostgresText(sql) ?? sql);
+    if (aliases.length > 0) folded.push(`${findSource(sql) ?? '?'}: ${aliases.join(', ')}`);
     const message = await postgresRefusal(client, sql);
     if (message === null) continue;
     gaps.push({
@@ -114,6 +118,7 @@ t.test('every statement the apps prepare parses on PostgreSQL or is listed as a 
   t.comment(`gaps by kind: ${byKind(gaps, (gap) => gap.kind).map(([kind, n]) => `${kind} ${n}`).join(', ')}`);
   for (const [risk, keys] of [...risks].sort((a, b) => b[1].length - a[1].length)) t.comment(`may answer differently once it runs (${keys.length}): ${risk}`);
   t.same(jsonWithoutPostgresText, [], 'a statement using a SQLite JSON function has its own PostgreSQL text (and a test on both engines)');
+  t.same(folded, [], 'a mixed-case output name is in double quotes: PostgreSQL folds an unquoted one to lower case');
 
   if (process.env.UPDATE_DIALECT_GAPS === '1') {
     const inventory: Inventory = {

@@ -5,9 +5,9 @@ import t from 'tap';
 import { openDatabase, type Db } from '../../src/shared/db/open.js';
 import { poolMetrics } from '../../src/shared/db/pool-metrics.js';
 import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
-import { toNumberedParameters, withoutPlannerHints } from '../../src/shared/db/sql-params.js';
+import { multiRowText, toNumberedParameters, withoutPlannerHints } from '../../src/shared/db/sql-params.js';
 import { createSqliteStorage, SPANNED_TURNS } from '../../src/shared/db/sqlite-storage.js';
-import { defineStatement, type Storage, type Transaction } from '../../src/shared/db/storage.js';
+import { BATCH_ROWS, defineStatement, type Storage, type Transaction } from '../../src/shared/db/storage.js';
 import { tempDir, type Teardown } from '../helper.js';
 import { startPostgres } from '../postgres.js';
 
@@ -114,8 +114,35 @@ t.test("SQLite's planner hints are dropped for PostgreSQL, outside quotes only",
   t.equal(withoutPlannerHints("SELECT ' INDEXED BY x +y' AS s -- NOT INDEXED +z"), "SELECT ' INDEXED BY x +y' AS s -- NOT INDEXED +z", 'literals and comments untouched');
 });
 
+t.test('a batched INSERT repeats its one VALUES tuple with shifted numbers; anything else is refused', async (t) => {
+  const upsert = toNumberedParameters("INSERT INTO t (a, b, c) VALUES (@a, lower(@b), 'x(y)') ON CONFLICT (a) DO NOTHING");
+  t.equal(multiRowText(upsert, 3), "INSERT INTO t (a, b, c) VALUES ($1, lower($2), 'x(y)'), ($3, lower($4), 'x(y)'), ($5, lower($6), 'x(y)') ON CONFLICT (a) DO NOTHING");
+  const repeatedName = toNumberedParameters('INSERT INTO t (a, b, c) VALUES (@now, @id, @now)');
+  t.equal(multiRowText(repeatedName, 2), 'INSERT INTO t (a, b, c) VALUES ($1, $2, $1), ($3, $4, $3)', 'a repeated name repeats within its own row');
+  t.throws(() => multiRowText(toNumberedParameters('UPDATE t SET a = ? WHERE b = ?'), 2), /Only INSERT/);
+  t.throws(() => multiRowText(toNumberedParameters('INSERT INTO t (a) VALUES (@a) ON CONFLICT (a) DO UPDATE SET b = @b'), 2), /VALUES tuple only/, 'a value outside the tuple cannot be repeated per row');
+});
+
 for (const [engine, open] of Object.entries(engines)) {
   t.test(engine, async (t) => {
+    t.test('runBatch inserts every row in order, sums the changes, and is all or nothing with its transaction', async (t) => {
+      const { storage } = await open(t);
+      await storage.run(createItems);
+      const ignoreDuplicates = defineStatement<{ name: string; value: number }>('INSERT INTO items (name, value) VALUES (@name, @value) ON CONFLICT (name) DO NOTHING');
+      // More rows than one PostgreSQL statement takes, so the chunks are exercised too.
+      const rows = Array.from({ length: BATCH_ROWS + 7 }, (_, i) => ({ name: `n${String(i).padStart(4, '0')}`, value: i }));
+      t.same(await storage.transaction({ durable: false }, (tx) => tx.runBatch(insertItem, rows)), { changes: rows.length });
+      t.same((await storage.all(itemNames)).map((row) => row.name), rows.map((row) => row.name));
+      t.same(await storage.get(totals), { n: rows.length, total: ((rows.length - 1) * rows.length) / 2, mean: (rows.length - 1) / 2 });
+      const again = [{ name: 'n0000', value: 99 }, { name: 'new-a', value: 1 }, { name: 'new-a', value: 2 }, { name: 'new-b', value: 3 }];
+      t.same(await storage.transaction({ durable: false }, (tx) => tx.runBatch(ignoreDuplicates, again)), { changes: 2 }, 'existing and repeated rows are skipped, as row by row');
+      t.same(await storage.get(itemByName, { name: 'new-a' }), { name: 'new-a', value: 1 }, 'the first of two equal keys wins');
+      const failing = [{ name: 'ok-1', value: 1 }, { name: 'n0001', value: 5 }];
+      await t.rejects(storage.transaction({ durable: false }, (tx) => tx.runBatch(insertItem, failing)), 'a duplicate key fails the batch');
+      t.equal(await storage.get(itemByName, { name: 'ok-1' }), undefined, 'and nothing of it is stored');
+      t.same(await storage.transaction({ durable: false }, (tx) => tx.runBatch(insertItem, [])), { changes: 0 });
+    });
+
     t.test('parameters: repeated names, literals untouched, positional values, a missing name refused', async (t) => {
       const { storage } = await open(t);
       t.same(await storage.get(repeated, { a: 2, b: 'x' }), { twice: 4, b: 'x', literal: "@a ? it's @b", 'at@a?': 7, thrice: 6 });

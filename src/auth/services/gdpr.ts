@@ -13,7 +13,7 @@ export function createGdpr(ctx: AuthContext, secondFactor: SecondFactor, usageRe
 
   // Under the admins lock, with the account read inside: the last admin can never be deleted.
   const deleteTx = (userId: string) =>
-    storage.transaction({ durable: true, locks: [ADMINS_LOCK] }, async (tx): Promise<boolean> => {
+    storage.transaction({ durable: true, locks: [ADMINS_LOCK, ...ctx.orgData.deleteLocks] }, async (tx): Promise<boolean> => {
       const user = await users.get(tx, userId);
       if (!user) return false;
       if (user.role === 'admin' && !user.suspended && (await users.countActiveAdmins(tx)) <= 1) {

@@ -94,9 +94,12 @@ const INSERT = defineStatement<AuditInsert>(
 );
 // Kept by trigger (migrations/011-read-indexes.ts): the totals of the whole trail, an action and an actor.
 const KEPT = defineStatement<{ kind: string; key: string }, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM auth_counts WHERE kind = @kind AND key = @key`);
-const ABOUT_USER = defineStatement<[actorId: string, targetId: string, limit: number], AuditRow>(
-  `SELECT * FROM audit_log WHERE actor_id = ? OR target_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
-);
+// SQLite reads LIMIT -1 as "no limit" (the GDPR export's every entry); PostgreSQL refuses a
+// negative LIMIT and reads LIMIT NULL as none.
+const ABOUT_USER = defineStatement<[actorId: string, targetId: string, limit: number], AuditRow>({
+  sqlite: `SELECT * FROM audit_log WHERE actor_id = ? OR target_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+  postgres: `SELECT * FROM audit_log WHERE actor_id = ? OR target_id = ? ORDER BY created_at DESC, rowid DESC LIMIT nullif(CAST(? AS bigint), -1)`,
+});
 // A user's recent entries: the newest of each side (as actor, as target) merged, not all of them.
 const ABOUT_USER_NEWEST = defineStatement<{ userId: string; limit: number }, AuditRow>(`
     SELECT * FROM (

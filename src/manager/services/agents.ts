@@ -167,10 +167,17 @@ export function createAgentService(deps: AgentServiceDeps) {
       return written;
     });
   let waiting: WaitingBeat[] = [];
-  const flushBeats = async (): Promise<void> => {
-    if (waiting.length === 0) return;
+  /** Flushes started and not finished: closing waits for them too (on PostgreSQL one spans round trips). */
+  const inFlight = new Set<Promise<void>>();
+  const flushBeats = (): Promise<void> => {
+    if (waiting.length === 0) return Promise.resolve();
     const beats = waiting;
     waiting = [];
+    const flush = writeAndAnswer(beats).finally(() => inFlight.delete(flush));
+    inFlight.add(flush);
+    return flush;
+  };
+  const writeAndAnswer = async (beats: WaitingBeat[]): Promise<void> => {
     let written: Written[];
     try {
       // The port begins IMMEDIATE: the write lock at BEGIN rather than an upgrade from the first read.
@@ -231,8 +238,10 @@ export function createAgentService(deps: AgentServiceDeps) {
       });
     },
 
-    /** Commits heartbeats still waiting for their turn (the app is closing). */
-    flushHeartbeats: () => flushBeats(),
+    /** Commits heartbeats still waiting for their turn and waits for those being committed (the app is closing). */
+    flushHeartbeats: async () => {
+      await Promise.all([...inFlight, flushBeats()]);
+    },
 
     async list(query: AgentListQuery) {
       const now = clock.now();

@@ -118,16 +118,17 @@ export function createEventService(deps: { storage: Storage; clock: Clock; event
     },
 
     async summary(period: SummaryPeriod, orgId?: string): Promise<ThreatSummary> {
-      const counts = await events.period(period, clock.now() - PERIOD_MS[period], orgId);
       const bySeverity = emptySeverityCounts();
       let total = 0;
-      for (const severity of SEVERITIES) {
-        bySeverity[severity] = await counts.count('severity', severity);
-        total += bySeverity[severity];
-      }
-      const byType = await counts.top('type', 100);
-      const topAgents = await counts.top('agent', TOP);
-      const topSourceIps = await counts.top('ip', TOP);
+      // Every count of the answer from one state: they add up even while the sweeper commits.
+      const { byType, topAgents, topSourceIps } = await events.periods(async (periodCounts) => {
+        const counts = await periodCounts(period, clock.now() - PERIOD_MS[period], orgId);
+        for (const severity of SEVERITIES) {
+          bySeverity[severity] = await counts.count('severity', severity);
+          total += bySeverity[severity];
+        }
+        return { byType: await counts.top('type', 100), topAgents: await counts.top('agent', TOP), topSourceIps: await counts.top('ip', TOP) };
+      });
       return {
         period,
         total,

@@ -10,10 +10,13 @@ import { SEVERITIES, type Overview } from '../schemas.js';
 import type { StatusTimeouts } from './status.js';
 
 /** The fleet at a glance, from kept counts and index range counts (no per-agent or per-event work). */
+/** One summary period's counts, as `events.periods` hands them out. */
+type PeriodCounts = Awaited<ReturnType<Parameters<Parameters<EventStore['periods']>[0]>[0]>>;
+
 export function createOverviewService(deps: { clock: Clock; timeouts: StatusTimeouts; agents: AgentStore; events: EventStore; policies: PolicyStore }) {
   const { clock, timeouts, agents, events, policies } = deps;
 
-  const severitySummary = async (counts: Awaited<ReturnType<EventStore['period']>>) => {
+  const severitySummary = async (counts: PeriodCounts) => {
     const summary = { total: 0, ...emptySeverityCounts() };
     for (const severity of SEVERITIES) {
       summary[severity] = await counts.count('severity', severity);
@@ -27,10 +30,10 @@ export function createOverviewService(deps: { clock: Clock; timeouts: StatusTime
       const now = clock.now();
       const counts = await agents.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
       const active = await policies.newestGlobal();
-      const week = await events.period('7d', now - PERIOD_MS['7d']);
-      const last24h = await severitySummary(await events.period('24h', now - PERIOD_MS['24h']));
-      const last7d = await severitySummary(week);
-      const topThreats = await week.top('type', 5);
+      const { last24h, last7d, topThreats } = await events.periods(async (period) => {
+        const week = await period('7d', now - PERIOD_MS['7d']);
+        return { last24h: await severitySummary(await period('24h', now - PERIOD_MS['24h'])), last7d: await severitySummary(week), topThreats: await week.top('type', 5) };
+      });
       const byOs = await agents.countByOs();
       return {
         totalAgents: counts.total,

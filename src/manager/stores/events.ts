@@ -132,7 +132,7 @@ export function createEventStore(storage: Storage) {
   return {
     /** Stores a batch and adds it to the time buckets; runs inside the caller's transaction (all or nothing). The sweeper counts it. */
     async insertBatch(tx: Transaction, rows: readonly EventRow[]): Promise<void> {
-      for (const row of rows) await tx.run(INSERT, row);
+      await tx.runBatch(INSERT, rows);
       await buckets.add(tx, rows);
     },
     /** Events per time bucket over a period ending at `now` (threat-buckets.ts). */
@@ -161,9 +161,15 @@ export function createEventStore(storage: Storage) {
       return { rows, total };
     },
     /** Events of an agent at or after `sinceMs` (its recent threats; the 24-hour window's counts). */
-    recentCountForAgent: async (agentId: string, sinceMs: number) => (await counts.view('24h', sinceMs, { agentId })).count('agent', agentId),
-    /** Counts of a summary period starting at `sinceMs`, over every org or one. */
-    period: (period: SummaryPeriod, sinceMs: number, orgId?: string) => counts.view(period, sinceMs, orgId === undefined ? {} : { orgId }),
+    recentCountForAgent: (agentId: string, sinceMs: number) =>
+      storage.snapshot(async (q) => (await counts.view('24h', sinceMs, { agentId }, q)).count('agent', agentId)),
+    /**
+     * Reads counts of summary periods (each starting at its `sinceMs`, over every org or one)
+     * from one state of the database: `work` gets the periods and reads all it needs of them.
+     */
+    periods<T>(work: (period: (period: SummaryPeriod, sinceMs: number, orgId?: string) => ReturnType<typeof counts.view>) => Promise<T>): Promise<T> {
+      return storage.snapshot((q) => work((period, sinceMs, orgId) => counts.view(period, sinceMs, orgId === undefined ? {} : { orgId }, q)));
+    },
   };
 }
 

@@ -77,12 +77,11 @@ const SET_START = defineStatement<[ms: number, seq: number, name: string]>('UPDA
 const COUNTED_SEQ = defineStatement<void, { seq: number }>('SELECT seq FROM threat_counted');
 const SET_COUNTED_SEQ = defineStatement<[seq: number]>('UPDATE threat_counted SET seq = ?');
 const LATEST_SEQ = defineStatement<void, { seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM threat_events');
-const UPSERT = defineStatement<Delta, { n: number }>(`
+const ADD = defineStatement<Delta>(`
     INSERT INTO threat_counts (win, kind, scope, key, n, label) VALUES (@win, @kind, @scope, @key, @n, @label)
-    ON CONFLICT (win, kind, scope, key) DO UPDATE SET n = threat_counts.n + excluded.n, label = coalesce(excluded.label, threat_counts.label)
-    RETURNING n`);
+    ON CONFLICT (win, kind, scope, key) DO UPDATE SET n = threat_counts.n + excluded.n, label = coalesce(excluded.label, threat_counts.label)`);
 type RowKey = { win: string; kind: string; scope: string; key: string };
-const DROP_ROW = defineStatement<RowKey>('DELETE FROM threat_counts WHERE win = @win AND kind = @kind AND scope = @scope AND key = @key');
+const DROP_IF_EMPTY = defineStatement<RowKey>('DELETE FROM threat_counts WHERE win = @win AND kind = @kind AND scope = @scope AND key = @key AND n <= 0');
 const ROW_OF = defineStatement<RowKey, RankedCount>(
   'SELECT key, n, label FROM threat_counts WHERE win = @win AND kind = @kind AND scope = @scope AND key = @key',
 );
@@ -147,21 +146,26 @@ export function createThreatCountStore(storage: Storage) {
     new Map((await q.all(START_ROWS)).map((row) => [row.name, { ms: row.start_ms, seq: row.start_seq }]));
   const countedSeq = async (q: Queryable) => (await q.get(COUNTED_SEQ))!.seq;
 
+  // All deltas in one batch (one round trip on PostgreSQL: counting new events touches hundreds
+  // of rows); then a row that counts nothing any more goes (an address seen once, a month ago),
+  // which only a negative delta can cause.
   const apply = async (tx: Transaction, deltas: Map<string, Delta>) => {
-    for (const delta of deltas.values()) {
-      if (delta.n === 0) continue;
-      // A row that counts nothing any more goes (an address seen once, a month ago).
-      if ((await tx.get(UPSERT, delta))!.n <= 0) await tx.run(DROP_ROW, { win: delta.win, kind: delta.kind, scope: delta.scope, key: delta.key });
+    const changed = [...deltas.values()].filter((delta) => delta.n !== 0);
+    await tx.runBatch(ADD, changed);
+    for (const delta of changed) {
+      if (delta.n < 0) await tx.run(DROP_IF_EMPTY, { win: delta.win, kind: delta.kind, scope: delta.scope, key: delta.key });
     }
   };
 
   /**
    * A window as it is for a read at `sinceMs` (`all`: any), over every org, one org or one
-   * agent: the stored rows and, on top, the corrections described above.
+   * agent: the stored rows and, on top, the corrections described above. Exact when every read
+   * of it (and of its count and top) sees one state: pass the Queryable of a
+   * `storage.snapshot` (the sweeper commits meanwhile on PostgreSQL).
    */
-  async function view(win: WindowName, sinceMs: number, only: Only = {}) {
-    const counted = await countedSeq(storage);
-    const stored = (await starts(storage)).get(win) ?? FOREVER;
+  async function view(win: WindowName, sinceMs: number, only: Only = {}, q: Queryable = storage) {
+    const counted = await countedSeq(q);
+    const stored = (await starts(q)).get(win) ?? FOREVER;
     const target = win === 'all' ? FOREVER : { ms: sinceMs, seq: 0 };
     const order = compareStarts(target, stored);
     const [from, to] = order > 0 ? [stored, target] : [target, stored];
@@ -179,10 +183,10 @@ export function createThreatCountStore(storage: Storage) {
         }
       }
     };
-    if (order !== 0) note(await storage.all(filter.between, { ...params, fromMs: from.ms, fromSeq: from.seq, toMs: to.ms, toSeq: to.seq }), order > 0 ? -1 : 1);
-    note(await storage.all(filter.uncounted, { ...params, sinceMs: target.ms }), 1);
+    if (order !== 0) note(await q.all(filter.between, { ...params, fromMs: from.ms, fromSeq: from.seq, toMs: to.ms, toSeq: to.seq }), order > 0 ? -1 : 1);
+    note(await q.all(filter.uncounted, { ...params, sinceMs: target.ms }), 1);
     const scope = only.orgId ?? ALL_ORGS;
-    const storedRow = (kind: CountKind, key: string) => storage.get(ROW_OF, { win, kind, scope, key });
+    const storedRow = (kind: CountKind, key: string) => q.get(ROW_OF, { win, kind, scope, key });
 
     return {
       /** The count of one key, exact. */
@@ -197,7 +201,7 @@ export function createThreatCountStore(storage: Storage) {
         const fixes = [...(deltas.get(kind)?.values() ?? [])].filter((fix) => fix.n !== 0);
         const lowered = fixes.filter((fix) => fix.n < 0).length;
         const merged = new Map<string, RankedCount>();
-        for (const row of await storage.all(RANKED, { win, kind, scope, limit: limit + lowered })) merged.set(row.key, { ...row });
+        for (const row of await q.all(RANKED, { win, kind, scope, limit: limit + lowered })) merged.set(row.key, { ...row });
         for (const fix of fixes) {
           let entry = merged.get(fix.key);
           if (!entry) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { numberedValues, toNumberedParameters, withoutPlannerHints, type NumberedSql } from './sql-params.js';
-import type { Params, RunResult, Statement, Storage, Transaction, TransactionOptions } from './storage.js';
+import { multiRowText, numberedValues, toNumberedParameters, withoutPlannerHints, type NumberedSql } from './sql-params.js';
+import { BATCH_ROWS, type Params, type Queryable, type RunResult, type Statement, type Storage, type Transaction, type TransactionOptions } from './storage.js';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database?…` */
@@ -122,6 +122,18 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
         if (ended) throw new Error('The transaction has ended');
         return client;
       }),
+      async runBatch(statement: Statement<Params, unknown>, rows: readonly unknown[]): Promise<RunResult> {
+        if (ended) throw new Error('The transaction has ended');
+        const entry = preparedFor(statement);
+        let changes = 0;
+        for (let start = 0; start < rows.length; start += BATCH_ROWS) {
+          const chunk = rows.slice(start, start + BATCH_ROWS);
+          // Unnamed: a text per row count would leave a prepared statement per size on every connection.
+          const result = await client.query({ text: multiRowText(entry, chunk.length), values: chunk.flatMap((row) => numberedValues(entry, row)) });
+          changes += result.rowCount ?? 0;
+        }
+        return { changes };
+      },
       async savepoint<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
         if (ended) throw new Error('The transaction has ended');
         const name = `nested_${++savepoints}`;
@@ -152,33 +164,62 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
            FROM (SELECT DISTINCT hashtextextended(name, 0) AS key FROM unnest(CAST($1 AS text[])) AS name ORDER BY key) AS keys`,
   };
 
+  /**
+   * Runs `work` (which begins a transaction) on one pooled connection and commits when it
+   * resolves; rolls back when it rejects. A connection whose rollback failed is unusable and
+   * is dropped instead of going back to the pool.
+   */
+  async function onOneConnection<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   return {
     engine: 'postgres',
     get open() {
       return !pool.ended;
     },
     ...queries(() => pool),
-    async transaction<T>({ durable, locks = [] }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      const tx = createTransaction(client, durable);
-      let broken: Error | undefined;
-      try {
-        // One round trip: a simple query may carry several statements when it has no parameters.
-        await client.query(`BEGIN; SET LOCAL synchronous_commit = ${durable ? 'on' : 'off'}`);
-        if (locks.length > 0) await client.query({ ...takeLocks, values: [locks] });
-        const result = await work(tx);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch((rollbackError: Error) => {
-          // The connection is unusable; the pool must not hand it out again.
-          broken = rollbackError;
-        });
-        throw error;
-      } finally {
-        tx.end();
-        client.release(broken);
-      }
+    transaction<T>({ durable, locks = [] }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
+      return onOneConnection(async (client) => {
+        const tx = createTransaction(client, durable);
+        try {
+          // One round trip: a simple query may carry several statements when it has no parameters.
+          await client.query(`BEGIN; SET LOCAL synchronous_commit = ${durable ? 'on' : 'off'}`);
+          if (locks.length > 0) await client.query({ ...takeLocks, values: [locks] });
+          return await work(tx);
+        } finally {
+          tx.end();
+        }
+      });
+    },
+    snapshot<T>(work: (q: Queryable) => Promise<T>): Promise<T> {
+      return onOneConnection(async (client) => {
+        let ended = false;
+        try {
+          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          return await work(
+            queries(() => {
+              if (ended) throw new Error('The snapshot has ended');
+              return client;
+            }) as Queryable,
+          );
+        } finally {
+          ended = true;
+        }
+      });
     },
     poolUse: () => ({ inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => pool.end(),

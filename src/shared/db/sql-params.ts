@@ -127,3 +127,35 @@ export function numberedValues(sql: NumberedSql, params: unknown): unknown[] {
     return named[name] ?? null;
   });
 }
+
+/**
+ * The text that inserts `rows` rows in one statement: the statement's one `VALUES (…)` tuple
+ * repeated, each copy's numbers shifted by the statement's value count. Refuses anything but
+ * an INSERT whose parameters all sit in that one tuple (a `$n` in `ON CONFLICT … DO UPDATE`
+ * could not be repeated per row).
+ */
+export function multiRowText(sql: NumberedSql, rows: number): string {
+  const text = sql.text;
+  const values = /\bVALUES\s*\(/i.exec(text);
+  if (!/^\s*INSERT\b/i.test(text) || values === null) throw new Error(`Only INSERT … VALUES (…) runs as a batch: ${text}`);
+  const open = values.index + values[0].length - 1;
+  let depth = 0;
+  let close = -1;
+  for (let at = open; at < text.length && close === -1; ) {
+    const skipped = skipQuotedOrComment(text, at);
+    if (skipped !== at) {
+      at = skipped;
+      continue;
+    }
+    if (text[at] === '(') depth++;
+    else if (text[at] === ')' && --depth === 0) close = at;
+    at++;
+  }
+  if (close === -1) throw new Error(`Unbalanced VALUES tuple: ${text}`);
+  const tuple = text.slice(open, close + 1);
+  const before = text.slice(0, open);
+  const after = text.slice(close + 1);
+  if (/\$\d/.test(before + after)) throw new Error(`A batched INSERT takes its values in its VALUES tuple only: ${text}`);
+  const copies = Array.from({ length: rows }, (_, row) => tuple.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + row * sql.count}`));
+  return `${before}${copies.join(', ')}${after}`;
+}

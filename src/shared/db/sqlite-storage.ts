@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { raiseToFull } from './durable.js';
 import { closeDatabase, type Db } from './open.js';
-import type { Params, RunResult, Statement, Storage, Transaction, TransactionOptions } from './storage.js';
+import type { Params, Queryable, RunResult, Statement, Storage, Transaction, TransactionOptions } from './storage.js';
 
 
 /**
@@ -116,16 +116,25 @@ export function createSqliteStorage(db: Db): Storage {
     return current === null ? direct[query](statement, params) : current.then(() => direct[query](statement, params));
   };
 
+  const outsideReads = { all: outside('all'), get: outside('get'), run: outside('run') } as Queryable;
+
   function createTransaction(durable: boolean): Transaction & { end(): void } {
     let ended = false;
     let savepoints = 0;
     const inside = (query: keyof typeof direct) => (statement: Statement<Params, unknown>, params?: unknown) =>
       ended ? Promise.reject(new Error('The transaction has ended')) : direct[query](statement, params);
+    const run = (statement: Statement<Params, unknown>, params?: unknown): Promise<RunResult> =>
+      ended ? Promise.reject(new Error('The transaction has ended')) : direct.run(statement, params);
     const tx = {
       durable,
       all: inside('all'),
       get: inside('get'),
-      run: inside('run'),
+      run,
+      async runBatch(statement: Statement<Params, unknown>, rows: readonly unknown[]): Promise<RunResult> {
+        let changes = 0;
+        for (const row of rows) changes += (await run(statement, row)).changes;
+        return { changes };
+      },
       async savepoint<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
         if (ended) throw new Error('The transaction has ended');
         const name = `nested_${++savepoints}`;
@@ -152,9 +161,10 @@ export function createSqliteStorage(db: Db): Storage {
     get open() {
       return !closed && db.open;
     },
-    all: outside('all'),
-    get: outside('get'),
-    run: outside('run'),
+    ...outsideReads,
+    snapshot<T>(work: (q: Queryable) => Promise<T>): Promise<T> {
+      return work(outsideReads);
+    },
     transaction<T>({ durable }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
       return turns.schedule(async () => {
         if (closed) throw new Error('The storage is closed');

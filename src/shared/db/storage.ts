@@ -92,9 +92,19 @@ export interface TransactionOptions {
   locks?: readonly string[];
 }
 
+/** Rows per multi-row statement of `runBatch` on PostgreSQL (its limit is 65,535 values per statement). */
+export const BATCH_ROWS = 500;
+
 export interface Transaction extends Queryable {
   /** Whether it commits durably: what writes that must survive a power loss (audit entries) check. */
   readonly durable: boolean;
+  /**
+   * Runs an `INSERT … VALUES (…)` once per parameter set, in order, and sums the changes: on
+   * SQLite each row's prepared statement in turn (in process, nothing to save); on PostgreSQL
+   * up to BATCH_ROWS rows in one multi-row statement, so a batch costs one round trip instead
+   * of one per row. For rows whose individual outcome nobody reads.
+   */
+  runBatch<P extends Params>(statement: Statement<P, unknown>, rows: readonly P[]): Promise<RunResult>;
   /** Runs `work` as nested work: if it throws, only its own writes are undone and the error propagates. */
   savepoint<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
 }
@@ -120,6 +130,14 @@ export interface Storage extends Queryable {
    * transaction that outlives its event-loop turn is rolled back: SPANNED_TURNS).
    */
   transaction<T>(options: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs reads that must see one state of the database (stored counts and the corrections on
+   * top of them): on PostgreSQL a read-only REPEATABLE READ transaction, one snapshot and no
+   * locks, so a commit in between cannot be counted twice; on SQLite the reads run at once,
+   * back to back, and no transaction can commit between them (each starts in a turn of its
+   * own). `work` awaits nothing but `q`.
+   */
+  snapshot<T>(work: (q: Queryable) => Promise<T>): Promise<T>;
   /**
    * How the connection pool is used right now (PostgreSQL); absent on SQLite, whose one
    * connection is never waited for.

@@ -1,4 +1,4 @@
-import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage, type Transaction } from '../../shared/db/storage.js';
 import type { IocType } from '../normalise.js';
 import type { Severity } from '../reputation.js';
 import type { StixLineageEntry } from '../stix.js';
@@ -133,7 +133,20 @@ function toLookupResult(row: LookupRow): LookupResult {
 /** `type` and `value` of an IoC, as the batch read takes them. */
 export type IocKey = readonly [type: IocType, value: string];
 
+/** A new IoC with its first report: the row and its reporter, source and sighting. */
+export type NewIocEntry = {
+  ioc: Ioc;
+  reporterId: string;
+  source: string;
+  sighting: { id: string; kind: ReportKind; context: string | null };
+  nowIso: string;
+};
+
 /** The statements of the `iocs` table and the tables that hang off it. */
+const LOOKUP_COLUMNS = `id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata,
+       first_seen, last_seen,
+       (SELECT c.id FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = i.id AND c.formed_at IS NOT NULL) AS campaign_id`;
+
 export const IOC_STATEMENTS = {
   reserveSeq: defineStatement<[count: number, nowIso: string], { value: number }>(
     `UPDATE tc_state SET value = value + ?, updated_at = ? WHERE name = 'seq' RETURNING value`,
@@ -142,13 +155,15 @@ export const IOC_STATEMENTS = {
   byKey: defineStatement<[type: string, value: string], IocRow>(`SELECT * FROM iocs WHERE type = ? AND value = ?`),
   // The IoC, its formed campaign (the primary key of campaign_iocs: at most one) and whether the
   // relation read would find anything: most IoCs have no relations, and then one statement answers.
-  lookup: defineStatement<[type: string, value: string], LookupRow>(
-    `SELECT id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata,
-       first_seen, last_seen,
-       (SELECT c.id FROM campaign_iocs m JOIN campaigns c ON c.id = m.campaign_id WHERE m.ioc_id = i.id AND c.formed_at IS NOT NULL) AS campaign_id,
+  // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean: cast there, so both give 0 or 1.
+  lookup: defineStatement<[type: string, value: string], LookupRow>({
+    sqlite: `SELECT ${LOOKUP_COLUMNS},
        EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id) AS related
      FROM iocs i WHERE i.type = ? AND i.value = ?`,
-  ),
+    postgres: `SELECT ${LOOKUP_COLUMNS},
+       CAST(EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id) AS integer) AS related
+     FROM iocs i WHERE i.type = ? AND i.value = ?`,
+  }),
   // A batch's IoCs in one statement: each (type, value) of the JSON array probes the unique index.
   // PostgreSQL's json_each takes objects only; an array's elements come from json_array_elements.
   byKeys: defineStatement<[keys: string], IocRow>({
@@ -246,6 +261,21 @@ export function createIocStore(storage: Storage) {
     /** Records that the IoC's current STIX id ended revoked and a new one began (see migrations/013-stix-lineage.ts). */
     async addStixLineage(q: Queryable, iocId: string, entry: StixLineageEntry): Promise<void> {
       await q.run(s.addLineage, { entry: JSON.stringify(entry), iocId });
+    },
+    /**
+     * New IoCs with their first reporter, source and sighting, in order: what `insert`,
+     * `addReporter`, `addIocSource` and `addSighting` would write for each, as one batch per
+     * table (one round trip each on PostgreSQL however many IoCs an upload creates).
+     */
+    async insertNew(tx: Transaction, entries: readonly NewIocEntry[]): Promise<void> {
+      if (entries.length === 0) return;
+      await tx.runBatch(s.insert, entries.map((entry) => toWrite(entry.ioc)));
+      await tx.runBatch(s.addReporter, entries.map((entry) => [entry.ioc.id, entry.reporterId, entry.nowIso] as [string, string, string]));
+      await tx.runBatch(s.addSource, entries.map((entry) => [entry.source, entry.ioc.id] as [string, string]));
+      await tx.runBatch(
+        s.addSighting,
+        entries.map(({ ioc, reporterId, source, sighting, nowIso }) => [sighting.id, ioc.id, sighting.kind, source, reporterId, sighting.context, nowIso] as [string, string, ReportKind, string, string, string | null, string]),
+      );
     },
     /** True when this reporter had not reported the IoC before. */
     async addReporter(q: Queryable, iocId: string, reporterId: string, nowIso: string): Promise<boolean> {

@@ -37,7 +37,7 @@ export interface Timeseries {
 // the hours from the first bucket's start to now counts exactly what the raw rows would.
 const bucketCounts = (granularity: 'hour' | 'day') =>
   defineStatement<Filter, { bucket: string; newIocs: number; sightings: number }>(
-    `SELECT ${BUCKET_SQL[granularity]('hour')} AS bucket, sum(new_iocs) AS newIocs, sum(sightings) AS sightings FROM intel_hourly
+    `SELECT ${BUCKET_SQL[granularity]('hour')} AS bucket, sum(new_iocs) AS "newIocs", sum(sightings) AS sightings FROM intel_hourly
      WHERE hour >= substr(@from, 1, 13) AND hour <= substr(@to, 1, 13)
        AND (CAST(@type AS TEXT) IS NULL OR type = @type) AND (CAST(@category AS TEXT) IS NULL OR category = @category)
      GROUP BY bucket`,
