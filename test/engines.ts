@@ -4,12 +4,15 @@
  * and hands it to a fixture (`buildManager(t, { storage })`); rows are read back through the
  * same port with `selectRows`, so one assertion checks both engines.
  */
-import tap from 'tap';
+import tap, { type Test } from 'tap';
 import { POSTGRES_MIGRATIONS } from '../src/migrations/postgres/index.js';
 import { migratePostgres } from '../src/shared/db/migrate-postgres.js';
 import { openPostgresStorage } from '../src/shared/db/postgres-storage.js';
-import { defineStatement, type Params, type Statement, type Storage } from '../src/shared/db/storage.js';
+import type { Storage } from '../src/shared/db/storage.js';
 import { startPostgres, type PostgresCluster } from './postgres.js';
+import { selectRows } from './port-sql.js';
+
+export { execute, selectRows } from './port-sql.js';
 
 export const ENGINES = ['sqlite', 'postgres'] as const;
 export type Engine = (typeof ENGINES)[number];
@@ -38,23 +41,24 @@ export async function storageOn(engine: Engine): Promise<Storage | undefined> {
   return openPostgresStorage({ connectionString, poolSize: 10, statementTimeoutMs: 30_000, ssl: false });
 }
 
-const statements = new Map<string, Statement<Params, unknown>>();
-
-/** Rows of a test's own query (SQLite's dialect, `?` parameters) through the port, on either engine. */
-export async function selectRows<Row>(storage: Storage, sql: string, params: readonly unknown[] = []): Promise<Row[]> {
-  return (await storage.all(statementOf(sql), params)) as Row[];
+/**
+ * A behaviour test that must hold on SQLite and on PostgreSQL alike: declared once per engine
+ * (`name (sqlite)`, `name (postgres)`) with the same body and the same assertions.
+ */
+export function onBothEngines(name: string, body: (t: Test, engine: Engine) => Promise<void>): void {
+  for (const engine of ENGINES) tap.test(`${name} (${engine})`, (t) => body(t, engine));
 }
 
-function statementOf(sql: string): Statement<readonly unknown[], unknown> {
-  let statement = statements.get(sql);
-  if (statement === undefined) {
-    statement = defineStatement<readonly unknown[], unknown>(sql) as Statement<Params, unknown>;
-    statements.set(sql, statement);
-  }
-  return statement as Statement<readonly unknown[], unknown>;
+/** Rows in a table, read through the port the app runs on. */
+export async function countIn(storage: Storage, table: string): Promise<number> {
+  const [row] = await selectRows<{ n: number }>(storage, `SELECT count(*) AS n FROM ${table}`);
+  return Number(row!.n);
 }
 
-/** Runs a test's own write (SQLite's dialect, `?` parameters) through the port; rows changed. */
-export async function execute(storage: Storage, sql: string, params: readonly unknown[] = []): Promise<number> {
-  return (await storage.run(statementOf(sql), params)).changes;
+/**
+ * The same storage for a second app (Auth and Manager over one database, as in the process):
+ * closing it is left to the app that was given the storage itself, so the pool ends once.
+ */
+export function borrowed(storage: Storage): Storage {
+  return Object.create(storage, { close: { value: async () => {} } }) as Storage;
 }

@@ -43,9 +43,10 @@ function ownerIds(): { uid: number; gid: number } | null {
 /**
  * Starts a throw-away PostgreSQL cluster in a temp folder and stops it (and removes the
  * folder) at teardown. Durability is switched off (`fsync=off`, initdb `--no-sync`): a test
- * cluster never survives a power loss, and syncing would only make every test slower.
+ * cluster never survives a power loss, and syncing would only make every test slower. A
+ * benchmark asks for `durable: true`, so its commits pay for their syncs as in production.
  */
-export async function startPostgres(t: Teardown): Promise<PostgresCluster> {
+export async function startPostgres(t: Teardown, options: { durable?: boolean } = {}): Promise<PostgresCluster> {
   const initdb = path.join(BIN, 'initdb');
   if (!existsSync(initdb)) {
     throw new Error(`PostgreSQL server binaries not found in ${BIN}: install Debian's package (apt-get install postgresql) or set PG_BIN`);
@@ -72,7 +73,8 @@ export async function startPostgres(t: Teardown): Promise<PostgresCluster> {
 
   await run(...asClusterOwner(initdb, ['-D', data, '-U', 'postgres', '--locale=C.UTF-8', '-E', 'UTF8', '--auth=trust', '--no-sync']));
   const port = await freePort();
-  const serverOptions = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c full_page_writes=off`;
+  const durability = options.durable ? '' : ' -c fsync=off -c full_page_writes=off';
+  const serverOptions = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}${durability}`;
   await run(...asClusterOwner(pgCtl, ['-D', data, '-w', '-l', path.join(dir, 'server.log'), '-o', serverOptions, 'start']));
 
   const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;

@@ -1,6 +1,8 @@
 import type { Db } from '../src/shared/db/open.js';
+import type { Storage } from '../src/shared/db/storage.js';
 import type { Tier } from '../src/shared/tiers.js';
 import { seedIocs } from '../src/threat-cloud/seed.js';
+import { execute } from './port-sql.js';
 
 /**
  * Rows written straight into the database, for tests whose subject is what another part does
@@ -32,25 +34,34 @@ export function seedUser(db: Db, user: SeedUser): { id: string; email: string } 
  * for a writer whose point is to insert as fast as it can while something else reads the file.
  */
 export function prepareUserSeeder(db: Db): (user: SeedUser) => { id: string; email: string } {
-  const insert = db.prepare(
-    `INSERT INTO users (id, email, name, password_hash, role, tier, suspended, created_at, updated_at)
-     VALUES (@id, @email, @name, @passwordHash, @role, @tier, @suspended, @createdAt, @createdAt)`,
-  );
+  const insert = db.prepare(INSERT_USER);
   return (user) => {
-    const email = user.email ?? `${user.id}@example.com`;
-    insert.run({
-      id: user.id,
-      email,
-      name: user.name ?? 'Seeded User',
-      passwordHash: user.passwordHash ?? 'not-a-password-hash',
-      role: user.role ?? 'user',
-      tier: user.tier ?? 'community',
-      suspended: user.suspended ? 1 : 0,
-      createdAt: user.createdAt ?? EPOCH_ISO,
-    });
-    return { id: user.id, email };
+    const row = userRow(user);
+    insert.run(row);
+    return { id: user.id, email: row.email };
   };
 }
+
+/** `seedUser` through the storage port, on either engine. */
+export async function seedUserIn(storage: Storage, user: SeedUser): Promise<{ id: string; email: string }> {
+  const row = userRow(user);
+  await execute(storage, INSERT_USER, row);
+  return { id: user.id, email: row.email };
+}
+
+const INSERT_USER = `INSERT INTO users (id, email, name, password_hash, role, tier, suspended, created_at, updated_at)
+     VALUES (@id, @email, @name, @passwordHash, @role, @tier, @suspended, @createdAt, @createdAt)`;
+
+const userRow = (user: SeedUser) => ({
+  id: user.id,
+  email: user.email ?? `${user.id}@example.com`,
+  name: user.name ?? 'Seeded User',
+  passwordHash: user.passwordHash ?? 'not-a-password-hash',
+  role: user.role ?? 'user',
+  tier: user.tier ?? 'community',
+  suspended: user.suspended ? 1 : 0,
+  createdAt: user.createdAt ?? EPOCH_ISO,
+});
 
 export interface SeedAgent {
   id: string;
@@ -65,23 +76,30 @@ export interface SeedAgent {
   registeredAt?: string;
 }
 
+const INSERT_AGENT = `INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
+     VALUES (@id, @orgId, @hostname, @os, @version, @ip, @tokenHash, @status, @registeredAt, @lastHeartbeatMs, @registeredAt)`;
+
+const agentRow = (agent: SeedAgent) => ({
+  id: agent.id,
+  orgId: agent.orgId,
+  hostname: agent.hostname ?? agent.id,
+  os: agent.os ?? 'linux',
+  version: agent.version ?? '1.0.0',
+  ip: agent.ip ?? '10.0.0.1',
+  tokenHash: agent.tokenHash ?? `token-hash-${agent.id}`,
+  status: agent.status ?? 'online',
+  lastHeartbeatMs: agent.lastHeartbeatMs ?? 0,
+  registeredAt: agent.registeredAt ?? EPOCH_ISO,
+});
+
 export function seedAgent(db: Db, agent: SeedAgent): { id: string } {
-  const registeredAt = agent.registeredAt ?? EPOCH_ISO;
-  db.prepare(
-    `INSERT INTO agents (id, org_id, hostname, os, version, ip, token_hash, status, status_changed_at, last_heartbeat_ms, registered_at)
-     VALUES (@id, @orgId, @hostname, @os, @version, @ip, @tokenHash, @status, @registeredAt, @lastHeartbeatMs, @registeredAt)`,
-  ).run({
-    id: agent.id,
-    orgId: agent.orgId,
-    hostname: agent.hostname ?? agent.id,
-    os: agent.os ?? 'linux',
-    version: agent.version ?? '1.0.0',
-    ip: agent.ip ?? '10.0.0.1',
-    tokenHash: agent.tokenHash ?? `token-hash-${agent.id}`,
-    status: agent.status ?? 'online',
-    lastHeartbeatMs: agent.lastHeartbeatMs ?? 0,
-    registeredAt,
-  });
+  db.prepare(INSERT_AGENT).run(agentRow(agent));
+  return { id: agent.id };
+}
+
+/** `seedAgent` through the storage port, on either engine. */
+export async function seedAgentIn(storage: Storage, agent: SeedAgent): Promise<{ id: string }> {
+  await execute(storage, INSERT_AGENT, agentRow(agent));
   return { id: agent.id };
 }
 
@@ -100,23 +118,30 @@ export interface SeedIoc {
 
 /** An IoC as the Threat Cloud stores it, without the merge rules (no sighting, no reporter). */
 export function seedIoc(db: Db, ioc: SeedIoc): { id: string } {
-  const at = ioc.at ?? EPOCH_ISO;
-  db.prepare(
-    `INSERT INTO iocs (id, type, value, reputation, status, severity, confidence, source, first_seen, last_seen, updated_at, change_seq)
-     VALUES (@id, @type, @value, @reputation, @status, @severity, @confidence, 'test', @at, @at, @at, @changeSeq)`,
-  ).run({
-    id: ioc.id,
-    type: ioc.type ?? 'ip',
-    value: ioc.value,
-    reputation: ioc.reputation,
-    status: ioc.status ?? 'active',
-    severity: ioc.severity ?? 'high',
-    confidence: ioc.confidence ?? 0.9,
-    changeSeq: ioc.changeSeq,
-    at,
-  });
+  db.prepare(INSERT_IOC).run(iocRow(ioc));
   return { id: ioc.id };
 }
+
+/** `seedIoc` through the storage port, on either engine. */
+export async function seedIocIn(storage: Storage, ioc: SeedIoc): Promise<{ id: string }> {
+  await execute(storage, INSERT_IOC, iocRow(ioc));
+  return { id: ioc.id };
+}
+
+const INSERT_IOC = `INSERT INTO iocs (id, type, value, reputation, status, severity, confidence, source, first_seen, last_seen, updated_at, change_seq)
+     VALUES (@id, @type, @value, @reputation, @status, @severity, @confidence, 'test', @at, @at, @at, @changeSeq)`;
+
+const iocRow = (ioc: SeedIoc) => ({
+  id: ioc.id,
+  type: ioc.type ?? 'ip',
+  value: ioc.value,
+  reputation: ioc.reputation,
+  status: ioc.status ?? 'active',
+  severity: ioc.severity ?? 'high',
+  confidence: ioc.confidence ?? 0.9,
+  changeSeq: ioc.changeSeq,
+  at: ioc.at ?? EPOCH_ISO,
+});
 
 /**
  * Seeded IoCs made uneven (src/threat-cloud/seed.ts, then rewritten): rare types and statuses,

@@ -1,9 +1,9 @@
-import t from 'tap';
-import { authHeader, countRows } from '../helper.js';
-import { buildAuth, login, PASSWORD, register, registerAdmin, settled, uniqueEmail } from './fixtures.js';
+import { authHeader } from '../helper.js';
+import { execute, selectRows } from '../engines.js';
+import { buildAuthOn, countIn, countOf, login, onBothEngines, PASSWORD, register, registerAdmin, settled, uniqueEmail } from './fixtures.js';
 
-t.test('register creates a user with a working token; the first loopback user is admin', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('register creates a user with a working token; the first loopback user is admin', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const email = uniqueEmail();
   const res = await app.inject({
     method: 'POST',
@@ -23,41 +23,41 @@ t.test('register creates a user with a working token; the first loopback user is
   t.equal(me.json().data.role, 'admin');
   t.equal(me.json().data.tier, 'community');
   t.equal(me.json().data.totpEnabled, false);
-  t.equal(countRows(db, 'sessions'), 1);
+  t.equal(await countIn(storage, 'sessions'), 1);
 
   const second = await register(app, { ip: '127.0.0.1' });
   const secondMe = await app.inject({ url: '/api/auth/me', headers: second.headers });
   t.equal(secondMe.json().data.role, 'user', 'only the first account becomes admin');
 });
 
-t.test('the first user registered from a remote address is not admin', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('the first user registered from a remote address is not admin', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const account = await register(app, { ip: '203.0.113.5' });
   const me = await app.inject({ url: '/api/auth/me', headers: account.headers });
   t.equal(me.json().data.role, 'user');
 });
 
-t.test('registering an existing e-mail answers 200 without token, changes nothing and mails a notice', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('registering an existing e-mail answers 200 without token, changes nothing and mails a notice', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const account = await register(app);
-  const users = countRows(db, 'users');
+  const users = await countIn(storage, 'users');
   const res = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: account.email, name: 'Other', password: 'another password' } });
   t.equal(res.statusCode, 200);
   t.same(res.json(), { ok: true, data: { message: 'If this email can be registered, the account has been created.' } });
-  t.equal(countRows(db, 'users'), users);
-  t.equal(countRows(db, 'outbox'), 0, 'the notice is made after the answer, as forgot-password makes its link');
-  t.equal((db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'register.duplicate' AND target_id = ?`).get(account.id) as { n: number }).n, 1, 'audited before the answer, in one durable commit as a new account is');
+  t.equal(await countIn(storage, 'users'), users);
+  t.equal(await countIn(storage, 'outbox'), 0, 'the notice is made after the answer, as forgot-password makes its link');
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM audit_log WHERE action = 'register.duplicate' AND target_id = ?`, [account.id]), 1, 'audited before the answer, in one durable commit as a new account is');
   await settled(app);
   const ok = await login(app, account.email, PASSWORD);
   t.equal(ok.statusCode, 200, 'old password still works');
-  const mail = db.prepare(`SELECT subject, status FROM outbox WHERE recipient = ?`).all(account.email) as Array<{ subject: string; status: string }>;
+  const mail = await selectRows<{ subject: string; status: string }>(storage, `SELECT subject, status FROM outbox WHERE recipient = ?`, [account.email]);
   t.equal(mail.length, 1);
   t.equal(mail[0]!.status, 'stored');
   t.match(mail[0]!.subject, /register/);
 });
 
-t.test('register validation names the field and stores nothing', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('register validation names the field and stores nothing', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ email: 'a@example.com', name: 'A', password: 'short' }, 'Password must be between 8 and 128 characters'],
     [{ email: 'a@example.com', name: 'A', password: 'x'.repeat(129) }, 'Password must be between 8 and 128 characters'],
@@ -75,12 +75,12 @@ t.test('register validation names the field and stores nothing', async (t) => {
     t.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 80));
     t.equal(res.json().error, message);
   }
-  t.equal(countRows(db, 'users'), 0);
-  t.equal(countRows(db, 'sessions'), 0);
+  t.equal(await countIn(storage, 'users'), 0);
+  t.equal(await countIn(storage, 'sessions'), 0);
 });
 
-t.test('login: success, wrong password, unknown e-mail, suspended account', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('login: success, wrong password, unknown e-mail, suspended account', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const account = await register(app);
   const res = await login(app, account.email.toUpperCase());
   t.equal(res.statusCode, 200);
@@ -94,21 +94,20 @@ t.test('login: success, wrong password, unknown e-mail, suspended account', asyn
   t.equal(unknown.statusCode, 401);
   t.equal(unknown.json().error, 'Invalid email or password');
   const token = res.json().data.token as string;
-  db.prepare(`UPDATE users SET suspended = 1 WHERE id = ?`).run(account.id);
+  await execute(storage, `UPDATE users SET suspended = 1 WHERE id = ?`, [account.id]);
   const meSuspended = await app.inject({ url: '/api/auth/me', headers: authHeader(token) });
   t.equal(meSuspended.statusCode, 403, 'a suspension set outside the API still stops the token');
   t.equal(meSuspended.json().error, 'Account suspended');
   const suspended = await login(app, account.email);
   t.equal(suspended.statusCode, 403);
   t.equal(suspended.json().error, 'Account suspended');
-  const failures = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'login.failure'`).get() as { n: number };
-  t.equal(failures.n, 3);
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM audit_log WHERE action = 'login.failure'`), 3);
 });
 
-t.test('login validation: codes of the wrong type or format, both codes', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('login validation: codes of the wrong type or format, both codes', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const account = await register(app);
-  const sessions = countRows(db, 'sessions');
+  const sessions = await countIn(storage, 'sessions');
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ totpCode: 123456 }, 'totpCode must be a string of 6 digits'],
     [{ totpCode: ['123456'] }, 'totpCode must be a string of 6 digits'],
@@ -127,11 +126,11 @@ t.test('login validation: codes of the wrong type or format, both codes', async 
   const noPassword = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: account.email } });
   t.equal(noPassword.statusCode, 400);
   t.equal(noPassword.json().error, 'password is required');
-  t.equal(countRows(db, 'sessions'), sessions, 'no session created by a bad request');
+  t.equal(await countIn(storage, 'sessions'), sessions, 'no session created by a bad request');
 });
 
-t.test('missing, malformed, foreign and expired tokens', async (t) => {
-  const { app, clock } = await buildAuth(t);
+onBothEngines('missing, malformed, foreign and expired tokens', async (t, engine) => {
+  const { app, clock } = await buildAuthOn(t, engine);
   const account = await register(app);
   const none = await app.inject({ url: '/api/auth/me' });
   t.equal(none.statusCode, 401);
@@ -155,8 +154,8 @@ t.test('missing, malformed, foreign and expired tokens', async (t) => {
   t.equal(expired.json().error, 'Invalid or expired token');
 });
 
-t.test('logout revokes only the current token', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('logout revokes only the current token', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const account = await register(app);
   const second = (await login(app, account.email)).json().data.token as string;
   const out = await app.inject({ method: 'POST', url: '/api/auth/logout', headers: account.headers });
@@ -167,8 +166,8 @@ t.test('logout revokes only the current token', async (t) => {
   t.equal((await app.inject({ method: 'POST', url: '/api/auth/logout' })).statusCode, 401);
 });
 
-t.test('own sessions: list, revoke one, logout-all', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('own sessions: list, revoke one, logout-all', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const account = await register(app);
   const other = await register(app);
   const second = (await app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'user-agent': 'cli/1.0' }, remoteAddress: '198.51.100.9', payload: { email: account.email, password: PASSWORD } })).json().data.token as string;
@@ -193,8 +192,8 @@ t.test('own sessions: list, revoke one, logout-all', async (t) => {
   t.equal((await app.inject({ url: '/api/auth/me', headers: other.headers })).statusCode, 200, 'other users unaffected');
 });
 
-t.test('change-password keeps this session, ends the others, checks the current password', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('change-password keeps this session, ends the others, checks the current password', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const account = await register(app);
   const other = (await login(app, account.email)).json().data.token as string;
   const wrong = await app.inject({ method: 'POST', url: '/api/auth/change-password', headers: account.headers, payload: { currentPassword: 'nope nope', newPassword: 'brand new password' } });
@@ -210,28 +209,27 @@ t.test('change-password keeps this session, ends the others, checks the current 
   t.equal((await login(app, account.email, 'brand new password')).statusCode, 200);
 });
 
-t.test('an admin-created account from loopback is admin; health is enveloped', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('an admin-created account from loopback is admin; health is enveloped', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   await registerAdmin(app);
   const health = await app.inject({ url: '/health' });
   t.equal(health.statusCode, 200);
   t.equal(health.json().data.db, 'connected');
 });
 
-t.test('two racing first registrations from loopback make exactly one admin', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('two racing first registrations from loopback make exactly one admin', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const results = await Promise.all(
     [uniqueEmail('race'), uniqueEmail('race'), uniqueEmail('race')].map((email) =>
       app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '127.0.0.1', payload: { email, name: 'R', password: PASSWORD } }),
     ),
   );
   t.same(results.map((r) => r.statusCode), [201, 201, 201]);
-  const admins = db.prepare(`SELECT count(*) AS n FROM users WHERE role = 'admin'`).get() as { n: number };
-  t.equal(admins.n, 1);
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM users WHERE role = 'admin'`), 1);
 });
 
-t.test('every contract path is in the OpenAPI document', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('every contract path is in the OpenAPI document', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const doc = (await app.inject({ url: '/docs/json' })).json();
   const paths = [
     '/api/auth/register', '/api/auth/login', '/api/auth/logout', '/api/auth/me', '/api/auth/forgot-password', '/api/auth/reset-password',

@@ -1,12 +1,12 @@
-import t from 'tap';
-import { buildAuth, login, PASSWORD, register, registerAdmin } from './fixtures.js';
-import { countRows, testConfig, testDb } from '../helper.js';
+import { buildAuthOn, countIn, countOf, login, onBothEngines, PASSWORD, register, registerAdmin } from './fixtures.js';
+import { testConfig, testDb } from '../helper.js';
+import { selectRows, storageOn } from '../engines.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { createAuditStore } from '../../src/auth/stores/audit.js';
 
-t.test('admin routes need role admin', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('admin routes need role admin', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   await registerAdmin(app);
   const user = await register(app);
   for (const url of ['/api/admin/users', `/api/admin/users/${user.id}`, '/api/admin/sessions', '/api/admin/audit-log', '/api/admin/stats']) {
@@ -19,8 +19,8 @@ t.test('admin routes need role admin', async (t) => {
   t.equal(patch.statusCode, 403);
 });
 
-t.test('user list: pagination, prefix search on e-mail or name, filters', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('user list: pagination, prefix search on e-mail or name, filters', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const admin = await registerAdmin(app, 'root@example.com');
   await register(app, { email: 'alice@example.com', name: 'Alice' });
   await register(app, { email: 'bob@example.com', name: 'Zed' });
@@ -41,8 +41,8 @@ t.test('user list: pagination, prefix search on e-mail or name, filters', async 
   }
 });
 
-t.test('user detail', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('user detail', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const admin = await registerAdmin(app);
   const user = await register(app);
   const res = await app.inject({ url: `/api/admin/users/${user.id}`, headers: admin.headers });
@@ -57,8 +57,8 @@ t.test('user detail', async (t) => {
   t.equal((await app.inject({ url: '/api/admin/users/usr_nope', headers: admin.headers })).statusCode, 404);
 });
 
-t.test('PATCH: tier keeps tokens, role change and suspension revoke them', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('PATCH: tier keeps tokens, role change and suspension revoke them', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const admin = await registerAdmin(app);
   const user = await register(app);
   const tier = await app.inject({ method: 'PATCH', url: `/api/admin/users/${user.id}`, headers: admin.headers, payload: { tier: 'pro', planExpiresAt: '2026-06-01T00:00:00Z' } });
@@ -85,12 +85,11 @@ t.test('PATCH: tier keeps tokens, role change and suspension revoke them', async
     t.equal(res.statusCode, 400, JSON.stringify(payload));
   }
   t.equal((await app.inject({ method: 'PATCH', url: '/api/admin/users/usr_nope', headers: admin.headers, payload: { tier: 'pro' } })).statusCode, 404);
-  const audit = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'admin.user.update'`).get() as { n: number };
-  t.equal(audit.n, 3);
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM audit_log WHERE action = 'admin.user.update'`), 3);
 });
 
-t.test('PATCH: the last admin cannot be demoted or suspended, nor can an admin demote or suspend themselves', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('PATCH: the last admin cannot be demoted or suspended, nor can an admin demote or suspend themselves', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const admin = await registerAdmin(app);
   const self = await app.inject({ method: 'PATCH', url: `/api/admin/users/${admin.id}`, headers: admin.headers, payload: { role: 'user' } });
   t.equal(self.statusCode, 409);
@@ -108,19 +107,19 @@ t.test('PATCH: the last admin cannot be demoted or suspended, nor can an admin d
   t.equal(last.statusCode, 409);
 });
 
-t.test('sessions, audit log and stats', async (t) => {
-  const { app, db, clock } = await buildAuth(t);
+onBothEngines('sessions, audit log and stats', async (t, engine) => {
+  const { app, storage, clock } = await buildAuthOn(t, engine);
   const admin = await registerAdmin(app);
   const user = await register(app);
   await login(app, user.email, 'wrong password');
   const sessions = (await app.inject({ url: '/api/admin/sessions?limit=1', headers: admin.headers })).json();
   t.equal(sessions.pagination.total, 2);
   t.equal(sessions.data.length, 1);
-  const userSession = db.prepare(`SELECT id FROM sessions WHERE user_id = ?`).get(user.id) as { id: string };
-  const revoke = await app.inject({ method: 'DELETE', url: `/api/admin/sessions/${userSession.id}`, headers: admin.headers });
+  const [userSession] = await selectRows<{ id: string }>(storage, `SELECT id FROM sessions WHERE user_id = ?`, [user.id]);
+  const revoke = await app.inject({ method: 'DELETE', url: `/api/admin/sessions/${userSession!.id}`, headers: admin.headers });
   t.equal(revoke.statusCode, 200);
   t.equal((await app.inject({ url: '/api/auth/me', headers: user.headers })).statusCode, 401);
-  t.equal((await app.inject({ method: 'DELETE', url: `/api/admin/sessions/${userSession.id}`, headers: admin.headers })).statusCode, 404);
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/admin/sessions/${userSession!.id}`, headers: admin.headers })).statusCode, 404);
 
   const audit = (await app.inject({ url: '/api/admin/audit-log?action=login.failure', headers: admin.headers })).json();
   t.equal(audit.pagination.total, 1);
@@ -143,17 +142,18 @@ t.test('sessions, audit log and stats', async (t) => {
   t.equal(stats.users.signupsByDay.at(-1).count, 2);
   t.equal(stats.liveSessions, 1);
   t.same(stats.twoFactor, { enabled: 0, percentage: 0 });
-  t.equal(countRows(db, 'users'), 2);
+  t.equal(await countIn(storage, 'users'), 2);
 });
 
-t.test('an audit entry is refused in a transaction that would commit without a sync', async (t) => {
+onBothEngines('an audit entry is refused in a transaction that would commit without a sync', async (t, engine) => {
   // The trail must survive a power loss: a caller that forgot `durable: true` fails loudly.
-  const db = testDb(t, testConfig(t));
-  const audit = createAuditStore(sqliteStorageOf(db), new ManualClock());
-  const storage = sqliteStorageOf(db);
+  const postgres = await storageOn(engine);
+  if (postgres) t.teardown(() => postgres.close());
+  const storage = postgres ?? sqliteStorageOf(testDb(t, testConfig(t)));
+  const audit = createAuditStore(storage, new ManualClock());
   const entry = { action: 'user.update', details: { field: 'role' } };
   await t.rejects(storage.transaction({ durable: false }, (tx) => audit.record(tx, entry)), /not durable/);
-  t.equal(countRows(db, 'audit_log'), 0);
+  t.equal(await countIn(storage, 'audit_log'), 0);
   await storage.transaction({ durable: true }, (tx) => audit.record(tx, entry));
-  t.equal(countRows(db, 'audit_log'), 1);
+  t.equal(await countIn(storage, 'audit_log'), 1);
 });

@@ -1,10 +1,7 @@
 import { createHmac } from 'node:crypto';
-import t from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
-import { buildAuth, register } from './fixtures.js';
-import { countRows } from '../helper.js';
-import { seedAgent } from '../seed.js';
-import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import { buildAuthOn, countIn, onBothEngines, register, seedAgentIn } from './fixtures.js';
+import { execute, selectRows } from '../engines.js';
 
 const SECRET = 'whsec_test_0123456789';
 const BILLING_ENV = {
@@ -23,8 +20,8 @@ function event(name: string, userId: string, attributes: Record<string, unknown>
   });
 }
 
-t.test('billing status, checkout and portal', async (t) => {
-  const { app } = await buildAuth(t, { env: BILLING_ENV });
+onBothEngines('billing status, checkout and portal', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine, { env: BILLING_ENV });
   const account = await register(app);
   const status = await app.inject({ url: '/api/billing/status', headers: account.headers });
   t.same(status.json().data, { tier: 'community', status: 'none', renewsAt: null, endsAt: null, planExpiresAt: null });
@@ -39,8 +36,8 @@ t.test('billing status, checkout and portal', async (t) => {
   t.equal((await app.inject({ url: '/api/billing/status' })).statusCode, 401);
 });
 
-t.test('billing links and webhook answer 503 when not configured', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('billing links and webhook answer 503 when not configured', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const account = await register(app);
   t.equal((await app.inject({ method: 'POST', url: '/api/billing/checkout', headers: account.headers, payload: { tier: 'pro' } })).statusCode, 503);
   t.equal((await app.inject({ url: '/api/billing/portal', headers: account.headers })).statusCode, 503);
@@ -49,8 +46,8 @@ t.test('billing links and webhook answer 503 when not configured', async (t) => 
   t.equal(hook.statusCode, 503);
 });
 
-t.test('webhook: signature over the raw bytes, timing-safe; bad signatures change nothing', async (t) => {
-  const { app, db } = await buildAuth(t, { env: BILLING_ENV });
+onBothEngines('webhook: signature over the raw bytes, timing-safe; bad signatures change nothing', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine, { env: BILLING_ENV });
   const account = await register(app);
   const body = event('subscription_created', account.id, { variant_id: 111, status: 'active', renews_at: '2026-04-07T12:00:00.000000Z', updated_at: '2026-03-07T12:00:00Z' }, { webhookId: 'wh_1' });
   for (const signature of [undefined, 'deadbeef', sign(body, 'other secret'), sign(`${body} `)]) {
@@ -63,7 +60,7 @@ t.test('webhook: signature over the raw bytes, timing-safe; bad signatures chang
     t.equal(res.statusCode, 401);
     t.equal(res.json().error, 'Invalid webhook signature');
   }
-  t.equal(countRows(db, 'subscriptions'), 0);
+  t.equal(await countIn(storage, 'subscriptions'), 0);
   // Same JSON, different bytes: the signature must be over exactly what was sent.
   const spaced = body.replace('{', '{ ');
   const res = await app.inject({ method: 'POST', url: '/api/billing/webhook', headers: { 'content-type': 'application/json', 'x-signature': sign(spaced) }, payload: spaced });
@@ -77,8 +74,8 @@ t.test('webhook: signature over the raw bytes, timing-safe; bad signatures chang
   t.equal(status.planExpiresAt, '2026-04-07T12:00:00.000Z');
 });
 
-t.test('webhook: replayed deliveries, unknown variant, out-of-order events, lifecycle', async (t) => {
-  const { app, db } = await buildAuth(t, { env: BILLING_ENV });
+onBothEngines('webhook: replayed deliveries, unknown variant, out-of-order events, lifecycle', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine, { env: BILLING_ENV });
   const account = await register(app);
   const send = (body: string) =>
     app.inject({ method: 'POST', url: '/api/billing/webhook', headers: { 'content-type': 'application/json', 'x-signature': sign(body) }, payload: body });
@@ -97,7 +94,7 @@ t.test('webhook: replayed deliveries, unknown variant, out-of-order events, life
   const sameBodyTwice = event('subscription_updated', account.id, { variant_id: 222, status: 'active', updated_at: '2026-03-07T14:00:00Z' });
   await send(sameBodyTwice);
   t.equal(await tier(), 'business');
-  db.prepare(`UPDATE users SET tier = 'solo' WHERE id = ?`).run(account.id);
+  await execute(storage, `UPDATE users SET tier = 'solo' WHERE id = ?`, [account.id]);
   await send(sameBodyTwice);
   t.equal(await tier(), 'solo', 'without webhook_id the body hash identifies the delivery');
 
@@ -122,18 +119,18 @@ t.test('webhook: replayed deliveries, unknown variant, out-of-order events, life
 
   await send(event('subscription_expired', account.id, { variant_id: 222, status: 'expired', updated_at: '2026-04-01T00:00:01Z' }, { webhookId: 'wh_e' }));
   t.equal(await tier(), 'community');
-  const audit = db.prepare(`SELECT action FROM audit_log WHERE action LIKE 'subscription.%' ORDER BY rowid`).all() as Array<{ action: string }>;
+  const audit = await selectRows<{ action: string }>(storage, `SELECT action FROM audit_log WHERE action LIKE 'subscription.%' ORDER BY rowid`);
   t.ok(audit.length >= 4, 'subscription events audited');
 
   const garbage = '{not json';
   t.equal((await send(garbage)).statusCode, 400);
 });
 
-t.test('hourly sweep drops expired plans to community', async (t) => {
-  const fixture = await buildAuth(t);
-  const { app, db, clock } = fixture;
+onBothEngines('hourly sweep drops expired plans to community', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
+  const { app, storage, clock } = fixture;
   const account = await register(app);
-  db.prepare(`UPDATE users SET tier = 'pro', plan_expires_at = ? WHERE id = ?`).run(new Date(clock.now() + 60_000).toISOString(), account.id);
+  await execute(storage, `UPDATE users SET tier = 'pro', plan_expires_at = ? WHERE id = ?`, [new Date(clock.now() + 60_000).toISOString(), account.id]);
   t.equal((await fixture.jobs.maintenance.run()).plansExpired, 0);
   clock.advance(61_000);
   t.equal((await fixture.jobs.maintenance.run()).plansExpired, 1);
@@ -141,12 +138,12 @@ t.test('hourly sweep drops expired plans to community', async (t) => {
   t.equal(me.tier, 'community');
 });
 
-t.test('usage: summary, limits, check; the api_keys count follows the keys', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('usage: summary, limits, check; the api_keys count follows the keys', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const account = await register(app);
-  db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 250)`).run(account.id);
-  db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-02', 999)`).run(account.id);
-  seedAgent(db, { id: 'agent-1', orgId: account.id });
+  await execute(storage, `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 250)`, [account.id]);
+  await execute(storage, `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-02', 999)`, [account.id]);
+  await seedAgentIn(storage, { id: 'agent-1', orgId: account.id });
   await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'k' } });
   const summary = (await app.inject({ url: '/api/usage', headers: account.headers })).json().data;
   t.equal(summary.tier, 'community');
@@ -158,10 +155,10 @@ t.test('usage: summary, limits, check; the api_keys count follows the keys', asy
   t.same(byName.reports, { resource: 'reports', current: 0, limit: 0, remaining: 0, percentage: 0 });
   const limits = (await app.inject({ url: '/api/usage/limits', headers: account.headers })).json().data;
   t.same(limits, { tier: 'community', limits: { api_calls: 1000, guard_endpoints: 1, api_keys: 1, reports: 0 } });
-  db.prepare(`UPDATE users SET tier = 'enterprise' WHERE id = ?`).run(account.id);
+  await execute(storage, `UPDATE users SET tier = 'enterprise' WHERE id = ?`, [account.id]);
   const unlimited = (await app.inject({ url: '/api/usage/limits', headers: account.headers })).json().data;
   t.same(unlimited.limits, { api_calls: -1, guard_endpoints: -1, api_keys: -1, reports: -1 });
-  db.prepare(`UPDATE users SET tier = 'community' WHERE id = ?`).run(account.id);
+  await execute(storage, `UPDATE users SET tier = 'community' WHERE id = ?`, [account.id]);
   const check = async (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/api/usage/check', headers: account.headers, payload });
   t.same((await check({ resource: 'api_calls', amount: 750 })).json().data, { allowed: true, current: 250, limit: 1000, remaining: 750 });
   t.equal((await check({ resource: 'api_calls', amount: 751 })).json().data.allowed, false);
@@ -174,10 +171,10 @@ t.test('usage: summary, limits, check; the api_keys count follows the keys', asy
   t.equal((await check({ resource: 'api_calls', amount: 1 })).json().data.current, 250, 'check records nothing');
 });
 
-t.test('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation visible to the Threat Cloud', async (t) => {
-  const { app, db, clock } = await buildAuth(t);
+onBothEngines('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation visible to the Threat Cloud', async (t, engine) => {
+  const { app, storage, clock } = await buildAuthOn(t, engine);
   const account = await register(app);
-  const store = createApiKeyStore(sqliteStorageOf(db), clock);
+  const store = createApiKeyStore(storage, clock);
   const write = await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'w', scopes: ['write'] } });
   t.equal(write.statusCode, 403);
   t.equal(write.json().error, 'Contributing intelligence requires the solo tier or higher');
@@ -188,7 +185,7 @@ t.test('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation vis
   t.same(key.scopes, ['read']);
   t.equal(key.tier, 'community');
   t.equal(key.prefix, key.key.slice(0, 8));
-  t.notOk(JSON.stringify(db.prepare(`SELECT * FROM api_keys`).all()).includes(key.key), 'only the hash is stored');
+  t.notOk(JSON.stringify(await selectRows(storage, `SELECT * FROM api_keys`)).includes(key.key), 'only the hash is stored');
   t.equal((await store.verify(key.key))?.ownerUserId, account.id, 'the Threat Cloud can verify it');
   const quota = await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'second' } });
   t.equal(quota.statusCode, 403);
@@ -200,11 +197,11 @@ t.test('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation vis
     t.equal((await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload })).statusCode, 400, JSON.stringify(payload));
   }
 
-  db.prepare(`UPDATE users SET tier = 'solo' WHERE id = ?`).run(account.id);
+  await execute(storage, `UPDATE users SET tier = 'solo' WHERE id = ?`, [account.id]);
   const solo = (await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'writer' } })).json().data;
   t.same(solo.scopes, ['read', 'write'], 'default read+write above community');
   t.same((await store.verify(solo.key))?.scopes, ['read', 'write']);
-  db.prepare(`UPDATE users SET tier = 'community' WHERE id = ?`).run(account.id);
+  await execute(storage, `UPDATE users SET tier = 'community' WHERE id = ?`, [account.id]);
   t.same((await store.verify(solo.key))?.scopes, ['read'], 'write lost at once on downgrade');
   t.equal((await store.verify(key.key))?.tier, 'community');
 
@@ -215,7 +212,7 @@ t.test('API keys: pgk_ keys stored hashed, scopes by tier, quota, revocation vis
   t.same(revoke.json().data, { revoked: true });
   t.equal(await store.verify(key.key), null, 'revoked key stops working at once');
   t.equal((await app.inject({ method: 'DELETE', url: `/api/auth/api-keys/${key.id}`, headers: account.headers })).statusCode, 404);
-  const actions = (db.prepare(`SELECT action, details FROM audit_log WHERE action LIKE 'api_key.%'`).all() as Array<{ action: string; details: string }>);
+  const actions = await selectRows<{ action: string; details: string }>(storage, `SELECT action, details FROM audit_log WHERE action LIKE 'api_key.%'`);
   t.equal(actions.length, 3);
   t.notOk(actions.some((a) => a.details.includes(key.key)), 'audit has no secret');
 });

@@ -1,7 +1,7 @@
-import t from 'tap';
 import { sha256Hex } from '../../src/shared/tokens.js';
-import { authHeader, countRows } from '../helper.js';
-import { buildAuth, login, register, type Account } from './fixtures.js';
+import { authHeader } from '../helper.js';
+import { selectRows } from '../engines.js';
+import { buildAuthOn, countIn, login, onBothEngines, register, type Account } from './fixtures.js';
 import type { App } from '../../src/shared/base-app.js';
 
 const ENROLL_TOKEN = /^pge_[0-9A-Za-z]{40}$/;
@@ -12,8 +12,8 @@ const create = (app: App, account: Account, payload: unknown) =>
 const list = (app: App, account: Account) => app.inject({ url: '/api/auth/enroll-tokens', headers: account.headers });
 const revoke = (app: App, account: Account, id: string) => app.inject({ method: 'DELETE', url: `/api/auth/enroll-tokens/${id}`, headers: account.headers });
 
-t.test('a new enrollment token is shown once, for the owner org, and stored only as SHA-256', async (t) => {
-  const { app, db, clock } = await buildAuth(t);
+onBothEngines('a new enrollment token is shown once, for the owner org, and stored only as SHA-256', async (t, engine) => {
+  const { app, storage, clock } = await buildAuthOn(t, engine);
   const account = await register(app);
   const res = await create(app, account, { name: 'laptops' });
   t.equal(res.statusCode, 201, res.body);
@@ -27,7 +27,7 @@ t.test('a new enrollment token is shown once, for the owner org, and stored only
   t.equal(data.createdAt, new Date(clock.now()).toISOString());
   t.equal(data.expiresAt, new Date(clock.now() + 30 * DAY_MS).toISOString(), 'default expiry 30 days');
 
-  const rows = JSON.stringify(db.prepare('SELECT * FROM enroll_tokens').all());
+  const rows = JSON.stringify(await selectRows(storage, 'SELECT * FROM enroll_tokens'));
   t.notMatch(rows, data.token, 'the secret is not stored');
   t.match(rows, sha256Hex(data.token), 'its digest is');
 
@@ -36,8 +36,8 @@ t.test('a new enrollment token is shown once, for the owner org, and stored only
   t.equal((await create(app, account, { name: 'yearly', expiresInDays: 365 })).statusCode, 201);
 });
 
-t.test('the list has no secrets: neither the token nor its digest', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('the list has no secrets: neither the token nor its digest', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const account = await register(app);
   const { token, id } = (await create(app, account, { name: 'laptops' })).json().data;
   const res = await list(app, account);
@@ -58,8 +58,8 @@ t.test('the list has no secrets: neither the token nor its digest', async (t) =>
   t.equal((await app.inject({ method: 'POST', url: '/api/auth/enroll-tokens', payload: { name: 'x' } })).statusCode, 401);
 });
 
-t.test('bodies are validated without coercion and the message names the field', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('bodies are validated without coercion and the message names the field', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const account = await register(app);
   for (const payload of [
     {},
@@ -77,11 +77,11 @@ t.test('bodies are validated without coercion and the message names the field', 
     t.equal(res.statusCode, 400, JSON.stringify(payload));
     t.match(res.json().error, /name|expiresInDays/, JSON.stringify(payload));
   }
-  t.equal(countRows(db, 'enroll_tokens'), 0);
+  t.equal(await countIn(storage, 'enroll_tokens'), 0);
 });
 
-t.test('at most 10 live tokens; revoked and expired ones make room', async (t) => {
-  const { app, clock } = await buildAuth(t);
+onBothEngines('at most 10 live tokens; revoked and expired ones make room', async (t, engine) => {
+  const { app, clock } = await buildAuthOn(t, engine);
   const account = await register(app);
   const ids: string[] = [];
   for (let i = 0; i < 10; i += 1) {
@@ -104,8 +104,8 @@ t.test('at most 10 live tokens; revoked and expired ones make room', async (t) =
   t.equal((await list(app, relogged)).json().data.length, 11, 'expired tokens stay listed until revoked');
 });
 
-t.test('revocation: 200 once, 404 for unknown, revoked or foreign tokens; audited without secrets', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('revocation: 200 once, 404 for unknown, revoked or foreign tokens; audited without secrets', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const account = await register(app);
   const other = await register(app);
   const mine = (await create(app, account, { name: 'mine' })).json().data;
@@ -122,11 +122,10 @@ t.test('revocation: 200 once, 404 for unknown, revoked or foreign tokens; audite
   t.same((await list(app, account)).json().data, [], 'revoked tokens leave the list');
   t.equal((await list(app, other)).json().data.length, 1, "the other user's token is untouched");
 
-  const audit = db.prepare(`SELECT action, actor_id, target_id, details FROM audit_log WHERE action LIKE 'enroll_token.%' ORDER BY created_at, rowid`).all() as Array<{
-    action: string;
-    actor_id: string;
-    details: string;
-  }>;
+  const audit = await selectRows<{ action: string; actor_id: string; details: string }>(
+    storage,
+    `SELECT action, actor_id, target_id, details FROM audit_log WHERE action LIKE 'enroll_token.%' ORDER BY created_at, rowid`,
+  );
   t.same(audit.map((a) => [a.action, a.actor_id]), [
     ['enroll_token.create', account.id],
     ['enroll_token.create', other.id],
@@ -140,8 +139,8 @@ t.test('revocation: 200 once, 404 for unknown, revoked or foreign tokens; audite
   }
 });
 
-t.test('the enrollment token routes are in the OpenAPI document', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('the enrollment token routes are in the OpenAPI document', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   const doc = (await app.inject({ url: '/docs/json' })).json();
   t.ok(doc.paths['/api/auth/enroll-tokens']?.post);
   t.ok(doc.paths['/api/auth/enroll-tokens']?.get);

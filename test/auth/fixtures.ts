@@ -8,6 +8,10 @@ import type { ResolvedConfig } from '../../src/config.js';
 import { authHeader, buildTestApp, type Teardown } from '../helper.js';
 import type { Storage } from '../../src/shared/db/storage.js';
 import { codeAt, TOTP_PERIOD_SECONDS } from '../../src/auth/services/totp-crypto.js';
+import { execute, selectRows, storageOn, type Engine } from '../engines.js';
+
+export { countIn, onBothEngines } from '../engines.js';
+export { seedAgentIn, seedIocIn } from '../seed.js';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -129,4 +133,31 @@ export function wrongTotpCode(secret: string, nowMs: number, window = 1): string
  */
 export async function settled(app: App): Promise<void> {
   await app.authSettled!();
+}
+
+/** An Auth Server on the given engine: `buildAuth` with the storage that engine needs. */
+export async function buildAuthOn(t: Teardown, engine: Engine, options: Omit<Parameters<typeof buildAuth>[1] & object, 'storage' | 'db'> = {}): Promise<AuthFixture> {
+  const storage = await storageOn(engine);
+  return buildAuth(t, { ...options, ...(storage ? { storage } : {}) });
+}
+
+/** The `n` of a `SELECT count(*) AS n …` query, through the port the app runs on. */
+export async function countOf(storage: Storage, sql: string, params: readonly unknown[] = []): Promise<number> {
+  const [row] = await selectRows<{ n: number }>(storage, sql, params);
+  return Number(row!.n);
+}
+
+/**
+ * Makes every insert into the outbox fail with "outbox unavailable", on either engine, until
+ * the returned function is called: how a test shows that a mail which cannot be queued fails
+ * nothing else. SQLite gets a trigger on the test's own connection, PostgreSQL one on the table.
+ */
+export async function breakOutbox(storage: Storage, engine: Engine): Promise<() => Promise<void>> {
+  if (engine === 'sqlite') {
+    await execute(storage, `CREATE TEMP TRIGGER outbox_down BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'outbox unavailable'); END`);
+    return async () => void (await execute(storage, `DROP TRIGGER outbox_down`));
+  }
+  await execute(storage, `CREATE FUNCTION outbox_down() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''outbox unavailable''; END'`);
+  await execute(storage, `CREATE TRIGGER outbox_down BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_down()`);
+  return async () => void (await execute(storage, `DROP TRIGGER outbox_down ON outbox`));
 }

@@ -1,50 +1,67 @@
-import t from 'tap';
 import { toIso } from '../../src/shared/clock.js';
-import type { Db } from '../../src/shared/db/open.js';
-import { defineStatement } from '../../src/shared/db/storage.js';
+import { defineStatement, type Storage } from '../../src/shared/db/storage.js';
 import { NO_ORG_DATA, type OrgData } from '../../src/auth/ports.js';
-import { authHeader, countRows } from '../helper.js';
-import { seedAgent } from '../seed.js';
-import { buildAuth, enableTotp, login, PASSWORD, register, registerAdmin, settled, type Account, type AuthFixture } from './fixtures.js';
+import { authHeader } from '../helper.js';
+import { execute, selectRows } from '../engines.js';
+import {
+  buildAuthOn,
+  countIn,
+  countOf,
+  enableTotp,
+  login,
+  onBothEngines,
+  PASSWORD,
+  register,
+  registerAdmin,
+  seedAgentIn,
+  settled,
+  type Account,
+  type AuthFixture,
+} from './fixtures.js';
 
 /** Gives an account everything it can have: sessions, TOTP, keys, usage, reset token, subscription, org rows. */
 async function fullyUsedAccount(fixture: AuthFixture): Promise<{ account: Account; secrets: string[] }> {
-  const { app, db, clock } = fixture;
+  const { app, storage, clock } = fixture;
   const account = await register(app);
-  db.prepare(`UPDATE users SET tier = 'pro' WHERE id = ?`).run(account.id);
+  await execute(storage, `UPDATE users SET tier = 'pro' WHERE id = ?`, [account.id]);
   const { secret, backupCodes } = await enableTotp(fixture, account);
   const key = (await app.inject({ method: 'POST', url: '/api/auth/api-keys', headers: account.headers, payload: { name: 'siem' } })).json().data.key as string;
   const enrollToken = (await app.inject({ method: 'POST', url: '/api/auth/enroll-tokens', headers: account.headers, payload: { name: 'fleet' } })).json().data.token as string;
   await app.inject({ method: 'POST', url: '/api/auth/forgot-password', payload: { email: account.email } });
   await settled(app);
-  const resetBody = (db.prepare(`SELECT body FROM outbox WHERE recipient = ? AND body LIKE '%reset-password?token=%'`).get(account.email) as { body: string }).body;
+  const one = async <Row>(sql: string): Promise<Row> => (await selectRows<Row>(storage, sql, [account.id]))[0]!;
+  const [{ body: resetBody }] = (await selectRows<{ body: string }>(storage, `SELECT body FROM outbox WHERE recipient = ? AND body LIKE '%reset-password?token=%'`, [account.email])) as [{ body: string }];
   const resetToken = /token=([A-Za-z0-9_-]+)/.exec(resetBody)![1]!;
-  db.prepare(`INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 42)`).run(account.id);
-  db.prepare(`INSERT INTO subscriptions (user_id, provider_subscription_id, variant_id, status, updated_at) VALUES (?, 'sub_1', 'v1', 'active', ?)`).run(account.id, toIso(clock.now()));
-  seedOrg(db, account.id, toIso(clock.now()));
-  const passwordHash = (db.prepare(`SELECT password_hash FROM users WHERE id = ?`).get(account.id) as { password_hash: string }).password_hash;
-  const totpEncrypted = (db.prepare(`SELECT secret_encrypted FROM totp_secrets WHERE user_id = ?`).get(account.id) as { secret_encrypted: string }).secret_encrypted;
-  const keyHash = (db.prepare(`SELECT key_hash FROM api_keys WHERE owner_user_id = ?`).get(account.id) as { key_hash: string }).key_hash;
-  const enrollHash = (db.prepare(`SELECT token_hash FROM enroll_tokens WHERE user_id = ?`).get(account.id) as { token_hash: string }).token_hash;
-  const codeHashes = (db.prepare(`SELECT code_hash FROM totp_backup_codes WHERE user_id = ?`).all(account.id) as Array<{ code_hash: string }>).map((r) => r.code_hash);
+  await execute(storage, `INSERT INTO usage_counters (user_id, resource, period, count) VALUES (?, 'api_calls', '2026-03', 42)`, [account.id]);
+  await execute(storage, `INSERT INTO subscriptions (user_id, provider_subscription_id, variant_id, status, updated_at) VALUES (?, 'sub_1', 'v1', 'active', ?)`, [account.id, toIso(clock.now())]);
+  await seedOrg(storage, account.id, toIso(clock.now()));
+  const passwordHash = (await one<{ password_hash: string }>(`SELECT password_hash FROM users WHERE id = ?`)).password_hash;
+  const totpEncrypted = (await one<{ secret_encrypted: string }>(`SELECT secret_encrypted FROM totp_secrets WHERE user_id = ?`)).secret_encrypted;
+  const keyHash = (await one<{ key_hash: string }>(`SELECT key_hash FROM api_keys WHERE owner_user_id = ?`)).key_hash;
+  const enrollHash = (await one<{ token_hash: string }>(`SELECT token_hash FROM enroll_tokens WHERE user_id = ?`)).token_hash;
+  const codeHashes = (await selectRows<{ code_hash: string }>(storage, `SELECT code_hash FROM totp_backup_codes WHERE user_id = ?`, [account.id])).map((r) => r.code_hash);
   return { account, secrets: [passwordHash, totpEncrypted, secret, keyHash, key, enrollToken, enrollHash, resetToken, account.token, ...backupCodes, ...codeHashes, `agent-token-hash-${account.id}`] };
 }
 
-function seedOrg(db: Db, orgId: string, now: string): void {
-  seedAgent(db, { id: `agent-${orgId}`, orgId, hostname: 'web-1', tokenHash: `agent-token-hash-${orgId}`, registeredAt: now });
-  db.prepare(
+async function seedOrg(storage: Storage, orgId: string, now: string): Promise<void> {
+  await seedAgentIn(storage, { id: `agent-${orgId}`, orgId, hostname: 'web-1', tokenHash: `agent-token-hash-${orgId}`, registeredAt: now });
+  await execute(
+    storage,
     `INSERT INTO threat_events (id, agent_id, org_id, hostname, type, severity, details, timestamp, timestamp_ms, received_at)
      VALUES (?, ?, ?, 'web-1', 'bruteforce', 'high', '{"attempts":5}', ?, 0, ?)`,
-  ).run(`evt_${orgId}`, `agent-${orgId}`, orgId, now, now);
+    [`evt_${orgId}`, `agent-${orgId}`, orgId, now, now],
+  );
   // Policy versions are unique across all orgs: each seeded org takes the next one.
-  db.prepare(
+  await execute(
+    storage,
     `INSERT INTO policies (id, org_id, agent_id, version, name, rules, created_at)
      VALUES (?, ?, NULL, (SELECT coalesce(max(version), 0) + 1 FROM policies), 'baseline', '[]', ?)`,
-  ).run(`pol_${orgId}`, orgId, now);
+    [`pol_${orgId}`, orgId, now],
+  );
 }
 
-t.test('export holds everything about the user and no secret', async (t) => {
-  const fixture = await buildAuth(t);
+onBothEngines('export holds everything about the user and no secret', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
   const { app } = fixture;
   const { account, secrets } = await fullyUsedAccount(fixture);
   const res = await app.inject({ url: '/api/auth/export-data', headers: account.headers });
@@ -77,13 +94,13 @@ t.test('export holds everything about the user and no secret', async (t) => {
   t.equal((await app.inject({ url: '/api/auth/export-data' })).statusCode, 401);
 });
 
-t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and org data succeeds', async (t) => {
-  const fixture = await buildAuth(t);
-  const { app, db } = fixture;
+onBothEngines('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and org data succeeds', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
+  const { app, storage } = fixture;
   await registerAdmin(app);
   const { account } = await fullyUsedAccount(fixture);
   const bystander = await register(app);
-  seedOrg(db, bystander.id, toIso(fixture.clock.now()));
+  await seedOrg(storage, bystander.id, toIso(fixture.clock.now()));
   const key = (await app.inject({ method: 'GET', url: '/api/auth/api-keys', headers: account.headers })).json().data[0];
   t.ok(key);
 
@@ -96,8 +113,7 @@ t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and
   const res = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });
   t.equal(res.statusCode, 200);
   t.same(res.json().data, { message: 'Account and all associated data have been permanently deleted' });
-  const left = (table: string, column: string) =>
-    (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).get(account.id) as { n: number }).n;
+  const left = (table: string, column: string) => countOf(storage, `SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`, [account.id]);
   for (const [table, column] of [
     ['users', 'id'],
     ['sessions', 'user_id'],
@@ -115,31 +131,31 @@ t.test('deleting a user with sessions, TOTP, keys, usage, reset tokens, mail and
     ['audit_log', 'actor_id'],
     ['audit_log', 'target_id'],
   ] as const) {
-    t.equal(left(table, column), 0, `${table}.${column} cleared`);
+    t.equal(await left(table, column), 0, `${table}.${column} cleared`);
   }
-  t.equal((db.prepare(`SELECT count(*) AS n FROM outbox WHERE recipient = ?`).get(account.email) as { n: number }).n, 0);
-  t.ok(countRows(db, 'audit_log') > 0, 'audit rows kept without personal details');
-  t.equal((db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'account.delete'`).get() as { n: number }).n, 1);
-  t.equal((db.prepare(`SELECT count(*) AS n FROM agents WHERE org_id = ?`).get(bystander.id) as { n: number }).n, 1, "others' rows kept");
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM outbox WHERE recipient = ?`, [account.email]), 0);
+  t.ok((await countIn(storage, 'audit_log')) > 0, 'audit rows kept without personal details');
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM audit_log WHERE action = 'account.delete'`), 1);
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM agents WHERE org_id = ?`, [bystander.id]), 1, "others' rows kept");
   t.equal((await app.inject({ url: '/api/auth/me', headers: account.headers })).statusCode, 401, 'token dead');
   t.equal((await login(app, account.email)).statusCode, 401);
 });
 
-t.test('the only admin cannot delete their account', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('the only admin cannot delete their account', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const admin = await registerAdmin(app);
   const res = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: admin.headers, payload: { password: PASSWORD } });
   t.equal(res.statusCode, 403);
   t.equal(res.json().error, 'Cannot delete the only admin account');
-  t.equal(countRows(db, 'users'), 1);
+  t.equal(await countIn(storage, 'users'), 1);
   const second = await register(app);
-  db.prepare(`UPDATE users SET role = 'admin' WHERE id = ?`).run(second.id);
+  await execute(storage, `UPDATE users SET role = 'admin' WHERE id = ?`, [second.id]);
   const ok = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: admin.headers, payload: { password: PASSWORD } });
   t.equal(ok.statusCode, 200, 'with another admin it works');
 });
 
-t.test('delete-account password guessing is limited per user', async (t) => {
-  const { app } = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
+onBothEngines('delete-account password guessing is limited per user', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
   const account = await register(app);
   for (let i = 0; i < 5; i++) {
     t.equal((await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: 'wrong password' } })).statusCode, 401);
@@ -150,7 +166,7 @@ t.test('delete-account password guessing is limited per user', async (t) => {
 
 const DELETE_ORG_AGENTS = defineStatement<[orgId: string]>(`DELETE FROM agents WHERE org_id = ?`);
 
-t.test('an account deletion that fails part-way leaves everything as it was', async (t) => {
+onBothEngines('an account deletion that fails part-way leaves everything as it was', async (t, engine) => {
   // The org's rows go first, through the deletion's own transaction; then the step fails.
   const orgData: OrgData = {
     ...NO_ORG_DATA,
@@ -159,16 +175,15 @@ t.test('an account deletion that fails part-way leaves everything as it was', as
       throw new Error('the Manager refused');
     },
   };
-  const fixture = await buildAuth(t, { app: { orgData } });
-  const { app, db, clock } = fixture;
+  const fixture = await buildAuthOn(t, engine, { app: { orgData } });
+  const { app, storage, clock } = fixture;
   const account = await register(app);
-  seedOrg(db, account.id, toIso(clock.now()));
+  await seedOrg(storage, account.id, toIso(clock.now()));
 
   const res = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });
   t.equal(res.statusCode, 500);
-  const count = (sql: string) => (db.prepare(sql).get(account.id) as { n: number }).n;
-  t.equal(count(`SELECT count(*) AS n FROM agents WHERE org_id = ?`), 1, "the org's rows deleted before the failure are back");
-  t.equal(count(`SELECT count(*) AS n FROM users WHERE id = ?`), 1, 'the account is still there');
-  t.equal(count(`SELECT count(*) AS n FROM audit_log WHERE action = 'account.delete' AND ? IS NOT NULL`), 0, 'no deletion recorded');
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM agents WHERE org_id = ?`, [account.id]), 1, "the org's rows deleted before the failure are back");
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM users WHERE id = ?`, [account.id]), 1, 'the account is still there');
+  t.equal(await countOf(storage, `SELECT count(*) AS n FROM audit_log WHERE action = 'account.delete'`), 0, 'no deletion recorded');
   t.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: account.headers })).statusCode, 200, 'its session still works');
 });

@@ -1,15 +1,14 @@
-import t from 'tap';
 import { codeAt } from '../../src/auth/services/totp-crypto.js';
 import { toIso } from '../../src/shared/clock.js';
 import type { App } from '../../src/shared/base-app.js';
-import { buildAuth, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
-import { countRows } from '../helper.js';
-import { seedIoc } from '../seed.js';
+import { defineStatement } from '../../src/shared/db/storage.js';
+import { selectRows } from '../engines.js';
+import { buildAuthOn, countIn, countOf, enableTotp, login, onBothEngines, PASSWORD, register, seedIocIn, wrongTotpCode } from './fixtures.js';
 
 const NO_GLOBAL = { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '100000' };
 
-t.test('5 failed logins per account from one IP: then 429 whatever the password, other IPs unaffected', async (t) => {
-  const { app, clock } = await buildAuth(t, { env: NO_GLOBAL });
+onBothEngines('5 failed logins per account from one IP: then 429 whatever the password, other IPs unaffected', async (t, engine) => {
+  const { app, clock } = await buildAuthOn(t, engine, { env: NO_GLOBAL });
   const account = await register(app);
   for (let i = 0; i < 5; i++) t.equal((await login(app, account.email, 'wrong password', {}, '198.51.100.1')).statusCode, 401);
   const right = await login(app, account.email, PASSWORD, {}, '198.51.100.1');
@@ -27,9 +26,9 @@ t.test('5 failed logins per account from one IP: then 429 whatever the password,
   t.equal((await login(app, account.email, PASSWORD, {}, '198.51.100.1')).statusCode, 200, 'lock ends after 15 minutes');
 });
 
-t.test('failures per account from all IPs together lock it everywhere for the rest of the hour', async (t) => {
+onBothEngines('failures per account from all IPs together lock it everywhere for the rest of the hour', async (t, engine) => {
   // RATE_LIMIT_SCALE=0.1 turns the contract's 100 per hour into 10, so the test hashes less.
-  const { app, clock } = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '0.1', AUTH_RATE_LIMIT: '100000' } });
+  const { app, clock } = await buildAuthOn(t, engine, { env: { RATE_LIMIT_SCALE: '0.1', AUTH_RATE_LIMIT: '100000' } });
   const account = await register(app);
   for (let i = 0; i < 10; i++) {
     t.equal((await login(app, account.email, 'wrong password', {}, `10.0.0.${i + 1}`)).statusCode, 401);
@@ -51,8 +50,8 @@ async function botnet(app: App, email: string, prefix: string, addresses = 21): 
   return statuses;
 }
 
-t.test('21 addresses × 5 wrong passwords reach the cap; the owner still signs in from a known address', async (t) => {
-  const { app } = await buildAuth(t, { env: NO_GLOBAL });
+onBothEngines('21 addresses × 5 wrong passwords reach the cap; the owner still signs in from a known address', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine, { env: NO_GLOBAL });
   const account = await register(app);
   const home = '192.0.2.10';
   t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 200, 'the owner signs in from home once: a known address');
@@ -70,8 +69,8 @@ t.test('21 addresses × 5 wrong passwords reach the cap; the owner still signs i
   t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 429, '5 failures from the known address lock it for 15 minutes');
 });
 
-t.test('only a sign-in with both factors makes an address known', async (t) => {
-  const fixture = await buildAuth(t, { env: NO_GLOBAL });
+onBothEngines('only a sign-in with both factors makes an address known', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine, { env: NO_GLOBAL });
   const { app, clock } = fixture;
   const account = await register(fixture.app);
   const { secret } = await enableTotp(fixture, account);
@@ -87,8 +86,8 @@ t.test('only a sign-in with both factors makes an address known', async (t) => {
   t.equal((await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) }, full)).statusCode, 200, 'the address of a full sign-in is known');
 });
 
-t.test('an address stays known for 30 days after its last successful sign-in', async (t) => {
-  const { app, clock } = await buildAuth(t, { env: NO_GLOBAL });
+onBothEngines('an address stays known for 30 days after its last successful sign-in', async (t, engine) => {
+  const { app, clock } = await buildAuthOn(t, engine, { env: NO_GLOBAL });
   const account = await register(app);
   const [home, office] = ['192.0.2.30', '192.0.2.31'];
   t.equal((await login(app, account.email, PASSWORD, {}, home)).statusCode, 200);
@@ -102,32 +101,35 @@ t.test('an address stays known for 30 days after its last successful sign-in', a
   t.equal((await login(app, account.email, PASSWORD, {}, office)).statusCode, 200, 'office: last success a day ago, still known');
 });
 
-t.test('known addresses: written with the sign-in, purged after 30 days in batches, gone with the account', async (t) => {
-  const { app, db, clock, jobs } = await buildAuth(t, { env: NO_GLOBAL });
+const INSERT_KNOWN_ADDRESS = defineStatement<[userId: string, ip: string, lastSuccessAt: string]>(
+  `INSERT INTO known_addresses (user_id, ip, last_success_at) VALUES (?, ?, ?)`,
+);
+
+onBothEngines('known addresses: written with the sign-in, purged after 30 days in batches, gone with the account', async (t, engine) => {
+  const { app, storage, clock, jobs } = await buildAuthOn(t, engine, { env: NO_GLOBAL });
   const account = await register(app);
-  t.equal(countRows(db, 'known_addresses'), 0, 'registration alone makes no address known');
+  t.equal(await countIn(storage, 'known_addresses'), 0, 'registration alone makes no address known');
   t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.40')).statusCode, 200);
   t.equal((await login(app, account.email, PASSWORD, {}, '192.0.2.40')).statusCode, 200);
-  t.same(db.prepare(`SELECT user_id, ip, last_success_at FROM known_addresses`).all(), [{ user_id: account.id, ip: '192.0.2.40', last_success_at: toIso(clock.now()) }], 'one row per address');
+  t.same(await selectRows(storage, `SELECT user_id, ip, last_success_at FROM known_addresses`), [{ user_id: account.id, ip: '192.0.2.40', last_success_at: toIso(clock.now()) }], 'one row per address');
   const exported = await app.inject({ url: '/api/auth/export-data', headers: account.headers });
   t.same(exported.json().data.knownAddresses, [{ ip: '192.0.2.40', lastSuccessAt: toIso(clock.now()) }], 'in the GDPR export: IPs tied to the person');
 
   // 1,234 stale rows: more than one batch of the sweep.
   const old = toIso(clock.now() - 31 * 24 * 60 * 60_000);
-  const insert = db.prepare(`INSERT INTO known_addresses (user_id, ip, last_success_at) VALUES (?, ?, ?)`);
-  db.transaction(() => {
-    for (let i = 0; i < 1234; i++) insert.run(account.id, `10.9.${Math.floor(i / 250)}.${i % 250}`, old);
-  })();
+  await storage.transaction({ durable: false }, async (tx) => {
+    for (let i = 0; i < 1234; i++) await tx.run(INSERT_KNOWN_ADDRESS, [account.id, `10.9.${Math.floor(i / 250)}.${i % 250}`, old]);
+  });
   t.equal((await jobs.maintenance.run()).knownAddressesPurged, 1234, 'addresses not used for 30 days are purged');
-  t.equal(countRows(db, 'known_addresses'), 1, 'the recent one stays');
+  t.equal(await countIn(storage, 'known_addresses'), 1, 'the recent one stays');
 
   const deleted = await app.inject({ method: 'DELETE', url: '/api/auth/delete-account', headers: account.headers, payload: { password: PASSWORD } });
   t.equal(deleted.statusCode, 200);
-  t.equal(countRows(db, 'known_addresses'), 0, 'deleted with the account');
+  t.equal(await countIn(storage, 'known_addresses'), 0, 'deleted with the account');
 });
 
-t.test('wrong second factors count as failed logins', async (t) => {
-  const fixture = await buildAuth(t, { env: NO_GLOBAL });
+onBothEngines('wrong second factors count as failed logins', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine, { env: NO_GLOBAL });
   const { app, clock } = fixture;
   const account = await register(fixture.app);
   const { secret } = await enableTotp(fixture, account);
@@ -136,8 +138,8 @@ t.test('wrong second factors count as failed logins', async (t) => {
   t.equal((await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) }, '198.51.100.3')).statusCode, 429);
 });
 
-t.test('login route: 10 requests per 15 minutes per IP', async (t) => {
-  const { app } = await buildAuth(t, { env: NO_GLOBAL });
+onBothEngines('login route: 10 requests per 15 minutes per IP', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine, { env: NO_GLOBAL });
   for (let i = 0; i < 10; i++) {
     t.not((await login(app, `nobody${i}@example.com`, 'whatever1', {}, '198.51.100.50')).statusCode, 429);
   }
@@ -148,8 +150,8 @@ t.test('login route: 10 requests per 15 minutes per IP', async (t) => {
   t.ok(retryAfter > 14 * 60 && retryAfter <= 15 * 60, `the window is 15 minutes (Retry-After ${retryAfter} s)`);
 });
 
-t.test('register: 5 per hour per IP', async (t) => {
-  const { app } = await buildAuth(t, { env: NO_GLOBAL });
+onBothEngines('register: 5 per hour per IP', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine, { env: NO_GLOBAL });
   for (let i = 0; i < 5; i++) {
     const res = await app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '198.51.100.60', payload: { email: `r${i}@example.com`, name: 'R', password: PASSWORD } });
     t.equal(res.statusCode, 201);
@@ -160,21 +162,21 @@ t.test('register: 5 per hour per IP', async (t) => {
   t.ok(retryAfter > 59 * 60 && retryAfter <= 60 * 60, `the window is an hour (Retry-After ${retryAfter} s)`);
 });
 
-t.test('global limit per IP (AUTH_RATE_LIMIT) applies to session routes; health is exempt', async (t) => {
-  const { app } = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '3' } });
+onBothEngines('global limit per IP (AUTH_RATE_LIMIT) applies to session routes; health is exempt', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '3' } });
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/auth/me', remoteAddress: '198.51.100.70' })).statusCode, 401);
   t.equal((await app.inject({ url: '/api/auth/me', remoteAddress: '198.51.100.70' })).statusCode, 429, '401s count toward the limit');
   t.equal((await app.inject({ url: '/health', remoteAddress: '198.51.100.70' })).statusCode, 200);
 });
 
-t.test('login from a malicious IP: 403 without TOTP (before the password), two steps with TOTP', async (t) => {
-  const fixture = await buildAuth(t, { env: NO_GLOBAL });
-  const { app, db, clock } = fixture;
+onBothEngines('login from a malicious IP: 403 without TOTP (before the password), two steps with TOTP', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine, { env: NO_GLOBAL });
+  const { app, storage, clock } = fixture;
   const at = toIso(clock.now());
-  seedIoc(db, { id: 'ioc_bad', value: '203.0.113.66', reputation: 10, changeSeq: 1, at });
-  seedIoc(db, { id: 'ioc_v6', value: '2001:db8::66', reputation: 30, changeSeq: 2, at });
-  seedIoc(db, { id: 'ioc_old', value: '203.0.113.67', reputation: 10, status: 'expired', changeSeq: 3, at });
-  seedIoc(db, { id: 'ioc_meh', value: '203.0.113.68', reputation: 31, changeSeq: 4, at });
+  await seedIocIn(storage, { id: 'ioc_bad', value: '203.0.113.66', reputation: 10, changeSeq: 1, at });
+  await seedIocIn(storage, { id: 'ioc_v6', value: '2001:db8::66', reputation: 30, changeSeq: 2, at });
+  await seedIocIn(storage, { id: 'ioc_old', value: '203.0.113.67', reputation: 10, status: 'expired', changeSeq: 3, at });
+  await seedIocIn(storage, { id: 'ioc_meh', value: '203.0.113.68', reputation: 31, changeSeq: 4, at });
   const plain = await register(app);
   const blocked = await login(app, plain.email, 'wrong password', {}, '203.0.113.66');
   t.equal(blocked.statusCode, 403);
@@ -183,8 +185,8 @@ t.test('login from a malicious IP: 403 without TOTP (before the password), two s
   t.equal((await login(app, plain.email, PASSWORD, {}, '2001:0db8:0000::0066')).statusCode, 403, 'IPv6 normalised');
   t.equal((await login(app, plain.email, PASSWORD, {}, '203.0.113.67')).statusCode, 200, 'expired IoC does not block');
   t.equal((await login(app, plain.email, PASSWORD, {}, '203.0.113.68')).statusCode, 200, 'reputation above 30 does not block');
-  const failures = db.prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'login.failure' AND details LIKE '%malicious_ip%'`).get() as { n: number };
-  t.equal(failures.n, 3, 'counted as failed attempts');
+  const failures = await countOf(storage, `SELECT count(*) AS n FROM audit_log WHERE action = 'login.failure' AND details LIKE '%malicious_ip%'`);
+  t.equal(failures, 3, 'counted as failed attempts');
 
   const withTotp = await register(app);
   const { secret } = await enableTotp(fixture, withTotp);
@@ -193,9 +195,9 @@ t.test('login from a malicious IP: 403 without TOTP (before the password), two s
   t.equal((await login(app, withTotp.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) }, '203.0.113.66')).statusCode, 200);
 });
 
-t.test('AUTH_IP_REPUTATION_CHECK=false turns the check off', async (t) => {
-  const { app, db, clock } = await buildAuth(t, { env: { ...NO_GLOBAL, AUTH_IP_REPUTATION_CHECK: 'false' } });
-  seedIoc(db, { id: 'ioc_x', value: '203.0.113.66', reputation: 0, confidence: 1, changeSeq: 1, at: toIso(clock.now()) });
+onBothEngines('AUTH_IP_REPUTATION_CHECK=false turns the check off', async (t, engine) => {
+  const { app, storage, clock } = await buildAuthOn(t, engine, { env: { ...NO_GLOBAL, AUTH_IP_REPUTATION_CHECK: 'false' } });
+  await seedIocIn(storage, { id: 'ioc_x', value: '203.0.113.66', reputation: 0, confidence: 1, changeSeq: 1, at: toIso(clock.now()) });
   const account = await register(app);
   t.equal((await login(app, account.email, PASSWORD, {}, '203.0.113.66')).statusCode, 200);
 });

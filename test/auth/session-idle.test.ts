@@ -1,7 +1,6 @@
-import t from 'tap';
-import { authHeader, countRows } from '../helper.js';
+import { authHeader } from '../helper.js';
 import type { App } from '../../src/shared/base-app.js';
-import { buildAuth, login, register, registerAdmin } from './fixtures.js';
+import { buildAuthOn, countIn, countOf, login, onBothEngines, register, registerAdmin, type AuthFixture } from './fixtures.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -16,11 +15,10 @@ async function signIn(app: App, email: string): Promise<{ id: string; headers: R
   return { id: sessions.find((s) => s.current)!.id, headers };
 }
 
-const sessionRows = (fixture: { db: import('../../src/shared/db/open.js').Db }, id: string) =>
-  (fixture.db.prepare(`SELECT count(*) AS n FROM sessions WHERE id = ?`).get(id) as { n: number }).n;
+const sessionRows = (fixture: AuthFixture, id: string) => countOf(fixture.storage, `SELECT count(*) AS n FROM sessions WHERE id = ?`, [id]);
 
-t.test('a session used every 7 hours stays valid until its 24-hour absolute expiry', async (t) => {
-  const { app, clock } = await buildAuth(t);
+onBothEngines('a session used every 7 hours stays valid until its 24-hour absolute expiry', async (t, engine) => {
+  const { app, clock } = await buildAuthOn(t, engine);
   const account = await register(app);
   for (const hour of [7, 14, 21]) {
     clock.advance(7 * HOUR);
@@ -34,8 +32,8 @@ t.test('a session used every 7 hours stays valid until its 24-hour absolute expi
   t.equal(late.json().error, 'Invalid or expired token');
 });
 
-t.test('8 hours and a minute of inactivity: 401 exactly like an expired token, and the row is gone', async (t) => {
-  const fixture = await buildAuth(t);
+onBothEngines('8 hours and a minute of inactivity: 401 exactly like an expired token, and the row is gone', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
   const { app, clock } = fixture;
   const account = await register(app);
   clock.advance(8 * HOUR - MINUTE);
@@ -43,7 +41,7 @@ t.test('8 hours and a minute of inactivity: 401 exactly like an expired token, a
   clock.advance(8 * HOUR + MINUTE);
   const idledOut = await me(app, account.headers);
   t.equal(idledOut.statusCode, 401, '8 h 1 min idle: refused');
-  const rows = (fixture.db.prepare(`SELECT count(*) AS n FROM sessions WHERE user_id = ?`).get(account.id) as { n: number }).n;
+  const rows = await countOf(fixture.storage, `SELECT count(*) AS n FROM sessions WHERE user_id = ?`, [account.id]);
   t.equal(rows, 0, 'the idled-out session is removed');
 
   // A session kept busy until its absolute expiry, for comparison: same status, same body.
@@ -59,8 +57,8 @@ t.test('8 hours and a minute of inactivity: 401 exactly like an expired token, a
   t.same(idledOut.json(), { ok: false, error: 'Invalid or expired token', code: 'UNAUTHORIZED' });
 });
 
-t.test('AUTH_SESSION_IDLE_TIMEOUT_MS=0: a session never idles out, it still ends after 24 hours', async (t) => {
-  const { app, clock } = await buildAuth(t, { env: { AUTH_SESSION_IDLE_TIMEOUT_MS: '0' } });
+onBothEngines('AUTH_SESSION_IDLE_TIMEOUT_MS=0: a session never idles out, it still ends after 24 hours', async (t, engine) => {
+  const { app, clock } = await buildAuthOn(t, engine, { env: { AUTH_SESSION_IDLE_TIMEOUT_MS: '0' } });
   const account = await register(app);
   clock.advance(24 * HOUR - MINUTE);
   t.equal((await me(app, account.headers)).statusCode, 200, 'idle for 23 h 59 min, still live');
@@ -70,9 +68,9 @@ t.test('AUTH_SESSION_IDLE_TIMEOUT_MS=0: a session never idles out, it still ends
   t.equal((await me(app, account.headers)).statusCode, 401, 'absolute expiry still applies');
 });
 
-t.test('a shorter timeout applies; GET /api/auth/sessions, the admin views, the GDPR export and the sweep treat idled-out sessions as gone', async (t) => {
-  const fixture = await buildAuth(t, { env: { AUTH_SESSION_IDLE_TIMEOUT_MS: String(30 * MINUTE) } });
-  const { app, clock, db } = fixture;
+onBothEngines('a shorter timeout applies; GET /api/auth/sessions, the admin views, the GDPR export and the sweep treat idled-out sessions as gone', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine, { env: { AUTH_SESSION_IDLE_TIMEOUT_MS: String(30 * MINUTE) } });
+  const { app, clock, storage } = fixture;
   const firstAdmin = await registerAdmin(app);
   const account = await register(app);
   const idle = await signIn(app, account.email);
@@ -91,7 +89,7 @@ t.test('a shorter timeout applies; GET /api/auth/sessions, the admin views, the 
   t.equal(exported.statusCode, 200);
   const exportedIds = (exported.json().data.sessions as Array<{ id: string; expiresAt: string }>).map((s) => s.id);
   t.same(exportedIds, [listed[0]!.id], 'the export shows no idled-out session');
-  t.equal(sessionRows(fixture, idle.id), 0, 'the export removed the idled-out rows');
+  t.equal(await sessionRows(fixture, idle.id), 0, 'the export removed the idled-out rows');
 
   const admin = await signIn(app, firstAdmin.email);
   const adminList = (await app.inject({ url: '/api/admin/sessions', headers: admin.headers })).json();
@@ -112,6 +110,6 @@ t.test('a shorter timeout applies; GET /api/auth/sessions, the admin views, the 
   // Left: the admin's registration session (never used again), the admin's and the
   // account's sessions used 31 minutes ago, and the new account's.
   t.equal(swept.sessionsPurged, 4, 'every remaining session had idled out');
-  t.equal(countRows(db, 'sessions'), 0);
+  t.equal(await countIn(storage, 'sessions'), 0);
   t.equal((await me(app, other.headers)).statusCode, 401);
 });

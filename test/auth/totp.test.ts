@@ -1,10 +1,10 @@
-import t from 'tap';
 import { codeAt } from '../../src/auth/services/totp-crypto.js';
-import { authHeader, countRows } from '../helper.js';
-import { buildAuth, enableTotp, login, PASSWORD, register, wrongTotpCode } from './fixtures.js';
+import { authHeader } from '../helper.js';
+import { selectRows } from '../engines.js';
+import { buildAuthOn, countIn, enableTotp, login, onBothEngines, PASSWORD, register, wrongTotpCode } from './fixtures.js';
 
-t.test('setup returns secret, otpauth URL and 10 backup codes; repeated setup replaces the pending secret', async (t) => {
-  const { app, db } = await buildAuth(t);
+onBothEngines('setup returns secret, otpauth URL and 10 backup codes; repeated setup replaces the pending secret', async (t, engine) => {
+  const { app, storage } = await buildAuthOn(t, engine);
   const account = await register(app);
   const first = await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers });
   t.equal(first.statusCode, 200);
@@ -15,21 +15,21 @@ t.test('setup returns secret, otpauth URL and 10 backup codes; repeated setup re
   t.match(decodeURIComponent(data.otpauthUrl), new RegExp(`Panguard:${account.email}`));
   t.equal(data.backupCodes.length, 10);
   for (const code of data.backupCodes) t.match(code, /^[a-z0-9]{10}$/);
-  const stored = db.prepare(`SELECT secret_encrypted FROM totp_secrets`).get() as { secret_encrypted: string };
-  t.notMatch(stored.secret_encrypted, data.secret, 'secret encrypted at rest');
-  const codes = db.prepare(`SELECT code_hash FROM totp_backup_codes`).all() as Array<{ code_hash: string }>;
+  const [stored] = await selectRows<{ secret_encrypted: string }>(storage, `SELECT secret_encrypted FROM totp_secrets`);
+  t.notMatch(stored!.secret_encrypted, data.secret, 'secret encrypted at rest');
+  const codes = await selectRows<{ code_hash: string }>(storage, `SELECT code_hash FROM totp_backup_codes`);
   t.equal(codes.length, 10);
   t.notOk(codes.some((c) => data.backupCodes.includes(c.code_hash)), 'backup codes hashed');
   const second = await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers });
   t.not(second.json().data.secret, data.secret);
-  t.equal(countRows(db, 'totp_backup_codes'), 10);
+  t.equal(await countIn(storage, 'totp_backup_codes'), 10);
   const stale = await app.inject({ method: 'POST', url: '/api/auth/totp/verify', headers: account.headers, payload: { totpCode: codeAt(data.secret, Date.parse('2026-03-07T12:00:00.000Z')) } });
   t.equal(stale.statusCode, 400, 'the replaced secret no longer verifies');
   t.equal(stale.json().error, 'Invalid TOTP code. Please try again.');
 });
 
-t.test('verify enables 2FA; setup afterwards is 409; status reports it', async (t) => {
-  const fixture = await buildAuth(t);
+onBothEngines('verify enables 2FA; setup afterwards is 409; status reports it', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
   const { app } = fixture;
   const account = await register(app);
   const before = await app.inject({ url: '/api/auth/totp/status', headers: account.headers });
@@ -49,16 +49,16 @@ t.test('verify enables 2FA; setup afterwards is 409; status reports it', async (
   }
 });
 
-t.test('login with 2FA: two steps, wrong code, replayed code, numeric code never bypasses', async (t) => {
-  const fixture = await buildAuth(t);
-  const { app, clock, db } = fixture;
+onBothEngines('login with 2FA: two steps, wrong code, replayed code, numeric code never bypasses', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
+  const { app, clock, storage } = fixture;
   const account = await register(app);
   const { secret } = await enableTotp(fixture, account);
 
   const step1 = await login(app, account.email);
   t.equal(step1.statusCode, 200);
   t.same(step1.json(), { ok: false, error: '2FA_REQUIRED', totpRequired: true });
-  const sessions = countRows(db, 'sessions');
+  const sessions = await countIn(storage, 'sessions');
 
   const wrongPassword = await login(app, account.email, 'wrong password', { totpCode: codeAt(secret, clock.now()) });
   t.equal(wrongPassword.statusCode, 401);
@@ -73,7 +73,7 @@ t.test('login with 2FA: two steps, wrong code, replayed code, numeric code never
     t.equal(res.statusCode, 400, `totpCode ${JSON.stringify(totpCode)} is a 400`);
     t.notOk(res.json().data?.token, 'no token');
   }
-  t.equal(countRows(db, 'sessions'), sessions, 'no session from a failed second step');
+  t.equal(await countIn(storage, 'sessions'), sessions, 'no session from a failed second step');
 
   const code = codeAt(secret, clock.now());
   const ok = await login(app, account.email, PASSWORD, { totpCode: code });
@@ -92,8 +92,8 @@ t.test('login with 2FA: two steps, wrong code, replayed code, numeric code never
   t.equal(next.statusCode, 200, 'the next step works');
 });
 
-t.test('±1 step window', async (t) => {
-  const fixture = await buildAuth(t);
+onBothEngines('±1 step window', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
   const { app, clock } = fixture;
   const account = await register(app);
   const { secret } = await enableTotp(fixture, account);
@@ -105,8 +105,8 @@ t.test('±1 step window', async (t) => {
   t.equal((await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now() - 90_000) })).statusCode, 401, 'three steps behind refused');
 });
 
-t.test('backup codes are single use; regenerated codes void the old ones', async (t) => {
-  const fixture = await buildAuth(t);
+onBothEngines('backup codes are single use; regenerated codes void the old ones', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
   const { app, clock } = fixture;
   const account = await register(app);
   const { secret, backupCodes } = await enableTotp(fixture, account);
@@ -128,9 +128,9 @@ t.test('backup codes are single use; regenerated codes void the old ones', async
   t.equal((await login(app, account.email, PASSWORD, { backupCode: fresh[0] })).statusCode, 200, 'new codes work');
 });
 
-t.test('disable needs password and a code; it ends the other sessions', async (t) => {
-  const fixture = await buildAuth(t);
-  const { app, clock, db } = fixture;
+onBothEngines('disable needs password and a code; it ends the other sessions', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine);
+  const { app, clock, storage } = fixture;
   const account = await register(app);
   const { secret, backupCodes } = await enableTotp(fixture, account);
   const other = (await login(app, account.email, PASSWORD, { totpCode: codeAt(secret, clock.now()) })).json().data.token as string;
@@ -144,20 +144,20 @@ t.test('disable needs password and a code; it ends the other sessions', async (t
   t.equal(wrongPassword.statusCode, 401);
   const wrongBackup = await app.inject({ method: 'POST', url: '/api/auth/totp/disable', headers: account.headers, payload: { password: PASSWORD, backupCode: 'zzzzzzzzzz' } });
   t.equal(wrongBackup.statusCode, 401);
-  t.equal(countRows(db, 'totp_secrets'), 1, 'still enabled');
+  t.equal(await countIn(storage, 'totp_secrets'), 1, 'still enabled');
 
   const res = await app.inject({ method: 'POST', url: '/api/auth/totp/disable', headers: account.headers, payload: { password: PASSWORD, backupCode: backupCodes[3] } });
   t.equal(res.statusCode, 200);
   t.same(res.json().data, { message: 'Two-factor authentication disabled' });
-  t.equal(countRows(db, 'totp_secrets'), 0);
-  t.equal(countRows(db, 'totp_backup_codes'), 0);
+  t.equal(await countIn(storage, 'totp_secrets'), 0);
+  t.equal(await countIn(storage, 'totp_backup_codes'), 0);
   t.equal((await app.inject({ url: '/api/auth/me', headers: account.headers })).statusCode, 200, 'this session kept');
   t.equal((await app.inject({ url: '/api/auth/me', headers: authHeader(other) })).statusCode, 401, 'other sessions revoked');
   t.equal((await login(app, account.email)).statusCode, 200, 'password alone signs in again');
 });
 
-t.test('TOTP guessing is limited to 5 failures per 15 minutes per user', async (t) => {
-  const fixture = await buildAuth(t, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
+onBothEngines('TOTP guessing is limited to 5 failures per 15 minutes per user', async (t, engine) => {
+  const fixture = await buildAuthOn(t, engine, { env: { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '1000' } });
   const { app, clock } = fixture;
   const account = await register(app);
   const { secret } = (await app.inject({ method: 'POST', url: '/api/auth/totp/setup', headers: account.headers })).json().data as { secret: string };
@@ -174,8 +174,8 @@ t.test('TOTP guessing is limited to 5 failures per 15 minutes per user', async (
   t.equal(later.statusCode, 400, 'window over');
 });
 
-t.test('TOTP routes need a session', async (t) => {
-  const { app } = await buildAuth(t);
+onBothEngines('TOTP routes need a session', async (t, engine) => {
+  const { app } = await buildAuthOn(t, engine);
   for (const [method, url] of [['POST', '/api/auth/totp/setup'], ['POST', '/api/auth/totp/verify'], ['POST', '/api/auth/totp/disable'], ['GET', '/api/auth/totp/status'], ['POST', '/api/auth/totp/backup-codes']] as const) {
     const res = await app.inject({ method, url, payload: method === 'POST' ? {} : undefined });
     t.equal(res.statusCode, 401, url);

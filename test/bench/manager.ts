@@ -61,7 +61,7 @@ async function registerFleet(base: string, token: string): Promise<{ id: string;
  * A batch of detections. From private addresses they are only stored; from public ones each
  * also becomes a Threat Cloud report in the same transaction, a heavier path.
  */
-function eventBatch(publicSources = false): { events: Record<string, unknown>[] } {
+export function eventBatch(publicSources = false): { events: Record<string, unknown>[] } {
   return {
     events: Array.from({ length: BATCH }, (_, i) => ({
       type: i % 2 ? 'brute_force' : 'port_scan',

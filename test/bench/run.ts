@@ -13,6 +13,7 @@ import { authScenario } from './auth.js';
 import { intelScenario } from './intel.js';
 import { kernelScenario } from './kernel.js';
 import { managerScenario } from './manager.js';
+import { postgresScenario } from './postgres.js';
 import { stallScenario } from './stall.js';
 import { threatCloudScenario } from './threat-cloud.js';
 import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from './types.js';
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, Scenario> = {
   'threat-cloud': threatCloudScenario,
   intel: intelScenario,
   stall: stallScenario,
+  postgres: postgresScenario,
 };
 
 const BENCH_API_KEY = `pgk_bench_${'b'.repeat(36)}`;

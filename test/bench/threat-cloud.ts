@@ -69,17 +69,22 @@ async function lookup(context: BenchContext, loaded: number): Promise<BenchRow[]
   }];
 }
 
-async function upload(context: BenchContext): Promise<BenchRow> {
+/** Upload bodies of 100 IPs never sent before, counted up from `firstOctet`.0.0.1, so every batch creates new IoCs. */
+export function newIpBatches(firstOctet: number): () => string {
   let counter = 0;
-  // Fresh public addresses from 12.0.0.0/8 so every batch creates new IoCs.
-  const bodies = () => {
+  return () => {
     const threats = Array.from({ length: 100 }, () => {
       counter += 1;
-      const n = 0x0c000000 + counter;
+      const n = firstOctet * 0x01000000 + counter;
       return { type: 'ip', value: `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`, source: 'bench', severity: 'high', confidence: 0.8 };
     });
     return JSON.stringify({ threats });
   };
+}
+
+async function upload(context: BenchContext): Promise<BenchRow> {
+  // Public addresses from 12.0.0.0/8.
+  const bodies = newIpBatches(12);
   const result = await context.load({
     url: `${context.urls.threatCloud}/api/threats`,
     method: 'POST',

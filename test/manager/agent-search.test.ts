@@ -1,13 +1,38 @@
-import t from 'tap';
-import { buildManager, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
+import { selectRows } from '../engines.js';
+import { buildManagerOn, onBothEngines, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
+
+/**
+ * The plain reference query in each dialect. Both fold ASCII letters only, as the search does
+ * (SQLite's lower() and NOCASE; ascii_lower on PostgreSQL, whose lower() folds every letter),
+ * and compare the folded text bytewise (the test cluster's collation is C.UTF-8).
+ */
+const DIALECT = {
+  sqlite: {
+    tags: 'SELECT value FROM json_each(@tags)',
+    orgNull: '@orgId IS NULL',
+    fromNull: '@from IS NULL',
+    toNull: '@to IS NULL',
+    q: '(@q IS NULL OR substr(lower(a.hostname), 1, length(@q)) = lower(@q))',
+    hostname: (dir: string) => `a.hostname COLLATE NOCASE ${dir}, a.id ${dir}`,
+  },
+  postgres: {
+    tags: 'SELECT json_array_elements_text(CAST(@tags AS json))',
+    orgNull: 'CAST(@orgId AS text) IS NULL',
+    fromNull: 'CAST(@from AS bigint) IS NULL',
+    toNull: 'CAST(@to AS bigint) IS NULL',
+    q: '(CAST(@q AS text) IS NULL OR substr(ascii_lower(a.hostname), 1, length(CAST(@q AS text))) = ascii_lower(@q))',
+    hostname: (dir: string) => `ascii_lower(a.hostname) ${dir}, a.id ${dir}`,
+  },
+} as const;
 
 /**
  * Fleet search and sort (additive to the contract): `q` is a hostname prefix ignoring ASCII
  * case, `sort` one of registeredAt (default), hostname, lastHeartbeat, `order` asc or desc.
  * Every combination with the existing filters pages like the plain SQL below and totals exactly.
  */
-t.test('agent list: q, sort and order on every filter combination page and total like a plain query', async (t) => {
-  const { app, db, clock } = await buildManager(t);
+onBothEngines('agent list: q, sort and order on every filter combination page and total like a plain query', async (t, engine) => {
+  const { app, storage, clock } = await buildManagerOn(t, engine);
+  const dialect = DIALECT[engine];
   const names = ['Web-01', 'web-02', 'WEB-10', 'web_x', 'webby', 'db-01', 'DB-02', 'edge%1', 'edge-2', 'Ünïcode-1', 'web-03', 'mail', 'web-04', 'web[1', 'web-05'];
   const orgs = ['default', 'acme'];
   const tagSets = [['prod'], ['prod', 'web'], [], ['web']];
@@ -29,7 +54,7 @@ t.test('agent list: q, sort and order on every filter combination page and total
   const ranges = { online: [now - 120_000 + 1, null], offline: [null, now - 300_000 + 1] } as const;
   const orderBy = {
     registeredAt: (dir: string) => `a.registered_at ${dir}, a.id ${dir}`,
-    hostname: (dir: string) => `a.hostname COLLATE NOCASE ${dir}, a.id ${dir}`,
+    hostname: dialect.hostname,
     lastHeartbeat: (dir: string) => `a.last_heartbeat_ms ${dir}, a.rowid ${dir}`,
   } as const;
   let checked = 0;
@@ -38,12 +63,11 @@ t.test('agent list: q, sort and order on every filter combination page and total
       for (const orgId of [undefined, 'acme']) {
         for (const tags of [[], ['prod']]) {
           const [from, to] = status ? ranges[status] : [null, null];
-          // lower() folds ASCII letters only, as the search does.
-          const where = `WHERE (@orgId IS NULL OR a.org_id = @orgId) AND (@from IS NULL OR a.last_heartbeat_ms >= @from) AND (@to IS NULL OR a.last_heartbeat_ms < @to)
-            AND (@tagCount = 0 OR (SELECT COUNT(*) FROM agent_tags t WHERE t.agent_id = a.id AND t.tag IN (SELECT value FROM json_each(@tags))) = @tagCount)
-            AND (@q IS NULL OR substr(lower(a.hostname), 1, length(@q)) = lower(@q))`;
+          const where = `WHERE (${dialect.orgNull} OR a.org_id = @orgId) AND (${dialect.fromNull} OR a.last_heartbeat_ms >= @from) AND (${dialect.toNull} OR a.last_heartbeat_ms < @to)
+            AND (@tagCount = 0 OR (SELECT COUNT(*) FROM agent_tags t WHERE t.agent_id = a.id AND t.tag IN (${dialect.tags})) = @tagCount)
+            AND ${dialect.q}`;
           const params = { orgId: orgId ?? null, from, to, tags: JSON.stringify(tags), tagCount: tags.length, q: q ?? null };
-          const total = (db.prepare(`SELECT COUNT(*) AS n FROM agents a ${where}`).get(params) as { n: number }).n;
+          const total = Number((await selectRows<{ n: number }>(storage, `SELECT COUNT(*) AS n FROM agents a ${where}`, params))[0]!.n);
           for (const sort of [undefined, 'registeredAt', 'hostname', 'lastHeartbeat'] as const) {
             for (const order of [undefined, 'asc', 'desc'] as const) {
               const dir = (order ?? (sort === 'hostname' ? 'asc' : 'desc')).toUpperCase();
@@ -61,7 +85,7 @@ t.test('agent list: q, sort and order on every filter combination page and total
                 const res = await app.inject({ url: `/api/agents?${query}&page=${page}&limit=4`, headers: OPERATOR });
                 const body = res.json();
                 const ids = (
-                  db.prepare(`SELECT a.id FROM agents a ${where} ORDER BY ${orderBy[sort ?? 'registeredAt'](dir)} LIMIT 4 OFFSET ?`).all(params, (page - 1) * 4) as { id: string }[]
+                  await selectRows<{ id: string }>(storage, `SELECT a.id FROM agents a ${where} ORDER BY ${orderBy[sort ?? 'registeredAt'](dir)} LIMIT 4 OFFSET @offset`, { ...params, offset: (page - 1) * 4 })
                 ).map((r) => r.id);
                 if (JSON.stringify(body.data?.map((a: { id: string }) => a.id)) !== JSON.stringify(ids) || body.pagination?.total !== total) {
                   t.fail(`${query || 'no filter'} page ${page}`, { got: body, expectedIds: ids, expectedTotal: total });
@@ -88,8 +112,8 @@ t.test('agent list: q, sort and order on every filter combination page and total
   t.same(byBeat, [...byBeat].sort().reverse(), 'lastHeartbeat: newest first by default');
 });
 
-t.test('agent list: a bad q, sort or order is a 400 in the envelope', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('agent list: a bad q, sort or order is a 400 in the envelope', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   await register(app);
   const cases: Array<[string, RegExp]> = [
     ['sort=name', /sort must be one of registeredAt, hostname, lastHeartbeat/],

@@ -1,4 +1,4 @@
-import tap, { type Test } from 'tap';
+import type { Test } from 'tap';
 import { createBridges } from '../../src/bridges/index.js';
 import { buildManagerApp, type ManagerJobs, type ManagerOptions } from '../../src/manager/app.js';
 import type { App } from '../../src/shared/base-app.js';
@@ -7,8 +7,10 @@ import type { Db } from '../../src/shared/db/open.js';
 import type { ResolvedConfig } from '../../src/config.js';
 import { authHeader, buildTestApp, TEST_SECRETS } from '../helper.js';
 import type { Storage } from '../../src/shared/db/storage.js';
-import { ENGINES, execute, selectRows, storageOn, type Engine } from '../engines.js';
-import type { SeedUser } from '../seed.js';
+import { storageOn, type Engine } from '../engines.js';
+
+export { borrowed, countIn, onBothEngines } from '../engines.js';
+export { seedUserIn } from '../seed.js';
 
 export const OPERATOR = authHeader(TEST_SECRETS.managerAuthToken);
 export const ENROLL_TOKEN = 'enroll-token-0123456789abcdefghijklmnopqrstuv';
@@ -75,14 +77,6 @@ export function event(overrides: Record<string, unknown> = {}): Record<string, u
   return { type: 'brute_force', severity: 'high', details: { sourceIp: '203.0.113.7', attempts: 12 }, ...overrides };
 }
 
-/**
- * A behaviour test that must hold on SQLite and on PostgreSQL alike: registered once per
- * engine, with the same body and the same assertions.
- */
-export function onBothEngines(name: string, body: (t: Test, engine: Engine) => Promise<void>): void {
-  for (const engine of ENGINES) tap.test(`${name} (${engine})`, (t) => body(t, engine));
-}
-
 /** `buildManager` on the given engine: its own temp file for SQLite, a fresh database for PostgreSQL. */
 export async function buildManagerOn(
   t: Test,
@@ -91,34 +85,4 @@ export async function buildManagerOn(
 ): Promise<ManagerTestApp> {
   const storage = await storageOn(engine);
   return buildManager(t, { ...options, ...(storage ? { storage } : {}) });
-}
-
-/**
- * The same storage for a second app (Auth and Manager over one database, as in the process):
- * closing it is left to the app that was given the storage itself, so the pool ends once.
- */
-export function borrowed(storage: Storage): Storage {
-  return Object.create(storage, { close: { value: async () => {} } }) as Storage;
-}
-
-/** Rows in a table, read through the port the app runs on. */
-export async function countIn(storage: Storage, table: string): Promise<number> {
-  const [row] = await selectRows<{ n: number }>(storage, `SELECT count(*) AS n FROM ${table}`);
-  return Number(row!.n);
-}
-
-/**
- * `seedUser` (test/seed.ts) through the port, so a user the API cannot create quickly (an
- * org owner seen only from the Manager) exists on either engine.
- */
-export async function seedUserIn(storage: Storage, user: SeedUser): Promise<{ id: string; email: string }> {
-  const email = user.email ?? `${user.id}@example.com`;
-  const createdAt = user.createdAt ?? '2026-01-01T00:00:00.000Z';
-  await execute(
-    storage,
-    `INSERT INTO users (id, email, name, password_hash, role, tier, suspended, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [user.id, email, user.name ?? 'Seeded User', user.passwordHash ?? 'not-a-password-hash', user.role ?? 'user', user.tier ?? 'community', user.suspended ? 1 : 0, createdAt, createdAt],
-  );
-  return { id: user.id, email };
 }

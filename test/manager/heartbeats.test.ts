@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap';
+import type { Test } from 'tap';
 import { createOrgData } from '../../src/bridges/auth-to-manager-org-data.js';
 import { createAgentService } from '../../src/manager/services/agents.js';
 import { createAgentStore } from '../../src/manager/stores/agents.js';
@@ -10,16 +10,19 @@ import { createStreamStore } from '../../src/manager/stores/stream.js';
 import { createEnrollTokenVerifier } from '../../src/shared/enroll-tokens.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import type { Db } from '../../src/shared/db/open.js';
+import type { Storage } from '../../src/shared/db/storage.js';
 import { pino } from 'pino';
 import { testConfig, testDb } from '../helper.js';
-import { buildManager, OPERATOR, register } from './fixtures.js';
+import { execute, selectRows, storageOn, type Engine } from '../engines.js';
+import { buildManagerOn, onBothEngines, OPERATOR, register } from './fixtures.js';
 
-const streamEvents = (db: Db, event: string) =>
-  (db.prepare('SELECT data FROM stream_events WHERE event = ? ORDER BY id').all(event) as { data: string }[]).map((row) => JSON.parse(row.data) as Record<string, unknown>);
+const streamEvents = async (storage: Storage, event: string) =>
+  (await selectRows<{ data: string }>(storage, 'SELECT data FROM stream_events WHERE event = ? ORDER BY id', [event])).map((row) => JSON.parse(row.data) as Record<string, unknown>);
 
-t.test('a revoked agent token is refused on the very next request, however it was revoked', async (t) => {
-  const { app, db } = await buildManager(t);
+// On SQLite this proves the connection's token cache (kept exact by TEMP triggers) exact; on
+// PostgreSQL, which looks every token up, it proves the same refusals.
+onBothEngines('a revoked agent token is refused on the very next request, however it was revoked', async (t, engine) => {
+  const { app, storage } = await buildManagerOn(t, engine);
   const beat = (id: string, headers: Record<string, string>) => app.inject({ method: 'POST', url: `/api/agents/${id}/heartbeat`, headers, payload: {} });
 
   // Re-registration replaces the token: the old one is dead at once, though it just worked.
@@ -40,14 +43,14 @@ t.test('a revoked agent token is refused on the very next request, however it wa
   // The Auth Server deleting an account deletes its org's agents with its own SQL, not the Manager's.
   const owned = await register(app, { hostname: 'owned', org_id: 'usr_deleted' });
   t.equal((await beat(owned.id, owned.headers)).statusCode, 200);
-  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(sqliteStorageOf(db)).deleteOf(tx, 'usr_deleted'));
+  await storage.transaction({ durable: false }, (tx) => createOrgData(storage).deleteOf(tx, 'usr_deleted'));
   t.equal((await beat(owned.id, owned.headers)).statusCode, 401, 'refused right after its org was deleted');
 
   t.equal((await beat(second.id, second.headers)).statusCode, 200, 'other agents are unaffected');
 });
 
-t.test('an answered heartbeat is already in every read: detail, lists by status, overview and health', async (t) => {
-  const { app, clock, config } = await buildManager(t);
+onBothEngines('an answered heartbeat is already in every read: detail, lists by status, overview and health', async (t, engine) => {
+  const { app, clock, config } = await buildManagerOn(t, engine);
   const agents = await Promise.all(['a', 'b', 'c'].map((hostname) => register(app, { hostname })));
   clock.advance(config.manager.offlineTimeoutMs);
   const beats = await Promise.all(
@@ -65,53 +68,62 @@ t.test('an answered heartbeat is already in every read: detail, lists by status,
   t.same((await app.inject({ url: '/health' })).json().data.agents, { total: 3, online: 3 });
 });
 
-t.test('heartbeats arriving together from an offline agent: each answered, agent_online announced once, before the answers', async (t) => {
-  const { app, db, clock, config } = await buildManager(t);
+onBothEngines('heartbeats arriving together from an offline agent: each answered, agent_online announced once, before the answers', async (t, engine) => {
+  const { app, storage, clock, config } = await buildManagerOn(t, engine);
   const agent = await register(app, { hostname: 'flaky', ip: '10.9.9.9' });
   clock.advance(config.manager.offlineTimeoutMs + 1);
-  const before = streamEvents(db, 'agent_online').length;
+  const before = (await streamEvents(storage, 'agent_online')).length;
   const announcedAtAnswer: number[] = [];
+  // Each answer's read starts the moment the answer arrives.
   const beats = await Promise.all(
     Array.from({ length: 4 }, () =>
-      app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers, payload: {} }).then((res) => {
-        announcedAtAnswer.push(streamEvents(db, 'agent_online').length - before);
+      app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers, payload: {} }).then(async (res) => {
+        announcedAtAnswer.push((await streamEvents(storage, 'agent_online')).length - before);
         return res;
       }),
     ),
   );
   t.same(beats.map((res) => res.json().data.status), ['online', 'online', 'online', 'online']);
-  t.same(streamEvents(db, 'agent_online').slice(before), [{ agentId: agent.id, hostname: 'flaky', ip: '10.9.9.9' }], 'announced once');
+  t.same((await streamEvents(storage, 'agent_online')).slice(before), [{ agentId: agent.id, hostname: 'flaky', ip: '10.9.9.9' }], 'announced once');
   t.same(announcedAtAnswer, [1, 1, 1, 1], 'every answer came after the announcement');
 });
 
-/** The agent service on its own stores, to put several heartbeats into one turn. */
-async function agentService(t: Test) {
+/**
+ * The agent service on its own stores, to put several heartbeats into one turn: over a temp
+ * SQLite file (with the connection's token cache, as the app has it) or a fresh PostgreSQL database.
+ */
+async function agentService(t: Test, engine: Engine) {
   const config = testConfig(t);
-  const db = testDb(t, config);
+  const postgres = await storageOn(engine);
+  const db = postgres === undefined ? testDb(t, config) : undefined;
+  const storage: Storage = postgres ?? sqliteStorageOf(db!);
   const clock = new ManualClock();
-  const agents = createAgentStore(sqliteStorageOf(db), db);
-  t.teardown(() => agents.close());
-  const hub = createSseHub({ store: createStreamStore(sqliteStorageOf(db)), clock, logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 1, maxBufferedBytes: 1024 });
-  const policies = createPolicyStore(sqliteStorageOf(db));
+  const agents = createAgentStore(storage, db);
+  t.teardown(async () => {
+    agents.close();
+    await postgres?.close();
+  });
+  const hub = createSseHub({ store: createStreamStore(storage), clock, logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 1, maxBufferedBytes: 1024 });
+  const policies = createPolicyStore(storage);
   const service = createAgentService({
-    storage: sqliteStorageOf(db),
+    storage,
     clock,
     timeouts: { heartbeatTimeoutMs: config.manager.heartbeatTimeoutMs, offlineTimeoutMs: config.manager.offlineTimeoutMs },
     agents,
-    events: createEventStore(sqliteStorageOf(db)),
+    events: createEventStore(storage),
     policies,
     hub,
-    enrollment: createEnrollmentRules(createEnrollTokenVerifier(sqliteStorageOf(db), clock)),
+    enrollment: createEnrollmentRules(createEnrollTokenVerifier(storage, clock)),
   });
   const { agent } = await service.register({ hostname: 'h', os: 'linux', version: '1.0' }, { kind: 'operator' }, '10.0.0.1');
-  return { db, clock, agents, policies, service, agent, config, storage: sqliteStorageOf(db) };
+  return { clock, agents, policies, service, agent, config, storage };
 }
 
-t.test('one agent\'s heartbeats of one turn: answered and stored as one-at-a-time writes would', async (t) => {
-  const { db, clock, agents, policies, service, agent, config, storage } = await agentService(t);
+onBothEngines('one agent\'s heartbeats of one turn: answered and stored as one-at-a-time writes would', async (t, engine) => {
+  const { clock, agents, policies, service, agent, config, storage } = await agentService(t, engine);
   await storage.transaction({ durable: false }, (tx) => policies.insert(tx, { id: 'pol_1', orgId: null, agentId: null, name: 'p', description: null, rules: '[]', createdAt: new Date(clock.now()).toISOString() }));
   clock.advance(config.manager.offlineTimeoutMs);
-  db.prepare(`UPDATE agents SET status = 'offline' WHERE id = ?`).run(agent.id);
+  await execute(storage, `UPDATE agents SET status = 'offline' WHERE id = ?`, [agent.id]);
   const bodies = [{ cpu: 1, policyVersion: 'v0', version: '2.0' }, { memory: 5 }, { cpu: 3, policyVersion: 'v1' }, { uptime: 9 }];
   const times: number[] = [];
   const answers = bodies.map((body) => {
@@ -136,12 +148,12 @@ t.test('one agent\'s heartbeats of one turn: answered and stored as one-at-a-tim
     status: 'online',
     status_changed_at: iso(times[0]!),
   }, 'the last metrics, the last version and policyVersion sent, online since the first');
-  const online = db.prepare(`SELECT count(*) AS n FROM stream_events WHERE event = 'agent_online'`).get() as { n: number };
-  t.equal(online.n, 2, 'registration and the first of these beats');
+  const [online] = await selectRows<{ n: number }>(storage, `SELECT count(*) AS n FROM stream_events WHERE event = 'agent_online'`);
+  t.equal(Number(online!.n), 2, 'registration and the first of these beats');
 });
 
-t.test('flushHeartbeats (run by the app on close) writes a heartbeat still waiting for its commit; an unknown agent is a 404', async (t) => {
-  const { clock, agents, service, agent, storage } = await agentService(t);
+onBothEngines('flushHeartbeats (run by the app on close) writes a heartbeat still waiting for its commit; an unknown agent is a 404', async (t, engine) => {
+  const { clock, agents, service, agent, storage } = await agentService(t, engine);
   clock.advance(5000);
   const answer = service.heartbeat(agent.id, { cpu: 42 });
   t.equal((await agents.findById(storage, agent.id))!.cpu, null, 'not written yet: it waits for the end of this turn');

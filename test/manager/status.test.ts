@@ -1,18 +1,18 @@
 import t from 'tap';
 import { sweepIntervalMs } from '../../src/manager/jobs/sweeper.js';
 import { statusAt } from '../../src/manager/services/status.js';
-import { buildManager, OPERATOR, register } from './fixtures.js';
-import type { Db } from '../../src/shared/db/open.js';
+import { buildManagerOn, onBothEngines, OPERATOR, register } from './fixtures.js';
 import { toIso } from '../../src/shared/clock.js';
-import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import type { Storage } from '../../src/shared/db/storage.js';
 import { createAgentStore } from '../../src/manager/stores/agents.js';
+import { selectRows } from '../engines.js';
 
-const streamEvents = (db: Db) =>
-  (db.prepare('SELECT event, data FROM stream_events ORDER BY id').all() as { event: string; data: string }[]).map((row) => ({
+const streamEvents = async (storage: Storage) =>
+  (await selectRows<{ event: string; data: string }>(storage, 'SELECT event, data FROM stream_events ORDER BY id')).map((row) => ({
     event: row.event,
     data: JSON.parse(row.data) as Record<string, unknown>,
   }));
-const storedStatus = (db: Db, id: string) => (db.prepare('SELECT status FROM agents WHERE id = ?').get(id) as { status: string }).status;
+const storedStatus = async (storage: Storage, id: string) => (await selectRows<{ status: string }>(storage, 'SELECT status FROM agents WHERE id = ?', [id]))[0]!.status;
 
 t.test('status boundaries follow the configured timeouts', async (t) => {
   const timeouts = { heartbeatTimeoutMs: 120_000, offlineTimeoutMs: 300_000 };
@@ -24,8 +24,8 @@ t.test('status boundaries follow the configured timeouts', async (t) => {
   t.equal(sweepIntervalMs({ heartbeatTimeoutMs: 4000, offlineTimeoutMs: 9000 }), 2000);
 });
 
-t.test('the sweep stores online → stale → offline and emits agent_offline once', async (t) => {
-  const { app, db, clock, jobs, config } = await buildManager(t);
+onBothEngines('the sweep stores online → stale → offline and emits agent_offline once', async (t, engine) => {
+  const { app, storage, clock, jobs, config } = await buildManagerOn(t, engine);
   const agent = await register(app, { hostname: 'edge-1', ip: '10.1.1.1' });
   const other = await register(app, { hostname: 'edge-2' });
   t.same(await jobs.sweeper.sweep(), { offline: [], stale: [] });
@@ -33,68 +33,68 @@ t.test('the sweep stores online → stale → offline and emits agent_offline on
   clock.advance(config.manager.heartbeatTimeoutMs);
   await app.inject({ method: 'POST', url: `/api/agents/${other.id}/heartbeat`, headers: other.headers });
   t.same(await jobs.sweeper.sweep(), { offline: [], stale: [agent.id] });
-  t.equal(storedStatus(db, agent.id), 'stale');
-  t.equal(storedStatus(db, other.id), 'online');
+  t.equal(await storedStatus(storage, agent.id), 'stale');
+  t.equal(await storedStatus(storage, other.id), 'online');
   t.equal((await app.inject({ url: `/api/agents/${agent.id}`, headers: OPERATOR })).json().data.status, 'stale');
 
   clock.advance(config.manager.offlineTimeoutMs - config.manager.heartbeatTimeoutMs);
   t.same(await jobs.sweeper.sweep(), { offline: [agent.id], stale: [other.id] });
-  t.equal(storedStatus(db, agent.id), 'offline');
+  t.equal(await storedStatus(storage, agent.id), 'offline');
   t.same(await jobs.sweeper.sweep(), { offline: [], stale: [] }, 'a transition is stored and announced once');
-  const offline = streamEvents(db).filter((e) => e.event === 'agent_offline');
+  const offline = (await streamEvents(storage)).filter((e) => e.event === 'agent_offline');
   t.same(offline, [{ event: 'agent_offline', data: { agentId: agent.id, hostname: 'edge-1', lastSeen: '2026-03-07T12:00:00.000Z' } }]);
 
   // A heartbeat from an offline agent brings it back and announces it.
   const beat = await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers });
   t.equal(beat.json().data.status, 'online');
-  t.equal(storedStatus(db, agent.id), 'online');
-  const last = streamEvents(db).at(-1)!;
+  t.equal(await storedStatus(storage, agent.id), 'online');
+  const last = (await streamEvents(storage)).at(-1)!;
   t.same(last, { event: 'agent_online', data: { agentId: agent.id, hostname: 'edge-1', ip: '10.1.1.1' } });
   // A heartbeat from an online agent announces nothing.
-  const count = streamEvents(db).length;
+  const count = (await streamEvents(storage)).length;
   await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers });
-  t.equal(streamEvents(db).length, count);
+  t.equal((await streamEvents(storage)).length, count);
 });
 
-t.test('a stale agent heartbeating is announced online; an agent skipping stale still goes offline', async (t) => {
-  const { app, db, clock, jobs, config } = await buildManager(t);
+onBothEngines('a stale agent heartbeating is announced online; an agent skipping stale still goes offline', async (t, engine) => {
+  const { app, storage, clock, jobs, config } = await buildManagerOn(t, engine);
   const agent = await register(app);
   clock.advance(config.manager.heartbeatTimeoutMs + 1);
-  const before = streamEvents(db).length;
+  const before = (await streamEvents(storage)).length;
   await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers });
-  t.equal(streamEvents(db).length, before + 1);
-  t.equal(streamEvents(db).at(-1)!.event, 'agent_online');
+  t.equal((await streamEvents(storage)).length, before + 1);
+  t.equal((await streamEvents(storage)).at(-1)!.event, 'agent_online');
   clock.advance(config.manager.offlineTimeoutMs * 2);
   t.same(await jobs.sweeper.sweep(), { offline: [agent.id], stale: [] });
 });
 
-t.test('the sweeper runs by itself once the app is ready', async (t) => {
-  const { app, db, clock } = await buildManager(t, { env: { MANAGER_HEARTBEAT_TIMEOUT_MS: '1000', MANAGER_OFFLINE_TIMEOUT_MS: '2000' } });
+onBothEngines('the sweeper runs by itself once the app is ready', async (t, engine) => {
+  const { app, storage, clock } = await buildManagerOn(t, engine, { env: { MANAGER_HEARTBEAT_TIMEOUT_MS: '1000', MANAGER_OFFLINE_TIMEOUT_MS: '2000' } });
   const agent = await register(app);
   clock.advance(5000);
   const deadline = Date.now() + 3000;
-  while (storedStatus(db, agent.id) !== 'offline' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  t.equal(storedStatus(db, agent.id), 'offline', 'swept within one 500 ms interval');
-  t.equal(streamEvents(db).at(-1)!.event, 'agent_offline');
+  while ((await storedStatus(storage, agent.id)) !== 'offline' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(await storedStatus(storage, agent.id), 'offline', 'swept within one 500 ms interval');
+  t.equal((await streamEvents(storage)).at(-1)!.event, 'agent_offline');
 });
 
-t.test('a transition the sweeper decided on is not written once a heartbeat moved the agent meanwhile', async (t) => {
+onBothEngines('a transition the sweeper decided on is not written once a heartbeat moved the agent meanwhile', async (t, engine) => {
   // On PostgreSQL a heartbeat may commit between the sweeper's read and its write: the write
   // re-checks the row, so the agent stays online and no agent_offline is announced for it.
-  const { app, db, clock, jobs, config } = await buildManager(t);
+  const { app, storage, clock, jobs, config } = await buildManagerOn(t, engine);
   const agent = await register(app, { hostname: 'edge-race' });
-  const { rowid } = db.prepare('SELECT rowid FROM agents WHERE id = ?').get(agent.id) as { rowid: number };
+  const rowid = Number((await selectRows<{ rowid: number }>(storage, 'SELECT rowid FROM agents WHERE id = ?', [agent.id]))[0]!.rowid);
   clock.advance(config.manager.offlineTimeoutMs);
   const staleFrom = clock.now() - config.manager.offlineTimeoutMs + 1;
   // The sweeper has read the row as offline-bound here; then the agent beats.
   t.equal((await app.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers })).statusCode, 200);
-  const store = createAgentStore(sqliteStorageOf(db), db);
+  const store = createAgentStore(storage);
   const change = { rowid, status: 'offline' as const, was: 'online', from: Number.MIN_SAFE_INTEGER, until: staleFrom };
-  t.equal(await store.setStatus(sqliteStorageOf(db), change, toIso(clock.now())), false, 'the write finds the row changed');
-  t.equal(storedStatus(db, agent.id), 'online');
+  t.equal(await store.setStatus(storage, change, toIso(clock.now())), false, 'the write finds the row changed');
+  t.equal(await storedStatus(storage, agent.id), 'online');
   t.same(await jobs.sweeper.sweep(), { offline: [], stale: [] });
-  t.notOk(streamEvents(db).some((entry) => entry.event === 'agent_offline'), 'nothing announced');
+  t.notOk((await streamEvents(storage)).some((entry) => entry.event === 'agent_offline'), 'nothing announced');
   clock.advance(config.manager.offlineTimeoutMs);
-  t.equal(await store.setStatus(sqliteStorageOf(db), { ...change, until: clock.now() - config.manager.offlineTimeoutMs + 1 }, toIso(clock.now())), true, 'a row that still qualifies moves');
-  t.equal(storedStatus(db, agent.id), 'offline');
+  t.equal(await store.setStatus(storage, { ...change, until: clock.now() - config.manager.offlineTimeoutMs + 1 }, toIso(clock.now())), true, 'a row that still qualifies moves');
+  t.equal(await storedStatus(storage, agent.id), 'offline');
 });

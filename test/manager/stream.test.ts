@@ -1,20 +1,30 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { createSseHub } from '../../src/manager/services/sse-hub.js';
 import { createStreamStore } from '../../src/manager/stores/stream.js';
 import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { testConfig, testDb } from '../helper.js';
-import { event, buildManager, OPERATOR, register } from './fixtures.js';
+import { event, buildManagerOn, OPERATOR, onBothEngines, register } from './fixtures.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import type { Storage } from '../../src/shared/db/storage.js';
+import { storageOn, type Engine } from '../engines.js';
 
 interface Frame {
   id?: number;
   event?: string;
   data?: Record<string, unknown>;
   comment?: string;
+}
+
+/** A storage of its own for a hub without an app: a temp SQLite file, or a fresh PostgreSQL database. */
+async function hubStorage(t: Test, engine: Engine): Promise<Storage> {
+  const postgres = await storageOn(engine);
+  if (postgres === undefined) return sqliteStorageOf(testDb(t, testConfig(t)));
+  t.teardown(() => postgres.close());
+  return postgres;
 }
 
 /** A real socket reading the stream and parsing SSE frames as they arrive. */
@@ -76,14 +86,14 @@ function openStream(app: App, headers: Record<string, string> = OPERATOR) {
   return stream;
 }
 
-async function listening(t: Parameters<typeof buildManager>[0], options: Parameters<typeof buildManager>[1] = {}) {
-  const built = await buildManager(t, options);
+async function listening(t: Test, engine: Engine, options: Parameters<typeof buildManagerOn>[2] = {}) {
+  const built = await buildManagerOn(t, engine, options);
   await built.app.listen({ port: 0, host: '127.0.0.1' });
   return built;
 }
 
-t.test('named events arrive in order with monotonic ids, after `connected`', async (t) => {
-  const { app } = await listening(t);
+onBothEngines('named events arrive in order with monotonic ids, after `connected`', async (t, engine) => {
+  const { app } = await listening(t, engine);
   const stream = openStream(app);
   t.teardown(() => stream.close());
   await stream.until((f) => f.some((x) => x.event === 'connected'));
@@ -106,8 +116,8 @@ t.test('named events arrive in order with monotonic ids, after `connected`', asy
   t.ok(named[0]!.id! < ids[0]!);
 });
 
-t.test('Last-Event-ID replays what a client missed; an unauthenticated stream is 401', async (t) => {
-  const { app } = await listening(t);
+onBothEngines('Last-Event-ID replays what a client missed; an unauthenticated stream is 401', async (t, engine) => {
+  const { app } = await listening(t, engine);
   const first = openStream(app);
   t.teardown(() => first.close());
   await first.until((f) => f.length > 0);
@@ -137,9 +147,9 @@ t.test('Last-Event-ID replays what a client missed; an unauthenticated stream is
   t.equal(denied.statusCode, 401);
 });
 
-t.test('an idle stream keeps receiving `: keepalive` comments that carry no event and no id', async (t) => {
+onBothEngines('an idle stream keeps receiving `: keepalive` comments that carry no event and no id', async (t, engine) => {
   // Shortened from the 30 s default, so two arrive well within the wait.
-  const { app } = await listening(t, { manager: { keepaliveMs: 50 } });
+  const { app } = await listening(t, engine, { manager: { keepaliveMs: 50 } });
   const stream = openStream(app);
   t.teardown(() => stream.close());
   await stream.until((f) => f.filter((x) => x.comment === 'keepalive').length >= 2);
@@ -149,8 +159,8 @@ t.test('an idle stream keeps receiving `: keepalive` comments that carry no even
   t.same(stream.named().map((f) => f.event), ['connected'], 'no event was published meanwhile');
 });
 
-t.test('streams beyond the cap get 503; closing the app ends open streams cleanly', async (t) => {
-  const { app } = await listening(t, { manager: { maxStreams: 2 } });
+onBothEngines('streams beyond the cap get 503; closing the app ends open streams cleanly', async (t, engine) => {
+  const { app } = await listening(t, engine, { manager: { maxStreams: 2 } });
   const one = openStream(app);
   const two = openStream(app);
   await one.until((f) => f.length > 0);
@@ -163,10 +173,8 @@ t.test('streams beyond the cap get 503; closing the app ends open streams cleanl
   t.ok(one.response!.complete && two.response!.complete, 'each stream was ended by the server, not cut off');
 });
 
-t.test('a client that does not read is dropped instead of buffered without bound', async (t) => {
-  const config = testConfig(t);
-  const db = testDb(t, config);
-  const hub = createSseHub({ store: createStreamStore(sqliteStorageOf(db)), clock: new ManualClock(), logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
+onBothEngines('a client that does not read is dropped instead of buffered without bound', async (t, engine) => {
+  const hub = createSseHub({ store: createStreamStore(await hubStorage(t, engine)), clock: new ManualClock(), logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
   const fakeClient = (buffered: () => number) => {
     const written: string[] = [];
     let destroyed = false;
@@ -197,6 +205,7 @@ t.test('a client that does not read is dropped instead of buffered without bound
   hub.close();
 });
 
+// Once, not per engine: the store is a stand-in that always fails, so no database is involved.
 t.test('a stream event that cannot be recorded is logged and skipped, not thrown at the request', async (t) => {
   const errors: unknown[] = [];
   const logger = pino({ level: 'silent' });
@@ -208,9 +217,8 @@ t.test('a stream event that cannot be recorded is logged and skipped, not thrown
   hub.close();
 });
 
-t.test('an event published while a reconnecting client is replayed reaches it once, after the replay', async (t) => {
-  const db = testDb(t, testConfig(t));
-  const stored = createStreamStore(sqliteStorageOf(db));
+onBothEngines('an event published while a reconnecting client is replayed reaches it once, after the replay', async (t, engine) => {
+  const stored = createStreamStore(await hubStorage(t, engine));
   // The replay is read, then held until released: a publish lands after the read, before the client joins.
   let release!: () => void;
   const replayHeld = new Promise<void>((resolve) => (release = resolve));

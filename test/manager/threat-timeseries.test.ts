@@ -1,13 +1,15 @@
-import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import t, { type Test } from 'tap';
 import { createOrgData } from '../../src/bridges/auth-to-manager-org-data.js';
+import { THREAT_COUNTS_LOCK } from '../../src/manager/stores/threat-counts.js';
 import { MIGRATIONS } from '../../src/migrations/index.js';
 import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
-import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
+import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
+import type { Storage } from '../../src/shared/db/storage.js';
+import { selectRows } from '../engines.js';
 import { testConfig } from '../helper.js';
-import { event, buildManager, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
+import { event, buildManager, buildManagerOn, onBothEngines, OPERATOR, register, type RegisteredAgent } from './fixtures.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -42,31 +44,31 @@ async function post(app: App, agent: RegisteredAgent, timestamps: number[], next
 }
 
 /** Every bucket of the period as plain SQL counts it: the events at or after now − span, the last bucket open at the top. */
-function reference(db: Db, period: Period, now: number, orgId?: string) {
+async function reference(storage: Storage, period: Period, now: number, orgId?: string) {
   const { span, ms } = PERIODS[period];
   const first = Math.floor((now - span) / ms) * ms;
   const last = Math.floor(now / ms) * ms;
   const series = [];
   for (let start = first; start <= last; start += ms) {
-    const row = db
-      .prepare(
-        `SELECT ${SEVERITIES.map((s) => `coalesce(sum(severity = '${s}'), 0) AS ${s}`).join(', ')} FROM threat_events
-         WHERE timestamp_ms >= @from AND (@last OR timestamp_ms < @end) AND (@orgId IS NULL OR org_id = @orgId)`,
-      )
-      .get({ from: Math.max(start, now - span), end: start + ms, last: start === last ? 1 : 0, orgId: orgId ?? null }) as Record<string, number>;
-    series.push({ timestamp: new Date(start).toISOString(), total: SEVERITIES.reduce((n, s) => n + row[s]!, 0), ...row });
+    const [row] = await selectRows<Record<string, number>>(
+      storage,
+      `SELECT ${SEVERITIES.map((s) => `coalesce(sum(CASE WHEN severity = '${s}' THEN 1 ELSE 0 END), 0) AS ${s}`).join(', ')} FROM threat_events
+       WHERE timestamp_ms >= @from AND (@last = 1 OR timestamp_ms < @end) AND (CAST(@orgId AS text) IS NULL OR org_id = @orgId)`,
+      { from: Math.max(start, now - span), end: start + ms, last: start === last ? 1 : 0, orgId: orgId ?? null },
+    );
+    series.push({ timestamp: new Date(start).toISOString(), total: SEVERITIES.reduce((n, s) => n + row![s]!, 0), ...row });
   }
   return { period, bucket: PERIODS[period].bucket, series };
 }
 
-async function checkSeries(t: Test, app: App, db: Db, now: number, label: string) {
+async function checkSeries(t: Test, app: App, storage: Storage, now: number, label: string) {
   for (const period of Object.keys(PERIODS) as Period[]) {
     for (const orgId of [undefined, 'default', 'acme', 'nobody']) {
       const query = `period=${period}${orgId ? `&org_id=${orgId}` : ''}`;
       const res = await app.inject({ url: `/api/threats/timeseries?${query}`, headers: OPERATOR });
       t.equal(res.statusCode, 200, `${label}: ${query}`);
       const data = res.json().data;
-      t.same(data, reference(db, period, now, orgId), `${label}: ${query} buckets`);
+      t.same(data, await reference(storage, period, now, orgId), `${label}: ${query} buckets`);
       // The same events as the summary of the period.
       const summary = (await app.inject({ url: `/api/threats/summary?${query}`, headers: OPERATOR })).json().data;
       const sums = Object.fromEntries(SEVERITIES.map((s) => [s, data.series.reduce((n: number, p: Record<string, number>) => n + p[s]!, 0)]));
@@ -75,10 +77,10 @@ async function checkSeries(t: Test, app: App, db: Db, now: number, label: string
   }
 }
 
-t.test('time series: every bucket aligned in UTC, counts exact and equal to the summary, per org, as time passes and data is deleted', async (t) => {
+onBothEngines('time series: every bucket aligned in UTC, counts exact and equal to the summary, per org, as time passes and data is deleted', async (t, engine) => {
   // Not on a bucket boundary, so the first bucket of every period is partial.
   const clock = new ManualClock(Date.parse('2026-03-07T12:02:17.123Z'));
-  const { app, db, jobs } = await buildManager(t, { clock });
+  const { app, storage, jobs } = await buildManagerOn(t, engine, { clock });
   const next = random(14);
   const web = await register(app, { hostname: 'web-01' });
   const db1 = await register(app, { hostname: 'db-01', org_id: 'acme' });
@@ -97,29 +99,31 @@ t.test('time series: every bucket aligned in UTC, counts exact and equal to the 
   const hour = (await app.inject({ url: '/api/threats/timeseries?period=1h', headers: OPERATOR })).json().data;
   t.same([hour.bucket, hour.series.length, hour.series[0].timestamp], ['5m', 13, '2026-03-07T11:00:00.000Z']);
 
-  await checkSeries(t, app, db, clock.now(), 'stored, never swept');
+  await checkSeries(t, app, storage, clock.now(), 'stored, never swept');
   await jobs.sweeper.sweep();
-  await checkSeries(t, app, db, clock.now(), 'swept');
+  await checkSeries(t, app, storage, clock.now(), 'swept');
 
   clock.advance(7 * HOUR + 1234);
   await post(app, web, Array.from({ length: 300 }, () => clock.now() - Math.floor(next() * 2 * HOUR)), next);
-  await checkSeries(t, app, db, clock.now(), 'seven hours later');
+  await checkSeries(t, app, storage, clock.now(), 'seven hours later');
 
-  // Account deletion takes the org's events out of its buckets and the fleet's.
-  await sqliteStorageOf(db).transaction({ durable: false }, (tx) => createOrgData(sqliteStorageOf(db)).deleteOf(tx, 'acme'));
-  await checkSeries(t, app, db, clock.now(), 'org deleted');
+  // Account deletion takes the org's events out of its buckets and the fleet's (under the counts'
+  // lock, as deleteOf asks of its caller: the app's own sweeper may be counting meanwhile).
+  await storage.transaction({ durable: false, locks: [THREAT_COUNTS_LOCK] }, (tx) => createOrgData(storage).deleteOf(tx, 'acme'));
+  await checkSeries(t, app, storage, clock.now(), 'org deleted');
 
   // Forty days on: buckets older than any period go in the sweep; the series stays exact.
   clock.advance(40 * DAY);
   await post(app, web, Array.from({ length: 200 }, () => clock.now() - Math.floor(next() * 31 * DAY)), next);
-  t.ok(db.prepare('SELECT count(*) FROM threat_buckets WHERE bucket_ms < ?').pluck().get(clock.now() - 31 * DAY) as number > 0, 'old buckets before the sweep');
+  const oldBuckets = async () => Number((await selectRows<{ n: number }>(storage, 'SELECT count(*) AS n FROM threat_buckets WHERE bucket_ms < ?', [clock.now() - 31 * DAY]))[0]!.n);
+  t.ok((await oldBuckets()) > 0, 'old buckets before the sweep');
   await jobs.sweeper.sweep();
-  t.equal(db.prepare('SELECT count(*) FROM threat_buckets WHERE bucket_ms < ?').pluck().get(clock.now() - 31 * DAY), 0, 'old buckets pruned');
-  await checkSeries(t, app, db, clock.now(), 'forty days later, pruned');
+  t.equal(await oldBuckets(), 0, 'old buckets pruned');
+  await checkSeries(t, app, storage, clock.now(), 'forty days later, pruned');
 });
 
-t.test('time series: operator only; a bad period is a 400 in the envelope', async (t) => {
-  const { app } = await buildManager(t);
+onBothEngines('time series: operator only; a bad period is a 400 in the envelope', async (t, engine) => {
+  const { app } = await buildManagerOn(t, engine);
   const agent = await register(app);
   t.equal((await app.inject({ url: '/api/threats/timeseries' })).statusCode, 401, 'no token');
   const summaryAsAgent = await app.inject({ url: '/api/threats/summary', headers: agent.headers });
@@ -135,6 +139,7 @@ t.test('time series: operator only; a bad period is a 400 in the envelope', asyn
   t.match((await app.inject({ url: '/api/threats/timeseries?period=2h', headers: OPERATOR })).json().error, /period must be one of 1h, 6h, 24h, 7d, 30d/);
 });
 
+// SQLite only: it migrates an old SQLite file (PostgreSQL starts from the baseline schema).
 t.test('migration 14 fills the buckets from the events already stored', async (t) => {
   const config = testConfig(t);
   const db = openDatabase(config.databasePath);
@@ -149,6 +154,6 @@ t.test('migration 14 fills the buckets from the events already stored', async (t
       CASE sev WHEN 0 THEN 'low' WHEN 1 THEN 'medium' WHEN 2 THEN 'high' ELSE 'critical' END, '{}', '', @now - age, ''
     FROM e ORDER BY @now - age`).run({ now });
   migrate(db, MIGRATIONS);
-  const { app } = await buildManager(t, { db, config, clock: new ManualClock(now) });
-  await checkSeries(t, app, db, now, 'migrated');
+  const { app, storage } = await buildManager(t, { db, config, clock: new ManualClock(now) });
+  await checkSeries(t, app, storage, now, 'migrated');
 });

@@ -1,11 +1,12 @@
 import fc from 'fast-check';
-import t from 'tap';
 import { MIGRATIONS } from '../../src/migrations/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { migrate } from '../../src/shared/db/migrate.js';
-import { openDatabase, type Db } from '../../src/shared/db/open.js';
+import { openDatabase } from '../../src/shared/db/open.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
-import type { Transaction } from '../../src/shared/db/storage.js';
+import type { Storage, Transaction } from '../../src/shared/db/storage.js';
+import { storageOn, type Engine } from '../engines.js';
+import { onBothEngines, selectRows } from './fixtures.js';
 import { CATEGORIES } from '../../src/threat-cloud/stores/iocs.js';
 import { createIocService, type IocReport, type MergeOutcome } from '../../src/threat-cloud/services/ioc-merge.js';
 import { SEVERITIES } from '../../src/threat-cloud/reputation.js';
@@ -58,75 +59,85 @@ const batches = fc.array(
   { minLength: 1, maxLength: 5 },
 );
 
-/** `work` in one transaction on the database's storage port, as the services run a merge. */
-const inTransaction = <T>(db: Db, work: (tx: Transaction) => Promise<T>): Promise<T> => sqliteStorageOf(db).transaction({ durable: false }, work);
+/** `work` in one transaction on the storage port, as the services run a merge. */
+const inTransaction = <T>(storage: Storage, work: (tx: Transaction) => Promise<T>): Promise<T> => storage.transaction({ durable: false }, work);
 
-function memoryDb(): Db {
+/** A fresh migrated database, to close after use: in memory on SQLite, a new database on PostgreSQL. */
+async function freshStorage(engine: Engine): Promise<Storage> {
+  const postgres = await storageOn(engine);
+  if (postgres !== undefined) return postgres;
   const db = openDatabase(':memory:');
   migrate(db, MIGRATIONS);
-  return db;
+  const storage = sqliteStorageOf(db);
+  return Object.create(storage, { close: { value: async () => db.close() } }) as Storage;
 }
 
 /** Every row an upload writes or a trigger keeps, with IoC ids replaced by the IoC's value. */
-function contents(db: Db) {
-  const all = (sql: string) => db.prepare(sql).all();
+async function contents(storage: Storage) {
+  const all = (sql: string) => selectRows(storage, sql);
   return {
-    iocs: all(`SELECT type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata, country,
+    iocs: await all(`SELECT type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata, country,
                  first_seen, last_seen, updated_at, change_seq FROM iocs ORDER BY type, value`),
-    reporters: all(`SELECT i.value, r.reporter_id, r.first_seen FROM ioc_reporters r JOIN iocs i ON i.id = r.ioc_id ORDER BY 1, 2`),
-    sources: all(`SELECT i.value, s.source FROM ioc_sources s JOIN iocs i ON i.id = s.ioc_id ORDER BY 1, 2`),
-    sightings: all(`SELECT i.value, s.kind, s.source, s.reporter_id, s.context, s.created_at FROM sightings s JOIN iocs i ON i.id = s.ioc_id ORDER BY s.rowid`),
-    techniques: all(`SELECT i.value, t.technique_id, t.last_seen FROM ioc_techniques t JOIN iocs i ON i.id = t.ioc_id ORDER BY 1, 2`),
-    knownSources: all(`SELECT * FROM tc_sources ORDER BY source`),
-    state: all(`SELECT * FROM tc_state ORDER BY name`),
-    counts: all(`SELECT * FROM ioc_counts WHERE n <> 0 ORDER BY 1, 2, 3`),
-    rankCounts: all(`SELECT * FROM ioc_rank_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4`),
-    sourceRank: all(`SELECT * FROM ioc_source_rank ORDER BY source, change_seq`),
-    sourceCounts: all(`SELECT * FROM ioc_source_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5`),
-    reportHours: all(`SELECT * FROM tc_report_hours WHERE n <> 0 ORDER BY 1, 2`),
-    totals: all(`SELECT * FROM tc_list_totals ORDER BY name`),
-    hourly: all(`SELECT * FROM intel_hourly WHERE new_iocs <> 0 OR sightings <> 0 ORDER BY 1, 2, 3`),
+    reporters: await all(`SELECT i.value, r.reporter_id, r.first_seen FROM ioc_reporters r JOIN iocs i ON i.id = r.ioc_id ORDER BY 1, 2`),
+    sources: await all(`SELECT i.value, s.source FROM ioc_sources s JOIN iocs i ON i.id = s.ioc_id ORDER BY 1, 2`),
+    sightings: await all(`SELECT i.value, s.kind, s.source, s.reporter_id, s.context, s.created_at FROM sightings s JOIN iocs i ON i.id = s.ioc_id ORDER BY s.rowid`),
+    techniques: await all(`SELECT i.value, t.technique_id, t.last_seen FROM ioc_techniques t JOIN iocs i ON i.id = t.ioc_id ORDER BY 1, 2`),
+    knownSources: await all(`SELECT * FROM tc_sources ORDER BY source`),
+    state: await all(`SELECT * FROM tc_state ORDER BY name`),
+    counts: await all(`SELECT * FROM ioc_counts WHERE n <> 0 ORDER BY 1, 2, 3`),
+    rankCounts: await all(`SELECT * FROM ioc_rank_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4`),
+    sourceRank: await all(`SELECT * FROM ioc_source_rank ORDER BY source, change_seq`),
+    sourceCounts: await all(`SELECT * FROM ioc_source_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5`),
+    reportHours: await all(`SELECT * FROM tc_report_hours WHERE n <> 0 ORDER BY 1, 2`),
+    totals: await all(`SELECT * FROM tc_list_totals ORDER BY name`),
+    hourly: await all(`SELECT * FROM intel_hourly WHERE new_iocs <> 0 OR sightings <> 0 ORDER BY 1, 2, 3`),
   };
 }
 
 /** What a caller sees of an outcome (ids differ between databases; sighting ids too). */
 const seen = ({ ioc, isNew, before }: MergeOutcome) => ({ ...ioc, id: undefined, isNew, before });
 
-t.test('property: one batch and one report at a time leave the same rows and counters and answer alike', async (t) => {
+onBothEngines('property: one batch and one report at a time leave the same rows and counters and answer alike', async (t, engine) => {
   await fc.assert(
     fc.asyncProperty(batches, async (plan) => {
-      const batched = memoryDb();
-      const single = memoryDb();
+      const batched = await freshStorage(engine);
+      const single = await freshStorage(engine);
       try {
         const clocks = [new ManualClock(), new ManualClock()];
         const countryOf = (ip: string) => (ip.endsWith('.1') ? 'NL' : null);
-        const [inBatches, oneByOne] = [batched, single].map((db, i) => createIocService(sqliteStorageOf(db), clocks[i]!, { countryOf }));
+        const [inBatches, oneByOne] = [batched, single].map((storage, i) => createIocService(storage, clocks[i]!, { countryOf }));
         for (const { reporter, reports, advanceMs } of plan) {
           for (const clock of clocks) clock.advance(advanceMs);
-          const a = await inTransaction(batched, (tx) => inBatches!.mergeReports(tx, reports, reporter));
-          const b = await inTransaction(single, async (tx) => {
-            const outcomes: MergeOutcome[] = [];
-            for (const r of reports) outcomes.push(await oneByOne!.mergeReport(tx, r, reporter));
-            return outcomes;
-          });
+          // The two databases are independent: both merges at once (PostgreSQL answers over the
+          // network), each on its own copy of the reports.
+          const [a, b] = await Promise.all([
+            inTransaction(batched, (tx) => inBatches!.mergeReports(tx, structuredClone(reports), reporter)),
+            inTransaction(single, async (tx) => {
+              const outcomes: MergeOutcome[] = [];
+              for (const r of structuredClone(reports)) outcomes.push(await oneByOne!.mergeReport(tx, r, reporter));
+              return outcomes;
+            }),
+          ]);
           t.same(a.map(seen), b.map(seen));
         }
-        const [left, right] = [contents(batched), contents(single)];
+        const [left, right] = await Promise.all([contents(batched), contents(single)]);
         return JSON.stringify(left) === JSON.stringify(right) || (t.same(left, right), false);
       } finally {
-        batched.close();
-        single.close();
+        await batched.close();
+        await single.close();
       }
     }),
-    { numRuns: 60 },
+    // Each PostgreSQL run creates two databases (about 0.3 s each): fewer runs keep the file
+    // well inside the suite's per-file timeout on a loaded machine.
+    { numRuns: engine === 'postgres' ? 25 : 60 },
   );
 });
 
-t.test('a batch naming one IoC twice merges it twice: one new, one update, two sightings', async (t) => {
-  const db = memoryDb();
-  t.teardown(() => db.close());
-  const iocs = createIocService(sqliteStorageOf(db), new ManualClock(), { countryOf: () => null });
-  const outcomes = await inTransaction(db, (tx) =>
+onBothEngines('a batch naming one IoC twice merges it twice: one new, one update, two sightings', async (t, engine) => {
+  const storage = await freshStorage(engine);
+  t.teardown(() => storage.close());
+  const iocs = createIocService(storage, new ManualClock(), { countryOf: () => null });
+  const outcomes = await inTransaction(storage, (tx) =>
     iocs.mergeReports(
       tx,
       [
@@ -142,17 +153,18 @@ t.test('a batch naming one IoC twice merges it twice: one new, one update, two s
   t.equal(outcomes[2]!.before, outcomes[0]!.ioc.reputation, 'the second merge starts from what the first made');
   t.match(outcomes[2]!.ioc, { sightings: 2, reporters: 1, severity: 'high', category: 'c2', sources: ['feed-a', 'feed-b'] });
   t.not(outcomes[0]!.sightingId, outcomes[2]!.sightingId);
-  t.same(db.prepare(`SELECT change_seq FROM iocs ORDER BY value`).pluck().all(), [3, 2], 'each merge took its own change position');
+  const positions = await selectRows<{ change_seq: number }>(storage, `SELECT change_seq FROM iocs ORDER BY value`);
+  t.same(positions.map((row) => row.change_seq), [3, 2], 'each merge took its own change position');
 });
 
-t.test('ids: prefix, then 32 hex digits, creation time first', async (t) => {
-  const db = memoryDb();
-  t.teardown(() => db.close());
+onBothEngines('ids: prefix, then 32 hex digits, creation time first', async (t, engine) => {
+  const storage = await freshStorage(engine);
+  t.teardown(() => storage.close());
   const clock = new ManualClock();
-  const iocs = createIocService(sqliteStorageOf(db), clock, { countryOf: () => null });
-  const [first] = await inTransaction(db, (tx) => iocs.mergeReports(tx, [{ type: 'ip', value: '198.51.100.8', source: 's', kind: 'upload' }], 'key:a'));
+  const iocs = createIocService(storage, clock, { countryOf: () => null });
+  const [first] = await inTransaction(storage, (tx) => iocs.mergeReports(tx, [{ type: 'ip', value: '198.51.100.8', source: 's', kind: 'upload' }], 'key:a'));
   clock.advance(1);
-  const [second] = await inTransaction(db, (tx) => iocs.mergeReports(tx, [{ type: 'ip', value: '198.51.100.9', source: 's', kind: 'upload' }], 'key:a'));
+  const [second] = await inTransaction(storage, (tx) => iocs.mergeReports(tx, [{ type: 'ip', value: '198.51.100.9', source: 's', kind: 'upload' }], 'key:a'));
   t.match(first!.ioc.id, /^ioc_[0-9a-f]{32}$/);
   t.match(first!.sightingId, /^sig_[0-9a-f]{32}$/);
   t.equal(Number.parseInt(first!.ioc.id.slice(4, 16), 16), clock.now() - 1, 'the creation time in milliseconds');

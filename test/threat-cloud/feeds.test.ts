@@ -1,9 +1,10 @@
-import t from 'tap';
 import fc from 'fast-check';
+import { ManualClock } from '../../src/shared/clock.js';
 import { DAY_MS } from '../../src/shared/time.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
-import { buildThreatCloud, operatorKey, threat } from './fixtures.js';
-import { countRows } from '../helper.js';
+import { buildThreatCloud, copyIntoPostgres, countIn, onBothEngines, operatorKeyOn, threat } from './fixtures.js';
+import { selectRows, storageOn } from '../engines.js';
+import { testConfig, testDb } from '../helper.js';
 
 type Tc = Awaited<ReturnType<typeof buildThreatCloud>>;
 
@@ -17,9 +18,9 @@ async function listIp(tc: Tc, ip: string, second: string, extra: Record<string, 
 
 const blocklistLines = (body: string) => body.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
 
-t.test('text blocklists: header, most malicious first, category filter, excluded statuses', async (t) => {
-  const tc = await buildThreatCloud(t);
-  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
+onBothEngines('text blocklists: header, most malicious first, category filter, excluded statuses', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
+  const second = (await operatorKeyOn(tc.storage, tc.clock, 'enterprise', ['read', 'write'])).key;
   await listIp(tc, '198.51.100.1', second, { category: 'c2' });
   tc.clock.advance(1000);
   await listIp(tc, '198.51.100.2', second, { category: 'scanner', confidence: 0.9 });
@@ -56,8 +57,8 @@ t.test('text blocklists: header, most malicious first, category filter, excluded
   t.equal((await tc.inject({ url: '/api/feeds/ip-blocklist', key: null })).statusCode, 401);
 });
 
-t.test('ETag, Last-Modified and 304 on every feed; a change invalidates', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('ETag, Last-Modified and 304 on every feed; a change invalidates', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.9')] } });
   const feeds = ['/api/feeds/ip-blocklist', '/api/feeds/domain-blocklist', '/api/feeds/iocs', '/api/feeds/agent-update', '/api/feeds/stix'];
   for (const [index, url] of feeds.entries()) {
@@ -80,9 +81,9 @@ t.test('ETag, Last-Modified and 304 on every feed; a change invalidates', async 
   }
 });
 
-t.test('JSON feed: fields, removed, maxReputation, cursor', async (t) => {
-  const tc = await buildThreatCloud(t);
-  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
+onBothEngines('JSON feed: fields, removed, maxReputation, cursor', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
+  const second = (await operatorKeyOn(tc.storage, tc.clock, 'enterprise', ['read', 'write'])).key;
   await listIp(tc, '198.51.100.1', second);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2', { metadata: { ports: [80] } }), { type: 'hash', value: 'b'.repeat(64), source: 's' }] } });
   await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.2/status', payload: { status: 'revoked', reason: 'fp' } });
@@ -109,8 +110,8 @@ t.test('JSON feed: fields, removed, maxReputation, cursor', async (t) => {
   t.equal((await tc.inject({ url: '/api/feeds/iocs?cursor=garbage' })).json().error, 'cursor is invalid');
 });
 
-t.test('property: cursor sync yields every change exactly once, in its latest state, under interleaved writes', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('property: cursor sync yields every change exactly once, in its latest state, under interleaved writes', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   const pool = Array.from({ length: 30 }, (_, i) => `198.51.100.${i + 1}`);
   const op = fc.oneof(
     fc.record({ kind: fc.constant('upload' as const), ips: fc.uniqueArray(fc.constantFrom(...pool), { minLength: 1, maxLength: 5 }) }),
@@ -152,8 +153,8 @@ t.test('property: cursor sync yields every change exactly once, in its latest st
       while ((await consume(3)).count > 0);
       if (dirty.size !== 0) throw new Error(`missed: ${[...dirty].join(',')}`);
       for (const [value, isListed] of listed) {
-        const row = tc.db.prepare(`SELECT status FROM iocs WHERE value = ?`).get(value) as { status: string };
-        if ((row.status === 'active') !== isListed) throw new Error(`${value} delivered in a stale state`);
+        const [row] = await selectRows<{ status: string }>(tc.storage, `SELECT status FROM iocs WHERE value = ?`, [value]);
+        if ((row!.status === 'active') !== isListed) throw new Error(`${value} delivered in a stale state`);
       }
     }),
     { numRuns: 25 },
@@ -161,10 +162,10 @@ t.test('property: cursor sync yields every change exactly once, in its latest st
   t.pass();
 });
 
-t.test('agent update: versions v<seq>, deltas, rules upsert and delete', async (t) => {
-  const tc = await buildThreatCloud(t);
-  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
-  const reader = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read'])).key;
+onBothEngines('agent update: versions v<seq>, deltas, rules upsert and delete', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
+  const second = (await operatorKeyOn(tc.storage, tc.clock, 'enterprise', ['read', 'write'])).key;
+  const reader = (await operatorKeyOn(tc.storage, tc.clock, 'enterprise', ['read'])).key;
   let res = await tc.inject({ method: 'POST', url: '/api/rules', key: reader, payload: { id: 'r1', name: 'R1', content: 'x' } });
   t.equal(res.statusCode, 403);
   res = await tc.inject({ method: 'POST', url: '/api/rules', payload: { id: 'r1', name: 'Rule one', content: 'title: one' } });
@@ -207,15 +208,15 @@ t.test('agent update: versions v<seq>, deltas, rules upsert and delete', async (
   res = await tc.inject({ url: '/api/feeds/agent-update?currentVersion=v999999' });
   t.same(res.json().data.iocs.ipBlocklist.sort(), ['198.51.100.1', '198.51.100.2'], 'an unknown future version gets a full update');
   t.equal((await tc.inject({ url: '/api/feeds/agent-update?currentVersion=latest' })).statusCode, 400);
-  const audits = tc.db.prepare(`SELECT action, resource FROM tc_audit_log WHERE resource LIKE 'rule:%' ORDER BY rowid`).all();
+  const audits = await selectRows(tc.storage, `SELECT action, resource FROM tc_audit_log WHERE resource LIKE 'rule:%' ORDER BY rowid`);
   t.same(audits, [
     { action: 'create', resource: 'rule:r1' }, { action: 'create', resource: 'rule:r2' }, { action: 'update', resource: 'rule:r1' },
     { action: 'delete', resource: 'rule:r2' }, { action: 'create', resource: 'rule:r4' },
   ]);
 });
 
-t.test('STIX bundle: indicators with stable ids and patterns', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('STIX bundle: indicators with stable ids and patterns', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.42'), threat('2001:db8::7'), { type: 'hash', value: 'd'.repeat(64), source: 's' }, { type: 'url', value: "http://x.example/it's", source: 's' }] } });
   const first = (await tc.inject({ url: '/api/feeds/stix' })).json();
   t.equal(first.type, 'bundle');
@@ -233,27 +234,27 @@ t.test('STIX bundle: indicators with stable ids and patterns', async (t) => {
   t.match(indicators[0]!.id, /^indicator--[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 
-t.test('decay refresh: hourly in SQL, change sequence only on crossing 30 or status, expiry after 90 days', async (t) => {
-  const tc = await buildThreatCloud(t);
-  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
+onBothEngines('decay refresh: hourly in SQL, change sequence only on crossing 30 or status, expiry after 90 days', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
+  const second = (await operatorKeyOn(tc.storage, tc.clock, 'enterprise', ['read', 'write'])).key;
   await listIp(tc, '198.51.100.1', second);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2', { severity: 'medium' })] } });
   const { refresh } = tc.jobs;
-  const seqOf = (ip: string) => (tc.db.prepare(`SELECT change_seq, reputation, status FROM iocs WHERE value = ?`).get(ip) as { change_seq: number; reputation: number; status: string });
-  const start1 = seqOf('198.51.100.1');
-  const start2 = seqOf('198.51.100.2');
+  const seqOf = async (ip: string) => (await selectRows<{ change_seq: number; reputation: number; status: string }>(tc.storage, `SELECT change_seq, reputation, status FROM iocs WHERE value = ?`, [ip]))[0]!;
+  const start1 = await seqOf('198.51.100.1');
+  const start2 = await seqOf('198.51.100.2');
   t.ok(start1.reputation <= 30);
   tc.clock.advance(2 * DAY_MS);
   let result = await refresh.run();
   t.equal(result.crossed, 0);
   t.ok(result.rescored >= 1, 'scores decayed');
-  t.equal(seqOf('198.51.100.2').change_seq, start2.change_seq, 'a decay that crosses nothing does not enter the sequence');
-  t.ok(seqOf('198.51.100.2').reputation > start2.reputation);
+  t.equal((await seqOf('198.51.100.2')).change_seq, start2.change_seq, 'a decay that crosses nothing does not enter the sequence');
+  t.ok((await seqOf('198.51.100.2')).reputation > start2.reputation);
   const cursor = (await tc.inject({ url: '/api/feeds/iocs?since=2100-01-01T00:00:00.000Z' })).json().data.nextCursor;
   tc.clock.advance(30 * DAY_MS);
   result = await refresh.run();
   t.equal(result.crossed, 1);
-  const crossed = seqOf('198.51.100.1');
+  const crossed = await seqOf('198.51.100.1');
   t.ok(crossed.reputation > 30 && crossed.change_seq > start1.change_seq, 'crossing 30 enters the sequence');
   let feed = (await tc.inject({ url: `/api/feeds/iocs?cursor=${cursor}&maxReputation=30` })).json().data;
   t.same(feed.removed, [{ value: '198.51.100.1', type: 'ip' }], 'an incremental consumer learns it left the blocklist');
@@ -261,19 +262,23 @@ t.test('decay refresh: hourly in SQL, change sequence only on crossing 30 or sta
   tc.clock.advance(59 * DAY_MS);
   result = await refresh.run();
   t.equal(result.expired, 2, 'no sighting for 90 days: expired');
-  t.equal(seqOf('198.51.100.2').status, 'expired');
+  t.equal((await seqOf('198.51.100.2')).status, 'expired');
   feed = (await tc.inject({ url: `/api/feeds/iocs?cursor=${feed.nextCursor}` })).json().data;
   t.same(feed.removed.map((r: { value: string }) => r.value).sort(), ['198.51.100.1', '198.51.100.2']);
   t.equal((await tc.inject({ url: '/health', key: null })).json().data.iocs, 0);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.2')] } });
-  t.equal(seqOf('198.51.100.2').status, 'active', 'expired → active on a new report');
-  t.equal(countRows(tc.db, 'iocs'), 2);
+  t.equal((await seqOf('198.51.100.2')).status, 'active', 'expired → active on a new report');
+  t.equal(await countIn(tc.storage, 'iocs'), 2);
 });
 
-t.test('a JSON feed page larger than one read chunk is the same unbroken run of the change sequence', async (t) => {
-  const tc = await buildThreatCloud(t);
-  seedIocs(tc.db, { count: 1_300, now: tc.clock.now(), childRows: false });
-  const expected = (tc.db.prepare(`SELECT value FROM iocs ORDER BY change_seq`).all() as { value: string }[]).map((row) => row.value);
+onBothEngines('a JSON feed page larger than one read chunk is the same unbroken run of the change sequence', async (t, engine) => {
+  // The rows are generated by SQLite's own SQL, then served from that file or from its PostgreSQL copy.
+  const seeded = testDb(t, testConfig(t));
+  seedIocs(seeded, { count: 1_300, now: new ManualClock().now(), childRows: false });
+  const storage = await storageOn(engine);
+  if (storage) await copyIntoPostgres(t, storage, seeded);
+  const tc = await buildThreatCloud(t, storage ? { storage } : { db: seeded });
+  const expected = (await selectRows<{ value: string }>(tc.storage, `SELECT value FROM iocs ORDER BY change_seq`)).map((row) => row.value);
   const first = (await tc.inject({ url: '/api/feeds/iocs?limit=1200' })).json().data;
   t.equal(first.count, 1200);
   t.same(first.iocs.map((ioc: { value: string }) => ioc.value), expected.slice(0, 1200), 'in sequence order, nothing skipped or repeated across chunks');

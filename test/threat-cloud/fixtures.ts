@@ -1,4 +1,12 @@
-import { seedUser } from '../seed.js';
+import { seedUser, seedUserIn } from '../seed.js';
+import { selectRows, storageOn, type Engine } from '../engines.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+
+export { countIn, execute, onBothEngines, selectRows } from '../engines.js';
+import { connectPostgres } from '../postgres.js';
+import { copyIntoTarget } from '../../src/cli/data-copy.js';
+import { seededRowCounts } from '../../src/cli/postgres-target.js';
+import { POSTGRES_MIGRATIONS } from '../../src/migrations/postgres/index.js';
 import type { InjectOptions } from 'fastify';
 import { API_KEY_STATEMENTS, keyRecordOf, newKeyRow, type ApiKeyRecord, type KeyRow, type KeyScope, type NewApiKey } from '../../src/shared/api-keys.js';
 import { ManualClock } from '../../src/shared/clock.js';
@@ -6,7 +14,7 @@ import type { Db } from '../../src/shared/db/open.js';
 import type { Tier } from '../../src/shared/tiers.js';
 import { newId } from '../../src/shared/tokens.js';
 import { buildThreatCloudApp, type ThreatCloudJobs } from '../../src/threat-cloud/app.js';
-import { authHeader, buildTestApp, TEST_SECRETS, type Teardown } from '../helper.js';
+import { authHeader, buildTestApp, TEST_SECRETS, testConfig, testDb, type Teardown } from '../helper.js';
 import type { Storage } from '../../src/shared/db/storage.js';
 
 export const BOOTSTRAP_KEY = 'tc-bootstrap-key-0123456789abcdefghijklmnopqrstuvwxyz';
@@ -66,4 +74,53 @@ export function operatorKey(db: Db, clock: ManualClock, tier: Tier, scopes: KeyS
 
 export function threat(value: string, extra: Record<string, unknown> = {}) {
   return { type: 'ip', value, source: 'test-sensor', ...extra };
+}
+
+/** `userKey` through the storage port, on either engine. */
+export async function userKeyOn(storage: Storage, clock: ManualClock, tier: Tier, options: { suspended?: boolean; scopes?: KeyScope[] } = {}) {
+  const userId = newId('usr_');
+  await seedUserIn(storage, { id: userId, tier, suspended: options.suspended, createdAt: new Date(clock.now()).toISOString() });
+  const { key, record } = await storeKey(storage, clock, { name: 'user key', origin: 'user', ownerUserId: userId, scopes: options.scopes ?? ['read', 'write'] });
+  return { userId, key, record };
+}
+
+/** `operatorKey` through the storage port, on either engine. */
+export function operatorKeyOn(storage: Storage, clock: ManualClock, tier: Tier, scopes: KeyScope[]) {
+  return storeKey(storage, clock, { name: 'operator key', origin: 'operator', tier, scopes });
+}
+
+/**
+ * The address of the PostgreSQL database a storage runs on, for a second connection to it
+ * (the operator CLI, another process's SQL). The test cluster trusts local connections.
+ */
+export async function postgresUrlOf(storage: Storage): Promise<string> {
+  const [where] = await selectRows<{ name: string; port: number }>(storage, `SELECT current_database() AS name, inet_server_port() AS port`);
+  return `postgres://postgres@127.0.0.1:${where!.port}/${where!.name}`;
+}
+
+/**
+ * Copies every row of a SQLite file into the (still untouched) PostgreSQL database of a
+ * storage, as `migrate-data` does: rows only SQLite's SQL can generate quickly, on PostgreSQL.
+ */
+export async function copyIntoPostgres(t: Teardown, storage: Storage, source: Db): Promise<void> {
+  const client = await connectPostgres(t, await postgresUrlOf(storage));
+  const version = POSTGRES_MIGRATIONS.at(-1)!.version;
+  await copyIntoTarget(client, source, { version, seeded: seededRowCounts(version) });
+}
+
+/** A Threat Cloud app (as `buildThreatCloud`) on the engine: its own temp file, or a fresh PostgreSQL database. */
+export async function buildThreatCloudOn(t: Teardown, engine: Engine, options: { env?: Record<string, string> } = {}) {
+  const storage = await storageOn(engine);
+  return buildThreatCloud(t, { ...options, ...(storage ? { storage } : {}) });
+}
+
+/**
+ * A migrated database with no app on it, through the port: a temp SQLite file, or a fresh
+ * PostgreSQL database; closed after the test. For stores and jobs driven directly.
+ */
+export async function bareStorageOn(t: Teardown, engine: Engine): Promise<Storage> {
+  const postgres = await storageOn(engine);
+  if (postgres === undefined) return sqliteStorageOf(testDb(t, testConfig(t)));
+  t.teardown(() => postgres.close());
+  return postgres;
 }

@@ -1,13 +1,13 @@
-import t from 'tap';
 import { DAY_MS } from '../../src/shared/time.js';
-import { buildThreatCloud, operatorKey, storeKeyNow, threat, userKey } from './fixtures.js';
-import { countRows } from '../helper.js';
+import type { Storage } from '../../src/shared/db/storage.js';
+import { storageOn, selectRows } from '../engines.js';
+import { buildThreatCloud, countIn, onBothEngines, operatorKeyOn, storeKey, threat, userKeyOn } from './fixtures.js';
 
 const TABLES = ['iocs', 'sightings', 'ioc_reporters', 'ioc_sources', 'tc_audit_log'];
-const snapshot = (db: Parameters<typeof countRows>[0]) => TABLES.map((table) => countRows(db, table));
+const snapshot = (storage: Storage) => Promise.all(TABLES.map((table) => countIn(storage, table)));
 
-t.test('POST /api/threats creates and merges exactly as the contract says', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('POST /api/threats creates and merges exactly as the contract says', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   let res = await tc.inject({
     method: 'POST',
     url: '/api/threats',
@@ -51,8 +51,8 @@ t.test('POST /api/threats creates and merges exactly as the contract says', asyn
   t.equal(domain.sightings, 2, 'same normalised value, same IoC');
 });
 
-t.test('one key alone never puts an IoC on the blocklist; a second reporter does', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('one key alone never puts an IoC on the blocklist; a second reporter does', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   const upload = (key?: string) => tc.inject({ method: 'POST', url: '/api/threats', ...(key ? { key } : {}), payload: { threats: Array.from({ length: 20 }, () => threat('203.0.113.50', { severity: 'critical', confidence: 1 })) } });
   await upload();
   await upload();
@@ -61,8 +61,8 @@ t.test('one key alone never puts an IoC on the blocklist; a second reporter does
   t.equal(ioc.reputationFactors.reporters, 1);
   t.ok(ioc.reputation > 30, `one reporter: ${ioc.reputation}`);
   // Two keys of the same user are still one reporter.
-  const user = userKey(tc.db, tc.clock, 'pro');
-  const secondKey = storeKeyNow(tc.db, tc.clock, { name: 'k2', origin: 'user', ownerUserId: user.userId, scopes: ['read', 'write'] }).key;
+  const user = await userKeyOn(tc.storage, tc.clock, 'pro');
+  const secondKey = (await storeKey(tc.storage, tc.clock, { name: 'k2', origin: 'user', ownerUserId: user.userId, scopes: ['read', 'write'] })).key;
   await upload(user.key);
   await upload(secondKey);
   ioc = (await tc.inject({ url: '/api/iocs/203.0.113.50' })).json().data;
@@ -70,10 +70,10 @@ t.test('one key alone never puts an IoC on the blocklist; a second reporter does
   t.ok(ioc.reputation <= 30, `two reporters: ${ioc.reputation}`);
 });
 
-t.test('a bad item is a 400 naming its index and nothing is stored', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('a bad item is a 400 naming its index and nothing is stored', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.1')] } });
-  const before = snapshot(tc.db);
+  const before = await snapshot(tc.storage);
   const good = threat('198.51.100.2');
   const cases: Array<[unknown, RegExp]> = [
     [{ threats: [good, good, threat('10.0.0.1')] }, /^threats\[2\]\.value is not a public IP address$/],
@@ -102,12 +102,12 @@ t.test('a bad item is a 400 naming its index and nothing is stored', async (t) =
   const res = await tc.inject({ method: 'POST', url: '/api/threats', payload: '{"threats": [', headers: { 'content-type': 'application/json' } });
   t.equal(res.statusCode, 400);
   t.equal((await tc.inject({ method: 'POST', url: '/api/threats', payload: 'x', headers: { 'content-type': 'text/plain' } })).statusCode, 415);
-  t.same(snapshot(tc.db), before, 'no row written by any bad request');
+  t.same(await snapshot(tc.storage), before, 'no row written by any bad request');
 });
 
-t.test('GET /api/iocs filters, orders and paginates', async (t) => {
-  const tc = await buildThreatCloud(t);
-  const second = operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write']).key;
+onBothEngines('GET /api/iocs filters, orders and paginates', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
+  const second = (await operatorKeyOn(tc.storage, tc.clock, 'enterprise', ['read', 'write'])).key;
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [
     threat('198.51.100.10', { severity: 'critical', confidence: 1, category: 'c2' }),
     threat('198.51.100.11', { severity: 'low', category: 'scanner', source: 'scanner-net' }),
@@ -140,8 +140,8 @@ t.test('GET /api/iocs filters, orders and paginates', async (t) => {
   }
 });
 
-t.test('GET /api/iocs/:value: found, unknown, unparseable, relations and country', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('GET /api/iocs/:value: found, unknown, unparseable, relations and country', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [
     threat('8.8.8.8'),
     threat('9.9.9.9', { metadata: { country: 'ch' } }),
@@ -170,10 +170,10 @@ t.test('GET /api/iocs/:value: found, unknown, unparseable, relations and country
   t.equal(res.json().data.value, long, 'values up to 2,048 characters travel in the path');
 });
 
-t.test('PUT /api/iocs/:value/status: admin only, audited, whitelisted is 100', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('PUT /api/iocs/:value/status: admin only, audited, whitelisted is 100', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.20')] } });
-  const writer = userKey(tc.db, tc.clock, 'enterprise').key;
+  const writer = (await userKeyOn(tc.storage, tc.clock, 'enterprise')).key;
   let res = await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.20/status', key: writer, payload: { status: 'whitelisted', reason: 'ours' } });
   t.equal(res.statusCode, 403);
   res = await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.20/status', payload: { status: 'expired', reason: 'x' } });
@@ -186,16 +186,16 @@ t.test('PUT /api/iocs/:value/status: admin only, audited, whitelisted is 100', a
   res = await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.20/status', payload: { status: 'whitelisted', reason: 'our own scanner' } });
   t.equal(res.statusCode, 200);
   t.match(res.json().data, { status: 'whitelisted', reputation: 100 });
-  const entry = tc.db.prepare(`SELECT * FROM tc_audit_log WHERE action = 'update'`).get() as { details: string; api_key: string };
-  t.match(JSON.parse(entry.details), { from: 'active', to: 'whitelisted', reason: 'our own scanner' });
-  t.equal(entry.api_key, 'tc-b…wxyz');
+  const [entry] = await selectRows<{ details: string; api_key: string }>(tc.storage, `SELECT * FROM tc_audit_log WHERE action = 'update'`);
+  t.match(JSON.parse(entry!.details), { from: 'active', to: 'whitelisted', reason: 'our own scanner' });
+  t.equal(entry!.api_key, 'tc-b…wxyz');
   // Re-uploads keep it whitelisted at 100.
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.20', { severity: 'critical' })] } });
   t.match((await tc.inject({ url: '/api/iocs/198.51.100.20' })).json().data, { status: 'whitelisted', reputation: 100 });
 });
 
-t.test('sightings: record for known IoCs, list newest first', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('sightings: record for known IoCs, list newest first', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.30', { severity: 'high' })] } });
   let res = await tc.inject({ method: 'POST', url: '/api/sightings', payload: { value: '198.51.100.31', source: 'fw' } });
   t.equal(res.statusCode, 404);
@@ -204,7 +204,7 @@ t.test('sightings: record for known IoCs, list newest first', async (t) => {
   t.equal(res.statusCode, 400);
   const before = (await tc.inject({ url: '/api/iocs/198.51.100.30' })).json().data.reputation;
   tc.clock.advance(1000);
-  res = await tc.inject({ method: 'POST', url: '/api/sightings', key: userKey(tc.db, tc.clock, 'pro').key, payload: { value: '198.51.100.30', source: 'fw', context: { port: 22 } } });
+  res = await tc.inject({ method: 'POST', url: '/api/sightings', key: (await userKeyOn(tc.storage, tc.clock, 'pro')).key, payload: { value: '198.51.100.30', source: 'fw', context: { port: 22 } } });
   t.equal(res.statusCode, 201);
   const sighting = res.json().data;
   t.match(sighting, { iocValue: '198.51.100.30', totalSightings: 2 });
@@ -221,8 +221,8 @@ t.test('sightings: record for known IoCs, list newest first', async (t) => {
   t.same((await tc.inject({ url: '/api/sightings?value=198.51.100.77' })).json().pagination.total, 0);
 });
 
-t.test('POST /api/trap-intel: attacker IP, payloads, contacted hosts, credentials only as counts', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('POST /api/trap-intel: attacker IP, payloads, contacted hosts, credentials only as counts', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   const body = {
     trapId: 'trap-1',
     attackerIp: '203.0.113.9',
@@ -261,13 +261,13 @@ t.test('POST /api/trap-intel: attacker IP, payloads, contacted hosts, credential
   t.equal(result.relatedIocs, related.length);
   const hash = (await tc.inject({ url: `/api/iocs/${'a'.repeat(64)}` })).json().data;
   t.equal(hash.category, 'malware');
-  const creds = tc.db.prepare(`SELECT * FROM trap_credentials ORDER BY attempts DESC`).all() as Array<{ username_hash: string; attempts: number }>;
+  const creds = await selectRows<{ username_hash: string; attempts: number }>(tc.storage, `SELECT * FROM trap_credentials ORDER BY attempts DESC`);
   t.same(creds.map((c) => c.attempts), [2, 1]);
-  const dump = JSON.stringify(tc.db.prepare(`SELECT * FROM trap_credentials`).all()) + JSON.stringify(tc.db.prepare(`SELECT * FROM tc_audit_log`).all()) + JSON.stringify(tc.db.prepare(`SELECT * FROM trap_events`).all());
+  const dump = JSON.stringify(await selectRows(tc.storage, `SELECT * FROM trap_credentials`)) + JSON.stringify(await selectRows(tc.storage, `SELECT * FROM tc_audit_log`)) + JSON.stringify(await selectRows(tc.storage, `SELECT * FROM trap_events`));
   t.notOk(dump.includes('hunter2') || dump.includes('"root"'), 'credentials never stored in clear');
   res = await tc.inject({ method: 'POST', url: '/api/trap-intel', payload: { trapId: 'trap-1', attackerIp: '203.0.113.10', honeypotType: 'http' } });
   t.equal((await tc.inject({ url: '/api/iocs/203.0.113.10' })).json().data.category, 'scanner');
-  const before = snapshot(tc.db);
+  const before = await snapshot(tc.storage);
   for (const bad of [
     { ...body, attackerIp: '192.168.1.1' },
     { ...body, honeypotType: 'telnet' },
@@ -278,20 +278,20 @@ t.test('POST /api/trap-intel: attacker IP, payloads, contacted hosts, credential
     res = await tc.inject({ method: 'POST', url: '/api/trap-intel', payload: bad });
     t.equal(res.statusCode, 400, JSON.stringify(bad).slice(0, 60));
   }
-  t.same(snapshot(tc.db), before);
+  t.same(await snapshot(tc.storage), before);
   t.equal(res.statusCode, 400);
   // An IP already known: reputationDelta is new − old.
   const old = (await tc.inject({ url: '/api/iocs/203.0.113.9' })).json().data.reputation;
   tc.clock.advance(DAY_MS);
-  res = await tc.inject({ method: 'POST', url: '/api/trap-intel', key: operatorKey(tc.db, tc.clock, 'pro', ['read', 'write']).key, payload: { trapId: 'trap-2', attackerIp: '203.0.113.9', honeypotType: 'ssh', credentials: [{ username: 'x', password: 'y' }] } });
+  res = await tc.inject({ method: 'POST', url: '/api/trap-intel', key: (await operatorKeyOn(tc.storage, tc.clock, 'pro', ['read', 'write'])).key, payload: { trapId: 'trap-2', attackerIp: '203.0.113.9', honeypotType: 'ssh', credentials: [{ username: 'x', password: 'y' }] } });
   const now = (await tc.inject({ url: '/api/iocs/203.0.113.9' })).json().data;
   t.equal(res.json().data.reputationDelta, now.reputation - old);
   t.equal(now.reputationFactors.reporters, 2);
   t.ok(now.reputation <= 30, 'a second independent reporter puts it on the blocklist');
 });
 
-t.test('GET /api/stats, /health and the audit log', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('GET /api/stats, /health and the audit log', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.40', { category: 'c2' }), threat('198.51.100.41', { category: 'c2' }), { type: 'domain', value: 'x.example', source: 'feed', category: 'malware' }] } });
   await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.41/status', payload: { status: 'revoked', reason: 'fp' } });
   let res = await tc.inject({ url: '/api/stats' });

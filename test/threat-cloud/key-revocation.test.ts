@@ -1,10 +1,12 @@
-import t from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
-import { openDatabase } from '../../src/shared/db/open.js';
+import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
+import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import type { Storage } from '../../src/shared/db/storage.js';
 import { runCli } from '../../src/cli/index.js';
 import { buildAuth, register, registerAdmin, type Account } from '../auth/fixtures.js';
-import { buildThreatCloud } from './fixtures.js';
+import { buildThreatCloud, onBothEngines, postgresUrlOf } from './fixtures.js';
+import { borrowed, execute, selectRows, storageOn, type Engine } from '../engines.js';
 import type { Teardown } from '../helper.js';
 
 /**
@@ -15,9 +17,9 @@ import type { Teardown } from '../helper.js';
  */
 
 /** A Threat Cloud and an Auth Server over one database, as the process runs them. */
-async function platform(t: Teardown, env: Record<string, string> = {}) {
-  const tc = await buildThreatCloud(t, { env });
-  const auth = await buildAuth(t, { db: tc.db });
+async function platform(t: Teardown, engine: Engine, env: Record<string, string> = {}) {
+  const tc = await buildThreatCloud(t, { env, storage: await storageOn(engine) });
+  const auth = await buildAuth(t, tc.storage.engine === 'postgres' ? { storage: borrowed(tc.storage) } : { db: tc.db });
   const admin = await registerAdmin(auth.app);
   return { tc, auth, admin };
 }
@@ -34,8 +36,8 @@ async function accountWithKey(auth: Awaited<ReturnType<typeof buildAuth>>, scope
 type Tc = Awaited<ReturnType<typeof buildThreatCloud>>;
 const lookup = (tc: Tc, key: string) => tc.inject({ url: '/api/iocs/198.51.100.7', key });
 
-t.test('a key revoked through the Auth routes is refused on the next request', async (t) => {
-  const { tc, auth } = await platform(t);
+onBothEngines('a key revoked through the Auth routes is refused on the next request', async (t, engine) => {
+  const { tc, auth } = await platform(t, engine);
   const owner = await accountWithKey(auth);
   t.equal((await lookup(tc, owner.key)).statusCode, 200);
   t.equal((await lookup(tc, owner.key)).statusCode, 200, 'verified again (from memory)');
@@ -46,8 +48,8 @@ t.test('a key revoked through the Auth routes is refused on the next request', a
   t.equal(res.json().error, 'Invalid API key');
 });
 
-t.test('suspending the owner refuses the next request; lifting it allows the one after', async (t) => {
-  const { tc, auth, admin } = await platform(t);
+onBothEngines('suspending the owner refuses the next request; lifting it allows the one after', async (t, engine) => {
+  const { tc, auth, admin } = await platform(t, engine);
   const owner = await accountWithKey(auth);
   t.equal((await lookup(tc, owner.key)).statusCode, 200);
   const patch = (body: Record<string, unknown>) =>
@@ -61,8 +63,8 @@ t.test('suspending the owner refuses the next request; lifting it allows the one
   t.equal(res.statusCode, 200);
 });
 
-t.test('a tier change applies to the next request: its rate limit and its scopes', async (t) => {
-  const { tc, auth, admin } = await platform(t, { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: JSON.stringify({ community: 5, pro: 50 }) });
+onBothEngines('a tier change applies to the next request: its rate limit and its scopes', async (t, engine) => {
+  const { tc, auth, admin } = await platform(t, engine, { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: JSON.stringify({ community: 5, pro: 50 }) });
   const owner = await register(auth.app);
   const setTier = async (tier: string) => {
     const res = await auth.app.inject({ method: 'PATCH', url: `/api/admin/users/${owner.id}`, headers: admin.headers, payload: { tier } });
@@ -87,12 +89,13 @@ t.test('a tier change applies to the next request: its rate limit and its scopes
   t.equal((await upload()).statusCode, 201);
 });
 
-t.test('the keys CLI on another connection: a revocation is refused on the next request', async (t) => {
-  const tc = await buildThreatCloud(t);
-  // What `npm run keys` does: the operator CLI on its own connection to the same file.
+onBothEngines('the keys CLI on another connection: a revocation is refused on the next request', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
+  // What `npm run keys` does: the operator CLI on its own connection to the same database.
+  const database = tc.storage.engine === 'postgres' ? { DATABASE_URL: await postgresUrlOf(tc.storage), DATABASE_TLS: 'disable' } : { DATABASE_PATH: tc.config.databasePath };
   const out: string[] = [];
   const keys = (...argv: string[]) =>
-    runCli(['keys', ...argv], { out: (line) => out.push(line), err: () => {}, env: { LOG_LEVEL: 'silent', DATABASE_PATH: tc.config.databasePath }, readStdin: async () => '' });
+    runCli(['keys', ...argv], { out: (line) => out.push(line), err: () => {}, env: { LOG_LEVEL: 'silent', ...database }, readStdin: async () => '' });
   t.equal(await keys('create', '--tier', 'pro', '--scopes', 'read'), 0);
   const key = /key \(shown once\): (pgk_\S+)/.exec(out.join('\n'))![1]!;
   const id = /created (key_\S+)/.exec(out.join('\n'))![1]!;
@@ -102,56 +105,67 @@ t.test('the keys CLI on another connection: a revocation is refused on the next 
   t.equal((await lookup(tc, key)).statusCode, 401);
 });
 
-t.test('plain SQL on another connection: scopes, owner tier, suspension and deletion are seen at once', async (t) => {
-  const { tc, auth } = await platform(t, { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: JSON.stringify({ community: 5, business: 70 }) });
+/** The app's database on a connection of its own, as another process opens it; closed after the test. */
+async function anotherConnection(t: Teardown, tc: Tc): Promise<Storage> {
+  if (tc.storage.engine === 'postgres') {
+    const other = await openPostgresStorage({ connectionString: await postgresUrlOf(tc.storage), poolSize: 1, statementTimeoutMs: 30_000, ssl: false });
+    t.teardown(() => other.close());
+    return other;
+  }
+  const file = openDatabase(tc.config.databasePath);
+  t.teardown(() => closeDatabase(file));
+  return sqliteStorageOf(file);
+}
+
+onBothEngines('plain SQL on another connection: scopes, owner tier, suspension and deletion are seen at once', async (t, engine) => {
+  const { tc, auth } = await platform(t, engine, { RATE_LIMIT_SCALE: '1', TC_TIER_LIMITS: JSON.stringify({ community: 5, business: 70 }) });
   const owner = await accountWithKey(auth);
-  const other = openDatabase(tc.config.databasePath);
-  t.teardown(() => other.close());
+  const other = await anotherConnection(t, tc);
   t.equal((await lookup(tc, owner.key)).headers['x-ratelimit-limit'], '5');
 
-  other.prepare(`UPDATE users SET tier = 'business' WHERE id = ?`).run(owner.id);
+  await execute(other, `UPDATE users SET tier = 'business' WHERE id = ?`, [owner.id]);
   t.equal((await lookup(tc, owner.key)).headers['x-ratelimit-limit'], '70', 'tier');
 
-  other.prepare(`UPDATE api_keys SET scopes = 'write' WHERE id = ?`).run(owner.keyId);
+  await execute(other, `UPDATE api_keys SET scopes = 'write' WHERE id = ?`, [owner.keyId]);
   t.equal((await lookup(tc, owner.key)).json().error, 'Missing scope: read', 'scopes');
-  other.prepare(`UPDATE api_keys SET scopes = 'read' WHERE id = ?`).run(owner.keyId);
+  await execute(other, `UPDATE api_keys SET scopes = 'read' WHERE id = ?`, [owner.keyId]);
   t.equal((await lookup(tc, owner.key)).statusCode, 200);
 
-  other.prepare(`UPDATE users SET suspended = 1 WHERE id = ?`).run(owner.id);
+  await execute(other, `UPDATE users SET suspended = 1 WHERE id = ?`, [owner.id]);
   t.equal((await lookup(tc, owner.key)).statusCode, 403, 'suspension');
-  other.prepare(`UPDATE users SET suspended = 0 WHERE id = ?`).run(owner.id);
+  await execute(other, `UPDATE users SET suspended = 0 WHERE id = ?`, [owner.id]);
   t.equal((await lookup(tc, owner.key)).statusCode, 200);
 
-  other.prepare(`DELETE FROM users WHERE id = ?`).run(owner.id);
+  await execute(other, `DELETE FROM users WHERE id = ?`, [owner.id]);
   t.equal((await lookup(tc, owner.key)).statusCode, 401, 'the owner and with them the key are gone');
 });
 
-t.test('only writes that can change a verdict move the key generation', async (t) => {
-  const { tc, auth } = await platform(t);
+onBothEngines('only writes that can change a verdict move the key generation', async (t, engine) => {
+  const { tc, auth } = await platform(t, engine);
   const owner = await accountWithKey(auth);
-  const generation = () => tc.db.prepare(`SELECT n FROM api_key_generation`).pluck().get() as number;
-  const before = generation();
-  tc.db.prepare(`UPDATE users SET last_login_at = ?, name = 'Renamed' WHERE id = ?`).run(new Date().toISOString(), owner.id);
-  tc.db.prepare(`UPDATE users SET tier = tier, suspended = suspended WHERE id = ?`).run(owner.id);
-  t.equal(generation(), before, 'logins, renames and no-op updates keep what was verified');
-  tc.db.prepare(`UPDATE users SET tier = 'pro' WHERE id = ?`).run(owner.id);
-  t.equal(generation(), before + 1);
-  tc.db.prepare(`UPDATE api_keys SET name = 'renamed' WHERE id = ?`).run(owner.keyId);
-  t.equal(generation(), before + 2, 'any change of a key row');
+  const generation = async () => (await selectRows<{ n: number }>(tc.storage, `SELECT n FROM api_key_generation`))[0]!.n;
+  const before = await generation();
+  await execute(tc.storage, `UPDATE users SET last_login_at = ?, name = 'Renamed' WHERE id = ?`, [new Date().toISOString(), owner.id]);
+  await execute(tc.storage, `UPDATE users SET tier = tier, suspended = suspended WHERE id = ?`, [owner.id]);
+  t.equal(await generation(), before, 'logins, renames and no-op updates keep what was verified');
+  await execute(tc.storage, `UPDATE users SET tier = 'pro' WHERE id = ?`, [owner.id]);
+  t.equal(await generation(), before + 1);
+  await execute(tc.storage, `UPDATE api_keys SET name = 'renamed' WHERE id = ?`, [owner.keyId]);
+  t.equal(await generation(), before + 2, 'any change of a key row');
 });
 
-t.test('an unknown secret is never remembered: a key created with it works at once', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('an unknown secret is never remembered: a key created with it works at once', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   const secret = `pgk_${'k'.repeat(40)}`;
   t.equal((await lookup(tc, secret)).statusCode, 401);
-  await createApiKeyStore(sqliteStorageOf(tc.db), tc.clock).create(sqliteStorageOf(tc.db), { name: 'late', origin: 'operator', tier: 'pro', scopes: ['read'], key: secret });
+  await createApiKeyStore(tc.storage, tc.clock).create(tc.storage, { name: 'late', origin: 'operator', tier: 'pro', scopes: ['read'], key: secret });
   t.equal((await lookup(tc, secret)).statusCode, 200);
 });
 
-t.test('a verified key record cannot be changed by whoever holds it', async (t) => {
-  const tc = await buildThreatCloud(t);
-  const keys = createApiKeyStore(sqliteStorageOf(tc.db), tc.clock);
-  const { key } = await keys.create(sqliteStorageOf(tc.db), { name: 'reader', origin: 'operator', tier: 'pro', scopes: ['read'] });
+onBothEngines('a verified key record cannot be changed by whoever holds it', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
+  const keys = createApiKeyStore(tc.storage, tc.clock);
+  const { key } = await keys.create(tc.storage, { name: 'reader', origin: 'operator', tier: 'pro', scopes: ['read'] });
   const record = (await keys.verify(key))!;
   t.throws(() => (record.scopes as string[]).push('admin'));
   t.throws(() => Object.assign(record, { tier: 'enterprise' }));

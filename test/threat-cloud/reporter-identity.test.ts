@@ -1,7 +1,8 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { borrowed, type Engine } from '../engines.js';
 import { authHeader } from '../helper.js';
-import { ENROLL_TOKEN, event, buildManager, OPERATOR, register, type RegisteredAgent } from '../manager/fixtures.js';
-import { BOOTSTRAP_KEY, buildThreatCloud, threat, userKey } from './fixtures.js';
+import { ENROLL_TOKEN, event, buildManagerOn, OPERATOR, register, type RegisteredAgent } from '../manager/fixtures.js';
+import { BOOTSTRAP_KEY, buildThreatCloud, onBothEngines, threat, userKeyOn } from './fixtures.js';
 
 /**
  * Who counts as a reporter when the Manager's fleet feeds the Threat Cloud (threat-cloud.md
@@ -13,9 +14,11 @@ const ATTACKED = '9.9.9.9';
 /** The strongest single report there is: what an attacker would send. */
 const STRONGEST = { type: 'brute_force', severity: 'critical', confidence: 1 };
 
-async function platform(t: Parameters<typeof buildManager>[0]) {
-  const manager = await buildManager(t, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
-  const tc = await buildThreatCloud(t, { db: manager.db });
+/** The Manager and the Threat Cloud over one database, as in the process. */
+async function platform(t: Test, engine: Engine) {
+  const manager = await buildManagerOn(t, engine, { env: { MANAGER_ENROLL_TOKEN: ENROLL_TOKEN } });
+  // The Threat Cloud is built (and so torn down) last: the Manager's app closes the shared storage.
+  const tc = await buildThreatCloud(t, engine === 'sqlite' ? { db: manager.db } : { storage: borrowed(manager.storage) });
   const enroll = (org: string, hostname = `host-${org}`) => register(manager.app, { hostname, org_id: org }, authHeader(ENROLL_TOKEN));
   const enrollByOperator = (org: string, hostname = `host-${org}`) => register(manager.app, { hostname, org_id: org }, OPERATOR);
   const detect = async (agent: RegisteredAgent, ip: string, times = 1, extra: Record<string, unknown> = STRONGEST) => {
@@ -43,8 +46,8 @@ async function platform(t: Parameters<typeof buildManager>[0]) {
   return { ...manager, tc, enroll, enrollByOperator, detect, upload, factors, blocklisted };
 }
 
-t.test('two agents the install token puts in two invented orgs are one reporter: the IP stays off the blocklist', async (t) => {
-  const p = await platform(t);
+onBothEngines('two agents the install token puts in two invented orgs are one reporter: the IP stays off the blocklist', async (t, engine) => {
+  const p = await platform(t, engine);
   await p.detect(await p.enroll('org-a'), ATTACKED);
   await p.detect(await p.enroll('org-b'), ATTACKED);
   const after = await p.factors(ATTACKED);
@@ -60,9 +63,9 @@ t.test('two agents the install token puts in two invented orgs are one reporter:
   t.notOk(await p.blocklisted(ATTACKED));
 });
 
-t.test('a user key and an agent in the same user org are one reporter: the IP stays off the blocklist', async (t) => {
-  const p = await platform(t);
-  const owner = userKey(p.db, p.tc.clock, 'pro');
+onBothEngines('a user key and an agent in the same user org are one reporter: the IP stays off the blocklist', async (t, engine) => {
+  const p = await platform(t, engine);
+  const owner = await userKeyOn(p.tc.storage, p.tc.clock, 'pro');
   await p.upload(owner.key, ATTACKED);
   await p.detect(await p.enrollByOperator(owner.userId), ATTACKED);
   const after = await p.factors(ATTACKED);
@@ -71,9 +74,9 @@ t.test('a user key and an agent in the same user org are one reporter: the IP st
   t.notOk(await p.blocklisted(ATTACKED));
 });
 
-t.test('a genuinely independent second reporter still corroborates onto the blocklist', async (t) => {
+onBothEngines('a genuinely independent second reporter still corroborates onto the blocklist', async (t, engine) => {
   t.test('the Manager fleet and a bootstrap key', async (t) => {
-    const p = await platform(t);
+    const p = await platform(t, engine);
     await p.detect(await p.enroll('org-a'), ATTACKED);
     await p.upload(BOOTSTRAP_KEY, ATTACKED);
     const after = await p.factors(ATTACKED);
@@ -83,8 +86,8 @@ t.test('a genuinely independent second reporter still corroborates onto the bloc
   });
 
   t.test("two users' agents", async (t) => {
-    const p = await platform(t);
-    const [alice, bob] = [userKey(p.db, p.tc.clock, 'pro'), userKey(p.db, p.tc.clock, 'pro')];
+    const p = await platform(t, engine);
+    const [alice, bob] = [await userKeyOn(p.tc.storage, p.tc.clock, 'pro'), await userKeyOn(p.tc.storage, p.tc.clock, 'pro')];
     await p.detect(await p.enrollByOperator(alice.userId), ATTACKED);
     await p.detect(await p.enrollByOperator(bob.userId), ATTACKED);
     t.match(await p.factors(ATTACKED), { reports: 2, reporters: 2 });
@@ -92,8 +95,8 @@ t.test('a genuinely independent second reporter still corroborates onto the bloc
   });
 
   t.test("a user's agent and the operator fleet", async (t) => {
-    const p = await platform(t);
-    const alice = userKey(p.db, p.tc.clock, 'pro');
+    const p = await platform(t, engine);
+    const alice = await userKeyOn(p.tc.storage, p.tc.clock, 'pro');
     await p.detect(await p.enrollByOperator(alice.userId), ATTACKED);
     await p.detect(await p.enroll('org-a'), ATTACKED);
     t.match(await p.factors(ATTACKED), { reports: 2, reporters: 2 });
@@ -101,8 +104,8 @@ t.test('a genuinely independent second reporter still corroborates onto the bloc
   });
 });
 
-t.test('campaign affectedOrgs counts the Manager fleet once, and an independent reporter once more', async (t) => {
-  const p = await platform(t);
+onBothEngines('campaign affectedOrgs counts the Manager fleet once, and an independent reporter once more', async (t, engine) => {
+  const p = await platform(t, engine);
   const correlate = async () => {
     while ((await p.tc.jobs.correlation.runBatch()) > 0);
   };

@@ -5,9 +5,8 @@ import { DAY_MS } from '../../src/shared/time.js';
 import { createReputationRefresh } from '../../src/threat-cloud/jobs/refresh.js';
 import { createReputationRefreshStore } from '../../src/threat-cloud/stores/reputation-refresh.js';
 import { createIocService, TC_CHANGES } from '../../src/threat-cloud/services/ioc-merge.js';
-import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import { testConfig, testDb } from '../helper.js';
+import { bareStorageOn, onBothEngines, selectRows } from './fixtures.js';
 
 const input = fc.record({
   severity: fc.constantFrom(...SEVERITIES),
@@ -64,13 +63,12 @@ t.test('property: decay only raises reputation over time', async (t) => {
   t.pass();
 });
 
-t.test('the SQL refresh computes the same scores as the JS formula', async (t) => {
-  const config = testConfig(t);
-  const db = testDb(t, config);
+onBothEngines('the SQL refresh computes the same scores as the JS formula', async (t, engine) => {
+  const storage = await bareStorageOn(t, engine);
   const clock = new ManualClock();
-  const service = createIocService(sqliteStorageOf(db), clock, { countryOf: () => null });
+  const service = createIocService(storage, clock, { countryOf: () => null });
   const samples = fc.sample(input, { numRuns: 200, seed: 7 });
-  await sqliteStorageOf(db).transaction({ durable: false, locks: [TC_CHANGES] }, async (tx) => {
+  await storage.transaction({ durable: false, locks: [TC_CHANGES] }, async (tx) => {
     for (const [index, sample] of samples.entries()) {
       const value = `198.51.100.${index % 250}`;
       const type = index < 250 ? 'ip' : 'domain';
@@ -78,8 +76,11 @@ t.test('the SQL refresh computes the same scores as the JS formula', async (t) =
     }
   });
   clock.advance(17.3 * DAY_MS);
-  await createReputationRefresh({ storage: sqliteStorageOf(db), iocs: createReputationRefreshStore(sqliteStorageOf(db)), clock }).run();
-  const rows = db.prepare(`SELECT * FROM iocs`).all() as Array<{ severity: 'low'; confidence: number; sightings: number; reporters: number; trap: number; last_seen: string; reputation: number }>;
+  await createReputationRefresh({ storage, iocs: createReputationRefreshStore(storage), clock }).run();
+  const rows = await selectRows<{ severity: 'low'; confidence: number; sightings: number; reporters: number; trap: number; last_seen: string; reputation: number }>(
+    storage,
+    `SELECT severity, confidence, sightings, reporters, trap, last_seen, reputation FROM iocs`,
+  );
   t.ok(rows.length > 100);
   for (const row of rows) {
     const expected = computeReputation({ severity: row.severity, confidence: row.confidence, reports: row.sightings, reporters: row.reporters, trap: row.trap === 1, days: (clock.now() - Date.parse(row.last_seen)) / DAY_MS });

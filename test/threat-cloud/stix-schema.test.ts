@@ -3,9 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import t, { type Test } from 'tap';
+import { type Test } from 'tap';
 import { DAY_MS } from '../../src/shared/time.js';
-import { buildThreatCloud, operatorKey, threat } from './fixtures.js';
+import { buildThreatCloud, buildThreatCloudOn, onBothEngines, operatorKeyOn, threat } from './fixtures.js';
 
 // ajv and ajv-formats are CommonJS packages whose default export arrives wrapped under ESM.
 const Ajv2020 = Ajv2020Module.default ?? Ajv2020Module;
@@ -136,9 +136,9 @@ const EXPECTED_PATTERNS = [
   "[email-addr:value = 'o\\'brien@evil.example']",
 ];
 
-t.test('every bundle the export produces validates against the OASIS STIX 2.1 schemas', async (t) => {
-  const tc = await buildThreatCloud(t);
-  const second = (await operatorKey(tc.db, tc.clock, 'enterprise', ['read', 'write'])).key;
+onBothEngines('every bundle the export produces validates against the OASIS STIX 2.1 schemas', async (t, engine) => {
+  const tc = await buildThreatCloudOn(t, engine);
+  const second = (await operatorKeyOn(tc.storage, tc.clock, 'enterprise', ['read', 'write'])).key;
   const res = await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: REPORTS.map((report) => ({ ...report, source: 's', category: 'c2', severity: 'critical', confidence: 1 })) } });
   t.equal(res.statusCode, 201, res.body);
   // A second reporter puts the IPv4 address on the default blocklist (reputation ≤ 30).
@@ -168,8 +168,8 @@ t.test('every bundle the export produces validates against the OASIS STIX 2.1 sc
   t.same(empty.objects.map((object) => object.type), ['identity'], 'an empty page still is a valid bundle (the identity alone)');
 });
 
-t.test('STIX versioning: created stays, modified advances with every exported change', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('STIX versioning: created stays, modified advances with every exported change', async (t, engine) => {
+  const tc = await buildThreatCloudOn(t, engine);
   const exportTracked = trackedExporter(t, tc);
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.1', { severity: 'high', confidence: 0.5 }), threat('198.51.100.2', { severity: 'medium' }), threat('198.51.100.3')] } });
   const first = await exportTracked();
@@ -238,8 +238,8 @@ t.test('STIX versioning: created stays, modified advances with every exported ch
   t.equal(identities.size, 1, 'the identity never changes');
 });
 
-t.test('STIX versioning: an IoC active again after a revocation is a new indicator; the earlier ids stay revoked', async (t) => {
-  const tc = await buildThreatCloud(t);
+onBothEngines('STIX versioning: an IoC active again after a revocation is a new indicator; the earlier ids stay revoked', async (t, engine) => {
+  const tc = await buildThreatCloudOn(t, engine);
   const exportTracked = trackedExporter(t, tc);
   const ip = '198.51.100.9';
   const indicatorsOf = (bundle: Bundle) => bundle.objects.filter((object) => object.pattern === ipPattern(ip));

@@ -1,15 +1,33 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import t from 'tap';
+import { ManualClock } from '../../src/shared/clock.js';
 import { seedIocs } from '../../src/threat-cloud/seed.js';
-import { BOOTSTRAP_KEY, buildThreatCloud } from './fixtures.js';
+import { storageOn, type Engine } from '../engines.js';
+import { testConfig, testDb, type Teardown } from '../helper.js';
+import { BOOTSTRAP_KEY, buildThreatCloud, copyIntoPostgres, countIn, onBothEngines } from './fixtures.js';
 
 const COUNT = 100_000;
 
-t.test('a 100,000-IoC blocklist streams with bounded memory and does not hold the database', async (t) => {
-  const tc = await buildThreatCloud(t);
-  const seeded = seedIocs(tc.db, { count: COUNT, now: tc.clock.now(), ipOnly: true, childRows: false });
+/**
+ * A Threat Cloud with COUNT IoCs. The seeder writes SQLite; on PostgreSQL its rows are
+ * copied (as `migrate-data` does) into the fresh database before the app starts on it.
+ */
+async function seededThreatCloud(t: Teardown, engine: Engine) {
+  const postgres = await storageOn(engine);
+  if (postgres === undefined) {
+    const tc = await buildThreatCloud(t);
+    return { tc, seeded: seedIocs(tc.db, { count: COUNT, now: tc.clock.now(), ipOnly: true, childRows: false }) };
+  }
+  const source = testDb(t, testConfig(t));
+  const seeded = seedIocs(source, { count: COUNT, now: new ManualClock().now(), ipOnly: true, childRows: false });
+  await copyIntoPostgres(t, postgres, source);
+  return { tc: await buildThreatCloud(t, { storage: postgres }), seeded };
+}
+
+onBothEngines('a 100,000-IoC blocklist streams with bounded memory and does not hold the database', async (t, engine) => {
+  const { tc, seeded } = await seededThreatCloud(t, engine);
   t.equal(seeded, COUNT);
+  t.equal(await countIn(tc.storage, 'iocs'), COUNT);
   await tc.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = tc.app.server.address() as AddressInfo;
 

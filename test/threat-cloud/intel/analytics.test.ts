@@ -1,12 +1,12 @@
-import t from 'tap';
-import { DAY, HOUR, buildIntelHarness, report } from './helper.js';
+import { DAY, HOUR, buildIntelHarnessOn, report } from './helper.js';
+import { onBothEngines, selectRows } from '../../engines.js';
 
 const at = (iso: string) => Date.parse(iso);
 
-t.test('/api/query/* needs the solo tier or higher and a key', async (t) => {
-  const h = await buildIntelHarness(t);
-  const community = h.userKey('community');
-  const solo = h.userKey('solo');
+onBothEngines('/api/query/* needs the solo tier or higher and a key', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
+  const community = await h.userKey('community');
+  const solo = await h.userKey('solo');
   for (const path of ['timeseries', 'geo', 'trends', 'mitre-heatmap']) {
     const denied = await h.get(`/api/query/${path}`, community);
     t.equal(denied.statusCode, 403, path);
@@ -16,8 +16,8 @@ t.test('/api/query/* needs the solo tier or higher and a key', async (t) => {
   }
 });
 
-t.test('timeseries: every bucket from now − period to now, counts by first report and by report', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('timeseries: every bucket from now − period to now, counts by first report and by report', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   h.clock.set(at('2026-03-04T12:00:00.000Z'));
   await report(h, [{ type: 'ip', value: '198.51.100.1', category: 'bruteforce' }]);
   h.clock.set(at('2026-03-06T10:00:00.000Z'));
@@ -64,8 +64,8 @@ t.test('timeseries: every bucket from now − period to now, counts by first rep
   }
 });
 
-t.test('geo: countries of IoCs seen in the period, percentages adding up to exactly 100', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('geo: countries of IoCs seen in the period, percentages adding up to exactly 100', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   h.clock.advance(-10 * DAY);
   await report(h, [{ type: 'ip', value: '203.0.113.50', metadata: { country: 'JP' } }]);
   h.clock.advance(10 * DAY);
@@ -96,8 +96,8 @@ t.test('geo: countries of IoCs seen in the period, percentages adding up to exac
   for (const bad of ['limit=0', 'limit=251', 'period=12h', 'type=asn']) t.equal((await h.get(`/api/query/geo?${bad}`)).statusCode, 400, bad);
 });
 
-t.test('trends: category rates against the previous period, and emerging IoCs by last-day reports', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('trends: category rates against the previous period, and emerging IoCs by last-day reports', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   const now = h.clock.now();
   const uploads = async (value: string, category: string, times: number) => {
     for (let i = 0; i < times; i++) await report(h, [{ type: 'ip', value, category }]);
@@ -151,8 +151,8 @@ t.test('trends: category rates against the previous period, and emerging IoCs by
   for (const bad of ['periodDays=0', 'periodDays=91', 'minChange=-1', 'periodDays=abc']) t.equal((await h.get(`/api/query/trends?${bad}`)).statusCode, 400, bad);
 });
 
-t.test('mitre-heatmap: IoCs per technique seen in the period, tactics summed, intensity relative to the top', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('mitre-heatmap: IoCs per technique seen in the period, tactics summed, intensity relative to the top', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   h.clock.advance(-10 * DAY);
   await report(h, [{ type: 'ip', value: '198.51.100.60', metadata: { mitreIds: ['T1046'] } }]);
   h.clock.advance(10 * DAY);
@@ -187,12 +187,12 @@ t.test('mitre-heatmap: IoCs per technique seen in the period, tactics summed, in
   t.equal((await h.get('/api/query/mitre-heatmap?period=24h')).statusCode, 400);
 });
 
-t.test('analytics reads are audited as query entries', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('analytics reads are audited as query entries', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   await h.get('/api/query/geo?limit=5');
   await h.get('/api/query/trends');
   await h.app.close();
-  const rows = h.db.prepare(`SELECT resource, details FROM tc_audit_log WHERE action = 'query' ORDER BY resource`).all() as Array<{ resource: string; details: string }>;
+  const rows = await selectRows<{ resource: string; details: string }>(h.storage, `SELECT resource, details FROM tc_audit_log WHERE action = 'query' ORDER BY resource`);
   t.same(rows.map((row) => row.resource), ['query'], 'one entry for the key, kind and minute');
   t.same(JSON.parse(rows[0]!.details), { count: 2, samples: ['query/geo?limit=5&period=7d', 'query/trends?periodDays=7&minChange=10'], ips: ['127.0.0.1'] });
 });

@@ -1,7 +1,7 @@
-import t from 'tap';
-import { authHeader, countRows } from '../../helper.js';
-import { storeKeyNow } from '../fixtures.js';
-import { DAY, HOUR, buildIntelHarness, report } from './helper.js';
+import { authHeader } from '../../helper.js';
+import { storeKey } from '../fixtures.js';
+import { DAY, HOUR, buildIntelHarnessOn, report } from './helper.js';
+import { countIn, onBothEngines, selectRows } from '../../engines.js';
 
 const PAYLOAD_A = 'a'.repeat(64);
 const PAYLOAD_B = 'b'.repeat(64);
@@ -19,8 +19,8 @@ interface CampaignBody {
   tags: string[];
 }
 
-t.test('trap intel linking an attacker to two payloads forms a campaign at once', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('trap intel linking an attacker to two payloads forms a campaign at once', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   const res = await h.post('/api/trap-intel', {
     trapId: 'trap-1',
     attackerIp: '203.0.113.7',
@@ -63,8 +63,8 @@ t.test('trap intel linking an attacker to two payloads forms a campaign at once'
   t.same(data.geography.targetCountries, []);
 });
 
-t.test('a second trap report of the same attacker matches the existing campaign', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('a second trap report of the same attacker matches the existing campaign', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   const first = await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.8', honeypotType: 'http', payloads: [PAYLOAD_A, PAYLOAD_B] });
   const again = await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.8', honeypotType: 'http', credentials: [{ username: 'root', password: 'x' }] });
   t.equal(again.json().data.campaignMatch, first.json().data.campaignMatch);
@@ -72,8 +72,8 @@ t.test('a second trap report of the same attacker matches the existing campaign'
   t.equal(lone.json().data.campaignMatch, null, 'an attacker linked to nothing is in no campaign');
 });
 
-t.test('IPs of one category in one /24 reported within 24 h form a campaign; other blocks, categories and times do not', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('IPs of one category in one /24 reported within 24 h form a campaign; other blocks, categories and times do not', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   await report(h, [
     { type: 'ip', value: '198.51.100.1', category: 'bruteforce' },
     { type: 'ip', value: '198.51.100.2', category: 'bruteforce' },
@@ -82,8 +82,8 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
   ]);
   await h.correlate();
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 0, 'two connected IoCs are not a campaign yet');
-  const grouped = h.db.prepare(`SELECT count(*) FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE i.value = '198.51.100.1'`).pluck().get();
-  t.equal(grouped, 1, 'the two are grouped, the group not yet a campaign');
+  const [grouped] = await selectRows<{ n: number }>(h.storage, `SELECT count(*) AS n FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE i.value = '198.51.100.1'`);
+  t.equal(Number(grouped!.n), 1, 'the two are grouped, the group not yet a campaign');
   t.same((await h.get('/api/iocs/198.51.100.1')).json().data.campaigns, [], 'a lookup names no group that has not formed');
 
   h.clock.advance(25 * HOUR);
@@ -101,13 +101,13 @@ t.test('IPs of one category in one /24 reported within 24 h form a campaign; oth
   // .5 is within 24 h of .6 too, so it joins: .1 .2 .5 .6
   t.equal(campaign.iocCount, 4);
   t.equal(campaign.affectedOrgs, 2, 'two keys, two reporters');
-  const members = h.db.prepare(`SELECT i.value FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE c.campaign_id = ? ORDER BY 1`).pluck().all(campaign.id);
-  t.same(members, ['198.51.100.1', '198.51.100.2', '198.51.100.5', '198.51.100.6']);
+  const members = await selectRows<{ value: string }>(h.storage, `SELECT i.value FROM campaign_iocs c JOIN iocs i ON i.id = c.ioc_id WHERE c.campaign_id = ? ORDER BY 1`, [campaign.id]);
+  t.same(members.map((row) => row.value), ['198.51.100.1', '198.51.100.2', '198.51.100.5', '198.51.100.6']);
   t.same((await h.get('/api/iocs/198.51.100.1')).json().data.campaigns, [campaign.id], 'once formed, the lookup names it');
 });
 
-t.test('IPv6 addresses in one /48 meet whatever their compressed form', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('IPv6 addresses in one /48 meet whatever their compressed form', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   await report(h, [
     { type: 'ip', value: '2001:db8:aa::1', category: 'scanner' },
     { type: 'ip', value: '2001:db8:aa:1::2', category: 'scanner' },
@@ -121,8 +121,8 @@ t.test('IPv6 addresses in one /48 meet whatever their compressed form', async (t
   t.equal(list.data[0].name, 'Scanning campaign from 2001:db8:aa::/48');
 });
 
-t.test('new IoCs extend a campaign, connected campaigns merge and the older id survives', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('new IoCs extend a campaign, connected campaigns merge and the older id survives', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   const a = await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.10', honeypotType: 'ssh', payloads: ['1'.repeat(64), '2'.repeat(64)] });
   const older = a.json().data.campaignMatch as string;
   h.clock.advance(HOUR);
@@ -143,7 +143,7 @@ t.test('new IoCs extend a campaign, connected campaigns merge and the older id s
   t.same(detail.tags, ['ftp', 'malware', 'scanner', 'ssh'], 'member categories and honeypot types of both');
   t.ok(detail.timeline.some((e: { event: string; details: string }) => e.event === 'Campaigns merged' && e.details.includes(younger)));
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 1);
-  t.equal(countRows(h.db, 'campaign_iocs'), 7);
+  t.equal(await countIn(h.storage, 'campaign_iocs'), 7);
 
   h.clock.advance(HOUR);
   await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.10', honeypotType: 'ssh', payloads: ['6'.repeat(64)] });
@@ -154,8 +154,8 @@ t.test('new IoCs extend a campaign, connected campaigns merge and the older id s
   t.same(dates, [...dates].sort(), 'timeline in chronological order');
 });
 
-t.test('status follows last activity; the list filters by status and since', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('status follows last activity; the list filters by status and since', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   const first = (await h.post('/api/trap-intel', { trapId: 't', attackerIp: '203.0.113.20', honeypotType: 'ssh', payloads: ['7'.repeat(64), '8'.repeat(64)] })).json().data.campaignMatch;
   const createdAt = new Date(h.clock.now()).toISOString();
   h.clock.advance(8 * DAY);
@@ -178,8 +178,8 @@ t.test('status follows last activity; the list filters by status and since', asy
   t.equal(paging.data.length, 1);
 });
 
-t.test('stats count campaigns by status and severity, with techniques and reporters', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('stats count campaigns by status and severity, with techniques and reporters', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   const empty = (await h.get('/api/campaigns/stats')).json().data;
   t.same(empty, {
     totalCampaigns: 0, activeCampaigns: 0, dormantCampaigns: 0, resolvedCampaigns: 0,
@@ -221,8 +221,8 @@ t.test('stats count campaigns by status and severity, with techniques and report
   t.same(scanner.mitreIds, ['T1046', 'T1110']);
 });
 
-t.test('geography lists source countries by frequency and target countries from metadata', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('geography lists source countries by frequency and target countries from metadata', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   await report(h, [
     { type: 'ip', value: '198.51.100.1', category: 'c2', metadata: { country: 'DE', targetCountry: 'FR' } },
     { type: 'ip', value: '198.51.100.2', category: 'c2', metadata: { country: 'NL' } },
@@ -235,8 +235,8 @@ t.test('geography lists source countries by frequency and target countries from 
   t.ok(detail.recommendations.some((text: string) => /command-and-control/.test(text)));
 });
 
-t.test('whitelisted IoCs link nothing', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('whitelisted IoCs link nothing', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   await report(h, [{ type: 'ip', value: '198.51.100.1', category: 'botnet' }]);
   const put = await h.app.inject({ method: 'PUT', url: '/api/iocs/198.51.100.1/status', payload: { status: 'whitelisted', reason: 'ours' }, headers: authHeader(h.key) });
   t.equal(put.statusCode, 200);
@@ -245,8 +245,8 @@ t.test('whitelisted IoCs link nothing', async (t) => {
   t.equal((await h.get('/api/campaigns')).json().pagination.total, 0);
 });
 
-t.test('errors: unknown campaign, bad query, missing key, missing scope', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('errors: unknown campaign, bad query, missing key, missing scope', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   t.same((await h.get('/api/campaigns/campaign_nope')).json(), { ok: false, error: 'Campaign not found', code: 'NOT_FOUND' });
   t.equal((await h.get('/api/campaigns/campaign_nope')).statusCode, 404);
   for (const query of ['status=gone', 'limit=101', 'limit=0', 'page=0', 'since=yesterday']) {
@@ -258,26 +258,26 @@ t.test('errors: unknown campaign, bad query, missing key, missing scope', async 
   const anonymous = await h.app.inject({ method: 'GET', url: '/api/campaigns' });
   t.same(anonymous.json(), { ok: false, error: 'API key required', code: 'UNAUTHORIZED' });
   t.equal((await h.get('/api/campaigns/stats', 'pgk_wrongwrongwrongwrongwrongwrongwrong')).json().error, 'Invalid API key');
-  const writeOnly = storeKeyNow(h.db, h.clock, { name: 'w', origin: 'operator', tier: 'enterprise', scopes: ['write'] }).key;
+  const { key: writeOnly } = await storeKey(h.storage, h.clock, { name: 'w', origin: 'operator', tier: 'enterprise', scopes: ['write'] });
   const denied = await h.get('/api/campaigns', writeOnly);
   t.equal(denied.statusCode, 403);
   t.equal(denied.json().error, 'Missing scope: read');
 });
 
-t.test('campaign reads are audited as query entries', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('campaign reads are audited as query entries', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   await h.get('/api/campaigns');
   await h.get('/api/campaigns/stats');
   await h.get('/api/campaigns/campaign_x');
   await h.app.close();
-  const rows = h.db.prepare(`SELECT resource, api_key, details FROM tc_audit_log WHERE action = 'query'`).all() as Array<{ resource: string; api_key: string; details: string }>;
+  const rows = await selectRows<{ resource: string; api_key: string; details: string }>(h.storage, `SELECT resource, api_key, details FROM tc_audit_log WHERE action = 'query'`);
   t.same(rows.map((row) => row.resource), ['campaigns'], 'one entry for the key, kind and minute');
   t.match(JSON.parse(rows[0]!.details), { count: 3, samples: ['campaigns?page=1&limit=20', 'campaigns/stats', 'campaign?id=campaign_x&found=false'] });
   t.equal(rows[0]!.api_key, `${h.key.slice(0, 4)}…${h.key.slice(-4)}`, 'keys masked to first 4 and last 4');
 });
 
-t.test('the background job correlates new reports without a request', async (t) => {
-  const h = await buildIntelHarness(t, { correlation: { checkMs: 10, everyMs: 60_000 } });
+onBothEngines('the background job correlates new reports without a request', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine, { correlation: { checkMs: 10, everyMs: 60_000 } });
   await report(h, [
     { type: 'ip', value: '198.51.100.1', category: 'phishing' },
     { type: 'ip', value: '198.51.100.2', category: 'phishing' },
@@ -291,8 +291,8 @@ t.test('the background job correlates new reports without a request', async (t) 
   t.equal(total, 1);
 });
 
-t.test('the OpenAPI document lists the campaign and analytics routes', async (t) => {
-  const h = await buildIntelHarness(t);
+onBothEngines('the OpenAPI document lists the campaign and analytics routes', async (t, engine) => {
+  const h = await buildIntelHarnessOn(t, engine);
   const res = await h.app.inject({ method: 'GET', url: '/docs/json' });
   t.equal(res.statusCode, 200);
   const paths = Object.keys(res.json().paths);
