@@ -122,7 +122,7 @@ export function createIocService(storage: Storage, clock: Clock, options: { coun
       const at = { now, nowIso, seq: firstSeq + index, sightingId: newId('sig_', now), context: report.context ? JSON.stringify(report.context) : null };
       let outcome: MergeOutcome;
       if (existing) {
-        await store.insertNew(tx, created.splice(0));
+        if (created.length > 0) await store.insertNew(tx, created.splice(0));
         outcome = await mergeInto(tx, existing, report, reporterId, at);
       } else {
         const entry = newEntry(report, reporterId, at);
@@ -132,7 +132,7 @@ export function createIocService(storage: Storage, clock: Clock, options: { coun
       current.set(key, outcome.ioc);
       outcomes.push(outcome);
     }
-    await store.insertNew(tx, created);
+    if (created.length > 0) await store.insertNew(tx, created);
     return outcomes;
   }
 
