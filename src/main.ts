@@ -33,7 +33,10 @@ async function main(): Promise<void> {
   let opened;
   try {
     opened = await openConfiguredStorage({ ...config, databasePath: derivedPaths(config).databasePath }, {
-      onIdleConnectionError: (error) => logger.warn({ err: error }, 'an idle PostgreSQL connection failed; the pool opens another when needed'),
+      // Message and code only: node-postgres hangs the whole client on the error (its settings,
+      // prepared statements and the server's cancel key), which does not belong in a log.
+      onIdleConnectionError: (error) =>
+        logger.warn({ err: { message: error.message, code: (error as { code?: unknown }).code } }, 'an idle PostgreSQL connection failed; the pool opens another when needed'),
     });
   } catch (error) {
     if (error instanceof MigrationError) fail(`${error.message}. The database file was left unchanged.`);

@@ -20,6 +20,20 @@ const FASTIFY_CLIENT_ERRORS: Record<string, { status: number; message: string }>
 const STORAGE_UNAVAILABLE = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN|BUSY|LOCKED|CORRUPT|NOTADB)/;
 
 /**
+ * The same on PostgreSQL: the server cannot be reached (network errors from the pool), is
+ * shutting down or refusing connections (SQLSTATE class 08, 57P01–57P03, 53300), or rolled the
+ * transaction back to let another one through (40001, 40P01). Errors node-postgres raises
+ * without a code are recognised by their fixed messages.
+ */
+const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|08\w{3}|57P0[123]|53300|40001|40P01)$/;
+const POSTGRES_UNAVAILABLE_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end)/;
+
+function storageUnavailable(error: { code?: unknown; message?: unknown }): boolean {
+  if (typeof error.code === 'string') return STORAGE_UNAVAILABLE.test(error.code) || POSTGRES_UNAVAILABLE.test(error.code);
+  return typeof error.message === 'string' && POSTGRES_UNAVAILABLE_MESSAGES.test(error.message);
+}
+
+/**
  * One error handler for all three services: clients see a message only below 500;
  * anything unexpected is logged with the request id and answered "Internal server error".
  */
@@ -39,8 +53,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     const known = fastifyError.code ? FASTIFY_CLIENT_ERRORS[fastifyError.code] : undefined;
     if (known) return reply.code(known.status).send({ ok: false, error: known.message, code: fastifyError.code });
-    if (typeof fastifyError.code === 'string' && STORAGE_UNAVAILABLE.test(fastifyError.code)) {
-      request.log.error({ err: error }, 'database unavailable');
+    if (storageUnavailable(fastifyError)) {
+      request.log.error({ err: { message: fastifyError.message, code: fastifyError.code } }, 'database unavailable');
       return reply.code(503).header('retry-after', '30').send({ ok: false, error: 'Database unavailable', code: 'DATABASE_UNAVAILABLE' });
     }
     const status = fastifyError.statusCode ?? 500;
