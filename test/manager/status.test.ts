@@ -73,8 +73,10 @@ onBothEngines('the sweeper runs by itself once the app is ready', async (t, engi
   const agent = await register(app);
   clock.advance(5000);
   const deadline = Date.now() + 3000;
-  while ((await storedStatus(storage, agent.id)) !== 'offline' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  t.equal(await storedStatus(storage, agent.id), 'offline', 'swept within one 500 ms interval');
+  // The transition is announced after its commit (the stream row is written then): wait for both.
+  const announced = async () => (await streamEvents(storage)).at(-1)?.event === 'agent_offline';
+  while (!((await storedStatus(storage, agent.id)) === 'offline' && (await announced())) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(await storedStatus(storage, agent.id), 'offline', 'swept by the app\'s own timer');
   t.equal((await streamEvents(storage)).at(-1)!.event, 'agent_offline');
 });
 
