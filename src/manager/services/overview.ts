@@ -8,15 +8,13 @@ import type { EventStore } from '../stores/events.js';
 import type { PolicyStore } from '../stores/policies.js';
 import { SEVERITIES, type Overview } from '../schemas.js';
 import type { StatusTimeouts } from './status.js';
+import type { ThreatCountView } from '../stores/threat-counts.js';
 
 /** The fleet at a glance, from kept counts and index range counts (no per-agent or per-event work). */
-/** One summary period's counts, as `events.periods` hands them out. */
-type PeriodCounts = Awaited<ReturnType<Parameters<Parameters<EventStore['periods']>[0]>[0]>>;
-
 export function createOverviewService(deps: { clock: Clock; timeouts: StatusTimeouts; agents: AgentStore; events: EventStore; policies: PolicyStore }) {
   const { clock, timeouts, agents, events, policies } = deps;
 
-  const severitySummary = async (counts: PeriodCounts) => {
+  const severitySummary = async (counts: ThreatCountView) => {
     const summary = { total: 0, ...emptySeverityCounts() };
     for (const severity of SEVERITIES) {
       summary[severity] = await counts.count('severity', severity);

@@ -2,7 +2,7 @@ import { defineStatement, type Statement, type Transaction, type Storage } from 
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { SEVERITIES, type SummaryPeriod } from '../schemas.js';
 import { createThreatBucketStore } from './threat-buckets.js';
-import { createThreatCountStore, type ThreatCountStore } from './threat-counts.js';
+import { createThreatCountStore, type ThreatCountView } from './threat-counts.js';
 
 export type EventRow = {
   id: string;
@@ -83,8 +83,7 @@ export function createEventStore(storage: Storage) {
   const counts = createThreatCountStore(storage);
   const buckets = createThreatBucketStore(storage);
 
-  type AllTime = Awaited<ReturnType<ThreatCountStore['view']>>;
-  const totalOf = async (view: AllTime) => {
+  const totalOf = async (view: ThreatCountView) => {
     let sum = 0;
     for (const severity of SEVERITIES) sum += await view.count('severity', severity);
     return sum;
@@ -167,7 +166,7 @@ export function createEventStore(storage: Storage) {
      * Reads counts of summary periods (each starting at its `sinceMs`, over every org or one)
      * from one state of the database: `work` gets the periods and reads all it needs of them.
      */
-    periods<T>(work: (period: (period: SummaryPeriod, sinceMs: number, orgId?: string) => ReturnType<typeof counts.view>) => Promise<T>): Promise<T> {
+    periods<T>(work: (period: (period: SummaryPeriod, sinceMs: number, orgId?: string) => Promise<ThreatCountView>) => Promise<T>): Promise<T> {
       return storage.snapshot((q) => work((period, sinceMs, orgId) => counts.view(period, sinceMs, orgId === undefined ? {} : { orgId }, q)));
     },
   };

@@ -281,6 +281,8 @@ export function createThreatCountStore(storage: Storage) {
 }
 
 export type ThreatCountStore = ReturnType<typeof createThreatCountStore>;
+/** One window's counts as a read sees them (`view`): exact counts and top keys. */
+export type ThreatCountView = Awaited<ReturnType<ThreatCountStore['view']>>;
 
 /**
  * Recounts every window from the events, with each window starting at `now − span` and

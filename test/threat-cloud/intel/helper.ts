@@ -79,7 +79,7 @@ const operatorKeyInput = (): NewApiKey => ({ name: 'test', origin: 'operator', t
 const userKeyInput = (ownerUserId: string): NewApiKey => ({ name: 'user key', origin: 'user', ownerUserId, scopes: ['read', 'write'] });
 
 export async function buildIntelHarness(t: Teardown, options: ThreatCloudOptions = {}): Promise<IntelHarness> {
-  const { storage: _storage, ...harness } = await harnessApp(t, options, undefined, ({ db, clock }) => storeKeyNow(db, clock, operatorKeyInput()).key);
+  const harness = await harnessApp(t, options, undefined, ({ db, clock }) => storeKeyNow(db, clock, operatorKeyInput()).key);
   const { db, clock } = harness;
   return {
     ...harness,
@@ -102,7 +102,7 @@ export interface IntelHarnessOn extends Omit<IntelHarness, 'db' | 'userKey'> {
 }
 
 export async function buildIntelHarnessOn(t: Teardown, engine: Engine, options: ThreatCloudOptions = {}): Promise<IntelHarnessOn> {
-  const { db: _db, ...harness } = await harnessApp(t, options, await storageOn(engine), async ({ storage, clock }) => (await storeKey(storage, clock, operatorKeyInput())).key);
+  const harness = await harnessApp(t, options, await storageOn(engine), async ({ storage, clock }) => (await storeKey(storage, clock, operatorKeyInput())).key);
   const { storage, clock } = harness;
   return {
     ...harness,
