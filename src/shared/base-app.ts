@@ -25,6 +25,7 @@ import { installMetrics, type MetricsOptions } from './metrics.js';
 import { createClientErrorHandler } from './client-errors.js';
 import { applyConnectionLimits, closeUnfinishedRequestsOnClose, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limits.js';
 import { installJsonBodyParser } from './json-body.js';
+import { nulCharacter, urlHasNul } from './nul-character.js';
 import { CSP, DOCS_CSP, HSTS, SECURITY_HEADERS } from './security-headers.js';
 import { installPageDepthLimit } from './page-depth.js';
 import { lazyRequestLogger } from './logger.js';
@@ -150,7 +151,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     reply.header('x-request-id', request.id);
     reply.headers(headers);
     if (!request.url.startsWith('/docs')) reply.header('content-security-policy', CSP);
-    done(closing ? unavailable(SHUTTING_DOWN_MESSAGE, 'SHUTTING_DOWN') : undefined);
+    done(closing ? unavailable(SHUTTING_DOWN_MESSAGE, 'SHUTTING_DOWN') : urlHasNul(request.url) ? nulCharacter() : undefined);
   });
 
   if (options.corsAllowedOrigins.length > 0) {

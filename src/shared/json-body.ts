@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from './errors.js';
+import { jsonHasNul, nulCharacter } from './nul-character.js';
 
 /** No route needs more; the contract refuses anything deeper before looking at it. */
 export const MAX_JSON_DEPTH = 32;
@@ -43,7 +44,7 @@ export function exceedsJsonDepth(text: string, max = MAX_JSON_DEPTH): boolean {
 }
 
 /**
- * Replaces the application/json parser: the depth check on the raw text first, then
+ * Replaces the application/json parser: the depth and NUL checks on the raw text first, then
  * Fastify's own parser (empty body, malformed JSON, and `__proto__`/`constructor.prototype`
  * refused as before). Deep nesting thus never reaches validation, a size check or a
  * serialiser, any of which may recurse. Body limits (the app's and each route's) apply
@@ -57,6 +58,10 @@ export function installJsonBodyParser(app: FastifyInstance): void {
     const text = body.toString();
     if (exceedsJsonDepth(text)) {
       done(nestedTooDeeply(), undefined);
+      return;
+    }
+    if (jsonHasNul(text)) {
+      done(nulCharacter(), undefined);
       return;
     }
     parse(request, text, done);
