@@ -111,7 +111,8 @@ export function toNumberedParameters(sql: string): NumberedSql {
 /** The values in `$n` order, refusing a missing one as better-sqlite3 does, so both engines fail alike. */
 export function numberedValues(sql: NumberedSql, params: unknown): unknown[] {
   if (sql.names === null) {
-    const values = params === undefined ? [] : params;
+    // An empty object binds nothing, as better-sqlite3 accepts it for a statement without parameters.
+    const values = params === undefined || (sql.count === 0 && isEmptyObject(params)) ? [] : params;
     if (!Array.isArray(values) || values.length !== sql.count) {
       throw new RangeError(`The statement takes ${sql.count} positional values`);
     }
@@ -158,4 +159,8 @@ export function multiRowText(sql: NumberedSql, rows: number): string {
   if (/\$\d/.test(before + after)) throw new Error(`A batched INSERT takes its values in its VALUES tuple only: ${text}`);
   const copies = Array.from({ length: rows }, (_, row) => tuple.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + row * sql.count}`));
   return `${before}${copies.join(', ')}${after}`;
+}
+
+function isEmptyObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
 }
