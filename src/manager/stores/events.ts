@@ -1,4 +1,4 @@
-import { defineStatement, type Statement, type Transaction, type Storage } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Statement, type Transaction, type Storage } from '../../shared/db/storage.js';
 import { COUNT_CAP } from '../../shared/capped-total.js';
 import { SEVERITIES, type SummaryPeriod } from '../schemas.js';
 import { createThreatBucketStore } from './threat-buckets.js';
@@ -94,9 +94,9 @@ export function createEventStore(storage: Storage) {
    * of each index's prefix, and the list total when there is no time filter and at most one of
    * agent, severity and type besides the org.
    */
-  async function allTimeCounts(filter: ThreatFilter, present: (keyof ThreatFilter)[]) {
-    const everyOrg = await counts.view('all', 0);
-    const ofOrg = filter.orgId === undefined ? everyOrg : await counts.view('all', 0, { orgId: filter.orgId });
+  async function allTimeCounts(filter: ThreatFilter, present: (keyof ThreatFilter)[], q: Queryable) {
+    const everyOrg = await counts.view('all', 0, {}, q);
+    const ofOrg = filter.orgId === undefined ? everyOrg : await counts.view('all', 0, { orgId: filter.orgId }, q);
     const sizeOf = (key: EqualityFilter): Promise<number> =>
       key === 'orgId' ? totalOf(ofOrg) : everyOrg.count(key === 'agentId' ? 'agent' : key, filter[key]!);
     const others = present.filter((key) => key !== 'orgId');
@@ -145,19 +145,23 @@ export function createEventStore(storage: Storage) {
       const present = FILTER_KEYS.filter((key) => filter[key] !== undefined);
       const params: Record<string, unknown> = {};
       for (const key of present) params[key] = filter[key];
-      const { sizeOf, total: exact } = await allTimeCounts(filter, present);
-      if (exact !== null && offset >= exact) return { rows: [], total: exact };
-      const index = await chooseIndex(present, sizeOf);
-      const where = present.length > 0 ? `WHERE ${present.map((key) => FILTERS[key]).join(' AND ')}` : '';
-      const from = `FROM threat_events INDEXED BY ${index.name} ${where}`;
-      // Knowing how many match, the walk can stop at the last one instead of searching past it.
-      const rows = await storage.all(composedStatement<EventRow>(`SELECT * ${from} ORDER BY timestamp_ms DESC, seq DESC LIMIT @limit OFFSET @offset`), {
-        ...params,
-        limit: exact === null ? limit : Math.min(limit, exact - offset),
-        offset,
+      // One state of the database for the counts, the rows and the total: on PostgreSQL the
+      // counter may commit a step between two reads, and an event would be counted twice.
+      return storage.snapshot(async (q) => {
+        const { sizeOf, total: exact } = await allTimeCounts(filter, present, q);
+        if (exact !== null && offset >= exact) return { rows: [], total: exact };
+        const index = await chooseIndex(present, sizeOf);
+        const where = present.length > 0 ? `WHERE ${present.map((key) => FILTERS[key]).join(' AND ')}` : '';
+        const from = `FROM threat_events INDEXED BY ${index.name} ${where}`;
+        // Knowing how many match, the walk can stop at the last one instead of searching past it.
+        const rows = await q.all(composedStatement<EventRow>(`SELECT * ${from} ORDER BY timestamp_ms DESC, seq DESC LIMIT @limit OFFSET @offset`), {
+          ...params,
+          limit: exact === null ? limit : Math.min(limit, exact - offset),
+          offset,
+        });
+        const total = exact ?? (await q.get(composedStatement<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap) AS page`), { ...params, cap: COUNT_CAP }))!.n;
+        return { rows, total };
       });
-      const total = exact ?? (await storage.get(composedStatement<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${from} LIMIT @cap) AS page`), { ...params, cap: COUNT_CAP }))!.n;
-      return { rows, total };
     },
     /** Events of an agent at or after `sinceMs` (its recent threats; the 24-hour window's counts). */
     recentCountForAgent: (agentId: string, sinceMs: number) =>
