@@ -5,30 +5,60 @@ import { createBaseApp } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { closeDatabase } from '../../src/shared/db/open.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import type { Storage } from '../../src/shared/db/storage.js';
 import { ok } from '../../src/shared/envelope.js';
 import { HEALTH_MEMO_MS, registerHealth } from '../../src/shared/health.js';
 import { requestSerializer } from '../../src/shared/logger.js';
+import { onBothEngines, selectRows, storageOn, type Engine } from '../engines.js';
 import { testConfig, testDb } from '../helper.js';
+import { connectPostgres } from '../postgres.js';
+import { seedUserIn } from '../seed.js';
+import { postgresUrlOf } from '../threat-cloud/fixtures.js';
 
-/** A kernel app with /health over a counter table, and the log lines it writes at `level`. */
-async function healthApp(t: Test, level: Level = 'info', { asynchronous = false } = {}) {
-  const db = testDb(t, testConfig(t));
-  db.exec('CREATE TABLE things (id INTEGER PRIMARY KEY)');
-  const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM things');
+/**
+ * A migrated database of the engine, and how it stops being readable underneath the app: the
+ * SQLite connection closed, or the PostgreSQL database taken offline by its administrator (no
+ * new connections, the open ones terminated), as a pooled app meets it.
+ */
+async function databaseOn(t: Test, engine: Engine): Promise<{ storage: Storage; cutOff: () => Promise<void> }> {
+  const postgres = await storageOn(engine);
+  if (postgres === undefined) {
+    const db = testDb(t, testConfig(t));
+    return { storage: sqliteStorageOf(db), cutOff: async () => closeDatabase(db) };
+  }
+  t.teardown(() => postgres.close());
+  const url = new URL(await postgresUrlOf(postgres));
+  const name = url.pathname.slice(1);
+  return {
+    storage: postgres,
+    async cutOff() {
+      url.pathname = '/postgres';
+      const admin = await connectPostgres(t, url.toString());
+      await admin.query(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS false`);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+    },
+  };
+}
+
+/** A kernel app with /health over the count of users, and the log lines it writes at `level`. */
+async function healthApp(t: Test, engine: Engine, level: Level = 'info', { delayed = false } = {}) {
+  const { storage, cutOff } = await databaseOn(t, engine);
   const clock = new ManualClock();
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level, serializers: { req: requestSerializer } }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   const app = await createBaseApp({ service: 'auth', title: 't', description: 't', version: '0', logger, trustProxy: false, corsAllowedOrigins: [], rateLimit: { max: 1000 } });
   let reads = 0;
   registerHealth(app, {
-    storage: sqliteStorageOf(db),
+    storage,
     clock,
     details: Type.Object({ things: Type.Integer() }),
-    // A service's counts come synchronously or through the storage port (a promise).
-    read: () => {
+    // The counts come through the storage port, as the services' do; `delayed` answers a turn
+    // later still, so probes arriving during a look can be seen sharing it.
+    read: async () => {
       reads++;
-      const things = count.get()!.n;
-      return asynchronous ? new Promise<{ things: number }>((resolve) => setImmediate(() => resolve({ things }))) : { things };
+      const [row] = await selectRows<{ n: number }>(storage, 'SELECT count(*) AS n FROM users');
+      const things = Number(row!.n);
+      return delayed ? new Promise<{ things: number }>((resolve) => setImmediate(() => resolve({ things }))) : { things };
     },
   });
   app.get('/work', async (request) => {
@@ -42,13 +72,15 @@ async function healthApp(t: Test, level: Level = 'info', { asynchronous = false 
     const res = await app.inject({ url: '/health' });
     return { status: res.statusCode, body: res.json(), headers: res.headers };
   };
-  return { app, db, clock, lines, health, reads: () => reads, add: () => db.prepare('INSERT INTO things DEFAULT VALUES').run() };
+  let added = 0;
+  const add = async () => void (await seedUserIn(storage, { id: `usr_${++added}` }));
+  return { app, clock, lines, health, cutOff, reads: () => reads, add };
 }
 
-t.test('/health looks at the database at most once a second: counts lag by at most that', async (t) => {
-  const { clock, health, reads, add } = await healthApp(t);
-  t.same((await health()).body, { ok: true, data: { status: 'healthy', engine: 'sqlite', version: '0.1.0', uptime: 0, things: 0 } });
-  add();
+onBothEngines('/health looks at the database at most once a second: counts lag by at most that', async (t, engine) => {
+  const { clock, health, reads, add } = await healthApp(t, engine);
+  t.same((await health()).body, { ok: true, data: { status: 'healthy', engine, version: '0.1.0', uptime: 0, things: 0 } });
+  await add();
   clock.advance(HEALTH_MEMO_MS - 1);
   const memo = await health();
   t.equal(memo.body.data.things, 0, 'within the second: the last look');
@@ -59,21 +91,21 @@ t.test('/health looks at the database at most once a second: counts lag by at mo
   t.equal(reads(), 2);
 });
 
-t.test('/health over counts read asynchronously: probes arriving during a look share it', async (t) => {
-  const { clock, health, reads, add } = await healthApp(t, 'info', { asynchronous: true });
+onBothEngines('/health over counts read asynchronously: probes arriving during a look share it', async (t, engine) => {
+  const { clock, health, reads, add } = await healthApp(t, engine, 'info', { delayed: true });
   const first = await Promise.all(Array.from({ length: 8 }, () => health()));
   t.same(first.map((answer) => answer.body.data.things), Array(8).fill(0));
   t.equal(reads(), 1, 'eight probes, one look');
-  add();
+  await add();
   clock.advance(HEALTH_MEMO_MS);
-  t.same((await health()).body, { ok: true, data: { status: 'healthy', engine: 'sqlite', version: '0.1.0', uptime: 1, things: 1 } });
+  t.same((await health()).body, { ok: true, data: { status: 'healthy', engine, version: '0.1.0', uptime: 1, things: 1 } });
   t.equal(reads(), 2);
 });
 
-t.test('/health answers 503 once the database cannot be read, at the latest a second later', async (t) => {
-  const { db, clock, health, lines } = await healthApp(t);
+onBothEngines('/health answers 503 once the database cannot be read, at the latest a second later', async (t, engine) => {
+  const { clock, health, lines, cutOff } = await healthApp(t, engine);
   t.equal((await health()).status, 200);
-  closeDatabase(db);
+  await cutOff();
   clock.advance(HEALTH_MEMO_MS);
   const down = await health();
   t.equal(down.status, 503);
@@ -82,8 +114,8 @@ t.test('/health answers 503 once the database cannot be read, at the latest a se
   t.same(lines.map((line) => line.msg), ['health: the database cannot be read'], 'logged once, though the probe itself is not');
 });
 
-t.test('/health carries the request id and security headers of every response', async (t) => {
-  const { health } = await healthApp(t);
+onBothEngines('/health carries the request id and security headers of every response', async (t, engine) => {
+  const { health } = await healthApp(t, engine);
   const { headers } = await health();
   t.match(headers['x-request-id'], /^[0-9a-f-]{36}$/);
   t.equal(headers['x-content-type-options'], 'nosniff');
@@ -92,8 +124,8 @@ t.test('/health carries the request id and security headers of every response', 
   t.equal(headers['content-security-policy'], "default-src 'self'");
 });
 
-t.test('health probes are not logged per request; other requests are, with their request id', async (t) => {
-  const { app, health, lines } = await healthApp(t, 'info');
+onBothEngines('health probes are not logged per request; other requests are, with their request id', async (t, engine) => {
+  const { app, health, lines } = await healthApp(t, engine, 'info');
   await health();
   await health();
   t.same(lines, [], 'no line for a probe');
@@ -107,8 +139,8 @@ t.test('health probes are not logged per request; other requests are, with their
   ]);
 });
 
-t.test('at warn a request writes only its warnings, still with its request id', async (t) => {
-  const { app, lines } = await healthApp(t, 'warn');
+onBothEngines('at warn a request writes only its warnings, still with its request id', async (t, engine) => {
+  const { app, lines } = await healthApp(t, engine, 'warn');
   await app.inject({ url: '/work', headers: { 'x-request-id': 'req-2' } });
   t.same(lines.map((line) => [line.msg, line.reqId, line.step]), [['something worth a warning', 'req-2', 'work']]);
 });

@@ -1,16 +1,17 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
-import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { createUsageStore } from '../../src/shared/usage.js';
 import { bearerToken, maskSecret, newSecretToken, safeEqual } from '../../src/shared/tokens.js';
-import { testConfig, testDb } from '../helper.js';
-import { seedUser } from '../seed.js';
+import { execute, onBothEngines, selectRows, type Engine } from '../engines.js';
+import { seedUserIn } from '../seed.js';
+import { bareStorageOn } from '../threat-cloud/fixtures.js';
 
-function setup(t: Parameters<typeof testConfig>[0]) {
-  const db = testDb(t, testConfig(t));
-  seedUser(db, { id: 'usr_a', tier: 'community' });
-  return { db, storage: sqliteStorageOf(db), keys: createApiKeyStore(sqliteStorageOf(db), new ManualClock()), usage: createUsageStore(sqliteStorageOf(db)) };
+/** The real stores over a migrated database of the engine, with one community user. */
+async function setup(t: Test, engine: Engine) {
+  const storage = await bareStorageOn(t, engine);
+  await seedUserIn(storage, { id: 'usr_a', tier: 'community' });
+  return { storage, keys: createApiKeyStore(storage, new ManualClock()), usage: createUsageStore(storage) };
 }
 
 t.test('token helpers', async (t) => {
@@ -27,12 +28,13 @@ t.test('token helpers', async (t) => {
   t.equal(bearerToken(undefined), null);
 });
 
-t.test('API keys are stored hashed, verified, and revoked at once', async (t) => {
-  const { db, storage, keys } = setup(t);
+onBothEngines('API keys are stored hashed, verified, and revoked at once', async (t, engine) => {
+  const { storage, keys } = await setup(t, engine);
   const { record, key } = await keys.create(storage, { name: 'ops', origin: 'operator', tier: 'pro', scopes: ['read', 'write', 'admin'] });
   t.match(key, /^pgk_/);
   t.equal(record.masked, maskSecret(key));
-  const stored = db.prepare('SELECT * FROM api_keys').all() as Array<Record<string, unknown>>;
+  const stored = await selectRows<Record<string, unknown>>(storage, 'SELECT * FROM api_keys');
+  t.equal(stored.length, 1);
   t.notMatch(JSON.stringify(stored), key, 'the secret itself is not stored');
   const verified = (await keys.verify(key))!;
   t.equal(verified.id, record.id);
@@ -45,13 +47,13 @@ t.test('API keys are stored hashed, verified, and revoked at once', async (t) =>
   t.notOk(await keys.revoke(storage, record.id), 'revoking twice reports nothing to revoke');
 });
 
-t.test('user keys follow their owner: tier, write scope, reporter identity', async (t) => {
-  const { db, storage, keys } = setup(t);
+onBothEngines('user keys follow their owner: tier, write scope, reporter identity', async (t, engine) => {
+  const { storage, keys } = await setup(t, engine);
   const one = await keys.create(storage, { name: 'k1', origin: 'user', ownerUserId: 'usr_a', scopes: ['read', 'write'] });
   const two = await keys.create(storage, { name: 'k2', origin: 'user', ownerUserId: 'usr_a', scopes: ['read'] });
   t.same((await keys.verify(one.key))!.scopes, ['read'], 'a community owner has no write scope');
   t.equal((await keys.verify(one.key))!.reporterId, (await keys.verify(two.key))!.reporterId, 'all keys of a user are one reporter');
-  db.prepare(`UPDATE users SET tier = 'pro' WHERE id = 'usr_a'`).run();
+  await execute(storage, `UPDATE users SET tier = 'pro' WHERE id = 'usr_a'`);
   t.equal((await keys.verify(one.key))!.tier, 'pro', 'a tier change applies at once');
   t.same((await keys.verify(one.key))!.scopes, ['read', 'write']);
   t.equal(await keys.countActiveByOwner(storage, 'usr_a'), 2);
@@ -60,8 +62,8 @@ t.test('user keys follow their owner: tier, write scope, reporter identity', asy
   t.same((await keys.listByOwner('usr_a')).map((k) => k.id), [two.record.id]);
 });
 
-t.test('usage counters never pass the limit and count per period', async (t) => {
-  const { storage, usage } = setup(t);
+onBothEngines('usage counters never pass the limit and count per period', async (t, engine) => {
+  const { storage, usage } = await setup(t, engine);
   for (let i = 0; i < 3; i++) t.ok(await usage.consume(storage, 'usr_a', 'api_calls', '2026-03', 3));
   t.notOk(await usage.consume(storage, 'usr_a', 'api_calls', '2026-03', 3), 'the fourth call is refused');
   t.equal(await usage.current('usr_a', 'api_calls', '2026-03'), 3, 'and not counted');

@@ -1,19 +1,19 @@
-import t from 'tap';
+import type { Test } from 'tap';
 import { ManualClock } from '../../../src/shared/clock.js';
 import { createAggregateMemo } from '../../../src/threat-cloud/intel/services/memo.js';
 import { createDataVersionStore } from '../../../src/threat-cloud/intel/stores/data-version.js';
-import { testConfig, testDb } from '../../helper.js';
-import { sqliteStorageOf } from '../../../src/shared/db/sqlite-storage.js';
+import { bareStorageOn, execute, onBothEngines } from '../fixtures.js';
+import type { Engine } from '../../engines.js';
 
 /** The analytics memo over the real data version: one computation per data version and second. */
-function memoOverDatabase(t: Parameters<typeof testDb>[0]) {
-  const db = testDb(t, testConfig(t));
+async function memoOverDatabase(t: Test, engine: Engine) {
+  const storage = await bareStorageOn(t, engine);
   const clock = new ManualClock(Date.parse('2026-03-07T12:00:00.000Z'));
-  return { db, clock, memo: createAggregateMemo(createDataVersionStore(sqliteStorageOf(db)), clock) };
+  return { storage, clock, memo: createAggregateMemo(createDataVersionStore(storage), clock) };
 }
 
-t.test('answers that arrive later are shared by the requests asking meanwhile, and kept like the others', async (t) => {
-  const { memo } = memoOverDatabase(t);
+onBothEngines('answers that arrive later are shared by the requests asking meanwhile, and kept like the others', async (t, engine) => {
+  const { memo } = await memoOverDatabase(t, engine);
   let computed = 0;
   const slow = () => {
     computed += 1;
@@ -27,8 +27,8 @@ t.test('answers that arrive later are shared by the requests asking meanwhile, a
   t.equal(computed, 2, 'other parameters compute their own');
 });
 
-t.test('a failed answer is forgotten: the next request computes again', async (t) => {
-  const { memo } = memoOverDatabase(t);
+onBothEngines('a failed answer is forgotten: the next request computes again', async (t, engine) => {
+  const { memo } = await memoOverDatabase(t, engine);
   let attempts = 0;
   const flaky = async () => {
     attempts += 1;
@@ -40,14 +40,14 @@ t.test('a failed answer is forgotten: the next request computes again', async (t
   t.equal(attempts, 2);
 });
 
-t.test('new data or a new second computes again', async (t) => {
-  const { memo, db, clock } = memoOverDatabase(t);
+onBothEngines('new data or a new second computes again', async (t, engine) => {
+  const { memo, storage, clock } = await memoOverDatabase(t, engine);
   let computed = 0;
   const count = () => ++computed;
   t.equal(await memo('heatmap', {}, count), 1);
   t.equal(await memo('heatmap', {}, count), 1, 'same version, same second');
   clock.advance(1000);
   t.equal(await memo('heatmap', {}, count), 2, 'the next second');
-  db.prepare(`UPDATE tc_state SET value = value + 1 WHERE name = 'seq'`).run();
+  t.equal(await execute(storage, `UPDATE tc_state SET value = value + 1 WHERE name = 'seq'`), 1);
   t.equal(await memo('heatmap', {}, count), 3, 'the change sequence moved (a new or changed IoC)');
 });
