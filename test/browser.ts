@@ -10,6 +10,8 @@ import type { App } from '../src/shared/base-app.js';
 import { ensureSelfSignedCertificate } from '../src/shared/certificate.js';
 import { systemClock, type Clock } from '../src/shared/clock.js';
 import type { Db } from '../src/shared/db/open.js';
+import type { Storage } from '../src/shared/db/storage.js';
+import type { Engine } from './engines.js';
 import { sqliteDeps, tempDir, testConfig, testDb, TEST_SECRETS, type Teardown } from './helper.js';
 
 /** Debian's Chromium, headless, with the flags this closed network needs (no background calls). */
@@ -39,6 +41,14 @@ export function screenshotPath(name: string): string {
   const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
   mkdirSync(dir, { recursive: true });
   return path.join(dir, `${name}.png`);
+}
+
+/**
+ * Saves a view's screenshot from the SQLite run only: the PostgreSQL run shows the same page,
+ * and one picture per view keeps test/artifacts from doubling.
+ */
+export async function screenshotOn(engine: Engine, page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
+  if (engine === 'sqlite') await page.screenshot({ path: screenshotPath(name), ...options });
 }
 
 /**
@@ -104,27 +114,49 @@ export async function fitsWidth(page: Page): Promise<boolean> {
 
 export interface ManagerServer {
   app: App;
+  /** The SQLite file; with a PostgreSQL `storage` a file the app never uses. */
   db: Db;
+  /** What the app runs on: the port over `db`, or the storage it was given. */
+  storage: Storage;
   config: ResolvedConfig;
   origin: string;
   port: number;
 }
 
-/** The Manager as the process runs it (real clock unless one is given), HTTPS with a self-signed certificate, a real socket. */
+/**
+ * The Manager as the process runs it (real clock unless one is given), HTTPS with a self-signed
+ * certificate, a real socket. With `storage` (`storageOn(engine)`) it runs on that database
+ * instead of its SQLite file, and closes the storage after itself (hand a second app `borrowed`).
+ */
 export async function startManager(
   t: Teardown,
-  options: { env?: Record<string, string>; db?: Db; config?: ResolvedConfig; port?: number; clock?: Clock; manager?: ManagerOptions; beforeListen?: (app: App) => Promise<void> } = {},
+  options: {
+    env?: Record<string, string>;
+    db?: Db;
+    storage?: Storage;
+    config?: ResolvedConfig;
+    port?: number;
+    clock?: Clock;
+    manager?: ManagerOptions;
+    beforeListen?: (app: App) => Promise<void>;
+  } = {},
 ): Promise<ManagerServer> {
   const config = options.config ?? testConfig(t, { MANAGER_RATE_LIMIT: '100000', ...options.env });
   const db = options.db ?? testDb(t, config);
+  const clock = options.clock ?? systemClock;
+  const { storage } = options;
+  const deps = storage ? { storage, config, clock } : sqliteDeps(db, config, clock);
   const certs = tempDir(t, 'panguard-certs-');
   const tls = await ensureSelfSignedCertificate(path.join(certs, 'manager.crt'), path.join(certs, 'manager.key'));
-  const app = await buildManagerApp({ ...sqliteDeps(db, config, options.clock ?? systemClock), https: { cert: tls.cert, key: tls.key } }, options.manager);
-  t.teardown(() => app.close());
+  const app = await buildManagerApp({ ...deps, https: { cert: tls.cert, key: tls.key } }, options.manager);
+  t.teardown(async () => {
+    await app.close();
+    await storage?.close();
+  });
   if (options.beforeListen) await options.beforeListen(app);
   await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
-  return { app, db, config, origin: `https://127.0.0.1:${port}`, port };
+  return { app, db, storage: deps.storage, config, origin: `https://127.0.0.1:${port}`, port };
 }
 
 /** Opens the Manager console and signs in with the operator token (or the one given). */

@@ -1,14 +1,14 @@
-import t from 'tap';
-import { axeViolations, fitsWidth, launchChromium, screenshotPath, signInToConsole, startManager, watchedPage } from '../browser.js';
+import { axeViolations, fitsWidth, launchChromium, screenshotOn, signInToConsole, startManager, watchedPage } from '../browser.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import { event, OPERATOR, register } from './fixtures.js';
+import { storageOn } from '../engines.js';
+import { event, onBothEngines, OPERATOR, register } from './fixtures.js';
 
 const pad = (n: number) => String(n).padStart(3, '0');
 
-t.test('the fleet pages through 250 agents, filters on the Manager and opens an agent by keyboard', async (t) => {
+onBothEngines('the fleet pages through 250 agents, filters on the Manager and opens an agent by keyboard', async (t, engine) => {
   // Registered at three moments, so the fleet has offline, stale and online agents.
   const clock = new ManualClock(Date.now() - 10 * 60_000);
-  const { app, origin } = await startManager(t, { clock });
+  const { app, origin } = await startManager(t, { clock, storage: await storageOn(engine) });
   const api = async (url: string) => (await app.inject({ url, headers: OPERATOR })).json();
   for (let i = 1; i <= 250; i += 1) {
     if (i === 41) clock.advance(200_000);
@@ -106,7 +106,7 @@ t.test('the fleet pages through 250 agents, filters on the Manager and opens an 
   await firstRowIs('host-250');
   await page.evaluate('document.activeElement.blur(); window.scrollTo(0, 0)');
   t.ok(await page.isHidden('#banner'), 'no error banner');
-  await page.screenshot({ path: screenshotPath('manager-fleet') });
+  await screenshotOn(engine, page, 'manager-fleet');
   t.same(await axeViolations(page), [], 'no serious or critical accessibility violation on the fleet');
 
   // Keyboard alone: tab from the filters to the first agent, Enter opens it.
@@ -129,7 +129,7 @@ t.test('the fleet pages through 250 agents, filters on the Manager and opens an 
   t.equal(await fact('Applies'), detail.activePolicyVersion);
   t.equal(await page.textContent('#agent-recent-count'), String(detail.recentThreats));
   t.equal(await page.locator('#agent-threats tbody tr').count(), 2, 'its recent threats are listed');
-  await page.screenshot({ path: screenshotPath('manager-agent') });
+  await screenshotOn(engine, page, 'manager-agent');
   t.same(await axeViolations(page), [], 'no serious or critical accessibility violation on the agent view');
 
   // 800 px wide: nothing needs horizontal scrolling of the page.

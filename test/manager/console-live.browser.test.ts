@@ -1,9 +1,11 @@
-import t from 'tap';
-import { axeViolations, launchChromium, screenshotPath, signInToConsole, startManager, watchedPage } from '../browser.js';
-import { event, OPERATOR, register } from './fixtures.js';
+import { axeViolations, launchChromium, screenshotOn, signInToConsole, startManager, watchedPage } from '../browser.js';
+import { storageOn } from '../engines.js';
+import { borrowed, event, onBothEngines, OPERATOR, register } from './fixtures.js';
 
-t.test('the live view replays on connect, shows an event within 2 s and replays what it missed across a restart', async (t) => {
-  const first = await startManager(t);
+onBothEngines('the live view replays on connect, shows an event within 2 s and replays what it missed across a restart', async (t, engine) => {
+  // The restarted Manager owns the database (and closes a PostgreSQL pool once); the first borrows it.
+  const storage = await storageOn(engine);
+  const first = await startManager(t, { storage: storage && borrowed(storage) });
   // Happened before the console opened: replayed on connect, so the feed does not start empty.
   const early = await register(first.app, { hostname: 'early-bird' });
 
@@ -38,6 +40,7 @@ t.test('the live view replays on connect, shows an event within 2 s and replays 
   // Events happen while it is away (stored by the restarted Manager before it listens) …
   await startManager(t, {
     db: first.db,
+    storage,
     config: first.config,
     port: first.port,
     beforeListen: async (app) => {
@@ -56,7 +59,7 @@ t.test('the live view replays on connect, shows an event within 2 s and replays 
   t.equal(new Set(ids).size, ids.length, 'no event shown twice');
   t.ok(ids.every((id) => id > 0) && ids[0]! > Number(seenId));
 
-  await page.screenshot({ path: screenshotPath('manager-live') });
+  await screenshotOn(engine, page, 'manager-live');
   t.same(await axeViolations(page), [], 'no serious or critical accessibility violation');
   // While the Manager is away its requests fail: refused connections, or the 503 a closing
   // server answers to a poll that arrives during its graceful shutdown. Nothing else.

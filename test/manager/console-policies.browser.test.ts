@@ -1,11 +1,11 @@
-import t from 'tap';
-import { axeViolations, fitsWidth, launchChromium, screenshotPath, signInToConsole, startManager, watchedPage } from '../browser.js';
-import { OPERATOR, register } from './fixtures.js';
+import { axeViolations, fitsWidth, launchChromium, screenshotOn, signInToConsole, startManager, watchedPage } from '../browser.js';
+import { storageOn } from '../engines.js';
+import { onBothEngines, OPERATOR, register } from './fixtures.js';
 
 const custom = { type: 'custom', config: { condition: 'c', action: 'a' } };
 
-t.test('the policies view shows active, org and override policies and creates one from JSON with the API error next to it', async (t) => {
-  const { app, origin } = await startManager(t);
+onBothEngines('the policies view shows active, org and override policies and creates one from JSON with the API error next to it', async (t, engine) => {
+  const { app, origin } = await startManager(t, { storage: await storageOn(engine) });
   const post = (url: string, payload: unknown, method: 'POST' | 'PUT' = 'POST') => app.inject({ method, url, headers: OPERATOR, payload: payload as object });
   const agent = await register(app, { hostname: 'override-host', org_id: 'acme' });
   t.equal((await post('/api/policy', { name: 'Global', rules: [custom] })).statusCode, 201);
@@ -46,7 +46,7 @@ t.test('the policies view shows active, org and override policies and creates on
   t.equal((await (await app.inject({ url: '/api/policy/active', headers: OPERATOR })).json()).data.version, 'v4');
   t.match(await page.textContent('#policy-global .policy-version'), 'v4');
 
-  await page.screenshot({ path: screenshotPath('manager-policies') });
+  await screenshotOn(engine, page, 'manager-policies');
   t.same(await axeViolations(page), [], 'no serious or critical accessibility violation');
   await page.setViewportSize({ width: 800, height: 900 });
   t.ok(await fitsWidth(page), 'fits 800 px');

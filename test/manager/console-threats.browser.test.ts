@@ -1,11 +1,11 @@
-import t from 'tap';
-import { axeViolations, fitsWidth, launchChromium, screenshotPath, signInToConsole, startManager, watchedPage } from '../browser.js';
-import { event, OPERATOR, register } from './fixtures.js';
+import { axeViolations, fitsWidth, launchChromium, screenshotOn, signInToConsole, startManager, watchedPage } from '../browser.js';
+import { storageOn } from '../engines.js';
+import { event, onBothEngines, OPERATOR, register } from './fixtures.js';
 
 const HOUR = 3600e3;
 
-t.test('the threats view shows the API summary, a chart by hour and severity, and a filterable list', async (t) => {
-  const { app, origin } = await startManager(t);
+onBothEngines('the threats view shows the API summary, a chart by hour and severity, and a filterable list', async (t, engine) => {
+  const { app, origin } = await startManager(t, { storage: await storageOn(engine) });
   const api = async (url: string) => (await app.inject({ url, headers: OPERATOR })).json();
   const web = await register(app, { hostname: 'web-01' });
   const db = await register(app, { hostname: 'db-01' });
@@ -87,7 +87,7 @@ t.test('the threats view shows the API summary, a chart by hour and severity, an
   t.same(JSON.parse((await page.textContent('#threat-detail-json'))!), newest.details, 'the details are the API event');
 
   await page.evaluate('window.scrollTo(0, 0)');
-  await page.screenshot({ path: screenshotPath('manager-threats') });
+  await screenshotOn(engine, page, 'manager-threats');
   t.same(await axeViolations(page), [], 'no serious or critical accessibility violation');
   await page.setViewportSize({ width: 800, height: 900 });
   t.ok(await fitsWidth(page), 'fits 800 px');

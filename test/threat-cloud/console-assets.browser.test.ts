@@ -5,6 +5,7 @@ import t from 'tap';
 import { buildThreatCloud } from './fixtures.js';
 
 // What the browser tests load, checked at the HTTP level: types, caching, CSP, no limiter.
+// One engine: static files and headers, no stored row is read.
 
 t.test('the console and uPlot are served from our own origin with types and cache headers', async (t) => {
   const tc = await buildThreatCloud(t, { env: { RATE_LIMIT_SCALE: '1' } });

@@ -3,15 +3,17 @@ import type { Browser, Page } from 'playwright-core';
 import t from 'tap';
 import { ManualClock } from '../../src/shared/clock.js';
 import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
-import { launchChromium, screenshotPath, watchedPage } from '../browser.js';
+import { launchChromium, screenshotOn, watchedPage } from '../browser.js';
+import { storageOn, type Engine } from '../engines.js';
 import { authHeader, buildTestApp, type Teardown } from '../helper.js';
-import { ADMIN, operatorKey, userKey } from './fixtures.js';
+import { ADMIN, onBothEngines, operatorKeyOn, userKeyOn } from './fixtures.js';
 
-/** A Threat Cloud on a real socket with one reported IoC; `env` can shrink the tier limits. */
-async function threatCloud(t: Teardown, env: Record<string, string> = {}) {
+/** A Threat Cloud on a real socket with one reported IoC, on the engine; `env` can shrink the tier limits. */
+async function threatCloud(t: Teardown, engine: Engine, env: Record<string, string> = {}) {
   const clock = new ManualClock();
-  const { app, db } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps), { clock, env });
-  const operator = operatorKey(db, clock, 'enterprise', ['read', 'write']);
+  const postgres = await storageOn(engine);
+  const { app, storage } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps), { clock, env, ...(postgres ? { storage: postgres } : {}) });
+  const operator = await operatorKeyOn(storage, clock, 'enterprise', ['read', 'write']);
   const seeded = await app.inject({
     method: 'POST',
     url: '/api/threats',
@@ -21,7 +23,7 @@ async function threatCloud(t: Teardown, env: Record<string, string> = {}) {
   if (seeded.statusCode !== 201) throw new Error(seeded.body);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
-  return { app, db, clock, operator, origin: `http://127.0.0.1:${port}` };
+  return { app, storage, clock, operator, origin: `http://127.0.0.1:${port}` };
 }
 
 /**
@@ -45,8 +47,8 @@ t.before(async () => {
   browser = await launchChromium(t);
 });
 
-t.test('an invalid key is refused at sign-in, a revoked one shows a banner to sign in again', async (t) => {
-  const tc = await threatCloud(t);
+onBothEngines('an invalid key is refused at sign-in, a revoked one shows a banner to sign in again', async (t, engine) => {
+  const tc = await threatCloud(t, engine);
   const { page, unexpected } = await watchedPageFor(browser, /status of 401/);
   t.teardown(() => page.context().close());
 
@@ -66,16 +68,16 @@ t.test('an invalid key is refused at sign-in, a revoked one shows a banner to si
   await banner.waitFor();
   t.match(await banner.textContent(), /Your API key was refused \(Invalid API key\)\..*Sign in again with a valid key/);
   t.equal(await banner.getAttribute('role'), 'alert');
-  await page.screenshot({ path: screenshotPath('threat-cloud-error-401') });
+  await screenshotOn(engine, page, 'threat-cloud-error-401');
   await banner.locator('button:text-is("Sign in again")').click();
   t.ok(await page.isVisible('#login'), 'back at sign-in');
   t.equal(await page.evaluate('sessionStorage.getItem("panguard.tcApiKey")'), null, 'the revoked key is forgotten');
   t.same(unexpected(), [], 'no console errors or CSP violations besides the provoked failure');
 });
 
-t.test('a community key sees why analytics are refused, and what it can still use', async (t) => {
-  const tc = await threatCloud(t);
-  const community = userKey(tc.db, tc.clock, 'community').key;
+onBothEngines('a community key sees why analytics are refused, and what it can still use', async (t, engine) => {
+  const tc = await threatCloud(t, engine);
+  const community = (await userKeyOn(tc.storage, tc.clock, 'community')).key;
   const { page, unexpected } = await watchedPageFor(browser, /status of 403/);
   t.teardown(() => page.context().close());
   const refusal = await tc.app.inject({ method: 'GET', url: '/api/query/timeseries', headers: authHeader(community) });
@@ -103,7 +105,7 @@ t.test('a community key sees why analytics are refused, and what it can still us
     t.match(text, refusal.json().error, `${view}: the API's own reason`);
     t.match(text, 'solo tier or higher');
     t.match(text, 'Community keys can still look up indicators');
-    if (view === 'activity') await page.screenshot({ path: screenshotPath('threat-cloud-tier') });
+    if (view === 'activity') await screenshotOn(engine, page, 'threat-cloud-tier');
   }
   // The lookup is not tier-gated, and a view that loads clears nothing it should not.
   await page.click('nav a[data-view="lookup"]');
@@ -114,9 +116,9 @@ t.test('a community key sees why analytics are refused, and what it can still us
   t.same(unexpected(), [], 'no console errors or CSP violations besides the provoked failure');
 });
 
-t.test('a 429 shows the wait the server asked for', async (t) => {
-  const tc = await threatCloud(t, { TC_TIER_LIMITS: JSON.stringify({ pro: 4 }) });
-  const pro = operatorKey(tc.db, tc.clock, 'pro', ['read']).key;
+onBothEngines('a 429 shows the wait the server asked for', async (t, engine) => {
+  const tc = await threatCloud(t, engine, { TC_TIER_LIMITS: JSON.stringify({ pro: 4 }) });
+  const pro = (await operatorKeyOn(tc.storage, tc.clock, 'pro', ['read'])).key;
   const { page, unexpected } = await watchedPageFor(browser, /status of 429/);
   t.teardown(() => page.context().close());
   const retryAfter: string[] = [];
@@ -135,12 +137,13 @@ t.test('a 429 shows the wait the server asked for', async (t) => {
   t.ok(await banner.locator('button:text-is("Retry")').isVisible(), 'a Retry button');
   t.equal(await page.getAttribute('#view-overview', 'data-state'), 'error', 'the view says it did not refresh');
   t.match(await page.textContent('#view-overview .updated'), /^⚠ Not refreshed: showing data from \d\d:\d\d:\d\d$/);
-  await page.screenshot({ path: screenshotPath('threat-cloud-error-429') });
+  await screenshotOn(engine, page, 'threat-cloud-error-429');
   t.same(unexpected(), [], 'no console errors or CSP violations besides the provoked failure');
 });
 
+// One engine: the server stops, not its database; no stored row decides the banner.
 t.test('a stopped server is a banner, not a silent stale page', async (t) => {
-  const tc = await threatCloud(t);
+  const tc = await threatCloud(t, 'sqlite');
   const { page, unexpected } = await watchedPageFor(browser, /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET/);
   t.teardown(() => page.context().close());
   await signIn(page, tc.origin, tc.operator.key);
@@ -153,7 +156,7 @@ t.test('a stopped server is a banner, not a silent stale page', async (t) => {
   t.match(await banner.textContent(), /cannot be reached.*Check that it is running, then press Retry/);
   t.equal(await page.getAttribute('#view-overview', 'data-state'), 'error');
   t.match(await page.textContent('#view-overview .updated'), 'Not refreshed: showing data from', 'stale data is marked stale');
-  await page.screenshot({ path: screenshotPath('threat-cloud-error-network') });
+  await screenshotOn('sqlite', page, 'threat-cloud-error-network');
   // Retrying while it is still down keeps one banner, not a pile of them.
   await banner.locator('button:text-is("Retry")').click();
   await page.waitForSelector('#view-overview[data-state="error"]');

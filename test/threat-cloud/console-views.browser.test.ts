@@ -4,9 +4,10 @@ import type { Page } from 'playwright-core';
 import t from 'tap';
 import { ManualClock } from '../../src/shared/clock.js';
 import { buildThreatCloudApp, type ThreatCloudJobs } from '../../src/threat-cloud/app.js';
-import { axeViolations, fitsWidth, launchChromium, screenshotPath, watchedPage } from '../browser.js';
+import { axeViolations, fitsWidth, launchChromium, screenshotOn, watchedPage } from '../browser.js';
+import { storageOn, type Engine } from '../engines.js';
 import { authHeader, buildTestApp, type Teardown } from '../helper.js';
-import { operatorKey } from './fixtures.js';
+import { onBothEngines, operatorKeyOn } from './fixtures.js';
 
 const DAY = 86_400_000;
 const VIEWS = ['overview', 'lookup', 'activity', 'attack', 'geography', 'trends', 'campaigns', 'downloads'] as const;
@@ -14,14 +15,18 @@ const num = (value: number) => new Intl.NumberFormat('en').format(value);
 
 /**
  * A Threat Cloud with a few days of reports from two independent reporters, honeypot intel,
- * sightings and the campaigns they form, listening on a real socket.
+ * sightings and the campaigns they form, listening on a real socket, on the engine.
  */
-async function seededThreatCloud(t: Teardown) {
+async function seededThreatCloud(t: Teardown, engine: Engine) {
   const clock = new ManualClock();
   let jobs: ThreatCloudJobs | undefined;
-  const { app, db } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, { onJobs: (appJobs) => (jobs = appJobs) }), { clock });
-  const key = operatorKey(db, clock, 'enterprise', ['read', 'write']).key;
-  const otherKey = operatorKey(db, clock, 'enterprise', ['read', 'write']).key;
+  const postgres = await storageOn(engine);
+  const { app, storage } = await buildTestApp(t, (deps) => buildThreatCloudApp(deps, { onJobs: (appJobs) => (jobs = appJobs) }), {
+    clock,
+    ...(postgres ? { storage: postgres } : {}),
+  });
+  const key = (await operatorKeyOn(storage, clock, 'enterprise', ['read', 'write'])).key;
+  const otherKey = (await operatorKeyOn(storage, clock, 'enterprise', ['read', 'write'])).key;
   const post = async (url: string, payload: object, withKey = key) => {
     const res = await app.inject({ method: 'POST', url, payload, headers: authHeader(withKey) });
     if (res.statusCode !== 201) throw new Error(`${url} refused: ${res.statusCode} ${res.body}`);
@@ -68,7 +73,7 @@ async function seededThreatCloud(t: Teardown) {
     if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${res.body}`);
     return url.startsWith('/api/feeds/ip') || url.startsWith('/api/feeds/domain') ? res.body : res.json();
   };
-  return { app, db, key, origin: `http://127.0.0.1:${port}`, api };
+  return { app, key, origin: `http://127.0.0.1:${port}`, api };
 }
 
 // Code that runs in the page is passed as strings: the tests are type-checked without the DOM library.
@@ -86,8 +91,8 @@ async function texts(page: Page, selector: string): Promise<string[]> {
 const readable = (violations: Array<{ id: string; impact: string | null; targets: string[] }>) =>
   violations.map((v) => `${v.id} (${v.impact}): ${v.targets.join(', ')}`);
 
-t.test('every view of the Threat Cloud console shows what the API says', async (t) => {
-  const tc = await seededThreatCloud(t);
+onBothEngines('every view of the Threat Cloud console shows what the API says', async (t, engine) => {
+  const tc = await seededThreatCloud(t, engine);
   const browser = await launchChromium(t);
   const { page, problems, requests: requested } = await watchedPage(browser, { width: 1280, height: 900 });
 
@@ -109,7 +114,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     const top = (await tc.api('/api/iocs?limit=10')).data as Array<{ value: string; reputation: number }>;
     t.same(await texts(page, '#overview-top tbody tr td:first-child'), top.map((ioc) => ioc.value), 'most malicious first, as the API orders them');
     t.same(await texts(page, '#overview-top tbody tr td:nth-child(3)'), top.map((ioc) => num(ioc.reputation)));
-    await page.screenshot({ path: screenshotPath('threat-cloud-overview'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-overview', { fullPage: true });
   });
 
   t.test('lookup explains the reputation', async (t) => {
@@ -126,7 +131,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     t.equal((await texts(page, '#lookup-sighting-list tbody tr')).length, sightings.data.length);
     t.match(await page.textContent('#lookup-sighting-list'), `of ${sightings.pagination.total} sightings`);
     t.same(await texts(page, '#lookup-campaigns a'), await Promise.all(ioc.campaigns.map(async (id: string) => (await tc.api(`/api/campaigns/${id}`)).data.name)));
-    await page.screenshot({ path: screenshotPath('threat-cloud-lookup'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-lookup', { fullPage: true });
 
     // Related indicators of the honeypot attacker, and a value never reported.
     const trapped = (await tc.api('/api/iocs/203.0.113.7')).data;
@@ -161,7 +166,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
       `[...document.querySelectorAll('#activity-figure .u-legend .u-value')].map((n) => n.textContent).join('|') === ${JSON.stringify(expected)}`,
     );
     t.pass('hover shows the bucket and its counts');
-    await page.screenshot({ path: screenshotPath('threat-cloud-activity'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-activity', { fullPage: true });
     await open(page, '#activity?granularity=hour&period=24h', 'activity');
     t.equal((await texts(page, '#activity-figure details tbody tr')).length, 25, '24 h by hour: 25 buckets');
   });
@@ -181,7 +186,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     for (const [tactic, count] of Object.entries(heatmap.tactics)) {
       t.equal(await page.textContent(`[data-tactic="${tactic}"] .tactic-count`), num(count), tactic);
     }
-    await page.screenshot({ path: screenshotPath('threat-cloud-attack'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-attack', { fullPage: true });
   });
 
   t.test('geography', async (t) => {
@@ -193,7 +198,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     );
     t.match(await page.textContent('#geography-total'), `${geo.total} indicators`);
     t.equal(await page.locator('#geography-figure canvas').count(), 1);
-    await page.screenshot({ path: screenshotPath('threat-cloud-geography'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-geography', { fullPage: true });
   });
 
   t.test('trends and emerging threats', async (t) => {
@@ -207,7 +212,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     t.ok(trends.emergingThreats.length > 0, 'the seed has emerging threats');
     t.same(await texts(page, '#trends-emerging tbody td:first-child'), trends.emergingThreats.map((e) => e.indicator));
     t.same(await texts(page, '#trends-emerging tbody td:nth-child(4)'), trends.emergingThreats.map((e) => num(e.sightingsLast24h)));
-    await page.screenshot({ path: screenshotPath('threat-cloud-trends'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-trends', { fullPage: true });
   });
 
   t.test('campaigns list and detail with its timeline', async (t) => {
@@ -219,7 +224,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     t.equal(await page.textContent('[data-count="activeCampaigns"] .value'), num(stats.activeCampaigns));
     t.same(await texts(page, '#campaigns-list tbody td:first-child'), list.data.map((c: { name: string }) => c.name));
     t.match(await page.textContent('#campaigns-count'), `${list.pagination.total} campaigns`);
-    await page.screenshot({ path: screenshotPath('threat-cloud-campaigns'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-campaigns', { fullPage: true });
 
     const first = list.data[0] as { id: string; name: string };
     const detail = (await tc.api(`/api/campaigns/${first.id}`)).data;
@@ -229,7 +234,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     t.equal(await page.textContent('#campaign-ioc-total'), num(detail.iocs.total));
     t.same(await texts(page, '#campaign-timeline li strong'), detail.timeline.map((entry: { event: string }) => entry.event));
     t.same(await texts(page, '#campaign-recommendations li'), detail.recommendations);
-    await page.screenshot({ path: screenshotPath('threat-cloud-campaign-detail'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-campaign-detail', { fullPage: true });
   });
 
   t.test('blocklists and the STIX bundle download with the key in the header', async (t) => {
@@ -250,7 +255,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     t.equal(bundle.objects.length, apiBundle.objects.length);
     const [domains] = await Promise.all([page.waitForEvent('download'), page.click('[data-download="domain-blocklist"]')]);
     t.equal(domains.suggestedFilename(), 'domain-blocklist.txt');
-    await page.screenshot({ path: screenshotPath('threat-cloud-downloads'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-downloads', { fullPage: true });
     t.notOk(requested.some((url) => url.includes(tc.key)), 'the key never travels in a URL');
     t.notOk(requested.some((url) => !url.startsWith(tc.origin) && !url.startsWith('blob:')), 'no third-party request (uPlot from our origin)');
   });
@@ -267,7 +272,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
       t.same(readable(await axeViolations(page)), [], `campaign detail (${scheme})`);
     }
     await open(page, '#activity', 'activity');
-    await page.screenshot({ path: screenshotPath('threat-cloud-activity-dark'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-activity-dark', { fullPage: true });
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
@@ -282,7 +287,7 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
     await open(page, '#activity', 'activity');
     const chart = await page.locator('#activity-figure canvas').boundingBox();
     t.ok(chart && chart.width > 0 && chart.x + chart.width <= 800, `chart fits (${chart?.width} px)`);
-    await page.screenshot({ path: screenshotPath('threat-cloud-narrow'), fullPage: true });
+    await screenshotOn(engine, page, 'threat-cloud-narrow', { fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
@@ -291,8 +296,8 @@ t.test('every view of the Threat Cloud console shows what the API says', async (
   });
 });
 
-t.test('the console can be used with the keyboard alone', async (t) => {
-  const tc = await seededThreatCloud(t);
+onBothEngines('the console can be used with the keyboard alone', async (t, engine) => {
+  const tc = await seededThreatCloud(t, engine);
   const browser = await launchChromium(t);
   const { page, problems } = await watchedPage(browser, { width: 1280, height: 900 });
   await page.goto(`${tc.origin}/`);
