@@ -1,11 +1,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { tempDir } from '../helper.js';
 import { startServerProcess, type ServerProcess } from '../process.js';
 import { rawExchange, type RawTarget } from '../raw-http.js';
+import { selectRows, type Engine } from '../engines.js';
+import { ENGINES, processDatabase, tablesOf } from './process-database.js';
 import { createRandom, deeplyNestedBody, generateValid, hostileRawBodies, HOSTILE_STRINGS, mutate, rawProtocolAttacks, type Json, type JsonSchema, type Random } from './fuzz-inputs.js';
 
 /**
@@ -61,9 +62,12 @@ function pathValue(random: Random): string {
   return encodeURIComponent(random.pick(['agent-unknown', 'usr_x', 'ioc_x', '198.51.100.7', 'evil.example', '..', '%00', 'x'.repeat(3000), '😀', "1' OR '1'='1", 'a/b']));
 }
 
-t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
+for (const engine of ENGINES) t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED}, ${engine})`, (t) => fuzzEveryRoute(t, engine));
+
+async function fuzzEveryRoute(t: Test, engine: Engine): Promise<void> {
   const dataDir = tempDir(t);
-  const server: ServerProcess = await startServerProcess(dataDir, { RATE_LIMIT_SCALE: '100000', TC_API_KEYS: TC_KEY, LOG_LEVEL: 'error' });
+  const database = await processDatabase(t, engine, dataDir);
+  const server: ServerProcess = await startServerProcess(dataDir, { RATE_LIMIT_SCALE: '100000', TC_API_KEYS: TC_KEY, LOG_LEVEL: 'error', ...database.env });
   t.teardown(() => server.stop('SIGKILL'));
   await server.waitHealthy();
   const ca = server.managerCa();
@@ -107,10 +111,15 @@ t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
   }
   t.ok(operations.length >= 3, `${operations.length} operations found in the OpenAPI documents`);
 
-  const db = new Database(path.join(dataDir, 'panguard.db'), { readonly: true });
-  t.teardown(() => db.close());
-  const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as Array<{ name: string }>).map((r) => r.name).filter((n) => !UNCHECKED_TABLES.test(n));
-  const countAll = () => tables.map((name) => `${name}=${(db.prepare(`SELECT count(*) AS n FROM "${name}"`).get() as { n: number }).n}`).join(',');
+  // Read while the process runs: a second connection, as an operator's query would be.
+  const storage = await database.open();
+  const tables = (await tablesOf(storage)).filter((n) => !UNCHECKED_TABLES.test(n));
+  // One statement for all tables: one round trip per look, on PostgreSQL too.
+  const countsSql = `SELECT ${tables.map((name, i) => `(SELECT count(*) FROM "${name}") AS c${i}`).join(', ')}`;
+  const countAll = async () => {
+    const [row] = await selectRows<Record<string, number>>(storage, countsSql);
+    return tables.map((name, i) => `${name}=${Number(row![`c${i}`])}`).join(',');
+  };
 
   const random = createRandom(SEED);
   const failures: string[] = [];
@@ -144,7 +153,7 @@ t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
       }
       headers['content-type'] = strategy === 'headers' ? random.pick(['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'application/json']) : 'application/json';
     }
-    const before = countAll();
+    const before = await countAll();
     let res;
     try {
       res = await call(op.service, op.method, url, headers, body);
@@ -174,7 +183,7 @@ t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
       if (res.status !== 400 || error !== 'Body is nested too deeply') failures.push(`${where}: deep nesting answered ${res.status} ${res.body.slice(0, 200)}`);
     }
     if (res.status >= 400 && res.status < 500) {
-      const after = countAll();
+      const after = await countAll();
       if (after !== before) failures.push(`${where}: ${res.status} but rows changed: ${before} -> ${after}`);
     }
     if (op.service === 'auth' && res.status < 300 && /logout|delete-account|password|sessions/.test(op.path)) await freshUser();
@@ -221,4 +230,4 @@ t.test(`fuzzing every route (${TOTAL} requests, seed ${SEED})`, async (t) => {
   t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
   t.equal(server.child.exitCode, null, 'the process is still running');
   await server.waitHealthy(5000);
-});
+}
