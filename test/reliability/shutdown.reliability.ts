@@ -1,10 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { tempDir } from '../helper.js';
 import { request, startServerProcess, type HttpResult, type ServerProcess } from '../process.js';
+import { selectRows } from '../engines.js';
+import { ENGINES, missingAmong, processDatabase, type Engine } from './process-database.js';
 
 /**
  * A rolling restart under load: heartbeats, event batches, IoC writes and lookups, logins
@@ -326,9 +327,15 @@ async function sigtermUnderLoad(t: Test, label: string, server: ServerProcess, l
   }
 }
 
-t.test('rolling restart under mixed load: in-flight complete, new refused, exit 0, clients resume, nothing acknowledged lost', async (t) => {
+for (const engine of ENGINES) {
+  t.test(`rolling restart under mixed load: in-flight complete, new refused, exit 0, clients resume, nothing acknowledged lost (${engine})`, (t) => rollingRestart(t, engine));
+}
+
+async function rollingRestart(t: Test, engine: Engine): Promise<void> {
   const dataDir = tempDir(t);
-  const first = await startServerProcess(dataDir, ENV);
+  const database = await processDatabase(t, engine, dataDir);
+  const env = { ...ENV, ...database.env };
+  const first = await startServerProcess(dataDir, env);
   t.teardown(() => first.stop('SIGKILL'));
   await first.waitHealthy(30_000);
   const firstCa = first.managerCa();
@@ -366,7 +373,7 @@ t.test('rolling restart under mixed load: in-flight complete, new refused, exit 
   const lastSeenBefore = streams.map((s) => s.ids.at(-1) ?? s.firstConnectedId);
 
   // --- Restart on the same data folder: new ports, same tokens, same keys ---
-  const second = await startServerProcess(dataDir, ENV);
+  const second = await startServerProcess(dataDir, env);
   t.teardown(() => second.stop('SIGKILL'));
   await second.waitHealthy(30_000);
   const secondCa = second.managerCa();
@@ -395,7 +402,7 @@ t.test('rolling restart under mixed load: in-flight complete, new refused, exit 
 
   // Every event from a client's first connection on reached it exactly once and in order,
   // the ones published while it was away (by either process) included: stream ids come from
-  // one AUTOINCREMENT sequence, so a gap is a missed event.
+  // one sequence (AUTOINCREMENT on SQLite, an identity on PostgreSQL), so a gap is a missed event.
   for (const [i, stream] of streams.entries()) {
     const gaps: string[] = [];
     let expected = stream.firstConnectedId + 1;
@@ -407,29 +414,25 @@ t.test('rolling restart under mixed load: in-flight complete, new refused, exit 
     t.ok((stream.ids.at(-1) ?? 0) > latestBeforeReconnect, `SSE client ${i + 1} went on receiving live events after the replay`);
   }
 
-  // The file itself, opened after the process is gone.
-  const dbFile = path.join(dataDir, 'panguard.db');
-  const wal = `${dbFile}-wal`;
-  t.ok(!existsSync(wal) || statSync(wal).size === 0, 'WAL checkpointed on close');
-  const db = new Database(dbFile, { readonly: true });
-  t.teardown(() => db.close());
-  t.equal(db.pragma('integrity_check', { simple: true }), 'ok', 'integrity_check');
-  const missing = (sql: string, values: string[]) => {
-    const statement = db.prepare(sql);
-    return values.filter((v) => statement.get(v) === undefined);
-  };
+  // The database itself, read after the process is gone.
+  if (engine === 'sqlite') {
+    const wal = path.join(dataDir, 'panguard.db-wal');
+    t.ok(!existsSync(wal) || statSync(wal).size === 0, 'WAL checkpointed on close');
+  }
+  t.equal(database.integrity(), 'ok', 'integrity_check');
+  const storage = await database.open();
   const [h1, h2] = [acknowledgedBy[0]!, countAck(ack, acknowledgedBy[0]!)];
   t.ok(Object.values(h1).every((n) => n > 0) && Object.values(h2).every((n) => n > 0),
     `both halves acknowledged writes: ${h1.events} + ${h2.events} events, ${h1.iocs} + ${h2.iocs} IoCs, ${h1.users} + ${h2.users} users, ${h1.sessions} + ${h2.sessions} logins`);
   t.equal(ack.heartbeats.size, agents.length, 'every agent had a heartbeat acknowledged');
-  t.same(missing('SELECT 1 FROM threat_events WHERE id = ?', ack.events), [], 'every acknowledged event');
-  t.same(missing(`SELECT 1 FROM iocs WHERE type = 'domain' AND value = ?`, ack.iocs), [], 'every acknowledged IoC');
-  t.same(missing('SELECT 1 FROM users WHERE email = ?', ack.users), [], 'every acknowledged user');
-  t.same(missing('SELECT 1 FROM sessions WHERE id = ?', ack.sessions), [], 'every acknowledged login session');
-  const heartbeat = db.prepare<[string], { last_heartbeat_ms: number }>('SELECT last_heartbeat_ms FROM agents WHERE id = ?');
-  t.same(
-    [...ack.heartbeats].filter(([id, at]) => (heartbeat.get(id)?.last_heartbeat_ms ?? 0) < at).map(([id]) => id),
-    [],
-    'every agent keeps at least its last acknowledged heartbeat',
-  );
-});
+  t.same(await missingAmong(storage, 'SELECT 1 FROM threat_events WHERE id = ?', ack.events), [], 'every acknowledged event');
+  t.same(await missingAmong(storage, `SELECT 1 FROM iocs WHERE type = 'domain' AND value = ?`, ack.iocs), [], 'every acknowledged IoC');
+  t.same(await missingAmong(storage, 'SELECT 1 FROM users WHERE email = ?', ack.users), [], 'every acknowledged user');
+  t.same(await missingAmong(storage, 'SELECT 1 FROM sessions WHERE id = ?', ack.sessions), [], 'every acknowledged login session');
+  const behind: string[] = [];
+  for (const [id, at] of ack.heartbeats) {
+    const [row] = await selectRows<{ last_heartbeat_ms: number }>(storage, 'SELECT last_heartbeat_ms FROM agents WHERE id = ?', [id]);
+    if (Number(row?.last_heartbeat_ms ?? 0) < at) behind.push(id);
+  }
+  t.same(behind, [], 'every agent keeps at least its last acknowledged heartbeat');
+}
