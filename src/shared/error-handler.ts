@@ -21,11 +21,13 @@ const STORAGE_UNAVAILABLE = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN|BUSY|LOCKED|C
 
 /**
  * The same on PostgreSQL: the server cannot be reached (network errors from the pool), is
- * shutting down or refusing connections (SQLSTATE class 08, 57P01–57P03, 53300), or rolled the
- * transaction back to let another one through (40001, 40P01). Errors node-postgres raises
- * without a code are recognised by their fixed messages.
+ * shutting down or refusing connections (SQLSTATE class 08, 57P01–57P03, 53300), is out of
+ * disk or memory (53100, 53200), accepts no writes (25006: a standby after a failover, or a
+ * database set read-only), failed to read its files (58030), or rolled the transaction back
+ * to let another one through (40001, 40P01). Errors node-postgres raises without a code are
+ * recognised by their fixed messages.
  */
-const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|08\w{3}|57P0[123]|53300|40001|40P01)$/;
+const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|08\w{3}|57P0[123]|53[123]00|25006|58030|40001|40P01)$/;
 const POSTGRES_UNAVAILABLE_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end)/;
 
 function storageUnavailable(error: { code?: unknown; message?: unknown }): boolean {
