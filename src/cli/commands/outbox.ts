@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
-import { cliConfig, openExistingDatabase, UsageError, type CliCommand } from '../context.js';
+import { createSqliteStorage } from '../../shared/db/sqlite-storage.js';
+import { defineStatement, type Storage } from '../../shared/db/storage.js';
+import { cliConfig, openExistingDatabase, openMigratedStorage, UsageError, type CliCommand, type CliIo } from '../context.js';
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 1000;
@@ -11,6 +13,28 @@ interface OutboxLine {
   status: string;
   created_at: string;
   body: string;
+}
+
+const NEWEST = defineStatement<[number], OutboxLine>(`SELECT id, recipient, subject, status, created_at, body FROM outbox ORDER BY created_at DESC, id DESC LIMIT ?`);
+
+/**
+ * The server's database, only to read: on SQLite the existing file (none is created, and it
+ * closes without a checkpoint, so a running server's writes are never held up); on PostgreSQL
+ * the configured database, brought to this build's schema as the server would.
+ */
+async function openForReading(io: CliIo): Promise<{ storage: Storage; close(): Promise<void> }> {
+  const config = cliConfig(io);
+  if (config.database.url !== undefined) {
+    const storage = await openMigratedStorage(config);
+    return { storage, close: () => storage.close() };
+  }
+  const db = openExistingDatabase(config);
+  return {
+    storage: createSqliteStorage(db),
+    close: async () => {
+      db.close();
+    },
+  };
 }
 
 export const outboxCommand: CliCommand = {
@@ -27,11 +51,9 @@ export const outboxCommand: CliCommand = {
     const limit = values.limit === undefined ? DEFAULT_LIMIT : /^\d+$/.test(values.limit) ? Number(values.limit) : Number.NaN;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new UsageError(`--limit must be a whole number from 1 to ${MAX_LIMIT}`);
 
-    const db = openExistingDatabase(cliConfig(io));
+    const database = await openForReading(io);
     try {
-      const rows = db
-        .prepare<[number], OutboxLine>(`SELECT id, recipient, subject, status, created_at, body FROM outbox ORDER BY created_at DESC, id DESC LIMIT ?`)
-        .all(limit);
+      const rows = await database.storage.all(NEWEST, [limit]);
       if (rows.length === 0) {
         io.out('(the outbox is empty)');
         return;
@@ -44,8 +66,7 @@ export const outboxCommand: CliCommand = {
         io.out('');
       }
     } finally {
-      // Only read: no checkpoint, so a running server's writes are never held up.
-      db.close();
+      await database.close();
     }
   },
 };
