@@ -246,3 +246,19 @@ onBothEngines('an event published while a reconnecting client is replayed reache
   t.same(ids, [1, 2, 3, 4], '`connected` at the resume point, the missed event and the one published meanwhile once each, then live');
   t.match(written[0], /event: connected/);
 });
+
+onBothEngines('concurrent publishes reach clients in id order, each once, as a replay would list them', async (t, engine) => {
+  const store = createStreamStore(await hubStorage(t, engine));
+  const hub = createSseHub({ store, clock: new ManualClock(), logger: pino({ level: 'silent' }), keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 10_000_000 });
+  t.teardown(() => hub.close());
+  const written: string[] = [];
+  const client = { writableLength: 0, write: (chunk: string) => void written.push(chunk), destroy: () => {}, end: () => {}, on: () => client, destroyed: false };
+  await hub.attach(client as never, null);
+  // Requests publish when their own writes commit, many at once: on PostgreSQL each append is
+  // a transaction on its own connection, and their commits may come back in any order.
+  const published = await Promise.all(Array.from({ length: 60 }, (_, n) => hub.publish('policy_created', { n })));
+  const live = written.slice(1).map((chunk) => Number(/^id: (\d+)/.exec(chunk)?.[1]));
+  t.same(live, [...published].sort((a, b) => a! - b!), 'each published event once, in id order');
+  t.ok(live.every((id, i) => i === 0 || id === live[i - 1]! + 1), 'no gap: a client that resumes from any id it saw misses nothing');
+  t.same((await store.after(0)).map((row) => row.id), live, 'the replay lists the same ids in the same order');
+});

@@ -44,6 +44,20 @@ export function createSseHub(options: SseHubOptions) {
     client.write(chunk);
   };
 
+  /**
+   * Appends (with their broadcast) and the read of the last id take turns. On PostgreSQL each
+   * append is a transaction of its own whose id is drawn before it commits, so concurrent
+   * appends could commit and reach clients out of id order (a client resuming from the higher
+   * id would never get the lower one), and a joining client could start after an id not yet
+   * committed. On SQLite they already run one after another.
+   */
+  let turn: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = turn.then(work);
+    turn = run.catch(() => undefined);
+    return run;
+  };
+
   return {
     get size() {
       return clients.size;
@@ -65,7 +79,7 @@ export function createSseHub(options: SseHubOptions) {
         clients.delete(client);
       });
       try {
-        const latest = await options.store.lastId();
+        const latest = await inTurn(() => options.store.lastId());
         const from = lastEventId === null ? latest : Math.min(lastEventId, latest);
         client.write(frame(from, 'connected', JSON.stringify({ message: 'Connected to event stream' })));
         let sent = from;
@@ -89,19 +103,21 @@ export function createSseHub(options: SseHubOptions) {
      * Called after the write it announces has committed: a failure to record the stream
      * event is logged, never turned into an error for a request whose data is already stored.
      */
-    async publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): Promise<number | null> {
+    publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): Promise<number | null> {
       const json = JSON.stringify(data);
-      let id: number;
-      try {
-        id = await options.store.append(event, json, toIso(options.clock.now()));
-      } catch (error) {
-        options.logger.error({ err: error, event }, 'could not record a stream event');
-        return null;
-      }
-      const chunk = frame(id, event, json);
-      for (const client of clients) send(client, chunk);
-      for (const held of joining.values()) held.push({ id, chunk });
-      return id;
+      return inTurn(async () => {
+        let id: number;
+        try {
+          id = await options.store.append(event, json, toIso(options.clock.now()));
+        } catch (error) {
+          options.logger.error({ err: error, event }, 'could not record a stream event');
+          return null;
+        }
+        const chunk = frame(id, event, json);
+        for (const client of clients) send(client, chunk);
+        for (const held of joining.values()) held.push({ id, chunk });
+        return id;
+      });
     },
     start(): void {
       if (keepalive) return;
