@@ -1,8 +1,8 @@
-import t from 'tap';
 import { buildAuthApp } from '../../src/auth/app.js';
 import { buildManagerApp } from '../../src/manager/app.js';
 import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
 import { ManualClock } from '../../src/shared/clock.js';
+import { borrowed, onBothEngines, storageOn } from '../engines.js';
 import { authHeader, buildTestApp, testConfig, testDb, TEST_SECRETS } from '../helper.js';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdefghijklmnop';
@@ -18,13 +18,16 @@ function sample(body: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
-t.test('each service serves its own gauges next to the request metrics', async (t) => {
+onBothEngines('each service serves its own gauges next to the request metrics', async (t, engine) => {
   const config = testConfig(t, { METRICS_ENABLED: 'true', METRICS_TOKEN, TC_API_KEYS: TC_KEY, RATE_LIMIT_SCALE: '100' });
   const db = testDb(t, config);
   const clock = new ManualClock();
-  const { app: manager } = await buildTestApp(t, buildManagerApp, { config, db, clock });
-  const { app: threatCloud } = await buildTestApp(t, buildThreatCloudApp, { config, db, clock });
-  const { app: auth } = await buildTestApp(t, buildAuthApp, { config, db, clock });
+  // The three services over one database, as in the process; the Manager closes a PostgreSQL pool.
+  const storage = await storageOn(engine);
+  const on = (own: boolean) => (storage ? { storage: own ? storage : borrowed(storage) } : { db });
+  const { app: manager } = await buildTestApp(t, buildManagerApp, { config, clock, ...on(true) });
+  const { app: threatCloud } = await buildTestApp(t, buildThreatCloudApp, { config, clock, ...on(false) });
+  const { app: auth } = await buildTestApp(t, buildAuthApp, { config, clock, ...on(false) });
   const scrape = async (app: typeof manager) => {
     const res = await app.inject({ url: '/metrics', headers: authHeader(METRICS_TOKEN) });
     t.equal(res.statusCode, 200);
