@@ -7,6 +7,8 @@ import { MIGRATIONS } from '../../src/migrations/index.js';
 import { migrate } from '../../src/shared/db/migrate.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/shared/db/open.js';
 import { seededIp } from '../../src/threat-cloud/seed.js';
+import { runCli } from '../../src/cli/index.js';
+import { startPostgres } from '../postgres.js';
 import { seedFleetAndAccounts } from './seed-fleet.js';
 import type { BenchContext, BenchRow, Scenario } from './types.js';
 
@@ -15,7 +17,7 @@ import type { BenchContext, BenchRow, Scenario } from './types.js';
  * analytics read of the three services runs once on a large database while a probe asks
  * another service's /health in a loop; then 20 heavy reads at once. All three services share
  * one event loop, so the probe's worst latency is how long any other caller waited.
- * `npm run bench -- stall [--iocs=N --events=N --agents=N --users=N --audit=N]`.
+ * `npm run bench -- stall [--iocs=N --events=N --agents=N --users=N --audit=N] [--engine=postgres]`.
  */
 const DEFAULTS = { iocs: 1_000_000, events: 1_000_000, agents: 20_000, users: 100_000, audit: 1_000_000 };
 const ROUTE_TARGET_MS = 200;
@@ -312,11 +314,34 @@ function summary(reply: Reply): string {
   }
 }
 
+/**
+ * With `--engine=postgres` the same seeded rows are copied into a durable PostgreSQL cluster by
+ * `panguard migrate-data` (as an operator moving up would) and the process runs there; the
+ * environment that points it at that database, or none for the SQLite file.
+ */
+async function engineEnv(context: BenchContext, dataDir: string, stops: Array<() => unknown>): Promise<Record<string, string>> {
+  const engine = context.flags.engine ?? 'sqlite';
+  if (engine === 'sqlite') return {};
+  if (engine !== 'postgres') throw new Error(`--engine must be sqlite or postgres, got ${engine}`);
+  const cluster = await startPostgres({ teardown: (fn) => void stops.push(fn) }, { durable: true });
+  const url = await cluster.freshDatabase();
+  const started = performance.now();
+  const err: string[] = [];
+  const env = { LOG_LEVEL: 'silent', TMPDIR: context.scratchDir, DATABASE_TLS: 'disable' };
+  const code = await runCli(['migrate-data', '--from', path.join(dataDir, 'panguard.db'), '--to', url], { out: () => {}, err: (line) => err.push(line), env, readStdin: async () => '' });
+  if (code !== 0) throw new Error(`migrate-data failed:\n${err.join('\n')}`);
+  process.stderr.write(`copied into PostgreSQL in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  return { DATABASE_URL: url, DATABASE_TLS: 'disable' };
+}
+
 export const stallScenario: Scenario = async (context) => {
   const size = sizes(context.flags);
   const dataDir = path.join(context.scratchDir, 'stall-data');
   const samples = await prepare(context, dataDir, size);
-  const server = await context.spawnServer(dataDir, { METRICS_ENABLED: 'true', MANAGER_AUTH_TOKEN: MANAGER_TOKEN, ...FLEET_TIMEOUTS });
+  const stops: Array<() => unknown> = [];
+  const engine = await engineEnv(context, dataDir, stops);
+  const label = engine.DATABASE_URL ? 'stall (postgres)' : 'stall';
+  const server = await context.spawnServer(dataDir, { METRICS_ENABLED: 'true', MANAGER_AUTH_TOKEN: MANAGER_TOKEN, ...FLEET_TIMEOUTS, ...engine });
   const web = client(server.managerCa());
   try {
     const login = await fetch(`${server.urls.auth}/api/auth/login`, {
@@ -371,7 +396,7 @@ export const stallScenario: Scenario = async (context) => {
       const ok = reply.status >= 200 && reply.status < 300;
       measured.push({ route, ms: reply.ms, ok });
       rows.push({
-        scenario: `stall: ${name}`,
+        scenario: `${label}: ${name}`,
         perSecond: reply.ms,
         unit: 'ms',
         probeMs: probed.worst,
@@ -399,7 +424,7 @@ export const stallScenario: Scenario = async (context) => {
     const burstLoop = await loopSince('the burst');
     const failed = replies.filter((r) => r.status < 200 || r.status >= 300).length;
     rows.push({
-      scenario: `stall: burst of ${heavy.length} heavy reads at once (the slowest of the pass)`,
+      scenario: `${label}: burst of ${heavy.length} heavy reads at once (the slowest of the pass)`,
       perSecond: burstMs,
       unit: 'ms',
       probeMs: probed.worst,
@@ -409,7 +434,7 @@ export const stallScenario: Scenario = async (context) => {
       note: `time = until the last answered${failed ? `; ${failed} FAILED` : ''}${probed.failures ? `; ${probed.failures} probe failures` : ''}`,
     });
     rows.push({
-      scenario: 'stall: worst event-loop delay of the server during the scenario',
+      scenario: `${label}: worst event-loop delay of the server during the scenario`,
       perSecond: worst.ms,
       unit: 'ms',
       loopMs: worst.ms,
@@ -418,6 +443,8 @@ export const stallScenario: Scenario = async (context) => {
     return rows;
   } finally {
     web.close();
+    await server.stop();
+    for (const stop of stops.reverse()) await stop();
   }
 };
 
