@@ -120,6 +120,8 @@ t.test('a batched INSERT repeats its one VALUES tuple with shifted numbers; anyt
   const repeatedName = toNumberedParameters('INSERT INTO t (a, b, c) VALUES (@now, @id, @now)');
   t.equal(multiRowText(repeatedName, 2), 'INSERT INTO t (a, b, c) VALUES ($1, $2, $1), ($3, $4, $3)', 'a repeated name repeats within its own row');
   t.throws(() => multiRowText(toNumberedParameters('UPDATE t SET a = ? WHERE b = ?'), 2), /Only INSERT/);
+  const joined = toNumberedParameters('UPDATE t SET a = v.a FROM (VALUES (CAST(@id AS text), CAST(@a AS bigint))) AS v(id, a) WHERE t.id = v.id');
+  t.equal(multiRowText(joined, 2), 'UPDATE t SET a = v.a FROM (VALUES (CAST($1 AS text), CAST($2 AS bigint)), (CAST($3 AS text), CAST($4 AS bigint))) AS v(id, a) WHERE t.id = v.id', 'an UPDATE joining its rows from VALUES');
   t.throws(() => multiRowText(toNumberedParameters('INSERT INTO t (a) VALUES (@a) ON CONFLICT (a) DO UPDATE SET b = @b'), 2), /VALUES tuple only/, 'a value outside the tuple cannot be repeated per row');
 });
 

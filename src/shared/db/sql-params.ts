@@ -130,15 +130,15 @@ export function numberedValues(sql: NumberedSql, params: unknown): unknown[] {
 }
 
 /**
- * The text that inserts `rows` rows in one statement: the statement's one `VALUES (…)` tuple
- * repeated, each copy's numbers shifted by the statement's value count. Refuses anything but
- * an INSERT whose parameters all sit in that one tuple (a `$n` in `ON CONFLICT … DO UPDATE`
- * could not be repeated per row).
+ * The text that writes `rows` rows in one statement: the statement's one `VALUES (…)` tuple
+ * repeated, each copy's numbers shifted by the statement's value count. Takes an INSERT, or
+ * an UPDATE that joins its rows from `FROM (VALUES (…)) AS v(…)`, whose parameters all sit in
+ * that one tuple (a `$n` in `ON CONFLICT … DO UPDATE` or a WHERE could not be repeated per row).
  */
 export function multiRowText(sql: NumberedSql, rows: number): string {
   const text = sql.text;
   const values = /\bVALUES\s*\(/i.exec(text);
-  if (!/^\s*INSERT\b/i.test(text) || values === null) throw new Error(`Only INSERT … VALUES (…) runs as a batch: ${text}`);
+  if (!/^\s*(INSERT|UPDATE)\b/i.test(text) || values === null) throw new Error(`Only INSERT … VALUES (…) or UPDATE … FROM (VALUES (…)) runs as a batch: ${text}`);
   const open = values.index + values[0].length - 1;
   let depth = 0;
   let close = -1;

@@ -99,7 +99,8 @@ export interface Transaction extends Queryable {
   /** Whether it commits durably: what writes that must survive a power loss (audit entries) check. */
   readonly durable: boolean;
   /**
-   * Runs an `INSERT … VALUES (…)` once per parameter set, in order, and sums the changes: on
+   * Runs an `INSERT … VALUES (…)` (or, on PostgreSQL, an `UPDATE … FROM (VALUES (…)) AS v(…)`)
+   * once per parameter set, in order, and sums the changes: on
    * SQLite each row's prepared statement in turn (in process, nothing to save); on PostgreSQL
    * up to BATCH_ROWS rows in one multi-row statement, so a batch costs one round trip instead
    * of one per row. For rows whose individual outcome nobody reads.

@@ -134,13 +134,22 @@ function toLookupResult(row: LookupRow): LookupResult {
 export type IocKey = readonly [type: IocType, value: string];
 
 /** A new IoC with its first report: the row and its reporter, source and sighting. */
-export type NewIocEntry = {
+/** A report's IoC as the merge left it, with the reporter, source and sighting the report adds. */
+export type ReportEntry = {
   ioc: Ioc;
+  /** True for the report that created the IoC (it is inserted; later reports of it write it back). */
+  isNew: boolean;
   reporterId: string;
   source: string;
   sighting: { id: string; kind: ReportKind; context: string | null };
   nowIso: string;
 };
+
+/** An IoC's row after a merge or a status change: everything but its identity and first sighting. */
+const WRITE_BACK_SQLITE = `UPDATE iocs SET reputation = @reputation, status = @status, category = @category, severity = @severity,
+     confidence = @confidence, sightings = @sightings, reporters = @reporters, trap = @trap, sources = @sources,
+     metadata = @metadata, country = @country, last_seen = @lastSeen, updated_at = @updatedAt, change_seq = @changeSeq
+   WHERE id = @id`;
 
 /** The statements of the `iocs` table and the tables that hang off it. */
 const LOOKUP_COLUMNS = `id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata,
@@ -186,12 +195,27 @@ export const IOC_STATEMENTS = {
      VALUES (@id, @type, @value, @reputation, @status, @category, @severity, @confidence, @sightings, @reporters, @trap,
        @source, @sources, @metadata, @country, @firstSeen, @lastSeen, @updatedAt, @changeSeq)`,
   ),
-  update: defineStatement<IocWrite>(
-    `UPDATE iocs SET reputation = @reputation, status = @status, category = @category, severity = @severity,
-       confidence = @confidence, sightings = @sightings, reporters = @reporters, trap = @trap, sources = @sources,
-       metadata = @metadata, country = @country, last_seen = @lastSeen, updated_at = @updatedAt, change_seq = @changeSeq
-     WHERE id = @id`,
-  ),
+  // A stored IoC written back. On PostgreSQL the row joins its values from a VALUES list (typed
+  // there, as nothing else tells PostgreSQL their types), so that `runBatch` can write many
+  // rows in one statement; the same SET list, so the same AFTER UPDATE OF triggers fire.
+  writeBack: defineStatement<IocWrite>({
+    sqlite: WRITE_BACK_SQLITE,
+    postgres: `UPDATE iocs SET reputation = v.reputation, status = v.status, category = v.category, severity = v.severity,
+       confidence = v.confidence, sightings = v.sightings, reporters = v.reporters, trap = v.trap, sources = v.sources,
+       metadata = v.metadata, country = v.country, last_seen = v.last_seen, updated_at = v.updated_at, change_seq = v.change_seq
+     FROM (VALUES (CAST(@id AS text), CAST(@reputation AS bigint), CAST(@status AS text), CAST(@category AS text),
+       CAST(@severity AS text), CAST(@confidence AS double precision), CAST(@sightings AS bigint), CAST(@reporters AS bigint),
+       CAST(@trap AS bigint), CAST(@sources AS text), CAST(@metadata AS text), CAST(@country AS text), CAST(@lastSeen AS text),
+       CAST(@updatedAt AS text), CAST(@changeSeq AS bigint)))
+       AS v(id, reputation, status, category, severity, confidence, sightings, reporters, trap, sources, metadata, country,
+         last_seen, updated_at, change_seq)
+     WHERE iocs.id = v.id`,
+  }),
+  // Which of these IoCs (a JSON array of ids) the reporter has reported before, in one statement.
+  reportedBy: defineStatement<[reporterId: string, iocIds: string], { ioc_id: string }>({
+    sqlite: `SELECT ioc_id FROM ioc_reporters WHERE reporter_id = ? AND ioc_id IN (SELECT value FROM json_each(?))`,
+    postgres: `SELECT ioc_id FROM ioc_reporters WHERE reporter_id = ? AND ioc_id IN (SELECT json_array_elements_text(CAST(? AS json)))`,
+  }),
   addReporter: defineStatement<[iocId: string, reporterId: string, nowIso: string]>(
     `INSERT INTO ioc_reporters (ioc_id, reporter_id, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
   ),
@@ -256,20 +280,27 @@ export function createIocStore(storage: Storage) {
       await q.run(s.insert, toWrite(ioc));
     },
     async update(q: Queryable, ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): Promise<void> {
-      await q.run(s.update, toWrite(ioc));
+      await q.run(s.writeBack, toWrite(ioc));
     },
     /** Records that the IoC's current STIX id ended revoked and a new one began (see migrations/013-stix-lineage.ts). */
     async addStixLineage(q: Queryable, iocId: string, entry: StixLineageEntry): Promise<void> {
       await q.run(s.addLineage, { entry: JSON.stringify(entry), iocId });
     },
+    /** The IoCs among these the reporter has reported before. */
+    async reportedBy(q: Queryable, reporterId: string, iocIds: readonly string[]): Promise<Set<string>> {
+      if (iocIds.length === 0) return new Set();
+      return new Set((await q.all(s.reportedBy, [reporterId, JSON.stringify(iocIds)])).map((row) => row.ioc_id));
+    },
     /**
-     * New IoCs with their first reporter, source and sighting, in order: what `insert`,
-     * `addReporter`, `addIocSource` and `addSighting` would write for each, as one batch per
-     * table (one round trip each on PostgreSQL however many IoCs an upload creates).
+     * A batch's reports as merged, in report order: the new IoCs inserted, the stored ones
+     * written back, then every report's reporter, source and sighting — one batch per table
+     * (one round trip per 500 rows on PostgreSQL however many IoCs an upload names). An IoC
+     * named twice is written back once per report, in order, never twice in one statement.
      */
-    async insertNew(tx: Transaction, entries: readonly NewIocEntry[]): Promise<void> {
+    async writeReports(tx: Transaction, entries: readonly ReportEntry[]): Promise<void> {
       if (entries.length === 0) return;
-      await tx.runBatch(s.insert, entries.map((entry) => toWrite(entry.ioc)));
+      await tx.runBatch(s.insert, entries.filter((entry) => entry.isNew).map((entry) => toWrite(entry.ioc)));
+      for (const round of writeBackRounds(entries)) await tx.runBatch(s.writeBack, round.map((entry) => toWrite(entry.ioc)));
       await tx.runBatch(s.addReporter, entries.map((entry) => [entry.ioc.id, entry.reporterId, entry.nowIso] as [string, string, string]));
       await tx.runBatch(s.addSource, entries.map((entry) => [entry.source, entry.ioc.id] as [string, string]));
       await tx.runBatch(
@@ -277,19 +308,8 @@ export function createIocStore(storage: Storage) {
         entries.map(({ ioc, reporterId, source, sighting, nowIso }) => [sighting.id, ioc.id, sighting.kind, source, reporterId, sighting.context, nowIso] as [string, string, ReportKind, string, string, string | null, string]),
       );
     },
-    /** True when this reporter had not reported the IoC before. */
-    async addReporter(q: Queryable, iocId: string, reporterId: string, nowIso: string): Promise<boolean> {
-      return (await q.run(s.addReporter, [iocId, reporterId, nowIso])).changes === 1;
-    },
-    /** The IoC's row of a source; the distinct source itself is `addKnownSource`'s. */
-    async addIocSource(q: Queryable, iocId: string, source: string): Promise<void> {
-      await q.run(s.addSource, [source, iocId]);
-    },
     async addKnownSource(q: Queryable, source: string, nowIso: string): Promise<void> {
       await q.run(s.addKnownSource, [source, nowIso]);
-    },
-    async addSighting(q: Queryable, id: string, iocId: string, kind: ReportKind, source: string, reporterId: string, context: string | null, nowIso: string): Promise<void> {
-      await q.run(s.addSighting, [id, iocId, kind, source, reporterId, context, nowIso]);
     },
     async addRelation(q: Queryable, fromId: string, toId: string, relation: 'dropped' | 'contacted', nowIso: string): Promise<void> {
       await q.run(s.addRelation, [fromId, toId, relation, nowIso]);
@@ -300,6 +320,22 @@ export function createIocStore(storage: Storage) {
   };
 }
 export type IocStore = ReturnType<typeof createIocStore>;
+
+/**
+ * The writes back of a batch in rounds, each in report order: an IoC's n-th write back is in
+ * round n, so no multi-row statement names a row twice.
+ */
+function writeBackRounds(entries: readonly ReportEntry[]): ReportEntry[][] {
+  const rounds: ReportEntry[][] = [];
+  const written = new Map<string, number>();
+  for (const entry of entries) {
+    if (entry.isNew) continue;
+    const round = written.get(entry.ioc.id) ?? 0;
+    written.set(entry.ioc.id, round + 1);
+    (rounds[round] ??= []).push(entry);
+  }
+  return rounds;
+}
 
 function toWrite(ioc: Omit<Ioc, 'updatedAt'> & { updatedAt?: string }): IocWrite {
   return {
