@@ -155,6 +155,11 @@ t.test('copies a SQLite deployment into an empty PostgreSQL database, verified, 
   for (const table of tables.filter((name) => name !== 'threat_windows')) {
     t.same(copied[table], expected[table], `${table}: every row, identity columns included, as in SQLite`);
   }
+  // Planned as after autovacuum from the first request: statistics and the visibility map.
+  const { rows: unprepared } = await client.query(
+    `SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'public' AND relname <> 'schema_migrations' AND (last_vacuum IS NULL OR last_analyze IS NULL) ORDER BY relname`,
+  );
+  t.same(unprepared, [], 'every copied table vacuumed and analysed');
   const { rows: windows } = await client.query(`SELECT name, start_ms, start_seq FROM threat_windows ORDER BY name`);
   t.same(windows, source.prepare(`SELECT name, start_ms, start_seq FROM threat_windows ORDER BY name`).all(), 'the threat windows as the source left them');
 
