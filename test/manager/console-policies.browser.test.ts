@@ -17,6 +17,10 @@ onBothEngines('the policies view shows active, org and override policies and cre
   await signInToConsole(page, origin, 'policies');
 
   await page.waitForSelector('#history-range:text-is("1–3 of 3")');
+  // The view's reads answer independently (the history first, on a slower database too):
+  // each part is waited for before it is read.
+  await page.waitForSelector('#policy-global .policy-version');
+  await page.waitForSelector(`#policy-overrides tbody tr:has-text("${agent.id}")`);
   t.match(await page.textContent('#policy-global .policy-version'), 'v1');
   t.match(await page.textContent('#policy-overrides tbody'), new RegExp(`v3${agent.id}1.*yes`));
   await page.fill('#policy-org', 'acme');
