@@ -93,7 +93,7 @@ for (const engine of ENGINES) {
     await last.waitHealthy(30_000);
     t.equal((await last.stop('SIGTERM')).code, 0);
 
-    t.equal(database.integrity(), 'ok', 'integrity_check');
+    if (database.integrity) t.equal(database.integrity(), 'ok', 'integrity_check');
     const storage = await database.open();
     t.same(await missingAmong(storage, 'SELECT 1 FROM agents WHERE id = ?', ack.agents), [], 'every acknowledged agent');
     t.same(await missingAmong(storage, 'SELECT 1 FROM threat_events WHERE id = ?', ack.events), [], 'every acknowledged event');
