@@ -7,7 +7,7 @@ import { createIocStore, type Ioc, type IocKey, type IocStatus, type IocView, ty
 import type { IocType } from '../normalise.js';
 import { endOfStixId, isStixRevoked } from '../stix.js';
 import { UNKNOWN_REPUTATION, reputationFactors, type ReputationFactors } from '../reputation.js';
-import { mergedIoc, newIoc, reputationFor, reputationInputs, type IocReport, type MergeMoment } from './ioc-builders.js';
+import { mergedIoc, newIoc, reputationFor, reputationInputs, type IocReport } from './ioc-builders.js';
 
 export type { IocReport } from './ioc-builders.js';
 
@@ -24,9 +24,6 @@ export interface MergeOutcome {
   before: number;
   sightingId: string;
 }
-
-/** A report's moment, with the id and context of the sighting it writes. */
-type ReportMoment = MergeMoment & { sightingId: string; context: string | null };
 
 const ID_RANDOM_BYTES = 10;
 const ID_POOL_SIZE = 256;
@@ -83,11 +80,6 @@ export function createIocService(storage: Storage, clock: Clock, options: { coun
     return stored;
   }
 
-  /** What a report writes besides its IoC: its reporter, source and sighting. */
-  function reportParts(report: IocReport, reporterId: string, at: ReportMoment) {
-    return { reporterId, source: report.source, sighting: { id: at.sightingId, kind: report.kind, context: at.context }, nowIso: at.nowIso };
-  }
-
   /**
    * Merges reports in order (the same IoC twice in a batch is merged twice, the second time
    * into what the first made). The batch's IoCs, and which of them the reporter reported
@@ -115,7 +107,8 @@ export function createIocService(storage: Storage, clock: Clock, options: { coun
         ? mergedIoc(existing, report, { ...at, newReporter: !reported.has(existing.id) }, countryOf)
         : newIoc(report, newId('ioc_', at.now), at, countryOf);
       reported.add(ioc.id);
-      entries.push({ ioc, isNew: !existing, ...reportParts(report, reporterId, at) });
+      const sighting = { id: at.sightingId, kind: report.kind, context: at.context };
+      entries.push({ ioc, isNew: !existing, reporterId, source: report.source, sighting, nowIso });
       current.set(key, ioc);
       outcomes.push({ ioc, isNew: !existing, before: existing ? existing.reputation : UNKNOWN_REPUTATION, sightingId: at.sightingId });
     }
