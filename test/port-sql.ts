@@ -3,7 +3,7 @@
  * with `?` or `@name` parameters, declared once per text. No tap here, so seeders can use it
  * anywhere.
  */
-import { defineStatement, type Params, type Statement, type Storage } from '../src/shared/db/storage.js';
+import { defineStatement, type Params, type Queryable, type Statement } from '../src/shared/db/storage.js';
 
 /** Positional values for `?`, or an object for `@name`. */
 export type SqlParams = readonly unknown[] | Readonly<Record<string, unknown>>;
@@ -11,7 +11,7 @@ export type SqlParams = readonly unknown[] | Readonly<Record<string, unknown>>;
 const statements = new Map<string, Statement<Params, unknown>>();
 
 /** Rows of a test's own query (SQLite's dialect) through the port, on either engine. */
-export async function selectRows<Row>(storage: Storage, sql: string, params: SqlParams = []): Promise<Row[]> {
+export async function selectRows<Row>(storage: Queryable, sql: string, params: SqlParams = []): Promise<Row[]> {
   return (await storage.all(statementOf(sql), params)) as Row[];
 }
 
@@ -25,6 +25,6 @@ function statementOf(sql: string): Statement<SqlParams, unknown> {
 }
 
 /** Runs a test's own write (SQLite's dialect) through the port; rows changed. */
-export async function execute(storage: Storage, sql: string, params: SqlParams = []): Promise<number> {
+export async function execute(storage: Queryable, sql: string, params: SqlParams = []): Promise<number> {
   return (await storage.run(statementOf(sql), params)).changes;
 }

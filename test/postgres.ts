@@ -30,6 +30,8 @@ export interface PostgresCluster {
   stop(): Promise<void>;
   /** Starts it again on the same data folder and port. */
   start(): Promise<void>;
+  /** The server's log file (gone after teardown: copy what you need before). */
+  readonly logFile: string;
 }
 
 /** initdb refuses to run as root: the cluster belongs to the postgres user then. */
@@ -50,7 +52,7 @@ function ownerIds(): { uid: number; gid: number } | null {
  * cluster never survives a power loss, and syncing would only make every test slower. A
  * benchmark asks for `durable: true`, so its commits pay for their syncs as in production.
  */
-export async function startPostgres(t: Teardown, options: { durable?: boolean } = {}): Promise<PostgresCluster> {
+export async function startPostgres(t: Teardown, options: { durable?: boolean; settings?: Record<string, string | number> } = {}): Promise<PostgresCluster> {
   const initdb = path.join(BIN, 'initdb');
   if (!existsSync(initdb)) {
     throw new Error(`PostgreSQL server binaries not found in ${BIN}: install Debian's package (apt-get install postgresql) or set PG_BIN`);
@@ -78,9 +80,13 @@ export async function startPostgres(t: Teardown, options: { durable?: boolean } 
   await run(...asClusterOwner(initdb, ['-D', data, '-U', 'postgres', '--locale=C.UTF-8', '-E', 'UTF8', '--auth=trust', '--no-sync']));
   const port = await freePort();
   const durability = options.durable ? '' : ' -c fsync=off -c full_page_writes=off';
-  const serverOptions = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}${durability}`;
+  const extra = Object.entries(options.settings ?? {})
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('');
+  const serverOptions = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}${durability}${extra}`;
+  const logFile = path.join(dir, 'server.log');
   const startServer = async () => {
-    await run(...asClusterOwner(pgCtl, ['-D', data, '-w', '-l', path.join(dir, 'server.log'), '-o', serverOptions, 'start']));
+    await run(...asClusterOwner(pgCtl, ['-D', data, '-w', '-l', logFile, '-o', serverOptions, 'start']));
   };
   await startServer();
 
@@ -88,6 +94,7 @@ export async function startPostgres(t: Teardown, options: { durable?: boolean } 
   let created = 0;
   return {
     port,
+    logFile,
     start: startServer,
     async stop() {
       await run(...asClusterOwner(pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop']));

@@ -111,7 +111,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     storage,
     clock,
     details: Type.Object({ agents: Type.Object({ total: Type.Integer(), online: Type.Integer() }) }),
-    read: async () => ({ agents: await overview.agentCounts() }),
+    read: async (q) => ({ agents: await overview.agentCounts(q) }),
   });
   agentRoutes(app, { access, agents, events });
   threatRoutes(app, { guards, events });

@@ -2,7 +2,7 @@ import { Type, type Static, type TObject, type TProperties } from '@sinclair/typ
 import type { App } from './base-app.js';
 import type { Clock } from './clock.js';
 import { databaseReadable } from './db/read-probe.js';
-import type { Storage } from './db/storage.js';
+import type { Queryable, Storage } from './db/storage.js';
 import { replies } from './envelope.js';
 import { unavailable } from './errors.js';
 import { VERSION } from './version.js';
@@ -31,7 +31,7 @@ const HealthBase = {
  */
 export function registerHealth<P extends TProperties>(
   app: App,
-  options: { storage: Storage; clock: Clock; details: TObject<P>; read: () => Static<TObject<P>> | Promise<Static<TObject<P>>> },
+  options: { storage: Storage; clock: Clock; details: TObject<P>; read: (q: Queryable) => Static<TObject<P>> | Promise<Static<TObject<P>>> },
 ): void {
   const { clock } = options;
   const startedAt = clock.now();
@@ -43,7 +43,8 @@ export function registerHealth<P extends TProperties>(
   /** A look on its way: probes arriving meanwhile share it instead of each asking the database. */
   let pending: Promise<Data | null> | null = null;
 
-  const readDetails = async (): Promise<Static<TObject<P>> | null> => ((await databaseReadable(storage)) ? options.read() : null);
+  // On the probe lane: a burst of requests holding every pooled connection does not make a probe wait.
+  const readDetails = async (): Promise<Static<TObject<P>> | null> => ((await databaseReadable(storage.probe)) ? options.read(storage.probe) : null);
 
   const look = (now: number): Data | null | Promise<Data | null> => {
     if (last && now >= last.at && now - last.at < HEALTH_MEMO_MS) return last.data;

@@ -123,7 +123,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   };
 
   const activeIocs = createActiveIocCount(storage);
-  registerHealth(app, { storage, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: async () => ({ iocs: await activeIocs() }) });
+  registerHealth(app, { storage, clock, details: Type.Object({ iocs: Type.Integer({ description: 'Active IoCs' }) }), read: async (q) => ({ iocs: await activeIocs(q) }) });
   registerKeyAdminRoutes(app, context);
   registerThreatRoutes(app, context);
   registerIocRoutes(app, context);

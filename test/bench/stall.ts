@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { copyFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -323,7 +324,11 @@ async function engineEnv(context: BenchContext, dataDir: string, stops: Array<()
   const engine = context.flags.engine ?? 'sqlite';
   if (engine === 'sqlite') return {};
   if (engine !== 'postgres') throw new Error(`--engine must be sqlite or postgres, got ${engine}`);
-  const cluster = await startPostgres({ teardown: (fn) => void stops.push(fn) }, { durable: true });
+  // `--slow-log=FILE` keeps every statement over 50 ms the server saw: what to look at when a route misses.
+  const slowLog = context.flags['slow-log'];
+  const settings: Record<string, number> = slowLog ? { log_min_duration_statement: 50 } : {};
+  const cluster = await startPostgres({ teardown: (fn) => void stops.push(fn) }, { durable: true, settings });
+  if (slowLog) stops.push(() => copyFileSync(cluster.logFile, slowLog));
   const url = await cluster.freshDatabase();
   const started = performance.now();
   const err: string[] = [];

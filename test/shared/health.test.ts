@@ -54,9 +54,9 @@ async function healthApp(t: Test, engine: Engine, level: Level = 'info', { delay
     details: Type.Object({ things: Type.Integer() }),
     // The counts come through the storage port, as the services' do; `delayed` answers a turn
     // later still, so probes arriving during a look can be seen sharing it.
-    read: async () => {
+    read: async (q) => {
       reads++;
-      const [row] = await selectRows<{ n: number }>(storage, 'SELECT count(*) AS n FROM users');
+      const [row] = await selectRows<{ n: number }>(q, 'SELECT count(*) AS n FROM users');
       const things = Number(row!.n);
       return delayed ? new Promise<{ things: number }>((resolve) => setImmediate(() => resolve({ things }))) : { things };
     },
@@ -74,7 +74,7 @@ async function healthApp(t: Test, engine: Engine, level: Level = 'info', { delay
   };
   let added = 0;
   const add = async () => void (await seedUserIn(storage, { id: `usr_${++added}` }));
-  return { app, clock, lines, health, cutOff, reads: () => reads, add };
+  return { app, clock, lines, health, cutOff, reads: () => reads, add, storage };
 }
 
 onBothEngines('/health looks at the database at most once a second: counts lag by at most that', async (t, engine) => {
@@ -112,6 +112,25 @@ onBothEngines('/health answers 503 once the database cannot be read, at the late
   t.match(down.body, { ok: false, error: 'Database unavailable' });
   t.equal(down.headers['x-content-type-options'], 'nosniff', 'the 503 carries the security headers');
   t.same(lines.map((line) => line.msg), ['health: the database cannot be read'], 'logged once, though the probe itself is not');
+});
+
+// PostgreSQL only: SQLite has one connection and no pool for requests to fill.
+t.test('/health answers while requests hold every pooled PostgreSQL connection (postgres)', async (t) => {
+  const { health, storage } = await healthApp(t, 'postgres');
+  let open = () => {};
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  // A burst of slow requests, as the stall benchmark's heaviest reads at a million rows: the pool
+  // (10 connections here) is full and more work is queued behind it.
+  const held = Array.from({ length: 12 }, () => storage.transaction({ durable: false }, async (tx) => {
+    await selectRows(tx, 'SELECT 1 AS n');
+    await gate;
+  }));
+  while (storage.poolUse!().waiting === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  const answered = await Promise.race([health(), new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 5000))]);
+  open();
+  await Promise.all(held);
+  t.not(answered, 'waited', 'the probe did not queue behind the pool');
+  if (answered !== 'waited') t.match(answered, { status: 200, body: { ok: true, data: { status: 'healthy', engine: 'postgres' } } });
 });
 
 onBothEngines('/health carries the request id and security headers of every response', async (t, engine) => {

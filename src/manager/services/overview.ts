@@ -1,3 +1,4 @@
+import type { Queryable } from '../../shared/db/storage.js';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { AgentStore } from '../stores/agents.js';
@@ -46,9 +47,9 @@ export function createOverviewService(deps: { clock: Clock; timeouts: StatusTime
       };
     },
     /** What /health reports. */
-    async agentCounts() {
+    async agentCounts(q?: Queryable) {
       const now = clock.now();
-      const counts = await agents.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1);
+      const counts = await agents.statusCounts(now - timeouts.heartbeatTimeoutMs + 1, now - timeouts.offlineTimeoutMs + 1, q);
       return { total: counts.total, online: counts.online };
     },
   };

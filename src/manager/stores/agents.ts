@@ -328,8 +328,8 @@ export function createAgentStore(storage: Storage, sqlite?: Db) {
       const rows = offset >= total ? [] : await storage.all(statements.page, { ...params, limit: Math.min(limit, total - offset), offset });
       return { rows, total };
     },
-    async statusCounts(onlineFrom: number, staleFrom: number): Promise<StatusCounts> {
-      const counts = (await storage.get(STATUS_COUNTS, { onlineFrom, staleFrom }))!;
+    async statusCounts(onlineFrom: number, staleFrom: number, q: Queryable = storage): Promise<StatusCounts> {
+      const counts = (await q.get(STATUS_COUNTS, { onlineFrom, staleFrom }))!;
       return { total: counts.online + counts.stale + counts.offline, ...counts };
     },
     countByOs: () => storage.all(BY_OS),

@@ -72,20 +72,23 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   const types = new pg.TypeOverrides();
   types.setTypeParser(INT8, parsedAsNumber);
   types.setTypeParser(NUMERIC, parsedAsNumber);
-  const pool = new pg.Pool({
-    connectionString: options.connectionString,
-    max: options.poolSize,
-    statement_timeout: options.statementTimeoutMs > 0 ? options.statementTimeoutMs : false,
-    ssl: options.ssl,
-    types,
-  });
-  pool.on('error', options.onIdleConnectionError ?? (() => {}));
+  const poolOf = (max: number) =>
+    new pg.Pool({
+      connectionString: options.connectionString,
+      max,
+      statement_timeout: options.statementTimeoutMs > 0 ? options.statementTimeoutMs : false,
+      ssl: options.ssl,
+      types,
+    }).on('error', options.onIdleConnectionError ?? (() => {}));
+  const pool = poolOf(options.poolSize);
   try {
     await refuseLinguisticCollation(pool);
   } catch (error) {
     await pool.end();
     throw error;
   }
+  // Opened on the first probe; one connection that requests never hold.
+  const probePool = poolOf(1);
 
   const prepared = new WeakMap<Statement<Params, unknown>, Prepared>();
   function preparedFor(statement: Statement<Params, unknown>): Prepared {
@@ -192,6 +195,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       return !pool.ended;
     },
     ...queries(() => pool),
+    probe: queries(() => probePool),
     transaction<T>({ durable, locks = [] }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
       return onOneConnection(async (client) => {
         const tx = createTransaction(client, durable);
@@ -222,6 +226,8 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
       });
     },
     poolUse: () => ({ inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-    close: () => pool.end(),
+    close: async () => {
+      await Promise.all([pool.end(), probePool.end()]);
+    },
   } as Storage;
 }

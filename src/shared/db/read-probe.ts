@@ -1,8 +1,8 @@
-import { defineStatement, type Storage } from './storage.js';
+import { defineStatement, type Queryable } from './storage.js';
 
 /**
  * On SQLite the schema's first page: a file removed or corrupted underneath fails it. On
- * PostgreSQL a round trip on a pooled connection.
+ * PostgreSQL a round trip (on the probe lane when `/health` asks).
  */
 const READ_PROBE = defineStatement<void, { n: number }>({
   sqlite: 'SELECT count(*) AS n FROM (SELECT 1 FROM sqlite_master LIMIT 1)',
@@ -10,9 +10,9 @@ const READ_PROBE = defineStatement<void, { n: number }>({
 });
 
 /** Whether the database can still be read: what `/health` reports. Never rejects. */
-export async function databaseReadable(storage: Storage): Promise<boolean> {
+export async function databaseReadable(q: Queryable): Promise<boolean> {
   try {
-    return (await storage.get(READ_PROBE)) !== undefined;
+    return (await q.get(READ_PROBE)) !== undefined;
   } catch {
     return false;
   }

@@ -162,6 +162,7 @@ export function createSqliteStorage(db: Db): Storage {
       return !closed && db.open;
     },
     ...outsideReads,
+    probe: outsideReads,
     snapshot<T>(work: (q: Queryable) => Promise<T>): Promise<T> {
       return work(outsideReads);
     },

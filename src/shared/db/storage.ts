@@ -144,6 +144,13 @@ export interface Storage extends Queryable {
    * connection is never waited for.
    */
   poolUse?(): PoolUse;
+  /**
+   * Reads for health probes on a lane of their own: on PostgreSQL one connection outside the
+   * pool, so a probe answers whether the database does while a burst of requests holds every
+   * pooled connection (a load balancer must not take a busy replica for a dead one); on SQLite
+   * the storage itself, whose one connection is never waited for.
+   */
+  readonly probe: Queryable;
   /** Waits for work already started, then releases the connections. */
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import { defineStatement, type Storage } from '../../shared/db/storage.js';
+import { defineStatement, type Queryable, type Storage } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
 
 /**
@@ -68,6 +68,6 @@ export function createIocStatusCounts(storage: Storage): () => Promise<Record<st
   return async () => Object.fromEntries((await storage.all(BY_STATUS)).map((row) => [row.status, row.n]));
 }
 
-export function createActiveIocCount(storage: Storage): () => Promise<number> {
-  return async () => (await storage.get(ACTIVE))!.n;
+export function createActiveIocCount(storage: Storage): (q?: Queryable) => Promise<number> {
+  return async (q = storage) => (await q.get(ACTIVE))!.n;
 }
