@@ -3,7 +3,7 @@ import t from 'tap';
 import { AGENT_SORTS, SORT_ORDERS } from '../../src/manager/schemas.js';
 import { agentListQuery, createAgentStore, type AgentFilter, type AgentOrder } from '../../src/manager/stores/agents.js';
 import { prefixSearch } from '../../src/shared/db/prefix-search.js';
-import { USER_SEARCH_COUNT, userListStatement, userSearchParams, type Role, type UserListIndex } from '../../src/auth/stores/users.js';
+import { USER_MATCHES_PAGE, USER_SEARCH_COUNT, userListStatement, userSearchParams, type Role, type UserListIndex } from '../../src/auth/stores/users.js';
 import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
 import { createSqliteStorage, sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import type { Statement, Storage } from '../../src/shared/db/storage.js';
@@ -228,6 +228,12 @@ t.test('admin account search: the same accounts in the same order and the same t
       const rows = await compare.all(`${label} ${index} page`, userListStatement(index, flags), { ...list, limit: 100, offset: 0 });
       await compare.all(`${label} ${index} page 2`, userListStatement(index, flags), { ...list, limit: 2, offset: 1 });
       emails = rows.map((row) => row.email);
+    }
+    if (count) {
+      // A search with few matches sorts them instead of walking the list: the same page.
+      const sorted = await compare.all(`${label} sorted matches`, USER_MATCHES_PAGE, { ...count, limit: 100, offset: 0 });
+      if (JSON.stringify(sorted.map((row) => row.email)) !== JSON.stringify(emails)) differences.push({ label, walked: emails, sorted: sorted.map((row) => row.email) });
+      await compare.all(`${label} sorted matches page 2`, USER_MATCHES_PAGE, { ...count, limit: 2, offset: 1 });
     }
     return { total, emails };
   };
