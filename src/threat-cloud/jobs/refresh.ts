@@ -8,8 +8,14 @@ import { TC_CHANGES } from '../services/ioc-merge.js';
 import type { ReputationRefreshStore } from '../stores/reputation-refresh.js';
 import type { Storage } from '../../shared/db/storage.js';
 
-/** How long one refresh step may hold the database and (on SQLite, synchronous) the event loop, as the correlation's batches. */
-export const REFRESH_STEP_BUDGET_MS = 25;
+/**
+ * How long one refresh step may take. On SQLite a step holds the writer and (synchronous) the
+ * event loop, so it gets what the correlation's batches get. On PostgreSQL it blocks neither
+ * the event loop nor readers, only uploads waiting for the change lock, and about five round
+ * trips of its time are not rows at all: with 25 ms a loaded machine cut steps to the minimum
+ * of 4 changed rows, and a refresh after downtime would have taken hours.
+ */
+export const REFRESH_STEP_BUDGET_MS = { sqlite: 25, postgres: 100 } as const;
 /** Rows one step looks at, at most: finding what changed among them costs a few milliseconds. */
 const STEP_ROWS = 4096;
 /**
@@ -59,7 +65,7 @@ export function createReputationRefresh(deps: { storage: Storage; iocs: Reputati
 
   return {
     /**
-     * Runs the whole table in steps of about REFRESH_STEP_BUDGET_MS, each followed by a pause
+     * Runs the whole table in steps of about REFRESH_STEP_BUDGET_MS (per engine), each followed by a pause
      * as long as it took, so a refresh (or a backlog after downtime, when every score moved)
      * uses at most half of the event loop and never blocks it for long.
      */
@@ -68,6 +74,7 @@ export function createReputationRefresh(deps: { storage: Storage; iocs: Reputati
       const { lo, hi } = await iocs.bounds();
       if (lo === null || hi === null) return total;
       const now = clock.now();
+      const budget = REFRESH_STEP_BUDGET_MS[storage.engine];
       let changes = FIRST_CHANGES;
       for (let start = lo; start <= hi; ) {
         if (!storage.open) break;
@@ -78,8 +85,8 @@ export function createReputationRefresh(deps: { storage: Storage; iocs: Reputati
         total.expired += result.expired;
         total.crossed += result.crossed;
         total.rescored += result.rescored;
-        if (took > REFRESH_STEP_BUDGET_MS) changes = Math.max(MIN_CHANGES, Math.floor(changes / 2));
-        else if (took < REFRESH_STEP_BUDGET_MS / 4) changes = Math.min(MAX_CHANGES, changes * 2);
+        if (took > budget) changes = Math.max(MIN_CHANGES, Math.floor(changes / 2));
+        else if (took < budget / 4) changes = Math.min(MAX_CHANGES, changes * 2);
         await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(took))));
       }
       if (storage.open && total.expired + total.crossed + total.rescored > 0) await iocs.markRefreshed(toIso(now));
