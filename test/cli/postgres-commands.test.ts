@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { runCli } from '../../src/cli/index.js';
 import { POSTGRES_MIGRATIONS } from '../../src/migrations/postgres/index.js';
@@ -46,4 +48,12 @@ t.test('backup on PostgreSQL explains pg_dump instead of copying a SQLite file',
   t.equal(await run('backup', `${dataDir}/panguard.dump`), 1);
   t.match(err.at(-1), /DATABASE_URL points at PostgreSQL: back it up with pg_dump, for example pg_dump --format=custom/);
   t.notMatch(err.join('\n'), 'never-printed');
+});
+
+t.test('seed on PostgreSQL says how to load it instead of filling the SQLite file the service does not read', async (t) => {
+  const { run, err, dataDir } = cli(t, { DATABASE_URL: 'postgres://panguard:never-printed@db.internal:5432/panguard', DATABASE_TLS: 'disable' });
+  t.equal(await run('seed', '--iocs', '100'), 1);
+  t.match(err.at(-1), /DATABASE_URL points at PostgreSQL: panguard seed bulk-loads the SQLite file only.*panguard migrate-data --from/);
+  t.notMatch(err.join('\n'), 'never-printed');
+  t.notOk(existsSync(path.join(dataDir, 'panguard.db')), 'no SQLite file made');
 });
