@@ -2,7 +2,7 @@
  * On PostgreSQL every statement is a round trip, so an upload must cost statements per table,
  * not per IoC: 100 reports — new IoCs, or reports merged into stored ones — are a handful of
  * statements inside the upload's transaction, and the stored rows are what one-by-one merges
- * would leave.
+ * would leave. A page of the IoC list is read the same way: statements per page, not per row.
  */
 import type { Storage, Transaction } from '../../src/shared/db/storage.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
@@ -12,8 +12,8 @@ import { buildThreatCloud, onBothEngines, selectRows } from './fixtures.js';
 
 const STATEMENT_METHODS = new Set(['run', 'get', 'all', 'runBatch']);
 
-/** The storage, counting the statements run inside its transactions (a batch of up to 500 rows is one). */
-function counting(storage: Storage, calls: { n: number }): Storage {
+/** The storage, counting the statements run inside its transactions (a batch of up to 500 rows is one) and, apart, outside them. */
+function counting(storage: Storage, calls: { n: number; outside?: number }): Storage {
   const countingTx = (tx: Transaction): Transaction =>
     new Proxy(tx, {
       get(target, property) {
@@ -34,12 +34,18 @@ function counting(storage: Storage, calls: { n: number }): Storage {
       if (property === 'transaction') {
         return (options: Parameters<Storage['transaction']>[0], work: (tx: Transaction) => Promise<unknown>) => target.transaction(options, (tx) => work(countingTx(tx)));
       }
+      if (STATEMENT_METHODS.has(String(property)) && typeof value === 'function') {
+        return (...args: unknown[]) => {
+          calls.outside = (calls.outside ?? 0) + 1;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
 }
 
-async function countedThreatCloud(t: Teardown, engine: Engine, calls: { n: number }) {
+async function countedThreatCloud(t: Teardown, engine: Engine, calls: { n: number; outside?: number }) {
   const storage = (await storageOn(engine)) ?? sqliteStorageOf(testDb(t, testConfig(t)));
   return buildThreatCloud(t, { storage: counting(storage, calls) });
 }
@@ -78,4 +84,25 @@ onBothEngines('an upload of 100 IoCs is a few statements per table, new or merge
   );
   const [counted] = await selectRows<{ n: number }>(tc.storage, 'SELECT count(*) AS n FROM sightings');
   t.equal(Number(counted!.n), 200, 'one sighting per report');
+});
+
+onBothEngines('a page of 200 IoCs is read in a few statements, not one per row', async (t, engine) => {
+  const calls: { n: number; outside?: number } = { n: 0 };
+  const tc = await countedThreatCloud(t, engine, calls);
+  for (let from = 0; from < 500; from += 100) {
+    t.equal((await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: threats(from, 100, 'feed') } })).statusCode, 201);
+  }
+  const pageOf = async (page: number) => {
+    const res = await tc.inject({ url: `/api/iocs?limit=200&page=${page}` });
+    t.equal(res.statusCode, 200, res.body);
+    return (res.json().data as Array<{ value: string }>).map((ioc) => ioc.value);
+  };
+  const first = await pageOf(1);
+  const third = await pageOf(3);
+  t.same([first.length, third.length], [200, 100]);
+  calls.outside = 0;
+  const second = await pageOf(2);
+  t.ok(calls.outside <= 12, `page 2 of 200: ${calls.outside} statements`);
+  t.equal(second.length, 200);
+  t.equal(new Set([...first, ...second, ...third]).size, 500, 'the three pages hold every IoC once');
 });
