@@ -13,6 +13,7 @@ import { migration as readIndexes } from './011-read-indexes.js';
 import { migration as keyGeneration } from './012-key-generation.js';
 import { migration as stixLineage } from './013-stix-lineage.js';
 import { migration as agentSearch } from './014-agent-search.js';
+import { migration as clusterCoordination } from './015-cluster-coordination.js';
 
 /**
  * The one ordered, append-only list of schema steps of the shared SQLite file: one file per
@@ -34,4 +35,5 @@ export const MIGRATIONS: readonly Migration[] = [
   keyGeneration,
   stixLineage,
   agentSearch,
+  clusterCoordination,
 ];
