@@ -30,6 +30,8 @@ export const ConfigSchema = Type.Object({
     tlsCa: OptionalText,
   }),
   metrics: Type.Object({ enabled: Type.Boolean(), token: OptionalText }),
+  // Several replicas share their rate limits here; unset, each process counts its own.
+  redis: Type.Object({ url: Type.Optional(Type.String({ pattern: '^rediss?://' })) }),
   auth: Type.Object({
     port: Port,
     tlsCert: OptionalText,
@@ -109,6 +111,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'DATABASE_STATEMENT_TIMEOUT_MS', path: 'database.statementTimeoutMs', kind: 'int', allowed: '0 (no limit) or an integer up to 86400000' },
   { env: 'DATABASE_TLS', path: 'database.tls', kind: 'lower', allowed: 'disable, require or verify-full' },
   { env: 'DATABASE_TLS_CA', path: 'database.tlsCa', kind: 'string', allowed: 'a file path' },
+  { env: 'REDIS_URL', path: 'redis.url', kind: 'string', allowed: 'a redis:// or rediss:// URL', credentials: true },
   { env: 'METRICS_ENABLED', path: 'metrics.enabled', kind: 'bool', allowed: 'true or false' },
   { env: 'METRICS_TOKEN', path: 'metrics.token', kind: 'string', allowed: 'a non-empty token' },
   { env: 'AUTH_PORT', path: 'auth.port', kind: 'int', allowed: 'an integer 1-65535' },

@@ -8,6 +8,7 @@ import type { App, TlsMaterial } from './shared/base-app.js';
 import type { Clock } from './shared/clock.js';
 import type { Db } from './shared/db/open.js';
 import type { Storage } from './shared/db/storage.js';
+import { connectRedis } from './shared/redis.js';
 
 export interface ServerTls {
   auth: TlsMaterial | null;
@@ -42,7 +43,8 @@ export async function startServers(options: {
   tls: ServerTls;
 }): Promise<RunningServers> {
   const { config, storage, clock, logger, tls } = options;
-  const database = { storage, ...(options.sqlite ? { sqlite: options.sqlite } : {}) };
+  const redis = config.redis.url ? await connectRedis(config.redis.url, logger.child({ component: 'redis' })) : undefined;
+  const database = { storage, ...(options.sqlite ? { sqlite: options.sqlite } : {}), ...(redis ? { redis } : {}) };
   // The services reach one another only through these ports (src/bridges/).
   const bridges = createBridges(storage, clock);
   const auth = await buildAuthApp({ ...database, config, clock, logger: logger.child({ service: 'auth' }), https: tls.auth }, bridges.auth);
@@ -55,6 +57,7 @@ export async function startServers(options: {
     await threatCloud.listen({ host: config.host, port: config.threatCloud.port });
   } catch (error) {
     await Promise.allSettled(apps.map((app) => app.close()));
+    redis?.disconnect();
     throw error;
   }
   return {
@@ -68,6 +71,7 @@ export async function startServers(options: {
     },
     async close() {
       await Promise.all(apps.map((app) => app.close()));
+      redis?.disconnect();
     },
   };
 }

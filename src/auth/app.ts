@@ -47,7 +47,7 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
     https: deps.https,
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
-    rateLimit: { max: scaled(config.auth.rateLimit, config) },
+    rateLimit: { max: scaled(config.auth.rateLimit, config), redis: deps.redis },
     metrics: serviceMetrics(config.metrics, 'auth', storage),
   });
   registerHealth(app, {

@@ -66,7 +66,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     https: deps.https,
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
-    rateLimit: { max: scaled(config.manager.rateLimit, config), keyGenerator: access.rateLimitKey },
+    rateLimit: { max: scaled(config.manager.rateLimit, config), keyGenerator: access.rateLimitKey, redis: deps.redis },
     metrics: serviceMetrics(config.metrics, 'manager', storage, [
       labelledGauge('panguard_agents', 'Registered agents by status (from the last heartbeat)', 'status', async () => {
         const now = clock.now();

@@ -15,6 +15,7 @@ import rateLimit from '@fastify/rate-limit';
 import sensible from '@fastify/sensible';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { installErrorHandler } from './error-handler.js';
 import { notFound, tooManyRequests, unavailable } from './errors.js';
@@ -58,6 +59,11 @@ export interface BaseAppOptions {
     /** Requests per minute, already scaled by RATE_LIMIT_SCALE. */
     max: number;
     keyGenerator?: (request: FastifyRequest) => string | Promise<string>;
+    /**
+     * Counts shared by every replica (one key prefix per service, and per route for a route's
+     * own limit). A count Redis cannot take lets the request through (see shared/redis.ts).
+     */
+    redis?: Redis;
   };
   bodyLimit?: number;
   maxParamLength?: number;
@@ -168,10 +174,12 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
 
   const metrics = installMetrics(app, options.metrics ?? { enabled: false, service: options.service });
   await app.register(sensible);
+  const { redis } = options.rateLimit;
   await app.register(rateLimit, {
     global: true,
     max: options.rateLimit.max,
     timeWindow: 60_000,
+    ...(redis ? { redis, nameSpace: `panguard:rate:${options.service}:`, skipOnError: true } : {}),
     ...(options.rateLimit.keyGenerator ? { keyGenerator: options.rateLimit.keyGenerator } : {}),
     allowList: (request) => UNLIMITED_PATHS.test(request.url),
     errorResponseBuilder: (request, context) => {

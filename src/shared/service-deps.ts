@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config.js';
 import type { Clock } from './clock.js';
 import type { Db } from './db/open.js';
@@ -19,6 +20,8 @@ export interface ServiceDeps {
   logger?: FastifyBaseLogger;
   /** Serve over HTTPS with this key pair; absent: plain HTTP. */
   https?: TlsMaterial | null;
+  /** Where several replicas count their rate limits together (REDIS_URL); absent: in this process. */
+  redis?: Redis;
 }
 
 /** A per-minute limit of the contract multiplied by RATE_LIMIT_SCALE. */

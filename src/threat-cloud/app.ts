@@ -80,7 +80,7 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
     https: deps.https,
     trustProxy: config.trustProxy,
     corsAllowedOrigins: config.corsAllowedOrigins,
-    rateLimit: { max: scaled(ANONYMOUS_LIMIT_PER_MINUTE, config) },
+    rateLimit: { max: scaled(ANONYMOUS_LIMIT_PER_MINUTE, config), redis: deps.redis },
     // IoC values up to 2,048 characters travel percent-encoded in paths.
     maxParamLength: 3 * 2048,
     // IoCs by status from the trigger-kept counts: a scrape never scans the IoC table.
