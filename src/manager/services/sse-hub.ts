@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
-import type { StreamStore } from '../stores/stream.js';
+import { STREAM_REPLAY_SIZE, type StreamStore } from '../stores/stream.js';
 
 export type StreamEventName = 'connected' | 'agent_online' | 'agent_offline' | 'threats_reported' | 'policy_created';
 
@@ -21,11 +21,16 @@ const frame = (id: number, event: string, data: string) => `id: ${id}\nevent: ${
 
 /**
  * Fan-out of named events to the connected streams. Every published event is first
- * persisted (its id comes from the SQLite sequence), so a client reconnecting with
- * Last-Event-ID is replayed what it missed, also across a restart.
+ * persisted (its id comes from the database's sequence), so a client reconnecting with
+ * Last-Event-ID is replayed what it missed, also across a restart and from another replica.
+ * On PostgreSQL several replicas share one stream: each delivers to its own clients what
+ * the table holds after the last id it delivered, whenever any replica's append commits
+ * (LISTEN/NOTIFY), so every client sees every replica's events in id order.
  */
 export function createSseHub(options: SseHubOptions) {
   const clients = new Set<ServerResponse>();
+  /** The last id each client was sent: an event is sent to a client once, and only after what it has. */
+  const sentTo = new WeakMap<ServerResponse, number>();
   /** Clients whose replay is being read, with the events published meanwhile. */
   const joining = new Map<ServerResponse, Array<{ id: number; chunk: string }>>();
   let keepalive: NodeJS.Timeout | null = null;
@@ -58,6 +63,33 @@ export function createSseHub(options: SseHubOptions) {
     return run;
   };
 
+  const broadcast = (id: number, chunk: string) => {
+    for (const client of clients) {
+      if ((sentTo.get(client) ?? 0) >= id) continue;
+      sentTo.set(client, id);
+      send(client, chunk);
+    }
+    for (const held of joining.values()) held.push({ id, chunk });
+  };
+
+  // Shared stream (PostgreSQL): the last id delivered to this replica's clients, read at start.
+  const { listen } = options.store;
+  let delivered: number | null = null;
+  let stopListening: Promise<(() => Promise<void>) | null> | null = null;
+  /** Delivers what any replica appended after `delivered`, in id order. */
+  const deliverAppended = () =>
+    inTurn(async () => {
+      delivered ??= await options.store.lastId();
+      for (;;) {
+        const rows = await options.store.after(delivered);
+        for (const row of rows) {
+          broadcast(row.id, frame(row.id, row.event, row.data));
+          delivered = row.id;
+        }
+        if (rows.length < STREAM_REPLAY_SIZE) return;
+      }
+    }).catch((error: unknown) => options.logger.error({ err: error }, 'could not read the shared event stream'));
+
   return {
     get size() {
       return clients.size;
@@ -79,7 +111,12 @@ export function createSseHub(options: SseHubOptions) {
         clients.delete(client);
       });
       try {
-        const latest = await inTurn(() => options.store.lastId());
+        const latest = await inTurn(async () => {
+          const id = await options.store.lastId();
+          // Shared stream: what this client is sent live starts after `latest` at the latest.
+          delivered ??= id;
+          return id;
+        });
         const from = lastEventId === null ? latest : Math.min(lastEventId, latest);
         client.write(frame(from, 'connected', JSON.stringify({ message: 'Connected to event stream' })));
         let sent = from;
@@ -89,7 +126,12 @@ export function createSseHub(options: SseHubOptions) {
             sent = row.id;
           }
         }
-        for (const event of held) if (event.id > sent) client.write(event.chunk);
+        for (const event of held) {
+          if (event.id <= sent) continue;
+          client.write(event.chunk);
+          sent = event.id;
+        }
+        sentTo.set(client, sent);
       } catch (error) {
         options.logger.error({ err: error }, 'could not replay the event stream');
         drop(client);
@@ -103,21 +145,22 @@ export function createSseHub(options: SseHubOptions) {
      * Called after the write it announces has committed: a failure to record the stream
      * event is logged, never turned into an error for a request whose data is already stored.
      */
-    publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): Promise<number | null> {
+    async publish(event: Exclude<StreamEventName, 'connected'>, data: Record<string, unknown>): Promise<number | null> {
       const json = JSON.stringify(data);
-      return inTurn(async () => {
-        let id: number;
+      const id = await inTurn(async () => {
+        let appended: number;
         try {
-          id = await options.store.append(event, json, toIso(options.clock.now()));
+          appended = await options.store.append(event, json, toIso(options.clock.now()));
         } catch (error) {
           options.logger.error({ err: error, event }, 'could not record a stream event');
           return null;
         }
-        const chunk = frame(id, event, json);
-        for (const client of clients) send(client, chunk);
-        for (const held of joining.values()) held.push({ id, chunk });
-        return id;
+        if (!listen) broadcast(appended, frame(appended, event, json));
+        return appended;
       });
+      // Shared stream: delivered in id order with the other replicas' events (its NOTIFY comes too; this is sooner).
+      if (id !== null && listen) await deliverAppended();
+      return id;
     },
     start(): void {
       if (keepalive) return;
@@ -125,11 +168,24 @@ export function createSseHub(options: SseHubOptions) {
         for (const client of clients) send(client, ': keepalive\n\n');
       }, options.keepaliveMs);
       keepalive.unref();
+      if (listen) {
+        // The start's id first: what is appended from here on is delivered, what came before is replay.
+        void deliverAppended();
+        stopListening = listen(() => void deliverAppended()).catch((error: unknown) => {
+          options.logger.error({ err: error }, 'could not listen for other replicas\' stream events; only this replica\'s are delivered live');
+          return null;
+        });
+      }
     },
     /** Ends every stream cleanly; without it `app.close()` would wait on them forever. */
     close(): void {
       if (keepalive) clearInterval(keepalive);
       keepalive = null;
+      if (stopListening) {
+        const stopping = stopListening;
+        stopListening = null;
+        void stopping.then((stop) => stop?.()).catch(() => {});
+      }
       for (const client of clients) client.end();
       for (const client of joining.keys()) client.end();
       clients.clear();

@@ -225,9 +225,70 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
         }
       });
     },
+    listen: (channel: string, onNotify: () => void) => listenOn({ connectionString: options.connectionString, ssl: options.ssl }, channel, onNotify),
     poolUse: () => ({ inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: async () => {
       await Promise.all([pool.end(), probePool.end()]);
     },
   } as Storage;
+}
+
+/** How long a listener waits before it connects again after its connection was lost. */
+const RELISTEN_DELAY_MS = 1000;
+
+/**
+ * LISTEN on a connection outside the pool (a pooled one would be handed to requests), made
+ * again a second after it is lost, for as long as the listener is not stopped.
+ */
+async function listenOn(
+  connection: Pick<PostgresStorageOptions, 'connectionString' | 'ssl'>,
+  channel: string,
+  onNotify: () => void,
+): Promise<() => Promise<void>> {
+  let current: pg.Client | null = null;
+  let stopped = false;
+  let retry: NodeJS.Timeout | null = null;
+  const connect = async (): Promise<void> => {
+    const client = new pg.Client({ connectionString: connection.connectionString, ssl: connection.ssl });
+    client.on('notification', (message) => {
+      if (message.channel === channel) onNotify();
+    });
+    // Reported by 'end', which every failure of the connection is followed by.
+    client.on('error', () => {});
+    client.on('end', () => {
+      if (current !== client) return;
+      current = null;
+      if (!stopped) relistenLater();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (stopped) {
+      await client.end().catch(() => {});
+      return;
+    }
+    current = client;
+    onNotify();
+  };
+  const relistenLater = () => {
+    retry = setTimeout(() => {
+      retry = null;
+      connect().catch(() => {
+        if (!stopped) relistenLater();
+      });
+    }, RELISTEN_DELAY_MS);
+    retry.unref();
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    const client = current;
+    current = null;
+    await client?.end().catch(() => {});
+  };
 }

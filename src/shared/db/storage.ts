@@ -151,6 +151,14 @@ export interface Storage extends Queryable {
    * the storage itself, whose one connection is never waited for.
    */
   readonly probe: Queryable;
+  /**
+   * PostgreSQL only: calls `onNotify` for every NOTIFY on `channel` committed by any process
+   * on the database, on a connection of its own, and once more each time that connection is
+   * made again after it was lost (a listener that was away is not told what it missed, so it
+   * reads it). Resolves, once listening, with the function that stops it. SQLite has one
+   * process, whose writers can tell their readers directly.
+   */
+  listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   /** Waits for work already started, then releases the connections. */
   close(): Promise<void>;
 }
