@@ -21,6 +21,7 @@ import { policyRoutes } from './routes/policies.js';
 import { streamRoutes } from './routes/stream.js';
 import { threatRoutes } from './routes/threats.js';
 import { createSseHub } from './services/sse-hub.js';
+import { createStreamCensus } from './services/stream-census.js';
 import { createStreamStore } from './stores/stream.js';
 import { createStatusSweeper, type StatusSweeper } from './jobs/sweeper.js';
 
@@ -85,6 +86,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
     logger: app.log,
     keepaliveMs: options.keepaliveMs ?? 30_000,
     maxClients: options.maxStreams ?? 1000,
+    ...(deps.redis ? { census: createStreamCensus(deps.redis) } : {}),
     maxBufferedBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
   });
   streamClients = () => hub.size;

@@ -2,7 +2,7 @@
  * One live stream across replicas (PostgreSQL): three Manager apps over one database, each on
  * its own pool and port as replicas are. A client on any of them receives every replica's
  * events, in id order, each once; one that reconnects to another replica with Last-Event-ID
- * is replayed exactly what it missed.
+ * is replayed exactly what it missed. With Redis the cap on open streams is one for all replicas.
  */
 import t, { type Test } from 'tap';
 import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
@@ -12,6 +12,11 @@ import { storageOn } from '../engines.js';
 import { buildManager, event, OPERATOR, register, type ManagerTestApp } from '../manager/fixtures.js';
 import { openStream, type Frame } from '../manager/sse-client.js';
 import { postgresUrlOf } from '../threat-cloud/fixtures.js';
+import { pino } from 'pino';
+import { connectRedis } from '../../src/shared/redis.js';
+import { startRedis } from '../redis.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import { testConfig, testDb } from '../helper.js';
 
 const REPLICAS = 3;
 
@@ -102,4 +107,42 @@ t.test('a client that reconnects to another replica with Last-Event-ID is replay
   t.ok(missed[0]! > lastSeen && missed.every((id, i) => i === 0 || id > missed[i - 1]!), `ids after ${lastSeen}, increasing: ${missed.join(', ')}`);
   t.equal(resumed.frames[0]!.event, 'connected');
   t.equal(resumed.frames[0]!.id, lastSeen, '`connected` at the resume point');
+});
+
+t.test('with Redis the stream cap counts every replica\'s streams; a closed stream frees a place anywhere', async (t) => {
+  const redis = await startRedis(t);
+  const config = testConfig(t);
+  const db = testDb(t, config);
+  const clock = new ManualClock();
+  const apps = [];
+  for (let i = 0; i < 2; i++) {
+    const client = await connectRedis(redis.url, pino({ level: 'silent' }));
+    t.teardown(() => client.disconnect());
+    const built = await buildManager(t, { db, config, clock, redis: client, manager: { maxStreams: 3 } });
+    await built.app.listen({ port: 0, host: '127.0.0.1' });
+    apps.push(built.app);
+  }
+  const [a, b] = apps;
+  const connected = async (stream: ReturnType<typeof openStream>) => stream.until((frames) => frames.some((frame) => frame.event === 'connected'));
+  const onA = [openStream(a!), openStream(a!)];
+  const onB = openStream(b!);
+  t.teardown(() => [...onA, onB].forEach((stream) => stream.close()));
+  for (const stream of [...onA, onB]) await connected(stream);
+
+  /** Opens a stream on `app`: its status once it is either connected (200) or refused. */
+  const tryOpen = async (app: typeof a) => {
+    const stream = openStream(app!);
+    t.teardown(() => stream.close());
+    await Promise.race([stream.ended, connected(stream).catch(() => {})]);
+    return stream.response?.statusCode;
+  };
+  t.equal(await tryOpen(b), 503, 'a fourth stream, on the replica holding one: over the shared cap of three');
+  onA[0]!.close();
+  // The place is free once replica A has seen its client go.
+  let status = await tryOpen(b);
+  for (let attempt = 0; attempt < 200 && status !== 200; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    status = await tryOpen(b);
+  }
+  t.equal(status, 200, 'a stream closed on A frees a place on B');
 });

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Test } from 'tap';
 import { createBridges } from '../../src/bridges/index.js';
 import { buildManagerApp, type ManagerJobs, type ManagerOptions } from '../../src/manager/app.js';
@@ -29,7 +30,7 @@ export interface ManagerTestApp {
 /** A Manager on a fresh temp file with a ManualClock and direct access to its background jobs. */
 export async function buildManager(
   t: Test,
-  options: { env?: Record<string, string>; db?: Db; storage?: Storage; config?: ResolvedConfig; clock?: ManualClock; manager?: ManagerOptions } = {},
+  options: { env?: Record<string, string>; db?: Db; storage?: Storage; config?: ResolvedConfig; clock?: ManualClock; manager?: ManagerOptions; redis?: Redis } = {},
 ): Promise<ManagerTestApp> {
   let jobs: ManagerJobs | undefined;
   const clock = options.clock ?? new ManualClock();
@@ -38,7 +39,7 @@ export async function buildManager(
     (deps) => {
       // Wired to the Auth and Threat Cloud tables as src/servers.ts wires it; a test's own hooks run after.
       const bridges = createBridges(deps.storage, deps.clock).manager;
-      return buildManagerApp(deps, {
+      return buildManagerApp(options.redis ? { ...deps, redis: options.redis } : deps, {
         ...options.manager,
         ingestHooks: [...bridges.ingestHooks, ...(options.manager?.ingestHooks ?? [])],
         registrationHooks: [...bridges.registrationHooks, ...(options.manager?.registrationHooks ?? [])],

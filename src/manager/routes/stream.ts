@@ -25,7 +25,7 @@ export function streamRoutes(app: App, deps: { guards: Guards; hub: SseHub }): v
       },
     },
     async (request, reply) => {
-      if (hub.full) throw unavailable('Too many event streams, try again later', 'STREAM_LIMIT');
+      if (await hub.isFull()) throw unavailable('Too many event streams, try again later', 'STREAM_LIMIT');
       const header = request.headers['last-event-id'];
       const lastEventId = typeof header === 'string' && LAST_EVENT_ID.test(header) ? Number(header) : null;
       reply.hijack();

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import { STREAM_REPLAY_SIZE, type StreamStore } from '../stores/stream.js';
+import type { StreamCensus } from './stream-census.js';
 
 export type StreamEventName = 'connected' | 'agent_online' | 'agent_offline' | 'threats_reported' | 'policy_created';
 
@@ -12,7 +13,10 @@ export interface SseHubOptions {
   logger: FastifyBaseLogger;
   /** `: keepalive` comment interval. */
   keepaliveMs: number;
+  /** Streams open at once: on this replica, or on all of them together with a census. */
   maxClients: number;
+  /** The streams of every replica (REDIS_URL), so `maxClients` caps the deployment. */
+  census?: StreamCensus;
   /** Bytes a client may have queued before it counts as too slow and is dropped. */
   maxBufferedBytes: number;
 }
@@ -35,8 +39,10 @@ export function createSseHub(options: SseHubOptions) {
   const joining = new Map<ServerResponse, Array<{ id: number; chunk: string }>>();
   let keepalive: NodeJS.Timeout | null = null;
 
+  const counted = () => options.census?.set(clients.size);
   const drop = (client: ServerResponse) => {
     clients.delete(client);
+    counted();
     client.destroy();
   };
   const send = (client: ServerResponse, chunk: string) => {
@@ -94,8 +100,11 @@ export function createSseHub(options: SseHubOptions) {
     get size() {
       return clients.size;
     },
-    get full() {
-      return clients.size >= options.maxClients;
+    /** Whether another stream would pass the cap (of all replicas when they share a census). */
+    async isFull(): Promise<boolean> {
+      if (clients.size >= options.maxClients) return true;
+      const total = options.census ? await options.census.total() : null;
+      return total !== null && total >= options.maxClients;
     },
     /**
      * Takes over a response whose headers are already written: `connected`, then whatever
@@ -108,7 +117,7 @@ export function createSseHub(options: SseHubOptions) {
       joining.set(client, held);
       client.on('close', () => {
         joining.delete(client);
-        clients.delete(client);
+        if (clients.delete(client)) counted();
       });
       try {
         const latest = await inTurn(async () => {
@@ -139,7 +148,10 @@ export function createSseHub(options: SseHubOptions) {
       } finally {
         joining.delete(client);
       }
-      if (!client.destroyed) clients.add(client);
+      if (!client.destroyed) {
+        clients.add(client);
+        counted();
+      }
     },
     /**
      * Called after the write it announces has committed: a failure to record the stream
@@ -168,6 +180,7 @@ export function createSseHub(options: SseHubOptions) {
         for (const client of clients) send(client, ': keepalive\n\n');
       }, options.keepaliveMs);
       keepalive.unref();
+      options.census?.start();
       if (listen) {
         // The start's id first: what is appended from here on is delivered, what came before is replay.
         void deliverAppended();
@@ -190,6 +203,7 @@ export function createSseHub(options: SseHubOptions) {
       for (const client of joining.keys()) client.end();
       clients.clear();
       joining.clear();
+      options.census?.stop();
     },
   };
 }
