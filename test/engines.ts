@@ -62,3 +62,24 @@ export async function countIn(storage: Storage, table: string): Promise<number> 
 export function borrowed(storage: Storage): Storage {
   return Object.create(storage, { close: { value: async () => {} } }) as Storage;
 }
+
+/**
+ * The address of the PostgreSQL database a storage runs on, for a second connection to it
+ * (the operator CLI, another process's SQL). The test cluster trusts local connections.
+ */
+export async function postgresUrlOf(storage: Storage): Promise<string> {
+  const [where] = await selectRows<{ name: string; port: number }>(storage, `SELECT current_database() AS name, inet_server_port() AS port`);
+  return `postgres://postgres@127.0.0.1:${where!.port}/${where!.name}`;
+}
+
+/**
+ * `count` pools on one fresh migrated PostgreSQL database, as that many replicas open them;
+ * each is closed by whoever is given it (an app closes its storage).
+ */
+export async function replicaStorages(count: number): Promise<Storage[]> {
+  const first = (await storageOn('postgres'))!;
+  const connectionString = await postgresUrlOf(first);
+  const storages = [first];
+  while (storages.length < count) storages.push(await openPostgresStorage({ connectionString, poolSize: 4, statementTimeoutMs: 30_000, ssl: false }));
+  return storages;
+}

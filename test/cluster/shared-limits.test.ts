@@ -11,14 +11,12 @@ import { buildManagerApp } from '../../src/manager/app.js';
 import { buildThreatCloudApp } from '../../src/threat-cloud/app.js';
 import type { App } from '../../src/shared/base-app.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
-import type { Storage } from '../../src/shared/db/storage.js';
 import { connectRedis } from '../../src/shared/redis.js';
 import type { ServiceDeps } from '../../src/shared/service-deps.js';
-import { borrowed, storageOn } from '../engines.js';
+import { borrowed, replicaStorages } from '../engines.js';
 import { authHeader, sqliteDeps, testConfig, testDb, TEST_SECRETS } from '../helper.js';
 import { startRedis } from '../redis.js';
-import { BOOTSTRAP_KEY, postgresUrlOf, userKeyOn } from '../threat-cloud/fixtures.js';
+import { BOOTSTRAP_KEY, userKeyOn } from '../threat-cloud/fixtures.js';
 import { PASSWORD, register, login } from '../auth/fixtures.js';
 
 const REPLICAS = 3;
@@ -148,15 +146,8 @@ t.test('Redis lost: requests go through uncounted, logged once; back: counted to
 });
 
 t.test('PostgreSQL: five failed logins spread over three replicas lock the account for that address', async (t) => {
-  const first = (await storageOn('postgres'))!;
-  t.teardown(() => first.close());
-  const url = await postgresUrlOf(first);
-  const storages: Storage[] = [first];
-  for (let i = 1; i < REPLICAS; i++) {
-    const more = await openPostgresStorage({ connectionString: url, poolSize: 4, statementTimeoutMs: 30_000, ssl: false });
-    t.teardown(() => more.close());
-    storages.push(more);
-  }
+  const storages = await replicaStorages(REPLICAS);
+  for (const storage of storages) t.teardown(() => storage.close());
   const config = testConfig(t, { RATE_LIMIT_SCALE: '1', AUTH_RATE_LIMIT: '100000' });
   const clock = new ManualClock();
   const apps: App[] = [];

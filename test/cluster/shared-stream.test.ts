@@ -5,27 +5,20 @@
  * is replayed exactly what it missed. With Redis the cap on open streams is one for all replicas.
  */
 import t, { type Test } from 'tap';
-import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
-import type { Storage } from '../../src/shared/db/storage.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import { storageOn } from '../engines.js';
+import { replicaStorages } from '../engines.js';
 import { buildManager, event, OPERATOR, register, type ManagerTestApp } from '../manager/fixtures.js';
 import { openStream, type Frame } from '../manager/sse-client.js';
-import { postgresUrlOf } from '../threat-cloud/fixtures.js';
 import { pino } from 'pino';
 import { connectRedis } from '../../src/shared/redis.js';
 import { startRedis } from '../redis.js';
-import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { testConfig, testDb } from '../helper.js';
 
 const REPLICAS = 3;
 
 /** Three listening Managers over one fresh PostgreSQL database, one pool each. */
 async function replicas(t: Test): Promise<ManagerTestApp[]> {
-  const first = (await storageOn('postgres'))!;
-  const url = await postgresUrlOf(first);
-  const storages: Storage[] = [first];
-  for (let i = 1; i < REPLICAS; i++) storages.push(await openPostgresStorage({ connectionString: url, poolSize: 4, statementTimeoutMs: 30_000, ssl: false }));
+  const storages = await replicaStorages(REPLICAS);
   const clock = new ManualClock();
   const apps: ManagerTestApp[] = [];
   for (const storage of storages) {

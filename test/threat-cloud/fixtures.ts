@@ -1,8 +1,8 @@
 import { seedUser, seedUserIn } from '../seed.js';
-import { selectRows, storageOn, type Engine } from '../engines.js';
+import { postgresUrlOf, selectRows, storageOn, type Engine } from '../engines.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 
-export { countIn, execute, onBothEngines, selectRows } from '../engines.js';
+export { countIn, execute, onBothEngines, postgresUrlOf, selectRows } from '../engines.js';
 import { connectPostgres } from '../postgres.js';
 import { copyIntoTarget } from '../../src/cli/data-copy.js';
 import { seededRowCounts } from '../../src/cli/postgres-target.js';
@@ -89,14 +89,6 @@ export function operatorKeyOn(storage: Storage, clock: ManualClock, tier: Tier, 
   return storeKey(storage, clock, { name: 'operator key', origin: 'operator', tier, scopes });
 }
 
-/**
- * The address of the PostgreSQL database a storage runs on, for a second connection to it
- * (the operator CLI, another process's SQL). The test cluster trusts local connections.
- */
-export async function postgresUrlOf(storage: Storage): Promise<string> {
-  const [where] = await selectRows<{ name: string; port: number }>(storage, `SELECT current_database() AS name, inet_server_port() AS port`);
-  return `postgres://postgres@127.0.0.1:${where!.port}/${where!.name}`;
-}
 
 /**
  * Copies every row of a SQLite file into the (still untouched) PostgreSQL database of a
