@@ -1,12 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
+import type { Logger } from 'pino';
 import { ConfigError, derivedPaths, loadConfig, resolveConfig, type Config } from './config.js';
 import { startServers } from './servers.js';
 import { ensureSelfSignedCertificate, readTlsFiles } from './shared/certificate.js';
 import { systemClock } from './shared/clock.js';
+import { ensureClusterCertificate, ensureClusterSecrets } from './shared/cluster-secrets.js';
 import { startCheckpointer } from './shared/db/checkpointer.js';
 import { MigrationError } from './shared/db/migrate.js';
 import { DatabaseOpenError, openConfiguredStorage } from './shared/db/open-storage.js';
+import type { Storage } from './shared/db/storage.js';
 import { createRootLogger } from './shared/logger.js';
 import { ensureSecrets } from './shared/secrets.js';
 
@@ -15,6 +18,30 @@ const SHUTDOWN_GRACE_MS = 9_000;
 function fail(message: string): never {
   process.stderr.write(`panguard: ${message}\n`);
   process.exit(1);
+}
+
+/**
+ * The secrets the operator did not configure and the Manager's certificate when none was
+ * supplied: on SQLite generated into DATA_DIR (secrets.json, certs/); on PostgreSQL shared by
+ * every replica through the database (cluster_secrets), each replica writing the certificate
+ * to its own files.
+ */
+async function keepSecrets(config: Config, storage: Storage, logger: Logger) {
+  const given = {
+    jwtSecret: config.auth.jwtSecret,
+    managerAuthToken: config.manager.authToken,
+    tcAdminToken: config.threatCloud.adminToken,
+    totpEncryptionKey: config.auth.totpEncryptionKey,
+  };
+  const { tls, tlsCert, tlsKey } = config.manager;
+  if (storage.engine === 'postgres') {
+    const { secrets, generated } = await ensureClusterSecrets(storage, config.dataDir, given, logger);
+    const managerTls = tls ? await ensureClusterCertificate(storage, tlsCert, tlsKey, logger) : null;
+    return { secrets, generated, keptIn: 'the database (cluster_secrets)', managerTls };
+  }
+  const { secrets, generated, file } = ensureSecrets(config.dataDir, given);
+  const made = tls ? await ensureSelfSignedCertificate(tlsCert, tlsKey) : null;
+  return { secrets, generated, keptIn: `${file} (mode 0600)`, managerTls: made && { cert: made.cert, key: made.key, written: made.created } };
 }
 
 async function main(): Promise<void> {
@@ -43,25 +70,26 @@ async function main(): Promise<void> {
     if (error instanceof DatabaseOpenError) fail(error.message);
     throw error;
   }
-  const { secrets, generated, file: secretsFile } = ensureSecrets(config.dataDir, {
-    jwtSecret: config.auth.jwtSecret,
-    managerAuthToken: config.manager.authToken,
-    tcAdminToken: config.threatCloud.adminToken,
-    totpEncryptionKey: config.auth.totpEncryptionKey,
-  });
+  const { storage, sqlite } = opened;
+  let kept;
+  try {
+    kept = await keepSecrets(config, storage, logger);
+  } catch (error) {
+    await storage.close();
+    fail(`cannot prepare the generated secrets or the Manager certificate: ${(error as Error).message}`);
+  }
+  const { secrets, generated, keptIn, managerTls } = kept;
   const resolved = resolveConfig(config, secrets);
   if (resolved.auth.scryptLogN < 17) {
     logger.warn({ scryptLogN: resolved.auth.scryptLogN }, 'AUTH_SCRYPT_LOG_N is below the production default of 17: meant for test suites only');
   }
 
-  const managerTls = resolved.manager.tls ? await ensureSelfSignedCertificate(resolved.manager.tlsCert, resolved.manager.tlsKey) : null;
   const tls = {
     auth: readTlsFiles(resolved.auth.tlsCert, resolved.auth.tlsKey),
     manager: managerTls,
     threatCloud: readTlsFiles(resolved.threatCloud.tlsCert, resolved.threatCloud.tlsKey),
   };
 
-  const { storage, sqlite } = opened;
   if (opened.applied.length > 0) logger.info({ applied: opened.applied, engine: storage.engine }, 'database migrated');
 
   // SQLite only: PostgreSQL checkpoints by itself.
@@ -84,14 +112,14 @@ async function main(): Promise<void> {
     '',
     'Panguard API server is running',
     `  Auth Server   ${servers.urls.auth}`,
-    `  Manager       ${servers.urls.manager}${managerTls?.created ? `  (self-signed certificate written to ${resolved.manager.tlsCert})` : ''}`,
+    `  Manager       ${servers.urls.manager}${managerTls?.written ? `  (self-signed certificate written to ${resolved.manager.tlsCert})` : ''}`,
     `  Threat Cloud  ${servers.urls.threatCloud}`,
     `  API docs      <service URL>/docs`,
   ];
   if (generated.includes('managerAuthToken')) {
     lines.push('', `  Manager token (shown once): ${secrets.managerAuthToken}`);
   }
-  lines.push(`  Generated secrets are kept in ${secretsFile} (mode 0600).`, '');
+  lines.push(`  Generated secrets are kept in ${keptIn}.`, '');
   // The banner goes to the terminal, never through the logger: no secret reaches the log.
   process.stdout.write(`${lines.join('\n')}\n`);
 

@@ -6,9 +6,8 @@
  * engine to engine; the PostgreSQL server shares the machine's two cores with the process.
  */
 import https from 'node:https';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startPostgres } from '../postgres.js';
+import { connectPostgres, startPostgres } from '../postgres.js';
 import { eventBatch } from './manager.js';
 import { newIpBatches } from './threat-cloud.js';
 import type { BenchContext, BenchRow, LoadResult, Scenario } from './types.js';
@@ -53,8 +52,11 @@ export const postgresScenario: Scenario = async (context) => {
   try {
     const cluster = await startPostgres({ teardown: (fn) => void stops.push(fn) }, { durable: true });
     const dataDir = path.join(context.scratchDir, 'postgres-data');
-    const server = await context.spawnServer(dataDir, { DATABASE_URL: await cluster.freshDatabase(), DATABASE_TLS: 'disable' });
-    const secrets = JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { managerAuthToken: string };
+    const databaseUrl = await cluster.freshDatabase();
+    const server = await context.spawnServer(dataDir, { DATABASE_URL: databaseUrl, DATABASE_TLS: 'disable' });
+    // On PostgreSQL the generated secrets are kept in the database, shared by every replica.
+    const client = await connectPostgres({ teardown: (fn) => void stops.push(fn) }, databaseUrl);
+    const secrets = (await client.query(`SELECT value AS "managerAuthToken" FROM cluster_secrets WHERE name = 'managerAuthToken'`)).rows[0] as { managerAuthToken: string };
     const targets: Target[] = [
       { engine: 'SQLite', urls: context.urls, operatorToken: context.secrets.managerAuthToken, firstOctet: 14 },
       { engine: 'PostgreSQL', urls: server.urls, operatorToken: secrets.managerAuthToken, firstOctet: 15 },

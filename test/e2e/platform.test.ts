@@ -62,7 +62,10 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     await server.waitHealthy();
     const { auth, manager, threatCloud } = server.urls;
     const ca = server.managerCa();
-    const managerToken = (JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { managerAuthToken: string }).managerAuthToken;
+    // On PostgreSQL the generated secrets are kept in the database, shared by every replica.
+    const managerToken = databaseUrl
+      ? ((await (await connectPostgres(t, databaseUrl)).query(`SELECT value FROM cluster_secrets WHERE name = 'managerAuthToken'`)).rows[0] as { value: string }).value
+      : (JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { managerAuthToken: string }).managerAuthToken;
     const post = (url: string, body: unknown, headers: Record<string, string> = {}, tls = false) =>
       request(url, { method: 'POST', body: JSON.stringify(body), headers, ...(tls ? { ca } : {}) });
     const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

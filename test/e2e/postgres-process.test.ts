@@ -4,7 +4,7 @@
  * `/metrics` shows the pool, nothing is written to a SQLite file, and what was stored is
  * there after a restart.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { tempDir } from '../helper.js';
@@ -66,12 +66,15 @@ t.test('npm start with DATABASE_URL runs the three services on PostgreSQL', asyn
 
   // A graceful stop, then the same database again: nothing to migrate, everything still there.
   t.equal((await server.stop('SIGTERM')).code, 0, 'a graceful stop exits 0');
-  const secrets = readFileSync(path.join(dataDir, 'secrets.json'), 'utf8');
+  // On PostgreSQL the generated secrets are kept in the database (shared by every replica), not in DATA_DIR.
+  const secrets = await rows(`SELECT name, value FROM cluster_secrets ORDER BY name`);
+  t.same(secrets.map((row) => row.name), ['jwtSecret', 'managerAuthToken', 'managerTlsCert', 'managerTlsKey', 'tcAdminToken', 'totpEncryptionKey'], 'the generated secrets are in the database');
+  t.notOk(existsSync(path.join(dataDir, 'secrets.json')), 'and not in the data folder');
   server = await start(dataDir, url);
   await server.waitHealthy();
   const login = await request(`${server.urls.auth}/api/auth/login`, { method: 'POST', body: JSON.stringify({ email: 'admin@example.com', password: ADMIN_PASSWORD }) });
   t.equal(login.status, 200, 'the admin signs in after the restart');
-  t.equal(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8'), secrets, 'the generated secrets are kept');
+  t.same(await rows(`SELECT name, value FROM cluster_secrets ORDER BY name`), secrets, 'the generated secrets are kept');
 });
 
 t.test('a PostgreSQL database that orders text linguistically is refused before anything is created in it', async (t) => {

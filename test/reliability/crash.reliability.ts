@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { readClusterSecret } from '../../src/shared/cluster-secrets.js';
 import { tempDir } from '../helper.js';
 import { request, startServerProcess, type ServerProcess } from '../process.js';
 import { ENGINES, missingAmong, processDatabase } from './process-database.js';
@@ -71,7 +72,11 @@ for (const engine of ENGINES) {
       const server = await startServerProcess(dataDir, env);
       t.teardown(() => server.stop('SIGKILL'));
       await server.waitHealthy(30_000);
-      const managerToken = (JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { managerAuthToken: string }).managerAuthToken;
+      // On PostgreSQL the generated secrets are kept in the database, shared by every replica.
+      const managerToken =
+        database.engine === 'postgres'
+          ? (await readClusterSecret(await database.open(), 'managerAuthToken'))!
+          : (JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { managerAuthToken: string }).managerAuthToken;
       let stopped = false;
       const roundStarted = Date.now();
       const lanes = Array.from({ length: 4 }, (_, lane) => writer(server, round, lane, managerToken, ack, () => stopped));

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import t, { type Test } from 'tap';
+import { readClusterSecret } from '../../src/shared/cluster-secrets.js';
 import { tempDir } from '../helper.js';
 import { startServerProcess, type ServerProcess } from '../process.js';
 import { rawExchange, type RawTarget } from '../raw-http.js';
@@ -80,8 +81,11 @@ async function fuzzEveryRoute(t: Test, engine: Engine): Promise<void> {
   const call = (service: Operation['service'], method: string, url: string, headers: Record<string, string>, body?: Buffer) =>
     send(`${base[service]}${url}`, { method, headers, ...(body ? { body } : {}), ...(service === 'manager' ? { ca } : {}), agent: service === 'manager' ? agents.tls : agents.plain });
 
-  const secrets = (await import('node:fs')).readFileSync(path.join(dataDir, 'secrets.json'), 'utf8');
-  const managerToken = (JSON.parse(secrets) as { managerAuthToken: string }).managerAuthToken;
+  // On PostgreSQL the generated secrets are kept in the database, shared by every replica.
+  const managerToken =
+    engine === 'postgres'
+      ? (await readClusterSecret(await database.open(), 'managerAuthToken'))!
+      : (JSON.parse((await import('node:fs')).readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { managerAuthToken: string }).managerAuthToken;
   let userToken = '';
   async function freshUser(): Promise<void> {
     const email = `fuzz-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`;
