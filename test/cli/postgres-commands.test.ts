@@ -3,6 +3,8 @@ import path from 'node:path';
 import t from 'tap';
 import { runCli } from '../../src/cli/index.js';
 import { POSTGRES_MIGRATIONS } from '../../src/migrations/postgres/index.js';
+import { ensureClusterSecrets } from '../../src/shared/cluster-secrets.js';
+import { openPostgresStorage } from '../../src/shared/db/postgres-storage.js';
 import { tempDir, type Teardown } from '../helper.js';
 import { connectPostgres, startPostgres } from '../postgres.js';
 
@@ -56,4 +58,20 @@ t.test('seed on PostgreSQL says how to load it instead of filling the SQLite fil
   t.match(err.at(-1), /DATABASE_URL points at PostgreSQL: panguard seed bulk-loads the SQLite file only.*panguard migrate-data --from/);
   t.notMatch(err.join('\n'), 'never-printed');
   t.notOk(existsSync(path.join(dataDir, 'panguard.db')), 'no SQLite file made');
+});
+
+t.test('token show on PostgreSQL prints the token the replicas generated into the database', async (t) => {
+  const url = await cluster.freshDatabase();
+  const env = { DATABASE_URL: url, DATABASE_TLS: 'disable' };
+  const { run, out, err, dataDir } = cli(t, env);
+  t.equal(await run('token', 'show'), 1, 'nothing generated yet');
+  t.match(err.at(-1), /none generated in the database yet; start the server once/);
+  const storage = await openPostgresStorage({ connectionString: url, poolSize: 2, statementTimeoutMs: 30_000, ssl: false });
+  t.teardown(() => storage.close());
+  const { secrets } = await ensureClusterSecrets(storage, dataDir, {}, { info: () => {}, warn: () => {} });
+  t.equal(await run('token', 'show'), 0, err.join('\n'));
+  t.equal(out.at(-1), secrets.managerAuthToken);
+  t.equal(await run('token', 'show', 'tc-admin'), 0);
+  t.equal(out.at(-1), secrets.tcAdminToken);
+  t.notOk(existsSync(path.join(dataDir, 'secrets.json')), 'no file was read or made');
 });

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config.js';
+import { readClusterSecret } from '../../shared/cluster-secrets.js';
 import { SECRETS_FILE } from '../../shared/secrets.js';
-import { cliConfig, CommandError, UsageError, type CliCommand } from '../context.js';
+import { cliConfig, CommandError, openMigratedStorage, UsageError, type CliCommand } from '../context.js';
 
 const TOKENS = {
   manager: { secret: 'managerAuthToken', env: 'MANAGER_AUTH_TOKEN', configured: (c: Config) => c.manager.authToken },
@@ -22,6 +23,18 @@ export const tokenCommand: CliCommand = {
     const configured = token.configured(config);
     if (configured) {
       io.out(configured);
+      return;
+    }
+    if (config.database.url !== undefined) {
+      // On PostgreSQL the replicas keep generated secrets in the database, not in a file.
+      const storage = await openMigratedStorage(config);
+      try {
+        const value = await readClusterSecret(storage, token.secret);
+        if (!value) throw new CommandError(`no ${token.env} configured and none generated in the database yet; start the server once to generate it`);
+        io.out(value);
+      } finally {
+        await storage.close();
+      }
       return;
     }
     const file = path.join(config.dataDir, SECRETS_FILE);
