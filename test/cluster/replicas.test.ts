@@ -1,0 +1,181 @@
+/**
+ * Three replicas of the built process over one PostgreSQL database and one Redis, behind the
+ * shipped HAProxy configuration, as a deployment that outgrew one machine runs them: limits
+ * are one budget, the live stream is one stream (also after the replica a client was on is
+ * killed), a job's effect happens once, and races between replicas answer as one process would.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import pg from 'pg';
+import t from 'tap';
+import { TEST_SECRETS, tempDir } from '../helper.js';
+import { startHaproxy, writeSelfSignedPem } from '../haproxy.js';
+import { startRedis } from '../redis.js';
+import { balancerEnv, bearer, call, CONFIG_FILE, data, startReplicas, until } from './balanced.js';
+
+t.setTimeout(300_000);
+
+const OPERATOR = bearer(TEST_SECRETS.managerAuthToken);
+
+interface StreamFrame {
+  id: number;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** A live-stream client on a Manager URL (plain HTTP: TLS ends at the balancer), collecting named events. */
+function streamFrom(base: string, lastEventId?: number) {
+  const frames: StreamFrame[] = [];
+  let buffer = '';
+  const request = http.get(`${base}/api/events/stream`, { headers: { ...OPERATOR, ...(lastEventId !== undefined ? { 'last-event-id': String(lastEventId) } : {}) }, agent: false }, (res) => {
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      buffer += chunk;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const frame: Partial<StreamFrame> = {};
+        for (const line of block.split('\n')) {
+          if (line.startsWith('id: ')) frame.id = Number(line.slice(4));
+          else if (line.startsWith('event: ')) frame.event = line.slice(7);
+          else if (line.startsWith('data: ')) frame.data = JSON.parse(line.slice(6)) as Record<string, unknown>;
+        }
+        if (frame.event) frames.push(frame as StreamFrame);
+      }
+    });
+  });
+  request.on('error', () => {});
+  return { frames, close: () => request.destroy(), named: () => frames.filter((frame) => frame.event !== 'connected') };
+}
+
+t.test('three replicas with Redis behind the shipped HAProxy configuration', async (t) => {
+  const redis = await startRedis(t);
+  const { replicas, databaseUrl } = await startReplicas(t, 3, {
+    REDIS_URL: redis.url,
+    RATE_LIMIT_SCALE: '1',
+    MANAGER_RATE_LIMIT: '60',
+    AUTH_RATE_LIMIT: '100000',
+    // An agent is offline two seconds after its last heartbeat: the sweep runs every half second.
+    MANAGER_HEARTBEAT_TIMEOUT_MS: '1000',
+    MANAGER_OFFLINE_TIMEOUT_MS: '2000',
+  });
+  const dir = tempDir(t);
+  const { pemFile, cert: ca } = await writeSelfSignedPem(dir);
+  const { env, ports } = await balancerEnv(dir, pemFile, replicas);
+  const balancer = await startHaproxy(t, { configFile: CONFIG_FILE, env, ports: [ports.auth, ports.threatCloud, ports.manager] });
+  t.teardown(() => {
+    if (t.passing()) return;
+    t.comment(`haproxy output:\n${balancer.output()}`);
+    replicas.forEach((replica, i) => t.comment(`replica ${i + 1} output:\n${replica.output()}`));
+  });
+  const direct = replicas.map((replica) => ({ manager: `http://127.0.0.1:${replica.ports.manager}`, auth: `http://127.0.0.1:${replica.ports.auth}` }));
+  const balancedAuth = `http://127.0.0.1:${ports.auth}`;
+  const database = new pg.Client({ connectionString: databaseUrl });
+  await database.connect();
+  t.teardown(() => database.end());
+  const rows = async <T>(sql: string, params: unknown[] = []) => (await database.query(sql, params)).rows as T[];
+
+  await t.test('61 Manager requests spread over the replicas: the 61st is 429 with Retry-After', async (t) => {
+    // From an address of its own, so the other steps' requests keep their budget.
+    const statuses: number[] = [];
+    let last;
+    for (let i = 0; i < 61; i++) {
+      last = await call(`${direct[i % 3]!.manager}/api/agents`, { headers: { ...OPERATOR }, from: '127.0.0.3' });
+      statuses.push(last.status);
+    }
+    t.same(statuses.slice(0, 60), Array(60).fill(200), 'sixty, twenty on each replica');
+    t.equal(statuses[60], 429);
+    t.match(JSON.parse(last!.body), { ok: false, code: 'RATE_LIMITED' });
+    t.ok(Number(last!.headers['retry-after']) > 0, 'Retry-After');
+  });
+
+  await t.test('one stream: events caused on B and C reach a client on A in order; after A is killed, Last-Event-ID through the balancer replays what was missed', async (t) => {
+    const onA = streamFrom(direct[0]!.manager);
+    t.teardown(() => onA.close());
+    await until('A streaming', async () => onA.frames.length, (n) => n >= 1);
+
+    const registered = await call(`${direct[1]!.manager}/api/agents/register`, { method: 'POST', headers: OPERATOR, body: { hostname: 'stream-host', os: 'linux', version: '1.0.0', ip: '10.1.1.1' } });
+    t.equal(registered.status, 201, registered.body);
+    const agent = data<{ id: string; agentToken: string }>(registered);
+    const reported = await call(`${direct[2]!.manager}/api/agents/${agent.id}/events`, { method: 'POST', headers: bearer(agent.agentToken), body: { events: [{ type: 'brute_force', severity: 'high', details: { attempts: 3 } }] } });
+    t.equal(reported.status, 201, reported.body);
+    const policy = await call(`${direct[1]!.manager}/api/policy`, { method: 'POST', headers: OPERATOR, body: { name: 'one', rules: [{ type: 'custom', config: { condition: 'c', action: 'a' } }] } });
+    t.equal(policy.status, 201, policy.body);
+    await until('three events on A', async () => onA.named().map((frame) => frame.event), (events) => events.includes('policy_created'));
+    const seen = onA.named().filter((frame) => ['agent_online', 'threats_reported', 'policy_created'].includes(frame.event));
+    t.same(seen.map((frame) => frame.event), ['agent_online', 'threats_reported', 'policy_created'], 'in the order they happened');
+    t.ok(seen.every((frame, i) => i === 0 || frame.id > seen[i - 1]!.id), 'increasing ids');
+    const lastSeen = onA.named().at(-1)!.id;
+
+    await replicas[0]!.stop('SIGKILL');
+    onA.close();
+    const missed = [];
+    for (const name of ['two', 'three']) {
+      const res = await call(`${direct[2]!.manager}/api/policy`, { method: 'POST', headers: OPERATOR, body: { name, rules: [{ type: 'custom', config: { condition: 'c', action: 'a' } }] } });
+      t.equal(res.status, 201, res.body);
+      missed.push(name);
+    }
+    // Through the balancer, over its TLS: whichever live replica it picks replays from the shared table.
+    const resumed = await new Promise<string>((resolve, reject) => {
+      const req = https.get(`https://localhost:${ports.manager}/api/events/stream`, { headers: { ...OPERATOR, 'last-event-id': String(lastSeen) }, ca, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString('utf8');
+          if ((text.match(/event: policy_created/g) ?? []).length >= 2) {
+            req.destroy();
+            resolve(text);
+          }
+        });
+      });
+      req.setTimeout(15_000, () => req.destroy(new Error('the replay did not come')));
+      req.on('error', reject);
+    });
+    const replayed = [...resumed.matchAll(/id: (\d+)\nevent: (\w+)\ndata: (.*)\n/g)].filter((match) => match[2] !== 'connected');
+    t.same(replayed.map((match) => JSON.parse(match[3]!).version), ['v2', 'v3'], 'exactly the two policies made while the client was away');
+    t.ok(replayed.every((match) => Number(match[1]) > lastSeen), 'nothing it had already seen');
+  });
+
+  await t.test('an agent that stops sending heartbeats produces exactly one agent_offline', async (t) => {
+    const registered = await call(`${direct[1]!.manager}/api/agents/register`, { method: 'POST', headers: OPERATOR, body: { hostname: 'goes-quiet', os: 'linux', version: '1.0.0', ip: '10.1.1.2' } });
+    t.equal(registered.status, 201, registered.body);
+    const { id } = data<{ id: string }>(registered);
+    const offline = () => rows<{ n: string }>(`SELECT count(*) AS n FROM stream_events WHERE event = 'agent_offline' AND data::json->>'agentId' = $1`, [id]);
+    // A sweep that was running on the replica killed above keeps its lease until it lapses
+    // (DEFAULT_LEASE_MS, 30 s): that long at most the surviving replicas wait for the next one.
+    await until('the agent marked offline', async () => Number((await offline())[0]!.n), (n) => n >= 1, 60_000);
+    // Several more sweeps on both live replicas.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    t.equal(Number((await offline())[0]!.n), 1, 'one agent_offline, however many replicas sweep');
+  });
+
+  await t.test('races between replicas answer as one process would', async (t) => {
+    const live = [direct[1]!, direct[2]!];
+    const same = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        call(`${live[i % 2]!.manager}/api/agents/register`, { method: 'POST', headers: OPERATOR, body: { hostname: 'raced-host', os: 'linux', version: '1.0.0', ip: '10.1.1.3' } }),
+      ),
+    );
+    t.ok(same.every((res) => res.status === 200 || res.status === 201), same.map((res) => res.status).join(','));
+    t.same(await rows(`SELECT count(*)::int AS n FROM agents WHERE hostname = 'raced-host'`), [{ n: 1 }], 'one agent for one hostname');
+
+    const firsts = await Promise.all(
+      ['first-a@example.com', 'first-b@example.com'].map((email, i) =>
+        call(`${live[i]!.auth}/api/auth/register`, { method: 'POST', body: { email, name: 'First', password: 'Replicated-Admin-Passphrase-9' } }),
+      ),
+    );
+    t.same(firsts.map((res) => res.status), [201, 201]);
+    t.same(await rows(`SELECT count(*)::int AS n FROM users WHERE role = 'admin'`), [{ n: 1 }], 'two first registrations, one admin');
+
+    const versions = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        call(`${live[i % 2]!.manager}/api/policy`, { method: 'POST', headers: OPERATOR, body: { name: `race-${i}`, rules: [{ type: 'custom', config: { condition: 'c', action: 'a' } }] } }),
+      ),
+    );
+    const numbers = versions.map((res) => data<{ version: string }>(res).version);
+    t.equal(new Set(numbers).size, 6, `distinct versions: ${numbers.join(', ')}`);
+
+    const login = await call(`${balancedAuth}/api/auth/login`, { method: 'POST', body: { email: 'first-a@example.com', password: 'Replicated-Admin-Passphrase-9' } });
+    t.equal(login.status, 200, 'the balancer reaches the replicas still alive');
+  });
+});
