@@ -179,3 +179,81 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
     t.equal(login.status, 200, 'the balancer reaches the replicas still alive');
   });
 });
+
+t.test('a replica killed under mixed load: every acknowledged write is in PostgreSQL, clients go on through the balancer', async (t) => {
+  const BOOTSTRAP_KEY = 'tc-cluster-bootstrap-key-0123456789abcdefghijklmnop';
+  const { replicas, databaseUrl } = await startReplicas(t, 3, { TC_API_KEYS: BOOTSTRAP_KEY });
+  const dir = tempDir(t);
+  const { pemFile, cert: ca } = await writeSelfSignedPem(dir);
+  const { env, ports } = await balancerEnv(dir, pemFile, replicas);
+  const balancer = await startHaproxy(t, { configFile: CONFIG_FILE, env, ports: [ports.auth, ports.threatCloud, ports.manager] });
+  t.teardown(() => {
+    if (!t.passing()) t.comment(`haproxy output:\n${balancer.output()}`);
+  });
+  const urls = { auth: `http://127.0.0.1:${ports.auth}`, threatCloud: `http://127.0.0.1:${ports.threatCloud}`, manager: `https://localhost:${ports.manager}` };
+  const database = new pg.Client({ connectionString: databaseUrl });
+  await database.connect();
+  t.teardown(() => database.end());
+
+  const password = 'Replicated-Load-Passphrase-4';
+  t.equal((await call(`${urls.auth}/api/auth/register`, { method: 'POST', body: { email: 'load@example.com', name: 'Load', password } })).status, 201);
+  const registered = await call(`${urls.manager}/api/agents/register`, { method: 'POST', headers: OPERATOR, body: { hostname: 'under-load', os: 'linux', version: '1.0.0', ip: '10.2.0.1' }, ca });
+  t.equal(registered.status, 201, registered.body);
+  const agent = data<{ id: string; agentToken: string }>(registered);
+
+  interface Outcome { kind: string; started: number; ended: number; status: number | null; written?: string[] }
+  const outcomes: Outcome[] = [];
+  let sequence = 0;
+  const tcKey = bearer(BOOTSTRAP_KEY);
+  const kinds: Record<string, () => Promise<{ status: number; written?: string[] }>> = {
+    heartbeat: async () => call(`${urls.manager}/api/agents/${agent.id}/heartbeat`, { method: 'POST', headers: bearer(agent.agentToken), body: { status: 'online' }, ca }),
+    'event batch': async () => {
+      const reply = await call(`${urls.manager}/api/agents/${agent.id}/events`, { method: 'POST', headers: bearer(agent.agentToken), body: { events: [{ type: 'port_scan', severity: 'low', details: { n: ++sequence } }, { type: 'port_scan', severity: 'medium', details: { n: sequence } }] }, ca });
+      return { status: reply.status, ...(reply.status === 201 ? { written: data<{ eventIds: string[] }>(reply).eventIds } : {}) };
+    },
+    'IoC upload': async () => {
+      const n = ++sequence;
+      const values = [0, 1, 2].map((i) => `load-${n}-${i}.example.net`);
+      const reply = await call(`${urls.threatCloud}/api/threats`, { method: 'POST', headers: tcKey, body: { threats: values.map((value) => ({ type: 'domain', value, source: 'load' })) } });
+      return { status: reply.status, ...(reply.status === 201 ? { written: values } : {}) };
+    },
+    lookup: async () => call(`${urls.threatCloud}/api/iocs/load-1-0.example.net`, { headers: tcKey }),
+    login: async () => call(`${urls.auth}/api/auth/login`, { method: 'POST', body: { email: 'load@example.com', password } }),
+  };
+  let running = true;
+  const worker = async (kind: string) => {
+    while (running) {
+      const started = performance.now();
+      try {
+        const result = await kinds[kind]!();
+        outcomes.push({ kind, started, ended: performance.now(), status: result.status, ...(result.written ? { written: result.written } : {}) });
+      } catch {
+        outcomes.push({ kind, started, ended: performance.now(), status: null });
+      }
+    }
+  };
+  const workers = Object.keys(kinds).map((kind) => worker(kind));
+  const done = (after: number) => Object.keys(kinds).map((kind) => outcomes.filter((o) => o.kind === kind && o.started >= after && o.status !== null).length);
+  try {
+    await until('load on every kind', async () => done(0), (counts) => counts.every((n) => n >= 3));
+    await replicas[1]!.stop('SIGKILL');
+    const killed = performance.now();
+    await until('load goes on after the kill', async () => done(killed), (counts) => counts.every((n) => n >= 5));
+  } finally {
+    running = false;
+    await Promise.all(workers);
+  }
+  const ok = (o: Outcome) => o.status !== null && o.status >= 200 && o.status < 300;
+  // Only a request in flight on the killed replica may fail, and only as the balancer reports a dead server.
+  const failed = outcomes.filter((o) => !ok(o));
+  t.ok(failed.every((o) => o.status === 502 || o.status === null), `failures: ${JSON.stringify(failed)}`);
+  t.ok(failed.length <= Object.keys(kinds).length, `at most one in-flight request per client lost: ${failed.length}`);
+  t.ok(outcomes.every((o) => o.status === null || o.status < 500 || o.status === 502), 'no other 5xx');
+
+  const events = outcomes.flatMap((o) => (o.kind === 'event batch' && o.written ? o.written : []));
+  const iocs = outcomes.flatMap((o) => (o.kind === 'IoC upload' && o.written ? o.written : []));
+  const storedEvents = (await database.query<{ id: string }>('SELECT id FROM threat_events WHERE id = ANY($1)', [events])).rows.length;
+  const storedIocs = (await database.query<{ value: string }>(`SELECT value FROM iocs WHERE type = 'domain' AND value = ANY($1)`, [iocs])).rows.length;
+  t.equal(storedEvents, events.length, `all ${events.length} acknowledged events are stored`);
+  t.equal(storedIocs, iocs.length, `all ${iocs.length} acknowledged IoCs are stored`);
+});
