@@ -124,7 +124,7 @@ export async function buildManagerApp(deps: ServiceDeps, options: ManagerOptions
 
   app.addHook('onReady', async () => {
     hub.start();
-    sweeper.start((error) => app.log.error({ err: error }, 'agent status sweep failed'));
+    sweeper.start(app.log);
   });
   app.addHook('preClose', async () => {
     sweeper.stop();

@@ -10,7 +10,8 @@ import { ANONYMOUS_LIMIT_PER_MINUTE, createAdminGuard, createApiKeyGuard, create
 import type { ThreatCloudContext } from './context.js';
 import { createIntel } from './intel/index.js';
 import { createAuditRetention, scheduleAuditRetention, type AuditRetention } from './jobs/audit-retention.js';
-import type { CorrelationJob, CorrelationSchedule } from './jobs/correlation.js';
+import { CORRELATION_JOB, type CorrelationJob, type CorrelationSchedule } from './jobs/correlation.js';
+import { createJobLease } from '../shared/job-lease.js';
 import { createReputationRefresh, scheduleRefresh, type ReputationRefresh } from './jobs/refresh.js';
 import { registerKeyAdminRoutes } from './routes/admin-keys.js';
 import { registerAuditLogRoutes } from './routes/audit-log.js';
@@ -97,7 +98,8 @@ export async function buildThreatCloudApp(deps: ServiceDeps, options: ThreatClou
   const feedStore = createFeedStore(storage);
   const ruleStore = createRuleStore(storage, clock, merge.store);
   const queryAudit = createQueryAuditBuffer(audit, clock, app.log);
-  const intel = createIntel({ storage, clock, logger: app.log, queryAudit, schedule: options.correlation });
+  const correlationLease = createJobLease(storage, { name: CORRELATION_JOB, clock });
+  const intel = createIntel({ storage, clock, logger: app.log, queryAudit, schedule: options.correlation, correlationLease });
 
   const context: ThreatCloudContext = {
     iocs: createIocsService({ storage, merge, queries: createIocQueries(storage), audit, queryAudit }),

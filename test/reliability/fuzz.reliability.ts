@@ -21,8 +21,11 @@ const RAW_ATTACKS = Number(process.env.FUZZ_RAW_ATTACKS ?? 150);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const TC_KEY = `pgk_fuzz_${'f'.repeat(40)}`;
 
-/** Derived or bookkeeping tables a refused request may legitimately touch (audit and the counts kept of it, counters). */
-const UNCHECKED_TABLES = /audit|auth_counts|_log$|outbox|attempt|failure|lockout|limit|stream_events|tc_state|campaign|correlation|sqlite_/;
+/**
+ * Derived or bookkeeping tables a refused request may legitimately touch (audit and the counts
+ * kept of it, counters), and job_leases, which the background jobs' timers write meanwhile.
+ */
+const UNCHECKED_TABLES = /audit|auth_counts|_log$|outbox|attempt|failure|lockout|limit|stream_events|tc_state|campaign|correlation|job_leases|sqlite_/;
 /** Routes that take their body as raw bytes (signed webhooks), so JSON nesting is not theirs to refuse. */
 const RAW_BODY = /\/billing\/webhook$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -9,6 +9,16 @@ import { createThreatBucketStore } from '../stores/threat-buckets.js';
 import { createThreatCountStore } from '../stores/threat-counts.js';
 import { WINDOW_NAMES } from '../stores/threat-windows.js';
 import type { Storage } from '../../shared/db/storage.js';
+import { createJobLease, type JobLease, type LeasedRun } from '../../shared/job-lease.js';
+
+/** The sweep's row in `job_leases`: one replica sweeps each interval. */
+export const SWEEP_JOB = 'manager:status-sweep';
+
+/** Where the timer's outcomes go: failures as errors, a run that lost its lease as a warning. */
+export interface SweepLogger {
+  error(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
 
 /** How often the sweeper looks for threat events to count, so reads have few uncounted ones to add. */
 export const COUNT_INTERVAL_MS = 1000;
@@ -38,12 +48,18 @@ interface Transitions {
  * window's start to the present and deletes time-series buckets older than any period. All of it is walks in small transactions sized to ~10 ms:
  * new events by sequence number, the heartbeat index from where the last sweep left every
  * agent offline, each window's events that aged out; the timers' runs pause after each step.
- * `sweep()` does all of it at once (tests move a ManualClock and sweep).
+ * `sweep()` does all of it at once (tests move a ManualClock and sweep), unfenced; the timer's
+ * run (`tick()`) first claims the interval in `job_leases`, so with several replicas one sweeps
+ * and the others skip, and every write transaction of that run is fenced.
  */
-export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore; hub: SseHub; clock: Clock; timeouts: StatusTimeouts }) {
+export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore; hub: SseHub; clock: Clock; timeouts: StatusTimeouts; lease?: JobLease }) {
   const { storage, agents, hub, clock, timeouts } = deps;
-  const counts = createThreatCountStore(storage);
-  const buckets = createThreatBucketStore(storage);
+  const lease = deps.lease ?? createJobLease(storage, { name: SWEEP_JOB, clock });
+  /** The stores a sweep writes through, over the given storage (the fenced one for a leased run). */
+  const writersOver = (writes: Storage) => ({ writes, counts: createThreatCountStore(writes), buckets: createThreatBucketStore(writes) });
+  const unfenced = writersOver(storage);
+  const { counts } = unfenced;
+  type Writers = ReturnType<typeof writersOver>;
   let timer: NodeJS.Timeout | null = null;
   let countTimer: NodeJS.Timeout | null = null;
   let running = false;
@@ -67,8 +83,8 @@ export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore
   }
 
   /** One transaction: up to `limit` agents after the cursor; null cursor when done. Its transitions join `found` once committed. */
-  const statusStep = (now: number, cursor: SweepCursor, limit: number, found: Transitions): Promise<StatusStep> =>
-    storage.transaction({ durable: false }, async (tx) => {
+  const statusStep = (writes: Storage, now: number, cursor: SweepCursor, limit: number, found: Transitions): Promise<StatusStep> =>
+    writes.transaction({ durable: false }, async (tx) => {
       const nowIso = toIso(now);
       const onlineFrom = now - timeouts.heartbeatTimeoutMs + 1;
       const staleFrom = now - timeouts.offlineTimeoutMs + 1;
@@ -92,10 +108,10 @@ export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore
     });
 
   /** Counting the threat events stored since the last count, as steps. */
-  async function* countSteps(): AsyncGenerator<void> {
+  async function* countSteps(writers: Writers = unfenced): AsyncGenerator<void> {
     for (;;) {
       const started = performance.now();
-      const counted = await counts.countNew(newEventsPerStep.size);
+      const counted = await writers.counts.countNew(newEventsPerStep.size);
       newEventsPerStep.took(performance.now() - started, counted);
       if (counted === 0) return;
       yield;
@@ -103,14 +119,14 @@ export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore
   }
 
   /** The sweep as steps; each `yield` is a point where the timer's run may pause. */
-  async function* steps(now: number, found: Transitions): AsyncGenerator<void> {
-    yield* countSteps();
+  async function* steps(now: number, found: Transitions, writers: Writers = unfenced): AsyncGenerator<void> {
+    yield* countSteps(writers);
     const staleFrom = now - timeouts.offlineTimeoutMs + 1;
     // A clock that went back (tests) can put agents below the settled point: walk them all.
     let cursor: SweepCursor | null = staleFrom < settled.hb ? START : settled;
     while (cursor) {
       const started = performance.now();
-      const step: StatusStep = await statusStep(now, cursor, agentsPerStep.size, found);
+      const step: StatusStep = await statusStep(writers.writes, now, cursor, agentsPerStep.size, found);
       for (const agent of step.announced) {
         await hub.publish('agent_offline', { agentId: agent.id, hostname: agent.hostname, lastSeen: toIso(agent.lastHeartbeatMs) });
       }
@@ -123,7 +139,7 @@ export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore
       const size = eventsPerStep.get(win)!;
       for (;;) {
         const started = performance.now();
-        const moved = await counts.advance(win, now, size.size);
+        const moved = await writers.counts.advance(win, now, size.size);
         size.took(performance.now() - started, moved);
         if (moved === 0) break;
         yield;
@@ -132,7 +148,7 @@ export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore
     // Time-series buckets older than any period (see threat-buckets.ts).
     for (;;) {
       const started = performance.now();
-      const pruned = await buckets.prune(now, bucketsPerStep.size);
+      const pruned = await writers.buckets.prune(now, bucketsPerStep.size);
       bucketsPerStep.took(performance.now() - started, pruned);
       if (pruned === 0) break;
       yield;
@@ -157,8 +173,19 @@ export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore
   /** The timer's sweep, in slices. */
   const sweepInSlices = () => inSlices(steps(clock.now(), { offline: [], stale: [] }));
 
+  /**
+   * What the timer runs on every replica: the sweep in slices if this replica claims the
+   * interval, its writes fenced; 'skipped' when another replica swept within it.
+   */
+  const tick = (): Promise<LeasedRun<Transitions>> =>
+    lease.run(sweepIntervalMs(timeouts), async (fence) => {
+      const found: Transitions = { offline: [], stale: [] };
+      await inSlices(steps(clock.now(), found, writersOver(lease.fenced(storage, fence))));
+      return found;
+    });
+
   /** One run at a time: the sweep and the count of new events both write the counts. */
-  const runExclusive = (work: () => Promise<void>, log: (error: unknown) => void) => {
+  const runExclusive = (work: () => Promise<unknown>, log: (error: unknown) => void) => {
     if (running) return;
     running = true;
     work()
@@ -170,13 +197,22 @@ export function createStatusSweeper(deps: { storage: Storage; agents: AgentStore
 
   return {
     sweep,
-    /** What the timer runs (benchmarks time its slices). */
+    /** The sweep in slices, unfenced (benchmarks time its slices; the timer runs `tick`). */
     sweepInSlices,
-    start(log: (error: unknown) => void): void {
+    tick,
+    start(logger: SweepLogger): void {
       if (timer) return;
       stopped = false;
-      timer = setInterval(() => runExclusive(sweepInSlices, log), sweepIntervalMs(timeouts));
+      const log = (error: unknown) => logger.error({ err: error }, 'agent status sweep failed');
+      const leased = () =>
+        tick().then((run) => {
+          if (run.outcome === 'lost') logger.warn({ job: SWEEP_JOB, fence: run.fence }, 'status sweep stopped: another replica took over its lease');
+        });
+      timer = setInterval(() => runExclusive(leased, log), sweepIntervalMs(timeouts));
       timer.unref();
+      // Not leased: counting advances a stored position under THREAT_COUNTS_LOCK, so whichever
+      // replica counts, each event is counted once, and a replica that finds nothing uncounted
+      // does nothing; a claim would add a durable write per second per replica for no gain.
       countTimer = setInterval(() => {
         counts.hasUncounted().then(
           (uncounted) => {

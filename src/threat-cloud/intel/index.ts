@@ -4,6 +4,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Transaction, Storage } from '../../shared/db/storage.js';
 import type { ThreatCloudContext } from '../context.js';
 import { createCorrelationJob, DEFAULT_SCHEDULE, type CorrelationSchedule } from '../jobs/correlation.js';
+import type { JobLease } from '../../shared/job-lease.js';
 import type { QueryAuditBuffer } from '../services/query-audit.js';
 import { createMitreCatalog } from './mitre.js';
 import { registerCampaignRoutes } from './routes/campaigns.js';
@@ -25,7 +26,15 @@ import { createTrendsQuery } from './stores/trends.js';
  * stopped by the app with its other jobs). Built before the core's services so trap intel can
  * correlate at once (`correlateNow`); `register` adds the routes.
  */
-export function createIntel(deps: { storage: Storage; clock: Clock; logger: FastifyBaseLogger; queryAudit: QueryAuditBuffer; schedule?: CorrelationSchedule }) {
+export function createIntel(deps: {
+  storage: Storage;
+  clock: Clock;
+  logger: FastifyBaseLogger;
+  queryAudit: QueryAuditBuffer;
+  schedule?: CorrelationSchedule;
+  /** With several replicas, one correlates per check interval (the one holding this lease). */
+  correlationLease?: JobLease;
+}) {
   const { storage, clock, queryAudit } = deps;
   const mitre = createMitreCatalog();
   // One memo for campaigns and analytics: both read data the same version describes.
@@ -46,7 +55,7 @@ export function createIntel(deps: { storage: Storage; clock: Clock; logger: Fast
       queryAudit,
     }),
     /** The background correlation over the same correlator trap intel uses. */
-    correlation: createCorrelationJob(correlator, deps.logger, deps.schedule ?? DEFAULT_SCHEDULE),
+    correlation: createCorrelationJob(correlator, deps.logger, deps.schedule ?? DEFAULT_SCHEDULE, deps.correlationLease),
     /**
      * Trap intel, inside its transaction (which must hold CAMPAIGNS_LOCK): correlate the IoCs it
      * touched, return the attacker's campaign.

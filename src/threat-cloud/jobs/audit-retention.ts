@@ -5,13 +5,16 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import type { Storage } from '../../shared/db/storage.js';
 import { DAY_MS } from '../../shared/time.js';
-import type { AuditStore, PurgeKind } from '../stores/audit.js';
+import { createJobLease, type JobLease, type LeasedRun } from '../../shared/job-lease.js';
+import { createAuditStore, type AuditStore, type PurgeKind } from '../stores/audit.js';
 
 /** Rows one transaction deletes at most: a few milliseconds each, hourly counts included. */
 export const PURGE_BATCH = 500;
 export const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 /** The first purge waits a little so it does not compete with start-up. */
 export const FIRST_PURGE_AFTER_MS = 30_000;
+/** The purge's row in `job_leases`: one replica purges each interval. */
+export const RETENTION_JOB = 'tc:audit-retention';
 
 export interface RetentionDays {
   /** `query` (read) entries. */
@@ -27,10 +30,12 @@ export interface PurgeResult {
 
 /**
  * Deletes audit entries past their retention, oldest first, in batches (the store's
- * `purgeBatch`). The job only learns from `storage` whether the database is still open.
+ * `purgeBatch`). `purge()` runs at once, unfenced; `purgeLeased()`, what the schedule runs on
+ * every replica, purges only if this replica claims the interval, its deletes fenced.
  */
-export function createAuditRetention(deps: { storage: Pick<Storage, 'open'>; audit: AuditStore; clock: Clock; days: RetentionDays; batchSize?: number }) {
-  const { storage, audit, clock, days, batchSize = PURGE_BATCH } = deps;
+export function createAuditRetention(deps: { storage: Storage; audit: AuditStore; clock: Clock; days: RetentionDays; batchSize?: number; lease?: JobLease }) {
+  const { storage, clock, days, batchSize = PURGE_BATCH } = deps;
+  const lease = deps.lease ?? createJobLease(storage, { name: RETENTION_JOB, clock });
   let stopping = false;
 
   /**
@@ -38,7 +43,7 @@ export function createAuditRetention(deps: { storage: Pick<Storage, 'open'>; aud
    * long as it took: requests run in between, and a backlog (the first purge of a large log)
    * takes at most half of the event loop.
    */
-  async function drain(kind: PurgeKind, cutoff: string): Promise<number> {
+  async function drain(audit: AuditStore, kind: PurgeKind, cutoff: string): Promise<number> {
     let deleted = 0;
     while (!stopping && storage.open) {
       const started = performance.now();
@@ -50,14 +55,20 @@ export function createAuditRetention(deps: { storage: Pick<Storage, 'open'>; aud
     return deleted;
   }
 
+  /** One purge through `audit`; cut-offs are taken when it starts. */
+  async function purgeWith(audit: AuditStore): Promise<PurgeResult> {
+    const now = clock.now();
+    const query = await drain(audit, 'query', toIso(now - days.queryDays * DAY_MS));
+    const written = await drain(audit, 'writes', toIso(now - days.writeDays * DAY_MS));
+    return { query, writes: written };
+  }
+
   return {
-    /** One purge; cut-offs are taken when it starts. */
-    async purge(): Promise<PurgeResult> {
-      const now = clock.now();
-      const query = await drain('query', toIso(now - days.queryDays * DAY_MS));
-      const written = await drain('writes', toIso(now - days.writeDays * DAY_MS));
-      return { query, writes: written };
-    },
+    /** One purge now, unfenced. */
+    purge: (): Promise<PurgeResult> => purgeWith(deps.audit),
+    /** One purge if this replica claims the interval ('skipped' otherwise, 'lost' when another took over mid-run). */
+    purgeLeased: (intervalMs: number): Promise<LeasedRun<PurgeResult>> =>
+      lease.run(intervalMs, (fence) => purgeWith(createAuditStore(lease.fenced(storage, fence), clock))),
     /** Ends a running purge after its current batch. */
     halt(): void {
       stopping = true;
@@ -80,9 +91,10 @@ export function scheduleAuditRetention(
   const run = () => {
     if (running) return;
     running = retention
-      .purge()
-      .then((result) => {
-        if (result.query + result.writes > 0) logger.info({ deleted: result }, 'old audit entries purged');
+      .purgeLeased(everyMs)
+      .then((run) => {
+        if (run.outcome === 'ran' && run.result.query + run.result.writes > 0) logger.info({ deleted: run.result }, 'old audit entries purged');
+        if (run.outcome === 'lost') logger.warn({ job: RETENTION_JOB, fence: run.fence }, 'audit purge stopped: another replica took over its lease');
       })
       .catch((error: unknown) => logger.error({ err: error }, 'audit purge failed'))
       .finally(() => {

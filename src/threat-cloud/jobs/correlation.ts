@@ -1,6 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
+import type { JobLease } from '../../shared/job-lease.js';
 import { DEFAULT_BATCH, type Correlator } from '../intel/services/correlation.js';
+
+/** The correlation's row in `job_leases`: one replica correlates each check interval. */
+export const CORRELATION_JOB = 'tc:campaign-correlation';
 
 export interface CorrelationSchedule {
   /** How often new reports are looked for: new data is correlated within this (≤ 60 s). */
@@ -20,8 +24,19 @@ export const DEFAULT_SCHEDULE: CorrelationSchedule = { checkMs: 15_000, everyMs:
  * Runs the correlation in the background: a cheap check for new reports on an unref'd
  * timer, and when there are some, batches until none is left, yielding to the event loop
  * between batches so requests keep flowing. Started in onReady, stopped in onClose.
+ *
+ * With a lease, a due check runs only on the replica that claims the check interval, so
+ * several replicas do not drain the same reports side by side. Its batches are not fenced,
+ * and need not be: each batch reads the watermark and writes groups in one transaction under
+ * CAMPAIGNS_LOCK, so a paused former holder's late batch starts from the current watermark
+ * and finds nothing already correlated ("Campaign detected" stays one event).
  */
-export function createCorrelationJob(correlator: Correlator, logger: FastifyBaseLogger, schedule: CorrelationSchedule = DEFAULT_SCHEDULE) {
+export function createCorrelationJob(
+  correlator: Correlator,
+  logger: FastifyBaseLogger,
+  schedule: CorrelationSchedule = DEFAULT_SCHEDULE,
+  lease?: JobLease,
+) {
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
   let stopped = true;
@@ -73,7 +88,11 @@ export function createCorrelationJob(correlator: Correlator, logger: FastifyBase
     if (running || stopped) return;
     // Set at once, check included, so a tick while the check reads finds the run in progress.
     running = due()
-      .then((isDue) => (isDue && !stopped ? drain() : undefined))
+      .then(async (isDue) => {
+        if (!isDue || stopped) return;
+        if (!lease) return drain();
+        await lease.run(schedule.checkMs, drain);
+      })
       .catch((error: unknown) => logger.error({ err: error }, 'campaign correlation failed'))
       .finally(() => {
         running = null;
