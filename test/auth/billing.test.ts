@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { createApiKeyStore } from '../../src/shared/api-keys.js';
-import { buildAuthOn, countIn, onBothEngines, register, seedAgentIn } from './fixtures.js';
-import { execute, selectRows } from '../engines.js';
+import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
+import { buildAuth, buildAuthOn, countIn, onBothEngines, register, seedAgentIn } from './fixtures.js';
+import { execute, selectRows, storageOn } from '../engines.js';
+import { testConfig, testDb } from '../helper.js';
 
 const SECRET = 'whsec_test_0123456789';
 const BILLING_ENV = {
@@ -136,6 +138,48 @@ onBothEngines('hourly sweep drops expired plans to community', async (t, engine)
   t.equal((await fixture.jobs.maintenance.run()).plansExpired, 1);
   const me = (await app.inject({ url: '/api/auth/me', headers: account.headers })).json().data;
   t.equal(me.tier, 'community');
+});
+
+onBothEngines('a plan renewed between the sweep\'s read and its write keeps its tier', async (t, engine) => {
+  const postgres = await storageOn(engine);
+  const inner = postgres ?? sqliteStorageOf(testDb(t, testConfig(t)));
+  let renewal: (() => Promise<void>) | null = null;
+  // The storage as the app sees it, with a webhook's renewal committing right after the sweep
+  // has read which plans ended (the window between its read and its transaction).
+  const storage = new Proxy(inner, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (property !== 'all') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      return async (statement: { sql: string }, ...params: unknown[]) => {
+        const rows = await (target.all as (...a: unknown[]) => Promise<unknown[]>)(statement, ...params);
+        if (renewal && statement.sql.includes('plan_expires_at <=')) {
+          const renew = renewal;
+          renewal = null;
+          await renew();
+        }
+        return rows;
+      };
+    },
+  });
+  const fixture = await buildAuth(t, { storage });
+  const { app, clock } = fixture;
+  const renewed = await register(app, { email: 'renewed@example.com' });
+  const lapsed = await register(app, { email: 'lapsed@example.com' });
+  for (const account of [renewed, lapsed]) {
+    await execute(inner, `UPDATE users SET tier = 'pro', plan_expires_at = ? WHERE id = ?`, [new Date(clock.now() + 60_000).toISOString(), account.id]);
+  }
+  clock.advance(61_000);
+  const nextMonth = new Date(clock.now() + 30 * 86_400_000).toISOString();
+  renewal = async () => void (await execute(inner, `UPDATE users SET plan_expires_at = ? WHERE id = ?`, [nextMonth, renewed.id]));
+  t.equal((await fixture.jobs.maintenance.run()).plansExpired, 1, 'only the plan still ended');
+  t.equal(renewal, null, 'the renewal ran inside the window');
+  const tiers = await selectRows<{ email: string; tier: string; plan_expires_at: string | null }>(inner, `SELECT email, tier, plan_expires_at FROM users ORDER BY email`);
+  t.same(tiers, [
+    { email: 'lapsed@example.com', tier: 'community', plan_expires_at: null },
+    { email: 'renewed@example.com', tier: 'pro', plan_expires_at: nextMonth },
+  ]);
+  const audited = await selectRows<{ target_id: string }>(inner, `SELECT target_id FROM audit_log WHERE action = 'subscription.plan_expired'`);
+  t.same(audited.map((row) => row.target_id), [lapsed.id], 'only the dropped plan is audited');
 });
 
 onBothEngines('usage: summary, limits, check; the api_keys count follows the keys', async (t, engine) => {

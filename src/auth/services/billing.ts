@@ -115,13 +115,16 @@ export function createBilling(ctx: AuthContext) {
     async sweepExpiredPlans(): Promise<number> {
       const now = toIso(ctx.clock.now());
       const expired = await users.withExpiredPlans(now);
-      await ctx.storage.transaction({ durable: true }, async (tx) => {
+      return ctx.storage.transaction({ durable: true }, async (tx) => {
+        let dropped = 0;
         for (const user of expired) {
-          await users.setTier(tx, user.id, 'community', null);
+          // A webhook may have renewed the plan since the read: only a plan still ended is dropped.
+          if (!(await users.expirePlan(tx, user.id, now))) continue;
           await audit.record(tx, { action: 'subscription.plan_expired', targetId: user.id, details: { previousTier: user.tier, tier: 'community' } });
+          dropped += 1;
         }
+        return dropped;
       });
-      return expired.length;
     },
   };
 }

@@ -177,6 +177,10 @@ const UPDATE = defineStatement<UserUpdate>(
 const SET_TIER = defineStatement<[tier: Tier, planExpiresAt: string | null, now: string, id: string]>(
   `UPDATE users SET tier = ?, plan_expires_at = ?, updated_at = ? WHERE id = ?`,
 );
+// Only if the plan still ends by then: a renewal that committed after the sweep's read keeps its tier.
+const EXPIRE_PLAN = defineStatement<[now: string, id: string, expiredBy: string]>(
+  `UPDATE users SET tier = 'community', plan_expires_at = NULL, updated_at = ? WHERE id = ? AND plan_expires_at IS NOT NULL AND plan_expires_at <= ?`,
+);
 // Partial index users_plan_expires: the hourly sweep reads only accounts with a plan end.
 const EXPIRED_PLANS = defineStatement<[now: string], { id: string; tier: Tier }>(
   `SELECT id, tier FROM users WHERE plan_expires_at IS NOT NULL AND plan_expires_at <= ?`,
@@ -247,6 +251,10 @@ export function createUserStore(storage: Storage, clock: Clock) {
     },
     async setTier(q: Queryable, id: string, tier: Tier, planExpiresAt: string | null): Promise<void> {
       await q.run(SET_TIER, [tier, planExpiresAt, toIso(clock.now()), id]);
+    },
+    /** Drops an account whose plan ended by `nowIso` to community; false when its plan was renewed (or removed) meanwhile. */
+    async expirePlan(q: Queryable, id: string, nowIso: string): Promise<boolean> {
+      return (await q.run(EXPIRE_PLAN, [toIso(clock.now()), id, nowIso])).changes === 1;
     },
     withExpiredPlans(nowIso: string): Promise<Array<{ id: string; tier: Tier }>> {
       return storage.all(EXPIRED_PLANS, [nowIso]);
