@@ -5,14 +5,17 @@
  * together: read audits of one key and minute merged into one entry.
  */
 import t from 'tap';
+import type { App } from '../../src/shared/base-app.js';
 import { replicaStorages } from '../engines.js';
 import { buildManager, OPERATOR, register } from '../manager/fixtures.js';
 import { ADMIN, buildThreatCloud } from '../threat-cloud/fixtures.js';
 
 const REPLICAS = 3;
 
+type ThreatCloudReplica = Awaited<ReturnType<typeof buildThreatCloud>>;
+
 t.test('a Threat Cloud key revoked on one replica is refused by the others at the next request', async (t) => {
-  const replicas = [];
+  const replicas: ThreatCloudReplica[] = [];
   for (const storage of await replicaStorages(REPLICAS)) replicas.push(await buildThreatCloud(t, { storage }));
   const created = await replicas[0]!.inject({ method: 'POST', url: '/api/admin/keys', key: null, headers: ADMIN, payload: { name: 'siem', tier: 'pro', scopes: ['read'] } });
   t.equal(created.statusCode, 201, created.body);
@@ -29,7 +32,7 @@ t.test('a Threat Cloud key revoked on one replica is refused by the others at th
 });
 
 t.test('an agent deregistered on one replica cannot send a heartbeat to another', async (t) => {
-  const replicas = [];
+  const replicas: App[] = [];
   for (const storage of await replicaStorages(REPLICAS)) replicas.push((await buildManager(t, { storage })).app);
   const agent = await register(replicas[0]!, { hostname: 'leaving' });
   const beat = (i: number) => replicas[i]!.inject({ method: 'POST', url: `/api/agents/${agent.id}/heartbeat`, headers: agent.headers, payload: { status: 'online' } });
@@ -41,7 +44,7 @@ t.test('an agent deregistered on one replica cannot send a heartbeat to another'
 });
 
 t.test('lookups on three replicas add up in one query audit entry per key and minute', async (t) => {
-  const replicas = [];
+  const replicas: ThreatCloudReplica[] = [];
   for (const storage of await replicaStorages(REPLICAS)) replicas.push(await buildThreatCloud(t, { storage }));
   const stored = await replicas[0]!.inject({ method: 'POST', url: '/api/threats', payload: { threats: [{ type: 'ip', value: '198.51.100.77', source: 'honeypot' }] } });
   t.equal(stored.statusCode, 201, stored.body);

@@ -4,6 +4,7 @@
  * (fail open, logged once) and sharing resumes when it is back. Login lockouts are rows in the
  * database and hold across replicas with or without Redis.
  */
+import type { InjectOptions } from 'fastify';
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { buildAuthApp } from '../../src/auth/app.js';
@@ -63,11 +64,11 @@ async function replicas(t: Test, build: (deps: ServiceDeps) => Promise<App>, env
 }
 
 /** Sends `count` requests round-robin over the apps; their status codes, and the last reply. */
-async function spread(apps: App[], count: number, request: Parameters<App['inject']>[0]) {
+async function spread(apps: App[], count: number, request: InjectOptions) {
   const statuses: number[] = [];
   let last;
   for (let i = 0; i < count; i++) {
-    last = await apps[i % apps.length]!.inject(request as never);
+    last = await apps[i % apps.length]!.inject(request);
     statuses.push(last.statusCode);
   }
   return { statuses, last: last! };

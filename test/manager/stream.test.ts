@@ -142,7 +142,7 @@ t.test('a stream event that cannot be recorded is logged and skipped, not thrown
   const errors: unknown[] = [];
   const logger = pino({ level: 'silent' });
   logger.error = ((...args: unknown[]) => void errors.push(args)) as typeof logger.error;
-  const failing = { append: async (): Promise<number> => { throw new Error('disk full'); }, after: async () => [], lastId: async () => 0 };
+  const failing = { append: async (): Promise<number> => { throw new Error('disk full'); }, after: async () => [], lastId: async () => 0, listen: undefined };
   const hub = createSseHub({ store: failing, clock: new ManualClock(), logger, keepaliveMs: 60_000, maxClients: 10, maxBufferedBytes: 1000 });
   t.equal(await hub.publish('policy_created', { policyId: 'pol_1', version: 'v1', ruleCount: 1 }), null);
   t.equal(errors.length, 1);
