@@ -26,6 +26,7 @@ const { violations } = planRules(LARGE);
 const BOUNDED_BY_DESIGN: ReadonlyArray<readonly [RegExp, string]> = [
   [/FROM sessions WHERE user_id = \?/, "one account's sessions (its own list, the admin detail, the GDPR export)"],
   [/FROM audit_log WHERE actor_id = \? OR target_id = \?/, 'every entry about one account: the GDPR export'],
+  [/FROM users u WHERE u\.id IN \(SELECT id FROM \(SELECT id FROM users INDEXED BY users_email_prefix/, 'an account search with at most SORTED_MATCHES_MAX (1,000) matches, found on the prefix indexes, then sorted'],
 ];
 
 t.test('every Manager and Auth list, filter, total and summary statement searches an index; none scans or sorts a large table', async (t) => {
