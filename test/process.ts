@@ -33,7 +33,7 @@ export interface HttpResult {
 /** One real HTTP(S) request; HTTPS trusts exactly the given CA (the Manager's own cert). */
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string; ca?: string | Buffer; timeoutMs?: number } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string; ca?: string | Buffer; timeoutMs?: number; localAddress?: string } = {},
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
@@ -44,6 +44,7 @@ export function request(
         method: options.method ?? 'GET',
         headers: { ...(options.body ? { 'content-type': 'application/json' } : {}), ...options.headers },
         ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
         timeout: options.timeoutMs ?? 5000,
         agent: false,
       },

@@ -2,53 +2,30 @@
  * Replicas of the built process over one PostgreSQL database, behind the shipped
  * deploy/haproxy.cfg: what the cluster tests start and how they talk to it.
  */
-import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
 import type { Test } from 'tap';
 import { TEST_SECRETS, tempDir } from '../helper.js';
 import type { StatRow } from '../haproxy.js';
 import { startPostgres } from '../postgres.js';
-import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../process.js';
+import { freePort, REPO_ROOT, request, startServerProcess, type HttpResult, type ServerProcess } from '../process.js';
 
 export const CONFIG_FILE = path.join(REPO_ROOT, 'deploy', 'haproxy.cfg');
 export const BACKENDS = ['auth', 'threat_cloud', 'manager'] as const;
 
-export interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
+export type Reply = HttpResult;
 
-/** One request on its own connection (as a new client), optionally from a given local address. */
+/** One request on its own connection (as a new client) with a JSON body, optionally from a given local address. */
 export function call(
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: unknown; ca?: Buffer; from?: string } = {},
 ): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const client = target.protocol === 'https:' ? https : http;
-    const req = client.request(
-      target,
-      {
-        method: options.method ?? 'GET',
-        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...options.headers },
-        ...(options.ca ? { ca: options.ca } : {}),
-        ...(options.from ? { localAddress: options.from } : {}),
-        agent: false,
-        timeout: 15_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`timeout requesting ${url}`)));
-    req.on('error', reject);
-    req.end(body);
+  return request(url, {
+    ...(options.method ? { method: options.method } : {}),
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    ...(options.ca ? { ca: options.ca } : {}),
+    ...(options.from ? { localAddress: options.from } : {}),
+    timeoutMs: 15_000,
   });
 }
 

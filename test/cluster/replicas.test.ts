@@ -11,6 +11,7 @@ import t from 'tap';
 import { TEST_SECRETS, tempDir } from '../helper.js';
 import { startHaproxy, writeSelfSignedPem } from '../haproxy.js';
 import { startRedis } from '../redis.js';
+import { parseFrames } from '../manager/sse-client.js';
 import { balancerEnv, bearer, call, CONFIG_FILE, data, startReplicas, until } from './balanced.js';
 
 t.setTimeout(300_000);
@@ -24,25 +25,15 @@ interface StreamFrame {
 }
 
 /** A live-stream client on a Manager URL (plain HTTP: TLS ends at the balancer), collecting named events. */
-function streamFrom(base: string, lastEventId?: number) {
+function streamFrom(base: string) {
   const frames: StreamFrame[] = [];
   let buffer = '';
-  const request = http.get(`${base}/api/events/stream`, { headers: { ...OPERATOR, ...(lastEventId !== undefined ? { 'last-event-id': String(lastEventId) } : {}) }, agent: false }, (res) => {
+  const request = http.get(`${base}/api/events/stream`, { headers: OPERATOR, agent: false }, (res) => {
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
-      buffer += chunk;
-      let end;
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const frame: Partial<StreamFrame> = {};
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id: ')) frame.id = Number(line.slice(4));
-          else if (line.startsWith('event: ')) frame.event = line.slice(7);
-          else if (line.startsWith('data: ')) frame.data = JSON.parse(line.slice(6)) as Record<string, unknown>;
-        }
-        if (frame.event) frames.push(frame as StreamFrame);
-      }
+      const parsed = parseFrames(buffer + chunk);
+      buffer = parsed.rest;
+      for (const frame of parsed.frames) if (frame.event) frames.push(frame as StreamFrame);
     });
   });
   request.on('error', () => {});

@@ -12,6 +12,26 @@ export interface Frame {
 }
 
 /** A real socket reading the stream and parsing SSE frames as they arrive. */
+/** The complete frames at the start of `text` (each ends with a blank line) and what follows them. */
+export function parseFrames(text: string): { frames: Frame[]; rest: string } {
+  const frames: Frame[] = [];
+  let rest = text;
+  let end;
+  while ((end = rest.indexOf('\n\n')) !== -1) {
+    const block = rest.slice(0, end);
+    rest = rest.slice(end + 2);
+    const frame: Frame = {};
+    for (const line of block.split('\n')) {
+      if (line.startsWith(': ')) frame.comment = line.slice(2);
+      else if (line.startsWith('id: ')) frame.id = Number(line.slice(4));
+      else if (line.startsWith('event: ')) frame.event = line.slice(7);
+      else if (line.startsWith('data: ')) frame.data = JSON.parse(line.slice(6)) as Record<string, unknown>;
+    }
+    frames.push(frame);
+  }
+  return { frames, rest };
+}
+
 export function openStream(app: App, headers: Record<string, string> = OPERATOR) {
   const { port } = app.server.address() as AddressInfo;
   const frames: Frame[] = [];
@@ -24,20 +44,9 @@ export function openStream(app: App, headers: Record<string, string> = OPERATOR)
       response = res;
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const frame: Frame = {};
-          for (const line of block.split('\n')) {
-            if (line.startsWith(': ')) frame.comment = line.slice(2);
-            else if (line.startsWith('id: ')) frame.id = Number(line.slice(4));
-            else if (line.startsWith('event: ')) frame.event = line.slice(7);
-            else if (line.startsWith('data: ')) frame.data = JSON.parse(line.slice(6)) as Record<string, unknown>;
-          }
-          frames.push(frame);
-        }
+        const parsed = parseFrames(buffer + chunk);
+        buffer = parsed.rest;
+        frames.push(...parsed.frames);
         for (const waiter of [...waiters]) {
           if (waiter.predicate(frames)) {
             waiters.splice(waiters.indexOf(waiter), 1);

@@ -48,17 +48,7 @@ const toMessage = (row: OutboxRow): OutboxMessage => ({
   claimedUntil: row.claimed_until,
 });
 
-type NewOutboxRow = {
-  id: string;
-  userId: string | null;
-  recipient: string;
-  subject: string;
-  body: string;
-  status: OutboxStatus;
-  createdAt: string;
-  expiresAt: string;
-  claimedUntil: string | null;
-};
+type NewOutboxRow = Omit<OutboxMessage, 'attempts'>;
 const INSERT = defineStatement<NewOutboxRow>(
   `INSERT INTO outbox (id, user_id, recipient, subject, body, status, created_at, expires_at, claimed_until)
      VALUES (@id, @userId, @recipient, @subject, @body, @status, @createdAt, @expiresAt, @claimedUntil)`,
