@@ -17,6 +17,7 @@ import { balancerEnv, bearer, call, CONFIG_FILE, data, startReplicas, until } fr
 t.setTimeout(300_000);
 
 const OPERATOR = bearer(TEST_SECRETS.managerAuthToken);
+const TC_KEY = 'tc-cluster-bootstrap-key-0123456789abcdefghijklmnop';
 
 interface StreamFrame {
   id: number;
@@ -44,6 +45,7 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
   const redis = await startRedis(t);
   const { replicas, databaseUrl } = await startReplicas(t, 3, {
     REDIS_URL: redis.url,
+    TC_API_KEYS: TC_KEY,
     RATE_LIMIT_SCALE: '1',
     MANAGER_RATE_LIMIT: '60',
     AUTH_RATE_LIMIT: '100000',
@@ -60,7 +62,11 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
     t.comment(`haproxy output:\n${balancer.output()}`);
     replicas.forEach((replica, i) => t.comment(`replica ${i + 1} output:\n${replica.output()}`));
   });
-  const direct = replicas.map((replica) => ({ manager: `http://127.0.0.1:${replica.ports.manager}`, auth: `http://127.0.0.1:${replica.ports.auth}` }));
+  const direct = replicas.map((replica) => ({
+    manager: `http://127.0.0.1:${replica.ports.manager}`,
+    auth: `http://127.0.0.1:${replica.ports.auth}`,
+    threatCloud: `http://127.0.0.1:${replica.ports.threatCloud}`,
+  }));
   const balancedAuth = `http://127.0.0.1:${ports.auth}`;
   const database = new pg.Client({ connectionString: databaseUrl });
   await database.connect();
@@ -79,6 +85,53 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
     t.equal(statuses[60], 429);
     t.match(JSON.parse(last!.body), { ok: false, code: 'RATE_LIMITED' });
     t.ok(Number(last!.headers['retry-after']) > 0, 'Retry-After');
+  });
+
+  await t.test('Threat Cloud: one IoC first reported on three replicas at once; a feed cursor walked during uploads on all of them', async (t) => {
+    const tcKey = bearer(TC_KEY);
+    const upload = (replica: number, values: string[]) =>
+      call(`${direct[replica]!.threatCloud}/api/threats`, { method: 'POST', headers: tcKey, body: { threats: values.map((value) => ({ type: 'domain', value, source: 'cluster' })) } });
+    const first = await Promise.all([0, 1, 2].map((replica) => upload(replica, ['raced.example.net'])));
+    t.same(first.map((res) => res.status), [201, 201, 201]);
+    t.same(await rows(`SELECT count(*)::int AS n, max(sightings)::int AS sightings FROM iocs WHERE value = 'raced.example.net'`), [{ n: 1, sightings: 3 }], 'one IoC, three sightings');
+
+    // One reader on replica 1 walks the feed, page after page, while replicas 1, 2 and 3 upload new IoCs.
+    const seen = new Map<string, number>();
+    let cursor: string | null = null;
+    const walk = async () => {
+      for (;;) {
+        const res = await call(`${direct[0]!.threatCloud}/api/feeds/iocs?limit=7${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { headers: tcKey });
+        t.equal(res.status, 200, res.body);
+        const page = data<{ iocs: Array<{ value: string }>; nextCursor: string }>(res);
+        for (const ioc of page.iocs) seen.set(ioc.value, (seen.get(ioc.value) ?? 0) + 1);
+        cursor = page.nextCursor;
+        if (page.iocs.length === 0) return;
+      }
+    };
+    const uploaded: string[] = [];
+    const writers = [0, 1, 2].map(async (replica) => {
+      for (let batch = 0; batch < 6; batch++) {
+        const values = Array.from({ length: 8 }, (_, i) => `feed-${replica}-${batch}-${i}.example.net`);
+        const res = await upload(replica, values);
+        t.equal(res.status, 201, res.body);
+        uploaded.push(...values);
+      }
+    });
+    let writing = true;
+    const reader = (async () => {
+      while (writing) {
+        await walk();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    await Promise.all(writers);
+    writing = false;
+    await reader;
+    await walk();
+    const missing = uploaded.filter((value) => !seen.has(value));
+    const twice = [...seen].filter(([, n]) => n > 1).map(([value]) => value);
+    t.same(missing, [], `every one of ${uploaded.length} new IoCs reached the cursor`);
+    t.same(twice, [], 'none twice');
   });
 
   await t.test('one stream: events caused on B and C reach a client on A in order; after A is killed, Last-Event-ID through the balancer replays what was missed', async (t) => {
@@ -172,8 +225,7 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
 });
 
 t.test('a replica killed under mixed load: every acknowledged write is in PostgreSQL, clients go on through the balancer', async (t) => {
-  const BOOTSTRAP_KEY = 'tc-cluster-bootstrap-key-0123456789abcdefghijklmnop';
-  const { replicas, databaseUrl } = await startReplicas(t, 3, { TC_API_KEYS: BOOTSTRAP_KEY });
+  const { replicas, databaseUrl } = await startReplicas(t, 3, { TC_API_KEYS: TC_KEY });
   const dir = tempDir(t);
   const { pemFile, cert: ca } = await writeSelfSignedPem(dir);
   const { env, ports } = await balancerEnv(dir, pemFile, replicas);
@@ -195,7 +247,7 @@ t.test('a replica killed under mixed load: every acknowledged write is in Postgr
   interface Outcome { kind: string; started: number; ended: number; status: number | null; written?: string[] }
   const outcomes: Outcome[] = [];
   let sequence = 0;
-  const tcKey = bearer(BOOTSTRAP_KEY);
+  const tcKey = bearer(TC_KEY);
   const kinds: Record<string, () => Promise<{ status: number; written?: string[] }>> = {
     heartbeat: async () => call(`${urls.manager}/api/agents/${agent.id}/heartbeat`, { method: 'POST', headers: bearer(agent.agentToken), body: { status: 'online' }, ca }),
     'event batch': async () => {
