@@ -8,7 +8,6 @@ import type { App, TlsMaterial } from './shared/base-app.js';
 import type { Clock } from './shared/clock.js';
 import type { Db } from './shared/db/open.js';
 import type { Storage } from './shared/db/storage.js';
-import { connectRedis } from './shared/redis.js';
 
 export interface ServerTls {
   auth: TlsMaterial | null;
@@ -43,7 +42,8 @@ export async function startServers(options: {
   tls: ServerTls;
 }): Promise<RunningServers> {
   const { config, storage, clock, logger, tls } = options;
-  const redis = config.redis.url ? await connectRedis(config.redis.url, logger.child({ component: 'redis' })) : undefined;
+  // Loaded only when configured: the Redis client costs about 100 ms of start-up to import.
+  const redis = config.redis.url ? await (await import('./shared/redis.js')).connectRedis(config.redis.url, logger.child({ component: 'redis' })) : undefined;
   const database = { storage, ...(options.sqlite ? { sqlite: options.sqlite } : {}), ...(redis ? { redis } : {}) };
   // The services reach one another only through these ports (src/bridges/).
   const bridges = createBridges(storage, clock);

@@ -134,6 +134,63 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
     t.same(twice, [], 'none twice');
   });
 
+  await t.test('races between replicas answer as one process would', async (t) => {
+    const same = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        call(`${direct[i % 3]!.manager}/api/agents/register`, { method: 'POST', headers: OPERATOR, body: { hostname: 'raced-host', os: 'linux', version: '1.0.0', ip: '10.1.1.3' } }),
+      ),
+    );
+    t.ok(same.every((res) => res.status === 200 || res.status === 201), same.map((res) => res.status).join(','));
+    t.same(await rows(`SELECT count(*)::int AS n FROM agents WHERE hostname = 'raced-host'`), [{ n: 1 }], 'one agent for one hostname');
+
+    const firsts = await Promise.all(
+      ['first-a@example.com', 'first-b@example.com'].map((email, i) =>
+        call(`${direct[i]!.auth}/api/auth/register`, { method: 'POST', body: { email, name: 'First', password: 'Replicated-Admin-Passphrase-9' } }),
+      ),
+    );
+    t.same(firsts.map((res) => res.status), [201, 201]);
+    t.same(await rows(`SELECT count(*)::int AS n FROM users WHERE role = 'admin'`), [{ n: 1 }], 'two first registrations, one admin');
+
+    const versions = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        call(`${direct[i % 3]!.manager}/api/policy`, { method: 'POST', headers: OPERATOR, body: { name: `race-${i}`, rules: [{ type: 'custom', config: { condition: 'c', action: 'a' } }] } }),
+      ),
+    );
+    const numbers = versions.map((res) => data<{ version: string }>(res).version);
+    t.equal(new Set(numbers).size, 6, `distinct versions: ${numbers.join(', ')}`);
+
+    const login = await call(`${balancedAuth}/api/auth/login`, { method: 'POST', body: { email: 'first-a@example.com', password: 'Replicated-Admin-Passphrase-9' } });
+    t.equal(login.status, 200, 'and the account logs in through the balancer');
+  });
+
+  await t.test('a Threat Cloud key\'s limit, the anonymous limit and the login lockout hold across the replicas', async (t) => {
+    const password = 'Replicated-Admin-Passphrase-9';
+    const login = await call(`${direct[0]!.auth}/api/auth/login`, { method: 'POST', body: { email: 'first-b@example.com', password } });
+    t.equal(login.status, 200, login.body);
+    const created = await call(`${direct[1]!.auth}/api/auth/api-keys`, { method: 'POST', headers: bearer(data<{ token: string }>(login).token), body: { name: 'siem' } });
+    t.equal(created.status, 201, created.body);
+    const key = data<{ key: string; tier: string }>(created);
+    t.equal(key.tier, 'community', 'sixty requests a minute');
+    const keyed: number[] = [];
+    let last;
+    for (let i = 0; i < 61; i++) {
+      last = await call(`${direct[i % 3]!.threatCloud}/api/iocs?limit=1`, { headers: bearer(key.key) });
+      keyed.push(last.status);
+    }
+    t.same(keyed, [...Array(60).fill(200), 429], 'the key\'s 61st request, wherever it lands');
+    t.ok(Number(last!.headers['retry-after']) > 0, 'Retry-After');
+
+    const anonymous: number[] = [];
+    for (let i = 0; i < 31; i++) anonymous.push((await call(`${direct[i % 3]!.threatCloud}/api/iocs`, { headers: bearer(`not-a-key-${i}`), from: '127.0.0.4' })).status);
+    t.same(anonymous, [...Array(30).fill(401), 429], '30 unknown keys a minute per address, over the replicas');
+
+    const attempts: number[] = [];
+    for (let i = 0; i < 5; i++) attempts.push((await call(`${direct[i % 3]!.auth}/api/auth/login`, { method: 'POST', body: { email: 'first-a@example.com', password: 'wrong password' }, from: '127.0.0.5' })).status);
+    t.same(attempts, Array(5).fill(401));
+    const locked = await call(`${direct[2]!.auth}/api/auth/login`, { method: 'POST', body: { email: 'first-a@example.com', password }, from: '127.0.0.5' });
+    t.equal(locked.status, 429, 'five failures over three replicas lock the account for that address, the right password too');
+  });
+
   await t.test('one stream: events caused on B and C reach a client on A in order; after A is killed, Last-Event-ID through the balancer replays what was missed', async (t) => {
     const onA = streamFrom(direct[0]!.manager);
     t.teardown(() => onA.close());
@@ -154,11 +211,11 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
 
     await replicas[0]!.stop('SIGKILL');
     onA.close();
-    const missed = [];
+    const missed: string[] = [];
     for (const name of ['two', 'three']) {
       const res = await call(`${direct[2]!.manager}/api/policy`, { method: 'POST', headers: OPERATOR, body: { name, rules: [{ type: 'custom', config: { condition: 'c', action: 'a' } }] } });
       t.equal(res.status, 201, res.body);
-      missed.push(name);
+      missed.push(data<{ version: string }>(res).version);
     }
     // Through the balancer, over its TLS: whichever live replica it picks replays from the shared table.
     const resumed = await new Promise<string>((resolve, reject) => {
@@ -176,7 +233,7 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
       req.on('error', reject);
     });
     const replayed = [...resumed.matchAll(/id: (\d+)\nevent: (\w+)\ndata: (.*)\n/g)].filter((match) => match[2] !== 'connected');
-    t.same(replayed.map((match) => JSON.parse(match[3]!).version), ['v2', 'v3'], 'exactly the two policies made while the client was away');
+    t.same(replayed.map((match) => JSON.parse(match[3]!).version), missed, 'exactly the two policies made while the client was away');
     t.ok(replayed.every((match) => Number(match[1]) > lastSeen), 'nothing it had already seen');
   });
 
@@ -193,35 +250,7 @@ t.test('three replicas with Redis behind the shipped HAProxy configuration', asy
     t.equal(Number((await offline())[0]!.n), 1, 'one agent_offline, however many replicas sweep');
   });
 
-  await t.test('races between replicas answer as one process would', async (t) => {
-    const live = [direct[1]!, direct[2]!];
-    const same = await Promise.all(
-      Array.from({ length: 6 }, (_, i) =>
-        call(`${live[i % 2]!.manager}/api/agents/register`, { method: 'POST', headers: OPERATOR, body: { hostname: 'raced-host', os: 'linux', version: '1.0.0', ip: '10.1.1.3' } }),
-      ),
-    );
-    t.ok(same.every((res) => res.status === 200 || res.status === 201), same.map((res) => res.status).join(','));
-    t.same(await rows(`SELECT count(*)::int AS n FROM agents WHERE hostname = 'raced-host'`), [{ n: 1 }], 'one agent for one hostname');
 
-    const firsts = await Promise.all(
-      ['first-a@example.com', 'first-b@example.com'].map((email, i) =>
-        call(`${live[i]!.auth}/api/auth/register`, { method: 'POST', body: { email, name: 'First', password: 'Replicated-Admin-Passphrase-9' } }),
-      ),
-    );
-    t.same(firsts.map((res) => res.status), [201, 201]);
-    t.same(await rows(`SELECT count(*)::int AS n FROM users WHERE role = 'admin'`), [{ n: 1 }], 'two first registrations, one admin');
-
-    const versions = await Promise.all(
-      Array.from({ length: 6 }, (_, i) =>
-        call(`${live[i % 2]!.manager}/api/policy`, { method: 'POST', headers: OPERATOR, body: { name: `race-${i}`, rules: [{ type: 'custom', config: { condition: 'c', action: 'a' } }] } }),
-      ),
-    );
-    const numbers = versions.map((res) => data<{ version: string }>(res).version);
-    t.equal(new Set(numbers).size, 6, `distinct versions: ${numbers.join(', ')}`);
-
-    const login = await call(`${balancedAuth}/api/auth/login`, { method: 'POST', body: { email: 'first-a@example.com', password: 'Replicated-Admin-Passphrase-9' } });
-    t.equal(login.status, 200, 'the balancer reaches the replicas still alive');
-  });
 });
 
 t.test('a replica killed under mixed load: every acknowledged write is in PostgreSQL, clients go on through the balancer', async (t) => {
