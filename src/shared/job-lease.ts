@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { newReplicaName } from './replica-name.js';
 import type { Clock } from './clock.js';
 import { defineStatement, type Queryable, type Storage } from './db/storage.js';
 
@@ -71,7 +70,7 @@ export interface JobLeaseOptions {
 
 export function createJobLease(storage: Storage, options: JobLeaseOptions) {
   const { name, clock, leaseMs = DEFAULT_LEASE_MS } = options;
-  const holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  const holder = options.holder ?? newReplicaName();
 
   async function check(tx: Queryable, fence: number): Promise<void> {
     const row = await tx.get(HOLDER, [name]);

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { newReplicaName } from '../../shared/replica-name.js';
 import type { Redis } from 'ioredis';
 
 /** The one Redis hash every replica reports its open streams in: field = replica, value = "count:validUntilMs". */
@@ -14,7 +13,7 @@ const ENTRY_LIFETIME_MS = 3 * REPORT_INTERVAL_MS;
  * then ignored and removed. Redis times are wall-clock milliseconds: entries compare across
  * processes. If Redis cannot answer, `total` is null and the replica judges by its own count.
  */
-export function createStreamCensus(redis: Redis, replica = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`) {
+export function createStreamCensus(redis: Redis, replica = newReplicaName()) {
   let open = 0;
   let timer: NodeJS.Timeout | null = null;
   const report = () => {
@@ -39,9 +38,9 @@ export function createStreamCensus(redis: Redis, replica = `${hostname()}:${proc
       const gone: string[] = [];
       for (const [field, value] of Object.entries(entries)) {
         if (field === replica) continue;
-        const [count, validUntil] = value.split(':').map(Number);
-        if (!(Number(validUntil) > now)) gone.push(field);
-        else sum += Number(count) || 0;
+        const [count = 0, validUntil = 0] = value.split(':').map(Number);
+        if (validUntil > now) sum += count || 0;
+        else gone.push(field);
       }
       if (gone.length > 0) redis.hdel(CENSUS_KEY, ...gone).catch(() => {});
       return sum;
