@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { endAllTurnSnapshots } from './turn-snapshot.js';
 
 export type Db = Database.Database;
 
@@ -38,6 +39,9 @@ export function openDatabase(file: string, { synchronous = 'NORMAL', busyTimeout
 /** Copies the WAL back into the main file and closes; the last step of a clean shutdown. */
 export function closeDatabase(db: Db): void {
   if (!db.open) return;
+  // This connection's read snapshot ends with it, and so does every other: a connection closing in
+  // this process (an operator command run in process, a tool's own connection) is done writing.
+  endAllTurnSnapshots();
   try {
     db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {

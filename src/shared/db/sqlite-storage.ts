@@ -2,6 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { raiseToFull } from './durable.js';
 import { closeDatabase, type Db } from './open.js';
 import type { Params, Queryable, RunResult, Statement, Storage, Transaction, TransactionOptions } from './storage.js';
+import { endAllTurnSnapshots, endTurnSnapshot, joinTurnSnapshot } from './turn-snapshot.js';
 
 
 /**
@@ -108,12 +109,35 @@ export function createSqliteStorage(db: Db): Storage {
       settle((): RunResult => ({ changes: statementFor(statement).run(...bound(params)).changes })),
   };
 
+  // Outside a transaction, a read joins the turn's snapshot (turn-snapshot.ts); a write, or a
+  // read that writes (`UPDATE … RETURNING`), ends it first, commits on its own and is seen by
+  // every later read of the process.
+  function alone(query: keyof typeof direct, statement: Statement<Params, unknown>, params: unknown) {
+    if (closed) return direct[query](statement, params);
+    let writes = query === 'run';
+    if (!writes) {
+      try {
+        writes = !statementFor(statement).readonly;
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    if (!writes) {
+      joinTurnSnapshot(db);
+      return direct[query](statement, params);
+    }
+    endTurnSnapshot(db);
+    const result = direct[query](statement, params);
+    endAllTurnSnapshots();
+    return result;
+  }
+
   // A query outside a transaction runs at once. One called while a transaction is open can only
   // come from that transaction's own continuations (or one that outlived its turn): it waits
   // for the end, so it never sees uncommitted rows.
   const outside = (query: keyof typeof direct) => (statement: Statement<Params, unknown>, params?: unknown) => {
     const current = turns.afterCurrent();
-    return current === null ? direct[query](statement, params) : current.then(() => direct[query](statement, params));
+    return current === null ? alone(query, statement, params) : current.then(() => alone(query, statement, params));
   };
 
   const outsideReads = { all: outside('all'), get: outside('get'), run: outside('run') } as Queryable;
@@ -169,6 +193,7 @@ export function createSqliteStorage(db: Db): Storage {
     transaction<T>({ durable }: TransactionOptions, work: (tx: Transaction) => Promise<T>): Promise<T> {
       return turns.schedule(async () => {
         if (closed) throw new Error('The storage is closed');
+        endTurnSnapshot(db);
         const restoreLevel = durable ? raiseToFull(db) : () => {};
         const tx = createTransaction(durable);
         const turn = watchTurn();
@@ -178,6 +203,7 @@ export function createSqliteStorage(db: Db): Storage {
           // Checked before COMMIT, so what the other code may have written in between is undone too.
           if (turn.ended()) throw new Error(SPANNED_TURNS);
           db.exec('COMMIT');
+          endAllTurnSnapshots();
           return result;
         } catch (error) {
           if (db.inTransaction) db.exec('ROLLBACK');
