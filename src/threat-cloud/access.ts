@@ -77,11 +77,11 @@ export function createApiKeyGuard(app: App, deps: { storage: Storage; keys: ApiK
     request.tcKey = key;
     await enforce(perKey, request, reply);
     if (key.ownerSuspended) throw forbidden('Account suspended');
-    const scope = request.routeOptions.config.tcScope;
+    // One read of routeOptions: Fastify builds a new object on every access.
+    const { tcScope: scope, tcMinTier: minTier } = request.routeOptions.config;
     // User keys never carry admin, whatever was stored for them.
     const scopes = key.origin === 'user' ? key.scopes.filter((granted) => granted !== 'admin') : key.scopes;
     if (scope && !scopes.includes(scope)) throw forbidden(`Missing scope: ${scope}`);
-    const minTier = request.routeOptions.config.tcMinTier;
     if (minTier && !tierAtLeast(key.tier, minTier)) throw forbidden(`This endpoint requires the ${minTier} tier or higher`);
     if (key.origin === 'user' && key.ownerUserId) {
       const allowed = await deps.usage.consume(deps.storage, key.ownerUserId, 'api_calls', monthPeriod(deps.clock.now()), QUOTAS[key.tier].api_calls);

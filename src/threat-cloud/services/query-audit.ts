@@ -4,6 +4,8 @@ import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
 import { QUERY_SAMPLES, type AuditEntry, type AuditStore, type QueryAggregate, type QueryKind } from '../stores/audit.js';
 
+const MINUTE_MS = 60_000;
+
 /** How long a sample may be. */
 const SAMPLE_CHARS = 200;
 
@@ -52,6 +54,17 @@ export function createQueryAuditBuffer(
   let pending = new Map<string, QueryAggregate>();
   let reads = 0;
   let timer: NodeJS.Timeout | null = null;
+  // The minute's text is made once per minute, not once per read.
+  let minuteNumber = -1;
+  let minuteText = '';
+  const minuteOf = (now: number): string => {
+    const number = Math.floor(now / MINUTE_MS);
+    if (number !== minuteNumber) {
+      minuteNumber = number;
+      minuteText = toIso(number * MINUTE_MS);
+    }
+    return minuteText;
+  };
 
   /** Writes what is pending; never rejects (a failed write is logged: the reads it counted are lost). */
   const flush = async (): Promise<void> => {
@@ -69,7 +82,7 @@ export function createQueryAuditBuffer(
   return {
     push(entry: Omit<AuditEntry, 'action'>): void {
       const kind = queryKind(entry.resource);
-      const minute = `${toIso(clock.now()).slice(0, 16)}:00.000Z`;
+      const minute = minuteOf(clock.now());
       const actor = entry.apiKey !== null ? `key:${entry.apiKey}` : `ip:${entry.ip ?? ''}`;
       // Keyed by the plain text the id is hashed from: the hash is paid once per aggregate,
       // not once per read.
