@@ -27,6 +27,8 @@ const repeated = defineStatement<{ a: number; b: string }, Record<string, unknow
   `SELECT CAST(@a AS INTEGER) * 2 AS twice, CAST(@b AS TEXT) AS b, '@a ? it''s @b' AS literal, 7 AS "at@a?" -- @a ? in a comment
    , /* @b ? */ CAST(@a AS INTEGER) * 3 AS thrice`,
 );
+const itemAsArray = defineStatement<[name: string], [name: string, value: number, next: number]>('SELECT name, value, value + 1 AS next FROM items WHERE name = ?', { asArrays: true });
+const itemsAsArrays = defineStatement<void, Array<[string, number, number]>[number]>('SELECT name, value, value + 1 AS next FROM items ORDER BY name', { asArrays: true });
 const positional = defineStatement<[number, string], { first: number; second: string }>('SELECT ? + 1 AS first, ? AS second');
 /** Case-insensitive prefix order, written per engine: NOCASE on SQLite, the ASCII fold on PostgreSQL. */
 const namesFolded = defineStatement<{ from: string }, { name: string }>({
@@ -143,6 +145,18 @@ for (const [engine, open] of Object.entries(engines)) {
       await t.rejects(storage.transaction({ durable: false }, (tx) => tx.runBatch(insertItem, failing)), 'a duplicate key fails the batch');
       t.equal(await storage.get(itemByName, { name: 'ok-1' }), undefined, 'and nothing of it is stored');
       t.same(await storage.transaction({ durable: false }, (tx) => tx.runBatch(insertItem, [])), { changes: 0 });
+    });
+
+    t.test('a statement declared asArrays answers its columns in select order, inside and outside a transaction', async (t) => {
+      const { storage } = await open(t);
+      await storage.run(createItems);
+      await storage.run(insertItem, { name: 'a', value: 1 });
+      await storage.run(insertItem, { name: 'b', value: 2 });
+      t.same(await storage.get(itemAsArray, ['b']), ['b', 2, 3]);
+      t.same(await storage.all(itemsAsArrays), [['a', 1, 2], ['b', 2, 3]]);
+      t.equal(await storage.get(itemAsArray, ['none']), undefined);
+      t.same(await storage.transaction({ durable: false }, (tx) => tx.get(itemAsArray, ['a'])), ['a', 1, 2]);
+      t.same(await storage.get(itemByName, { name: 'a' }), { name: 'a', value: 1 }, 'other statements still answer objects');
     });
 
     t.test('parameters: repeated names, literals untouched, positional values, a missing name refused', async (t) => {

@@ -106,7 +106,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   type Runner = Pick<pg.Pool, 'query'> | pg.PoolClient;
   async function query(on: Runner, statement: Statement<Params, unknown>, params: unknown): Promise<pg.QueryResult> {
     const entry = preparedFor(statement);
-    return on.query({ name: entry.name, text: entry.text, values: numberedValues(entry, params) });
+    return on.query({ name: entry.name, text: entry.text, values: numberedValues(entry, params), ...(statement.asArrays ? { rowMode: 'array' as const } : {}) });
   }
   const queries = (on: () => Runner) => ({
     all: async (statement: Statement<Params, unknown>, params?: unknown) => (await query(on(), statement, params)).rows,

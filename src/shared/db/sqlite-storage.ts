@@ -87,6 +87,7 @@ export function createSqliteStorage(db: Db): Storage {
     let compiled = prepared.get(statement);
     if (compiled === undefined) {
       compiled = db.prepare(statement.sql);
+      if (statement.asArrays) compiled.raw(true);
       prepared.set(statement, compiled);
     }
     return compiled;

@@ -24,6 +24,12 @@ export interface Statement<P extends Params, Row> {
    * it the adapter runs `sql`, parameters numbered and SQLite's planner hints dropped.
    */
   readonly postgresSql?: string;
+  /**
+   * Rows come back as arrays of the column values in select order, not as objects: for the
+   * hottest reads, where naming every column of every row (better-sqlite3 interns each name
+   * per row) cost as much as the read itself. `Row` is then a tuple type.
+   */
+  readonly asArrays?: true;
   /** Carries the parameter and row types; never present at run time. */
   readonly [shape]?: (params: P) => Row;
 }
@@ -38,9 +44,9 @@ const postgresTextBySqlite = new Map<string, string>();
 /** Statements are module-level constants, so this holds each once, for as long as the process. */
 const declared: Array<Statement<Params, unknown>> = [];
 
-export function defineStatement<P extends Params = void, Row = unknown>(sql: string | PerEngineSql): Statement<P, Row> {
-  const statement: Statement<P, Row> =
-    typeof sql === 'string' ? Object.freeze({ sql }) : Object.freeze({ sql: sql.sqlite, postgresSql: sql.postgres });
+export function defineStatement<P extends Params = void, Row = unknown>(sql: string | PerEngineSql, options: { asArrays?: true } = {}): Statement<P, Row> {
+  const text = typeof sql === 'string' ? { sql } : { sql: sql.sqlite, postgresSql: sql.postgres };
+  const statement: Statement<P, Row> = Object.freeze(options.asArrays ? { ...text, asArrays: true as const } : text);
   if (typeof sql !== 'string') postgresTextBySqlite.set(sql.sqlite, sql.postgres);
   declared.push(statement as Statement<Params, unknown>);
   return statement;

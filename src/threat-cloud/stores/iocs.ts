@@ -111,22 +111,22 @@ export interface LookupResult {
   related: boolean;
 }
 
-type LookupRow = {
-  id: string; type: IocType; value: string; reputation: number; status: IocStatus; category: Category | null; severity: Severity;
-  confidence: number; sightings: number; reporters: number; trap: number; source: string; sources: string; metadata: string;
-  first_seen: string; last_seen: string; campaign_id: string | null; related: number;
-};
+/** A lookup's row: LOOKUP_COLUMNS in order (the hottest read of the service comes back as an array). */
+type LookupRow = [
+  id: string, type: IocType, value: string, reputation: number, status: IocStatus, category: Category | null, severity: Severity,
+  confidence: number, sightings: number, reporters: number, trap: number, source: string, sources: string, metadata: string,
+  firstSeen: string, lastSeen: string, campaignId: string | null, related: number,
+];
 
 function toLookupResult(row: LookupRow): LookupResult {
+  const [id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap, source, sources, metadata, firstSeen, lastSeen, campaignId, related] = row;
   return {
     ioc: {
-      id: row.id, type: row.type, value: row.value, reputation: row.reputation, status: row.status, category: row.category,
-      severity: row.severity, confidence: row.confidence, sightings: row.sightings, reporters: row.reporters, trap: row.trap === 1,
-      source: row.source, sources: JSON.parse(row.sources) as string[], metadata: JSON.parse(row.metadata) as Metadata,
-      firstSeen: row.first_seen, lastSeen: row.last_seen,
+      id, type, value, reputation, status, category, severity, confidence, sightings, reporters, trap: trap === 1,
+      source, sources: JSON.parse(sources) as string[], metadata: JSON.parse(metadata) as Metadata, firstSeen, lastSeen,
     },
-    campaignId: row.campaign_id,
-    related: row.related === 1,
+    campaignId,
+    related: related === 1,
   };
 }
 
@@ -165,14 +165,17 @@ export const IOC_STATEMENTS = {
   // The IoC, its formed campaign (the primary key of campaign_iocs: at most one) and whether the
   // relation read would find anything: most IoCs have no relations, and then one statement answers.
   // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean: cast there, so both give 0 or 1.
-  lookup: defineStatement<[type: string, value: string], LookupRow>({
-    sqlite: `SELECT ${LOOKUP_COLUMNS},
-       EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id) AS related
-     FROM iocs i WHERE i.type = ? AND i.value = ?`,
-    postgres: `SELECT ${LOOKUP_COLUMNS},
-       CAST(EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id) AS integer) AS related
-     FROM iocs i WHERE i.type = ? AND i.value = ?`,
-  }),
+  lookup: defineStatement<[type: string, value: string], LookupRow>(
+    {
+      sqlite: `SELECT ${LOOKUP_COLUMNS},
+         EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id) AS related
+       FROM iocs i WHERE i.type = ? AND i.value = ?`,
+      postgres: `SELECT ${LOOKUP_COLUMNS},
+         CAST(EXISTS (SELECT 1 FROM ioc_relations r WHERE r.from_id = i.id) OR EXISTS (SELECT 1 FROM ioc_relations r WHERE r.to_id = i.id) AS integer) AS related
+       FROM iocs i WHERE i.type = ? AND i.value = ?`,
+    },
+    { asArrays: true },
+  ),
   // A batch's IoCs in one statement: each (type, value) of the JSON array probes the unique index.
   // PostgreSQL's json_each takes objects only; an array's elements come from json_array_elements.
   byKeys: defineStatement<[keys: string], IocRow>({
