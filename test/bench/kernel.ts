@@ -1,6 +1,7 @@
 import type { BenchRow, Scenario } from './types.js';
 
 const TARGET = 0.8;
+const ROUND_SECONDS = 3;
 
 /** /health of each service against the bare route: the kernel's hooks must be cheap. */
 export const kernelScenario: Scenario = async (context) => {
@@ -11,9 +12,7 @@ export const kernelScenario: Scenario = async (context) => {
     ['threat-cloud /health', `${context.urls.threatCloud}/health`, false],
   ] as const;
   for (const [scenario, url, https] of services) {
-    const baseline = await context.baseline(https);
-    const result = await context.load({ url });
-    const ratio = result.perSecond / baseline.perSecond;
+    const { result, baseline, ratio, ratios } = await context.compare({ url, durationSeconds: ROUND_SECONDS }, { https });
     rows.push({
       scenario,
       perSecond: result.perSecond,
@@ -23,7 +22,7 @@ export const kernelScenario: Scenario = async (context) => {
       ratio,
       target: `>= ${TARGET}`,
       met: ratio >= TARGET && result.non2xx === 0,
-      note: `bare ${Math.round(baseline.perSecond)} req/s${result.non2xx ? `; ${result.non2xx} non-2xx` : ''}`,
+      note: `bare ${Math.round(baseline.perSecond)} req/s; median of ${ratios.length} interleaved rounds (${ratios.map((r) => r.toFixed(2)).join(', ')})${result.non2xx ? `; ${result.non2xx} non-2xx` : ''}`,
     });
   }
   return rows;

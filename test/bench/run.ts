@@ -16,7 +16,7 @@ import { managerScenario } from './manager.js';
 import { postgresScenario } from './postgres.js';
 import { stallScenario } from './stall.js';
 import { threatCloudScenario } from './threat-cloud.js';
-import type { BenchContext, BenchRow, LoadOptions, LoadResult, Scenario } from './types.js';
+import type { BenchContext, BenchRow, Comparison, LoadOptions, LoadResult, Scenario } from './types.js';
 
 /** Scenarios in run order; `npm run bench -- <name> …` runs only those named. */
 const SCENARIOS: Record<string, Scenario> = {
@@ -94,6 +94,36 @@ async function runLoad(options: LoadOptions, ca?: Buffer): Promise<LoadResult> {
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
   };
+}
+
+const COMPARE_ROUNDS = 5;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function medianResult(results: LoadResult[]): LoadResult {
+  return {
+    perSecond: median(results.map((r) => r.perSecond)),
+    p50Ms: median(results.map((r) => r.p50Ms)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+  };
+}
+
+/** Alternates the two loads round by round (ABBA…) so a slow minute of the machine hits both alike. */
+async function compareRounds(project: () => Promise<LoadResult>, bare: () => Promise<LoadResult>, rounds: number): Promise<Comparison> {
+  const results: LoadResult[] = [];
+  const bases: LoadResult[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) {
+      results.push(await project());
+      bases.push(await bare());
+    } else {
+      bases.push(await bare());
+      results.push(await project());
+    }
+  }
+  const ratios = results.map((result, round) => result.perSecond / bases[round]!.perSecond);
+  return { result: medianResult(results), baseline: medianResult(bases), ratio: median(ratios), ratios };
 }
 
 function rssOf(pid: number): number {
@@ -174,6 +204,14 @@ async function main(): Promise<void> {
       pid: server.child.pid!,
       load: (options) => runLoad(options, options.url.startsWith('https:') ? managerCa : undefined),
       baseline: (https, options = {}) => runLoad({ url: https ? bare.https : bare.http, ...options }, https ? bare.ca : undefined),
+      compare(load, { https, method, body }, rounds = COMPARE_ROUNDS) {
+        const bareOptions = { connections: load.connections, durationSeconds: load.durationSeconds, method, body };
+        return compareRounds(
+          () => runLoad(load, load.url.startsWith('https:') ? managerCa : undefined),
+          () => runLoad({ url: https ? bare.https : bare.http, ...bareOptions }, https ? bare.ca : undefined),
+          rounds,
+        );
+      },
       rssMiB: () => rssOf(server.child.pid!),
       async spawnServer(dataDir, env = {}) {
         const extra = await startServerProcess(dataDir, { ...BENCH_ENV, ...env });

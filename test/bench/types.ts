@@ -39,6 +39,17 @@ export interface LoadOptions {
   durationSeconds?: number;
 }
 
+/** The project's load and the bare route's in interleaved rounds: medians, and each round's ratio. */
+export interface Comparison {
+  /** Median rate, p50 and p99 of the project's rounds; errors and non-2xx summed. */
+  result: LoadResult;
+  /** The same of the bare route's rounds. */
+  baseline: LoadResult;
+  /** Median of the per-round ratios (each round's project rate over the bare rate next to it). */
+  ratio: number;
+  ratios: number[];
+}
+
 /** Handed to every scenario: the real process's URLs and secrets, and measurement helpers. */
 export interface BenchContext {
   urls: { auth: string; manager: string; threatCloud: string };
@@ -56,6 +67,13 @@ export interface BenchContext {
   load(options: LoadOptions): Promise<LoadResult>;
   /** autocannon against the bare Fastify constant-JSON route, same connections and duration. */
   baseline(https: boolean, options?: Pick<LoadOptions, 'connections' | 'durationSeconds' | 'method' | 'body'>): Promise<LoadResult>;
+  /**
+   * `rounds` alternating rounds (project then bare, then bare then project, …) of `load` and
+   * of the bare route with the same connections, duration, method and body. On a shared
+   * machine one pair of runs minutes apart can swing 30–50 %; medians of neighbouring rounds
+   * are what the issue's ratios mean.
+   */
+  compare(load: LoadOptions, bare: { https: boolean; method?: LoadOptions['method']; body?: string }, rounds?: number): Promise<Comparison>;
   /** Resident set size of the real process in MiB (from /proc). */
   rssMiB(): number;
   /**
