@@ -134,3 +134,16 @@ t.test('closing the connection in the middle of a turn ends the snapshot first a
   t.teardown(() => closeDatabase(reopened));
   t.equal((reopened.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>)[0]!.log, 0);
 });
+
+t.test('a read on a connection closed behind the storage’s back rejects, never throws', async (t) => {
+  const [{ db, storage }] = files(t, 1);
+  // Prepared already, so only beginning the snapshot meets the closed connection.
+  await storage.get(valueOf, ['limit']);
+  await nextTurn();
+  db.close();
+  let promise: Promise<unknown> | undefined;
+  t.doesNotThrow(() => {
+    promise = storage.get(valueOf, ['limit']);
+  });
+  await t.rejects(promise!, /not open/);
+});

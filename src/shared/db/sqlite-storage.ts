@@ -115,21 +115,17 @@ export function createSqliteStorage(db: Db): Storage {
   // every later read of the process.
   function alone(query: keyof typeof direct, statement: Statement<Params, unknown>, params: unknown) {
     if (closed) return direct[query](statement, params);
-    let writes = query === 'run';
-    if (!writes) {
-      try {
-        writes = !statementFor(statement).readonly;
-      } catch (error) {
-        return Promise.reject(error);
-      }
+    let writes: boolean;
+    try {
+      writes = query === 'run' || !statementFor(statement).readonly;
+      if (writes) endTurnSnapshot(db);
+      else joinTurnSnapshot(db);
+    } catch (error) {
+      // A closed connection or bad SQL: a rejection like every other failure, never a throw.
+      return Promise.reject(error);
     }
-    if (!writes) {
-      joinTurnSnapshot(db);
-      return direct[query](statement, params);
-    }
-    endTurnSnapshot(db);
     const result = direct[query](statement, params);
-    endAllTurnSnapshots();
+    if (writes) endAllTurnSnapshots();
     return result;
   }
 
