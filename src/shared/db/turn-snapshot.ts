@@ -27,7 +27,9 @@ const open = new Set<Connection>();
 
 function end(db: Connection): void {
   if (!open.delete(db)) return;
-  // Only this module's read transaction can be open here: writes end it before they begin.
+  // Writes through the port end the snapshot before they begin, so what is open here is this
+  // module's read transaction, plus at most a raw statement run on the connection meanwhile (the
+  // Manager's TEMP triggers at start-up): committed with it, never rolled back.
   if (db.open && db.inTransaction) db.exec('COMMIT');
 }
 
