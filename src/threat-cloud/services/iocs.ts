@@ -105,8 +105,8 @@ export function createIocsService(deps: { storage: Storage; merge: IocService; q
       // Read only when the lookup row says there is something to read.
       const relatedIocs = related ? await merge.store.relations(stored.id) : [];
       const factors = merge.factors(stored);
-      // Added to the item rather than spread into a new literal: V8 built the spread one key at
-      // a time (about 7 µs of a lookup's CPU, and a slower object to serialise).
+      // Added to the item rather than spread into a new literal: the spread measured about 7 µs
+      // more per lookup in process (and most of the server's young-generation collections).
       return Object.assign(toItem(stored), {
         reputation: stored.status === 'whitelisted' ? 100 : reputationOf(factors),
         campaigns: campaignId === null ? [] : [campaignId],
