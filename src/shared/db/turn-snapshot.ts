@@ -25,7 +25,8 @@ type Connection = BetterSqlite3.Database;
  */
 const open = new Set<Connection>();
 
-function end(db: Connection): void {
+/** Before a write or a transaction on the connection. */
+export function endTurnSnapshot(db: Connection): void {
   if (!open.delete(db)) return;
   // Writes through the port end the snapshot before they begin, so what is open here is this
   // module's read transaction, plus at most a raw statement run on the connection meanwhile (the
@@ -38,15 +39,10 @@ export function joinTurnSnapshot(db: Connection): void {
   if (open.has(db) || db.inTransaction) return;
   db.exec('BEGIN');
   open.add(db);
-  setImmediate(end, db);
-}
-
-/** Before a write or a transaction on the connection, and before it closes. */
-export function endTurnSnapshot(db: Connection): void {
-  end(db);
+  setImmediate(endTurnSnapshot, db);
 }
 
 /** After a commit anywhere in the process: later reads on every connection see it. */
 export function endAllTurnSnapshots(): void {
-  for (const db of open) end(db);
+  for (const db of open) endTurnSnapshot(db);
 }
