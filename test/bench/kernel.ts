@@ -12,7 +12,7 @@ export const kernelScenario: Scenario = async (context) => {
     ['threat-cloud /health', `${context.urls.threatCloud}/health`, false],
   ] as const;
   for (const [scenario, url, https] of services) {
-    const { result, baseline, ratio, ratios } = await context.compare({ url, durationSeconds: ROUND_SECONDS }, { https });
+    const { result, baseline, ratio, rounds } = await context.compare({ url, durationSeconds: ROUND_SECONDS }, { https });
     rows.push({
       scenario,
       perSecond: result.perSecond,
@@ -22,7 +22,7 @@ export const kernelScenario: Scenario = async (context) => {
       ratio,
       target: `>= ${TARGET}`,
       met: ratio >= TARGET && result.non2xx === 0,
-      note: `bare ${Math.round(baseline.perSecond)} req/s; median of ${ratios.length} interleaved rounds (${ratios.map((r) => r.toFixed(2)).join(', ')})${result.non2xx ? `; ${result.non2xx} non-2xx` : ''}`,
+      note: `bare ${Math.round(baseline.perSecond)} req/s; ${rounds}${result.non2xx ? `; ${result.non2xx} non-2xx` : ''}`,
     });
   }
   return rows;

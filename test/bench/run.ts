@@ -123,7 +123,8 @@ async function compareRounds(project: () => Promise<LoadResult>, bare: () => Pro
     }
   }
   const ratios = results.map((result, round) => result.perSecond / bases[round]!.perSecond);
-  return { result: medianResult(results), baseline: medianResult(bases), ratio: median(ratios), ratios };
+  const summary = `median of ${ratios.length} interleaved rounds (${ratios.map((r) => r.toFixed(2)).join(', ')})`;
+  return { result: medianResult(results), baseline: medianResult(bases), ratio: median(ratios), ratios, rounds: summary };
 }
 
 function rssOf(pid: number): number {

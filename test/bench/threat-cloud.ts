@@ -43,7 +43,7 @@ async function lookup(context: BenchContext, loaded: number): Promise<BenchRow[]
   let next = 0;
   const paths = () => `/api/iocs/${seededIp((next++ * 7919) % Math.max(1, loaded) + 1)}`;
   const auditBefore = await queryAuditEntries(context);
-  const { result, baseline: base, ratio, ratios } = await context.compare(
+  const { result, baseline: base, ratio, ratios, rounds } = await context.compare(
     { url: `${context.urls.threatCloud}${paths()}`, paths, headers: auth(context), connections: CONNECTIONS, durationSeconds: ROUND_SECONDS },
     { https: context.urls.threatCloud.startsWith('https') },
   );
@@ -61,7 +61,7 @@ async function lookup(context: BenchContext, loaded: number): Promise<BenchRow[]
     ratio,
     target: '>= 0.4 of bare Fastify, p99 < 10 ms',
     met: ratio >= 0.4 && result.p99Ms < 10 && result.non2xx === 0,
-    note: `bare ${Math.round(base.perSecond)} req/s; median of ${ratios.length} interleaved rounds (${ratios.map((r) => r.toFixed(2)).join(', ')}); errors ${result.errors}, non-2xx ${result.non2xx}`,
+    note: `bare ${Math.round(base.perSecond)} req/s; ${rounds}; errors ${result.errors}, non-2xx ${result.non2xx}`,
   }, {
     scenario: 'threat-cloud: read audit rows per 1,000 lookups',
     perSecond: rowsPerThousand,

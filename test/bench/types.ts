@@ -48,6 +48,8 @@ export interface Comparison {
   /** Median of the per-round ratios (each round's project rate over the bare rate next to it). */
   ratio: number;
   ratios: number[];
+  /** `median of N interleaved rounds (r1, r2, …)`, for a row's note. */
+  rounds: string;
 }
 
 /** Handed to every scenario: the real process's URLs and secrets, and measurement helpers. */
