@@ -21,6 +21,8 @@ export const ConfigSchema = Type.Object({
   corsAllowedOrigins: Type.Array(Type.String({ minLength: 1 })),
   rateLimitScale: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }),
   sqliteSynchronous: Type.Union([Type.Literal('NORMAL'), Type.Literal('FULL')]),
+  // Up to SQLite's own maximum (MAX_MMAP_MIB in shared/db/open.ts).
+  sqliteMmapMiB: Type.Integer({ minimum: 0, maximum: 2047 }),
   database: Type.Object({
     url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
     poolSize: Type.Integer({ minimum: 1, maximum: 1000 }),
@@ -106,6 +108,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'CORS_ALLOWED_ORIGINS', path: 'corsAllowedOrigins', kind: 'list', allowed: 'a comma-separated list of origins, or *' },
   { env: 'RATE_LIMIT_SCALE', path: 'rateLimitScale', kind: 'number', allowed: 'a number greater than 0' },
   { env: 'SQLITE_SYNCHRONOUS', path: 'sqliteSynchronous', kind: 'upper', allowed: 'NORMAL or FULL' },
+  { env: 'SQLITE_MMAP_MB', path: 'sqliteMmapMiB', kind: 'int', allowed: 'a whole number of MiB 0-2047 (0: no memory map)' },
   { env: 'DATABASE_URL', path: 'database.url', kind: 'string', allowed: 'a postgres:// or postgresql:// URL', credentials: true },
   { env: 'DATABASE_POOL_SIZE', path: 'database.poolSize', kind: 'int', allowed: 'an integer 1-1000' },
   { env: 'DATABASE_STATEMENT_TIMEOUT_MS', path: 'database.statementTimeoutMs', kind: 'int', allowed: '0 (no limit) or an integer up to 86400000' },

@@ -42,7 +42,8 @@ export function testConfig(t: Teardown, env: Record<string, string> = {}): Resol
 
 /** The real SQLite file (in the config's data folder), migrated, closed after the test. */
 export function testDb(t: Teardown, config: ResolvedConfig): Db {
-  const db = openDatabase(config.databasePath);
+  // Memory-mapped like the process's own connection, so every test reads the way production does.
+  const db = openDatabase(config.databasePath, { mmapMiB: config.sqliteMmapMiB });
   migrate(db, MIGRATIONS);
   t.teardown(() => closeDatabase(db));
   return db;

@@ -17,6 +17,7 @@ t.test('defaults alone give the contract defaults', async (t) => {
   t.equal(config.manager.offlineTimeoutMs, 300000);
   t.equal(config.auth.scryptLogN, 17);
   t.equal(config.sqliteSynchronous, 'NORMAL');
+  t.equal(config.sqliteMmapMiB, 1024, 'reads of the first GiB of the file go through a memory map');
   t.equal(config.trustProxy, false);
   t.equal(config.auth.ipReputationCheck, true);
   t.equal(config.auth.sessionIdleTimeoutMs, 28_800_000, '8 hours of inactivity end a session');
@@ -40,6 +41,7 @@ t.test('environment variables override the defaults and are parsed by type', asy
       TC_TIER_LIMITS: '{"enterprise":600000}',
       BILLING_VARIANT_TIERS: '{"123":"pro"}',
       SQLITE_SYNCHRONOUS: 'full',
+      SQLITE_MMAP_MB: '0',
       DATA_DIR: '/tmp/x',
       TC_QUERY_AUDIT_DAYS: '7',
       TC_AUDIT_DAYS: '3650',
@@ -57,6 +59,7 @@ t.test('environment variables override the defaults and are parsed by type', asy
   t.same(config.threatCloud.tierLimits, { enterprise: 600000 });
   t.same(config.auth.billing.variantTiers, { '123': 'pro' });
   t.equal(config.sqliteSynchronous, 'FULL');
+  t.equal(config.sqliteMmapMiB, 0);
   t.equal(derivedPaths(config).databasePath, '/tmp/x/panguard.db');
   t.equal(loadConfig({ env: { TRUST_PROXY: 'true' } }).trustProxy, true);
 });
@@ -99,6 +102,9 @@ t.test('bad values stop with one line naming the key and what is allowed', async
     [{ MANAGER_TLS: 'yes' }, 'MANAGER_TLS must be true or false, got "yes"'],
     [{ AUTH_SCRYPT_LOG_N: '12' }, 'AUTH_SCRYPT_LOG_N must be an integer 14-20, got 12'],
     [{ SQLITE_SYNCHRONOUS: 'OFF' }, 'SQLITE_SYNCHRONOUS must be NORMAL or FULL, got "OFF"'],
+    [{ SQLITE_MMAP_MB: '2048' }, 'SQLITE_MMAP_MB must be a whole number of MiB 0-2047 (0: no memory map), got 2048'],
+    [{ SQLITE_MMAP_MB: '-1' }, 'SQLITE_MMAP_MB must be a whole number of MiB 0-2047 (0: no memory map), got -1'],
+    [{ SQLITE_MMAP_MB: '1g' }, 'SQLITE_MMAP_MB must be a whole number of MiB 0-2047 (0: no memory map), got "1g"'],
     [{ RATE_LIMIT_SCALE: '0' }, 'RATE_LIMIT_SCALE must be a number greater than 0, got 0'],
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET must be a secret of at least 32 characters, got (value hidden)'],
     [{ TC_API_KEYS: 'short-key' }, 'TC_API_KEYS must be a comma-separated list of keys of at least 32 characters, got (value hidden)'],

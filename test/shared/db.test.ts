@@ -3,7 +3,10 @@ import path from 'node:path';
 import t from 'tap';
 import { MIGRATIONS } from '../../src/migrations/index.js';
 import { migrate, MigrationError, type Migration } from '../../src/shared/db/migrate.js';
-import { closeDatabase, openDatabase } from '../../src/shared/db/open.js';
+import Database from 'better-sqlite3';
+import { closeDatabase, MAX_MMAP_MIB, openDatabase } from '../../src/shared/db/open.js';
+import { openConfiguredStorage } from '../../src/shared/db/open-storage.js';
+import { loadConfig } from '../../src/config.js';
 import { databaseReadable } from '../../src/shared/db/read-probe.js';
 import { sqliteStorageOf } from '../../src/shared/db/sqlite-storage.js';
 import { countRows, tempDir } from '../helper.js';
@@ -31,6 +34,47 @@ t.test('opening creates the file 0600 with WAL, foreign keys and a busy timeout'
   t.equal(statSync(`${file}-wal`).mode & 0o777, 0o600, 'the WAL is as private as the database');
   t.ok(await databaseReadable(sqliteStorageOf(db)));
 });
+
+t.test('SQLITE_MMAP_MB: reads through a memory map that stays coherent with other connections', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'panguard.db');
+  t.equal(openAndClose(file, {}), 0, 'no map unless asked: the CLI and tools read as SQLite does by default');
+  t.equal(openAndClose(file, { mmapMiB: 64 }), 64 * 1024 * 1024);
+  t.equal(openAndClose(file, { mmapMiB: 5000 }), MAX_MMAP_MIB * 1024 * 1024, 'capped at what SQLite can map');
+
+  const config = loadConfig({ env: { DATA_DIR: dir } });
+  const opened = await openConfiguredStorage({ ...config, databasePath: file });
+  t.teardown(() => opened.storage.close());
+  const served = opened.sqlite!;
+  t.equal(served.pragma('mmap_size', { simple: true }), 1024 * 1024 * 1024, 'the served connection maps the default 1 GiB');
+  t.equal(served.pragma('temp_store', { simple: true }), 2, 'with the other settings of openDatabase');
+
+  // Another process's connection (the operator CLI) writes a page the mapped connection has
+  // read, grows the file past what it had mapped, and checkpoints it all into the main file.
+  served.exec(`CREATE TABLE probe (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`);
+  served.prepare(`INSERT INTO probe (id, body) VALUES (1, 'before')`).run();
+  const read = () => served.prepare(`SELECT body, (SELECT count(*) FROM probe) AS n FROM probe WHERE id = 1`).get() as { body: string; n: number };
+  t.same(read(), { body: 'before', n: 1 });
+  const other = new Database(file);
+  t.teardown(() => other.close());
+  other.prepare(`UPDATE probe SET body = 'after' WHERE id = 1`).run();
+  const insert = other.prepare(`INSERT INTO probe (body) VALUES (?)`);
+  other.transaction(() => {
+    for (let i = 0; i < 5000; i++) insert.run('x'.repeat(500));
+  })();
+  other.pragma('wal_checkpoint(TRUNCATE)');
+  t.same(read(), { body: 'after', n: 5001 }, 'the mapped reader sees the other connection\'s commit, checkpointed into the file');
+  t.equal(served.pragma('integrity_check', { simple: true }), 'ok');
+});
+
+function openAndClose(file: string, options: { mmapMiB?: number }): unknown {
+  const db = openDatabase(file, options);
+  try {
+    return db.pragma('mmap_size', { simple: true });
+  } finally {
+    closeDatabase(db);
+  }
+}
 
 t.test('migrations apply once on a fresh file and are skipped when already applied', async (t) => {
   const file = path.join(tempDir(t), 'm.db');

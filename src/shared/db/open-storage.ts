@@ -24,7 +24,7 @@ export class DatabaseOpenError extends Error {
   override name = 'DatabaseOpenError';
 }
 
-type DatabaseSettings = Pick<Config, 'database' | 'sqliteSynchronous'> & { databasePath: string };
+type DatabaseSettings = Pick<Config, 'database' | 'sqliteSynchronous' | 'sqliteMmapMiB'> & { databasePath: string };
 
 /**
  * `DATABASE_URL` unset: the SQLite file in the data folder, created if needed. Set: the
@@ -34,7 +34,7 @@ type DatabaseSettings = Pick<Config, 'database' | 'sqliteSynchronous'> & { datab
 export async function openConfiguredStorage(settings: DatabaseSettings, options: { onIdleConnectionError?: (error: Error) => void } = {}): Promise<OpenedStorage> {
   const { url } = settings.database;
   if (url === undefined) {
-    const sqlite = openDatabase(settings.databasePath, { synchronous: settings.sqliteSynchronous });
+    const sqlite = openDatabase(settings.databasePath, { synchronous: settings.sqliteSynchronous, mmapMiB: settings.sqliteMmapMiB });
     try {
       return { storage: sqliteStorageOf(sqlite), sqlite, applied: migrate(sqlite, MIGRATIONS) };
     } catch (error) {

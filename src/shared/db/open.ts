@@ -9,7 +9,15 @@ export interface OpenOptions {
   synchronous?: 'NORMAL' | 'FULL';
   /** Milliseconds a writer waits for another connection's lock (the CLI backup, say). */
   busyTimeoutMs?: number;
+  /**
+   * How much of the file SQLite reads through a memory map instead of `read` calls into its
+   * own page cache (0: none, SQLite's default). See SQLITE_MMAP_MB in the README.
+   */
+  mmapMiB?: number;
 }
+
+/** The most SQLite maps (its compile-time SQLITE_MAX_MMAP_SIZE, 0x7fff0000 bytes). */
+export const MAX_MMAP_MIB = 2047;
 
 /**
  * Opens the shared SQLite file the way every part of the process relies on: WAL, foreign
@@ -17,7 +25,7 @@ export interface OpenOptions {
  * it holds password hashes.
  * `:memory:` is accepted for tests that need no file.
  */
-export function openDatabase(file: string, { synchronous = 'NORMAL', busyTimeoutMs = 5000 }: OpenOptions = {}): Db {
+export function openDatabase(file: string, { synchronous = 'NORMAL', busyTimeoutMs = 5000, mmapMiB = 0 }: OpenOptions = {}): Db {
   if (file !== ':memory:') {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
@@ -33,6 +41,7 @@ export function openDatabase(file: string, { synchronous = 'NORMAL', busyTimeout
   // triggers to cross that, and the file writes made each report about four times slower.
   // Migrations, whose index builds sort millions of rows, switch back to files (migrate.ts).
   db.pragma('temp_store = MEMORY');
+  if (mmapMiB > 0) db.pragma(`mmap_size = ${Math.min(Math.trunc(mmapMiB), MAX_MMAP_MIB) * 1024 * 1024}`);
   return db;
 }
 
