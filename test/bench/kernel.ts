@@ -1,4 +1,4 @@
-import type { BenchRow, Scenario } from './types.js';
+import { COMPARED_CONNECTIONS, type BenchRow, type Scenario } from './types.js';
 
 const TARGET = 0.8;
 const ROUND_SECONDS = 3;
@@ -12,7 +12,7 @@ export const kernelScenario: Scenario = async (context) => {
     ['threat-cloud /health', `${context.urls.threatCloud}/health`, false],
   ] as const;
   for (const [scenario, url, https] of services) {
-    const { result, baseline, ratio, rounds } = await context.compare({ url, durationSeconds: ROUND_SECONDS }, { https });
+    const { result, baseline, ratio, rounds } = await context.compare({ url, connections: COMPARED_CONNECTIONS, durationSeconds: ROUND_SECONDS }, { https });
     rows.push({
       scenario,
       perSecond: result.perSecond,

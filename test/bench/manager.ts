@@ -1,7 +1,7 @@
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { rawInsertRate } from './raw-insert.js';
-import type { BenchContext, BenchRow, Scenario } from './types.js';
+import { COMPARED_CONNECTIONS, type BenchContext, type BenchRow, type Scenario } from './types.js';
 
 const AGENTS = 1000;
 const BATCH = 100;
@@ -201,7 +201,7 @@ export const managerScenario: Scenario = async (ctx: BenchContext) => {
       method: 'POST',
       headers: { authorization: `Bearer ${agent.agentToken}` },
       body: beat,
-      connections: CONNECTIONS,
+      connections: COMPARED_CONNECTIONS,
       durationSeconds: ROUND_SECONDS,
     },
     { https: true, method: 'POST', body: beat },

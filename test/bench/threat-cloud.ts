@@ -4,7 +4,7 @@ import { get as httpsGet } from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rawInsertRate } from './raw-insert.js';
-import type { BenchContext, BenchRow, Scenario } from './types.js';
+import { COMPARED_CONNECTIONS, type BenchContext, type BenchRow, type Scenario } from './types.js';
 import { freePort } from '../process.js';
 
 /**
@@ -13,7 +13,6 @@ import { freePort } from '../process.js';
  */
 const SEEDED_TARGET = 1_000_000;
 const DURATION_SECONDS = 10;
-const CONNECTIONS = 20;
 /** Seconds of each interleaved round of lookups (and of the bare route beside it). */
 const ROUND_SECONDS = 4;
 
@@ -44,7 +43,7 @@ async function lookup(context: BenchContext, loaded: number): Promise<BenchRow[]
   const paths = () => `/api/iocs/${seededIp((next++ * 7919) % Math.max(1, loaded) + 1)}`;
   const auditBefore = await queryAuditEntries(context);
   const { result, baseline: base, ratio, ratios, rounds } = await context.compare(
-    { url: `${context.urls.threatCloud}${paths()}`, paths, headers: auth(context), connections: CONNECTIONS, durationSeconds: ROUND_SECONDS },
+    { url: `${context.urls.threatCloud}${paths()}`, paths, headers: auth(context), connections: COMPARED_CONNECTIONS, durationSeconds: ROUND_SECONDS },
     { https: context.urls.threatCloud.startsWith('https') },
   );
   // The read audit is flushed at least every second.

@@ -39,6 +39,12 @@ export interface LoadOptions {
   durationSeconds?: number;
 }
 
+/**
+ * Connections of every load measured against the bare route (`/health`, heartbeats, lookups):
+ * the issue's targets were measured with autocannon at 50 connections.
+ */
+export const COMPARED_CONNECTIONS = 50;
+
 /** The project's load and the bare route's in interleaved rounds: medians, and each round's ratio. */
 export interface Comparison {
   /** Median rate, p50 and p99 of the project's rounds; errors and non-2xx summed. */
