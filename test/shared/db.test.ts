@@ -38,7 +38,7 @@ t.test('opening creates the file 0600 with WAL, foreign keys and a busy timeout'
 t.test('SQLITE_MMAP_MB: reads through a memory map that stays coherent with other connections', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'panguard.db');
-  t.equal(openAndClose(file, {}), 0, 'no map unless asked: the CLI and tools read as SQLite does by default');
+  t.equal(openAndClose(file, {}), 0, 'no map unless asked: a direct open (tools, the CLI file commands) reads as SQLite does by default');
   t.equal(openAndClose(file, { mmapMiB: 64 }), 64 * 1024 * 1024);
   t.equal(openAndClose(file, { mmapMiB: 5000 }), MAX_MMAP_MIB * 1024 * 1024, 'capped at what SQLite can map');
 
