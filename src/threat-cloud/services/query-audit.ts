@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../../shared/clock.js';
 import { toIso } from '../../shared/clock.js';
+import { MINUTE_MS } from '../../shared/time.js';
 import { QUERY_SAMPLES, type AuditEntry, type AuditStore, type QueryAggregate, type QueryKind } from '../stores/audit.js';
-
-const MINUTE_MS = 60_000;
 
 /** How long a sample may be. */
 const SAMPLE_CHARS = 200;
