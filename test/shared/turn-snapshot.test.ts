@@ -60,6 +60,22 @@ t.test('reads in one turn share a snapshot that ends with the turn', async (t) =
   t.equal((await storage.get(valueOf, ['limit']))!.value, 2, 'the next turn sees the other process’s commit');
 });
 
+t.test('a snapshot begun at a check phase (gathered lookups) ends at the next one', async (t) => {
+  const [{ db, storage }] = files(t, 1);
+  const other = foreignConnection(t, db.name);
+  // Reads gathered per turn run in a setImmediate callback (src/shared/turn-batch.ts).
+  const atCheckPhase = await new Promise<number>((resolve, reject) =>
+    setImmediate(() => void storage.get(valueOf, ['limit']).then((row) => resolve(row!.value), reject)),
+  );
+  t.equal(atCheckPhase, 1);
+  t.ok(db.inTransaction, 'the check phase left its snapshot open for the turn that follows');
+  foreignWrite(other, 3);
+  t.equal((await storage.get(valueOf, ['limit']))!.value, 1, 'reads before the next check phase share it');
+  await nextTurn();
+  t.notOk(db.inTransaction, 'the next check phase ended it');
+  t.equal((await storage.get(valueOf, ['limit']))!.value, 3, 'and the next read sees the other process’s commit');
+});
+
 t.test('a commit through any storage of the process is seen by the next read on every connection', async (t) => {
   const [reader, writer] = files(t, 2);
   t.equal((await reader!.storage.get(valueOf, ['limit']))!.value, 1);

@@ -170,6 +170,35 @@ onBothEngines('GET /api/iocs/:value: found, unknown, unparseable, relations and 
   t.equal(res.json().data.value, long, 'values up to 2,048 characters travel in the path');
 });
 
+// Lookups that arrive in one event-loop turn are read together (src/shared/turn-batch.ts).
+onBothEngines('lookups asked at once each get their own IoC, and the next ones see what changed since', async (t, engine) => {
+  const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
+  await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [
+    threat('198.51.100.30', { severity: 'low' }),
+    threat('198.51.100.31', { severity: 'critical' }),
+    { type: 'domain', value: 'together.example', source: 's', category: 'phishing' },
+  ] } });
+  const lookUp = (values: string[]) => Promise.all(values.map(async (value) => (await tc.inject({ url: `/api/iocs/${value}` })).json().data));
+  const answers = await lookUp(['198.51.100.31', '198.51.100.99', 'together.example', '198.51.100.30', '198.51.100.31']);
+  t.same(
+    answers.map((a) => [a.value, a.type, a.status, a.severity]),
+    [
+      ['198.51.100.31', 'ip', 'active', 'critical'],
+      ['198.51.100.99', 'ip', 'unknown', undefined],
+      ['together.example', 'domain', 'active', 'medium'],
+      ['198.51.100.30', 'ip', 'active', 'low'],
+      ['198.51.100.31', 'ip', 'active', 'critical'],
+    ],
+    'each answer is the IoC asked for, an unknown one and a repeated one included',
+  );
+  t.equal(answers[2].category, 'phishing');
+  await tc.inject({ method: 'PUT', url: '/api/iocs/198.51.100.30/status', payload: { status: 'whitelisted', reason: 'ours' } });
+  await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.99')] } });
+  const after = await lookUp(['198.51.100.30', '198.51.100.99']);
+  t.match(after[0], { status: 'whitelisted', reputation: 100 }, 'a status change is seen by the next lookups');
+  t.match(after[1], { status: 'active', sightings: 1 }, 'and so is an IoC reported since');
+});
+
 onBothEngines('PUT /api/iocs/:value/status: admin only, audited, whitelisted is 100', async (t, engine) => {
   const tc = await buildThreatCloud(t, { storage: await storageOn(engine) });
   await tc.inject({ method: 'POST', url: '/api/threats', payload: { threats: [threat('198.51.100.20')] } });

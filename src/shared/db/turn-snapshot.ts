@@ -14,14 +14,16 @@ type Connection = BetterSqlite3.Database;
  * - everything committed in this process before it: any commit through any storage of the
  *   process ends every open snapshot (`endAllTurnSnapshots`), and a connection's own writes end
  *   its snapshot before they begin, so a write is never buffered into a read transaction;
- * - everything another process committed before this turn's first read. A commit by another
- *   process (the CLI) during a turn is seen from the next turn on: only by requests whose
- *   bytes were read in that same turn after its first read, that is, sent while the commit was
- *   under way. A connection of this process that writes outside the port is such another
- *   process too, until it closes: closing any connection ends every snapshot.
+ * - everything another process committed before the snapshot's first read. A commit by another
+ *   process (the CLI) while a snapshot is open is seen once it ends: not by the requests read
+ *   meanwhile, that is, sent while the commit was under way. A connection of this process that
+ *   writes outside the port is such another process too, until it closes: closing any
+ *   connection ends every snapshot.
  *
- * The snapshot ends at the turn's check phase (`setImmediate`), so it never outlives a turn and
- * never holds a checkpoint back for longer than that.
+ * The snapshot ends at the next check phase (`setImmediate`). One begun during a turn's I/O ends
+ * in that turn; one begun by reads at a check phase (the gathered lookups of turn-batch.ts) ends
+ * at the next turn's, so it spans at most that turn's I/O and never holds a checkpoint back for
+ * longer.
  */
 const open = new Set<Connection>();
 
