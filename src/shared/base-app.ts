@@ -1,5 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -31,6 +29,7 @@ import { CSP, DOCS_CSP, HSTS, SECURITY_HEADERS } from './security-headers.js';
 import { installPageDepthLimit } from './page-depth.js';
 import { lazyRequestLogger } from './logger.js';
 import { openApiDocumentOptions } from './openapi-document.js';
+import { requestIdOf } from './request-id.js';
 
 /** Every app of the process, whatever its transport: routes never care about TLS. */
 export type App = FastifyInstance<
@@ -74,7 +73,6 @@ export interface BaseAppOptions {
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** Paths the contract exempts from rate limits and for which the docs UI needs its own CSP. */
 const UNLIMITED_PATHS = /^\/(health|metrics|docs)(\/|$|\?)/;
 
@@ -85,11 +83,6 @@ const UNLIMITED_PATHS = /^\/(health|metrics|docs)(\/|$|\?)/;
 function isProbe(request: FastifyRequest): boolean {
   const url = request.raw.url;
   return url === '/health' || url?.startsWith('/health?') === true;
-}
-
-function requestIdFrom(raw: IncomingMessage): string {
-  const incoming = raw.headers['x-request-id'];
-  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
 /** The 503 answer to a request that arrives while the process shuts down. */
@@ -109,7 +102,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     ...(tls ? { https: { key: tls.key, cert: tls.cert, handshakeTimeout: limits.headersTimeoutMs } } : {}),
     trustProxy: options.trustProxy,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    genReqId: requestIdFrom,
+    genReqId: requestIdOf,
     schemaController: { compilersFactory: { buildSerializer: lazySerializerBuilder } },
     childLoggerFactory: lazyRequestLogger,
     logController: new LogController({ disableRequestLogging: isProbe }),
