@@ -3,29 +3,9 @@ import type { IncomingMessage } from 'node:http';
 
 /** What an incoming `X-Request-Id` may be to be echoed (the contract's README). */
 const ECHOABLE = /^[A-Za-z0-9._-]{1,64}$/;
-const HEADER = 'x-request-id';
 
-/**
- * The `X-Request-Id` a request sent, if it sent exactly one, read from the raw header list.
- *
- * Why not `raw.headers`: Node builds that object on first access, header by header, and a
- * route such as `/health` never needs it otherwise; the scan is what the request id costs.
- * Node would join a repeated header with ", ", which is never echoable: a repeated one
- * counts as none here too.
- */
-function sentRequestId(raw: IncomingMessage): string | undefined {
-  const list = raw.rawHeaders;
-  let found: string | undefined;
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i]!;
-    if (name.length !== HEADER.length || name.toLowerCase() !== HEADER) continue;
-    if (found !== undefined) return undefined;
-    found = list[i + 1];
-  }
-  return found;
-}
-
-const UUIDS_PER_BATCH = 256;
+/** Each draw from the CSPRNG costs about 6 µs whatever its size (up to 16 KiB): one per 1,024 UUIDs. */
+const UUIDS_PER_BATCH = 1024;
 const UUID_LENGTH = 36;
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 
@@ -69,8 +49,11 @@ export function createUuidSource(): () => string {
 
 const newUuid = createUuidSource();
 
-/** Fastify's `genReqId`: the client's id when it is echoable, a fresh UUID otherwise. */
+/**
+ * Fastify's `genReqId`: the client's id when it is echoable, a fresh UUID otherwise. Node joins
+ * a repeated header with ", ", which is never echoable, so a repeated one is replaced too.
+ */
 export function requestIdOf(raw: IncomingMessage): string {
-  const sent = sentRequestId(raw);
-  return sent !== undefined && ECHOABLE.test(sent) ? sent : newUuid();
+  const sent = raw.headers['x-request-id'];
+  return typeof sent === 'string' && ECHOABLE.test(sent) ? sent : newUuid();
 }
