@@ -29,11 +29,24 @@ const NOT_PUBLIC_V4: readonly Block[] = [
 /** Documentation ranges are accepted so the contract's examples work. */
 const DOCUMENTATION_V4: readonly Block[] = [['192.0.2.0', 24], ['198.51.100.0', 24], ['203.0.113.0', 24]];
 
-/** A dotted-decimal address (already checked by IPV4_STRICT) as an unsigned 32-bit number. */
+/**
+ * A dotted-decimal address (already checked by IPV4_STRICT) as an unsigned 32-bit number.
+ * Read digit by digit: every lookup of an IP passes here, and splitting made an array and
+ * four strings per call (about 1 µs of a lookup's server CPU in the issue-13 profile).
+ */
 function ipv4Number(text: string): number {
   let n = 0;
-  for (const octet of text.split('.')) n = n * 256 + Number(octet);
-  return n;
+  let octet = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x2e) {
+      n = n * 256 + octet;
+      octet = 0;
+    } else {
+      octet = octet * 10 + (code - 0x30);
+    }
+  }
+  return n * 256 + octet;
 }
 
 /**
