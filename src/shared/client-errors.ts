@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ConnectionError, FastifyInstance } from 'fastify';
 import type { ErrorEnvelope } from './envelope.js';
+import { freshRequestId } from './request-id.js';
 import { securityHeaders } from './security-headers.js';
 
 /** How long an answered socket may take to flush before it is destroyed anyway. */
@@ -31,7 +31,7 @@ export function rawErrorResponse(answer: ClientErrorAnswer, tls: boolean): strin
   const headers: Record<string, string> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
-    'x-request-id': randomUUID(),
+    'x-request-id': freshRequestId(),
     ...securityHeaders(tls),
     connection: 'close',
   };

@@ -47,7 +47,8 @@ export function createUuidSource(): () => string {
   };
 }
 
-const newUuid = createUuidSource();
+/** A fresh request id: for requests that sent none to echo, and for answers Node's parser refused. */
+export const freshRequestId = createUuidSource();
 
 /**
  * Fastify's `genReqId`: the client's id when it is echoable, a fresh UUID otherwise. Node joins
@@ -55,5 +56,5 @@ const newUuid = createUuidSource();
  */
 export function requestIdOf(raw: IncomingMessage): string {
   const sent = raw.headers['x-request-id'];
-  return typeof sent === 'string' && ECHOABLE.test(sent) ? sent : newUuid();
+  return typeof sent === 'string' && ECHOABLE.test(sent) ? sent : freshRequestId();
 }
