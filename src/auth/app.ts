@@ -60,7 +60,10 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
   await app.register(jwt, {
     secret: config.auth.jwtSecret,
     sign: { algorithm: 'HS256' },
-    verify: { algorithms: ['HS256'] },
+    // The dates are checked in principalOf, on the service clock. Given that clock per call,
+    // the plugin built a new verifier and key object for every request (about 7 µs of a
+    // /me request's CPU in the profile); without, one verifier serves them all.
+    verify: { algorithms: ['HS256'], ignoreExpiration: true, ignoreNotBefore: true },
   });
   decoratePrincipal(app);
 

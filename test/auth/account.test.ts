@@ -154,6 +154,23 @@ onBothEngines('missing, malformed, foreign and expired tokens', async (t, engine
   t.equal(expired.json().error, 'Invalid or expired token');
 });
 
+onBothEngines("a token of a live session is refused outside its own exp and nbf, on the service clock", async (t, engine) => {
+  const { app, clock } = await buildAuthOn(t, engine);
+  const account = await register(app);
+  const { sub, sid } = JSON.parse(Buffer.from(account.token.split('.')[1]!, 'base64url').toString()) as { sub: string; sid: string };
+  const nowSeconds = clock.now() / 1000;
+  t.equal(clock.now() % 1000, 0, 'the clock stands on a whole second, so the boundaries below are exact');
+  const statusWith = async (claims: Record<string, number>) =>
+    (await app.inject({ url: '/api/auth/me', headers: authHeader(app.jwt.sign({ sub, sid, ...claims })) })).statusCode;
+  t.equal(await statusWith({ exp: nowSeconds }), 200, 'valid through the second of exp');
+  t.equal(await statusWith({ exp: nowSeconds - 1 }), 401, 'refused once exp has passed, though the session lives');
+  t.equal(await statusWith({ exp: nowSeconds + 60, nbf: nowSeconds }), 200, 'valid from the second of nbf');
+  t.equal(await statusWith({ exp: nowSeconds + 60, nbf: nowSeconds + 1 }), 401, 'refused before nbf');
+  clock.advance(1000);
+  t.equal(await statusWith({ exp: nowSeconds + 60, nbf: nowSeconds + 1 }), 200, 'and accepted once the service clock reaches it');
+  t.equal(await statusWith({ exp: nowSeconds }), 401, 'the same exp is past one second later');
+});
+
 onBothEngines('logout revokes only the current token', async (t, engine) => {
   const { app } = await buildAuthOn(t, engine);
   const account = await register(app);
