@@ -61,8 +61,8 @@ export async function buildAuthApp(deps: ServiceDeps, options: AuthAppOptions = 
     secret: config.auth.jwtSecret,
     sign: { algorithm: 'HS256' },
     // The dates are checked in principalOf, on the service clock. Given that clock per call,
-    // the plugin built a new verifier and key object for every request (about 7 µs of a
-    // /me request's CPU in the profile); without, one verifier serves them all.
+    // the plugin built a new verifier and key object for every request (the token check took
+    // 25 µs of a /me request's CPU in the profile, 8 µs with one verifier for all).
     verify: { algorithms: ['HS256'], ignoreExpiration: true, ignoreNotBefore: true },
   });
   decoratePrincipal(app);

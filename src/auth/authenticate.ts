@@ -40,9 +40,9 @@ interface Claims {
  * `exp` and `nbf` against the service clock, as fast-jwt judges them (valid through the second
  * of `exp`, from the second of `nbf`). The plugin's verifier ignores both: see app.ts.
  */
-function withinValidity(claims: Claims & { exp: number }, now: number): boolean {
-  if (now > claims.exp * 1000) return false;
-  return claims.nbf === undefined || (typeof claims.nbf === 'number' && now >= claims.nbf * 1000);
+function withinValidity(exp: number, nbf: unknown, now: number): boolean {
+  if (now > exp * 1000) return false;
+  return nbf === undefined || (typeof nbf === 'number' && now >= nbf * 1000);
 }
 
 /** Signs and checks the JWTs of the Auth Server (HS256 pinned on both sides). */
@@ -67,7 +67,7 @@ export function createTokenIssuer(app: App, ctx: AuthContext) {
         return null;
       }
       if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string' || typeof claims.exp !== 'number') return null;
-      if (!withinValidity(claims as Claims & { exp: number }, ctx.clock.now())) return null;
+      if (!withinValidity(claims.exp, claims.nbf, ctx.clock.now())) return null;
       const session = await ctx.sessions.use(claims.sid);
       if (!session || session.userId !== claims.sub) return null;
       const user = await ctx.users.get(ctx.storage, session.userId);
