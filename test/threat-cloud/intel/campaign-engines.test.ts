@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ManualClock } from '../../../src/shared/clock.js';
 import { openPostgresStorage } from '../../../src/shared/db/postgres-storage.js';
 import { createSqliteStorage, sqliteStorageOf } from '../../../src/shared/db/sqlite-storage.js';
@@ -6,13 +6,26 @@ import { defineStatement, type Storage } from '../../../src/shared/db/storage.js
 import { createCorrelator } from '../../../src/threat-cloud/intel/services/correlation.js';
 import { TARGET_COUNTRIES } from '../../../src/threat-cloud/intel/stores/campaign-queries.js';
 import { mirrorToPostgres, startPostgres } from '../../postgres.js';
-import { buildIntelHarness, HOUR, report } from './helper.js';
+import { buildIntelHarness, HOUR, report, type IntelHarness } from './helper.js';
 
 /**
  * A campaign's target countries, read by each engine's own SQL from the same members: the
  * same countries in the same order. Members name them in every shape metadata allows.
  */
 const cluster = await startPostgres(t);
+
+/**
+ * The harness's file copied into a fresh PostgreSQL database once its app is closed. While the
+ * app runs, its timers write into the file (the read audit is flushed every second, and the
+ * jobs run on their schedules): one flush between copying the audit tables and counting them
+ * failed a full run ("tc_audit_log: 2 rows in SQLite, 1 in PostgreSQL").
+ */
+async function postgresCopyOf(t: Test, h: IntelHarness): Promise<Storage> {
+  await h.app.close();
+  const postgres = await openPostgresStorage({ connectionString: await mirrorToPostgres(t, cluster, h.db), poolSize: 1, statementTimeoutMs: 10_000, ssl: false });
+  t.teardown(() => postgres.close());
+  return postgres;
+}
 
 t.test('target countries: the same list from both engines, whatever shape the metadata gives them in', async (t) => {
   const h = await buildIntelHarness(t);
@@ -37,8 +50,7 @@ t.test('target countries: the same list from both engines, whatever shape the me
   t.same(detail.geography.targetCountries, expected, 'what the API answers on SQLite');
 
   const onSqlite = await createSqliteStorage(h.db).all(TARGET_COUNTRIES, [campaignId]);
-  const postgres = await openPostgresStorage({ connectionString: await mirrorToPostgres(t, cluster, h.db), poolSize: 1, statementTimeoutMs: 10_000, ssl: false });
-  t.teardown(() => postgres.close());
+  const postgres = await postgresCopyOf(t, h);
   const onPostgres = await postgres.all(TARGET_COUNTRIES, [campaignId]);
   t.same(onSqlite.map((row) => row.country), expected);
   t.same(onPostgres.map((row) => row.country), expected, 'PostgreSQL answers the same countries in the same order');
@@ -84,8 +96,7 @@ t.test('the correlation forms, extends and merges the same campaigns on both eng
   // …and a report between them, within 24 h of both: it joins the two.
   h.clock.set(start + 15 * HOUR);
   await report(h, [{ type: 'ip', value: '198.51.100.20', category: 'scanner' }, { type: 'ip', value: '203.0.113.9', category: 'c2' }]);
-  const postgres = await openPostgresStorage({ connectionString: await mirrorToPostgres(t, cluster, h.db), poolSize: 1, statementTimeoutMs: 10_000, ssl: false });
-  t.teardown(() => postgres.close());
+  const postgres = await postgresCopyOf(t, h);
 
   /** The same batches at the same instants: one group, then the other, then the rest. */
   async function correlateOn(storage: Storage) {
