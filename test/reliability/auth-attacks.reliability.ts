@@ -393,30 +393,28 @@ t.test('auth attacks through the real process', async (t) => {
   });
 
   t.test('login timing does not reveal whether an e-mail exists', async (t) => {
-    const known = 'timing-known@example.com';
-    await auth.register(known, nextIp());
-    const samples = { known: [] as number[], unknown: [] as number[] };
-    const measure = async (email: string) => {
-      const started = process.hrtime.bigint();
+    // Up to 205 failed logins run against known accounts; spread over five, none reaches the
+    // account-wide lockout of 100 failures an hour (which would answer 429).
+    const known = Array.from({ length: 5 }, (_, i) => `timing-known-${i}@example.com`);
+    for (const email of known) await auth.register(email, nextIp());
+    let knownTries = 0;
+    let unknown = 0;
+    const login = async (email: string) => {
       const r = await auth.login(email, 'definitely not the password', nextIp());
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
       if (r.status !== 401) throw new Error(`timing login answered ${r.status} ${r.body}`);
-      return ms;
     };
-    for (let i = 0; i < 5; i++) await measure(`warmup-${i}@example.com`);
-    // Interleaved so drift (GC, CPU frequency) hits both series alike.
-    for (let i = 0; i < 50; i++) {
-      samples.known.push(await measure(known));
-      samples.unknown.push(await measure(`timing-unknown-${i}@example.com`));
-    }
-    const median = (xs: number[]) => {
-      const sorted = [...xs].sort((a, b) => a - b);
-      return (sorted[24]! + sorted[25]!) / 2;
-    };
-    const mk = median(samples.known);
-    const mu = median(samples.unknown);
-    const difference = Math.abs(mk - mu) / Math.max(mk, mu);
-    t.ok(difference < 0.2, `median known ${mk.toFixed(1)} ms, unknown ${mu.toFixed(1)} ms: ${(difference * 100).toFixed(1)} % apart (< 20 %)`);
-    t.ok(Math.min(mk, mu) > 5, 'both paths run the password hash (not answered instantly)');
+    // One round of 50 pairs once failed in CI at exactly 20.0 % apart while the other
+    // reliability files ran beside it; several rounds separate such a burst from a real
+    // difference, which shows in every round.
+    const result = await compareTimings({
+      pairs: 40,
+      rounds: 5,
+      tolerance: 0.2,
+      a: () => login(known[knownTries++ % known.length]!),
+      b: () => login(`timing-unknown-${unknown++}@example.com`),
+    });
+    t.ok(result.within, `medians within 20 %: ${describeRounds(result.rounds, ['known', 'unknown'], 1)}`);
+    const last = result.rounds.at(-1)!;
+    t.ok(Math.min(last.a, last.b) > 5, 'both paths run the password hash (not answered instantly)');
   });
 });
