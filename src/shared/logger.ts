@@ -43,7 +43,7 @@ export function requestSerializer(req: { method: string; url: string; ip?: strin
 
 type Bindings = Record<string, unknown>;
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-/** Fastify hands the factory its app logger, a pino logger (which knows isLevelEnabled). */
+/** The app's logger, a pino logger (which knows isLevelEnabled). */
 type ParentLogger = FastifyBaseLogger & { isLevelEnabled?(level: string): boolean };
 
 /**
@@ -68,7 +68,7 @@ class RequestLogger implements FastifyBaseLogger {
   /** The logger to write to at `level`, or null when that level is off. */
   private at(level: Level): FastifyBaseLogger | null {
     if (this.made) return this.made;
-    return this.parent.isLevelEnabled?.(level) === false ? null : this.real();
+    return writesAt(this.parent, level) ? this.real() : null;
   }
 
   get level(): string {
@@ -104,11 +104,26 @@ class RequestLogger implements FastifyBaseLogger {
   }
 }
 
+/** Whether `logger` writes lines at `level` (one that cannot tell is taken to). The level is set once, at start-up. */
+export function writesAt(logger: FastifyBaseLogger, level: Level): boolean {
+  return (logger as ParentLogger).isLevelEnabled?.(level) !== false;
+}
+
+/** What a request's log lines show of its reply (as Fastify's own serializer does). */
+export function responseSerializer(reply: { statusCode: number }) {
+  return { statusCode: reply.statusCode };
+}
+
 /**
- * Fastify's `childLoggerFactory`: request loggers made on first use (see RequestLogger). A
- * route with its own log level or serializers gets a real child at once.
+ * Fastify's `childLoggerFactory` for an app that hands Fastify no logger of its own
+ * (base-app.ts says why): request loggers are children of `logger`, made on first use (see
+ * RequestLogger), with the request and reply serializers Fastify would have added. A route
+ * with its own log level or serializers gets a real child at once.
  */
-export function lazyRequestLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
-  if (options.level !== undefined || options.serializers !== undefined) return logger.child(bindings, options);
-  return new RequestLogger(logger, bindings);
+export function requestLoggerFactory(logger: FastifyBaseLogger) {
+  const parent = logger.child({}, { serializers: { req: requestSerializer, res: responseSerializer } });
+  return (_fastifyLogger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger => {
+    if (options.level !== undefined || options.serializers !== undefined) return parent.child(bindings, options);
+    return new RequestLogger(parent, bindings);
+  };
 }

@@ -66,6 +66,9 @@ async function healthApp(t: Test, engine: Engine, level: Level = 'info', { delay
     request.log.info('detail');
     return ok({ done: true });
   });
+  app.get('/fail', async () => {
+    throw new Error('kaput');
+  });
   t.teardown(() => app.close());
   await app.ready();
   const health = async () => {
@@ -158,8 +161,31 @@ onBothEngines('health probes are not logged per request; other requests are, wit
   ]);
 });
 
+onBothEngines('unknown paths and failing routes log arrival and completion with the status; HEAD probes are not logged', async (t, engine) => {
+  const { app, lines } = await healthApp(t, engine, 'info');
+  t.equal((await app.inject({ method: 'HEAD', url: '/health' })).statusCode, 200);
+  t.same(lines, [], 'no line for a HEAD probe');
+  t.equal((await app.inject({ url: '/nowhere?token=secret', headers: { 'x-request-id': 'req-3' } })).statusCode, 404);
+  t.equal((await app.inject({ url: '/fail', headers: { 'x-request-id': 'req-4' } })).statusCode, 500);
+  const requestLines = lines.filter((line) => line.msg === 'incoming request' || line.msg === 'request completed');
+  t.match(requestLines, [
+    { msg: 'incoming request', reqId: 'req-3', req: { method: 'GET', path: '/nowhere' } },
+    { msg: 'request completed', reqId: 'req-3', res: { statusCode: 404 } },
+    { msg: 'incoming request', reqId: 'req-4', req: { method: 'GET', path: '/fail' } },
+    { msg: 'request completed', reqId: 'req-4', res: { statusCode: 500 } },
+  ]);
+  t.equal(requestLines.length, 4);
+  t.notOk(JSON.stringify(lines).includes('secret'), 'the query string is not logged');
+  t.ok(lines.some((line) => line.reqId === 'req-4' && line.level === 50), 'the failure is logged as an error with its request id');
+});
+
 onBothEngines('at warn a request writes only its warnings, still with its request id', async (t, engine) => {
   const { app, lines } = await healthApp(t, engine, 'warn');
   await app.inject({ url: '/work', headers: { 'x-request-id': 'req-2' } });
   t.same(lines.map((line) => [line.msg, line.reqId, line.step]), [['something worth a warning', 'req-2', 'work']]);
+  lines.length = 0;
+  t.equal((await app.inject({ url: '/fail', headers: { 'x-request-id': 'req-5' } })).statusCode, 500);
+  t.equal((await app.inject({ url: '/nowhere', headers: { 'x-request-id': 'req-6' } })).statusCode, 404);
+  t.match(lines, [{ reqId: 'req-5', level: 50 }], 'a failure is still logged as an error, an unknown path not at all');
+  t.equal(lines.length, 1);
 });
