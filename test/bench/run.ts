@@ -171,7 +171,7 @@ async function startBare(dir: string): Promise<{ child: ChildProcess; http: stri
   const keyFile = path.join(dir, 'bare.key');
   const { cert } = await ensureSelfSignedCertificate(certFile, keyFile);
   const [httpPort, httpsPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'bench', 'bare-server.ts'), String(httpPort), String(httpsPort), certFile, keyFile], {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'test', 'bench', 'bare-server.mjs'), String(httpPort), String(httpsPort), certFile, keyFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
