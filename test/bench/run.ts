@@ -12,7 +12,6 @@ import { freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../
 import { authScenario } from './auth.js';
 import { intelScenario } from './intel.js';
 import { kernelScenario } from './kernel.js';
-import { onOneCore } from './pin.js';
 import { managerScenario } from './manager.js';
 import { postgresScenario } from './postgres.js';
 import { stallScenario } from './stall.js';
@@ -243,12 +242,10 @@ async function main(): Promise<void> {
         const bareOptions = { connections: load.connections, durationSeconds: load.durationSeconds, method, body };
         const waited = await untilQuiet(server.child.pid!);
         process.stderr.write(waited === null ? `the server was still busy after ${QUIET_LIMIT_MS / 1000} s; measuring anyway\n` : `server quiet after ${waited} ms\n`);
-        return onOneCore([server.child.pid!, bare.child.pid!], () =>
-          compareRounds(
-            () => runLoad(load, load.url.startsWith('https:') ? managerCa : undefined),
-            () => runLoad({ url: https ? bare.https : bare.http, ...bareOptions }, https ? bare.ca : undefined),
-            rounds,
-          ),
+        return compareRounds(
+          () => runLoad(load, load.url.startsWith('https:') ? managerCa : undefined),
+          () => runLoad({ url: https ? bare.https : bare.http, ...bareOptions }, https ? bare.ca : undefined),
+          rounds,
         );
       },
       rssMiB: () => rssOf(server.child.pid!),
