@@ -4,7 +4,8 @@
 //
 // Plain JavaScript, started by plain `node` like the server's compiled dist/. Under tsx the same
 // route ran 67,000 to 102,000 instructions per request in three fresh processes (callgrind), plain
-// node 61,000 to 65,000 in four: a slower yardstick made every ratio look better than it was.
+// node 61,000 to 65,000 in four of five (the fifth never settled; README, "Tenth session"): a
+// slower yardstick made every ratio look better than it was.
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 
