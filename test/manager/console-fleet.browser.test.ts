@@ -117,6 +117,13 @@ onBothEngines('the fleet pages through 250 agents, filters on the Manager and op
     focused = (await page.evaluate('document.activeElement.closest("#agents") ? document.activeElement.textContent : ""')) as string;
   }
   t.equal(focused, 'host-250', 'Tab reaches the first agent');
+  // Every poll and live event re-renders the rows; the keyboard user keeps their place (a poll
+  // between the Tab and the Enter once left focus on the page, and the Enter opened nothing).
+  await page.evaluate('document.activeElement.dataset.beforeRefresh = "yes"');
+  await page.evaluate('window.dispatchEvent(new HashChangeEvent("hashchange"))');
+  await page.waitForSelector('#agents [data-before-refresh]', { state: 'detached' });
+  const afterRefresh = await page.evaluate('document.activeElement.closest("#agents") ? document.activeElement.textContent : document.activeElement.tagName');
+  t.equal(afterRefresh, 'host-250', 'a refresh keeps focus on the same agent');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#view-agent:not([hidden]) #agent-title:text-is("Agent host-250")');
 

@@ -33,6 +33,26 @@ export function row(cells) {
   return tr;
 }
 
+/** The controls a keyboard user can be on inside a row. */
+const FOCUSABLE = 'a[href], button, input, select, textarea, [tabindex]';
+
+/**
+ * Puts new rows in place of the old ones and keeps keyboard focus where it was. The views
+ * re-render on every poll and live event; replacing the row a keyboard user is on would drop
+ * their focus to the page, and an Enter meant for that row would do nothing. Focus moves to the
+ * same control of the row with the same `data-<key>` value, if that row is still listed.
+ */
+export function replaceRows(tbody, rows, key) {
+  const focused = document.activeElement;
+  const current = focused && tbody.contains(focused) ? focused.closest(`[data-${key}]`) : null;
+  const id = current?.getAttribute(`data-${key}`);
+  const index = current ? [...current.querySelectorAll(FOCUSABLE)].indexOf(focused) : -1;
+  tbody.replaceChildren(...rows);
+  if (id == null || index < 0) return;
+  const again = [...tbody.children].find((tr) => tr.getAttribute(`data-${key}`) === id);
+  again?.querySelectorAll(FOCUSABLE)[index]?.focus();
+}
+
 export function facts(dl, entries) {
   dl.replaceChildren(
     ...entries.flatMap(([term, value]) => {

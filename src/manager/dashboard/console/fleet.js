@@ -1,7 +1,7 @@
 // Fleet: the counts of /api/overview and one page of /api/agents at a time ("N of M").
 // Hostname search (a prefix, ignoring case), status, org, tags and the order all run on the
 // Manager, so the page and its total are the whole fleet's.
-import { $, link, number, pager, pill, rangeText, row, time } from './dom.js';
+import { $, link, number, pager, pill, rangeText, replaceRows, row, time } from './dom.js';
 
 /** How long typing may pause before the search is sent. */
 const SEARCH_DELAY_MS = 300;
@@ -29,8 +29,9 @@ export function fleetView({ api }) {
   }
 
   function renderAgents() {
-    $('agents').querySelector('tbody').replaceChildren(
-      ...state.items.map((a) => {
+    replaceRows(
+      $('agents').querySelector('tbody'),
+      state.items.map((a) => {
         const tr = row([
           link(`#/agent/${encodeURIComponent(a.id)}`, a.hostname),
           pill(a.status, 'status'),
@@ -44,6 +45,7 @@ export function fleetView({ api }) {
         tr.dataset.agentId = a.id;
         return tr;
       }),
+      'agent-id',
     );
     $('agents-empty').hidden = state.items.length > 0;
     $('fleet-range').textContent = rangeText(state.pagination, state.items.length);

@@ -2,7 +2,7 @@
 // time series: every hour, the same events as the summary), and the filterable, paginated
 // list of events with each one's details.
 import { severityChart, SEVERITIES } from './charts.js';
-import { $, el, link, number, pager, pill, RANGE_MS, rangeText, row, time } from './dom.js';
+import { $, el, link, number, pager, pill, RANGE_MS, rangeText, replaceRows, row, time } from './dom.js';
 
 /** The chart's series is read at most once a minute (the summary and list on every refresh). */
 const CHART_TTL_MS = 60000;
@@ -87,8 +87,9 @@ export function threatsView({ api }) {
   }
 
   function renderList() {
-    $('threats').querySelector('tbody').replaceChildren(
-      ...state.items.map((t) => {
+    replaceRows(
+      $('threats').querySelector('tbody'),
+      state.items.map((t) => {
         const open = el('button', 'View', 'secondary small');
         open.type = 'button';
         open.setAttribute('aria-label', `View event ${t.type} from ${t.hostname} at ${time(t.timestamp)}`);
@@ -97,6 +98,7 @@ export function threatsView({ api }) {
         tr.dataset.eventId = t.id;
         return tr;
       }),
+      'event-id',
     );
     $('threats-empty').hidden = state.items.length > 0;
     $('threats-range').textContent = rangeText(state.pagination, state.items.length);
