@@ -110,7 +110,7 @@ export function writesAt(logger: FastifyBaseLogger, level: Level): boolean {
 }
 
 /** What a request's log lines show of its reply (as Fastify's own serializer does). */
-export function responseSerializer(reply: { statusCode: number }) {
+function responseSerializer(reply: { statusCode: number }) {
   return { statusCode: reply.statusCode };
 }
 
