@@ -26,7 +26,8 @@ import { createClientErrorHandler } from './client-errors.js';
 import { applyConnectionLimits, closeUnfinishedRequestsOnClose, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limits.js';
 import { installJsonBodyParser } from './json-body.js';
 import { nulCharacter, urlHasNul } from './nul-character.js';
-import { CSP, DOCS_CSP, HSTS, SECURITY_HEADERS } from './security-headers.js';
+import { DOCS_CSP } from './security-headers.js';
+import { createResponseHeaders } from './response-headers.js';
 import { installPageDepthLimit } from './page-depth.js';
 import { requestLoggerFactory, writesAt } from './logger.js';
 import { openApiDocumentOptions } from './openapi-document.js';
@@ -112,6 +113,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
   const tls = options.https ?? null;
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits };
   const logger = options.logger ?? pino({ level: 'silent' });
+  const responseHeaders = createResponseHeaders(tls !== null);
   const app = Fastify({
     // No logger for Fastify itself: with one, it arms two response listeners on every request
     // only to log its completion (about a tenth of a /health probe's server time, measured),
@@ -138,8 +140,7 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
       const status: 400 | 414 | 500 = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : error.code === 'FST_ERR_BAD_URL' ? 400 : 500;
       const message = status === 414 ? 'URL parameter is too long' : status === 400 ? 'Malformed URL' : 'Internal server error';
       if (status === 500) request.log.error({ err: error }, 'router error');
-      reply.header('x-request-id', request.id).headers(SECURITY_HEADERS).header('content-security-policy', CSP);
-      if (tls) reply.header('strict-transport-security', HSTS);
+      responseHeaders.apply(reply, request.id, false);
       const body: ErrorEnvelope = { ok: false, error: message, code: error.code };
       void reply.code(status as never).send(body as never);
     },
@@ -171,12 +172,9 @@ export async function createBaseApp(options: BaseAppOptions): Promise<App> {
     closing = true;
   });
   // The one hook every request runs, /health included: a callback hook, so no promise and
-  // no extra microtask per request.
-  const headers: Record<string, string> = { ...SECURITY_HEADERS, ...(tls ? { 'strict-transport-security': HSTS } : {}) };
+  // no extra microtask per request. The first onRequest hook: nothing has set a header yet.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    reply.headers(headers);
-    if (!request.url.startsWith('/docs')) reply.header('content-security-policy', CSP);
+    responseHeaders.apply(reply, request.id, request.url.startsWith('/docs'));
     done(closing ? unavailable(SHUTTING_DOWN_MESSAGE, 'SHUTTING_DOWN') : urlHasNul(request.url) ? nulCharacter() : undefined);
   });
 
