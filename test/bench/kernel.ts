@@ -31,5 +31,22 @@ export const kernelScenario: Scenario = async (context) => {
       note: `bare ${Math.round(baseline.perSecond)} req/s; ${rounds}${result.non2xx ? `; ${result.non2xx} non-2xx` : ''}`,
     });
   }
+  // Not a target: the contract's response headers are most of what /health costs beyond the bare
+  // route (README, "Eleventh session"). Against a bare route that sends them too, what is left
+  // is the kernel's own cost: the request id, the child logger, the hooks and the envelope.
+  const { result, baseline, ratio, rounds } = await context.compare(
+    { url: `${context.urls.threatCloud}/health`, connections: COMPARED_CONNECTIONS, durationSeconds: ROUND_SECONDS },
+    { https: false, path: '/with-headers' },
+    ROUNDS,
+  );
+  rows.push({
+    scenario: 'threat-cloud /health against a bare route with the same headers',
+    perSecond: result.perSecond,
+    unit: 'req/s',
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    ratio,
+    note: `bare with headers ${Math.round(baseline.perSecond)} req/s; ${rounds}${result.non2xx ? `; ${result.non2xx} non-2xx` : ''}`,
+  });
   return rows;
 };

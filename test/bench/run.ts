@@ -238,13 +238,13 @@ async function main(): Promise<void> {
       pid: server.child.pid!,
       load: (options) => runLoad(options, options.url.startsWith('https:') ? managerCa : undefined),
       baseline: (https, options = {}) => runLoad({ url: https ? bare.https : bare.http, ...options }, https ? bare.ca : undefined),
-      async compare(load, { https, method, body }, rounds = COMPARE_ROUNDS) {
+      async compare(load, { https, method, body, path: barePath = '/' }, rounds = COMPARE_ROUNDS) {
         const bareOptions = { connections: load.connections, durationSeconds: load.durationSeconds, method, body };
         const waited = await untilQuiet(server.child.pid!);
         process.stderr.write(waited === null ? `the server was still busy after ${QUIET_LIMIT_MS / 1000} s; measuring anyway\n` : `server quiet after ${waited} ms\n`);
         return compareRounds(
           () => runLoad(load, load.url.startsWith('https:') ? managerCa : undefined),
-          () => runLoad({ url: https ? bare.https : bare.http, ...bareOptions }, https ? bare.ca : undefined),
+          () => runLoad({ url: new URL(barePath, https ? bare.https : bare.http).href, ...bareOptions }, https ? bare.ca : undefined),
           rounds,
         );
       },

@@ -58,6 +58,13 @@ export interface Comparison {
   rounds: string;
 }
 
+/**
+ * The bare server's routes: `/` answers constant JSON and nothing else (every target's
+ * yardstick); `/with-headers` adds the contract's response headers, to tell what they cost
+ * from what the kernel costs.
+ */
+export type BarePath = '/' | '/with-headers';
+
 /** Handed to every scenario: the real process's URLs and secrets, and measurement helpers. */
 export interface BenchContext {
   urls: { auth: string; manager: string; threatCloud: string };
@@ -81,7 +88,7 @@ export interface BenchContext {
    * machine one pair of runs minutes apart can swing 30–50 %; medians of neighbouring rounds
    * are what the issue's ratios mean.
    */
-  compare(load: LoadOptions, bare: { https: boolean; method?: LoadOptions['method']; body?: string }, rounds?: number): Promise<Comparison>;
+  compare(load: LoadOptions, bare: { https: boolean; method?: LoadOptions['method']; body?: string; path?: BarePath }, rounds?: number): Promise<Comparison>;
   /** Resident set size of the real process in MiB (from /proc). */
   rssMiB(): number;
   /**
