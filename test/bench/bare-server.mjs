@@ -1,12 +1,12 @@
 // The yardstick of every ratio: a bare Fastify app with one constant-JSON route, over HTTP and
 // over HTTPS with the same kind of certificate as the Manager; `/with-headers` is the same route
-// with the contract's response headers, for the kernel row that tells the two costs apart. Ports come from argv; it prints
-// "ready" once both listen.
+// with the contract's response headers, for the kernel row that tells the two costs apart. Ports
+// come from argv; it prints "ready" once both listen.
 //
-// Plain JavaScript, started by plain `node` like the server's compiled dist/. Under tsx the same
-// route ran 67,000 to 102,000 instructions per request in three fresh processes (callgrind), plain
-// node 61,000 to 65,000 in four of five (the fifth never settled; README, "Tenth session"): a
-// slower yardstick made every ratio look better than it was.
+// Plain JavaScript, started by plain `node` like the server's compiled dist/. The tsx version of
+// this file counted 67,000 to 102,000 instructions per request in three fresh processes
+// (callgrind), plain node 61,000 to 65,000 in four of five. The slowest counts on both sides were
+// Node's nextTick slow state, which any process can fall into (README, "Eleventh session").
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
