@@ -12,6 +12,7 @@ import { DatabaseOpenError, openConfiguredStorage } from './shared/db/open-stora
 import type { Storage } from './shared/db/storage.js';
 import { createRootLogger } from './shared/logger.js';
 import { ensureSecrets } from './shared/secrets.js';
+import { keepTickObjectShape } from './shared/tick-shape.js';
 
 const SHUTDOWN_GRACE_MS = 9_000;
 
@@ -47,6 +48,8 @@ async function keepSecrets(config: Config, storage: Storage, logger: Logger) {
 async function main(): Promise<void> {
   // Everything this process writes (database, WAL, secrets, keys) is for its owner only.
   process.umask(0o077);
+  // Before the first request: Node's streams schedule ticks on every one (tick-shape.ts says why).
+  keepTickObjectShape();
   let config: Config;
   try {
     config = loadConfig();

@@ -6,10 +6,15 @@
 // Plain JavaScript, started by plain `node` like the server's compiled dist/. The tsx version of
 // this file counted 67,000 to 102,000 instructions per request in three fresh processes
 // (callgrind), plain node 61,000 to 65,000 in four of five. The slowest counts on both sides were
-// Node's nextTick slow state, which any process can fall into (README, "Eleventh session").
+// Node's nextTick slow state (README, "Eleventh session"), which keepTickObjectShape prevents.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
+import { keepTickObjectShape } from '../../dist/shared/tick-shape.js';
+
+// The server keeps Node's tick objects on their fast path (src/shared/tick-shape.ts); so does the
+// yardstick, or a yardstick fallen into the slow state would flatter every ratio.
+keepTickObjectShape();
 
 const [httpPort, httpsPort, certFile, keyFile] = process.argv.slice(2);
 
