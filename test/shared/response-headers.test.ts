@@ -39,7 +39,7 @@ function kernelHeaders(headers: Record<string, unknown>): Record<string, unknown
 
 t.test("this Node takes the fast path (its response header key was found and behaves)", async (t) => {
   // Failing here after a Node or Fastify upgrade means headers went back through a slower
-  // store: still correct (the tests below), 6 to 11 % slower per request. Find the new key or
+  // store: still correct (the tests below), 6 to 12 % slower per request. Find the new key or
   // drop the fast path.
   t.equal(createResponseHeaders(false).path, 'node');
   t.equal(createResponseHeaders(true).path, 'node');
