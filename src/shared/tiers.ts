@@ -1,3 +1,5 @@
+import { toIso } from './clock.js';
+
 /** Subscription tiers, lowest first; the order is what `atLeast` compares. */
 export const TIERS = ['community', 'solo', 'pro', 'business', 'enterprise'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -37,7 +39,7 @@ export function quotaExceededMessage(resource: Resource, tier: Tier): string {
   return `Quota exceeded for ${resource} on the ${tier} tier`;
 }
 
-/** `YYYY-MM` of a timestamp in UTC: the key of monthly usage counters. */
+/** `YYYY-MM` of a timestamp in UTC: the key of monthly usage counters, on every keyed request. */
 export function monthPeriod(epochMs: number): string {
-  return new Date(epochMs).toISOString().slice(0, 7);
+  return toIso(epochMs).slice(0, 7);
 }

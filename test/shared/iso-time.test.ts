@@ -1,5 +1,6 @@
 import t from 'tap';
 import { toIso } from '../../src/shared/clock.js';
+import { monthPeriod } from '../../src/shared/tiers.js';
 
 // toIso formats each second once and appends the milliseconds: it must still write exactly what
 // Date#toISOString writes, whatever order the instants come in, and throw where it throws.
@@ -43,4 +44,12 @@ t.test('beyond Date and for NaN it throws as toISOString does', async (t) => {
   for (const bad of [8.64e15 + 1, -8.64e15 - 1, Number.NaN, Number.POSITIVE_INFINITY]) {
     t.throws(() => toIso(bad), RangeError, String(bad));
   }
+});
+
+t.test('the month of usage counters turns with the UTC month', async (t) => {
+  const last = Date.parse('2026-12-31T23:59:59.999Z');
+  t.equal(monthPeriod(last - 5), '2026-12');
+  t.equal(monthPeriod(last), '2026-12');
+  t.equal(monthPeriod(last + 1), '2027-01');
+  t.equal(monthPeriod(Date.parse('1969-12-31T23:59:59.999Z')), '1969-12');
 });
