@@ -53,3 +53,18 @@ t.test('the month of usage counters turns with the UTC month', async (t) => {
   t.equal(monthPeriod(last + 1), '2027-01');
   t.equal(monthPeriod(Date.parse('1969-12-31T23:59:59.999Z')), '1969-12');
 });
+
+t.test('instants that alternate between two or three seconds, as a session check does', async (t) => {
+  const now = Date.parse('2026-12-07T20:30:54.925Z');
+  let mismatches = 0;
+  let checked = 0;
+  for (let step = 0; step < 3000; step += 3) {
+    for (const ms of [now + step, now + step - 30 * 60_000, now + step - 86_400_000 * 400]) {
+      checked++;
+      if (toIso(ms) !== reference(ms)) mismatches++;
+    }
+    checked++;
+    if (toIso(now + step) !== reference(now + step)) mismatches++;
+  }
+  t.equal(mismatches, 0, `all ${checked} instants`);
+});
