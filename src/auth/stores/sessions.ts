@@ -33,6 +33,22 @@ const toSession = (row: SessionRow): SessionRecord => ({
   userAgent: row.user_agent,
 });
 
+/**
+ * A session row as the session check reads it: values in this order, unnamed. It runs on every
+ * signed-in request, and better-sqlite3 names each column of each row it returns as an object.
+ */
+type SessionValues = [id: string, userId: string, createdAt: string, expiresAt: string, lastUsedAt: string, ip: string | null, userAgent: string | null];
+const SESSION_VALUES = 'id, user_id, created_at, expires_at, last_used_at, ip, user_agent';
+const fromValues = (values: SessionValues): SessionRecord => ({
+  id: values[0],
+  userId: values[1],
+  createdAt: values[2],
+  expiresAt: values[3],
+  lastUsedAt: values[4],
+  ip: values[5],
+  userAgent: values[6],
+});
+
 /** Last-used stamps are written at most this often per session, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -53,7 +69,7 @@ const INSERT = defineStatement<NewSession>(
   `INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, ip, user_agent)
      VALUES (@id, @userId, @createdAt, @expiresAt, @createdAt, @ip, @userAgent)`,
 );
-const UNEXPIRED = defineStatement<[id: string, now: string], SessionRow>(`SELECT * FROM sessions WHERE id = ? AND expires_at > ?`);
+const UNEXPIRED = defineStatement<[id: string, now: string], SessionValues>(`SELECT ${SESSION_VALUES} FROM sessions WHERE id = ? AND expires_at > ?`, { asArrays: true });
 const TOUCH = defineStatement<[now: string, id: string]>(`UPDATE sessions SET last_used_at = ? WHERE id = ?`);
 const LIVE_OF_USER = defineStatement<[userId: string, now: string, idleCutoff: string], SessionRow>(
   `SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? AND last_used_at > ? ORDER BY created_at DESC, id`,
@@ -98,17 +114,18 @@ export function createSessionStore(storage: Storage, clock: Clock, idleTimeoutMs
     /** The session if it is live; refreshes its last-used stamp, removes it if it idled out. */
     async use(id: string): Promise<SessionRecord | null> {
       const now = clock.now();
-      const row = await storage.get(UNEXPIRED, [id, toIso(now)]);
-      if (!row) return null;
-      if (row.last_used_at <= idleCutoff(now)) {
+      const values = await storage.get(UNEXPIRED, [id, toIso(now)]);
+      if (!values) return null;
+      const session = fromValues(values);
+      if (session.lastUsedAt <= idleCutoff(now)) {
         await storage.run(REMOVE_ONE, [id]);
         return null;
       }
-      if (now - Date.parse(row.last_used_at) >= TOUCH_INTERVAL_MS) {
-        row.last_used_at = toIso(now);
-        await storage.run(TOUCH, [row.last_used_at, id]);
+      if (now - Date.parse(session.lastUsedAt) >= TOUCH_INTERVAL_MS) {
+        session.lastUsedAt = toIso(now);
+        await storage.run(TOUCH, [session.lastUsedAt, id]);
       }
-      return toSession(row);
+      return session;
     },
     async listLive(userId: string): Promise<SessionRecord[]> {
       const now = clock.now();

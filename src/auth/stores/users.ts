@@ -59,6 +59,46 @@ const SELECT = `
   SELECT u.*, coalesce(t.enabled, 0) AS totp_enabled
   FROM users u LEFT JOIN totp_secrets t ON t.user_id = u.id`;
 
+/**
+ * An account as the session check reads it on every signed-in request: values in this order,
+ * unnamed (better-sqlite3 names each column of each row it returns as an object).
+ */
+type UserValues = [
+  id: string,
+  email: string,
+  name: string,
+  passwordHash: string,
+  role: Role,
+  tier: Tier,
+  suspended: number,
+  planExpiresAt: string | null,
+  createdAt: string,
+  updatedAt: string,
+  lastLoginAt: string | null,
+  totpEnabled: number,
+];
+const SELECT_VALUES = `
+  SELECT u.id, u.email, u.name, u.password_hash, u.role, u.tier, u.suspended, u.plan_expires_at,
+         u.created_at, u.updated_at, u.last_login_at, coalesce(t.enabled, 0)
+  FROM users u LEFT JOIN totp_secrets t ON t.user_id = u.id`;
+
+function fromValues(values: UserValues): UserRecord {
+  return {
+    id: values[0],
+    email: values[1],
+    name: values[2],
+    passwordHash: values[3],
+    role: values[4],
+    tier: values[5],
+    suspended: values[6] === 1,
+    planExpiresAt: values[7],
+    createdAt: values[8],
+    updatedAt: values[9],
+    lastLoginAt: values[10],
+    totpEnabled: values[11] === 1,
+  };
+}
+
 // The admin list, newest first: one statement per combination of filters and index, each an
 // ordered walk of an index that also holds the filters (see migrations/011-read-indexes.ts).
 // On PostgreSQL, whose planner chooses the index itself, ascii_lower on both sides of LIKE
@@ -159,7 +199,7 @@ export interface UserChanges {
   suspended?: boolean;
 }
 
-const BY_ID = defineStatement<[id: string], UserRow>(`${SELECT} WHERE u.id = ?`);
+const BY_ID = defineStatement<[id: string], UserValues>(`${SELECT_VALUES} WHERE u.id = ?`, { asArrays: true });
 const BY_EMAIL = defineStatement<[email: string], UserRow>(`${SELECT} WHERE u.email = ?`);
 const COUNT_ALL = defineStatement<void, { n: number }>(`SELECT coalesce(sum(n), 0) AS n FROM user_counts`);
 const COUNT_ACTIVE_ADMINS = defineStatement<void, { n: number }>(`SELECT count(*) AS n FROM users WHERE role = 'admin' AND suspended = 0`);
@@ -214,8 +254,8 @@ export function createUserStore(storage: Storage, clock: Clock) {
 
   return {
     async get(q: Queryable, id: string): Promise<UserRecord | null> {
-      const row = await q.get(BY_ID, [id]);
-      return row ? toUser(row) : null;
+      const values = await q.get(BY_ID, [id]);
+      return values ? fromValues(values) : null;
     },
     async getByEmail(q: Queryable, email: string): Promise<UserRecord | null> {
       const row = await q.get(BY_EMAIL, [email]);
