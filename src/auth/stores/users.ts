@@ -55,13 +55,13 @@ function toUser(row: UserRow): UserRecord {
   };
 }
 
-const SELECT = `
-  SELECT u.*, coalesce(t.enabled, 0) AS totp_enabled
-  FROM users u LEFT JOIN totp_secrets t ON t.user_id = u.id`;
+/** Every account read joins in its TOTP flag. */
+const USERS_WITH_TOTP = 'FROM users u LEFT JOIN totp_secrets t ON t.user_id = u.id';
+const SELECT = `SELECT u.*, coalesce(t.enabled, 0) AS totp_enabled ${USERS_WITH_TOTP}`;
 
 /**
- * An account as the session check reads it on every signed-in request: values in this order,
- * unnamed (better-sqlite3 names each column of each row it returns as an object).
+ * An account read by id, as the session check does on every signed-in request: values in this
+ * order, unnamed (better-sqlite3 names each column of each row it returns as an object).
  */
 type UserValues = [
   id: string,
@@ -77,10 +77,11 @@ type UserValues = [
   lastLoginAt: string | null,
   totpEnabled: number,
 ];
-const SELECT_VALUES = `
-  SELECT u.id, u.email, u.name, u.password_hash, u.role, u.tier, u.suspended, u.plan_expires_at,
-         u.created_at, u.updated_at, u.last_login_at, coalesce(t.enabled, 0)
-  FROM users u LEFT JOIN totp_secrets t ON t.user_id = u.id`;
+/** The columns of `users` in the order of `UserValues`, for reads that name them. */
+const USER_COLUMNS = ['id', 'email', 'name', 'password_hash', 'role', 'tier', 'suspended', 'plan_expires_at', 'created_at', 'updated_at', 'last_login_at']
+  .map((column) => `u.${column}`)
+  .join(', ');
+const SELECT_VALUES = `SELECT ${USER_COLUMNS}, coalesce(t.enabled, 0) ${USERS_WITH_TOTP}`;
 
 function fromValues(values: UserValues): UserRecord {
   return {
@@ -110,9 +111,6 @@ const SEARCH_CLAUSE: PerEngineSql = {
   postgres: `(ascii_lower(u.email) LIKE ascii_lower(@q) ESCAPE '\\' OR ascii_lower(u.name) LIKE ascii_lower(@q) ESCAPE '\\')`,
 };
 /** SQLite's `u.*`: every column but PostgreSQL's rowid identity column, so both engines answer the same rows. */
-const USER_COLUMNS = ['id', 'email', 'name', 'password_hash', 'role', 'tier', 'suspended', 'plan_expires_at', 'created_at', 'updated_at', 'last_login_at']
-  .map((column) => `u.${column}`)
-  .join(', ');
 const composedLists = new Map<string, Statement<Record<string, unknown>, UserRow>>();
 
 /** The admin list's page statement for a walk and the filters present: composed once, the same object after. */
